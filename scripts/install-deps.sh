@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tsc needs to build and test, if any are missing.
+# Usage: scripts/install-deps.sh [extra-package …]
+set -euo pipefail
+
+packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
+          libcjson-dev zlib1g-dev "$@")
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing missing Debian packages: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
