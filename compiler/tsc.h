@@ -85,9 +85,12 @@ typedef struct diag_options {
     FILE *stream;           /* where diagnostics go (stderr in the CLI) */
 } diag_options;
 
-/* Starts a run: resets counts and the collected diagnostics. */
+/* Starts a run: resets counts and the collected diagnostics. NULL options
+ * mean text without colour on stderr (also the state before any run). */
 void diag_begin(const diag_options *options);
-/* Ends a run: JSON/SARIF output is written here; frees what was collected. */
+/* Ends a run: JSON/SARIF output is written here; frees what was collected.
+ * The sources that locations point into must stay alive until then. The
+ * counts stay readable until the next diag_begin(). */
 void diag_end(void);
 
 /* An error or warning starts a diagnostic; notes, helps and fix-its attach to
@@ -247,15 +250,414 @@ void ast_file_free(ast_file *file);
 /* Checker (resolve.c, shape.c, ops.c)                                    */
 /* ===================================================================== */
 
-/* The checked program: typed graph per model. Defined by the checker section
- * below; the CLI, summary, dot and the code generator read it. */
+/* The checked program: a typed graph per model, built by tsc_check from the
+ * AST. It points into the AST (statements, calls, argument values) for
+ * locations, so the ast_file must outlive it. The CLI, summary, dot and the
+ * code generator read it; nothing but the checker writes it. */
 typedef struct checked_file checked_file;
 typedef struct checked_model checked_model;
+
+/* --- Tensor types -------------------------------------------------------- */
+
+typedef enum tsc_dtype {
+    TSC_DTYPE_POISON = 0,   /* unknown because of an earlier error: silences follow-on errors */
+    TSC_DTYPE_F32,
+    TSC_DTYPE_I32,
+} tsc_dtype;
+
+#define TSC_MAX_RANK 8          /* = TDL_MAX_RANK of the runtime */
+#define TSC_DIM_BATCH INT64_C(-1) /* dims[i] value of the model's symbolic batch (only ever dims[0]) */
+
+/* A tensor type: f32[B,5,5,64] is {F32, 4, {TSC_DIM_BATCH, 5, 5, 64}}.
+ * rank 0 is a scalar (losses, metrics). Every other dim is >= 1. When dtype is
+ * POISON, rank and dims mean nothing. */
+typedef struct tsc_type {
+    tsc_dtype dtype;
+    int rank;
+    int64_t dims[TSC_MAX_RANK];
+} tsc_type;
+
+/* Enough for any formatted type: "f32[" + 8 * (19 digits + ',') + "]" and a long batch name. */
+#define TSC_TYPE_STR_MAX 256
+
+/* "f32", "i32", "<error>". */
+const char *tsc_dtype_name(tsc_dtype dtype);
+bool tsc_type_is_poison(const tsc_type *type);
+/* Same dtype, rank and dims (a poison type equals nothing, not even itself). */
+bool tsc_type_equal(const tsc_type *a, const tsc_type *b);
+bool tsc_type_has_batch(const tsc_type *type);
+/* Formats "f32[B,5,5,64]" (scalar: "f32[]", poison: "<error>") into buf and
+ * returns buf. batch_symbol names the batch dim; NULL prints "B". */
+const char *tsc_type_format(char *buf, size_t size, const tsc_type *type, const char *batch_symbol);
+/* a * b into *out; false (and *out untouched) if it overflows int64 or either is negative. */
+bool tsc_mul_checked(int64_t a, int64_t b, int64_t *out);
+/* Elements of a tensor of this type when the batch dim is `batch`; false on
+ * overflow or poison. Dims from index `from` on only (0 = all, 1 = per sample). */
+bool tsc_type_elements(const tsc_type *type, int64_t batch, int from, int64_t *out);
+
+/* --- The op catalogue (ops.c) --------------------------------------------- */
+
+typedef enum tsc_op {
+    TSC_OP_INPUT = 0,              /* an `input` declaration, not callable */
+    /* layers */
+    TSC_OP_CONV2D,
+    TSC_OP_MAX_POOL2D,
+    TSC_OP_AVG_POOL2D,
+    TSC_OP_GLOBAL_AVG_POOL2D,
+    TSC_OP_GLOBAL_MAX_POOL2D,
+    TSC_OP_FLATTEN,
+    TSC_OP_RESHAPE,
+    TSC_OP_DENSE,
+    TSC_OP_DROPOUT,
+    TSC_OP_ADD,
+    TSC_OP_REDUCE_MAX,
+    TSC_OP_REDUCE_MEAN,
+    TSC_OP_REDUCE_SUM,
+    TSC_OP_ARGMAX,
+    TSC_OP_ONE_HOT,
+    TSC_OP_SQUEEZE,
+    TSC_OP_EXPAND_DIMS,
+    TSC_OP_CONV2D_BACKPROP_FILTER,
+    TSC_OP_CONV2D_BACKPROP_INPUT,
+    /* activations */
+    TSC_OP_RELU,
+    TSC_OP_SIGMOID,
+    TSC_OP_TANH,
+    TSC_OP_LEAKY_RELU,
+    TSC_OP_SOFTMAX,
+    /* losses */
+    TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY,
+    TSC_OP_SOFTMAX_CROSS_ENTROPY,
+    TSC_OP_SIGMOID_CROSS_ENTROPY,
+    TSC_OP_BINARY_CROSS_ENTROPY,   /* from_logits=true: sigmoid_cross_entropy; false: on probabilities */
+    TSC_OP_FOCAL_LOSS,
+    TSC_OP_MEAN_SQUARED_ERROR,
+    /* metrics */
+    TSC_OP_IN_TOP_K,
+    TSC_OP_ACCURACY,
+    TSC_OP_MEAN,
+    /* optimizers */
+    TSC_OP_SGD,
+    TSC_OP_ADAM,
+    TSC_OP_COUNT
+} tsc_op;
+
+typedef enum tsc_op_family {
+    TSC_FAMILY_INPUT = 0,
+    TSC_FAMILY_LAYER,       /* `x = op(...)` */
+    TSC_FAMILY_ACTIVATION,  /* `x = relu(x)`; also usable as activation= of conv2d/dense */
+    TSC_FAMILY_LOSS,        /* `loss name = op(...)`: scalar f32[] */
+    TSC_FAMILY_METRIC,      /* `metric name = op(...)`: scalar f32[] */
+    TSC_FAMILY_OPTIMIZER,   /* `optimizer op(...)` */
+} tsc_op_family;
+
+/* What kind of value an argument takes. */
+typedef enum tsc_arg_kind {
+    TSC_ARG_TENSOR,      /* a tensor name */
+    TSC_ARG_INT,         /* an integer (or an integer const) */
+    TSC_ARG_FLOAT,       /* a number (integers accepted) */
+    TSC_ARG_BOOL,        /* true / false */
+    TSC_ARG_ENUM,        /* one of enum_words, as a bare word (or a string) */
+    TSC_ARG_INT_PAIR,    /* n or (h, w): kernel_size, strides, pool_size, dilation_rate */
+    TSC_ARG_AXES,        /* an axis or a list/tuple of axes (negative counts from the end) */
+    TSC_ARG_INT_LIST,    /* a list/tuple of integers: reshape's shape, filter_sizes, input_sizes */
+    TSC_ARG_STRING,      /* "text": name= */
+} tsc_arg_kind;
+
+typedef struct tsc_param_spec {
+    const char *name;                /* keyword: "filters" */
+    tsc_arg_kind kind;
+    bool required;
+    const char *default_text;        /* as shown in docs and messages: "1", "valid"; NULL if required or none */
+    const char *const *enum_words;   /* TSC_ARG_ENUM: NULL-terminated list */
+    const char *doc;                 /* one line for docs/ops.md */
+} tsc_param_spec;
+
+#define TSC_OP_MAX_PARAMS 10
+
+typedef struct tsc_op_info {
+    tsc_op op;
+    const char *name;                /* as written in TDL: "conv2d" */
+    tsc_op_family family;
+    const tsc_param_spec *params;    /* in the positional order of SPEC §3 */
+    int param_count;
+    bool has_weights;                /* conv2d, dense: kernel (+ bias) */
+    bool differentiable;             /* autodiff can pass gradients through it */
+    const char *shape_rule;          /* one line for docs and --explain: "[B,H,W,C] -> [B,H',W',filters]" */
+} tsc_op_info;
+
+/* The catalogue entry of an op (never NULL for op < TSC_OP_COUNT). */
+const tsc_op_info *tsc_op_info_of(tsc_op op);
+/* Looks an op up by its TDL name; NULL if there is none. */
+const tsc_op_info *tsc_op_lookup(const char *name);
+/* Index of a parameter by keyword in info->params, or -1. */
+int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
+/* The closest of `count` candidate names to `name` (edit distance, at most a
+ * third of the length), or NULL: for "did you mean" hints. */
+const char *tsc_closest_name(const char *name, const char *const *candidates, int count);
+
+/* --- Resolved attributes --------------------------------------------------- */
+
+/* Matches tdl_activation of the runtime value for value, plus SOFTMAX, which
+ * the runtime does not fuse: code generation applies tdl_softmax_forward over
+ * the last axis after the layer. */
+typedef enum tsc_activation {
+    TSC_ACTIVATION_LINEAR = 0,
+    TSC_ACTIVATION_RELU,
+    TSC_ACTIVATION_SIGMOID,
+    TSC_ACTIVATION_TANH,
+    TSC_ACTIVATION_LEAKY_RELU,
+    TSC_ACTIVATION_SOFTMAX,
+} tsc_activation;
+
+/* Matches tdl_padding of the runtime. */
+typedef enum tsc_padding { TSC_PADDING_VALID = 0, TSC_PADDING_SAME } tsc_padding;
+
+/* The resolved arguments of a node: defaults filled in, consts substituted,
+ * negative axes normalised. Only the fields of the node's op are meaningful. */
+typedef struct checked_attrs {
+    /* conv2d, dense */
+    int64_t filters;                 /* conv2d; = kernel out channels */
+    int64_t units;                   /* dense */
+    tsc_activation activation;       /* conv2d, dense; LINEAR when absent */
+    double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); focal_loss alpha (0.25) */
+    bool use_bias;                   /* conv2d, dense */
+    /* conv2d, pools, conv2d_backprop_*: spatial window, [0] = rows, [1] = columns */
+    int64_t kernel[2];               /* conv2d kernel_size; pools pool_size; backprop: filter_sizes kh, kw */
+    int64_t strides[2];
+    int64_t dilation[2];             /* 1 for pools */
+    tsc_padding padding;
+    int64_t pad_top, pad_left;       /* TF: 'same' puts the odd extra row/column at the bottom/right */
+    int64_t pad_bottom, pad_right;
+    /* softmax, argmax, squeeze, expand_dims: the axis, normalised to >= 0
+     * (for expand_dims: the index of the new axis in the output) */
+    int axis;
+    /* reduce_*: bit i set = axis i of the input is reduced */
+    uint32_t axis_mask;
+    bool keepdims;
+    double rate;                     /* dropout, in [0, 1) */
+    int64_t depth;                   /* one_hot */
+    int64_t k;                       /* in_top_k (accuracy: 1) */
+    /* reshape's target (-1 resolved, batch dim included as TSC_DIM_BATCH);
+     * conv2d_backprop_filter's filter_sizes; conv2d_backprop_input's input_sizes */
+    int64_t sizes[TSC_MAX_RANK];
+    int size_count;
+    /* losses */
+    bool labels_f32;                 /* labels that should be i32 indices are f32 (warning W0102): the
+                                        generated code converts each to int32 first, as Keras casts */
+    double gamma;                    /* focal_loss, 2.0 */
+    double weight;                   /* loss weight, 1.0: the total loss is the weighted sum */
+    bool from_logits;                /* binary_cross_entropy (true); the others take logits by definition */
+    bool sparse_labels;              /* labels are i32 class indices (sparse CE, sparse focal form, in_top_k, accuracy) */
+    int64_t classes;                 /* losses and metrics: the last dim of the logits/predictions (C) */
+} checked_attrs;
+
+/* --- Nodes ------------------------------------------------------------------- */
+
+typedef enum checked_param_init {
+    TSC_INIT_GLOROT_UNIFORM = 0,     /* Keras default for kernels */
+    TSC_INIT_ZEROS,                  /* Keras default for biases */
+} checked_param_init;
+
+/* A trainable tensor of a layer. */
+typedef struct checked_param {
+    const char *name;                /* "conv2d_1.kernel": the key in the weight file */
+    const char *role;                /* "kernel" or "bias" */
+    tsc_type type;                   /* f32, no batch: conv2d kernel [kh,kw,C,filters] (HWIO), dense [F,units], bias [n] */
+    checked_param_init init;
+    int64_t fan_in, fan_out;         /* glorot: conv kh*kw*C and kh*kw*filters; dense F and units */
+} checked_param;
+
+#define TSC_MAX_NODE_INPUTS 3
+#define TSC_MAX_NODE_PARAMS 2
+
+/* One op call (or one input declaration): a vertex of the graph. */
+typedef struct checked_node {
+    int index;                       /* position in model->nodes */
+    tsc_op op;
+    const tsc_op_info *info;         /* tsc_op_info_of(op) */
+    /* Keras-style layer name: "conv2d_1", "dense_2", "relu_1" (counted per op
+     * within the model), or name="…"; for an input, the input's name. Unique
+     * within a model; prefixes the parameter names. */
+    const char *layer_name;
+    /* The TDL name the node's value was bound to (x, logits, xent); for a node
+     * whose name was later rebound this is still the name at this point. */
+    const char *binding;
+    const ast_stmt *stmt;            /* the statement (for inputs the declaration) */
+    const ast_call *call;            /* NULL for inputs */
+    tsc_loc loc;                     /* the call (or the input's name) */
+    /* The tensor operands, in the order of the op's TSC_ARG_TENSOR parameters
+     * (conv2d: x; losses: labels then logits/predictions; in_top_k:
+     * predictions then targets; backprop_filter: input, out_backprop;
+     * backprop_input: filter, out_backprop). */
+    struct checked_node *inputs[TSC_MAX_NODE_INPUTS];
+    int input_count;
+    /* The bound argument of each op parameter (index as in info->params), or
+     * NULL when the default applies: for carets under the argument. */
+    const ast_arg *args[TSC_OP_MAX_PARAMS];
+    tsc_type type;                   /* the output; scalar f32[] for losses and metrics; POISON after an error */
+    checked_attrs attrs;
+    checked_param params[TSC_MAX_NODE_PARAMS];
+    int param_count;
+    /* How the shape was computed, with the arithmetic written out, e.g.
+     * "max_pool2d(pool_size=2) halves f32[B,11,11,64]: floor((11 - 2)/2) + 1 = 5".
+     * NULL when there is nothing to explain (same shape as the input). */
+    const char *shape_reason;
+    bool used;                       /* reaches a loss, metric or output */
+    bool is_training_only;           /* dropout: identity in forward/evaluate */
+} checked_node;
+
+/* --- Models ---------------------------------------------------------------- */
+
+typedef struct checked_loss {
+    const char *name;                /* `loss xent = …`: also the metrics struct field */
+    checked_node *node;              /* scalar f32[] */
+    double weight;                   /* = node->attrs.weight */
+} checked_loss;
+
+typedef struct checked_metric {
+    const char *name;
+    checked_node *node;              /* scalar f32[] */
+} checked_metric;
+
+typedef struct checked_output {
+    const char *name;                /* `output probs …`: the C parameter name */
+    checked_node *node;
+    tsc_loc loc;
+} checked_output;
+
+typedef struct checked_optimizer {
+    tsc_op op;                       /* TSC_OP_SGD or TSC_OP_ADAM */
+    const ast_call *call;
+    tsc_loc loc;
+    double learning_rate;            /* sgd: required; adam: 0.001 */
+    double momentum;                 /* sgd, 0 */
+    bool nesterov;                   /* sgd, false */
+    double beta_1, beta_2, epsilon;  /* adam: 0.9, 0.999, 1e-7 */
+    double weight_decay;             /* decoupled, 0 = off */
+} checked_optimizer;
+
+struct checked_model {
+    const char *name;
+    const ast_model *ast;
+    /* The symbolic batch name ("B"), or NULL when every input is static. At
+     * most one per model; it is TSC_DIM_BATCH in dims[0] of the types. */
+    const char *batch_symbol;
+    checked_node **inputs;           /* the input nodes, in declaration order */
+    int input_count;
+    checked_node **nodes;            /* every node (inputs included), in source order = a topological order */
+    int node_count;
+    checked_loss *losses;            /* in source order; the training objective is the weighted sum */
+    int loss_count;
+    checked_metric *metrics;
+    int metric_count;
+    checked_output *outputs;
+    int output_count;
+    checked_optimizer *optimizer;    /* NULL when the model has none (inference only) */
+    int64_t param_total;             /* number of trainable floats (saturates at INT64_MAX) */
+};
+
+struct checked_file {
+    const ast_file *ast;
+    tsc_arena *arena;                /* owns everything below */
+    checked_model *models;           /* in source order; a model with errors is still listed */
+    int model_count;
+    int error_count;                 /* errors found by tsc_check */
+};
 
 /* Resolves names, binds arguments and checks every shape and dtype.
  * Diagnostics go through diag. Returns the number of errors; *out is always set. */
 int tsc_check(const ast_file *file, checked_file **out);
 void checked_file_free(checked_file *file);
+
+/* The model of that name, or NULL. */
+const checked_model *checked_file_find_model(const checked_file *file, const char *name);
+
+/* --- Checker internals: shared by resolve.c, shape*.c only ------------------ */
+
+/* One argument after binding and conversion (resolve.c), read by the shape rules. */
+typedef struct check_value {
+    const ast_arg *arg;              /* NULL: not given, the default applies */
+    bool ok;                         /* given and converted without error */
+    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
+    bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
+    int count;
+    double number;                   /* FLOAT */
+    bool flag;                       /* BOOL */
+    int word;                        /* ENUM: index in enum_words */
+    const char *text;                /* STRING */
+    checked_node *tensor;            /* TENSOR */
+} check_value;
+
+/* A name bound in a model: to a node, or poisoned (its statement had an error). */
+typedef struct check_binding {
+    const char *name;
+    checked_node *node;              /* NULL when poisoned */
+    tsc_loc loc;
+} check_binding;
+
+/* State of one model's check. */
+typedef struct check_ctx {
+    tsc_arena *arena;
+    const ast_file *ast;
+    checked_model *model;
+    const ast_stmt *stmt;            /* the statement being checked */
+    check_binding *bindings;         /* in binding order; the last one of a name wins */
+    int binding_count;
+    int op_counters[TSC_OP_COUNT];   /* for conv2d_1, conv2d_2, … */
+} check_ctx;
+
+/* shape.c: fills node->type/attrs/params/shape_reason from the converted
+ * arguments, reporting shape, dtype and range errors; tensor inputs are never
+ * poison here. Returns false if it reported an error. */
+bool shape_check_node(check_ctx *ctx, checked_node *node, const check_value *values);
+/* shape_conv.c */
+bool shape_conv2d(check_ctx *ctx, checked_node *node, const check_value *values);
+bool shape_pool2d(check_ctx *ctx, checked_node *node, const check_value *values);
+bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value *values);
+/* shape_loss.c */
+bool shape_loss(check_ctx *ctx, checked_node *node, const check_value *values);
+bool shape_metric(check_ctx *ctx, checked_node *node, const check_value *values);
+bool check_optimizer(check_ctx *ctx, checked_optimizer *opt, const check_value *values);
+
+/* Shared rules (shape.c). Each reports its error (E0301/E0302, E0203,
+ * E0208, E0401) and returns false. */
+bool check_expect_dtype(check_ctx *ctx, const checked_node *node, const check_value *values, int param,
+                        tsc_dtype dtype);
+bool check_expect_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank,
+                       const char *layout);
+bool check_expect_min_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank);
+/* An axis in [-rank, rank) of tensor x normalised to [0, rank). */
+bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, int64_t axis, int rank,
+                          const checked_node *x, int *out);
+/* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
+bool check_range_error(const checked_node *node, int param, const char *what, double value);
+tsc_type check_make_type(tsc_dtype dtype, int rank);
+/* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
+void check_layer_options(checked_node *node, const check_value *values);
+void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
+                       int64_t fan_in, int64_t fan_out, int64_t bias);
+
+/* Helpers for messages (shape.c). */
+/* A fix-it inserting `statement` (no ';' added) on its own line before the
+ * statement being checked, with the same indentation. */
+void check_fixit_before_statement(check_ctx *ctx, const char *statement);
+/* The source text of a span (arena copy). */
+const char *check_source_text(check_ctx *ctx, tsc_loc loc);
+/* "max_pool2d(pool_size=2)": the op with those of `keys` the call gives, as written. */
+const char *check_call_summary(check_ctx *ctx, const checked_node *node, const char *const *keys);
+const char *check_type_str(check_ctx *ctx, const tsc_type *type);
+/* Where argument `param` of the node is: its value, or the call when defaulted. */
+tsc_loc check_arg_loc(const checked_node *node, int param);
+/* The name the user wrote for tensor argument `param` ("x"). */
+const char *check_arg_name(const checked_node *node, int param);
+/* A note saying where the shape of `node` (called `shown_name`) came from. */
+void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
+/* Whether the value of node is the output of a softmax (or sigmoid when
+ * `sigmoid_too`): an op or a layer with that activation. */
+const checked_node *check_probability_source(const checked_node *node, bool sigmoid_too);
+/* The tensor bound to a name at this point of the model, or NULL. */
+checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
 
 /* ===================================================================== */
 /* Reports: --summary (summary.c) and --dot (dot.c)                       */
@@ -264,5 +666,115 @@ void checked_file_free(checked_file *file);
 /* batch: the size used for the B dimension in activation bytes and FLOPs. */
 void tsc_print_summary(FILE *out, const checked_file *file, int64_t batch);
 void tsc_print_dot(FILE *out, const checked_file *file);
+
+/* ===================================================================== */
+/* Code generation (autodiff.c, plan.c, emit_c.c, emit_ops.c)             */
+/* ===================================================================== */
+
+/* What a generated entry point computes. */
+typedef enum cg_mode {
+    CG_MODE_INFER = 0,   /* forward: the outputs only; dropout is the identity */
+    CG_MODE_EVAL,        /* evaluate: every loss and metric; dropout is the identity */
+    CG_MODE_TRAIN,       /* train_step: the losses, then the backward pass */
+    CG_MODE_COUNT
+} cg_mode;
+
+typedef enum cg_buffer_role {
+    CG_BUFFER_VALUE = 0, /* a node's output */
+    CG_BUFFER_GRAD,      /* the gradient of a node's output */
+    CG_BUFFER_MASK,      /* dropout's mask */
+    CG_BUFFER_PRE,       /* the pre-softmax output of a conv2d/dense with activation=softmax */
+    CG_BUFFER_DPRE,      /* its gradient */
+    CG_BUFFER_TEMP,      /* a backward partial result added into a gradient */
+} cg_buffer_role;
+
+/* A tensor the generated code keeps in the arena's activation region. */
+typedef struct cg_buffer {
+    cg_buffer_role role;
+    const checked_node *node;
+    bool is_int;             /* holds i32 values */
+    bool batched;            /* elements scale with the batch */
+    int64_t elements;        /* per sample when batched, else in all */
+    int alias_of;            /* -1, or the buffer whose memory this one shares (views) */
+    bool is_input;           /* the caller's input array, not arena memory */
+    int first_step, last_step; /* lifetime on the entry point's timeline; -1 when unused */
+    int64_t offset;          /* in floats: per sample (batched) or in the fixed part */
+    char c_name[64];         /* the local variable in generated code */
+} cg_buffer;
+
+/* The buffers of one node (-1: none). */
+typedef struct cg_node_buffers {
+    int value, grad, mask, pre, dpre, temp;
+} cg_node_buffers;
+
+/* One entry point's computation: which nodes run, which need gradients,
+ * their buffers and where each lives. */
+typedef struct cg_program {
+    const checked_model *model;
+    cg_mode mode;
+    bool *live;              /* per node index: computed in this mode */
+    bool *grad;              /* per node index: its gradient is needed (train) */
+    cg_node_buffers *node_buffers;
+    cg_buffer *buffers;
+    int buffer_count;
+    int64_t batched_floats;  /* per sample: the batched part of the activation region */
+    int64_t fixed_floats;    /* the fixed part */
+} cg_program;
+
+/* Builds the program of one entry point (nodes, gradients, buffers); the
+ * lifetimes and offsets are filled in by emit_c.c's analysis and plan. */
+cg_program *cg_program_new(const checked_model *model, cg_mode mode);
+void cg_program_free(cg_program *program);
+/* The buffer whose memory b uses (follows aliases). */
+int cg_buffer_root(const cg_program *program, int b);
+
+/* Assigns offsets: buffers whose lifetimes overlap never share memory.
+ * Batched and fixed buffers are planned separately. */
+void cg_plan_memory(cg_program *program);
+
+/* Writes <model>.h and <model>.c for every model of the file into out_dir.
+ * Returns 0, or -1 after printing an I/O error. */
+int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source_name);
+
+/* --- The emitter shared by emit_c.c (files, entry points) and emit_ops.c
+ * (one forward and one backward emitter per op family). It runs every
+ * entry point twice: an analysis pass (out == NULL) that records when each
+ * buffer is used, then, after cg_plan_memory, the pass that writes C. */
+typedef struct cg_emitter {
+    FILE *out;               /* NULL in the analysis pass */
+    cg_program *program;
+    const char *prefix;      /* the model's name: prefix of every generated symbol */
+    int step;                /* position on the entry point's timeline */
+    bool *zeroed;            /* per buffer root: gradient zeroed already in this pass */
+    bool *used;              /* per buffer: referenced in this pass */
+    bool failed_status;      /* the body calls something that returns a tdl_status */
+} cg_emitter;
+
+/* The C spelling of a node's name ("conv2d_1"; "n5_my_layer" when the layer
+ * name is not a C identifier). */
+void cg_node_c_name(const checked_node *node, char *out, size_t size);
+/* The C variable of buffer b, recording its use at the current step. */
+const char *cg_use(cg_emitter *e, int b);
+/* Like cg_use for a gradient about to be accumulated into: the first time in
+ * a pass, also emits the tdl_zero that starts it. */
+const char *cg_accumulate(cg_emitter *e, int b);
+/* "(size_t)batch * 784" or "10": the elements of buffer b in this call. */
+void cg_count(const cg_emitter *e, int b, char *out, size_t size);
+/* The same for any node type. */
+void cg_type_count(const tsc_type *type, char *out, size_t size);
+/* printf into the body (nothing in the analysis pass). */
+void cg_line(cg_emitter *e, const char *fmt, ...) TSC_PRINTF(2, 3);
+/* The shortest float literal that reads back as the same float: "0.3f". */
+void cg_float_literal(double value, char *out, size_t size);
+
+/* Emits the forward (backward) computation of node n; backward only for
+ * nodes whose gradient is needed. Descriptor statics are emitted first by
+ * cg_emit_descriptors. */
+void cg_emit_forward(cg_emitter *e, const checked_node *n);
+void cg_emit_backward(cg_emitter *e, const checked_node *n);
+void cg_emit_descriptors(FILE *out, const checked_model *model, const char *prefix);
+/* Emits into `out` the workspace needs of the model's kernels: a sequence of
+ * `need = max(need, tdl_…_workspace_size(&desc, max_batch));` lines. */
+void cg_emit_workspace_needs(FILE *out, const checked_model *model, const char *prefix);
 
 #endif /* TSC_H */

@@ -100,7 +100,7 @@ void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t 
                              tdl_activation activation, float alpha);
 
 /* Softmax along one axis of a tensor seen as (outer, axis_len, inner).
- * x: (outer, axis_len, inner) -> y: same. Max-subtracted, stable. */
+ * x: (outer, axis_len, inner) -> y: same. Max-subtracted, stable; y may alias x. */
 void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, size_t inner);
 /* dx += y * (dy - sum_axis(dy * y)) */
 void tdl_softmax_backward(float *dx, const float *dy, const float *y, size_t outer, int axis_len, size_t inner);
@@ -119,14 +119,18 @@ void tdl_rng_seed(tdl_rng *rng, uint64_t seed, uint64_t stream);
 uint32_t tdl_rng_next_u32(tdl_rng *rng);
 /* Uniform in [0, 1), 24 random bits. */
 float tdl_rng_uniform(tdl_rng *rng);
-/* Standard normal (Box-Muller). */
+/* Standard normal (Box-Muller), one value per call from two fresh 32-bit
+ * draws (the struct has no room to cache the second value). */
 float tdl_rng_normal(tdl_rng *rng);
-/* Uniform integer in [0, bound), without modulo bias. */
+/* Uniform integer in [0, bound), without modulo bias (Lemire); 0 if bound is 0. */
 uint32_t tdl_rng_below(tdl_rng *rng, uint32_t bound);
 
-/* Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)). */
+/* Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
+ * As in Keras, a fan (here the average of the two) below 1 counts as 1. */
 void tdl_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, tdl_rng *rng);
-/* Keras he_normal: truncated normal (|z| < 2 redrawn), stddev sqrt(2 / fan_in). */
+/* Keras he_normal: truncated normal (|z| > 2 redrawn) scaled by
+ * sqrt(2 / fan_in) / 0.87962566103423978, Keras' correction that makes the
+ * variance of the truncated draws exactly 2 / fan_in. */
 void tdl_init_he_normal(float *w, size_t n, int fan_in, tdl_rng *rng);
 void tdl_init_zeros(float *w, size_t n);
 
@@ -199,6 +203,7 @@ void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *
 void tdl_global_avg_pool2d_forward(float *y, const float *x, int batch, int spatial, int channels);
 void tdl_global_avg_pool2d_backward(float *dx, const float *dy, int batch, int spatial, int channels);
 void tdl_global_max_pool2d_forward(float *y, const float *x, int batch, int spatial, int channels);
+/* dx += dy shared equally among the elements equal to the maximum (a reduce_max, as Keras). */
 void tdl_global_max_pool2d_backward(float *dx, const float *dy, const float *x, int batch, int spatial, int channels);
 
 /* ===================================================================== */
@@ -214,6 +219,7 @@ typedef struct tdl_dense_desc {
 /* x: (B,F), kernel: (F,U), bias: (U) or NULL -> y: (B,U) */
 void tdl_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
                        const tdl_dense_desc *d, int batch);
+/* B * U floats: the gradient of the pre-activation output. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
 /* dy: gradient of y (post-activation), y: saved output. dx, dbias may be NULL. */
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
@@ -225,7 +231,8 @@ void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy
 /* ===================================================================== */
 
 /* Inverted dropout: mask[i] = 0 with probability rate, else 1 / (1 - rate);
- * y = x * mask. mask is saved for backward. */
+ * y = x * mask (rate >= 1 drops everything). mask is saved for backward.
+ * One tdl_rng_uniform draw per element, so a seed fixes the mask. */
 void tdl_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, tdl_rng *rng);
 void tdl_dropout_backward(float *dx, const float *dy, const float *mask, size_t n);
 
@@ -239,11 +246,13 @@ typedef enum tdl_reduce_op { TDL_REDUCE_SUM = 0, TDL_REDUCE_MEAN, TDL_REDUCE_MAX
 void tdl_reduce_forward(float *y, const float *x, const int *dims, int rank, unsigned axis_mask,
                         tdl_reduce_op op);
 /* For MAX the gradient is shared equally among the elements equal to the maximum
- * (as TensorFlow and PyTorch's amax do). y is the saved output (used by MAX). */
+ * (as TensorFlow and PyTorch's amax do); a NaN wins the max and then no element
+ * gets gradient. y is the saved output (used by MAX; may be NULL otherwise). */
 void tdl_reduce_backward(float *dx, const float *dy, const float *y, const float *x, const int *dims,
                          int rank, unsigned axis_mask, tdl_reduce_op op);
 
-/* labels: (n) -> y: (n, depth). A label outside [0, depth) is an error. */
+/* labels: (n) -> y: (n, depth). A label outside [0, depth) is TDL_STATUS_BAD_LABEL
+ * (the message names its position and value) and y is not written. */
 tdl_status tdl_one_hot_forward(float *y, const int32_t *labels, size_t n, int depth);
 /* x: (outer, axis_len, inner) -> y: (outer, inner), index of the first maximum. */
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
@@ -254,13 +263,17 @@ void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, 
 /* Every backward takes dloss, the upstream gradient of the scalar loss (the
  * loss weight in a model), and accumulates into its gradient outputs. */
 
-/* logits: (positions, classes), labels: (positions) int32 in [0, classes). */
+/* logits: (positions, classes), labels: (positions) int32 in [0, classes).
+ * Labels are all checked first: a bad one is TDL_STATUS_BAD_LABEL naming its
+ * position and value, and nothing is written. */
 tdl_status tdl_sparse_softmax_xent_forward(float *loss, const float *logits, const int32_t *labels,
                                            size_t positions, int classes);
 tdl_status tdl_sparse_softmax_xent_backward(float *dlogits, float dloss, const float *logits,
                                             const int32_t *labels, size_t positions, int classes);
 
-/* labels: (positions, classes) probabilities. dlabels may be NULL. */
+/* labels: (positions, classes) probabilities. dlabels may be NULL.
+ * dlogits += dloss/P * (sum(labels) * softmax - labels), the exact derivative
+ * (softmax - labels when each label row sums to 1); dlabels += dloss/P * -log_softmax. */
 void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels,
                               size_t positions, int classes);
 void tdl_softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
@@ -277,15 +290,21 @@ typedef struct tdl_focal_desc {
 } tdl_focal_desc;
 
 /* Softmax focal loss, mean over positions of -alpha * (1 - p_t)^gamma * log(p_t),
- * p_t = softmax(logits)[label]. With classes == 1, the sigmoid (binary) form:
- * p = sigmoid(logit), alpha_t = alpha for label 1 and 1 - alpha for label 0. */
+ * p_t = softmax(logits)[label], log(p_t) from log-softmax (finite for any logits).
+ * With classes == 1, the sigmoid (binary) form, labels in {0, 1}:
+ * alpha_t * (1 - p_t)^gamma * BCE(logit, label), p = sigmoid(logit),
+ * p_t = p for label 1 and 1 - p for label 0, alpha_t = alpha for label 1 and
+ * 1 - alpha for label 0. gamma = 0 gives alpha (alpha_t) times the cross-entropy.
+ * gamma < 0 or a NULL d is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tdl_sparse_focal_forward(float *loss, const float *logits, const int32_t *labels,
                                     size_t positions, int classes, const tdl_focal_desc *d);
 tdl_status tdl_sparse_focal_backward(float *dlogits, float dloss, const float *logits,
                                      const int32_t *labels, size_t positions, int classes,
                                      const tdl_focal_desc *d);
 /* One-hot (or soft) form: sum over classes of -alpha * y_c * (1 - p_c)^gamma * log(p_c),
- * mean over positions; classes == 1 is the binary sigmoid form with y in [0, 1]. */
+ * mean over positions; classes == 1 is the binary sigmoid form with y in [0, 1]
+ * (torchvision's sigmoid_focal_loss): p_t = p y + (1 - p)(1 - y),
+ * alpha_t = alpha y + (1 - alpha)(1 - y). */
 void tdl_focal_forward(float *loss, const float *logits, const float *labels, size_t positions,
                        int classes, const tdl_focal_desc *d);
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
@@ -303,7 +322,9 @@ void tdl_mse_backward(float *dpredictions, float *dlabels, float dloss, const fl
 /* Fraction of rows whose target is in the top k, with TensorFlow's tie rule:
  * the target is a hit when fewer than k classes score strictly higher than it
  * (so classes tied at the boundary all count as in the top k); a non-finite
- * prediction row is never a hit. predictions: (batch, classes). */
+ * prediction row is never a hit. predictions: (batch, classes).
+ * k outside [1, classes] is TDL_STATUS_BAD_ARGUMENT; a target outside
+ * [0, classes) is TDL_STATUS_BAD_LABEL naming its position and value. */
 tdl_status tdl_in_top_k(float *fraction, const float *predictions, const int32_t *targets,
                         int batch, int classes, int k);
 
@@ -329,7 +350,7 @@ typedef struct tdl_adam_config {
     float weight_decay;    /* decoupled (AdamW), 0 = off */
 } tdl_adam_config;
 
-/* step counts from 1. Keras: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);
+/* step counts from 1 (a smaller step counts as 1). Keras: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t * m / (sqrt(v) + eps). */
 void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
                    const tdl_adam_config *c, int64_t step);

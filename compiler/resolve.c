@@ -1,0 +1,937 @@
+/* Name resolution and argument binding: walks each model's statements in
+ * source order, binds call arguments to the op catalogue (ops.c), converts
+ * their values, and hands each node to the shape rules (shape.c). A statement
+ * with an error binds its name to poison, so later uses stay silent. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsc.h"
+
+/* ---- names ------------------------------------------------------------- */
+
+static const ast_const *find_const(const check_ctx *ctx, const char *name)
+{
+    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static const check_binding *find_binding(const check_ctx *ctx, const char *name)
+{
+    for (int i = ctx->binding_count - 1; i >= 0; i--) {
+        if (strcmp(ctx->bindings[i].name, name) == 0)
+            return &ctx->bindings[i];
+    }
+    return NULL;
+}
+
+checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
+{
+    const check_binding *b = find_binding(ctx, name);
+    return b != NULL ? b->node : NULL;
+}
+
+static void bind_name(check_ctx *ctx, const char *name, tsc_loc loc, checked_node *node)
+{
+    check_binding *b = &ctx->bindings[ctx->binding_count++];
+    b->name = name;
+    b->node = node;
+    b->loc = loc;
+}
+
+/* "did you mean" among the tensor names bound so far (and, when
+ * with_consts, the consts), as a help with a fix-it. */
+static void suggest_name(check_ctx *ctx, const char *name, tsc_loc loc, bool with_consts)
+{
+    int total = ctx->binding_count;
+    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next)
+        total++;
+    if (total == 0)
+        return;
+    const char **names = tsc_xcalloc((size_t)total, sizeof *names);
+    int n = 0;
+    for (int i = 0; i < ctx->binding_count; i++)
+        names[n++] = ctx->bindings[i].name;
+    if (with_consts) {
+        for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next)
+            names[n++] = c->name;
+    }
+    const char *best = tsc_closest_name(name, names, n);
+    if (best != NULL) {
+        diag_help(loc, "did you mean '%s'?", best);
+        diag_fixit(loc, best);
+    }
+    free(names);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static void wrong_kind(const checked_node *node, const tsc_param_spec *p, const ast_value *v, const char *expected)
+{
+    diag_error(v->loc, "E0106", "%s expects %s for '%s', found %s", node->info->name, expected, p->name,
+               ast_value_kind_name(v->kind));
+}
+
+/* An integer from an INT or an integer const. */
+static bool convert_int(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                        int64_t *out)
+{
+    if (v->kind == VALUE_INT) {
+        *out = v->int_value;
+        return true;
+    }
+    if (v->kind == VALUE_IDENT) {
+        const ast_const *c = find_const(ctx, v->text);
+        if (c != NULL && c->value->kind == VALUE_INT) {
+            *out = c->value->int_value;
+            return true;
+        }
+        if (c != NULL) {
+            diag_error(v->loc, "E0106", "%s expects an integer for '%s', but const '%s' is %g", node->info->name,
+                       p->name, v->text, c->value->float_value);
+            diag_note(c->loc, "'%s' is defined here", c->name);
+            return false;
+        }
+        if (find_binding(ctx, v->text) != NULL) {
+            diag_error(v->loc, "E0108", "'%s' is a tensor, but '%s' of %s expects an integer", v->text, p->name,
+                       node->info->name);
+            return false;
+        }
+        diag_error(v->loc, "E0107", "undefined name '%s'", v->text);
+        suggest_name(ctx, v->text, v->loc, true);
+        return false;
+    }
+    wrong_kind(node, p, v, "an integer");
+    return false;
+}
+
+static bool convert_float(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                          double *out)
+{
+    if (v->kind == VALUE_FLOAT) {
+        *out = v->float_value;
+        return true;
+    }
+    if (v->kind == VALUE_IDENT) {
+        const ast_const *c = find_const(ctx, v->text);
+        if (c != NULL) {
+            *out = c->value->kind == VALUE_INT ? (double)c->value->int_value : c->value->float_value;
+            return true;
+        }
+    }
+    int64_t i;
+    if (v->kind == VALUE_IDENT || v->kind == VALUE_INT) {
+        if (!convert_int(ctx, node, p, v, &i))
+            return false;
+        *out = (double)i;
+        return true;
+    }
+    wrong_kind(node, p, v, "a number");
+    return false;
+}
+
+static bool convert_tensor(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                           check_value *out)
+{
+    if (v->kind != VALUE_IDENT) {
+        diag_error(v->loc, "E0108", "%s expects a tensor for '%s', found %s", node->info->name, p->name,
+                   ast_value_kind_name(v->kind));
+        return false;
+    }
+    const check_binding *b = find_binding(ctx, v->text);
+    if (b != NULL) {
+        out->tensor = b->node;
+        return b->node != NULL;   /* a poisoned name: its error was reported already */
+    }
+    const ast_const *c = find_const(ctx, v->text);
+    if (c != NULL) {
+        diag_error(v->loc, "E0108", "'%s' is a const, but '%s' of %s expects a tensor", v->text, p->name,
+                   node->info->name);
+        diag_note(c->loc, "'%s' is defined here", c->name);
+        return false;
+    }
+    diag_error(v->loc, "E0107", "undefined tensor '%s'", v->text);
+    suggest_name(ctx, v->text, v->loc, false);
+    return false;
+}
+
+static bool convert_enum(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                         int *out)
+{
+    if (v->kind != VALUE_IDENT && v->kind != VALUE_STRING) {
+        wrong_kind(node, p, v, "a word");
+        return false;
+    }
+    int count = 0;
+    while (p->enum_words[count] != NULL)
+        count++;
+    for (int i = 0; i < count; i++) {
+        if (strcmp(p->enum_words[i], v->text) == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    if (v->kind == VALUE_IDENT && find_binding(ctx, v->text) != NULL) {
+        diag_error(v->loc, "E0108", "'%s' is a tensor, but '%s' of %s expects one of its words", v->text, p->name,
+                   node->info->name);
+        return false;
+    }
+    char list[256] = "";
+    for (int i = 0; i < count; i++) {
+        strncat(list, i == 0 ? "" : ", ", sizeof list - strlen(list) - 1);
+        strncat(list, p->enum_words[i], sizeof list - strlen(list) - 1);
+    }
+    diag_error(v->loc, "E0106", "'%s' is not a valid %s for %s; expected one of: %s", v->text, p->name,
+               node->info->name, list);
+    const char *best = tsc_closest_name(v->text, p->enum_words, count);
+    if (best != NULL) {
+        diag_help(v->loc, "did you mean '%s'?", best);
+        diag_fixit(v->loc, best);
+    }
+    return false;
+}
+
+/* n, (h, w), or TensorFlow's (1, h, w, 1). */
+static bool convert_pair(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                         check_value *out)
+{
+    if (v->kind != VALUE_TUPLE && v->kind != VALUE_LIST) {
+        if (!convert_int(ctx, node, p, v, &out->ints[0]))
+            return false;
+        out->ints[1] = out->ints[0];
+        out->count = 2;
+        return true;
+    }
+    int64_t items[4];
+    int n = 0;
+    if (v->item_count == 2 || v->item_count == 4) {
+        for (const ast_value *item = v->items; item != NULL; item = item->next) {
+            if (!convert_int(ctx, node, p, item, &items[n++]))
+                return false;
+        }
+    }
+    if (n == 2) {
+        out->ints[0] = items[0];
+        out->ints[1] = items[1];
+        out->count = 2;
+        return true;
+    }
+    if (n == 4 && items[0] == 1 && items[3] == 1) {
+        out->ints[0] = items[1];
+        out->ints[1] = items[2];
+        out->count = 2;
+        return true;
+    }
+    diag_error(v->loc, "E0106", "%s expects an integer or a pair (rows, columns) for '%s'", node->info->name,
+               p->name);
+    return false;
+}
+
+/* A list or tuple of integers; INT_LIST also accepts the batch symbol. */
+static bool convert_int_list(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p,
+                             const ast_value *v, check_value *out)
+{
+    if (v->kind != VALUE_TUPLE && v->kind != VALUE_LIST) {
+        if (p->kind == TSC_ARG_AXES || v->kind == VALUE_INT) {
+            out->count = 1;
+            return convert_int(ctx, node, p, v, &out->ints[0]);
+        }
+        wrong_kind(node, p, v, "a list of integers");
+        return false;
+    }
+    if (v->item_count > TSC_MAX_RANK) {
+        diag_error(v->loc, "E0106", "%s expects at most %d entries for '%s', found %d", node->info->name,
+                   TSC_MAX_RANK, p->name, v->item_count);
+        return false;
+    }
+    const char *batch = ctx->model->batch_symbol;
+    for (const ast_value *item = v->items; item != NULL; item = item->next) {
+        int i = out->count++;
+        if (p->kind == TSC_ARG_INT_LIST && item->kind == VALUE_IDENT && batch != NULL &&
+            strcmp(item->text, batch) == 0 && find_const(ctx, item->text) == NULL) {
+            out->is_batch[i] = true;
+            out->ints[i] = TSC_DIM_BATCH;
+            continue;
+        }
+        if (!convert_int(ctx, node, p, item, &out->ints[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, check_value *out)
+{
+    const ast_value *v = out->arg->value;
+    switch (p->kind) {
+    case TSC_ARG_TENSOR:
+        return convert_tensor(ctx, node, p, v, out);
+    case TSC_ARG_INT:
+        return convert_int(ctx, node, p, v, &out->ints[0]);
+    case TSC_ARG_FLOAT:
+        return convert_float(ctx, node, p, v, &out->number);
+    case TSC_ARG_BOOL:
+        if (v->kind != VALUE_BOOL) {
+            wrong_kind(node, p, v, "true or false");
+            return false;
+        }
+        out->flag = v->bool_value;
+        return true;
+    case TSC_ARG_ENUM:
+        return convert_enum(ctx, node, p, v, &out->word);
+    case TSC_ARG_INT_PAIR:
+        return convert_pair(ctx, node, p, v, out);
+    case TSC_ARG_AXES:
+    case TSC_ARG_INT_LIST:
+        return convert_int_list(ctx, node, p, v, out);
+    case TSC_ARG_STRING:
+        if (v->kind != VALUE_STRING) {
+            wrong_kind(node, p, v, "a string");
+            return false;
+        }
+        out->text = v->text;
+        return true;
+    }
+    TSC_UNREACHABLE();
+}
+
+/* ---- argument binding ---------------------------------------------------- */
+
+/* "x, filters, kernel_size, …" for messages. */
+static const char *param_list(const tsc_op_info *info)
+{
+    static char text[512];
+    text[0] = '\0';
+    for (int i = 0; i < info->param_count; i++) {
+        strncat(text, i == 0 ? "" : ", ", sizeof text - strlen(text) - 1);
+        strncat(text, info->params[i].name, sizeof text - strlen(text) - 1);
+    }
+    return text;
+}
+
+/* Binds the call's arguments to the op's parameters as Python does: positional
+ * ones in table order, then keywords. Returns false after reporting. */
+static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *call, check_value *values)
+{
+    const tsc_op_info *info = node->info;
+    bool ok = true;
+    int position = 0;
+    const ast_arg *first_keyword = NULL;
+    bool unknown_keyword = false;   /* then a "missing" argument is most likely that one, misspelt */
+    for (const ast_arg *arg = call->args; arg != NULL; arg = arg->next) {
+        int index;
+        if (arg->keyword == NULL) {
+            if (first_keyword != NULL) {
+                diag_error(arg->loc, "E0105", "positional argument after the keyword argument '%s'",
+                           first_keyword->keyword);
+                diag_help(arg->loc, "give it by keyword, or move it before '%s='", first_keyword->keyword);
+                ok = false;
+                continue;
+            }
+            index = position++;
+            if (index >= info->param_count) {
+                if (index == info->param_count) {
+                    int given = 0;
+                    for (const ast_arg *a = call->args; a != NULL; a = a->next)
+                        given += a->keyword == NULL;
+                    diag_error(arg->loc, "E0105", "%s takes at most %d positional argument%s, but %d are given",
+                               info->name, info->param_count, info->param_count == 1 ? "" : "s", given);
+                    diag_note(call->callee_loc, "its arguments are, in order: %s", param_list(info));
+                }
+                ok = false;
+                continue;
+            }
+        } else {
+            if (first_keyword == NULL)
+                first_keyword = arg;
+            index = tsc_op_param_index(info, arg->keyword);
+            if (index < 0) {
+                diag_error(arg->keyword_loc, "E0102", "%s has no argument '%s'", info->name, arg->keyword);
+                const char *names[TSC_OP_MAX_PARAMS];
+                for (int i = 0; i < info->param_count; i++)
+                    names[i] = info->params[i].name;
+                const char *best = tsc_closest_name(arg->keyword, names, info->param_count);
+                if (best != NULL) {
+                    diag_help(arg->keyword_loc, "did you mean '%s'?", best);
+                    diag_fixit(arg->keyword_loc, best);
+                }
+                unknown_keyword = true;
+                ok = false;
+                continue;
+            }
+        }
+        if (values[index].arg != NULL) {
+            diag_error(arg->loc, "E0103", "argument '%s' of %s is given twice", info->params[index].name,
+                       info->name);
+            diag_note(values[index].arg->loc, "first given here");
+            ok = false;
+            continue;
+        }
+        values[index].arg = arg;
+    }
+    for (int i = 0; i < info->param_count; i++) {
+        const tsc_param_spec *p = &info->params[i];
+        if (values[i].arg == NULL) {
+            if (p->required && !unknown_keyword) {
+                diag_error(call->loc, "E0104", "%s is missing its required argument '%s' (%s)", info->name,
+                           p->name, p->doc);
+                ok = false;
+            }
+            continue;
+        }
+        values[i].ok = convert_value(ctx, node, p, &values[i]);
+        if (!values[i].ok)
+            ok = false;
+    }
+    return ok;
+}
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+static checked_node *new_node(check_ctx *ctx, tsc_op op)
+{
+    checked_model *m = ctx->model;
+    checked_node *node = tsc_arena_alloc(ctx->arena, sizeof *node);
+    node->index = m->node_count;
+    node->op = op;
+    node->info = tsc_op_info_of(op);
+    node->stmt = ctx->stmt;
+    m->nodes[m->node_count++] = node;
+    return node;
+}
+
+static const checked_node *layer_named(const checked_model *m, const char *name)
+{
+    for (int i = 0; i < m->node_count; i++) {
+        if (m->nodes[i]->layer_name != NULL && strcmp(m->nodes[i]->layer_name, name) == 0)
+            return m->nodes[i];
+    }
+    return NULL;
+}
+
+/* name="…" or the Keras-style op_N; explicit duplicates are errors. */
+static void name_layer(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    int name_index = tsc_op_param_index(node->info, "name");
+    if (name_index >= 0 && values[name_index].ok) {
+        const char *wanted = values[name_index].text;
+        if (wanted[0] == '\0' || strchr(wanted, '.') != NULL) {
+            diag_error(values[name_index].arg->value->loc, "E0106",
+                       "a layer name must be non-empty and contain no '.', since parameters are named '%s.kernel'",
+                       wanted[0] == '\0' ? "name" : wanted);
+        } else if (layer_named(ctx->model, wanted) != NULL) {
+            diag_error(values[name_index].arg->value->loc, "E0109", "layer name '%s' is already used in model '%s'",
+                       wanted, ctx->model->name);
+            diag_note(layer_named(ctx->model, wanted)->loc, "'%s' is this layer", wanted);
+        } else {
+            node->layer_name = wanted;
+            return;
+        }
+    }
+    const char *candidate;
+    do {
+        candidate = tsc_arena_format(ctx->arena, "%s_%d", node->info->name, ++ctx->op_counters[node->op]);
+    } while (layer_named(ctx->model, candidate) != NULL);
+    node->layer_name = candidate;
+}
+
+static const char *family_statement(tsc_op_family family)
+{
+    switch (family) {
+    case TSC_FAMILY_LOSS:
+        return "a loss: write 'loss NAME = %s(…);'";
+    case TSC_FAMILY_METRIC:
+        return "a metric: write 'metric NAME = %s(…);'";
+    case TSC_FAMILY_OPTIMIZER:
+        return "an optimizer: write 'optimizer %s(…);'";
+    default:
+        return "a layer: write 'NAME = %s(…);'";
+    }
+}
+
+static bool family_fits(ast_stmt_kind kind, tsc_op_family family)
+{
+    switch (kind) {
+    case STMT_ASSIGN:
+    case STMT_OUTPUT:
+        return family == TSC_FAMILY_LAYER || family == TSC_FAMILY_ACTIVATION;
+    case STMT_LOSS:
+        return family == TSC_FAMILY_LOSS;
+    case STMT_METRIC:
+        /* As in Keras, a loss may also be watched as a metric. */
+        return family == TSC_FAMILY_METRIC || family == TSC_FAMILY_LOSS;
+    case STMT_OPTIMIZER:
+        return family == TSC_FAMILY_OPTIMIZER;
+    case STMT_INPUT:
+        return false;
+    }
+    return false;
+}
+
+/* The op of a call, or NULL after an error (unknown op, wrong statement). */
+static const tsc_op_info *lookup_op(const ast_stmt *stmt)
+{
+    const ast_call *call = stmt->call;
+    const tsc_op_info *info = tsc_op_lookup(call->callee);
+    if (info == NULL) {
+        diag_error(call->callee_loc, "E0101", "unknown op '%s'", call->callee);
+        const char *names[TSC_OP_COUNT];
+        for (int i = 0; i < TSC_OP_COUNT; i++)
+            names[i] = i == TSC_OP_INPUT ? NULL : tsc_op_info_of((tsc_op)i)->name;
+        const char *best = tsc_closest_name(call->callee, names, TSC_OP_COUNT);
+        if (best != NULL) {
+            diag_help(call->callee_loc, "did you mean '%s'?", best);
+            diag_fixit(call->callee_loc, best);
+        } else {
+            diag_help(call->callee_loc, "the ops are listed in docs/ops.md");
+        }
+        return NULL;
+    }
+    if (!family_fits(stmt->kind, info->family)) {
+        char *what = tsc_format(family_statement(info->family), info->name);
+        diag_error(call->callee_loc, "E0111", "'%s' cannot be used here: it is %s", info->name, what);
+        free(what);
+        return NULL;
+    }
+    return info;
+}
+
+static bool dims_fit(check_ctx *ctx, const tsc_type *type, tsc_loc loc, const char *what)
+{
+    int64_t elements;
+    if (tsc_type_is_poison(type) || tsc_type_elements(type, 1, 0, &elements))
+        return true;
+    diag_error(loc, "E0210", "'%s' has more elements than a 64-bit count can hold: %s", what,
+               check_type_str(ctx, type));
+    return false;
+}
+
+/* Checks `x : f32[B, 10] = …` against the computed type. */
+static void check_assertion(check_ctx *ctx, const ast_stmt *stmt, const checked_node *node)
+{
+    const ast_type *want = stmt->type;
+    const tsc_type *got = &node->type;
+    const char *got_str = check_type_str(ctx, got);
+    if (want->dtype != AST_DTYPE_NONE) {
+        tsc_dtype dtype = want->dtype == AST_DTYPE_F32 ? TSC_DTYPE_F32 : TSC_DTYPE_I32;
+        if (dtype != got->dtype) {
+            diag_error(want->loc, "E0206", "'%s' is %s, but its declared type says %s", stmt->name, got_str,
+                       tsc_dtype_name(dtype));
+            check_note_origin(ctx, node, stmt->name);
+            return;
+        }
+    }
+    if (want->rank != got->rank) {
+        diag_error(want->loc, "E0206", "'%s' is %s (rank %d), but its declared type has rank %d", stmt->name,
+                   got_str, got->rank, want->rank);
+        check_note_origin(ctx, node, stmt->name);
+        return;
+    }
+    int i = 0;
+    for (const ast_dim *d = want->dims; d != NULL; d = d->next, i++) {
+        int64_t expected;
+        if (d->kind == DIM_ANY)
+            continue;
+        if (d->kind == DIM_INT) {
+            expected = d->value;
+        } else {
+            const ast_const *c = find_const(ctx, d->name);
+            const char *batch = ctx->model->batch_symbol;
+            if (c != NULL && c->value->kind == VALUE_INT) {
+                expected = c->value->int_value;
+            } else if (c == NULL && batch != NULL && strcmp(d->name, batch) == 0) {
+                expected = TSC_DIM_BATCH;
+            } else {
+                diag_error(d->loc, "E0110", "'%s' is neither the batch symbol nor an integer const", d->name);
+                return;
+            }
+        }
+        if (expected != got->dims[i]) {
+            diag_error(d->loc, "E0206", "'%s' is %s, but its declared type says %s for dimension %d", stmt->name,
+                       got_str, expected == TSC_DIM_BATCH ? ctx->model->batch_symbol
+                                                          : tsc_arena_format(ctx->arena, "%lld", (long long)expected),
+                       i);
+            check_note_origin(ctx, node, stmt->name);
+            return;
+        }
+    }
+}
+
+/* Builds the node of a call statement. Returns NULL when the op is unknown or
+ * misplaced; otherwise a node whose type is POISON after an error. */
+static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_value *values)
+{
+    const tsc_op_info *info = lookup_op(stmt);
+    if (info == NULL)
+        return NULL;
+    checked_node *node = new_node(ctx, info->op);
+    node->call = stmt->call;
+    node->loc = stmt->call->loc;
+    node->binding = stmt->name;
+    bool ok = bind_args(ctx, node, stmt->call, values);
+    for (int i = 0; i < info->param_count; i++) {
+        node->args[i] = values[i].arg;
+        if (info->params[i].kind == TSC_ARG_TENSOR && values[i].ok) {
+            TSC_ASSERT(node->input_count < TSC_MAX_NODE_INPUTS);
+            node->inputs[node->input_count++] = values[i].tensor;
+        }
+    }
+    name_layer(ctx, node, values);
+    if (!ok)
+        return node;   /* type stays POISON */
+    /* Operands with unknown types are errors reported elsewhere. */
+    for (int i = 0; i < node->input_count; i++) {
+        if (tsc_type_is_poison(&node->inputs[i]->type))
+            return node;
+    }
+    if (info->family == TSC_FAMILY_OPTIMIZER)
+        return node;
+    if (!shape_check_node(ctx, node, values)) {
+        node->type.dtype = TSC_DTYPE_POISON;
+        return node;
+    }
+    if (!dims_fit(ctx, &node->type, node->loc, node->layer_name))
+        node->type.dtype = TSC_DTYPE_POISON;
+    for (int i = 0; i < node->param_count; i++) {
+        if (!dims_fit(ctx, &node->params[i].type, node->loc, node->params[i].name))
+            node->type.dtype = TSC_DTYPE_POISON;
+    }
+    return node;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+/* The type of an input declaration; POISON after an error. */
+static tsc_type input_type(check_ctx *ctx, const ast_stmt *stmt)
+{
+    const ast_type *t = stmt->type;
+    tsc_type type = {0};
+    if (t->rank > TSC_MAX_RANK) {
+        diag_error(t->loc, "E0203", "input '%s' has rank %d; at most %d is supported", stmt->name, t->rank,
+                   TSC_MAX_RANK);
+        return type;
+    }
+    bool ok = true;
+    int i = 0;
+    for (const ast_dim *d = t->dims; d != NULL; d = d->next, i++) {
+        if (d->kind == DIM_ANY) {
+            diag_error(d->loc, "E0110", "'_' (any size) is only allowed in shape assertions, not in an input");
+            ok = false;
+        } else if (d->kind == DIM_INT) {
+            if (d->value < 1) {
+                diag_error(d->loc, "E0401", "a dimension must be at least 1, found %lld", (long long)d->value);
+                ok = false;
+            }
+            type.dims[i] = d->value;
+        } else {
+            const ast_const *c = find_const(ctx, d->name);
+            const char *batch = ctx->model->batch_symbol;
+            if (c != NULL) {
+                if (c->value->kind != VALUE_INT || c->value->int_value < 1) {
+                    diag_error(d->loc, "E0110", "const '%s' cannot be a dimension: it is not a positive integer",
+                               d->name);
+                    diag_note(c->loc, "'%s' is defined here", c->name);
+                    ok = false;
+                }
+                type.dims[i] = c->value->int_value;
+            } else if (i == 0 && (batch == NULL || strcmp(batch, d->name) == 0)) {
+                ctx->model->batch_symbol = d->name;
+                type.dims[i] = TSC_DIM_BATCH;
+            } else if (i == 0) {
+                diag_error(d->loc, "E0110", "model '%s' already has the batch symbol '%s'; one per model",
+                           ctx->model->name, batch);
+                diag_help(d->loc, "use '%s' here too", batch);
+                diag_fixit(d->loc, batch);
+                ok = false;
+            } else if (batch != NULL && strcmp(batch, d->name) == 0) {
+                diag_error(d->loc, "E0110", "the batch symbol '%s' can only be the leading dimension", d->name);
+                ok = false;
+            } else {
+                diag_error(d->loc, "E0110", "undefined dimension name '%s': only the leading dimension may be "
+                           "symbolic; others are integers or consts", d->name);
+                diag_help(d->loc, "write the size, or define it before the model: 'const %s = …;'", d->name);
+                ok = false;
+            }
+        }
+    }
+    if (!ok)
+        return type;
+    type.dtype = t->dtype == AST_DTYPE_I32 ? TSC_DTYPE_I32 : TSC_DTYPE_F32;
+    type.rank = t->rank;
+    if (!dims_fit(ctx, &type, t->loc, stmt->name))
+        type.dtype = TSC_DTYPE_POISON;
+    return type;
+}
+
+static void check_input(check_ctx *ctx, const ast_stmt *stmt)
+{
+    const check_binding *earlier = find_binding(ctx, stmt->name);
+    if (earlier != NULL) {
+        diag_error(stmt->name_loc, "E0109", "'%s' is already defined in model '%s'", stmt->name, ctx->model->name);
+        diag_note(earlier->loc, "'%s' is defined here", stmt->name);
+        return;
+    }
+    checked_node *node = new_node(ctx, TSC_OP_INPUT);
+    node->layer_name = stmt->name;
+    node->binding = stmt->name;
+    node->loc = stmt->name_loc;
+    node->type = input_type(ctx, stmt);
+    ctx->model->inputs[ctx->model->input_count++] = node;
+    bind_name(ctx, stmt->name, stmt->name_loc, node);
+}
+
+/* Losses and metrics share one namespace: they are the fields of the
+ * generated metrics struct. */
+static bool report_name_clash(check_ctx *ctx, const ast_stmt *stmt)
+{
+    const checked_model *m = ctx->model;
+    for (int i = 0; i < m->loss_count; i++) {
+        if (strcmp(m->losses[i].name, stmt->name) == 0) {
+            diag_error(stmt->name_loc, "E0109", "a loss named '%s' already exists", stmt->name);
+            diag_note(m->losses[i].node->stmt->name_loc, "defined here");
+            return true;
+        }
+    }
+    for (int i = 0; i < m->metric_count; i++) {
+        if (strcmp(m->metrics[i].name, stmt->name) == 0) {
+            diag_error(stmt->name_loc, "E0109", "a metric named '%s' already exists", stmt->name);
+            diag_note(m->metrics[i].node->stmt->name_loc, "defined here");
+            return true;
+        }
+    }
+    return false;
+}
+
+static void check_output_name(check_ctx *ctx, const ast_stmt *stmt)
+{
+    const checked_model *m = ctx->model;
+    for (int i = 0; i < m->output_count; i++) {
+        if (strcmp(m->outputs[i].name, stmt->name) == 0) {
+            diag_error(stmt->name_loc, "E0109", "an output named '%s' already exists", stmt->name);
+            diag_note(m->outputs[i].loc, "defined here");
+            return;
+        }
+    }
+    for (int i = 0; i < m->input_count; i++) {
+        if (strcmp(m->inputs[i]->binding, stmt->name) == 0 && stmt->call != NULL) {
+            diag_error(stmt->name_loc, "E0109", "output '%s' has the name of an input; the generated forward "
+                       "function takes both as parameters", stmt->name);
+            diag_note(m->inputs[i]->loc, "input '%s' is declared here", stmt->name);
+            return;
+        }
+    }
+    checked_node *node = check_lookup_tensor(ctx, stmt->name);
+    if (node == NULL)
+        return;
+    checked_output *out = &ctx->model->outputs[ctx->model->output_count++];
+    out->name = stmt->name;
+    out->node = node;
+    out->loc = stmt->name_loc;
+}
+
+static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
+{
+    check_value values[TSC_OP_MAX_PARAMS];
+    memset(values, 0, sizeof values);
+    ctx->stmt = stmt;
+    checked_model *m = ctx->model;
+    switch (stmt->kind) {
+    case STMT_INPUT:
+        check_input(ctx, stmt);
+        return;
+    case STMT_ASSIGN: {
+        checked_node *node = check_call(ctx, stmt, values);
+        if (node != NULL && stmt->type != NULL && !tsc_type_is_poison(&node->type))
+            check_assertion(ctx, stmt, node);
+        bind_name(ctx, stmt->name, stmt->name_loc, node);
+        return;
+    }
+    case STMT_LOSS:
+    case STMT_METRIC: {
+        bool clash = report_name_clash(ctx, stmt);
+        checked_node *node = check_call(ctx, stmt, values);
+        bind_name(ctx, stmt->name, stmt->name_loc, node);
+        if (node == NULL || clash)
+            return;
+        if (stmt->kind == STMT_LOSS) {
+            checked_loss *loss = &m->losses[m->loss_count++];
+            loss->name = stmt->name;
+            loss->node = node;
+            loss->weight = node->attrs.weight;
+        } else {
+            checked_metric *metric = &m->metrics[m->metric_count++];
+            metric->name = stmt->name;
+            metric->node = node;
+        }
+        return;
+    }
+    case STMT_OUTPUT:
+        if (stmt->call != NULL) {
+            checked_node *node = check_call(ctx, stmt, values);
+            bind_name(ctx, stmt->name, stmt->name_loc, node);
+        } else if (find_binding(ctx, stmt->name) == NULL) {
+            diag_error(stmt->name_loc, "E0107", "undefined tensor '%s'", stmt->name);
+            suggest_name(ctx, stmt->name, stmt->name_loc, false);
+            return;
+        }
+        check_output_name(ctx, stmt);
+        return;
+    case STMT_OPTIMIZER: {
+        if (m->optimizer != NULL) {
+            diag_error(stmt->call->loc, "E0112", "model '%s' has a second optimizer; one per model", m->name);
+            diag_note(m->optimizer->loc, "the first one is here");
+            return;
+        }
+        checked_node *node = check_call(ctx, stmt, values);
+        if (node == NULL)
+            return;
+        /* The optimizer is configuration, not a vertex of the graph. */
+        m->nodes[--m->node_count] = NULL;
+        checked_optimizer *opt = tsc_arena_alloc(ctx->arena, sizeof *opt);
+        opt->op = node->op;
+        opt->call = stmt->call;
+        opt->loc = stmt->call->loc;
+        bool args_ok = true;
+        for (int i = 0; i < node->info->param_count; i++) {
+            if (values[i].arg != NULL && !values[i].ok)
+                args_ok = false;
+        }
+        if (args_ok)
+            check_optimizer(ctx, opt, values);
+        m->optimizer = opt;
+        return;
+    }
+    }
+}
+
+/* ---- whole model ------------------------------------------------------------- */
+
+/* Marks what reaches a loss, metric or output; warns about dead ends. */
+static void mark_used(check_ctx *ctx, bool warn_unused)
+{
+    checked_model *m = ctx->model;
+    bool *consumed = tsc_arena_alloc(ctx->arena, (size_t)(m->node_count + 1) * sizeof *consumed);
+    for (int i = 0; i < m->loss_count; i++)
+        m->losses[i].node->used = true;
+    for (int i = 0; i < m->metric_count; i++)
+        m->metrics[i].node->used = true;
+    for (int i = 0; i < m->output_count; i++)
+        m->outputs[i].node->used = true;
+    for (int i = m->node_count - 1; i >= 0; i--) {
+        checked_node *node = m->nodes[i];
+        for (int j = 0; j < node->input_count; j++) {
+            consumed[node->inputs[j]->index] = true;
+            if (node->used)
+                node->inputs[j]->used = true;
+        }
+    }
+    for (int i = 0; i < m->node_count && warn_unused; i++) {
+        checked_node *node = m->nodes[i];
+        if (node->used || consumed[i] || node->op == TSC_OP_INPUT || tsc_type_is_poison(&node->type))
+            continue;
+        diag_warning(node->loc, "W0103", "'%s' (%s) is computed but never reaches a loss, metric or output",
+                     node->binding, node->layer_name);
+        diag_help(node->loc, "use it, declare it with 'output %s;', or remove this line", node->binding);
+    }
+}
+
+static void count_params(checked_model *m)
+{
+    int64_t total = 0;
+    for (int i = 0; i < m->node_count; i++) {
+        for (int j = 0; j < m->nodes[i]->param_count; j++) {
+            int64_t n;
+            if (!tsc_type_elements(&m->nodes[i]->params[j].type, 1, 0, &n) || total > INT64_MAX - n)
+                total = INT64_MAX;
+            else
+                total += n;
+        }
+    }
+    m->param_total = total;
+}
+
+static void check_model(tsc_arena *arena, const ast_file *file, const ast_model *ast, checked_model *m)
+{
+    check_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.arena = arena;
+    ctx.ast = file;
+    ctx.model = m;
+    m->name = ast->name;
+    m->ast = ast;
+    /* Each statement makes at most one node and binds at most one name. */
+    size_t n = 1;
+    for (const ast_stmt *s = ast->stmts; s != NULL; s = s->next)
+        n++;
+    m->nodes = tsc_arena_alloc(arena, n * sizeof *m->nodes);
+    m->inputs = tsc_arena_alloc(arena, n * sizeof *m->inputs);
+    m->losses = tsc_arena_alloc(arena, n * sizeof *m->losses);
+    m->metrics = tsc_arena_alloc(arena, n * sizeof *m->metrics);
+    m->outputs = tsc_arena_alloc(arena, n * sizeof *m->outputs);
+    ctx.bindings = tsc_arena_alloc(arena, n * sizeof *ctx.bindings);
+    int errors_before = diag_error_count();
+    for (const ast_stmt *s = ast->stmts; s != NULL; s = s->next)
+        check_statement(&ctx, s);
+    /* After an error the graph is incomplete: a layer whose user failed to
+     * check would look unused, so unused-layer warnings wait for a clean model. */
+    mark_used(&ctx, diag_error_count() == errors_before);
+    count_params(m);
+}
+
+static void check_consts(const ast_file *file)
+{
+    for (const ast_const *c = file->consts; c != NULL; c = c->next) {
+        for (const ast_const *d = file->consts; d != c; d = d->next) {
+            if (strcmp(c->name, d->name) == 0) {
+                diag_error(c->name_loc, "E0109", "const '%s' is defined twice", c->name);
+                diag_note(d->name_loc, "first defined here");
+                break;
+            }
+        }
+    }
+}
+
+int tsc_check(const ast_file *file, checked_file **out)
+{
+    int errors_before = diag_error_count();
+    tsc_arena *arena = tsc_arena_new();
+    checked_file *cf = tsc_arena_alloc(arena, sizeof *cf);
+    cf->arena = arena;
+    cf->ast = file;
+    *out = cf;
+    if (file == NULL)
+        return 0;
+    check_consts(file);
+    int models = 0;
+    for (const ast_model *m = file->models; m != NULL; m = m->next)
+        models++;
+    cf->models = tsc_arena_alloc(arena, (size_t)(models > 0 ? models : 1) * sizeof *cf->models);
+    for (const ast_model *m = file->models; m != NULL; m = m->next) {
+        for (int i = 0; i < cf->model_count; i++) {
+            if (strcmp(cf->models[i].name, m->name) == 0) {
+                diag_error(m->name_loc, "E0109", "model '%s' is defined twice", m->name);
+                diag_note(cf->models[i].ast->name_loc, "first defined here");
+                break;
+            }
+        }
+        check_model(arena, file, m, &cf->models[cf->model_count++]);
+    }
+    cf->error_count = diag_error_count() - errors_before;
+    return cf->error_count;
+}
+
+void checked_file_free(checked_file *file)
+{
+    if (file != NULL)
+        tsc_arena_free(file->arena);
+}
+
+const checked_model *checked_file_find_model(const checked_file *file, const char *name)
+{
+    for (int i = 0; i < file->model_count; i++) {
+        if (strcmp(file->models[i].name, name) == 0)
+            return &file->models[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,360 @@
+/* Shape rules of conv2d, the 2-D pools and conv2d_backprop_*, with
+ * TensorFlow's arithmetic written out for the notes:
+ *   valid: H' = floor((H - d(k-1) - 1)/s) + 1      same: H' = ceil(H/s) */
+#include <string.h>
+
+#include "tsc.h"
+
+/* One spatial axis of a window op. */
+typedef struct spatial {
+    int64_t in, k, s, d;
+    tsc_padding padding;
+    int64_t out;
+    int64_t pad_before, pad_after;  /* 'same' only; the odd one goes after (bottom/right) */
+    int64_t dropped;                /* 'valid' only: trailing rows/columns never read */
+} spatial;
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Sizes are bounded by the checks before (k, s, d <= INT32_MAX), so nothing overflows. */
+static void spatial_compute(spatial *a)
+{
+    int64_t span = a->d * (a->k - 1) + 1;
+    if (a->padding == TSC_PADDING_SAME) {
+        a->out = (a->in + a->s - 1) / a->s;
+        int64_t total = (a->out - 1) * a->s + span - a->in;
+        total = total > 0 ? total : 0;
+        a->pad_before = total / 2;
+        a->pad_after = total - a->pad_before;
+        a->dropped = 0;
+    } else {
+        a->out = floor_div(a->in - span, a->s) + 1;
+        a->dropped = a->in >= span ? (a->in - span) % a->s : 0;
+    }
+}
+
+/* "(H - k)" or "(H - d*(k - 1) - 1)" with the numbers. */
+static const char *span_text(check_ctx *ctx, const spatial *a)
+{
+    if (a->d == 1)
+        return tsc_arena_format(ctx->arena, "(%lld - %lld)", (long long)a->in, (long long)a->k);
+    return tsc_arena_format(ctx->arena, "(%lld - %lld*(%lld - 1) - 1)", (long long)a->in, (long long)a->d,
+                            (long long)a->k);
+}
+
+static const char *formula(check_ctx *ctx, const spatial *a)
+{
+    if (a->padding == TSC_PADDING_SAME)
+        return tsc_arena_format(ctx->arena, "ceil(%lld/%lld) = %lld", (long long)a->in, (long long)a->s,
+                                (long long)a->out);
+    const char *span = span_text(ctx, a);
+    /* "floor((11 - 2)/2) + 1 = 5" */
+    return tsc_arena_format(ctx->arena, "floor(%s/%lld) + 1 = %lld", span, (long long)a->s, (long long)a->out);
+}
+
+/* Both axes, once if they are computed alike. */
+static const char *formulas(check_ctx *ctx, const spatial *rows, const spatial *cols)
+{
+    const char *r = formula(ctx, rows);
+    const char *c = formula(ctx, cols);
+    if (strcmp(r, c) == 0)
+        return r;
+    return tsc_arena_format(ctx->arena, "rows %s, columns %s", r, c);
+}
+
+/* The window arguments of conv2d and the pools, checked for range. */
+typedef struct window_args {
+    int kernel_param, strides_param, padding_param, dilation_param;   /* -1 when the op has none */
+} window_args;
+
+static bool positive_pair(const checked_node *node, int param, const check_value *v)
+{
+    for (int i = 0; i < 2; i++) {
+        if (v->ints[i] < 1 || v->ints[i] > INT32_MAX) {
+            diag_error(check_arg_loc(node, param), "E0401", "%s of %s must be between 1 and %d, found %lld",
+                       node->info->params[param].name, node->info->name, INT32_MAX, (long long)v->ints[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Fills the two axes from x's H and W and the window arguments. */
+static bool window_setup(const checked_node *node, const check_value *values, const window_args *w,
+                         const int64_t *hw, const int64_t *default_strides, spatial axes[2])
+{
+    const check_value *kernel = &values[w->kernel_param];
+    const check_value *strides = &values[w->strides_param];
+    if (!positive_pair(node, w->kernel_param, kernel))
+        return false;
+    if (strides->arg != NULL && !positive_pair(node, w->strides_param, strides))
+        return false;
+    if (w->dilation_param >= 0 && values[w->dilation_param].arg != NULL &&
+        !positive_pair(node, w->dilation_param, &values[w->dilation_param]))
+        return false;
+    tsc_padding padding = values[w->padding_param].arg != NULL ? (tsc_padding)values[w->padding_param].word
+                                                               : TSC_PADDING_VALID;
+    for (int i = 0; i < 2; i++) {
+        spatial *a = &axes[i];
+        memset(a, 0, sizeof *a);
+        a->in = hw[i];
+        a->k = kernel->ints[i];
+        a->s = strides->arg != NULL ? strides->ints[i] : default_strides[i];
+        a->d = w->dilation_param >= 0 && values[w->dilation_param].arg != NULL ? values[w->dilation_param].ints[i]
+                                                                                : 1;
+        a->padding = padding;
+        spatial_compute(a);
+    }
+    return true;
+}
+
+static void store_window(checked_node *node, const spatial axes[2])
+{
+    checked_attrs *at = &node->attrs;
+    for (int i = 0; i < 2; i++) {
+        at->kernel[i] = axes[i].k;
+        at->strides[i] = axes[i].s;
+        at->dilation[i] = axes[i].d;
+    }
+    at->padding = axes[0].padding;
+    at->pad_top = axes[0].pad_before;
+    at->pad_bottom = axes[0].pad_after;
+    at->pad_left = axes[1].pad_before;
+    at->pad_right = axes[1].pad_after;
+}
+
+/* E0201: the window does not fit (H' <= 0). */
+static void report_empty_output(check_ctx *ctx, const checked_node *node, const checked_node *x, int kernel_param,
+                                const spatial axes[2])
+{
+    const char *name = check_arg_name(node, 0);
+    const spatial *bad = axes[0].out < 1 ? &axes[0] : &axes[1];
+    int64_t span_r = axes[0].d * (axes[0].k - 1) + 1, span_c = axes[1].d * (axes[1].k - 1) + 1;
+    diag_error(check_arg_loc(node, kernel_param), "E0201",
+               "%s's %lldx%lld window does not fit in the %lldx%lld positions of '%s' (%s) with padding=valid: %s",
+               node->info->name, (long long)span_r, (long long)span_c, (long long)axes[0].in, (long long)axes[1].in,
+               name, check_type_str(ctx, &x->type), formula(ctx, bad));
+    check_note_origin(ctx, x, name);
+    diag_help(check_arg_loc(node, kernel_param), "use padding=same (keeps %lldx%lld at stride 1) or a window of at "
+              "most %lldx%lld", (long long)axes[0].in, (long long)axes[1].in, (long long)axes[0].in,
+              (long long)axes[1].in);
+}
+
+/* W0104: a 'valid' window whose stride skips the last rows/columns. */
+static void warn_dropped(check_ctx *ctx, const checked_node *node, const checked_node *x, int strides_param,
+                         const spatial axes[2])
+{
+    int64_t r = axes[0].dropped, c = axes[1].dropped;
+    if (r == 0 && c == 0)
+        return;
+    const char *what;
+    if (r > 0 && c > 0 && r == c)
+        what = r == 1 ? "the last row and column are" : tsc_arena_format(ctx->arena, "the last %lld rows and columns are", (long long)r);
+    else if (r > 0 && c > 0)
+        what = tsc_arena_format(ctx->arena, "the last %lld row%s and %lld column%s are", (long long)r, r == 1 ? "" : "s",
+                                (long long)c, c == 1 ? "" : "s");
+    else if (r > 0)
+        what = r == 1 ? "the last row is" : tsc_arena_format(ctx->arena, "the last %lld rows are", (long long)r);
+    else
+        what = c == 1 ? "the last column is" : tsc_arena_format(ctx->arena, "the last %lld columns are", (long long)c);
+    const spatial *a = r > 0 ? &axes[0] : &axes[1];
+    const char *name = check_arg_name(node, 0);
+    diag_warning(check_arg_loc(node, strides_param), "W0104",
+                 "%s with stride %lld and padding=valid drops data of '%s' (%s): %s %% %lld = %lld: %s never read",
+                 node->info->name, (long long)a->s, name, check_type_str(ctx, &x->type), span_text(ctx, a),
+                 (long long)a->s, (long long)a->dropped, what);
+    diag_help(check_arg_loc(node, strides_param), "use padding=same, or sizes for which the stride divides %s",
+              span_text(ctx, a));
+}
+
+/* "halves", "keeps the height and width of", "shrinks": for the shape reason. */
+static const char *verb(const spatial axes[2])
+{
+    if (axes[0].s == 2 && axes[1].s == 2)
+        return "halves";
+    if (axes[0].out == axes[0].in && axes[1].out == axes[1].in)
+        return "keeps the height and width of";
+    return "shrinks";
+}
+
+static bool window_input(check_ctx *ctx, const checked_node *node, const check_value *values)
+{
+    return check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32) &&
+           check_expect_rank(ctx, node, values, 0, 4, "[batch, height, width, channels]");
+}
+
+bool shape_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    static const window_args w = {2, 3, 4, 5};
+    static const char *const keys[] = {"filters", "kernel_size", "strides", "padding", "dilation_rate", NULL};
+    static const int64_t unit_strides[2] = {1, 1};
+    const checked_node *x = values[0].tensor;
+    if (!window_input(ctx, node, values))
+        return false;
+    int64_t filters = values[1].ints[0];
+    if (filters < 1 || filters > INT32_MAX)
+        return check_range_error(node, 1, "between 1 and 2147483647", (double)filters);
+    spatial axes[2];
+    if (!window_setup(node, values, &w, &x->type.dims[1], unit_strides, axes))
+        return false;
+    if (axes[0].out < 1 || axes[1].out < 1) {
+        report_empty_output(ctx, node, x, w.kernel_param, axes);
+        return false;
+    }
+    warn_dropped(ctx, node, x, values[w.strides_param].arg != NULL ? w.strides_param : w.kernel_param, axes);
+    store_window(node, axes);
+    node->attrs.filters = filters;
+    check_layer_options(node, values);
+    int64_t channels = x->type.dims[3];
+    node->type = check_make_type(TSC_DTYPE_F32, 4);
+    node->type.dims[0] = x->type.dims[0];
+    node->type.dims[1] = axes[0].out;
+    node->type.dims[2] = axes[1].out;
+    node->type.dims[3] = filters;
+    int64_t kernel[4] = {axes[0].k, axes[1].k, channels, filters};
+    int64_t area = axes[0].k * axes[1].k, fan_in = INT64_MAX, fan_out = INT64_MAX;
+    (void)tsc_mul_checked(area, channels, &fan_in);
+    (void)tsc_mul_checked(area, filters, &fan_out);
+    check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
+    node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, keys),
+                                          verb(axes), check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
+    return true;
+}
+
+bool shape_pool2d(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    static const window_args w = {1, 2, 3, -1};
+    static const char *const keys[] = {"pool_size", "strides", "padding", NULL};
+    const checked_node *x = values[0].tensor;
+    if (!window_input(ctx, node, values))
+        return false;
+    spatial axes[2];
+    if (!window_setup(node, values, &w, &x->type.dims[1], values[1].ints, axes))
+        return false;
+    if (axes[0].out < 1 || axes[1].out < 1) {
+        report_empty_output(ctx, node, x, w.kernel_param, axes);
+        return false;
+    }
+    /* pool_size == strides dropping a last odd row is the ordinary floor-mode
+     * downsampling of every CNN: only warn when the stride was chosen apart. */
+    if (values[2].arg != NULL && (axes[0].s != axes[0].k || axes[1].s != axes[1].k))
+        warn_dropped(ctx, node, x, w.strides_param, axes);
+    store_window(node, axes);
+    node->type = x->type;
+    node->type.dims[1] = axes[0].out;
+    node->type.dims[2] = axes[1].out;
+    node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, keys),
+                                          verb(axes), check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
+    return true;
+}
+
+/* filter_sizes or input_sizes: four positive sizes (the batch symbol allowed
+ * first when `batch_ok`). */
+static bool four_sizes(check_ctx *ctx, const checked_node *node, const check_value *values, int param, bool batch_ok)
+{
+    (void)ctx;
+    const check_value *v = &values[param];
+    if (v->count != 4) {
+        diag_error(check_arg_loc(node, param), "E0106", "%s expects 4 sizes for '%s' (%s), found %d", node->info->name,
+                   node->info->params[param].name, node->info->params[param].doc, v->count);
+        return false;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (v->is_batch[i] && i == 0 && batch_ok)
+            continue;
+        if (v->is_batch[i] || v->ints[i] < 1 || v->ints[i] > INT32_MAX) {
+            diag_error(check_arg_loc(node, param), "E0401", "entry %d of '%s' must be a size between 1 and %d",
+                       i, node->info->params[param].name, INT32_MAX);
+            return false;
+        }
+    }
+    return true;
+}
+
+static const char *sizes_text(check_ctx *ctx, const int64_t *s)
+{
+    return tsc_arena_format(ctx->arena, "(%lld,%lld,%lld,%lld)", (long long)s[0], (long long)s[1], (long long)s[2],
+                            (long long)s[3]);
+}
+
+bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    static const window_args w = {0, 3, 4, -1};   /* kernel comes from the filter below */
+    static const int64_t unit_strides[2] = {1, 1};
+    bool for_filter = node->op == TSC_OP_CONV2D_BACKPROP_FILTER;
+    int sizes_param = for_filter ? 1 : 0;
+    int tensor_param = for_filter ? 0 : 1;   /* input (filter op) or filter (input op) */
+    const checked_node *dy = values[2].tensor;
+    const checked_node *t = values[tensor_param].tensor;
+    if (!four_sizes(ctx, node, values, sizes_param, !for_filter) ||
+        !check_expect_dtype(ctx, node, values, tensor_param, TSC_DTYPE_F32) ||
+        !check_expect_rank(ctx, node, values, tensor_param, 4,
+                           for_filter ? "[batch, height, width, channels]" : "[kh, kw, channels, filters]") ||
+        !check_expect_dtype(ctx, node, values, 2, TSC_DTYPE_F32) ||
+        !check_expect_rank(ctx, node, values, 2, 4, "[batch, height, width, filters]"))
+        return false;
+    /* input [B,H,W,C] and filter [kh,kw,C,F], whichever way they are given. */
+    int64_t input[4], filter[4];
+    memcpy(input, for_filter ? t->type.dims : values[0].ints, sizeof input);
+    memcpy(filter, for_filter ? values[1].ints : t->type.dims, sizeof filter);
+    if (filter[2] != input[3]) {
+        if (for_filter)
+            diag_error(check_arg_loc(node, sizes_param), "E0207",
+                       "filter_sizes %s has C = %lld, but input '%s' has %lld channels: %s", sizes_text(ctx, filter),
+                       (long long)filter[2], check_arg_name(node, 0), (long long)input[3], check_type_str(ctx, &t->type));
+        else
+            diag_error(check_arg_loc(node, 1), "E0207",
+                       "filter '%s' is %s with C = %lld, but input_sizes has %lld channels",
+                       check_arg_name(node, 1), check_type_str(ctx, &t->type), (long long)filter[2], (long long)input[3]);
+        return false;
+    }
+    check_value window[TSC_OP_MAX_PARAMS];
+    memcpy(window, values, sizeof window);
+    window[0].ints[0] = filter[0];
+    window[0].ints[1] = filter[1];
+    spatial axes[2];
+    if (!window_setup(node, window, &w, &input[1], unit_strides, axes))
+        return false;
+    if (axes[0].out < 1 || axes[1].out < 1) {
+        diag_error(check_arg_loc(node, sizes_param), "E0201",
+                   "the %lldx%lld filter does not fit in the %lldx%lld input with padding=valid: %s",
+                   (long long)filter[0], (long long)filter[1], (long long)input[1], (long long)input[2],
+                   formula(ctx, axes[0].out < 1 ? &axes[0] : &axes[1]));
+        return false;
+    }
+    tsc_type expected = check_make_type(TSC_DTYPE_F32, 4);
+    expected.dims[0] = input[0];
+    expected.dims[1] = axes[0].out;
+    expected.dims[2] = axes[1].out;
+    expected.dims[3] = filter[3];
+    if (!tsc_type_equal(&expected, &dy->type)) {
+        const char *because;
+        if (dy->type.dims[1] != expected.dims[1] || dy->type.dims[2] != expected.dims[2])
+            because = formulas(ctx, &axes[0], &axes[1]);
+        else if (dy->type.dims[3] != expected.dims[3])
+            because = tsc_arena_format(ctx->arena, "the filter has F = %lld output channels", (long long)filter[3]);
+        else
+            because = "it has the batch of the input";
+        tsc_type in_type = check_make_type(TSC_DTYPE_F32, 4);
+        memcpy(in_type.dims, input, sizeof input);
+        const char *name = check_arg_name(node, 2);
+        diag_error(check_arg_loc(node, 2), "E0207", "%s: out_backprop must be %s because %s, but '%s' is %s",
+                   node->info->name, check_type_str(ctx, &expected), because, name, check_type_str(ctx, &dy->type));
+        diag_note(node->loc, "a conv2d of %s with filter %s, strides=%lld and padding=%s gives %s",
+                  check_type_str(ctx, &in_type), sizes_text(ctx, filter), (long long)axes[0].s,
+                  axes[0].padding == TSC_PADDING_SAME ? "same" : "valid", check_type_str(ctx, &expected));
+        check_note_origin(ctx, dy, name);
+        return false;
+    }
+    store_window(node, axes);
+    node->attrs.filters = filter[3];
+    node->attrs.size_count = 4;
+    memcpy(node->attrs.sizes, for_filter ? filter : input, 4 * sizeof(int64_t));
+    node->type = check_make_type(TSC_DTYPE_F32, 4);
+    memcpy(node->type.dims, node->attrs.sizes, 4 * sizeof(int64_t));
+    return true;
+}

@@ -1,0 +1,346 @@
+/* Shape and dtype rules of the losses, the metrics and the optimizers
+ * (SPEC §3). Losses and metrics are scalars: f32[]. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsc.h"
+
+static const char *dim_str(check_ctx *ctx, int64_t d)
+{
+    if (d == TSC_DIM_BATCH)
+        return ctx->model->batch_symbol != NULL ? ctx->model->batch_symbol : "B";
+    return tsc_arena_format(ctx->arena, "%lld", (long long)d);
+}
+
+static const checked_node *input_origin(const checked_node *node)
+{
+    while (node->op == TSC_OP_DROPOUT)
+        node = node->inputs[0];
+    return node->op == TSC_OP_INPUT ? node : NULL;
+}
+
+/* W0102: f32 labels where i32 class indices are expected. The generated
+ * code converts them (as Keras casts), but fractional labels would be cut. */
+static void warn_f32_indices(check_ctx *ctx, checked_node *node, int param, const checked_node *y)
+{
+    const char *name = check_arg_name(node, param);
+    diag_warning(check_arg_loc(node, param), "W0102",
+                 "'%s' is %s, but %s expects i32 class indices for '%s'; each value is converted to int32, so a "
+                 "fractional label is silently truncated",
+                 name, check_type_str(ctx, &y->type), node->info->name, node->info->params[param].name);
+    const checked_node *input = input_origin(y);
+    if (input != NULL && input->stmt->type->dtype == AST_DTYPE_F32) {
+        tsc_loc dtype = input->stmt->type->loc;
+        dtype.last = dtype.first + 2;
+        diag_help(dtype, "declare input '%s' as i32", input->binding);
+        diag_fixit(dtype, "i32");
+    }
+    node->attrs.labels_f32 = true;
+}
+
+/* The span of argument `arg` with the ", " before it, to delete it. */
+static tsc_loc arg_with_separator(const ast_call *call, const ast_arg *arg)
+{
+    tsc_loc span = arg->loc;
+    for (const ast_arg *a = call->args; a != NULL && a->next != NULL; a = a->next) {
+        if (a->next == arg)
+            span.first = a->loc.last + 1;
+    }
+    return span;
+}
+
+/* W0101: probabilities fed where a loss applies softmax/sigmoid itself. */
+static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, bool sigmoid_too)
+{
+    const checked_node *source = check_probability_source(node->inputs[1], sigmoid_too);
+    if (source == NULL)
+        return;
+    bool is_sigmoid = source->op == TSC_OP_SIGMOID || (source->op != TSC_OP_SOFTMAX &&
+                                                       source->attrs.activation == TSC_ACTIVATION_SIGMOID);
+    const char *fn = is_sigmoid ? "sigmoid" : "softmax";
+    const char *name = check_arg_name(node, param);
+    diag_warning(check_arg_loc(node, param), "W0101",
+                 "'%s' is already a %s output, but %s applies %s to its %s itself: the loss sees %s(%s(x)) and "
+                 "barely falls",
+                 name, fn, node->info->name, node->op == TSC_OP_SIGMOID_CROSS_ENTROPY ||
+                 node->op == TSC_OP_BINARY_CROSS_ENTROPY ? "sigmoid" : "softmax",
+                 node->info->params[param].name, node->op == TSC_OP_SIGMOID_CROSS_ENTROPY ||
+                 node->op == TSC_OP_BINARY_CROSS_ENTROPY ? "sigmoid" : "softmax", fn);
+    diag_note(source->loc, "%s is applied here", fn);
+    if (source->op == TSC_OP_SOFTMAX || source->op == TSC_OP_SIGMOID) {
+        const checked_node *logits = source->inputs[0];
+        if (logits->binding != NULL && check_lookup_tensor(ctx, logits->binding) == logits) {
+            diag_help(check_arg_loc(node, param), "pass the logits '%s' instead", logits->binding);
+            diag_fixit(check_arg_loc(node, param), logits->binding);
+        }
+    } else {
+        int act = tsc_op_param_index(source->info, "activation");
+        const ast_arg *arg = source->args[act];
+        diag_help(arg->loc, "remove activation=%s from %s and keep it only for the output", fn, source->layer_name);
+        diag_fixit(arg_with_separator(source->call, arg), "");
+    }
+}
+
+/* Labels with a trailing size-1 axis ([B,1] for [B]): offer squeeze. */
+static void help_squeeze(check_ctx *ctx, const checked_node *node, const checked_node *y, const char *name)
+{
+    if (y->type.rank < 1 || y->type.dims[y->type.rank - 1] != 1)
+        return;
+    tsc_type squeezed = y->type;
+    squeezed.rank--;
+    const char *fix = tsc_arena_format(ctx->arena, "%s = squeeze(%s, axis=-1);", name, name);
+    diag_help(node->loc, "insert '%s' (gives %s) before this line", fix, check_type_str(ctx, &squeezed));
+    check_fixit_before_statement(ctx, fix);
+}
+
+/* Logits f32[…,C] and i32 labels of rank − 1 with the same leading dims. */
+static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    const checked_node *y = values[0].tensor;
+    const checked_node *l = values[1].tensor;
+    if (!check_expect_dtype(ctx, node, values, 1, TSC_DTYPE_F32) || !check_expect_min_rank(ctx, node, values, 1, 1))
+        return false;
+    const char *yname = check_arg_name(node, 0);
+    const char *lname = check_arg_name(node, 1);
+    if (y->type.rank != l->type.rank - 1) {
+        diag_error(check_arg_loc(node, 0), "E0203",
+                   "%s expects labels of rank %d (one class index per position of logits '%s', %s), but '%s' is "
+                   "rank %d: %s",
+                   node->info->name, l->type.rank - 1, lname, check_type_str(ctx, &l->type), yname, y->type.rank,
+                   check_type_str(ctx, &y->type));
+        check_note_origin(ctx, y, yname);
+        if (y->type.rank == l->type.rank && node->op == TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY &&
+            y->type.dtype == TSC_DTYPE_F32) {
+            diag_help(node->call->callee_loc, "if '%s' holds one-hot rows, use softmax_cross_entropy", yname);
+            diag_fixit(node->call->callee_loc, "softmax_cross_entropy");
+        } else if (y->type.rank == l->type.rank) {
+            help_squeeze(ctx, node, y, yname);
+        }
+        return false;
+    }
+    for (int i = 0; i < y->type.rank; i++) {
+        if (y->type.dims[i] != l->type.dims[i]) {
+            diag_error(check_arg_loc(node, 0), "E0205",
+                       "labels '%s' must match the leading dims of logits '%s': dimension %d is %s in %s but %s in %s",
+                       yname, lname, i, dim_str(ctx, y->type.dims[i]), check_type_str(ctx, &y->type),
+                       dim_str(ctx, l->type.dims[i]), check_type_str(ctx, &l->type));
+            check_note_origin(ctx, y, yname);
+            check_note_origin(ctx, l, lname);
+            return false;
+        }
+    }
+    if (y->type.dtype == TSC_DTYPE_F32)
+        warn_f32_indices(ctx, node, 0, y);
+    node->attrs.sparse_labels = true;
+    node->attrs.classes = l->type.dims[l->type.rank - 1];
+    return true;
+}
+
+/* Labels and predictions: f32 of one shape. */
+static bool check_same_shape(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    const checked_node *y = values[0].tensor;
+    const checked_node *p = values[1].tensor;
+    const char *yname = check_arg_name(node, 0);
+    const char *pname = check_arg_name(node, 1);
+    if (!check_expect_dtype(ctx, node, values, 1, TSC_DTYPE_F32))
+        return false;
+    bool softmax_based = node->op == TSC_OP_SOFTMAX_CROSS_ENTROPY;
+    if (y->type.dtype != TSC_DTYPE_F32) {
+        diag_error(check_arg_loc(node, 0), "E0301",
+                   "%s expects f32 labels of the shape of '%s' (%s), but '%s' is %s", node->info->name, pname,
+                   check_type_str(ctx, &p->type), yname, check_type_str(ctx, &y->type));
+        check_note_origin(ctx, y, yname);
+        if (softmax_based && y->type.rank == p->type.rank - 1) {
+            diag_help(node->call->callee_loc, "'%s' holds class indices: use sparse_softmax_cross_entropy", yname);
+            diag_fixit(node->call->callee_loc, "sparse_softmax_cross_entropy");
+        }
+        return false;
+    }
+    if (!tsc_type_equal(&y->type, &p->type)) {
+        diag_error(check_arg_loc(node, 0), "E0204", "%s needs labels of the shape of '%s' (%s), but '%s' is %s",
+                   node->info->name, pname, check_type_str(ctx, &p->type), yname, check_type_str(ctx, &y->type));
+        check_note_origin(ctx, y, yname);
+        check_note_origin(ctx, p, pname);
+        if (softmax_based && y->type.rank == p->type.rank - 1)
+            diag_help(node->call->callee_loc, "if '%s' holds class indices, declare it i32 and use "
+                      "sparse_softmax_cross_entropy", yname);
+        return false;
+    }
+    node->attrs.sparse_labels = false;
+    node->attrs.classes = p->type.rank > 0 ? p->type.dims[p->type.rank - 1] : 1;
+    return true;
+}
+
+static bool loss_number(const checked_node *node, const check_value *values, const char *key, double fallback,
+                        double low, double high, bool high_open, double *out)
+{
+    int i = tsc_op_param_index(node->info, key);
+    double v = values[i].arg != NULL ? values[i].number : fallback;
+    if (!isfinite(v) || v < low || v > high || (high_open && v == high)) {
+        const char *what = high == INFINITY ? tsc_format(">= %g", low)
+                                            : tsc_format("in [%g, %g%s", low, high, high_open ? ")" : "]");
+        check_range_error(node, i, what, v);
+        free((void *)what);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool shape_loss(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    checked_attrs *at = &node->attrs;
+    if (!loss_number(node, values, "weight", 1.0, 0, INFINITY, false, &at->weight))
+        return false;
+    bool ok;
+    switch (node->op) {
+    case TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY:
+        ok = check_sparse_pair(ctx, node, values);
+        if (ok)
+            warn_probabilities(ctx, node, 1, false);
+        break;
+    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
+        ok = check_same_shape(ctx, node, values);
+        if (ok)
+            warn_probabilities(ctx, node, 1, false);
+        break;
+    case TSC_OP_SIGMOID_CROSS_ENTROPY:
+        at->from_logits = true;
+        ok = check_same_shape(ctx, node, values);
+        if (ok)
+            warn_probabilities(ctx, node, 1, true);
+        break;
+    case TSC_OP_BINARY_CROSS_ENTROPY:
+        at->from_logits = values[2].arg != NULL ? values[2].flag : true;
+        ok = check_same_shape(ctx, node, values);
+        if (ok && at->from_logits)
+            warn_probabilities(ctx, node, 1, true);
+        break;
+    case TSC_OP_FOCAL_LOSS: {
+        if (!loss_number(node, values, "gamma", 2.0, 0, INFINITY, false, &at->gamma) ||
+            !loss_number(node, values, "alpha", 0.25, 0, 1, false, &at->alpha))
+            return false;
+        const checked_node *y = values[0].tensor;
+        const checked_node *l = values[1].tensor;
+        bool sparse = y->type.dtype == TSC_DTYPE_I32 || y->type.rank == l->type.rank - 1;
+        ok = sparse ? check_sparse_pair(ctx, node, values) : check_same_shape(ctx, node, values);
+        if (ok)
+            warn_probabilities(ctx, node, 1, false);
+        break;
+    }
+    case TSC_OP_MEAN_SQUARED_ERROR:
+        ok = check_same_shape(ctx, node, values);
+        break;
+    default:
+        TSC_UNREACHABLE();
+    }
+    if (!ok)
+        return false;
+    node->type = check_make_type(TSC_DTYPE_F32, 0);
+    return true;
+}
+
+static bool shape_in_top_k(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    const checked_node *p = values[0].tensor;
+    const checked_node *t = values[1].tensor;
+    if (!check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32) ||
+        !check_expect_rank(ctx, node, values, 0, 2, "[batch, classes]") ||
+        !check_expect_rank(ctx, node, values, 1, 1, "[batch]")) {
+        if (t->type.rank == 2)
+            help_squeeze(ctx, node, t, check_arg_name(node, 1));
+        return false;
+    }
+    const char *pname = check_arg_name(node, 0);
+    const char *tname = check_arg_name(node, 1);
+    if (p->type.dims[0] != t->type.dims[0]) {
+        diag_error(check_arg_loc(node, 1), "E0205",
+                   "in_top_k needs one target per row of predictions, but '%s' has batch size %s (%s) and '%s' "
+                   "has batch size %s (%s)",
+                   pname, dim_str(ctx, p->type.dims[0]), check_type_str(ctx, &p->type), tname,
+                   dim_str(ctx, t->type.dims[0]), check_type_str(ctx, &t->type));
+        check_note_origin(ctx, p, pname);
+        check_note_origin(ctx, t, tname);
+        return false;
+    }
+    int64_t classes = p->type.dims[1];
+    int64_t k = values[2].ints[0];
+    if (k < 1 || k > classes) {
+        diag_error(check_arg_loc(node, 2), "E0401",
+                   "k of in_top_k must be between 1 and the %lld classes of '%s' (%s), found %lld",
+                   (long long)classes, pname, check_type_str(ctx, &p->type), (long long)k);
+        return false;
+    }
+    if (t->type.dtype == TSC_DTYPE_F32)
+        warn_f32_indices(ctx, node, 1, t);
+    node->attrs.k = k;
+    node->attrs.classes = classes;
+    node->attrs.sparse_labels = true;
+    return true;
+}
+
+bool shape_metric(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    bool ok;
+    switch (node->op) {
+    case TSC_OP_IN_TOP_K:
+        ok = shape_in_top_k(ctx, node, values);
+        break;
+    case TSC_OP_ACCURACY:
+        ok = check_sparse_pair(ctx, node, values);
+        node->attrs.k = 1;
+        break;
+    case TSC_OP_MEAN:
+        ok = check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32);
+        break;
+    default:
+        TSC_UNREACHABLE();
+    }
+    if (!ok)
+        return false;
+    node->type = check_make_type(TSC_DTYPE_F32, 0);
+    return true;
+}
+
+/* An optimizer setting in range; E0401 otherwise. */
+static bool setting(const ast_call *call, const tsc_op_info *info, const check_value *values, const char *key,
+                    double fallback, double low, bool low_open, double high, bool high_open, double *out)
+{
+    int i = tsc_op_param_index(info, key);
+    double v = values[i].arg != NULL ? values[i].number : fallback;
+    bool below = low_open ? v <= low : v < low;
+    bool above = high_open ? v >= high : v > high;
+    if (isfinite(v) && !below && !above) {
+        *out = v;
+        return true;
+    }
+    tsc_loc loc = values[i].arg != NULL ? values[i].arg->value->loc : call->loc;
+    if (high == INFINITY)
+        diag_error(loc, "E0401", "%s of %s must be %s %g, found %g", key, info->name, low_open ? ">" : ">=", low, v);
+    else
+        diag_error(loc, "E0401", "%s of %s must be in %s%g, %g%s, found %g", key, info->name, low_open ? "(" : "[",
+                   low, high, high_open ? ")" : "]", v);
+    return false;
+}
+
+bool check_optimizer(check_ctx *ctx, checked_optimizer *opt, const check_value *values)
+{
+    (void)ctx;
+    const tsc_op_info *info = tsc_op_info_of(opt->op);
+    const ast_call *call = opt->call;
+    bool ok = setting(call, info, values, "weight_decay", 0, 0, false, INFINITY, false, &opt->weight_decay);
+    if (opt->op == TSC_OP_SGD) {
+        ok = setting(call, info, values, "learning_rate", 0.01, 0, true, INFINITY, false, &opt->learning_rate) && ok;
+        ok = setting(call, info, values, "momentum", 0, 0, false, 1, true, &opt->momentum) && ok;
+        int nesterov = tsc_op_param_index(info, "nesterov");
+        opt->nesterov = values[nesterov].arg != NULL && values[nesterov].flag;
+        return ok;
+    }
+    ok = setting(call, info, values, "learning_rate", 0.001, 0, true, INFINITY, false, &opt->learning_rate) && ok;
+    ok = setting(call, info, values, "beta_1", 0.9, 0, false, 1, true, &opt->beta_1) && ok;
+    ok = setting(call, info, values, "beta_2", 0.999, 0, false, 1, true, &opt->beta_2) && ok;
+    ok = setting(call, info, values, "epsilon", 1e-7, 0, true, INFINITY, false, &opt->epsilon) && ok;
+    return ok;
+}

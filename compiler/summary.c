@@ -1,0 +1,341 @@
+/* tsc --summary: a Keras-style table per model (layer, op, output shape,
+ * parameters, FLOPs, activation bytes, inputs) and the model's totals.
+ * How each figure is counted is documented in docs/reports.md. */
+#include "tsc.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum summary_column {
+    COLUMN_LAYER,
+    COLUMN_SHAPE,
+    COLUMN_PARAMS,
+    COLUMN_FLOPS,
+    COLUMN_BYTES,
+    COLUMN_INPUTS,
+    COLUMN_COUNT
+};
+
+static const char *const column_titles[COLUMN_COUNT] = {
+    "Layer (op)", "Output shape", "Param #", "FLOPs", "Act. bytes", "Connected to",
+};
+
+/* Numbers are right-aligned, text left-aligned. */
+static bool column_is_numeric(enum summary_column column)
+{
+    return column == COLUMN_PARAMS || column == COLUMN_FLOPS || column == COLUMN_BYTES;
+}
+
+typedef struct summary_row {
+    char *cells[COLUMN_COUNT];
+} summary_row;
+
+/* The figures of one node for a given batch; each saturates at INT64_MAX. */
+typedef struct node_figures {
+    int64_t params;
+    int64_t flops;
+    int64_t activation_bytes;
+} node_figures;
+
+static int64_t saturating_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t saturating_mul(int64_t a, int64_t b)
+{
+    int64_t product;
+    return tsc_mul_checked(a, b, &product) ? product : INT64_MAX;
+}
+
+/* Elements of a type for the batch, INT64_MAX on overflow, 0 for poison. */
+static int64_t type_elements(const tsc_type *type, int64_t batch)
+{
+    if (tsc_type_is_poison(type)) {
+        return 0;
+    }
+    int64_t elements;
+    return tsc_type_elements(type, batch, 0, &elements) ? elements : INT64_MAX;
+}
+
+/* Elements of a filter [kh,kw,C,F] divided by F: the multiply-adds behind
+ * one element of a convolution output. */
+static int64_t window_volume(const int64_t *filter_dims, int rank)
+{
+    if (rank != 4 || filter_dims[3] <= 0) {
+        return 0;
+    }
+    return saturating_mul(saturating_mul(filter_dims[0], filter_dims[1]), filter_dims[2]);
+}
+
+/* Multiply-adds of the node's forward computation; 0 for ops without a
+ * matrix product (pooling, activations, element-wise ops, losses, metrics). */
+static int64_t node_multiply_adds(const checked_node *node, int64_t batch)
+{
+    if (tsc_type_is_poison(&node->type)) {
+        return 0;
+    }
+    switch (node->op) {
+    case TSC_OP_CONV2D:
+    case TSC_OP_DENSE: {
+        /* out [B,H',W',F] with kernel [kh,kw,C,F], or out [B,units] with
+         * kernel [F,units]: each output element is a dot product of length
+         * kernel elements / output channels. */
+        if (node->param_count < 1) {
+            return 0;
+        }
+        const tsc_type *kernel = &node->params[0].type;
+        int64_t out_channels = kernel->dims[kernel->rank - 1];
+        int64_t kernel_elements = type_elements(kernel, 1);
+        if (out_channels <= 0) {
+            return 0;
+        }
+        return saturating_mul(type_elements(&node->type, batch), kernel_elements / out_channels);
+    }
+    case TSC_OP_CONV2D_BACKPROP_FILTER: {
+        /* dW [kh,kw,C,F]: every out_backprop element [B,H',W',F] meets a
+         * kh*kw*C window of the input. */
+        if (node->input_count < 2 || tsc_type_is_poison(&node->inputs[1]->type)) {
+            return 0;
+        }
+        return saturating_mul(type_elements(&node->inputs[1]->type, batch),
+                              window_volume(node->type.dims, node->type.rank));
+    }
+    case TSC_OP_CONV2D_BACKPROP_INPUT: {
+        /* dX [B,H,W,C] from filter [kh,kw,C,F] and out_backprop [B,H',W',F]:
+         * the same products as the forward convolution. */
+        if (node->input_count < 2 || tsc_type_is_poison(&node->inputs[0]->type) ||
+            tsc_type_is_poison(&node->inputs[1]->type)) {
+            return 0;
+        }
+        const tsc_type *filter = &node->inputs[0]->type;
+        return saturating_mul(type_elements(&node->inputs[1]->type, batch),
+                              window_volume(filter->dims, filter->rank));
+    }
+    default:
+        return 0;
+    }
+}
+
+static node_figures node_figures_of(const checked_node *node, int64_t batch)
+{
+    node_figures figures = {0, 0, 0};
+    for (int i = 0; i < node->param_count; i++) {
+        figures.params = saturating_add(figures.params, type_elements(&node->params[i].type, 1));
+    }
+    figures.flops = saturating_mul(node_multiply_adds(node, batch), 2);
+    /* f32 and i32 are both 4 bytes. */
+    figures.activation_bytes = saturating_mul(type_elements(&node->type, batch), 4);
+    return figures;
+}
+
+/* Formats a count (>= 0) such as 1234567 as "1,234,567" into buf. */
+static const char *format_count(char *buf, size_t size, int64_t value)
+{
+    char digits[24];
+    int length = snprintf(digits, sizeof digits, "%" PRId64, value);
+    size_t out = 0;
+    for (int i = 0; i < length && out + 2 < size; i++) {
+        if (i > 0 && (length - i) % 3 == 0) {
+            buf[out++] = ',';
+        }
+        buf[out++] = digits[i];
+    }
+    buf[out] = '\0';
+    return buf;
+}
+
+/* Formats a byte count as Keras does: "241.04 KB" (powers of 1024). */
+static const char *format_bytes(char *buf, size_t size, int64_t bytes)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+    double value = (double)bytes;
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < sizeof units / sizeof units[0]) {
+        value /= 1024.0;
+        unit++;
+    }
+    snprintf(buf, size, "%.2f %s", value, units[unit]);
+    return buf;
+}
+
+/* The node's layer name; a node left unnamed by an earlier error shows "?". */
+static const char *node_name(const checked_node *node)
+{
+    return node->layer_name ? node->layer_name : "?";
+}
+
+/* The name a loss or metric was given in the model (xent, acc). */
+static const char *node_binding(const checked_node *node)
+{
+    return node->binding ? node->binding : node_name(node);
+}
+
+/* "conv2d_1 (conv2d)"; a loss or metric shows its kind and its name in the model. */
+static char *layer_cell(const checked_node *node)
+{
+    const char *op_name = node->op == TSC_OP_INPUT ? "input" : node->info->name;
+    switch (node->info->family) {
+    case TSC_FAMILY_LOSS:
+        return tsc_format("%s (loss %s)", node_binding(node), op_name);
+    case TSC_FAMILY_METRIC:
+        return tsc_format("%s (metric %s)", node_binding(node), op_name);
+    default:
+        return tsc_format("%s (%s)", node_name(node), op_name);
+    }
+}
+
+/* The layer names of the node's tensor operands, comma-separated. */
+static char *inputs_cell(const checked_node *node)
+{
+    size_t length = 1;
+    for (int i = 0; i < node->input_count; i++) {
+        length += strlen(node_name(node->inputs[i])) + 2;
+    }
+    char *text = tsc_xmalloc(length);
+    text[0] = '\0';
+    for (int i = 0; i < node->input_count; i++) {
+        if (i > 0) {
+            strcat(text, ", ");
+        }
+        strcat(text, node_name(node->inputs[i]));
+    }
+    return text;
+}
+
+static void print_repeated(FILE *out, char c, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        fputc(c, out);
+    }
+    fputc('\n', out);
+}
+
+/* One row, cells padded to the column widths, no trailing blanks. */
+static void print_row(FILE *out, char *const cells[COLUMN_COUNT], const size_t widths[COLUMN_COUNT])
+{
+    int last = COLUMN_COUNT - 1;
+    while (last > 0 && cells[last][0] == '\0') {
+        last--;
+    }
+    for (int column = 0; column <= last; column++) {
+        int width = (int)widths[column];
+        fputs(column == 0 ? " " : "  ", out);
+        if (column_is_numeric((enum summary_column)column)) {
+            fprintf(out, "%*s", width, cells[column]);
+        } else if (column == last) {
+            fputs(cells[column], out);
+        } else {
+            fprintf(out, "%-*s", width, cells[column]);
+        }
+    }
+    fputc('\n', out);
+}
+
+/* The optimizer as written in TDL with its resolved hyper-parameters. */
+static void print_optimizer(FILE *out, const checked_optimizer *optimizer)
+{
+    if (!optimizer) {
+        fputs("Optimizer: none (inference only)\n", out);
+        return;
+    }
+    if (optimizer->op == TSC_OP_SGD) {
+        fprintf(out, "Optimizer: sgd(learning_rate=%g, momentum=%g, nesterov=%s", optimizer->learning_rate,
+                optimizer->momentum, optimizer->nesterov ? "true" : "false");
+    } else {
+        fprintf(out, "Optimizer: adam(learning_rate=%g, beta_1=%g, beta_2=%g, epsilon=%g", optimizer->learning_rate,
+                optimizer->beta_1, optimizer->beta_2, optimizer->epsilon);
+    }
+    if (optimizer->weight_decay != 0.0) {
+        fprintf(out, ", weight_decay=%g", optimizer->weight_decay);
+    }
+    fputs(")\n", out);
+}
+
+static void print_model_summary(FILE *out, const checked_model *model, int64_t batch)
+{
+    int row_count = model->node_count;
+    summary_row *rows = tsc_xcalloc((size_t)(row_count > 0 ? row_count : 1), sizeof *rows);
+    summary_row header;
+    size_t widths[COLUMN_COUNT];
+    for (int column = 0; column < COLUMN_COUNT; column++) {
+        header.cells[column] = tsc_xstrdup(column_titles[column]);
+        widths[column] = strlen(column_titles[column]);
+    }
+
+    node_figures totals = {0, 0, 0};
+    for (int i = 0; i < row_count; i++) {
+        const checked_node *node = model->nodes[i];
+        node_figures figures = node_figures_of(node, batch);
+        totals.params = saturating_add(totals.params, figures.params);
+        totals.flops = saturating_add(totals.flops, figures.flops);
+        totals.activation_bytes = saturating_add(totals.activation_bytes, figures.activation_bytes);
+
+        char shape[TSC_TYPE_STR_MAX];
+        char number[32];
+        rows[i].cells[COLUMN_LAYER] = layer_cell(node);
+        rows[i].cells[COLUMN_SHAPE] =
+            tsc_xstrdup(tsc_type_format(shape, sizeof shape, &node->type, model->batch_symbol));
+        rows[i].cells[COLUMN_PARAMS] = tsc_xstrdup(format_count(number, sizeof number, figures.params));
+        rows[i].cells[COLUMN_FLOPS] = tsc_xstrdup(format_count(number, sizeof number, figures.flops));
+        rows[i].cells[COLUMN_BYTES] = tsc_xstrdup(format_count(number, sizeof number, figures.activation_bytes));
+        rows[i].cells[COLUMN_INPUTS] = inputs_cell(node);
+        for (int column = 0; column < COLUMN_COUNT; column++) {
+            size_t width = strlen(rows[i].cells[column]);
+            if (width > widths[column]) {
+                widths[column] = width;
+            }
+        }
+    }
+
+    size_t line_width = 1;
+    for (int column = 0; column < COLUMN_COUNT; column++) {
+        line_width += widths[column] + (column == 0 ? 0 : 2);
+    }
+
+    fprintf(out, "Model: \"%s\"", model->name);
+    if (model->batch_symbol) {
+        fprintf(out, "  (FLOPs and activation bytes for %s = %" PRId64 ")", model->batch_symbol, batch);
+    }
+    fputc('\n', out);
+    print_repeated(out, '_', line_width);
+    print_row(out, header.cells, widths);
+    print_repeated(out, '=', line_width);
+    for (int i = 0; i < row_count; i++) {
+        print_row(out, rows[i].cells, widths);
+    }
+    print_repeated(out, '=', line_width);
+
+    char count[32];
+    char size[32];
+    /* Every parameter is trainable in this version of TDL. */
+    fprintf(out, "Total params: %s (%s)\n", format_count(count, sizeof count, totals.params),
+            format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
+    fprintf(out, "Trainable params: %s (%s)\n", format_count(count, sizeof count, totals.params),
+            format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
+    fprintf(out, "Non-trainable params: 0 (%s)\n", format_bytes(size, sizeof size, 0));
+    fprintf(out, "Total FLOPs (forward pass): %s\n", format_count(count, sizeof count, totals.flops));
+    fprintf(out, "Total activation bytes: %s (%s)\n", format_count(count, sizeof count, totals.activation_bytes),
+            format_bytes(size, sizeof size, totals.activation_bytes));
+    print_optimizer(out, model->optimizer);
+    print_repeated(out, '_', line_width);
+
+    for (int column = 0; column < COLUMN_COUNT; column++) {
+        free(header.cells[column]);
+        for (int i = 0; i < row_count; i++) {
+            free(rows[i].cells[column]);
+        }
+    }
+    free(rows);
+}
+
+void tsc_print_summary(FILE *out, const checked_file *file, int64_t batch)
+{
+    for (int i = 0; i < file->model_count; i++) {
+        if (i > 0) {
+            fputc('\n', out);
+        }
+        print_model_summary(out, &file->models[i], batch);
+    }
+}

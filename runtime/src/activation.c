@@ -1,0 +1,142 @@
+/* Elementwise activations and softmax along one axis. */
+#include "tdl/runtime.h"
+
+#include <math.h>
+
+/* Never evaluates exp of a large positive number, so it cannot overflow:
+ * for x < 0 it uses e^x / (1 + e^x), which stays accurate as e^x -> 0. */
+static float sigmoid(float x) {
+    if (x >= 0.0f) {
+        return 1.0f / (1.0f + expf(-x));
+    }
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* x: (n) -> y: (n) */
+void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation activation, float alpha) {
+    if (y == NULL || x == NULL) {
+        return;
+    }
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR:
+        if (y != x) {
+            for (size_t i = 0; i < n; ++i) {
+                y[i] = x[i];
+            }
+        }
+        return;
+    case TDL_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i) {
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        }
+        return;
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) {
+            y[i] = sigmoid(x[i]);
+        }
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) {
+            y[i] = tanhf(x[i]);
+        }
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i) {
+            y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
+        }
+        return;
+    }
+}
+
+/* dy: (n), y: (n) saved output -> dx: (n) += dy * f'(x).
+ * With alpha >= 0 the sign of y is the sign of x, so y alone decides the branch
+ * of relu and leaky_relu; at x = 0 the derivative taken is the left one, as in
+ * TensorFlow (relu'(0) = 0, leaky_relu'(0) = alpha). */
+void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
+                             tdl_activation activation, float alpha) {
+    if (dx == NULL || dy == NULL || y == NULL) {
+        return;
+    }
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR:
+        for (size_t i = 0; i < n; ++i) {
+            dx[i] += dy[i];
+        }
+        return;
+    case TDL_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i) {
+            dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        }
+        return;
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) {
+            dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        }
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) {
+            dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        }
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i) {
+            dx[i] += y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        }
+        return;
+    }
+}
+
+/* x: (outer, axis_len, inner) -> y: same. y may alias x: each element is read
+ * before the same element is written. */
+void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, size_t inner) {
+    if (y == NULL || x == NULL || axis_len <= 0) {
+        return;
+    }
+    const size_t len = (size_t)axis_len;
+    for (size_t o = 0; o < outer; ++o) {
+        for (size_t in = 0; in < inner; ++in) {
+            const size_t base = o * len * inner + in;
+            float max = x[base];
+            for (size_t a = 1; a < len; ++a) {
+                float v = x[base + a * inner];
+                if (v > max) {
+                    max = v;
+                }
+            }
+            /* Subtracting the maximum keeps every exponent <= 0 and the sum >= 1. */
+            double sum = 0.0;
+            for (size_t a = 0; a < len; ++a) {
+                float e = expf(x[base + a * inner] - max);
+                y[base + a * inner] = e;
+                sum += e;
+            }
+            const float inv = (float)(1.0 / sum);
+            for (size_t a = 0; a < len; ++a) {
+                y[base + a * inner] *= inv;
+            }
+        }
+    }
+}
+
+/* dy, y: (outer, axis_len, inner) -> dx += y * (dy - sum_axis(dy * y)) */
+void tdl_softmax_backward(float *dx, const float *dy, const float *y, size_t outer, int axis_len, size_t inner) {
+    if (dx == NULL || dy == NULL || y == NULL || axis_len <= 0) {
+        return;
+    }
+    const size_t len = (size_t)axis_len;
+    for (size_t o = 0; o < outer; ++o) {
+        for (size_t in = 0; in < inner; ++in) {
+            const size_t base = o * len * inner + in;
+            double dot = 0.0;
+            for (size_t a = 0; a < len; ++a) {
+                dot += (double)dy[base + a * inner] * y[base + a * inner];
+            }
+            const float dotf = (float)dot;
+            for (size_t a = 0; a < len; ++a) {
+                const size_t i = base + a * inner;
+                dx[i] += y[i] * (dy[i] - dotf);
+            }
+        }
+    }
+}

@@ -1,0 +1,476 @@
+/* conv2d by im2col + sgemm: NHWC input, HWIO kernel (already a (KH*KW*C, F) matrix).
+ *
+ * The B*OH*OW output pixels are the rows of one big GEMM. They are processed in
+ * chunks of rows so the im2col buffer stays a bounded size, which keeps it in
+ * cache and keeps each GEMM's sizes within int. A 1x1, stride-1 convolution
+ * needs no im2col: the input already is the (B*H*W, C) matrix. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tdl/runtime.h"
+
+/* Chunk sizing, measured on the layers in bench/kernels:
+ * - im2col rows plus output rows of one chunk stay within CONV_CHUNK_FLOATS
+ *   (256 KiB), so the GEMM reads columns im2col has just written and the bias
+ *   and activation passes find the output rows still in cache;
+ * - one chunk's GEMM stays within CONV_CHUNK_GEMM_VOLUME multiply-adds, below
+ *   which OpenBLAS uses its small-matrix kernels that skip operand packing
+ *   (1.1-1.3x faster here than larger calls). */
+enum { CONV_CHUNK_FLOATS = 1 << 16 };
+#define CONV_CHUNK_GEMM_VOLUME 1000000.0
+
+tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c, int filters,
+                                int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                int dilation_h, int dilation_w, tdl_padding padding) {
+    if (d == NULL) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "conv2d: NULL descriptor");
+    if (in_h <= 0 || in_w <= 0 || in_c <= 0 || filters <= 0 || kernel_h <= 0 || kernel_w <= 0 ||
+        stride_h <= 0 || stride_w <= 0 || dilation_h <= 0 || dilation_w <= 0)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                             "conv2d: sizes must be positive (input %dx%dx%d, filters %d, kernel "
+                             "%dx%d, strides %dx%d, dilation %dx%d)",
+                             in_h, in_w, in_c, filters, kernel_h, kernel_w, stride_h, stride_w,
+                             dilation_h, dilation_w);
+    if (padding != TDL_PADDING_VALID && padding != TDL_PADDING_SAME)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "conv2d: unknown padding %d", (int)padding);
+    /* The kernel is used as one (KH*KW*C, F) GEMM operand with int dimensions. */
+    if ((int64_t)kernel_h * kernel_w * in_c > INT_MAX)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "conv2d: kernel %dx%dx%d is too large",
+                             kernel_h, kernel_w, in_c);
+
+    /* 64-bit arithmetic: d*(k-1)+1 overflows int for absurd dilations. */
+    const int64_t extent_h = (int64_t)dilation_h * (kernel_h - 1) + 1;
+    const int64_t extent_w = (int64_t)dilation_w * (kernel_w - 1) + 1;
+    int64_t out_h, out_w, pad_top = 0, pad_left = 0;
+    if (padding == TDL_PADDING_VALID) {
+        /* floor((H - extent) / s) + 1, and no output at all when H < extent. */
+        out_h = in_h < extent_h ? 0 : (in_h - extent_h) / stride_h + 1;
+        out_w = in_w < extent_w ? 0 : (in_w - extent_w) / stride_w + 1;
+    } else {
+        out_h = ((int64_t)in_h + stride_h - 1) / stride_h;
+        out_w = ((int64_t)in_w + stride_w - 1) / stride_w;
+        const int64_t total_h = (out_h - 1) * stride_h + extent_h - in_h;
+        const int64_t total_w = (out_w - 1) * stride_w + extent_w - in_w;
+        /* TF puts the smaller half on top/left, the extra row/column at the bottom/right. */
+        pad_top = total_h > 0 ? total_h / 2 : 0;
+        pad_left = total_w > 0 ? total_w / 2 : 0;
+    }
+    if (out_h <= 0 || out_w <= 0)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                             "conv2d: input %dx%d is smaller than the dilated kernel %lldx%lld",
+                             in_h, in_w, (long long)extent_h, (long long)extent_w);
+
+    d->in_h = in_h;
+    d->in_w = in_w;
+    d->in_c = in_c;
+    d->out_h = (int)out_h;
+    d->out_w = (int)out_w;
+    d->out_c = filters;
+    d->kernel_h = kernel_h;
+    d->kernel_w = kernel_w;
+    d->stride_h = stride_h;
+    d->stride_w = stride_w;
+    d->dilation_h = dilation_h;
+    d->dilation_w = dilation_w;
+    d->pad_top = (int)pad_top;
+    d->pad_left = (int)pad_left;
+    d->activation = TDL_ACTIVATION_LINEAR;
+    d->alpha = 0.0f;
+    return TDL_STATUS_OK;
+}
+
+/* Rows of the implicit GEMM: one per output pixel of the batch. */
+static size_t output_pixels(const tdl_conv2d_desc *d, int batch) {
+    return (size_t)batch * (size_t)d->out_h * (size_t)d->out_w;
+}
+
+/* Width of an im2col row: one kernel's worth of input values. */
+static size_t patch_size(const tdl_conv2d_desc *d) {
+    return (size_t)d->kernel_h * (size_t)d->kernel_w * (size_t)d->in_c;
+}
+
+/* A 1x1 stride-1 convolution reads each input pixel as it is. */
+static bool is_pointwise(const tdl_conv2d_desc *d) {
+    return d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 &&
+           d->pad_top == 0 && d->pad_left == 0;
+}
+
+/* How many GEMM rows one chunk holds (at least one, at most all of them). */
+static size_t chunk_rows(const tdl_conv2d_desc *d, size_t rows) {
+    size_t limit = CONV_CHUNK_FLOATS / (patch_size(d) + (size_t)d->out_c);
+    const double gemm_rows = CONV_CHUNK_GEMM_VOLUME / ((double)patch_size(d) * (double)d->out_c);
+    if ((double)limit > gemm_rows) limit = (size_t)gemm_rows;
+    if (limit < 1) limit = 1;
+    if (limit > (size_t)INT_MAX) limit = INT_MAX;
+    return rows < limit ? rows : limit;
+}
+
+/* Whether the kernels' arguments describe something they can run on. */
+static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
+    return d != NULL && batch > 0 && d->out_h > 0 && d->out_w > 0 && d->in_c > 0 && d->out_c > 0 &&
+           d->kernel_h > 0 && d->kernel_w > 0;
+}
+
+size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
+    if (!conv_args_usable(d, batch)) return 0;
+    const size_t rows = output_pixels(d, batch);
+    /* backward keeps the pre-activation gradient (rows x F) ahead of the columns. */
+    const size_t activation_gradient = rows * (size_t)d->out_c;
+    const size_t columns = is_pointwise(d) ? 0 : chunk_rows(d, rows) * patch_size(d);
+    return activation_gradient + columns;
+}
+
+/* dst = src for n floats. */
+static inline void copy_floats(float *restrict dst, const float *restrict src, size_t n) {
+    memcpy(dst, src, n * sizeof *dst);
+}
+
+/* `count` runs of n floats: run r goes from src + r*src_stride to dst + r*dst_stride.
+ * im2col copies many short runs (3 floats for a 3x3 kernel on one channel); a
+ * memcpy of constant size compiles to plain moves, so the common short lengths
+ * get their own loop instead of a library call per run. */
+static void copy_runs(float *restrict dst, size_t dst_stride, const float *restrict src, size_t src_stride,
+                      size_t count, size_t n) {
+#define COPY_RUNS_OF(N)                                                                  \
+    case N:                                                                              \
+        for (size_t r = 0; r < count; ++r, dst += dst_stride, src += src_stride)         \
+            memcpy(dst, src, (N) * sizeof *dst);                                         \
+        return;
+    switch (n) {
+        COPY_RUNS_OF(1)
+        COPY_RUNS_OF(2)
+        COPY_RUNS_OF(3)
+        COPY_RUNS_OF(4)
+        COPY_RUNS_OF(5)
+        COPY_RUNS_OF(6)
+        COPY_RUNS_OF(7)
+        COPY_RUNS_OF(8)
+        COPY_RUNS_OF(9)
+        COPY_RUNS_OF(12)
+        COPY_RUNS_OF(15)
+        COPY_RUNS_OF(16)
+    default:
+        for (size_t r = 0; r < count; ++r, dst += dst_stride, src += src_stride) memcpy(dst, src, n * sizeof *dst);
+        return;
+    }
+#undef COPY_RUNS_OF
+}
+
+/* dst += src, in blocks of 8 with a scalar tail: at -O2 GCC only vectorizes
+ * loops whose trip count is known. */
+static inline void add_floats(float *restrict dst, const float *restrict src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; ++j) dst[i + j] += src[i + j];
+    for (; i < n; ++i) dst[i] += src[i];
+}
+
+static void zero_floats(float *dst, size_t n) { memset(dst, 0, n * sizeof *dst); }
+
+/* Output columns [first, last) of one output row whose kernel windows lie wholly
+ * inside the input, so that with dilation 1 a kernel row is one contiguous run. */
+typedef struct interior_span {
+    int first, last;
+} interior_span;
+
+static interior_span interior_columns(const tdl_conv2d_desc *d) {
+    interior_span s = {0, 0};
+    if (d->dilation_w != 1) return s;
+    /* ow*stride - pad_left >= 0 and ow*stride - pad_left + kernel_w <= in_w */
+    s.first = (d->pad_left + d->stride_w - 1) / d->stride_w;
+    const int last_start = d->in_w - d->kernel_w + d->pad_left;
+    s.last = last_start < 0 ? 0 : last_start / d->stride_w + 1;
+    if (s.last > d->out_w) s.last = d->out_w;
+    if (s.first > s.last) s.first = s.last;
+    return s;
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* One kernel row of one im2col row at a border: each tap checked, padding reads 0. */
+static void gather_border(float *restrict out, const float *restrict src_row, const tdl_conv2d_desc *d,
+                          int iw0) {
+    const size_t c = (size_t)d->in_c;
+    for (int kw = 0; kw < d->kernel_w; ++kw, out += c) {
+        const int iw = iw0 + kw * d->dilation_w;
+        if (iw < 0 || iw >= d->in_w)
+            zero_floats(out, c);
+        else
+            copy_floats(out, src_row + (size_t)iw * c, c);
+    }
+}
+
+/* The inverse of gather_border: taps that fall in the padding are dropped. */
+static void scatter_border(float *restrict dst_row, const float *restrict in, const tdl_conv2d_desc *d,
+                           int iw0) {
+    const size_t c = (size_t)d->in_c;
+    for (int kw = 0; kw < d->kernel_w; ++kw, in += c) {
+        const int iw = iw0 + kw * d->dilation_w;
+        if (iw >= 0 && iw < d->in_w) add_floats(dst_row + (size_t)iw * c, in, c);
+    }
+}
+
+/* image: (H,W,C) -> the im2col rows of output columns [ow_begin, ow_end) of output row oh.
+ * Kernel row kh is written for every column before the next kh, so the source
+ * row stays in L1; interior columns copy a whole kernel row as one run. */
+static void im2col_segment(float *restrict col, const float *restrict image, const tdl_conv2d_desc *d,
+                           int oh, int ow_begin, int ow_end, interior_span inside) {
+    const size_t c = (size_t)d->in_c;
+    const size_t k = patch_size(d);
+    const size_t kernel_row = (size_t)d->kernel_w * c;
+    const int run_begin = min_int(max_int(ow_begin, inside.first), ow_end);
+    const int run_end = max_int(min_int(ow_end, inside.last), run_begin);
+    for (int kh = 0; kh < d->kernel_h; ++kh) {
+        float *out = col + (size_t)kh * kernel_row;
+        const int ih = oh * d->stride_h - d->pad_top + kh * d->dilation_h;
+        if (ih < 0 || ih >= d->in_h) {
+            for (int ow = ow_begin; ow < ow_end; ++ow, out += k) zero_floats(out, kernel_row);
+            continue;
+        }
+        const float *src_row = image + (size_t)ih * (size_t)d->in_w * c;
+        int ow = ow_begin;
+        for (; ow < run_begin; ++ow, out += k) gather_border(out, src_row, d, ow * d->stride_w - d->pad_left);
+        if (ow < run_end) {
+            const float *src = src_row + (size_t)(ow * d->stride_w - d->pad_left) * c;
+            copy_runs(out, k, src, (size_t)d->stride_w * c, (size_t)(run_end - ow), kernel_row);
+            out += (size_t)(run_end - ow) * k;
+            ow = run_end;
+        }
+        for (; ow < ow_end; ++ow, out += k) gather_border(out, src_row, d, ow * d->stride_w - d->pad_left);
+    }
+}
+
+/* The inverse of im2col_segment: dx image += each column value at its input pixel. */
+static void col2im_segment(float *restrict image, const float *restrict col, const tdl_conv2d_desc *d,
+                           int oh, int ow_begin, int ow_end, interior_span inside) {
+    const size_t c = (size_t)d->in_c;
+    const size_t k = patch_size(d);
+    const size_t kernel_row = (size_t)d->kernel_w * c;
+    const int run_begin = min_int(max_int(ow_begin, inside.first), ow_end);
+    const int run_end = max_int(min_int(ow_end, inside.last), run_begin);
+    for (int kh = 0; kh < d->kernel_h; ++kh) {
+        const int ih = oh * d->stride_h - d->pad_top + kh * d->dilation_h;
+        if (ih < 0 || ih >= d->in_h) continue;
+        const float *in = col + (size_t)kh * kernel_row;
+        float *dst_row = image + (size_t)ih * (size_t)d->in_w * c;
+        int ow = ow_begin;
+        for (; ow < run_begin; ++ow, in += k) scatter_border(dst_row, in, d, ow * d->stride_w - d->pad_left);
+        if (ow < run_end) {
+            float *dst = dst_row + (size_t)(ow * d->stride_w - d->pad_left) * c;
+            for (; ow < run_end; ++ow, in += k, dst += (size_t)d->stride_w * c) add_floats(dst, in, kernel_row);
+        }
+        for (; ow < ow_end; ++ow, in += k) scatter_border(dst_row, in, d, ow * d->stride_w - d->pad_left);
+    }
+}
+
+/* Which part of one output row a chunk of GEMM rows covers. */
+typedef struct row_segment {
+    size_t image;
+    int oh, ow_begin, ow_end;
+} row_segment;
+
+/* The longest piece of output row starting at GEMM row `row` and ending by `end`. */
+static row_segment segment_at(const tdl_conv2d_desc *d, size_t row, size_t end) {
+    const size_t per_image = (size_t)d->out_h * (size_t)d->out_w;
+    const size_t in_image = row % per_image;
+    row_segment s;
+    s.image = row / per_image;
+    s.oh = (int)(in_image / (size_t)d->out_w);
+    s.ow_begin = (int)(in_image % (size_t)d->out_w);
+    const size_t room = (size_t)(d->out_w - s.ow_begin);
+    s.ow_end = s.ow_begin + (int)(end - row < room ? end - row : room);
+    return s;
+}
+
+/* x: (B,H,W,C) -> col: (rows, KH*KW*C) for GEMM rows [first, first+rows); padding reads 0. */
+static void im2col(float *col, const float *x, const tdl_conv2d_desc *d, size_t first, size_t rows) {
+    const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * (size_t)d->in_c;
+    const interior_span inside = interior_columns(d);
+    for (size_t row = first, end = first + rows; row < end;) {
+        const row_segment s = segment_at(d, row, end);
+        im2col_segment(col + (row - first) * patch_size(d), x + s.image * image_size, d, s.oh, s.ow_begin,
+                       s.ow_end, inside);
+        row += (size_t)(s.ow_end - s.ow_begin);
+    }
+}
+
+/* col: (rows, KH*KW*C) -> dx: (B,H,W,C) += each column value at its input pixel; padding drops. */
+static void col2im_accumulate(float *dx, const float *col, const tdl_conv2d_desc *d, size_t first,
+                              size_t rows) {
+    const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * (size_t)d->in_c;
+    const interior_span inside = interior_columns(d);
+    for (size_t row = first, end = first + rows; row < end;) {
+        const row_segment s = segment_at(d, row, end);
+        col2im_segment(dx + s.image * image_size, col + (row - first) * patch_size(d), d, s.oh, s.ow_begin,
+                       s.ow_end, inside);
+        row += (size_t)(s.ow_end - s.ow_begin);
+    }
+}
+
+/* y: (n) -> y = f(y), in place, for the fused activation. */
+static void activate_in_place(float *y, size_t n, tdl_activation activation, float alpha) {
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR: return;
+    case TDL_ACTIVATION_RELU: {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (size_t j = 0; j < 8; ++j) y[i + j] = y[i + j] > 0.0f ? y[i + j] : 0.0f;
+        for (; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        return;
+    }
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) {
+            /* Never exponentiate a large positive number. */
+            if (y[i] >= 0.0f) {
+                y[i] = 1.0f / (1.0f + expf(-y[i]));
+            } else {
+                const float e = expf(y[i]);
+                y[i] = e / (1.0f + e);
+            }
+        }
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) y[i] = tanhf(y[i]);
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+        return;
+    }
+}
+
+/* dy, y: (n) -> dz = dy * f'(pre-activation), with f' read from the output y. */
+static void activation_gradient(float *dz, const float *dy, const float *y, size_t n,
+                                tdl_activation activation, float alpha) {
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR:
+        copy_floats(dz, dy, n);
+        return;
+    case TDL_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        /* With alpha >= 0 the output has the sign of the input. */
+        for (size_t i = 0; i < n; ++i) dz[i] = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        return;
+    }
+}
+
+/* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
+void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
+                        const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL) return;
+    const bool pointwise = is_pointwise(d);
+    if (!pointwise && workspace == NULL) return;
+    const size_t rows = output_pixels(d, batch);
+    const size_t step = chunk_rows(d, rows);
+    const size_t f = (size_t)d->out_c;
+    const size_t k = patch_size(d);
+    /* Same offset as in backward so one workspace layout serves every entry point. */
+    float *columns = pointwise ? NULL : workspace + rows * f;
+    for (size_t first = 0; first < rows; first += step) {
+        const size_t n = rows - first < step ? rows - first : step;
+        float *y_chunk = y + first * f;
+        const float *a = x + first * k;
+        if (!pointwise) {
+            im2col(columns, x, d, first, n);
+            a = columns;
+        }
+        tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, (int)n, d->out_c, (int)k, 1.0f, a, (int)k, kernel,
+                  d->out_c, 0.0f, y_chunk, d->out_c);
+        /* Bias and activation while the chunk's output rows are still in cache. */
+        if (bias != NULL)
+            for (size_t r = 0; r < n; ++r) add_floats(y_chunk + r * f, bias, f);
+        activate_in_place(y_chunk, n * f, d->activation, d->alpha);
+    }
+}
+
+/* x: (B,H,W,C), dy: (B,OH,OW,F) pre-activation gradient -> dkernel: (KH,KW,C,F) += */
+static void backprop_filter_with(float *dkernel, const float *x, const float *dy,
+                                 const tdl_conv2d_desc *d, int batch, float *columns) {
+    const size_t rows = output_pixels(d, batch);
+    const size_t step = chunk_rows(d, rows);
+    const size_t k = patch_size(d);
+    for (size_t first = 0; first < rows; first += step) {
+        const size_t n = rows - first < step ? rows - first : step;
+        const float *a = x + first * k;
+        if (columns != NULL) {
+            im2col(columns, x, d, first, n);
+            a = columns;
+        }
+        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, (int)k, d->out_c, (int)n, 1.0f, a, (int)k,
+                  dy + first * (size_t)d->out_c, d->out_c, 1.0f, dkernel, d->out_c);
+    }
+}
+
+/* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) pre-activation gradient -> dx: (B,H,W,C) += */
+static void backprop_input_with(float *dx, const float *kernel, const float *dy,
+                                const tdl_conv2d_desc *d, int batch, float *columns) {
+    const size_t rows = output_pixels(d, batch);
+    const size_t step = chunk_rows(d, rows);
+    const size_t k = patch_size(d);
+    for (size_t first = 0; first < rows; first += step) {
+        const size_t n = rows - first < step ? rows - first : step;
+        const float *dy_chunk = dy + first * (size_t)d->out_c;
+        if (columns == NULL) {
+            /* Pointwise: dx rows are the GEMM output; accumulate with beta = 1. */
+            tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dy_chunk, d->out_c,
+                      kernel, d->out_c, 1.0f, dx + first * k, (int)k);
+            continue;
+        }
+        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dy_chunk, d->out_c, kernel,
+                  d->out_c, 0.0f, columns, (int)k);
+        col2im_accumulate(dx, columns, d, first, n);
+    }
+}
+
+/* Where the im2col buffer lives in a workspace of tdl_conv2d_workspace_size floats. */
+static float *columns_in(float *workspace, const tdl_conv2d_desc *d, int batch) {
+    if (is_pointwise(d)) return NULL;
+    return workspace + output_pixels(d, batch) * (size_t)d->out_c;
+}
+
+/* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */
+void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
+                                const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL) return;
+    if (!is_pointwise(d) && workspace == NULL) return;
+    backprop_filter_with(dkernel, x, dy, d, batch, columns_in(workspace, d, batch));
+}
+
+/* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) -> dx: (B,H,W,C) += */
+void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
+                               const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL) return;
+    if (!is_pointwise(d) && workspace == NULL) return;
+    backprop_input_with(dx, kernel, dy, d, batch, columns_in(workspace, d, batch));
+}
+
+/* dy, y: (B,OH,OW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)
+ *   -> dx: (B,H,W,C) +=, dkernel: (KH,KW,C,F) +=, dbias: (F) += */
+void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                         const float *x, const float *kernel, const tdl_conv2d_desc *d, int batch,
+                         float *workspace) {
+    if (!conv_args_usable(d, batch) || dy == NULL || workspace == NULL) return;
+    const size_t rows = output_pixels(d, batch);
+    const size_t f = (size_t)d->out_c;
+    /* Gradient of the pre-activation output; the identity needs no copy. */
+    const float *dz = dy;
+    if (d->activation != TDL_ACTIVATION_LINEAR) {
+        if (y == NULL) return;
+        activation_gradient(workspace, dy, y, rows * f, d->activation, d->alpha);
+        dz = workspace;
+    }
+    if (dbias != NULL)
+        for (size_t r = 0; r < rows; ++r) add_floats(dbias, dz + r * f, f);
+    float *columns = columns_in(workspace, d, batch);
+    if (dkernel != NULL && x != NULL) backprop_filter_with(dkernel, x, dz, d, batch, columns);
+    if (dx != NULL && kernel != NULL) backprop_input_with(dx, kernel, dz, d, batch, columns);
+}

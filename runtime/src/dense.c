@@ -1,0 +1,63 @@
+/* dense (fully connected) layer: one GEMM, a bias and a fused activation. */
+#include "tdl/runtime.h"
+
+/* x: (B,F), kernel: (F,U), bias: (U) or NULL -> y: (B,U) */
+void tdl_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
+                       const tdl_dense_desc *d, int batch) {
+    if (y == NULL || x == NULL || kernel == NULL || d == NULL || batch <= 0 || d->in_features <= 0 ||
+        d->units <= 0) {
+        return;
+    }
+    const int units = d->units;
+    tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, batch, units, d->in_features, 1.0f, x, d->in_features, kernel, units,
+              0.0f, y, units);
+    if (bias != NULL) {
+        for (int b = 0; b < batch; ++b) {
+            float *row = y + (size_t)b * (size_t)units;
+            for (int u = 0; u < units; ++u) {
+                row[u] += bias[u];
+            }
+        }
+    }
+    tdl_activation_forward(y, y, (size_t)batch * (size_t)units, d->activation, d->alpha);
+}
+
+/* The workspace holds dpre, the gradient of the pre-activation output: (B,U). */
+size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
+    if (d == NULL || batch <= 0 || d->units <= 0) {
+        return 0;
+    }
+    return (size_t)batch * (size_t)d->units;
+}
+
+/* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx: (B,F), dkernel: (F,U), dbias: (U), all +=.
+ * workspace: tdl_dense_workspace_size() floats. */
+void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                        const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
+                        float *workspace) {
+    if (dkernel == NULL || dy == NULL || y == NULL || x == NULL || kernel == NULL || d == NULL ||
+        workspace == NULL || batch <= 0 || d->in_features <= 0 || d->units <= 0) {
+        return;
+    }
+    const int units = d->units;
+    const int features = d->in_features;
+    const size_t count = (size_t)batch * (size_t)units;
+
+    float *dpre = workspace;
+    tdl_zero(dpre, count);
+    tdl_activation_backward(dpre, dy, y, count, d->activation, d->alpha);
+
+    if (dbias != NULL) {
+        for (int b = 0; b < batch; ++b) {
+            tdl_accumulate(dbias, dpre + (size_t)b * (size_t)units, (size_t)units);
+        }
+    }
+    /* dkernel (F,U) += x^T (F,B) · dpre (B,U) */
+    tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units, 1.0f, dkernel,
+              units);
+    /* dx (B,F) += dpre (B,U) · kernel^T (U,F) */
+    if (dx != NULL) {
+        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units, 1.0f, dx,
+                  features);
+    }
+}

@@ -1,0 +1,393 @@
+/* Losses: scalar means over positions, computed in double and kept finite for
+ * logits of any size (log-sum-exp, log1p, expm1). Every backward accumulates. */
+#include "tdl/runtime.h"
+
+#include <math.h>
+
+/* ---------------------------------------------------------------------- */
+/* Shared pieces                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* row: (classes) -> log(sum(exp(row))), computed around the maximum. */
+static double log_sum_exp(const float *row, size_t classes) {
+    double max = row[0];
+    for (size_t c = 1; c < classes; ++c) {
+        if (row[c] > max) {
+            max = row[c];
+        }
+    }
+    double sum = 0.0;
+    for (size_t c = 0; c < classes; ++c) {
+        sum += exp((double)row[c] - max);
+    }
+    return max + log(sum);
+}
+
+/* log(1 + exp(x)) without overflow. */
+static double softplus(double x) {
+    return fmax(x, 0.0) + log1p(exp(-fabs(x)));
+}
+
+static double sigmoid(double x) {
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    const double e = exp(x);
+    return e / (1.0 + e);
+}
+
+/* Checks sizes and that every label lies in [0, limit). Runs before any output
+ * is written, so a bad label leaves the caller's buffers untouched. */
+static tdl_status check_sparse(const char *op, const void *out, const float *logits, const int32_t *labels,
+                               size_t positions, int classes, int limit) {
+    if (out == NULL || logits == NULL || labels == NULL) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: NULL tensor", op);
+    }
+    if (positions == 0 || classes <= 0) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: %zu positions of %d classes", op, positions, classes);
+    }
+    for (size_t i = 0; i < positions; ++i) {
+        if (labels[i] < 0 || labels[i] >= limit) {
+            return tdl_set_error(TDL_STATUS_BAD_LABEL, "%s: label %d at position %zu is outside [0, %d)", op,
+                                 (int)labels[i], i, limit);
+        }
+    }
+    return TDL_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Softmax cross-entropy, sparse labels                                   */
+/* ---------------------------------------------------------------------- */
+
+/* logits: (P,C), labels: (P) -> loss: () = mean_p (lse(logits_p) - logits_p[label_p]) */
+tdl_status tdl_sparse_softmax_xent_forward(float *loss, const float *logits, const int32_t *labels,
+                                           size_t positions, int classes) {
+    tdl_status status = check_sparse("sparse_softmax_cross_entropy", loss, logits, labels, positions, classes,
+                                     classes);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        total += log_sum_exp(row, width) - row[labels[p]];
+    }
+    *loss = (float)(total / (double)positions);
+    return TDL_STATUS_OK;
+}
+
+/* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * (softmax - one_hot) */
+tdl_status tdl_sparse_softmax_xent_backward(float *dlogits, float dloss, const float *logits,
+                                            const int32_t *labels, size_t positions, int classes) {
+    tdl_status status = check_sparse("sparse_softmax_cross_entropy", dlogits, logits, labels, positions,
+                                     classes, classes);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    const size_t width = (size_t)classes;
+    const double scale = (double)dloss / (double)positions;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        float *drow = dlogits + p * width;
+        const double lse = log_sum_exp(row, width);
+        for (size_t c = 0; c < width; ++c) {
+            double grad = exp((double)row[c] - lse);
+            if (c == (size_t)labels[p]) {
+                grad -= 1.0;
+            }
+            drow[c] += (float)(scale * grad);
+        }
+    }
+    return TDL_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Softmax cross-entropy, probability labels                              */
+/* ---------------------------------------------------------------------- */
+
+/* logits, labels: (P,C) -> loss: () = mean_p sum_c labels_pc * (lse_p - logits_pc) */
+void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                              int classes) {
+    if (loss == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return;
+    }
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *z = labels + p * width;
+        const double lse = log_sum_exp(row, width);
+        for (size_t c = 0; c < width; ++c) {
+            total += (double)z[c] * (lse - row[c]);
+        }
+    }
+    *loss = (float)(total / (double)positions);
+}
+
+/* logits, labels: (P,C) -> dlogits += dloss / P * (sum(z) * softmax - z),
+ * dlabels (optional) += dloss / P * -log_softmax.
+ * The sum(z) factor is the exact derivative; it is 1 for labels that sum to 1. */
+void tdl_softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                               const float *labels, size_t positions, int classes) {
+    if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return;
+    }
+    const size_t width = (size_t)classes;
+    const double scale = (double)dloss / (double)positions;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *z = labels + p * width;
+        const double lse = log_sum_exp(row, width);
+        double label_sum = 0.0;
+        for (size_t c = 0; c < width; ++c) {
+            label_sum += z[c];
+        }
+        for (size_t c = 0; c < width; ++c) {
+            const double log_p = (double)row[c] - lse;
+            dlogits[p * width + c] += (float)(scale * (label_sum * exp(log_p) - z[c]));
+            if (dlabels != NULL) {
+                dlabels[p * width + c] += (float)(scale * -log_p);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sigmoid cross-entropy                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* logits, labels: (n) -> loss: () = mean (max(x,0) - x z + log1p(exp(-|x|))) */
+void tdl_sigmoid_xent_forward(float *loss, const float *logits, const float *labels, size_t n) {
+    if (loss == NULL || logits == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    double total = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double x = logits[i];
+        total += softplus(x) - x * labels[i];
+    }
+    *loss = (float)(total / (double)n);
+}
+
+/* dlogits += dloss / n * (sigmoid(x) - z); dlabels (optional) += dloss / n * -x */
+void tdl_sigmoid_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                               const float *labels, size_t n) {
+    if (dlogits == NULL || logits == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    const double scale = (double)dloss / (double)n;
+    for (size_t i = 0; i < n; ++i) {
+        const double x = logits[i];
+        dlogits[i] += (float)(scale * (sigmoid(x) - labels[i]));
+        if (dlabels != NULL) {
+            dlabels[i] += (float)(scale * -x);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Focal loss                                                             */
+/* ---------------------------------------------------------------------- */
+/* Softmax form, one class c with l = log p_c (from log-softmax, so finite for
+ * any logits) and q = 1 - p_c = -expm1(l):
+ *     term(l)   = -q^gamma * l
+ *     term'(l)  = -q^gamma * (1 - gamma * p * l / q)
+ * l / q -> -1 as p -> 1, so the ratio is replaced by its limit when q == 0;
+ * that keeps gamma < 1 finite and gives -1 at gamma == 0 (plain cross-entropy).
+ * The logit gradient follows from dl_c/dx_j = [c == j] - p_j. */
+static double focal_term(double log_p, double gamma, double *dterm_dlog_p) {
+    const double p = exp(log_p);
+    const double q = -expm1(log_p);
+    const double q_gamma = pow(q, gamma); /* pow(0, 0) == 1 */
+    const double ratio = q > 0.0 ? log_p / q : -1.0;
+    *dterm_dlog_p = -q_gamma * (1.0 - gamma * p * ratio);
+    return -q_gamma * log_p;
+}
+
+/* Binary (sigmoid) form for one logit x and a target y in [0, 1]:
+ *     p = sigmoid(x), ce = softplus(x) - x y, p_t = p y + (1 - p)(1 - y),
+ *     q = 1 - p_t, alpha_t = alpha y + (1 - alpha)(1 - y),
+ *     L = alpha_t q^gamma ce
+ *     dL/dx = alpha_t q^gamma (gamma ce dq/dx / q + p - y),  dq/dx = p (1 - p)(1 - 2y).
+ * |dq/dx| <= q, so the ratio is bounded; when q == 0 the target is met exactly
+ * and ce == 0, so the gamma term vanishes. */
+static double binary_focal_term(double x, double y, const tdl_focal_desc *d, double *dterm_dx) {
+    const double p = sigmoid(x);
+    const double p_complement = sigmoid(-x); /* 1 - p without cancellation */
+    const double ce = softplus(x) - x * y;
+    const double q = y * p_complement + (1.0 - y) * p;
+    const double alpha_t = d->alpha * y + (1.0 - d->alpha) * (1.0 - y);
+    const double q_gamma = pow(q, d->gamma);
+    const double dq_over_q = q > 0.0 ? p * p_complement * (1.0 - 2.0 * y) / q : 0.0;
+    *dterm_dx = alpha_t * q_gamma * (d->gamma * ce * dq_over_q + (p - y));
+    return alpha_t * q_gamma * ce;
+}
+
+static bool focal_desc_valid(const tdl_focal_desc *d) {
+    return d != NULL && d->gamma >= 0.0f && isfinite(d->gamma) && isfinite(d->alpha);
+}
+
+/* logits: (P,C), labels: (P) in [0, C) (in {0, 1} when C == 1) -> loss: () */
+tdl_status tdl_sparse_focal_forward(float *loss, const float *logits, const int32_t *labels,
+                                    size_t positions, int classes, const tdl_focal_desc *d) {
+    if (!focal_desc_valid(d)) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "focal_loss: gamma must be finite and >= 0");
+    }
+    const int label_limit = classes == 1 ? 2 : classes;
+    tdl_status status = check_sparse("focal_loss", loss, logits, labels, positions, classes, label_limit);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    double unused;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        if (classes == 1) {
+            total += binary_focal_term(row[0], labels[p], d, &unused);
+        } else {
+            const double log_p = (double)row[labels[p]] - log_sum_exp(row, width);
+            total += d->alpha * focal_term(log_p, d->gamma, &unused);
+        }
+    }
+    *loss = (float)(total / (double)positions);
+    return TDL_STATUS_OK;
+}
+
+/* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * dL/dlogits */
+tdl_status tdl_sparse_focal_backward(float *dlogits, float dloss, const float *logits,
+                                     const int32_t *labels, size_t positions, int classes,
+                                     const tdl_focal_desc *d) {
+    if (!focal_desc_valid(d)) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "focal_loss: gamma must be finite and >= 0");
+    }
+    const int label_limit = classes == 1 ? 2 : classes;
+    tdl_status status = check_sparse("focal_loss", dlogits, logits, labels, positions, classes, label_limit);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    const size_t width = (size_t)classes;
+    const double scale = (double)dloss / (double)positions;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        float *drow = dlogits + p * width;
+        if (classes == 1) {
+            double dx;
+            binary_focal_term(row[0], labels[p], d, &dx);
+            drow[0] += (float)(scale * dx);
+            continue;
+        }
+        const double lse = log_sum_exp(row, width);
+        const size_t target = (size_t)labels[p];
+        double dterm;
+        focal_term((double)row[target] - lse, d->gamma, &dterm);
+        const double g = scale * d->alpha * dterm;
+        for (size_t c = 0; c < width; ++c) {
+            const double dlog_p_dx = (c == target ? 1.0 : 0.0) - exp((double)row[c] - lse);
+            drow[c] += (float)(g * dlog_p_dx);
+        }
+    }
+    return TDL_STATUS_OK;
+}
+
+/* logits, labels: (P,C) -> loss: () = mean_p sum_c alpha y_pc term(log p_pc) */
+void tdl_focal_forward(float *loss, const float *logits, const float *labels, size_t positions, int classes,
+                       const tdl_focal_desc *d) {
+    if (loss == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0 ||
+        !focal_desc_valid(d)) {
+        return;
+    }
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    double unused;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *y = labels + p * width;
+        if (classes == 1) {
+            total += binary_focal_term(row[0], y[0], d, &unused);
+            continue;
+        }
+        const double lse = log_sum_exp(row, width);
+        for (size_t c = 0; c < width; ++c) {
+            if (y[c] != 0.0f) {
+                total += d->alpha * y[c] * focal_term((double)row[c] - lse, d->gamma, &unused);
+            }
+        }
+    }
+    *loss = (float)(total / (double)positions);
+}
+
+/* logits, labels: (P,C) -> dlogits += dloss / P * dL/dlogits, where with
+ * g_c = alpha y_c term'(log p_c):  dL/dx_j = g_j - p_j * sum_c g_c. */
+void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                        size_t positions, int classes, const tdl_focal_desc *d) {
+    if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0 ||
+        !focal_desc_valid(d)) {
+        return;
+    }
+    const size_t width = (size_t)classes;
+    const double scale = (double)dloss / (double)positions;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *y = labels + p * width;
+        float *drow = dlogits + p * width;
+        if (classes == 1) {
+            double dx;
+            binary_focal_term(row[0], y[0], d, &dx);
+            drow[0] += (float)(scale * dx);
+            continue;
+        }
+        const double lse = log_sum_exp(row, width);
+        double g_sum = 0.0;
+        for (size_t c = 0; c < width; ++c) {
+            if (y[c] != 0.0f) {
+                double dterm;
+                focal_term((double)row[c] - lse, d->gamma, &dterm);
+                g_sum += d->alpha * y[c] * dterm;
+            }
+        }
+        for (size_t c = 0; c < width; ++c) {
+            double g = 0.0;
+            if (y[c] != 0.0f) {
+                double dterm;
+                focal_term((double)row[c] - lse, d->gamma, &dterm);
+                g = d->alpha * y[c] * dterm;
+            }
+            drow[c] += (float)(scale * (g - exp((double)row[c] - lse) * g_sum));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Mean squared error                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* predictions, labels: (n) -> loss: () = mean (p - y)^2 */
+void tdl_mse_forward(float *loss, const float *predictions, const float *labels, size_t n) {
+    if (loss == NULL || predictions == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    double total = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double diff = (double)predictions[i] - labels[i];
+        total += diff * diff;
+    }
+    *loss = (float)(total / (double)n);
+}
+
+/* dpredictions += dloss * 2 (p - y) / n; dlabels (optional) gets the negation */
+void tdl_mse_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
+                      const float *labels, size_t n) {
+    if (dpredictions == NULL || predictions == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    const double scale = 2.0 * (double)dloss / (double)n;
+    for (size_t i = 0; i < n; ++i) {
+        const float grad = (float)(scale * ((double)predictions[i] - labels[i]));
+        dpredictions[i] += grad;
+        if (dlabels != NULL) {
+            dlabels[i] -= grad;
+        }
+    }
+}

@@ -1,0 +1,452 @@
+/* Tests of the checker (resolve.c, shape*.c, ops.c) through tsc_parse and
+ * tsc_check on small TDL strings: the output type of every op, the resolved
+ * attributes and parameters, and the shape notes. Error codes, cascades and
+ * warnings are in test_check_diag.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tsc.h"
+
+typedef struct checked_text {
+    tsc_source *source;
+    ast_file *ast;
+    checked_file *checked;
+    int errors;
+    int warnings;
+    char *diagnostics;
+    size_t diagnostics_size;
+} checked_text;
+
+static checked_text *check_text(const char *text)
+{
+    checked_text *ct = calloc(1, sizeof *ct);
+    assert_non_null(ct);
+    ct->source = tsc_source_from_string("m.tdl", text, strlen(text));
+    FILE *stream = open_memstream(&ct->diagnostics, &ct->diagnostics_size);
+    assert_non_null(stream);
+    diag_options options = {.format = DIAG_FORMAT_TEXT, .color = false, .stream = stream};
+    diag_begin(&options);
+    ct->errors = tsc_parse(ct->source, &ct->ast);
+    assert_int_equal(ct->errors, 0);
+    ct->errors = tsc_check(ct->ast, &ct->checked);
+    ct->warnings = diag_warning_count();
+    diag_end();
+    fclose(stream);
+    return ct;
+}
+
+static void checked_text_free(checked_text *ct)
+{
+    checked_file_free(ct->checked);
+    ast_file_free(ct->ast);
+    tsc_source_free(ct->source);
+    free(ct->diagnostics);
+    free(ct);
+}
+
+/* The node of the first model with that layer name. */
+static const checked_node *layer(const checked_text *ct, const char *name)
+{
+    const checked_model *m = &ct->checked->models[0];
+    for (int i = 0; i < m->node_count; i++) {
+        if (strcmp(m->nodes[i]->layer_name, name) == 0)
+            return m->nodes[i];
+    }
+    fail_msg("no layer '%s'", name);
+    return NULL;
+}
+
+static void assert_type(const checked_text *ct, const char *name, const char *expected)
+{
+    char buf[TSC_TYPE_STR_MAX];
+    tsc_type_format(buf, sizeof buf, &layer(ct, name)->type, ct->checked->models[0].batch_symbol);
+    assert_string_equal(buf, expected);
+}
+
+/* A model around `body`, with an image input f32[B,28,28,3]. */
+static checked_text *check_body(const char *body)
+{
+    char text[4096];
+    snprintf(text, sizeof text, "model m {\n    input image : f32[B, 28, 28, 3];\n%s\n}\n", body);
+    checked_text *ct = check_text(text);
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    return ct;
+}
+
+static const char *fashion =
+    "model fashion_cnn {\n"
+    "    input image : f32[B, 28, 28, 1];\n"
+    "    input label : i32[B];\n"
+    "    x = conv2d(image, filters=32, kernel_size=3, activation=relu);\n"
+    "    x = max_pool2d(x, pool_size=2);\n"
+    "    x = conv2d(x, filters=64, kernel_size=(3, 3), activation=relu);\n"
+    "    x = max_pool2d(x, pool_size=2);\n"
+    "    x = flatten(x);\n"
+    "    x = dropout(x, rate=0.5);\n"
+    "    logits : f32[B, 10] = dense(x, units=10);\n"
+    "    loss   xent = sparse_softmax_cross_entropy(labels=label, logits=logits);\n"
+    "    metric acc  = in_top_k(logits, label, k=1);\n"
+    "    output probs = softmax(logits);\n"
+    "    optimizer adam(learning_rate=0.001);\n"
+    "}\n";
+
+/* The model of SPEC §2: every shape, name, parameter and the model's lists. */
+static void test_fashion_cnn(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text(fashion);
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    const checked_model *m = &ct->checked->models[0];
+    assert_string_equal(m->name, "fashion_cnn");
+    assert_string_equal(m->batch_symbol, "B");
+    assert_int_equal(m->input_count, 2);
+    assert_int_equal(m->node_count, 12);
+    assert_type(ct, "conv2d_1", "f32[B,26,26,32]");
+    assert_type(ct, "max_pool2d_1", "f32[B,13,13,32]");
+    assert_type(ct, "conv2d_2", "f32[B,11,11,64]");
+    assert_type(ct, "max_pool2d_2", "f32[B,5,5,64]");
+    assert_type(ct, "flatten_1", "f32[B,1600]");
+    assert_type(ct, "dropout_1", "f32[B,1600]");
+    assert_type(ct, "dense_1", "f32[B,10]");
+    assert_type(ct, "softmax_1", "f32[B,10]");
+    assert_type(ct, "label", "i32[B]");
+    const checked_node *conv = layer(ct, "conv2d_2");
+    assert_int_equal(conv->param_count, 2);
+    assert_string_equal(conv->params[0].name, "conv2d_2.kernel");
+    assert_string_equal(conv->params[1].name, "conv2d_2.bias");
+    assert_int_equal(conv->params[0].type.dims[2], 32);
+    assert_int_equal(conv->params[0].fan_in, 3 * 3 * 32);
+    assert_int_equal(conv->params[0].fan_out, 3 * 3 * 64);
+    assert_int_equal(conv->attrs.activation, TSC_ACTIVATION_RELU);
+    assert_int_equal(m->param_total, 34826);   /* Keras reports the same */
+    assert_int_equal(m->loss_count, 1);
+    assert_string_equal(m->losses[0].name, "xent");
+    assert_true(m->losses[0].weight == 1.0);
+    assert_int_equal(m->losses[0].node->attrs.classes, 10);
+    assert_int_equal(m->metric_count, 1);
+    assert_int_equal(m->metrics[0].node->attrs.k, 1);
+    assert_int_equal(m->output_count, 1);
+    assert_string_equal(m->outputs[0].name, "probs");
+    assert_non_null(m->optimizer);
+    assert_int_equal(m->optimizer->op, TSC_OP_ADAM);
+    assert_true(m->optimizer->beta_2 == 0.999);
+    assert_true(layer(ct, "dropout_1")->is_training_only);
+    for (int i = 0; i < m->node_count; i++)
+        assert_true(m->nodes[i]->used);
+    assert_string_equal(layer(ct, "max_pool2d_2")->shape_reason,
+                        "max_pool2d(pool_size=2) halves f32[B,11,11,64]: floor((11 - 2)/2) + 1 = 5");
+    checked_text_free(ct);
+}
+
+/* conv2d: odd sizes, stride 2 valid and same, dilation, the TF padding split. */
+static void test_conv2d_arithmetic(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = conv2d(image, 4, 5, strides=2, name=\"va\");\n"
+                                  "    b = conv2d(image, 4, 3, strides=2, padding=same, name=\"sa\");\n"
+                                  "    c = conv2d(image, 4, 3, dilation_rate=2, name=\"di\");\n"
+                                  "    d = conv2d(image, 4, (1, 7), padding=same, use_bias=false, name=\"rect\");\n"
+                                  "    e = conv2d(image, 4, 2, strides=(3, 1), padding=same, name=\"st\");\n"
+                                  "    output a; output b; output c; output d; output e;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "va", "f32[B,12,12,4]");     /* floor((28 - 5)/2) + 1 = 12 */
+    assert_type(ct, "sa", "f32[B,14,14,4]");     /* ceil(28/2) */
+    assert_type(ct, "di", "f32[B,24,24,4]");     /* floor((28 - 2*2 - 1)/1) + 1 */
+    assert_type(ct, "rect", "f32[B,28,28,4]");
+    assert_type(ct, "st", "f32[B,10,28,4]");     /* ceil(28/3) = 10 */
+    const checked_node *sa = layer(ct, "sa");
+    assert_int_equal(sa->attrs.pad_top, 0);       /* total (14-1)*2 + 3 - 28 = 1 goes to the bottom */
+    assert_int_equal(sa->attrs.pad_bottom, 1);
+    assert_int_equal(sa->attrs.padding, TSC_PADDING_SAME);
+    const checked_node *rect = layer(ct, "rect");
+    assert_int_equal(rect->attrs.pad_left, 3);
+    assert_int_equal(rect->attrs.pad_right, 3);
+    assert_int_equal(rect->param_count, 1);
+    assert_int_equal(rect->params[0].type.dims[1], 7);
+    assert_int_equal(layer(ct, "di")->attrs.dilation[0], 2);
+    assert_string_equal(layer(ct, "va")->shape_reason,
+                        "conv2d(filters=4, kernel_size=5, strides=2) halves f32[B,28,28,3]: floor((28 - 5)/2) + 1 = 12");
+    assert_string_equal(layer(ct, "di")->shape_reason,
+                        "conv2d(filters=4, kernel_size=3, dilation_rate=2) shrinks f32[B,28,28,3]: floor((28 - 2*(3 - 1) - 1)/1) + 1 = 24");
+    assert_string_equal(layer(ct, "st")->shape_reason,
+                        "conv2d(filters=4, kernel_size=2, strides=(3, 1), padding=same) shrinks f32[B,28,28,3]: rows ceil(28/3) = 10, "
+                        "columns ceil(28/1) = 28");
+    /* (28 - 5) % 2 = 1 drops a row: the only warning */
+    assert_int_equal(ct->warnings, 1);
+    assert_non_null(strstr(ct->diagnostics, "(28 - 5) % 2 = 1"));
+    checked_text_free(ct);
+}
+
+/* Pools: strides default to pool_size; same padding; global pools. */
+static void test_pools(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = max_pool2d(image, 3);\n"
+                                  "    b = avg_pool2d(image, 2, strides=1);\n"
+                                  "    c = max_pool2d(image, 3, padding=same);\n"
+                                  "    d = global_avg_pool2d(image);\n"
+                                  "    e = global_max_pool2d(image);\n"
+                                  "    output a; output b; output c; output d; output e;");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    assert_type(ct, "max_pool2d_1", "f32[B,9,9,3]");
+    assert_type(ct, "avg_pool2d_1", "f32[B,27,27,3]");
+    assert_type(ct, "max_pool2d_2", "f32[B,10,10,3]");
+    assert_type(ct, "global_avg_pool2d_1", "f32[B,3]");
+    assert_type(ct, "global_max_pool2d_1", "f32[B,3]");
+    assert_int_equal(layer(ct, "max_pool2d_1")->attrs.strides[1], 3);
+    assert_int_equal(layer(ct, "max_pool2d_2")->attrs.pad_top, 1);
+    checked_text_free(ct);
+}
+
+/* flatten, reshape with -1 and with a leading batch symbol, dense weights. */
+static void test_reshaping_and_dense(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    f = flatten(image);\n"
+                                  "    r = reshape(image, shape=[-1, 3]);\n"
+                                  "    s = reshape(f, shape=(B, 28, 84));\n"
+                                  "    d = dense(f, units=7, activation=leaky_relu, use_bias=false);\n"
+                                  "    output r; output s; output d;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "flatten_1", "f32[B,2352]");
+    assert_type(ct, "reshape_1", "f32[B,784,3]");
+    assert_type(ct, "reshape_2", "f32[B,28,84]");
+    assert_type(ct, "dense_1", "f32[B,7]");
+    const checked_node *d = layer(ct, "dense_1");
+    assert_int_equal(d->param_count, 1);
+    assert_string_equal(d->params[0].name, "dense_1.kernel");
+    assert_int_equal(d->params[0].type.dims[0], 2352);
+    assert_int_equal(d->params[0].init, TSC_INIT_GLOROT_UNIFORM);
+    assert_int_equal(d->attrs.activation, TSC_ACTIVATION_LEAKY_RELU);
+    assert_true(d->attrs.alpha == 0.3);
+    assert_string_equal(layer(ct, "flatten_1")->shape_reason,
+                        "flatten() multiplies the dims of f32[B,28,28,3]: 28*28*3 = 2352");
+    assert_string_equal(layer(ct, "reshape_1")->shape_reason, "reshape(shape=[-1, 3]) infers -1 = 2352/3 = 784");
+    checked_text_free(ct);
+}
+
+/* Activations, dropout and add keep the shape; attributes are resolved. */
+static void test_elementwise(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = relu(image);\n    b = sigmoid(a);\n    c = tanh(b);\n"
+                                  "    d = leaky_relu(c, alpha=0.1);\n    e = softmax(d, axis=1);\n"
+                                  "    f = dropout(e, 0.25);\n    g = add(f, image);\n    output g;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "add_1", "f32[B,28,28,3]");
+    assert_true(layer(ct, "leaky_relu_1")->attrs.alpha == 0.1);
+    assert_int_equal(layer(ct, "softmax_1")->attrs.axis, 1);
+    assert_true(layer(ct, "dropout_1")->attrs.rate == 0.25);
+    assert_int_equal(layer(ct, "add_1")->input_count, 2);
+    assert_ptr_equal(layer(ct, "add_1")->inputs[1], layer(ct, "image"));
+    checked_text_free(ct);
+}
+
+/* reduce_*: axis lists, negatives, keepdims and the default of all axes. */
+static void test_reductions(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = reduce_mean(image, axis=[1, 2]);\n"
+                                  "    b = reduce_sum(image, axis=-1, keepdims=true);\n"
+                                  "    c = reduce_max(image);\n"
+                                  "    output a; output b; output c;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "reduce_mean_1", "f32[B,3]");
+    assert_type(ct, "reduce_sum_1", "f32[B,28,28,1]");
+    assert_type(ct, "reduce_max_1", "f32[]");
+    assert_int_equal(layer(ct, "reduce_mean_1")->attrs.axis_mask, 0x6);
+    assert_int_equal(layer(ct, "reduce_sum_1")->attrs.axis_mask, 0x8);
+    assert_true(layer(ct, "reduce_sum_1")->attrs.keepdims);
+    assert_int_equal(layer(ct, "reduce_max_1")->attrs.axis_mask, 0xf);
+    checked_text_free(ct);
+}
+
+/* argmax gives i32, one_hot f32[…,depth], squeeze/expand_dims move size-1 axes. */
+static void test_index_ops(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    input label : i32[B, 4];\n"
+                                  "    a = argmax(image);\n"
+                                  "    b = argmax(image, axis=1);\n"
+                                  "    h = one_hot(label, depth=5);\n"
+                                  "    e = expand_dims(h, axis=-1);\n"
+                                  "    s = squeeze(e, axis=3);\n"
+                                  "    t = expand_dims(h, 0);\n"
+                                  "    output a; output b; output s; output t;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "argmax_1", "i32[B,28,28]");
+    assert_type(ct, "argmax_2", "i32[B,28,3]");
+    assert_type(ct, "one_hot_1", "f32[B,4,5]");
+    assert_type(ct, "expand_dims_1", "f32[B,4,5,1]");
+    assert_type(ct, "squeeze_1", "f32[B,4,5]");
+    assert_type(ct, "expand_dims_2", "f32[1,B,4,5]");
+    assert_int_equal(layer(ct, "expand_dims_1")->attrs.axis, 3);
+    assert_false(layer(ct, "argmax_1")->info->differentiable);
+    checked_text_free(ct);
+}
+
+/* conv2d_backprop_filter/input give the filter and the input shape. */
+static void test_conv2d_backprop(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("model m {\n"
+                                  "    input x : f32[1, 28, 28, 32];\n"
+                                  "    input w : f32[5, 5, 32, 64];\n"
+                                  "    input dy : f32[1, 28, 28, 64];\n"
+                                  "    input dv : f32[1, 12, 12, 64];\n"
+                                  "    dw = conv2d_backprop_filter(x, (5, 5, 32, 64), dy, strides=1, padding=same);\n"
+                                  "    dx = conv2d_backprop_input((1, 28, 28, 32), w, dv, strides=(1, 2, 2, 1));\n"
+                                  "    output dw; output dx;\n"
+                                  "}\n");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "conv2d_backprop_filter_1", "f32[5,5,32,64]");
+    assert_type(ct, "conv2d_backprop_input_1", "f32[1,28,28,32]");
+    assert_int_equal(layer(ct, "conv2d_backprop_input_1")->attrs.strides[0], 2);
+    assert_int_equal(layer(ct, "conv2d_backprop_filter_1")->attrs.pad_top, 2);
+    assert_null(ct->checked->models[0].batch_symbol);
+    checked_text_free(ct);
+}
+
+/* Losses: per-pixel sparse CE, focal in both forms, mse, bce; weights; metrics. */
+static void test_losses_and_metrics(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    input mask : i32[B, 28, 28];\n"
+                    "    input target : f32[B, 28, 28, 3];\n"
+                    "    input cls : i32[B];\n"
+                    "    logits = conv2d(image, 3, 1, padding=same);\n"
+                    "    pooled = global_avg_pool2d(logits);\n"
+                    "    loss seg = sparse_softmax_cross_entropy(mask, logits, weight=0.5);\n"
+                    "    loss soft = softmax_cross_entropy(target, logits);\n"
+                    "    loss sig = sigmoid_cross_entropy(target, logits);\n"
+                    "    loss bce = binary_cross_entropy(target, logits, from_logits=true);\n"
+                    "    loss fs = focal_loss(mask, logits, gamma=1.5);\n"
+                    "    loss fo = focal_loss(target, logits, alpha=0.5);\n"
+                    "    loss se = mean_squared_error(target, logits);\n"
+                    "    metric acc = accuracy(cls, pooled);\n"
+                    "    metric top = in_top_k(pooled, cls, 2);\n"
+                    "    metric avg = mean(seg);\n"
+                    "    optimizer sgd(0.1, momentum=0.9, nesterov=true, weight_decay=0.0001);");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    const checked_model *m = &ct->checked->models[0];
+    assert_int_equal(m->loss_count, 7);
+    assert_int_equal(m->metric_count, 3);
+    assert_true(m->losses[0].weight == 0.5);
+    assert_true(m->losses[0].node->attrs.sparse_labels);
+    assert_int_equal(m->losses[0].node->type.rank, 0);
+    assert_true(m->losses[4].node->attrs.sparse_labels);
+    assert_true(m->losses[4].node->attrs.gamma == 1.5);
+    assert_true(m->losses[4].node->attrs.alpha == 0.25);
+    assert_false(m->losses[5].node->attrs.sparse_labels);
+    assert_true(m->losses[5].node->attrs.alpha == 0.5);
+    assert_true(m->losses[3].node->attrs.from_logits);
+    assert_int_equal(m->metrics[0].node->attrs.k, 1);
+    assert_int_equal(m->metrics[1].node->attrs.k, 2);
+    assert_int_equal(m->metrics[1].node->attrs.classes, 3);
+    assert_ptr_equal(m->metrics[2].node->inputs[0], m->losses[0].node);
+    assert_int_equal(m->optimizer->op, TSC_OP_SGD);
+    assert_true(m->optimizer->learning_rate == 0.1);
+    assert_true(m->optimizer->momentum == 0.9);
+    assert_true(m->optimizer->nesterov);
+    assert_true(m->optimizer->weight_decay == 0.0001);
+    checked_text_free(ct);
+}
+
+/* consts stand for dims and values; name= overrides the Keras name; rebinding. */
+static void test_consts_names_rebinding(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("const N = 10;\nconst RATE = 0.2;\n"
+                                  "model m {\n"
+                                  "    input x : f32[B, N];\n"
+                                  "    x = dense(x, units=N, name=\"head\");\n"
+                                  "    x = dropout(x, rate=RATE);\n"
+                                  "    y : f32[B, N] = dense(x, N);\n"
+                                  "    z : [_, 10] = relu(y);\n"
+                                  "    output z;\n"
+                                  "}\n");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "head", "f32[B,10]");
+    assert_string_equal(layer(ct, "head")->params[0].name, "head.kernel");
+    assert_type(ct, "dense_1", "f32[B,10]");
+    assert_true(layer(ct, "dropout_1")->attrs.rate == 0.2);
+    assert_ptr_equal(layer(ct, "dense_1")->inputs[0], layer(ct, "dropout_1"));
+    assert_string_equal(layer(ct, "dense_1")->binding, "y");
+    checked_text_free(ct);
+}
+
+/* Type helpers: formatting, equality and overflow-checked element counts. */
+static void test_type_helpers(void **state)
+{
+    (void)state;
+    tsc_type t = {TSC_DTYPE_F32, 4, {TSC_DIM_BATCH, 5, 5, 64}};
+    char buf[TSC_TYPE_STR_MAX];
+    assert_string_equal(tsc_type_format(buf, sizeof buf, &t, "N"), "f32[N,5,5,64]");
+    assert_string_equal(tsc_type_format(buf, sizeof buf, &t, NULL), "f32[B,5,5,64]");
+    int64_t n;
+    assert_true(tsc_type_elements(&t, 32, 0, &n));
+    assert_int_equal(n, 32 * 1600);
+    assert_true(tsc_type_elements(&t, 0, 1, &n));
+    assert_int_equal(n, 1600);
+    tsc_type big = {TSC_DTYPE_F32, 3, {INT64_C(1) << 40, INT64_C(1) << 20, 8}};
+    assert_false(tsc_type_elements(&big, 1, 0, &n));
+    assert_false(tsc_mul_checked(INT64_MAX, 2, &n));
+    tsc_type poison = {0};
+    assert_false(tsc_type_equal(&poison, &poison));
+    assert_true(tsc_type_equal(&t, &t));
+    assert_string_equal(tsc_type_format(buf, sizeof buf, &poison, NULL), "<error>");
+    tsc_type scalar = {TSC_DTYPE_F32, 0, {0}};
+    assert_string_equal(tsc_type_format(buf, sizeof buf, &scalar, NULL), "f32[]");
+}
+
+/* The op table: lookup, parameter order of SPEC §3, suggestions. */
+static void test_op_table(void **state)
+{
+    (void)state;
+    const tsc_op_info *conv = tsc_op_lookup("conv2d");
+    assert_non_null(conv);
+    assert_int_equal(conv->op, TSC_OP_CONV2D);
+    assert_true(conv->has_weights);
+    assert_string_equal(conv->params[1].name, "filters");
+    assert_string_equal(conv->params[4].name, "padding");
+    assert_int_equal(tsc_op_param_index(conv, "dilation_rate"), 5);
+    assert_null(tsc_op_lookup("input"));
+    assert_null(tsc_op_lookup("conv3d"));
+    for (int i = 0; i < TSC_OP_COUNT; i++)
+        assert_int_equal(tsc_op_info_of((tsc_op)i)->op, i);
+    const char *names[] = {"conv2d", "dense", "flatten"};
+    assert_string_equal(tsc_closest_name("conv2", names, 3), "conv2d");
+    assert_string_equal(tsc_closest_name("flaten", names, 3), "flatten");
+    assert_null(tsc_closest_name("softmax", names, 3));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fashion_cnn),
+        cmocka_unit_test(test_conv2d_arithmetic),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_reshaping_and_dense),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_reductions),
+        cmocka_unit_test(test_index_ops),
+        cmocka_unit_test(test_conv2d_backprop),
+        cmocka_unit_test(test_losses_and_metrics),
+        cmocka_unit_test(test_consts_names_rebinding),
+        cmocka_unit_test(test_type_helpers),
+        cmocka_unit_test(test_op_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

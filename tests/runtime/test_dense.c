@@ -1,0 +1,226 @@
+/* dense: forward against a plain double matmul, backward against central
+ * finite differences.
+ *
+ * Tolerances: each check passes when |got - want| <= atol + rtol * |want|.
+ * - forward: float GEMM over F = 13 terms against double, atol 1e-5, rtol 1e-5.
+ * - backward: h = 1e-2; one input moves up to U = 6 outputs, each carrying
+ *   the rounding of a 13-term float dot product (~1e-6 in all, ~1e-4 after
+ *   dividing by 2h); tanh/sigmoid add O(h^2) truncation: atol 5e-4, rtol 1e-2. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tdl/runtime.h"
+
+/* ------------------------------------------------------------------ */
+/* Test helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+static uint32_t lcg_state;
+
+/* Uniform in [lo, hi) from a fixed generator, independent of rng.c. */
+static float uniform(float lo, float hi) {
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
+}
+
+static void check_close(const char *what, size_t i, double got, double want, double atol, double rtol) {
+    if (!(fabs(got - want) <= atol + rtol * fabs(want))) {
+        fail_msg("%s[%zu]: got %.9g, want %.9g", what, i, got, want);
+    }
+}
+
+typedef double (*objective_fn)(void *ctx);
+
+/* d objective / d x[i] by central differences; the denominator is the step
+ * actually taken once x[i] + h and x[i] - h are rounded to float. */
+static double central_difference(objective_fn objective, void *ctx, float *x, size_t i, float h) {
+    const float saved = x[i];
+    volatile float plus = saved + h;
+    volatile float minus = saved - h;
+    x[i] = plus;
+    const double f_plus = objective(ctx);
+    x[i] = minus;
+    const double f_minus = objective(ctx);
+    x[i] = saved;
+    return (f_plus - f_minus) / ((double)plus - (double)minus);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                             */
+/* ------------------------------------------------------------------ */
+
+enum { F = 13, U = 6, MAX_B = 7 };
+static const float LEAKY_ALPHA = 0.2f;
+
+typedef enum bias_use { WITHOUT_BIAS, WITH_BIAS } bias_use;
+
+typedef struct dense_case {
+    tdl_dense_desc d;
+    int batch;
+    bias_use bias_use;
+    float x[MAX_B * F], kernel[F * U], bias[U];
+    float y[MAX_B * U], w[MAX_B * U];
+} dense_case;
+
+static double reference_activation(double x, tdl_activation activation, double alpha) {
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR: return x;
+    case TDL_ACTIVATION_RELU: return x > 0 ? x : 0;
+    case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case TDL_ACTIVATION_TANH: return tanh(x);
+    case TDL_ACTIVATION_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    }
+    return NAN;
+}
+
+static double reference_pre_activation(const dense_case *c, int b, int u) {
+    double s = c->bias_use == WITH_BIAS ? c->bias[u] : 0.0;
+    for (int f = 0; f < F; ++f) s += (double)c->x[b * F + f] * c->kernel[f * U + u];
+    return s;
+}
+
+/* Random inputs; for relu-like activations redrawn until every pre-activation
+ * is at least 0.05 from the kink, which a step of 1e-2 on an input of
+ * magnitude <= 1 cannot cross. */
+static void dense_case_fill(dense_case *c, int batch, tdl_activation activation, bias_use bias_use) {
+    c->d = (tdl_dense_desc){.in_features = F, .units = U, .activation = activation, .alpha = LEAKY_ALPHA};
+    c->batch = batch;
+    c->bias_use = bias_use;
+    const bool has_kink = activation == TDL_ACTIVATION_RELU || activation == TDL_ACTIVATION_LEAKY_RELU;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        for (int i = 0; i < batch * F; ++i) c->x[i] = uniform(-1.0f, 1.0f);
+        for (int i = 0; i < F * U; ++i) c->kernel[i] = uniform(-0.5f, 0.5f);
+        for (int i = 0; i < U; ++i) c->bias[i] = uniform(-0.5f, 0.5f);
+        for (int i = 0; i < batch * U; ++i) c->w[i] = uniform(-1.0f, 1.0f);
+        bool far_from_kink = true;
+        for (int b = 0; b < batch && has_kink; ++b) {
+            for (int u = 0; u < U; ++u) far_from_kink = far_from_kink && fabs(reference_pre_activation(c, b, u)) >= 0.05;
+        }
+        if (far_from_kink) return;
+    }
+    fail_msg("no input far enough from the kink");
+}
+
+/* Sum of w * dense(x): its gradients are dense_backward with dy = w. */
+static double dense_objective(void *ctx) {
+    dense_case *c = ctx;
+    tdl_dense_forward(c->y, c->x, c->kernel, c->bias_use == WITH_BIAS ? c->bias : NULL, &c->d, c->batch);
+    double s = 0;
+    for (int i = 0; i < c->batch * U; ++i) s += (double)c->w[i] * c->y[i];
+    return s;
+}
+
+static const tdl_activation ALL_ACTIVATIONS[] = {
+    TDL_ACTIVATION_LINEAR, TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
+    TDL_ACTIVATION_LEAKY_RELU,
+};
+static const int BATCHES[] = {1, 7};
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+/* ------------------------------------------------------------------ */
+
+/* y = act(x kernel + bias) for every activation, batch 1 and 7, with and without bias. */
+static void test_dense_forward_matches_reference(void **state) {
+    (void)state;
+    lcg_state = 11;
+    static dense_case c;
+    for (size_t a = 0; a < sizeof ALL_ACTIVATIONS / sizeof *ALL_ACTIVATIONS; ++a) {
+        for (size_t bi = 0; bi < 2; ++bi) {
+            for (int use = WITHOUT_BIAS; use <= WITH_BIAS; ++use) {
+                dense_case_fill(&c, BATCHES[bi], ALL_ACTIVATIONS[a], (bias_use)use);
+                dense_objective(&c);
+                for (int b = 0; b < c.batch; ++b) {
+                    for (int u = 0; u < U; ++u) {
+                        const double want =
+                            reference_activation(reference_pre_activation(&c, b, u), c.d.activation, LEAKY_ALPHA);
+                        check_close("y", (size_t)(b * U + u), c.y[b * U + u], want, 1e-5, 1e-5);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The workspace holds one float per output. */
+static void test_dense_workspace_size(void **state) {
+    (void)state;
+    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
+    assert_int_equal(tdl_dense_workspace_size(&d, 7), 7 * U);
+    assert_int_equal(tdl_dense_workspace_size(&d, 1), U);
+}
+
+/* dx, dkernel and dbias match finite differences for every activation and batch, and accumulate. */
+static void test_dense_backward_matches_finite_differences(void **state) {
+    (void)state;
+    lcg_state = 12;
+    static dense_case c;
+    for (size_t a = 0; a < sizeof ALL_ACTIVATIONS / sizeof *ALL_ACTIVATIONS; ++a) {
+        for (size_t bi = 0; bi < 2; ++bi) {
+            dense_case_fill(&c, BATCHES[bi], ALL_ACTIVATIONS[a], WITH_BIAS);
+            float dx[MAX_B * F], dkernel[F * U], dbias[U], workspace[MAX_B * U];
+            for (size_t i = 0; i < MAX_B * F; ++i) dx[i] = 1.0f;
+            for (size_t i = 0; i < F * U; ++i) dkernel[i] = 1.0f;
+            for (size_t i = 0; i < U; ++i) dbias[i] = 1.0f;
+            dense_objective(&c);
+            tdl_dense_backward(dx, dkernel, dbias, c.w, c.y, c.x, c.kernel, &c.d, c.batch, workspace);
+            for (size_t i = 0; i < (size_t)c.batch * F; ++i) {
+                check_close("dx", i, dx[i] - 1.0, central_difference(dense_objective, &c, c.x, i, 1e-2f), 5e-4, 1e-2);
+            }
+            for (size_t i = 0; i < F * U; ++i) {
+                check_close("dkernel", i, dkernel[i] - 1.0,
+                            central_difference(dense_objective, &c, c.kernel, i, 1e-2f), 5e-4, 1e-2);
+            }
+            for (size_t i = 0; i < U; ++i) {
+                check_close("dbias", i, dbias[i] - 1.0, central_difference(dense_objective, &c, c.bias, i, 1e-2f),
+                            5e-4, 1e-2);
+            }
+        }
+    }
+}
+
+/* With dx and dbias NULL only dkernel is written, with the same values. */
+static void test_dense_backward_optional_gradients(void **state) {
+    (void)state;
+    lcg_state = 13;
+    static dense_case c;
+    dense_case_fill(&c, 7, TDL_ACTIVATION_TANH, WITH_BIAS);
+    float full[F * U] = {0}, kernel_only[F * U] = {0}, dx[MAX_B * F] = {0}, dbias[U] = {0};
+    float workspace[MAX_B * U];
+    dense_objective(&c);
+    tdl_dense_backward(dx, full, dbias, c.w, c.y, c.x, c.kernel, &c.d, c.batch, workspace);
+    tdl_dense_backward(NULL, kernel_only, NULL, c.w, c.y, c.x, c.kernel, &c.d, c.batch, workspace);
+    assert_memory_equal(full, kernel_only, sizeof full);
+}
+
+/* The backward leaves the upstream gradient and saved output untouched. */
+static void test_dense_backward_keeps_inputs(void **state) {
+    (void)state;
+    lcg_state = 14;
+    static dense_case c;
+    dense_case_fill(&c, 7, TDL_ACTIVATION_SIGMOID, WITH_BIAS);
+    dense_objective(&c);
+    float w_copy[MAX_B * U], y_copy[MAX_B * U], dkernel[F * U] = {0}, workspace[MAX_B * U];
+    memcpy(w_copy, c.w, sizeof w_copy);
+    memcpy(y_copy, c.y, sizeof y_copy);
+    tdl_dense_backward(NULL, dkernel, NULL, c.w, c.y, c.x, c.kernel, &c.d, c.batch, workspace);
+    assert_memory_equal(w_copy, c.w, sizeof w_copy);
+    assert_memory_equal(y_copy, c.y, sizeof y_copy);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dense_forward_matches_reference),
+        cmocka_unit_test(test_dense_workspace_size),
+        cmocka_unit_test(test_dense_backward_matches_finite_differences),
+        cmocka_unit_test(test_dense_backward_optional_gradients),
+        cmocka_unit_test(test_dense_backward_keeps_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
