@@ -28,19 +28,49 @@ static void find_live_nodes(cg_program *p) {
         for (int i = 0; i < m->metric_count; i++) mark_live(p->live, m->metrics[i].node);
 }
 
+/* Whether n's backward writes a gradient for its input k. Losses take
+ * (labels, logits): the logits always, the labels only where the kernel
+ * differentiates them (not class indices, not focal's one-hot labels). */
+static bool passes_gradient_to(const checked_node *n, int k) {
+    if (!n->info->differentiable || n->info->family == TSC_FAMILY_METRIC) return false;
+    if (n->info->family != TSC_FAMILY_LOSS || k == 1) return true;
+    switch (n->op) {
+    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
+    case TSC_OP_SIGMOID_CROSS_ENTROPY:
+    case TSC_OP_BINARY_CROSS_ENTROPY:
+    case TSC_OP_MEAN_SQUARED_ERROR: return true;
+    default: return false;
+    }
+}
+
 /* A gradient flows into a node's output when the node is differentiable
- * f32 arithmetic that depends on a trainable parameter. Nodes come in
- * topological order, so one forward sweep decides it. */
+ * f32 arithmetic that depends on a trainable parameter (a forward sweep:
+ * nodes come in topological order) and some loss depends on it through
+ * such nodes (a backward sweep). Without the second condition a layer whose
+ * only consumers pass no gradient would read a gradient buffer that nothing
+ * ever wrote. */
 static void find_gradients(cg_program *p) {
     if (p->mode != CG_MODE_TRAIN) return;
-    for (int i = 0; i < p->model->node_count; i++) {
+    int count = p->model->node_count;
+    for (int i = 0; i < count; i++) {
         const checked_node *n = p->model->nodes[i];
         if (!p->live[i] || n->type.dtype != TSC_DTYPE_F32 || !n->info->differentiable) continue;
         if (n->info->family == TSC_FAMILY_METRIC || n->info->family == TSC_FAMILY_INPUT) continue;
         bool depends_on_weights = n->info->has_weights && n->param_count > 0;
-        for (int k = 0; k < n->input_count; k++) depends_on_weights |= p->grad[n->inputs[k]->index];
+        for (int k = 0; k < n->input_count; k++)
+            if (passes_gradient_to(n, k)) depends_on_weights |= p->grad[n->inputs[k]->index];
         p->grad[i] = depends_on_weights;
     }
+    bool *reaches_loss = tsc_xcalloc((size_t)count + 1, sizeof *reaches_loss);
+    for (int i = count - 1; i >= 0; i--) {
+        const checked_node *n = p->model->nodes[i];
+        if (n->info->family == TSC_FAMILY_LOSS) reaches_loss[i] = p->grad[i];
+        p->grad[i] = p->grad[i] && reaches_loss[i];
+        if (!p->grad[i]) continue;
+        for (int k = 0; k < n->input_count; k++)
+            if (passes_gradient_to(n, k)) reaches_loss[n->inputs[k]->index] = true;
+    }
+    free(reaches_loss);
 }
 
 static const char *role_prefix(cg_buffer_role role) {
@@ -51,6 +81,7 @@ static const char *role_prefix(cg_buffer_role role) {
     case CG_BUFFER_PRE: return "pre";
     case CG_BUFFER_DPRE: return "dpre";
     case CG_BUFFER_TEMP: return "tmp";
+    case CG_BUFFER_LABELS: return "labels";
     }
     TSC_UNREACHABLE();
 }
@@ -119,6 +150,12 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
                               n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
     if (softmax_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
     if (op == TSC_OP_DROPOUT && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
+    if (n->attrs.labels_f32) {
+        /* f32 class indices are converted to int32 (as Keras casts) before the kernel. */
+        tsc_type labels = n->inputs[cg_labels_input(n)]->type;
+        labels.dtype = TSC_DTYPE_I32;
+        nb->labels = add_buffer(p, CG_BUFFER_LABELS, n, &labels);
+    }
 
     if (!p->grad[n->index] || family == TSC_FAMILY_LOSS) return;
     if (is_view(op)) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
@@ -142,7 +179,7 @@ cg_program *cg_program_new(const checked_model *model, cg_mode mode) {
     find_live_nodes(p);
     find_gradients(p);
     for (int i = 0; i < count; i++) {
-        p->node_buffers[i] = (cg_node_buffers){-1, -1, -1, -1, -1, -1};
+        p->node_buffers[i] = (cg_node_buffers){-1, -1, -1, -1, -1, -1, -1};
         if (p->live[i]) add_node_buffers(p, model->nodes[i]);
     }
     return p;
@@ -155,6 +192,10 @@ void cg_program_free(cg_program *p) {
     free(p->node_buffers);
     free(p->buffers);
     free(p);
+}
+
+int cg_labels_input(const checked_node *node) {
+    return node->op == TSC_OP_IN_TOP_K ? 1 : 0;
 }
 
 int cg_buffer_root(const cg_program *p, int b) {

@@ -4,6 +4,8 @@
  * zeroing before a gradient's first contribution. */
 #include <string.h>
 
+#include <tdl/runtime.h>
+
 #include "tsc.h"
 
 enum { EXPR = 96 };
@@ -81,17 +83,16 @@ static void desc_name(const cg_emitter *e, const checked_node *n, char *out, siz
     snprintf(out, size, "%s_%s_desc", e->prefix, name);
 }
 
-static const char *activation_constant(tsc_activation a) {
-    switch (a) {
-    case TSC_ACTIVATION_LINEAR: return "TDL_ACTIVATION_LINEAR";
-    case TSC_ACTIVATION_RELU: return "TDL_ACTIVATION_RELU";
-    case TSC_ACTIVATION_SIGMOID: return "TDL_ACTIVATION_SIGMOID";
-    case TSC_ACTIVATION_TANH: return "TDL_ACTIVATION_TANH";
-    case TSC_ACTIVATION_LEAKY_RELU: return "TDL_ACTIVATION_LEAKY_RELU";
-    case TSC_ACTIVATION_SOFTMAX: return "TDL_ACTIVATION_LINEAR"; /* softmax runs as its own step */
-    }
-    TSC_UNREACHABLE();
+static tdl_activation runtime_activation(tsc_activation a) {
+    /* softmax is not fused: the layer runs linear, then tdl_softmax_forward. */
+    return a == TSC_ACTIVATION_SOFTMAX ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
 }
+
+static const char *const activation_constants[] = {
+    [TDL_ACTIVATION_LINEAR] = "TDL_ACTIVATION_LINEAR",   [TDL_ACTIVATION_RELU] = "TDL_ACTIVATION_RELU",
+    [TDL_ACTIVATION_SIGMOID] = "TDL_ACTIVATION_SIGMOID", [TDL_ACTIVATION_TANH] = "TDL_ACTIVATION_TANH",
+    [TDL_ACTIVATION_LEAKY_RELU] = "TDL_ACTIVATION_LEAKY_RELU",
+};
 
 static tsc_activation activation_of_op(tsc_op op) {
     switch (op) {
@@ -128,27 +129,50 @@ static int64_t pad_before(int64_t in, int64_t out, int64_t k, int64_t s, int64_t
 
 /* --- Descriptors (file-scope statics) --------------------------------------- */
 
-static void emit_conv_desc(FILE *out, const char *name, const checked_node *n) {
+/* The runtime descriptor of conv2d and of the two backprop ops (theirs is
+ * the descriptor of the convolution they differentiate). */
+void cg_conv_desc(const checked_node *n, tdl_conv2d_desc *d) {
     const tsc_type *in, *o;
     conv_geometry(n, &in, &o);
     const checked_attrs *a = &n->attrs;
     tsc_activation act = n->op == TSC_OP_CONV2D ? a->activation : TSC_ACTIVATION_LINEAR;
+    *d = (tdl_conv2d_desc){
+        .in_h = (int)dim(in, 1), .in_w = (int)dim(in, 2), .in_c = (int)dim(in, 3),
+        .out_h = (int)dim(o, 1), .out_w = (int)dim(o, 2), .out_c = (int)dim(o, 3),
+        .kernel_h = (int)a->kernel[0], .kernel_w = (int)a->kernel[1],
+        .stride_h = (int)a->strides[0], .stride_w = (int)a->strides[1],
+        .dilation_h = (int)a->dilation[0], .dilation_w = (int)a->dilation[1],
+        .pad_top = (int)pad_before(dim(in, 1), dim(o, 1), a->kernel[0], a->strides[0], a->dilation[0]),
+        .pad_left = (int)pad_before(dim(in, 2), dim(o, 2), a->kernel[1], a->strides[1], a->dilation[1]),
+        .activation = runtime_activation(act),
+        .alpha = act == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f,
+    };
+}
+
+void cg_dense_desc(const checked_node *n, tdl_dense_desc *d) {
+    const checked_attrs *a = &n->attrs;
+    *d = (tdl_dense_desc){
+        .in_features = (int)dim(&n->inputs[0]->type, 1),
+        .units = (int)a->units,
+        .activation = runtime_activation(a->activation),
+        .alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f,
+    };
+}
+
+static void emit_conv_desc(FILE *out, const char *name, const checked_node *n) {
+    tdl_conv2d_desc d;
+    cg_conv_desc(n, &d);
     char alpha[32];
-    cg_float_literal(act == TSC_ACTIVATION_LEAKY_RELU ? a->alpha : 0.0, alpha, sizeof alpha);
+    cg_float_literal(d.alpha, alpha, sizeof alpha);
     fprintf(out,
             "static const tdl_conv2d_desc %s = {\n"
-            "    %lld, %lld, %lld, /* in h, w, c */\n"
-            "    %lld, %lld, %lld, /* out h, w, c */\n"
-            "    %lld, %lld, %lld, %lld, %lld, %lld, /* kernel, strides, dilation */\n"
-            "    %lld, %lld, /* pad top, left */\n"
+            "    %d, %d, %d, /* in h, w, c */\n"
+            "    %d, %d, %d, /* out h, w, c */\n"
+            "    %d, %d, %d, %d, %d, %d, /* kernel, strides, dilation */\n"
+            "    %d, %d, /* pad top, left */\n"
             "    %s, %s};\n",
-            name, (long long)dim(in, 1), (long long)dim(in, 2), (long long)dim(in, 3), (long long)dim(o, 1),
-            (long long)dim(o, 2), (long long)dim(o, 3), (long long)a->kernel[0], (long long)a->kernel[1],
-            (long long)a->strides[0], (long long)a->strides[1], (long long)a->dilation[0],
-            (long long)a->dilation[1],
-            (long long)pad_before(dim(in, 1), dim(o, 1), a->kernel[0], a->strides[0], a->dilation[0]),
-            (long long)pad_before(dim(in, 2), dim(o, 2), a->kernel[1], a->strides[1], a->dilation[1]),
-            activation_constant(act), alpha);
+            name, d.in_h, d.in_w, d.in_c, d.out_h, d.out_w, d.out_c, d.kernel_h, d.kernel_w, d.stride_h, d.stride_w,
+            d.dilation_h, d.dilation_w, d.pad_top, d.pad_left, activation_constants[d.activation], alpha);
 }
 
 static void emit_pool_desc(FILE *out, const char *name, const checked_node *n) {
@@ -167,11 +191,12 @@ static void emit_pool_desc(FILE *out, const char *name, const checked_node *n) {
 }
 
 static void emit_dense_desc(FILE *out, const char *name, const checked_node *n) {
-    const checked_attrs *a = &n->attrs;
+    tdl_dense_desc d;
+    cg_dense_desc(n, &d);
     char alpha[32];
-    cg_float_literal(a->activation == TSC_ACTIVATION_LEAKY_RELU ? a->alpha : 0.0, alpha, sizeof alpha);
-    fprintf(out, "static const tdl_dense_desc %s = {%lld, %lld, %s, %s};\n", name,
-            (long long)dim(&n->inputs[0]->type, 1), (long long)a->units, activation_constant(a->activation), alpha);
+    cg_float_literal(d.alpha, alpha, sizeof alpha);
+    fprintf(out, "static const tdl_dense_desc %s = {%d, %d, %s, %s};\n", name, d.in_features, d.units,
+            activation_constants[d.activation], alpha);
 }
 
 static void emit_focal_desc(FILE *out, const char *name, const checked_node *n) {
@@ -305,7 +330,7 @@ static void forward_activation(cg_emitter *e, const checked_node *n) {
     cg_type_count(&n->type, count, sizeof count);
     cg_float_literal(n->op == TSC_OP_LEAKY_RELU ? n->attrs.alpha : 0.0, alpha, sizeof alpha);
     cg_line(e, "    tdl_activation_forward(%s, %s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]), count,
-            activation_constant(activation_of_op(n->op)), alpha);
+            activation_constants[runtime_activation(activation_of_op(n->op))], alpha);
 }
 
 static void forward_dropout(cg_emitter *e, const checked_node *n) {
@@ -332,6 +357,20 @@ static void forward_conv_backprop(cg_emitter *e, const checked_node *n) {
                 value_of(e, n->inputs[0]), value_of(e, n->inputs[1]), desc);
 }
 
+/* The int32 class indices a loss or metric reads: the labels input itself,
+ * or (f32 labels, warning W0102) its conversion, emitted here. */
+static const char *class_indices(cg_emitter *e, const checked_node *n) {
+    const checked_node *labels = n->inputs[cg_labels_input(n)];
+    int converted = buffers_of(e, n)->labels;
+    if (converted < 0) return value_of(e, labels);
+    char count[EXPR], call[512];
+    cg_type_count(&labels->type, count, sizeof count);
+    const char *out = cg_use(e, converted);
+    snprintf(call, sizeof call, "tdl_labels_from_float(%s, %s, %s)", out, value_of(e, labels), count);
+    status_call(e, call);
+    return out;
+}
+
 /* Losses and metrics work on positions: all dims but the class axis. */
 static void positions_expr(const tsc_type *logits, char *out, size_t size) {
     product_expr(logits, 0, logits->rank - 1, out, size);
@@ -343,7 +382,8 @@ static int64_t classes_of(const tsc_type *logits) {
 
 static void forward_loss(cg_emitter *e, const checked_node *n) {
     const checked_node *labels = n->inputs[0], *logits = n->inputs[1];
-    const char *v = value_of(e, n), *y = value_of(e, labels), *x = value_of(e, logits);
+    const char *v = value_of(e, n), *x = value_of(e, logits);
+    const char *y = n->attrs.sparse_labels ? class_indices(e, n) : value_of(e, labels);
     char positions[EXPR], count[EXPR], desc[128], call[512];
     positions_expr(&logits->type, positions, sizeof positions);
     cg_type_count(&logits->type, count, sizeof count);
@@ -396,8 +436,10 @@ static void forward_metric(cg_emitter *e, const checked_node *n) {
     const checked_node *scores = top_k ? n->inputs[0] : n->inputs[1];
     const checked_node *targets = top_k ? n->inputs[1] : n->inputs[0];
     positions_expr(&scores->type, positions, sizeof positions);
+    const char *indices = class_indices(e, n);
+    (void)targets;
     snprintf(call, sizeof call, "tdl_in_top_k(%s, %s, %s, (int)(%s), %lld, %lld)", v, value_of(e, scores),
-             value_of(e, targets), positions, (long long)classes_of(&scores->type),
+             indices, positions, (long long)classes_of(&scores->type),
              (long long)(top_k ? n->attrs.k : 1));
     status_call(e, call);
 }
@@ -560,7 +602,9 @@ static void backward_loss(cg_emitter *e, const checked_node *n) {
     desc_name(e, n, desc, sizeof desc);
     cg_float_literal(n->attrs.weight, weight, sizeof weight);
     long long classes = (long long)classes_of(&logits->type);
-    const char *x = value_of(e, logits), *y = value_of(e, labels);
+    const char *x = value_of(e, logits);
+    int converted = buffers_of(e, n)->labels;
+    const char *y = converted >= 0 ? cg_use(e, converted) : value_of(e, labels);
     const char *dx = grad_into(e, logits);
     const char *dy = labels->type.dtype == TSC_DTYPE_F32 ? grad_into(e, labels) : "NULL";
     switch (n->op) {
@@ -638,7 +682,7 @@ void cg_emit_backward(cg_emitter *e, const checked_node *n) {
         cg_float_literal(n->op == TSC_OP_LEAKY_RELU ? n->attrs.alpha : 0.0, alpha, sizeof alpha);
         const char *dy = grad_of(e, n), *y = value_of(e, n);
         cg_line(e, "    tdl_activation_backward(%s, %s, %s, %s, %s, %s);\n", grad_into(e, n->inputs[0]), dy, y, count,
-                activation_constant(activation_of_op(n->op)), alpha);
+                activation_constants[runtime_activation(activation_of_op(n->op))], alpha);
         return;
     }
     case TSC_OP_SOFTMAX: {

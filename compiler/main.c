@@ -28,6 +28,8 @@ typedef struct cli_options {
     bool action_given;
     const char *input_path;
     const char *output_dir;        /* -o DIR: where generated C goes */
+    bool write_depfile;            /* -MD */
+    const char *depfile_path;      /* -MF FILE (default: <output dir>/<input stem>.d) */
     int64_t batch;                 /* --summary --batch N */
     bool batch_given;
     diag_format format;
@@ -54,6 +56,9 @@ static const char usage_text[] =
     "Output:\n"
     "  -o DIR                   directory for the generated model.c and model.h\n"
     "                           (default: beside the input)\n"
+    "  -MD                      also write a make/ninja dependency file\n"
+    "  -MF FILE                 its name (default: the input's stem + .d in the\n"
+    "                           output directory); implies -MD\n"
     "\n"
     "Diagnostics:\n"
     "  --diagnostics-format=FORMAT\n"
@@ -171,6 +176,16 @@ static int parse_arguments(int argc, char **argv, cli_options *options) {
             continue;
         }
 
+        if (strcmp(arg, "-MD") == 0) {
+            options->write_depfile = true;
+            continue;
+        }
+        if (strcmp(arg, "-MF") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1]) return usage_error("missing file name after '-MF'");
+            options->depfile_path = argv[++i];
+            options->write_depfile = true;
+            continue;
+        }
         if (strncmp(arg, "-o", 2) == 0 && strncmp(arg, "--", 2) != 0) {
             if (arg[2]) value = arg + 2;
             else if (i + 1 < argc) value = argv[++i];
@@ -228,6 +243,8 @@ static int parse_arguments(int argc, char **argv, cli_options *options) {
         return usage_error("--batch only applies to --summary");
     if (options->output_dir && options->action != ACTION_GENERATE)
         return usage_error("-o only applies when writing C, not with --check, --summary or --dot");
+    if (options->write_depfile && options->action != ACTION_GENERATE)
+        return usage_error("-MD and -MF only apply when writing C, not with --check, --summary or --dot");
     if (!options->input_path) return usage_error("no input file");
     return EXIT_OK;
 }
@@ -261,13 +278,24 @@ static int explain(const char *code) {
 /* Writes <model>.c and <model>.h for each model of a checked file into
  * output_dir, or beside the input when there is none. The banner names the
  * input by its file name only, so the output does not depend on where the
- * build runs. */
-static int generate_c(const checked_file *file, const char *input_path, const char *output_dir) {
+ * build runs. With -MD, the dependency file follows. */
+static int generate_c(const checked_file *file, const cli_options *options) {
+    const char *input_path = options->input_path;
     const char *slash = strrchr(input_path, '/');
     const char *source_name = slash ? slash + 1 : input_path;
-    char *input_dir = slash ? tsc_xstrndup(input_path, (size_t)(slash - input_path)) : tsc_xstrdup(".");
-    if (slash == input_path) input_dir[0] = '/', input_dir[1] = '\0';
-    int rc = tsc_emit_c(file, output_dir ? output_dir : input_dir, source_name);
+    char *input_dir = slash == input_path ? tsc_xstrdup("/")
+                      : slash             ? tsc_xstrndup(input_path, (size_t)(slash - input_path))
+                                          : tsc_xstrdup(".");
+    const char *out_dir = options->output_dir ? options->output_dir : input_dir;
+    int rc = tsc_emit_c(file, out_dir, source_name);
+    if (rc == 0 && options->write_depfile) {
+        const char *dot = strrchr(source_name, '.');
+        size_t stem = dot && dot != source_name ? (size_t)(dot - source_name) : strlen(source_name);
+        char *default_path = tsc_format("%s/%.*s.d", out_dir, (int)stem, source_name);
+        rc = tsc_write_depfile(options->depfile_path ? options->depfile_path : default_path, file, out_dir,
+                               input_path);
+        free(default_path);
+    }
     free(input_dir);
     return rc == 0 ? EXIT_OK : EXIT_USAGE;
 }
@@ -277,7 +305,7 @@ static int run_action(const cli_options *options, const checked_file *checked) {
     case ACTION_CHECK: return EXIT_OK;
     case ACTION_SUMMARY: tsc_print_summary(stdout, checked, options->batch); return EXIT_OK;
     case ACTION_DOT: tsc_print_dot(stdout, checked); return EXIT_OK;
-    case ACTION_GENERATE: return generate_c(checked, options->input_path, options->output_dir);
+    case ACTION_GENERATE: return generate_c(checked, options);
     }
     TSC_UNREACHABLE();
 }

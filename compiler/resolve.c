@@ -41,10 +41,14 @@ static void bind_name(check_ctx *ctx, const char *name, tsc_loc loc, checked_nod
     b->loc = loc;
 }
 
-/* "did you mean" among the tensor names bound so far (and, when
- * with_consts, the consts), as a help with a fix-it. */
-static void suggest_name(check_ctx *ctx, const char *name, tsc_loc loc, bool with_consts)
+/* Where "did you mean" looks. */
+typedef enum suggest_from { SUGGEST_TENSORS, SUGGEST_TENSORS_AND_CONSTS } suggest_from;
+
+/* "did you mean" among the names bound so far (and maybe the consts), as a
+ * help with a fix-it. */
+static void suggest_name(check_ctx *ctx, const char *name, tsc_loc loc, suggest_from from)
 {
+    bool with_consts = from == SUGGEST_TENSORS_AND_CONSTS;
     int total = ctx->binding_count;
     for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next)
         total++;
@@ -100,7 +104,7 @@ static bool convert_int(check_ctx *ctx, const checked_node *node, const tsc_para
             return false;
         }
         diag_error(v->loc, "E0107", "undefined name '%s'", v->text);
-        suggest_name(ctx, v->text, v->loc, true);
+        suggest_name(ctx, v->text, v->loc, SUGGEST_TENSORS_AND_CONSTS);
         return false;
     }
     wrong_kind(node, p, v, "an integer");
@@ -153,7 +157,7 @@ static bool convert_tensor(check_ctx *ctx, const checked_node *node, const tsc_p
         return false;
     }
     diag_error(v->loc, "E0107", "undefined tensor '%s'", v->text);
-    suggest_name(ctx, v->text, v->loc, false);
+    suggest_name(ctx, v->text, v->loc, SUGGEST_TENSORS);
     return false;
 }
 
@@ -426,13 +430,20 @@ static void name_layer(check_ctx *ctx, checked_node *node, const check_value *va
             diag_note(layer_named(ctx->model, wanted)->loc, "'%s' is this layer", wanted);
         } else {
             node->layer_name = wanted;
+            ctx->explicit_names++;
             return;
         }
     }
+    /* Automatic names never collide with each other (one counter per op), so
+     * only inputs and name="…" layers need looking at: models stay linear. */
     const char *candidate;
+    bool taken;
     do {
         candidate = tsc_arena_format(ctx->arena, "%s_%d", node->info->name, ++ctx->op_counters[node->op]);
-    } while (layer_named(ctx->model, candidate) != NULL);
+        taken = ctx->explicit_names > 0 && layer_named(ctx->model, candidate) != NULL;
+        for (int i = 0; i < ctx->model->input_count && !taken; i++)
+            taken = strcmp(ctx->model->inputs[i]->layer_name, candidate) == 0;
+    } while (taken);
     node->layer_name = candidate;
 }
 
@@ -500,11 +511,21 @@ static const tsc_op_info *lookup_op(const ast_stmt *stmt)
 static bool dims_fit(check_ctx *ctx, const tsc_type *type, tsc_loc loc, const char *what)
 {
     int64_t elements;
-    if (tsc_type_is_poison(type) || tsc_type_elements(type, 1, 0, &elements))
+    if (tsc_type_is_poison(type))
         return true;
-    diag_error(loc, "E0210", "'%s' has more elements than a 64-bit count can hold: %s", what,
-               check_type_str(ctx, type));
-    return false;
+    if (!tsc_type_elements(type, 1, 0, &elements)) {
+        diag_error(loc, "E0210", "'%s' has more elements than a 64-bit count can hold: %s", what,
+                   check_type_str(ctx, type));
+        return false;
+    }
+    for (int i = 0; i < type->rank; i++) {
+        if (type->dims[i] > INT32_MAX) {
+            diag_error(loc, "E0210", "'%s' has a dimension of %lld, above %d, the largest size the runtime takes: %s",
+                       what, (long long)type->dims[i], INT32_MAX, check_type_str(ctx, type));
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Checks `x : f32[B, 10] = …` against the computed type. */
@@ -672,6 +693,13 @@ static void check_input(check_ctx *ctx, const ast_stmt *stmt)
         diag_note(earlier->loc, "'%s' is defined here", stmt->name);
         return;
     }
+    const checked_node *layer = layer_named(ctx->model, stmt->name);
+    if (layer != NULL) {
+        diag_error(stmt->name_loc, "E0109", "input '%s' has the name of a layer; layer and input names are unique in a model",
+                   stmt->name);
+        diag_note(layer->loc, "this is layer %s", layer->layer_name);
+        return;
+    }
     checked_node *node = new_node(ctx, TSC_OP_INPUT);
     node->layer_name = stmt->name;
     node->binding = stmt->name;
@@ -736,6 +764,11 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
     memset(values, 0, sizeof values);
     ctx->stmt = stmt;
     checked_model *m = ctx->model;
+    /* A statement the parser could only partly build had its syntax error reported. */
+    bool needs_call = stmt->kind != STMT_INPUT && stmt->kind != STMT_OUTPUT;
+    if ((needs_call && stmt->call == NULL) || (stmt->kind == STMT_INPUT && stmt->type == NULL) ||
+        (stmt->kind != STMT_OPTIMIZER && stmt->name == NULL))
+        return;
     switch (stmt->kind) {
     case STMT_INPUT:
         check_input(ctx, stmt);
@@ -772,7 +805,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
             bind_name(ctx, stmt->name, stmt->name_loc, node);
         } else if (find_binding(ctx, stmt->name) == NULL) {
             diag_error(stmt->name_loc, "E0107", "undefined tensor '%s'", stmt->name);
-            suggest_name(ctx, stmt->name, stmt->name_loc, false);
+            suggest_name(ctx, stmt->name, stmt->name_loc, SUGGEST_TENSORS);
             return;
         }
         check_output_name(ctx, stmt);
@@ -807,11 +840,10 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
 
 /* ---- whole model ------------------------------------------------------------- */
 
-/* Marks what reaches a loss, metric or output; warns about dead ends. */
-static void mark_used(check_ctx *ctx, bool warn_unused)
+/* Marks what reaches a loss, metric or output (nodes are in topological order). */
+static void mark_used(check_ctx *ctx)
 {
     checked_model *m = ctx->model;
-    bool *consumed = tsc_arena_alloc(ctx->arena, (size_t)(m->node_count + 1) * sizeof *consumed);
     for (int i = 0; i < m->loss_count; i++)
         m->losses[i].node->used = true;
     for (int i = 0; i < m->metric_count; i++)
@@ -820,13 +852,22 @@ static void mark_used(check_ctx *ctx, bool warn_unused)
         m->outputs[i].node->used = true;
     for (int i = m->node_count - 1; i >= 0; i--) {
         checked_node *node = m->nodes[i];
-        for (int j = 0; j < node->input_count; j++) {
-            consumed[node->inputs[j]->index] = true;
-            if (node->used)
-                node->inputs[j]->used = true;
-        }
+        for (int j = 0; j < node->input_count && node->used; j++)
+            node->inputs[j]->used = true;
     }
-    for (int i = 0; i < m->node_count && warn_unused; i++) {
+}
+
+/* W0103 for layers whose value reaches nothing at all (the end of a dead
+ * branch; the layers before it are not repeated). */
+static void warn_unused(check_ctx *ctx)
+{
+    checked_model *m = ctx->model;
+    bool *consumed = tsc_arena_alloc(ctx->arena, (size_t)(m->node_count + 1) * sizeof *consumed);
+    for (int i = 0; i < m->node_count; i++) {
+        for (int j = 0; j < m->nodes[i]->input_count; j++)
+            consumed[m->nodes[i]->inputs[j]->index] = true;
+    }
+    for (int i = 0; i < m->node_count; i++) {
         checked_node *node = m->nodes[i];
         if (node->used || consumed[i] || node->op == TSC_OP_INPUT || tsc_type_is_poison(&node->type))
             continue;
@@ -875,7 +916,9 @@ static void check_model(tsc_arena *arena, const ast_file *file, const ast_model 
         check_statement(&ctx, s);
     /* After an error the graph is incomplete: a layer whose user failed to
      * check would look unused, so unused-layer warnings wait for a clean model. */
-    mark_used(&ctx, diag_error_count() == errors_before);
+    mark_used(&ctx);
+    if (diag_error_count() == errors_before)
+        warn_unused(&ctx);
     count_params(m);
 }
 

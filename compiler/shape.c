@@ -64,8 +64,11 @@ void check_note_origin(check_ctx *ctx, const checked_node *node, const char *sho
     }
 }
 
-const checked_node *check_probability_source(const checked_node *node, bool sigmoid_too)
+const checked_node *check_probability_source(const checked_node *node, check_squash squash)
 {
+    bool sigmoid_too = squash == CHECK_SQUASH_SOFTMAX_OR_SIGMOID;
+    while (node->op == TSC_OP_DROPOUT)   /* a loop, not recursion: chains may be long */
+        node = node->inputs[0];
     if (node->op == TSC_OP_SOFTMAX || (sigmoid_too && node->op == TSC_OP_SIGMOID))
         return node;
     if (node->op == TSC_OP_DENSE || node->op == TSC_OP_CONV2D) {
@@ -73,8 +76,6 @@ const checked_node *check_probability_source(const checked_node *node, bool sigm
             (sigmoid_too && node->attrs.activation == TSC_ACTIVATION_SIGMOID))
             return node;
     }
-    if (node->op == TSC_OP_DROPOUT)
-        return check_probability_source(node->inputs[0], sigmoid_too);
     return NULL;
 }
 
@@ -482,6 +483,14 @@ static bool shape_expand_dims(check_ctx *ctx, checked_node *node, const check_va
         return false;
     }
     int at = (int)(axis < 0 ? axis + rank + 1 : axis);
+    if (at == 0 && tsc_type_has_batch(&x->type)) {
+        /* The batch stays the leading dimension: generated code sizes every
+         * batched tensor as batch × (the rest). */
+        diag_error(check_arg_loc(node, 1), "E0208",
+                   "expand_dims cannot insert an axis before the batch dimension of '%s' (%s); use axis 1 or later",
+                   check_arg_name(node, 0), check_type_str(ctx, &x->type));
+        return false;
+    }
     node->attrs.axis = at;
     node->type = check_make_type(x->type.dtype, rank + 1);
     for (int i = 0, j = 0; i < rank + 1; i++)

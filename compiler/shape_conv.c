@@ -25,7 +25,7 @@ static void spatial_compute(spatial *a)
 {
     int64_t span = a->d * (a->k - 1) + 1;
     if (a->padding == TSC_PADDING_SAME) {
-        a->out = (a->in + a->s - 1) / a->s;
+        a->out = (a->in - 1) / a->s + 1;   /* ceil(in/s) for in >= 1, without overflow */
         int64_t total = (a->out - 1) * a->s + span - a->in;
         total = total > 0 ? total : 0;
         a->pad_before = total / 2;
@@ -252,11 +252,11 @@ bool shape_pool2d(check_ctx *ctx, checked_node *node, const check_value *values)
     return true;
 }
 
-/* filter_sizes or input_sizes: four positive sizes (the batch symbol allowed
- * first when `batch_ok`). */
-static bool four_sizes(check_ctx *ctx, const checked_node *node, const check_value *values, int param, bool batch_ok)
+/* filter_sizes or input_sizes: four positive sizes; input_sizes may start
+ * with the batch symbol. */
+static bool four_sizes(const checked_node *node, const check_value *values, int param)
 {
-    (void)ctx;
+    bool batch_ok = strcmp(node->info->params[param].name, "input_sizes") == 0;
     const check_value *v = &values[param];
     if (v->count != 4) {
         diag_error(check_arg_loc(node, param), "E0106", "%s expects 4 sizes for '%s' (%s), found %d", node->info->name,
@@ -290,7 +290,7 @@ bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value
     int tensor_param = for_filter ? 0 : 1;   /* input (filter op) or filter (input op) */
     const checked_node *dy = values[2].tensor;
     const checked_node *t = values[tensor_param].tensor;
-    if (!four_sizes(ctx, node, values, sizes_param, !for_filter) ||
+    if (!four_sizes(node, values, sizes_param) ||
         !check_expect_dtype(ctx, node, values, tensor_param, TSC_DTYPE_F32) ||
         !check_expect_rank(ctx, node, values, tensor_param, 4,
                            for_filter ? "[batch, height, width, channels]" : "[kh, kw, channels, filters]") ||

@@ -1,7 +1,6 @@
 /* Shape and dtype rules of the losses, the metrics and the optimizers
  * (SPEC §3). Losses and metrics are scalars: f32[]. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "tsc.h"
@@ -51,9 +50,9 @@ static tsc_loc arg_with_separator(const ast_call *call, const ast_arg *arg)
 }
 
 /* W0101: probabilities fed where a loss applies softmax/sigmoid itself. */
-static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, bool sigmoid_too)
+static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, check_squash squash)
 {
-    const checked_node *source = check_probability_source(node->inputs[1], sigmoid_too);
+    const checked_node *source = check_probability_source(node->inputs[1], squash);
     if (source == NULL)
         return;
     bool is_sigmoid = source->op == TSC_OP_SIGMOID || (source->op != TSC_OP_SOFTMAX &&
@@ -173,61 +172,91 @@ static bool check_same_shape(check_ctx *ctx, checked_node *node, const check_val
     return true;
 }
 
-static bool loss_number(const checked_node *node, const check_value *values, const char *key, double fallback,
-                        double low, double high, bool high_open, double *out)
+/* The interval a float argument must lie in. */
+typedef enum number_range {
+    RANGE_NON_NEGATIVE,   /* [0, inf) */
+    RANGE_POSITIVE,       /* (0, inf) */
+    RANGE_UNIT_OPEN,      /* [0, 1) */
+    RANGE_UNIT_CLOSED,    /* [0, 1] */
+} number_range;
+
+static bool in_range(double v, number_range range)
 {
-    int i = tsc_op_param_index(node->info, key);
-    double v = values[i].arg != NULL ? values[i].number : fallback;
-    if (!isfinite(v) || v < low || v > high || (high_open && v == high)) {
-        const char *what = high == INFINITY ? tsc_format(">= %g", low)
-                                            : tsc_format("in [%g, %g%s", low, high, high_open ? ")" : "]");
-        check_range_error(node, i, what, v);
-        free((void *)what);
-        return false;
+    switch (range) {
+    case RANGE_NON_NEGATIVE:
+        return v >= 0 && isfinite(v);
+    case RANGE_POSITIVE:
+        return v > 0 && isfinite(v);
+    case RANGE_UNIT_OPEN:
+        return v >= 0 && v < 1;
+    case RANGE_UNIT_CLOSED:
+        return v >= 0 && v <= 1;
     }
-    *out = v;
-    return true;
+    return false;
+}
+
+static const char *range_text(number_range range)
+{
+    static const char *const text[] = {">= 0", "> 0", "in [0, 1)", "in [0, 1]"};
+    return text[range];
+}
+
+/* A float argument of a loss or an optimizer (or its default) within its
+ * range; E0401 otherwise. */
+static bool float_arg(const tsc_op_info *info, tsc_loc call_loc, const check_value *values, const char *key,
+                      double fallback, number_range range, double *out)
+{
+    int i = tsc_op_param_index(info, key);
+    TSC_ASSERT(i >= 0);
+    double v = values[i].arg != NULL ? values[i].number : fallback;
+    if (in_range(v, range)) {
+        *out = v;
+        return true;
+    }
+    tsc_loc loc = values[i].arg != NULL ? values[i].arg->value->loc : call_loc;
+    diag_error(loc, "E0401", "%s of %s must be %s, found %g", key, info->name, range_text(range), v);
+    return false;
 }
 
 bool shape_loss(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     checked_attrs *at = &node->attrs;
-    if (!loss_number(node, values, "weight", 1.0, 0, INFINITY, false, &at->weight))
+    if (!float_arg(node->info, node->loc, values, "weight", 1.0, RANGE_NON_NEGATIVE, &at->weight))
         return false;
     bool ok;
     switch (node->op) {
     case TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY:
         ok = check_sparse_pair(ctx, node, values);
         if (ok)
-            warn_probabilities(ctx, node, 1, false);
+            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
         break;
     case TSC_OP_SOFTMAX_CROSS_ENTROPY:
         ok = check_same_shape(ctx, node, values);
         if (ok)
-            warn_probabilities(ctx, node, 1, false);
+            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
         break;
     case TSC_OP_SIGMOID_CROSS_ENTROPY:
         at->from_logits = true;
         ok = check_same_shape(ctx, node, values);
         if (ok)
-            warn_probabilities(ctx, node, 1, true);
+            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX_OR_SIGMOID);
         break;
     case TSC_OP_BINARY_CROSS_ENTROPY:
         at->from_logits = values[2].arg != NULL ? values[2].flag : true;
         ok = check_same_shape(ctx, node, values);
         if (ok && at->from_logits)
-            warn_probabilities(ctx, node, 1, true);
+            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX_OR_SIGMOID);
         break;
     case TSC_OP_FOCAL_LOSS: {
-        if (!loss_number(node, values, "gamma", 2.0, 0, INFINITY, false, &at->gamma) ||
-            !loss_number(node, values, "alpha", 0.25, 0, 1, false, &at->alpha))
+        if (!float_arg(node->info, node->loc, values, "gamma", 2.0, RANGE_NON_NEGATIVE, &at->gamma) ||
+            !float_arg(node->info, node->loc, values, "alpha", 0.25, RANGE_UNIT_CLOSED, &at->alpha))
             return false;
         const checked_node *y = values[0].tensor;
         const checked_node *l = values[1].tensor;
         bool sparse = y->type.dtype == TSC_DTYPE_I32 || y->type.rank == l->type.rank - 1;
         ok = sparse ? check_sparse_pair(ctx, node, values) : check_same_shape(ctx, node, values);
         if (ok)
-            warn_probabilities(ctx, node, 1, false);
+            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
         break;
     }
     case TSC_OP_MEAN_SQUARED_ERROR:
@@ -247,8 +276,9 @@ static bool shape_in_top_k(check_ctx *ctx, checked_node *node, const check_value
     const checked_node *p = values[0].tensor;
     const checked_node *t = values[1].tensor;
     if (!check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32) ||
-        !check_expect_rank(ctx, node, values, 0, 2, "[batch, classes]") ||
-        !check_expect_rank(ctx, node, values, 1, 1, "[batch]")) {
+        !check_expect_rank(ctx, node, values, 0, 2, "[batch, classes]"))
+        return false;
+    if (!check_expect_rank(ctx, node, values, 1, 1, "[batch]")) {
         if (t->type.rank == 2)
             help_squeeze(ctx, node, t, check_arg_name(node, 1));
         return false;
@@ -304,43 +334,22 @@ bool shape_metric(check_ctx *ctx, checked_node *node, const check_value *values)
     return true;
 }
 
-/* An optimizer setting in range; E0401 otherwise. */
-static bool setting(const ast_call *call, const tsc_op_info *info, const check_value *values, const char *key,
-                    double fallback, double low, bool low_open, double high, bool high_open, double *out)
-{
-    int i = tsc_op_param_index(info, key);
-    double v = values[i].arg != NULL ? values[i].number : fallback;
-    bool below = low_open ? v <= low : v < low;
-    bool above = high_open ? v >= high : v > high;
-    if (isfinite(v) && !below && !above) {
-        *out = v;
-        return true;
-    }
-    tsc_loc loc = values[i].arg != NULL ? values[i].arg->value->loc : call->loc;
-    if (high == INFINITY)
-        diag_error(loc, "E0401", "%s of %s must be %s %g, found %g", key, info->name, low_open ? ">" : ">=", low, v);
-    else
-        diag_error(loc, "E0401", "%s of %s must be in %s%g, %g%s, found %g", key, info->name, low_open ? "(" : "[",
-                   low, high, high_open ? ")" : "]", v);
-    return false;
-}
-
 bool check_optimizer(check_ctx *ctx, checked_optimizer *opt, const check_value *values)
 {
     (void)ctx;
     const tsc_op_info *info = tsc_op_info_of(opt->op);
-    const ast_call *call = opt->call;
-    bool ok = setting(call, info, values, "weight_decay", 0, 0, false, INFINITY, false, &opt->weight_decay);
+    tsc_loc loc = opt->call->loc;
+    bool ok = float_arg(info, loc, values, "weight_decay", 0, RANGE_NON_NEGATIVE, &opt->weight_decay);
     if (opt->op == TSC_OP_SGD) {
-        ok = setting(call, info, values, "learning_rate", 0.01, 0, true, INFINITY, false, &opt->learning_rate) && ok;
-        ok = setting(call, info, values, "momentum", 0, 0, false, 1, true, &opt->momentum) && ok;
+        ok = float_arg(info, loc, values, "learning_rate", 0.01, RANGE_POSITIVE, &opt->learning_rate) && ok;
+        ok = float_arg(info, loc, values, "momentum", 0, RANGE_UNIT_OPEN, &opt->momentum) && ok;
         int nesterov = tsc_op_param_index(info, "nesterov");
         opt->nesterov = values[nesterov].arg != NULL && values[nesterov].flag;
         return ok;
     }
-    ok = setting(call, info, values, "learning_rate", 0.001, 0, true, INFINITY, false, &opt->learning_rate) && ok;
-    ok = setting(call, info, values, "beta_1", 0.9, 0, false, 1, true, &opt->beta_1) && ok;
-    ok = setting(call, info, values, "beta_2", 0.999, 0, false, 1, true, &opt->beta_2) && ok;
-    ok = setting(call, info, values, "epsilon", 1e-7, 0, true, INFINITY, false, &opt->epsilon) && ok;
+    ok = float_arg(info, loc, values, "learning_rate", 0.001, RANGE_POSITIVE, &opt->learning_rate) && ok;
+    ok = float_arg(info, loc, values, "beta_1", 0.9, RANGE_UNIT_OPEN, &opt->beta_1) && ok;
+    ok = float_arg(info, loc, values, "beta_2", 0.999, RANGE_UNIT_OPEN, &opt->beta_2) && ok;
+    ok = float_arg(info, loc, values, "epsilon", 1e-7, RANGE_POSITIVE, &opt->epsilon) && ok;
     return ok;
 }

@@ -253,6 +253,29 @@ static void print_optimizer(FILE *out, const checked_optimizer *optimizer)
     fputs(")\n", out);
 }
 
+/* The arena the generated NAME_create(batch) allocates, part by part, from the
+ * code generator's own memory plan. A model with errors has no plan. */
+static void print_arena(FILE *out, const checked_model *model, int64_t batch)
+{
+    for (int i = 0; i < model->node_count; i++) {
+        if (tsc_type_is_poison(&model->nodes[i]->type)) {
+            return;
+        }
+    }
+    tsc_arena_report arena;
+    if (!tsc_model_arena(model, batch, &arena)) {
+        return;
+    }
+    char total[32], params[32], activations[32], forward[32], scratch[32];
+    fprintf(out, "Arena for max_batch %" PRId64 ": %s (parameters, gradients and optimizer state %s; ", batch,
+            format_bytes(total, sizeof total, (int64_t)arena.total_bytes),
+            format_bytes(params, sizeof params, (int64_t)arena.parameter_bytes));
+    fprintf(out, "activations %s, of which forward alone uses %s; kernel scratch %s)\n",
+            format_bytes(activations, sizeof activations, (int64_t)arena.activation_bytes),
+            format_bytes(forward, sizeof forward, (int64_t)arena.forward_activation_bytes),
+            format_bytes(scratch, sizeof scratch, (int64_t)arena.workspace_bytes));
+}
+
 static void print_model_summary(FILE *out, const checked_model *model, int64_t batch)
 {
     int row_count = model->node_count;
@@ -318,6 +341,7 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
     fprintf(out, "Total FLOPs (forward pass): %s\n", format_count(count, sizeof count, totals.flops));
     fprintf(out, "Total activation bytes: %s (%s)\n", format_count(count, sizeof count, totals.activation_bytes),
             format_bytes(size, sizeof size, totals.activation_bytes));
+    print_arena(out, model, batch);
     print_optimizer(out, model->optimizer);
     print_repeated(out, '_', line_width);
 

@@ -605,6 +605,7 @@ typedef struct check_ctx {
     check_binding *bindings;         /* in binding order; the last one of a name wins */
     int binding_count;
     int op_counters[TSC_OP_COUNT];   /* for conv2d_1, conv2d_2, … */
+    int explicit_names;              /* name="…" given so far: automatic names may collide with them */
 } check_ctx;
 
 /* shape.c: fills node->type/attrs/params/shape_reason from the converted
@@ -653,9 +654,14 @@ tsc_loc check_arg_loc(const checked_node *node, int param);
 const char *check_arg_name(const checked_node *node, int param);
 /* A note saying where the shape of `node` (called `shown_name`) came from. */
 void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
-/* Whether the value of node is the output of a softmax (or sigmoid when
- * `sigmoid_too`): an op or a layer with that activation. */
-const checked_node *check_probability_source(const checked_node *node, bool sigmoid_too);
+/* Which squashing functions check_probability_source looks for. */
+typedef enum check_squash {
+    CHECK_SQUASH_SOFTMAX,             /* softmax only */
+    CHECK_SQUASH_SOFTMAX_OR_SIGMOID,
+} check_squash;
+/* The node (op, or layer with that activation=) whose softmax/sigmoid output
+ * `node` is, looking through dropout; NULL if it is none. */
+const checked_node *check_probability_source(const checked_node *node, check_squash squash);
 /* The tensor bound to a name at this point of the model, or NULL. */
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
 
@@ -686,6 +692,7 @@ typedef enum cg_buffer_role {
     CG_BUFFER_PRE,       /* the pre-softmax output of a conv2d/dense with activation=softmax */
     CG_BUFFER_DPRE,      /* its gradient */
     CG_BUFFER_TEMP,      /* a backward partial result added into a gradient */
+    CG_BUFFER_LABELS,    /* f32 labels converted to the int32 indices a loss or metric takes */
 } cg_buffer_role;
 
 /* A tensor the generated code keeps in the arena's activation region. */
@@ -704,7 +711,7 @@ typedef struct cg_buffer {
 
 /* The buffers of one node (-1: none). */
 typedef struct cg_node_buffers {
-    int value, grad, mask, pre, dpre, temp;
+    int value, grad, mask, pre, dpre, temp, labels;
 } cg_node_buffers;
 
 /* One entry point's computation: which nodes run, which need gradients,
@@ -725,6 +732,8 @@ typedef struct cg_program {
  * lifetimes and offsets are filled in by emit_c.c's analysis and plan. */
 cg_program *cg_program_new(const checked_model *model, cg_mode mode);
 void cg_program_free(cg_program *program);
+/* Which input of a loss or metric holds the class indices (in_top_k: 1, else 0). */
+int cg_labels_input(const checked_node *node);
 /* The buffer whose memory b uses (follows aliases). */
 int cg_buffer_root(const cg_program *program, int b);
 
@@ -735,6 +744,29 @@ void cg_plan_memory(cg_program *program);
 /* Writes <model>.h and <model>.c for every model of the file into out_dir.
  * Returns 0, or -1 after printing an I/O error. */
 int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source_name);
+/* The same for one model into two open streams (tests, the fuzzer). */
+void tsc_emit_model(const checked_model *model, const char *source_name, FILE *header, FILE *source);
+
+/* The arena NAME_arena_size(max_batch) asks for, part by part (--summary). */
+#define CG_ARENA_HEADER_BYTES 256
+typedef struct tsc_arena_report {
+    uint64_t header_bytes;             /* the model struct */
+    uint64_t parameter_bytes;          /* parameters, gradients and two optimizer slots */
+    uint64_t activation_bytes;         /* the largest plan of forward/evaluate/train_step */
+    uint64_t forward_activation_bytes; /* what forward alone uses of it */
+    uint64_t workspace_bytes;          /* kernel scratch (im2col) */
+    uint64_t total_bytes;
+} tsc_arena_report;
+bool tsc_model_arena(const checked_model *model, int64_t max_batch, tsc_arena_report *report);
+
+/* A name from the model as a C identifier: a C or C++ keyword gets a
+ * trailing '_' (a model named `int` is generated as int_.h with int__create). */
+void cg_c_identifier(const char *name, char *out, size_t size);
+
+/* -MD: writes "<out_dir>/<model>.c <out_dir>/<model>.h …: <input>" to
+ * depfile_path (depfile.c). Returns 0, or -1 after printing an I/O error. */
+int tsc_write_depfile(const char *depfile_path, const checked_file *file, const char *out_dir,
+                      const char *input_path);
 
 /* --- The emitter shared by emit_c.c (files, entry points) and emit_ops.c
  * (one forward and one backward emitter per op family). It runs every
@@ -773,6 +805,12 @@ void cg_float_literal(double value, char *out, size_t size);
 void cg_emit_forward(cg_emitter *e, const checked_node *n);
 void cg_emit_backward(cg_emitter *e, const checked_node *n);
 void cg_emit_descriptors(FILE *out, const checked_model *model, const char *prefix);
+/* The runtime descriptors of a conv2d (or conv2d_backprop_*) and a dense
+ * node, as the generated code declares them (needs <tdl/runtime.h>). */
+struct tdl_conv2d_desc;
+struct tdl_dense_desc;
+void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
+void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
 /* Emits into `out` the workspace needs of the model's kernels: a sequence of
  * `need = max(need, tdl_…_workspace_size(&desc, max_batch));` lines. */
 void cg_emit_workspace_needs(FILE *out, const checked_model *model, const char *prefix);

@@ -25,22 +25,26 @@ typedef struct tdl_value_list { ast_value *first, *last; } tdl_value_list;
 /* What the parser and the scanner share for one tsc_parse() call. */
 typedef struct tdl_parse_ctx {
     const tsc_source *source;
-    tsc_arena *arena;          /* owns every node and string */
-    ast_file *file;            /* the result, filled as declarations are reduced */
-    ast_const *last_const;
+    tsc_arena *arena;              /* owns every node and string */
+    ast_file *file;                /* the result, filled as declarations are reduced */
+    ast_const *last_const;         /* tails of file->consts and file->models */
     ast_model *last_model;
-    void *scanner;             /* the reentrant Flex scanner (yyscan_t) */
-    uint32_t offset;           /* byte offset of the next unread character */
-    uint32_t token_end;        /* one past the last byte of the last real token */
-    int last_token;            /* kind of the last token scanned (the lookahead at an error) */
-    int previous_token;        /* and of the one before it */
-    tsc_loc previous_loc;
-    tsc_loc last_loc;
-    uint32_t token_count;      /* tokens scanned so far */
-    int nesting;               /* open '(' and '[' in the current statement */
-    bool nesting_reported;     /* E0007 already given for the current statement */
-    uint32_t lexical_error_token; /* 1-based index of the last token with (or after) a lexical error */
     int error_count;
+
+    /* Scanner state. */
+    void *scanner;                 /* the reentrant Flex scanner (yyscan_t) */
+    uint32_t offset;               /* byte offset of the next unread character */
+    uint32_t token_end;            /* one past the last byte of the last token */
+    uint32_t token_count;          /* tokens scanned so far */
+    int nesting;                   /* open '(' and '[' in the current statement */
+    bool nesting_reported;         /* E0007 already given for the current statement */
+    uint32_t lexical_error_token;  /* index (1-based) of the last token with a lexical error */
+
+    /* The last two tokens, for messages: at a syntax error the last is the lookahead. */
+    int last_token;
+    tsc_loc last_loc;
+    int previous_token;
+    tsc_loc previous_loc;
 } tdl_parse_ctx;
 }
 
@@ -68,6 +72,9 @@ int tdl_scan(YYSTYPE *yylval_param, YYLTYPE *yylloc_param, void *yyscanner);
 }
 
 %code {
+#include <stdlib.h>
+#include <string.h>
+
 /* A rule's location spans its first through its last symbol; an empty rule
  * gets an empty span just after the previous symbol. */
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                                               \
@@ -88,10 +95,8 @@ static int yylex(YYSTYPE *lvalp, YYLTYPE *llocp, tdl_parse_ctx *ctx)
 
 static void yyerror(const YYLTYPE *loc, tdl_parse_ctx *ctx, const char *message);
 
+/* The name location of an optimizer statement, which has no name. */
 static const tsc_loc no_loc;
-
-#include <stdlib.h>
-#include <string.h>
 }
 
 %initial-action {
@@ -151,15 +156,15 @@ static const tsc_loc no_loc;
  * ';' is kept, and parsing resumes at the token that follows it. */
 file:
   %empty
-| file const_decl "';'"                 { tdl_add_const(ctx, tdl_const_end($2, @3)); }
-| file const_decl error                 { tdl_add_const(ctx, $2); }
-| file model                            { tdl_add_model(ctx, $2); }
+| file const_decl "';'"                     { tdl_add_const(ctx, tdl_const_end($2, @3)); }
+| file const_decl error                     { tdl_add_const(ctx, $2); }
+| file model                                { tdl_add_model(ctx, $2); }
 | file error "';'"
 | file error "'}'"
 ;
 
 const_decl:
-  "'const'" IDENT "'='" number          { $$ = ast_new_const(ctx->arena, @$, $2, @2, $4); }
+  "'const'" IDENT "'='" number              { $$ = ast_new_const(ctx->arena, @$, $2, @2, $4); }
 ;
 
 model:
@@ -168,109 +173,109 @@ model:
 ;
 
 stmts:
-  %empty                                { $$ = (tdl_stmt_list){ NULL, NULL }; }
-| stmts stmt "';'"                      { $$ = tdl_stmts_append($1, tdl_stmt_end($2, @3)); }
-| stmts stmt error                      { $$ = tdl_stmts_append($1, $2); }
-| stmts error "';'"                     { $$ = $1; }
+  %empty                                    { $$ = (tdl_stmt_list){ NULL, NULL }; }
+| stmts stmt "';'"                          { $$ = tdl_stmts_append($1, tdl_stmt_end($2, @3)); }
+| stmts stmt error                          { $$ = tdl_stmts_append($1, $2); }
+| stmts error "';'"                         { $$ = $1; }
 ;
 
 /* A statement without its ';'. */
 stmt:
-  "'input'" IDENT "':'" type            { $$ = ast_new_stmt(ctx->arena, @$, STMT_INPUT, $2, @2, $4, NULL); }
-| IDENT "'='" call                      { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, NULL, $3); }
-| IDENT "':'" type "'='" call           { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, $3, $5); }
-| "'loss'" IDENT "'='" call             { $$ = ast_new_stmt(ctx->arena, @$, STMT_LOSS, $2, @2, NULL, $4); }
-| "'metric'" IDENT "'='" call           { $$ = ast_new_stmt(ctx->arena, @$, STMT_METRIC, $2, @2, NULL, $4); }
-| "'output'" IDENT                      { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, NULL); }
-| "'output'" IDENT "'='" call           { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, $4); }
-| "'optimizer'" call                    { $$ = ast_new_stmt(ctx->arena, @$, STMT_OPTIMIZER, NULL, no_loc, NULL, $2); }
+  "'input'" IDENT "':'" type                { $$ = ast_new_stmt(ctx->arena, @$, STMT_INPUT, $2, @2, $4, NULL); }
+| IDENT "'='" call                          { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, NULL, $3); }
+| IDENT "':'" type "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, $3, $5); }
+| "'loss'" IDENT "'='" call                 { $$ = ast_new_stmt(ctx->arena, @$, STMT_LOSS, $2, @2, NULL, $4); }
+| "'metric'" IDENT "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_METRIC, $2, @2, NULL, $4); }
+| "'output'" IDENT                          { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, NULL); }
+| "'output'" IDENT "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, $4); }
+| "'optimizer'" call                        { $$ = ast_new_stmt(ctx->arena, @$, STMT_OPTIMIZER, NULL, no_loc, NULL, $2); }
 ;
 
 type:
-  dtype "'['" dims "']'"        { $$ = ast_new_type(ctx->arena, @$, $1, $3.first); }
-| "'['" dims "']'"              { $$ = ast_new_type(ctx->arena, @$, AST_DTYPE_NONE, $2.first); }
+  dtype "'['" dims "']'"                    { $$ = ast_new_type(ctx->arena, @$, $1, $3.first); }
+| "'['" dims "']'"                          { $$ = ast_new_type(ctx->arena, @$, AST_DTYPE_NONE, $2.first); }
 ;
 
 dtype:
-  "'f32'"                     { $$ = AST_DTYPE_F32; }
-| "'i32'"                     { $$ = AST_DTYPE_I32; }
+  "'f32'"                                   { $$ = AST_DTYPE_F32; }
+| "'i32'"                                   { $$ = AST_DTYPE_I32; }
 ;
 
 dims:
-  dim                       { $$ = tdl_dims_append((tdl_dim_list){ NULL, NULL }, $1); }
-| dims "','" dim              { $$ = tdl_dims_append($1, $3); }
+  dim                                       { $$ = tdl_dims_append((tdl_dim_list){ NULL, NULL }, $1); }
+| dims "','" dim                            { $$ = tdl_dims_append($1, $3); }
 ;
 
 dim:
-  INT                       { $$ = ast_new_dim(ctx->arena, @$, DIM_INT, $1, NULL); }
-| IDENT                     { $$ = ast_new_dim(ctx->arena, @$, DIM_NAME, 0, $1); }
-| "'_'"                       { $$ = ast_new_dim(ctx->arena, @$, DIM_ANY, 0, NULL); }
+  INT                                       { $$ = ast_new_dim(ctx->arena, @$, DIM_INT, $1, NULL); }
+| IDENT                                     { $$ = ast_new_dim(ctx->arena, @$, DIM_NAME, 0, $1); }
+| "'_'"                                     { $$ = ast_new_dim(ctx->arena, @$, DIM_ANY, 0, NULL); }
 ;
 
 call:
-  IDENT "'('" "')'"             { $$ = ast_new_call(ctx->arena, @$, $1, @1, NULL); }
-| IDENT "'('" args "')'"        { $$ = ast_new_call(ctx->arena, @$, $1, @1, $3.first); }
+  IDENT "'('" "')'"                         { $$ = ast_new_call(ctx->arena, @$, $1, @1, NULL); }
+| IDENT "'('" args "')'"                    { $$ = ast_new_call(ctx->arena, @$, $1, @1, $3.first); }
 ;
 
 args:
-  arg                       { $$ = tdl_args_append((tdl_arg_list){ NULL, NULL }, $1); }
-| args "','" arg              { $$ = tdl_args_append($1, $3); }
+  arg                                       { $$ = tdl_args_append((tdl_arg_list){ NULL, NULL }, $1); }
+| args "','" arg                            { $$ = tdl_args_append($1, $3); }
 ;
 
 arg:
-  value                     { $$ = ast_new_arg(ctx->arena, @$, NULL, no_loc, $1); }
-| keyword_name "'='" value    { $$ = ast_new_arg(ctx->arena, @$, $1, @1, $3); }
+  value                                     { $$ = ast_new_arg(ctx->arena, @$, NULL, no_loc, $1); }
+| keyword_name "'='" value                  { $$ = ast_new_arg(ctx->arena, @$, $1, @1, $3); }
 ;
 
 /* Reserved words may still name a keyword argument, as in input=x. */
 keyword_name:
-  IDENT                     { $$ = $1; }
-| "'model'"                   { $$ = "model"; }
-| "'input'"                   { $$ = "input"; }
-| "'loss'"                    { $$ = "loss"; }
-| "'metric'"                  { $$ = "metric"; }
-| "'output'"                  { $$ = "output"; }
-| "'optimizer'"               { $$ = "optimizer"; }
-| "'const'"                   { $$ = "const"; }
-| "'f32'"                     { $$ = "f32"; }
-| "'i32'"                     { $$ = "i32"; }
+  IDENT                                     { $$ = $1; }
+| "'model'"                                 { $$ = "model"; }
+| "'input'"                                 { $$ = "input"; }
+| "'loss'"                                  { $$ = "loss"; }
+| "'metric'"                                { $$ = "metric"; }
+| "'output'"                                { $$ = "output"; }
+| "'optimizer'"                             { $$ = "optimizer"; }
+| "'const'"                                 { $$ = "const"; }
+| "'f32'"                                   { $$ = "f32"; }
+| "'i32'"                                   { $$ = "i32"; }
 ;
 
 value:
-  number                    { $$ = $1; }
-| STRING                    { $$ = ast_new_string(ctx->arena, @$, $1); }
-| "'true'"                    { $$ = ast_new_bool(ctx->arena, @$, true); }
-| "'false'"                   { $$ = ast_new_bool(ctx->arena, @$, false); }
-| IDENT                     { $$ = ast_new_ident(ctx->arena, @$, $1); }
-| "'('" value "')'"             { $$ = $2; }
-| "'('" tuple_items "')'"       { $$ = ast_new_seq(ctx->arena, @$, VALUE_TUPLE, $2.first); }
-| "'['" "']'"                   { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, NULL); }
-| "'['" values "']'"            { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, $2.first); }
+  number                                    { $$ = $1; }
+| STRING                                    { $$ = ast_new_string(ctx->arena, @$, $1); }
+| "'true'"                                  { $$ = ast_new_bool(ctx->arena, @$, true); }
+| "'false'"                                 { $$ = ast_new_bool(ctx->arena, @$, false); }
+| IDENT                                     { $$ = ast_new_ident(ctx->arena, @$, $1); }
+| "'('" value "')'"                         { $$ = $2; }
+| "'('" tuple_items "')'"                   { $$ = ast_new_seq(ctx->arena, @$, VALUE_TUPLE, $2.first); }
+| "'['" "']'"                               { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, NULL); }
+| "'['" values "']'"                        { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, $2.first); }
 ;
 
 /* A tuple has at least two items: (v) is just v, as in Python. */
 tuple_items:
-  value "','" value           { $$ = tdl_values_append(tdl_values_append((tdl_value_list){ NULL, NULL }, $1), $3); }
-| tuple_items "','" value     { $$ = tdl_values_append($1, $3); }
+  value "','" value                         { $$ = tdl_values_append(tdl_values_append((tdl_value_list){ NULL, NULL }, $1), $3); }
+| tuple_items "','" value                   { $$ = tdl_values_append($1, $3); }
 ;
 
 values:
-  value                     { $$ = tdl_values_append((tdl_value_list){ NULL, NULL }, $1); }
-| values "','" value          { $$ = tdl_values_append($1, $3); }
+  value                                     { $$ = tdl_values_append((tdl_value_list){ NULL, NULL }, $1); }
+| values "','" value                        { $$ = tdl_values_append($1, $3); }
 ;
 
 number:
-  INT                       { $$ = ast_new_int(ctx->arena, @$, $1); }
-| FLOAT                     { $$ = ast_new_float(ctx->arena, @$, $1); }
-| "'-'" INT                   { $$ = ast_new_int(ctx->arena, @$, -$2); }
-| "'-'" FLOAT                 { $$ = ast_new_float(ctx->arena, @$, -$2); }
+  INT                                       { $$ = ast_new_int(ctx->arena, @$, $1); }
+| FLOAT                                     { $$ = ast_new_float(ctx->arena, @$, $1); }
+| "'-'" INT                                 { $$ = ast_new_int(ctx->arena, @$, -$2); }
+| "'-'" FLOAT                               { $$ = ast_new_float(ctx->arena, @$, -$2); }
 ;
 
 %%
 
-/* Reserved words that the grammar accepts only as keyword-argument names.
- * Where they are expected, so is an identifier, and listing them would bury
- * the useful alternatives. */
+/* The reserved words that may name a keyword argument (input=x). Where an
+ * argument may start, all of them are "expected"; listing them there would
+ * bury the useful alternatives, so the message leaves them out. */
 static bool is_keyword_name_only(yysymbol_kind_t symbol)
 {
     switch (symbol) {
@@ -281,6 +286,13 @@ static bool is_keyword_name_only(yysymbol_kind_t symbol)
     default:
         return false;
     }
+}
+
+/* The words that start a statement. */
+static bool is_statement_keyword(yysymbol_kind_t symbol)
+{
+    return symbol == YYSYMBOL_INPUT || symbol == YYSYMBOL_LOSS || symbol == YYSYMBOL_METRIC ||
+           symbol == YYSYMBOL_OUTPUT || symbol == YYSYMBOL_OPTIMIZER;
 }
 
 static bool is_reserved_word(yysymbol_kind_t symbol)
@@ -369,7 +381,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, tdl_parse_ctx *ctx)
     yysymbol_kind_t previous = YYTRANSLATE(ctx->previous_token);
     if (identifier_expected && is_reserved_word(found))
         diag_help(loc, "%s is a reserved word; choose another name", yysymbol_name(found));
-    else if ((found == YYSYMBOL_ASSIGN || found == YYSYMBOL_COLON) && is_reserved_word(previous))
+    else if ((found == YYSYMBOL_ASSIGN || found == YYSYMBOL_COLON) && is_statement_keyword(previous))
         diag_help(ctx->previous_loc, "%s is a reserved word and cannot name a tensor; choose another name",
                   yysymbol_name(previous));
     else if (count == 1 && expected[0] == YYSYMBOL_SEMI && ctx->previous_token != 0) {

@@ -99,7 +99,7 @@ static int load_images(idx_dataset *out, const char *path, char *err, size_t err
 static int load_labels(idx_dataset *out, const char *path, char *err, size_t err_size) {
     gzFile file = open_file(path, err, err_size);
     if (!file) return -1;
-    uint32_t count;
+    uint32_t count = 0; /* set by read_header; initialised for -O3 -Wmaybe-uninitialized */
     int rc = read_header(file, path, IDX_UBYTE_LABELS, &count, 1, err, err_size);
     if (rc == 0 && count != (uint32_t)out->count)
         rc = fail(err, err_size, "%s: %u labels for %d images", path, (unsigned)count, out->count);

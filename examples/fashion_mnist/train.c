@@ -26,7 +26,7 @@ typedef struct options {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: train [options]\n"
-            "  --epochs N    passes over the training set (default 10)\n"
+            "  --epochs N    passes over the training set (default 15)\n"
             "  --batch N     examples per step (default 128)\n"
             "  --lr X        Adam learning rate (default 0.001)\n"
             "  --threads N   BLAS threads (default 2)\n"
@@ -45,7 +45,7 @@ static int parse_long(const char *text, long min, long max, long *out) {
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){10, 128, 0.001f, 2, 1, "/usr/share/datasets/fashion-mnist", "fashion_cnn.safetensors"};
+    *o = (options){15, 128, 0.001f, 2, 1, "/usr/share/datasets/fashion-mnist", "fashion_cnn.safetensors"};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {

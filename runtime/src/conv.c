@@ -9,17 +9,31 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "tdl/runtime.h"
 
 /* Chunk sizing, measured on the layers in bench/kernels:
  * - im2col rows plus output rows of one chunk stay within CONV_CHUNK_FLOATS
  *   (256 KiB), so the GEMM reads columns im2col has just written and the bias
  *   and activation passes find the output rows still in cache;
- * - one chunk's GEMM stays within CONV_CHUNK_GEMM_VOLUME multiply-adds, below
- *   which OpenBLAS uses its small-matrix kernels that skip operand packing
- *   (1.1-1.3x faster here than larger calls). */
-enum { CONV_CHUNK_FLOATS = 1 << 16 };
-#define CONV_CHUNK_GEMM_VOLUME 1000000.0
+ * - one chunk's GEMM stays within CONV_SMALL_GEMM_VOLUME multiply-adds when
+ *   that still leaves CONV_MIN_CHUNK_ROWS rows: below that volume OpenBLAS uses
+ *   its small-matrix kernels, which skip operand packing (1.1-1.3x faster here).
+ * Such small GEMMs run on one thread inside BLAS, so with several threads the
+ * batch is split instead: up to CONV_MAX_PARTS contiguous ranges of images, one
+ * per thread.
+ * Layers too large for that (KH*KW*C*F above ~62k) use chunks of at least
+ * CONV_LARGE_CHUNK_ROWS rows within CONV_LARGE_CHUNK_FLOATS (4 MiB), because
+ * BLAS packs the whole kernel matrix on every call; these GEMMs run one after
+ * another and BLAS threads each. */
+enum {
+    CONV_CHUNK_FLOATS = 1 << 16,
+    CONV_MIN_CHUNK_ROWS = 16,
+    CONV_MAX_PARTS = 4,
+    CONV_LARGE_CHUNK_FLOATS = 1 << 20,
+    CONV_LARGE_CHUNK_ROWS = 256,
+};
+#define CONV_SMALL_GEMM_VOLUME 1.0e6
 
 tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c, int filters,
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
@@ -96,14 +110,32 @@ static bool is_pointwise(const tdl_conv2d_desc *d) {
            d->pad_top == 0 && d->pad_left == 0;
 }
 
+/* Whether a chunk's GEMM is small enough for BLAS's single-threaded small kernels. */
+static bool small_gemm_chunks(const tdl_conv2d_desc *d) {
+    return CONV_SMALL_GEMM_VOLUME / ((double)patch_size(d) * (double)d->out_c) >= CONV_MIN_CHUNK_ROWS;
+}
+
 /* How many GEMM rows one chunk holds (at least one, at most all of them). */
 static size_t chunk_rows(const tdl_conv2d_desc *d, size_t rows) {
-    size_t limit = CONV_CHUNK_FLOATS / (patch_size(d) + (size_t)d->out_c);
-    const double gemm_rows = CONV_CHUNK_GEMM_VOLUME / ((double)patch_size(d) * (double)d->out_c);
-    if ((double)limit > gemm_rows) limit = (size_t)gemm_rows;
-    if (limit < 1) limit = 1;
+    const size_t row_floats = patch_size(d) + (size_t)d->out_c;
+    size_t limit;
+    if (small_gemm_chunks(d)) {
+        limit = CONV_CHUNK_FLOATS / row_floats;
+        const size_t small = (size_t)(CONV_SMALL_GEMM_VOLUME / ((double)patch_size(d) * (double)d->out_c));
+        if (limit > small) limit = small;
+        if (limit < CONV_MIN_CHUNK_ROWS) limit = CONV_MIN_CHUNK_ROWS;
+    } else {
+        limit = CONV_LARGE_CHUNK_FLOATS / row_floats;
+        if (limit < CONV_LARGE_CHUNK_ROWS) limit = CONV_LARGE_CHUNK_ROWS;
+    }
     if (limit > (size_t)INT_MAX) limit = INT_MAX;
     return rows < limit ? rows : limit;
+}
+
+/* The most threads a batch is split over (the workspace has room for each). */
+static int max_parts(const tdl_conv2d_desc *d, int batch) {
+    if (!small_gemm_chunks(d)) return 1;
+    return batch < CONV_MAX_PARTS ? batch : CONV_MAX_PARTS;
 }
 
 /* Whether the kernels' arguments describe something they can run on. */
@@ -112,13 +144,21 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
            d->kernel_h > 0 && d->kernel_w > 0;
 }
 
+/* Floats of one thread's scratch: its im2col chunk and, when the batch may be
+ * split, its private share of dkernel. Never decreases as the batch grows. */
+static size_t part_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    const size_t columns = is_pointwise(d) ? 0 : chunk_rows(d, output_pixels(d, batch)) * patch_size(d);
+    const size_t partial = max_parts(d, batch) > 1 ? patch_size(d) * (size_t)d->out_c : 0;
+    return columns + partial;
+}
+
+/* Layout: the pre-activation gradient (rows x F, used by backward), then one
+ * scratch block per part. Every term grows with the batch, so a workspace sized
+ * for the largest batch serves every smaller one. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
-    const size_t rows = output_pixels(d, batch);
-    /* backward keeps the pre-activation gradient (rows x F) ahead of the columns. */
-    const size_t activation_gradient = rows * (size_t)d->out_c;
-    const size_t columns = is_pointwise(d) ? 0 : chunk_rows(d, rows) * patch_size(d);
-    return activation_gradient + columns;
+    const size_t activation_gradient = output_pixels(d, batch) * (size_t)d->out_c;
+    return activation_gradient + (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
 }
 
 /* dst = src for n floats. */
@@ -363,94 +403,157 @@ static void activation_gradient(float *dz, const float *dy, const float *y, size
     }
 }
 
-/* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
-void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
-                        const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL) return;
-    const bool pointwise = is_pointwise(d);
-    if (!pointwise && workspace == NULL) return;
-    const size_t rows = output_pixels(d, batch);
-    const size_t step = chunk_rows(d, rows);
-    const size_t f = (size_t)d->out_c;
-    const size_t k = patch_size(d);
-    /* Same offset as in backward so one workspace layout serves every entry point. */
-    float *columns = pointwise ? NULL : workspace + rows * f;
-    for (size_t first = 0; first < rows; first += step) {
-        const size_t n = rows - first < step ? rows - first : step;
-        float *y_chunk = y + first * f;
-        const float *a = x + first * k;
-        if (!pointwise) {
-            im2col(columns, x, d, first, n);
+/* One call's work, split into parts that run on separate threads. */
+typedef struct conv_job {
+    const tdl_conv2d_desc *d;
+    int batch, parts;
+    size_t chunk;          /* GEMM rows per chunk */
+    size_t block;          /* floats of scratch per part */
+    float *scratch;        /* parts blocks of scratch */
+    float *y, *dx, *dkernel;
+    const float *x, *kernel, *bias, *dz;
+} conv_job;
+
+static conv_job job_new(const tdl_conv2d_desc *d, int batch, float *workspace) {
+    conv_job job = {0};
+    job.d = d;
+    job.batch = batch;
+    int parts = tdl_get_num_threads();
+    if (parts > max_parts(d, batch)) parts = max_parts(d, batch);
+    job.parts = parts < 1 ? 1 : parts;
+    job.chunk = chunk_rows(d, output_pixels(d, batch));
+    job.block = part_scratch_size(d, batch);
+    job.scratch = workspace + output_pixels(d, batch) * (size_t)d->out_c;
+    return job;
+}
+
+/* GEMM rows [first, end) of one part: a contiguous range of whole images, so no
+ * two parts write the same output or input pixel. */
+static void part_rows(const conv_job *job, int part, size_t *first, size_t *end) {
+    const size_t per_image = (size_t)job->d->out_h * (size_t)job->d->out_w;
+    *first = (size_t)job->batch * (size_t)part / (size_t)job->parts * per_image;
+    *end = (size_t)job->batch * (size_t)(part + 1) / (size_t)job->parts * per_image;
+}
+
+static float *part_columns(const conv_job *job, int part) {
+    return is_pointwise(job->d) ? NULL : job->scratch + (size_t)part * job->block;
+}
+
+/* A part's private dkernel (parts other than 0, which accumulates into dkernel). */
+static float *part_partial(const conv_job *job, int part) {
+    const size_t columns = is_pointwise(job->d) ? 0 : job->chunk * patch_size(job->d);
+    return job->scratch + (size_t)part * job->block + columns;
+}
+
+/* y rows [first, end) = f(im2col(x) * kernel + bias), chunk by chunk. */
+static void forward_part(void *context, int part, int parts) {
+    (void)parts;
+    const conv_job *job = context;
+    const tdl_conv2d_desc *d = job->d;
+    const size_t f = (size_t)d->out_c, k = patch_size(d);
+    float *columns = part_columns(job, part);
+    size_t first, end;
+    part_rows(job, part, &first, &end);
+    for (size_t row = first; row < end; row += job->chunk) {
+        const size_t n = end - row < job->chunk ? end - row : job->chunk;
+        float *y_chunk = job->y + row * f;
+        const float *a = job->x + row * k;
+        if (columns != NULL) {
+            im2col(columns, job->x, d, row, n);
             a = columns;
         }
-        tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, (int)n, d->out_c, (int)k, 1.0f, a, (int)k, kernel,
+        tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, (int)n, d->out_c, (int)k, 1.0f, a, (int)k, job->kernel,
                   d->out_c, 0.0f, y_chunk, d->out_c);
         /* Bias and activation while the chunk's output rows are still in cache. */
-        if (bias != NULL)
-            for (size_t r = 0; r < n; ++r) add_floats(y_chunk + r * f, bias, f);
+        if (job->bias != NULL)
+            for (size_t r = 0; r < n; ++r) add_floats(y_chunk + r * f, job->bias, f);
         activate_in_place(y_chunk, n * f, d->activation, d->alpha);
     }
 }
 
-/* x: (B,H,W,C), dy: (B,OH,OW,F) pre-activation gradient -> dkernel: (KH,KW,C,F) += */
-static void backprop_filter_with(float *dkernel, const float *x, const float *dy,
-                                 const tdl_conv2d_desc *d, int batch, float *columns) {
-    const size_t rows = output_pixels(d, batch);
-    const size_t step = chunk_rows(d, rows);
-    const size_t k = patch_size(d);
-    for (size_t first = 0; first < rows; first += step) {
-        const size_t n = rows - first < step ? rows - first : step;
-        const float *a = x + first * k;
-        if (columns != NULL) {
-            im2col(columns, x, d, first, n);
-            a = columns;
+/* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
+void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
+                        const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
+    conv_job job = job_new(d, batch, workspace);
+    job.y = y;
+    job.x = x;
+    job.kernel = kernel;
+    job.bias = bias;
+    tdl_parallel_run(job.parts, forward_part, &job);
+}
+
+/* For GEMM rows [first, end) of the pre-activation gradient dz:
+ *   dkernel (or the part's private copy) += im2col(x)^T * dz, and
+ *   dx += col2im(dz * kernel^T); either may be NULL. */
+static void backward_part(void *context, int part, int parts) {
+    (void)parts;
+    const conv_job *job = context;
+    const tdl_conv2d_desc *d = job->d;
+    const size_t f = (size_t)d->out_c, k = patch_size(d);
+    float *columns = part_columns(job, part);
+    float *dkernel = job->dkernel;
+    if (dkernel != NULL && part > 0) {
+        dkernel = part_partial(job, part);
+        zero_floats(dkernel, k * f);
+    }
+    size_t first, end;
+    part_rows(job, part, &first, &end);
+    for (size_t row = first; row < end; row += job->chunk) {
+        const size_t n = end - row < job->chunk ? end - row : job->chunk;
+        const float *dz_chunk = job->dz + row * f;
+        if (dkernel != NULL) {
+            const float *a = job->x + row * k;
+            if (columns != NULL) {
+                im2col(columns, job->x, d, row, n);
+                a = columns;
+            }
+            tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, (int)k, d->out_c, (int)n, 1.0f, a, (int)k, dz_chunk, d->out_c,
+                      1.0f, dkernel, d->out_c);
         }
-        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, (int)k, d->out_c, (int)n, 1.0f, a, (int)k,
-                  dy + first * (size_t)d->out_c, d->out_c, 1.0f, dkernel, d->out_c);
+        if (job->dx != NULL) {
+            if (columns == NULL) {
+                /* Pointwise: dx rows are the GEMM output; accumulate with beta = 1. */
+                tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dz_chunk, d->out_c,
+                          job->kernel, d->out_c, 1.0f, job->dx + row * k, (int)k);
+                continue;
+            }
+            tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dz_chunk, d->out_c, job->kernel,
+                      d->out_c, 0.0f, columns, (int)k);
+            col2im_accumulate(job->dx, columns, d, row, n);
+        }
     }
 }
 
-/* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) pre-activation gradient -> dx: (B,H,W,C) += */
-static void backprop_input_with(float *dx, const float *kernel, const float *dy,
-                                const tdl_conv2d_desc *d, int batch, float *columns) {
-    const size_t rows = output_pixels(d, batch);
-    const size_t step = chunk_rows(d, rows);
-    const size_t k = patch_size(d);
-    for (size_t first = 0; first < rows; first += step) {
-        const size_t n = rows - first < step ? rows - first : step;
-        const float *dy_chunk = dy + first * (size_t)d->out_c;
-        if (columns == NULL) {
-            /* Pointwise: dx rows are the GEMM output; accumulate with beta = 1. */
-            tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dy_chunk, d->out_c,
-                      kernel, d->out_c, 1.0f, dx + first * k, (int)k);
-            continue;
-        }
-        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, (int)n, (int)k, d->out_c, 1.0f, dy_chunk, d->out_c, kernel,
-                  d->out_c, 0.0f, columns, (int)k);
-        col2im_accumulate(dx, columns, d, first, n);
-    }
-}
-
-/* Where the im2col buffer lives in a workspace of tdl_conv2d_workspace_size floats. */
-static float *columns_in(float *workspace, const tdl_conv2d_desc *d, int batch) {
-    if (is_pointwise(d)) return NULL;
-    return workspace + output_pixels(d, batch) * (size_t)d->out_c;
+/* Runs backward_part over the batch, then adds the parts' dkernel shares in
+ * part order (so results are the same from run to run for a thread count). */
+static void run_backward(conv_job *job) {
+    tdl_parallel_run(job->parts, backward_part, job);
+    if (job->dkernel == NULL) return;
+    const size_t n = patch_size(job->d) * (size_t)job->d->out_c;
+    for (int part = 1; part < job->parts; ++part) add_floats(job->dkernel, part_partial(job, part), n);
 }
 
 /* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */
 void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
                                 const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL) return;
-    if (!is_pointwise(d) && workspace == NULL) return;
-    backprop_filter_with(dkernel, x, dy, d, batch, columns_in(workspace, d, batch));
+    if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL || workspace == NULL) return;
+    conv_job job = job_new(d, batch, workspace);
+    job.dkernel = dkernel;
+    job.x = x;
+    job.dz = dy;
+    run_backward(&job);
 }
 
 /* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) -> dx: (B,H,W,C) += */
 void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
                                const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL) return;
-    if (!is_pointwise(d) && workspace == NULL) return;
-    backprop_input_with(dx, kernel, dy, d, batch, columns_in(workspace, d, batch));
+    if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL || workspace == NULL) return;
+    conv_job job = job_new(d, batch, workspace);
+    job.dx = dx;
+    job.kernel = kernel;
+    job.dz = dy;
+    run_backward(&job);
 }
 
 /* dy, y: (B,OH,OW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)
@@ -459,6 +562,8 @@ void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *d
                          const float *x, const float *kernel, const tdl_conv2d_desc *d, int batch,
                          float *workspace) {
     if (!conv_args_usable(d, batch) || dy == NULL || workspace == NULL) return;
+    if (dkernel != NULL && x == NULL) return;
+    if (dx != NULL && kernel == NULL) return;
     const size_t rows = output_pixels(d, batch);
     const size_t f = (size_t)d->out_c;
     /* Gradient of the pre-activation output; the identity needs no copy. */
@@ -470,7 +575,11 @@ void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *d
     }
     if (dbias != NULL)
         for (size_t r = 0; r < rows; ++r) add_floats(dbias, dz + r * f, f);
-    float *columns = columns_in(workspace, d, batch);
-    if (dkernel != NULL && x != NULL) backprop_filter_with(dkernel, x, dz, d, batch, columns);
-    if (dx != NULL && kernel != NULL) backprop_input_with(dx, kernel, dz, d, batch, columns);
+    conv_job job = job_new(d, batch, workspace);
+    job.dx = dx;
+    job.dkernel = dkernel;
+    job.x = x;
+    job.kernel = kernel;
+    job.dz = dz;
+    run_backward(&job);
 }

@@ -222,6 +222,25 @@ tdl_status tdl_one_hot_forward(float *y, const int32_t *labels, size_t n, int de
     return TDL_STATUS_OK;
 }
 
+/* values: (n) -> labels: (n) */
+tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n) {
+    if (labels == NULL || values == NULL) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "labels_from_float: NULL tensor");
+    }
+    for (size_t i = 0; i < n; ++i) {
+        /* Compare in double: every int32 is exact there, and NaN fails both tests. */
+        const double v = (double)values[i];
+        if (!(v > -2147483649.0 && v < 2147483648.0)) {
+            return tdl_set_error(TDL_STATUS_BAD_LABEL, "labels: value %g at position %zu is not a class index",
+                                 v, i);
+        }
+    }
+    for (size_t i = 0; i < n; ++i) {
+        labels[i] = (int32_t)values[i];
+    }
+    return TDL_STATUS_OK;
+}
+
 /* x: (outer, axis_len, inner) -> y: (outer, inner) */
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner) {
     if (y == NULL || x == NULL || axis_len <= 0) {

@@ -376,6 +376,45 @@ void tdl_mse_forward(float *loss, const float *predictions, const float *labels,
     *loss = (float)(total / (double)n);
 }
 
+/* Keras clips probabilities to [eps, 1 - eps] before the logarithms. */
+#define BINARY_XENT_EPSILON 1e-7
+
+static double clip_probability(float p) {
+    return fmin(fmax((double)p, BINARY_XENT_EPSILON), 1.0 - BINARY_XENT_EPSILON);
+}
+
+/* probabilities, labels: (n) -> loss: () = mean -(y log p + (1 - y) log(1 - p)) */
+void tdl_binary_xent_forward(float *loss, const float *probabilities, const float *labels, size_t n) {
+    if (loss == NULL || probabilities == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    double total = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double p = clip_probability(probabilities[i]), y = labels[i];
+        total -= y * log(p) + (1.0 - y) * log1p(-p);
+    }
+    *loss = (float)(total / (double)n);
+}
+
+/* dprobabilities += dloss (-(y/p) + (1-y)/(1-p)) / n where p is not clipped;
+ * dlabels (optional) += dloss (log(1-p) - log p) / n */
+void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss, const float *probabilities,
+                              const float *labels, size_t n) {
+    if (probabilities == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    const double scale = (double)dloss / (double)n;
+    for (size_t i = 0; i < n; ++i) {
+        const double p = clip_probability(probabilities[i]), y = labels[i];
+        if (dprobabilities != NULL && p == (double)probabilities[i]) {
+            dprobabilities[i] += (float)(scale * (-y / p + (1.0 - y) / (1.0 - p)));
+        }
+        if (dlabels != NULL) {
+            dlabels[i] += (float)(scale * (log1p(-p) - log(p)));
+        }
+    }
+}
+
 /* dpredictions += dloss * 2 (p - y) / n; dlabels (optional) gets the negation */
 void tdl_mse_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
                       const float *labels, size_t n) {

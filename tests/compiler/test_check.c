@@ -282,7 +282,7 @@ static void test_index_ops(void **state)
                                   "    h = one_hot(label, depth=5);\n"
                                   "    e = expand_dims(h, axis=-1);\n"
                                   "    s = squeeze(e, axis=3);\n"
-                                  "    t = expand_dims(h, 0);\n"
+                                  "    t = expand_dims(h, 1);\n"
                                   "    output a; output b; output s; output t;");
     assert_int_equal(ct->errors, 0);
     assert_type(ct, "argmax_1", "i32[B,28,28]");
@@ -290,7 +290,7 @@ static void test_index_ops(void **state)
     assert_type(ct, "one_hot_1", "f32[B,4,5]");
     assert_type(ct, "expand_dims_1", "f32[B,4,5,1]");
     assert_type(ct, "squeeze_1", "f32[B,4,5]");
-    assert_type(ct, "expand_dims_2", "f32[1,B,4,5]");
+    assert_type(ct, "expand_dims_2", "f32[B,1,4,5]");
     assert_int_equal(layer(ct, "expand_dims_1")->attrs.axis, 3);
     assert_false(layer(ct, "argmax_1")->info->differentiable);
     checked_text_free(ct);
@@ -374,7 +374,8 @@ static void test_consts_names_rebinding(void **state)
                                   "    x = dense(x, units=N, name=\"head\");\n"
                                   "    x = dropout(x, rate=RATE);\n"
                                   "    y : f32[B, N] = dense(x, N);\n"
-                                  "    z : [_, 10] = relu(y);\n"
+                                  "    z : [_, 10] = relu(y, name=\"relu_1\");\n"
+                                  "    z = relu(z);\n"
                                   "    output z;\n"
                                   "}\n");
     assert_int_equal(ct->errors, 0);
@@ -384,6 +385,7 @@ static void test_consts_names_rebinding(void **state)
     assert_true(layer(ct, "dropout_1")->attrs.rate == 0.2);
     assert_ptr_equal(layer(ct, "dense_1")->inputs[0], layer(ct, "dropout_1"));
     assert_string_equal(layer(ct, "dense_1")->binding, "y");
+    assert_ptr_equal(layer(ct, "relu_2")->inputs[0], layer(ct, "relu_1"));   /* the auto name skips the explicit one */
     checked_text_free(ct);
 }
 
@@ -432,6 +434,99 @@ static void test_op_table(void **state)
     assert_null(tsc_closest_name("softmax", names, 3));
 }
 
+static char *read_whole(const char *relative)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", TSC_SOURCE_DIR, relative);
+    tsc_source *src = tsc_source_read(path);
+    if (src == NULL)
+        fail_msg("cannot read %s", path);
+    char *text = tsc_xstrdup(src->text);
+    tsc_source_free(src);
+    return text;
+}
+
+/* The last node bound to `name` in the first model. */
+static const checked_node *bound(const checked_text *ct, const char *name)
+{
+    const checked_model *m = &ct->checked->models[0];
+    for (int i = m->node_count - 1; i >= 0; i--) {
+        if (m->nodes[i]->binding != NULL && strcmp(m->nodes[i]->binding, name) == 0)
+            return m->nodes[i];
+    }
+    return NULL;
+}
+
+/* Every example of docs/ops.md checks without error, and each "# f32[…]"
+ * comment there is the type tsc computes for that line's name. */
+static void test_ops_doc_examples(void **state)
+{
+    (void)state;
+    char *doc = read_whole("docs/ops.md");
+    const char *open_tag = "```tdl\n";
+    char *block = strstr(doc, open_tag);
+    assert_non_null(block);
+    char *end = strstr(block + strlen(open_tag), "```");
+    assert_non_null(end);
+    /* The first block declares the inputs every other example uses. */
+    char *context = tsc_xstrndup(block + strlen(open_tag), (size_t)(end - block - strlen(open_tag)));
+    int examples = 0, comments = 0;
+    for (block = strstr(end + 3, open_tag); block != NULL; block = strstr(end + 3, open_tag)) {
+        const char *body = block + strlen(open_tag);
+        end = strstr(body, "```");
+        assert_non_null(end);
+        char *example = tsc_xstrndup(body, (size_t)(end - body));
+        bool optimizer = strncmp(example, "optimizer", 9) == 0;
+        bool needs_scores = strstr(example, "scores") != NULL && strstr(example, "scores =") == NULL;
+        char *text = tsc_format("model m {\n%s%s%s}\n", context,
+                                needs_scores && !optimizer ? "scores = dense(features, units=10);\n" : "", example);
+        checked_text *ct = check_text(text);
+        if (ct->errors != 0)
+            fail_msg("docs/ops.md example fails:\n%s\n%s", example, ct->diagnostics);
+        for (char *line = example; line != NULL && *line != '\0';) {
+            char *next = strchr(line, '\n');
+            if (next != NULL)
+                *next = '\0';
+            char name[64], type[64];
+            const char *hash = strstr(line, "# ");
+            if (hash != NULL && sscanf(line, " %63[a-z_0-9] =", name) == 1 && sscanf(hash, "# %63[^ \n]", type) == 1 &&
+                (strncmp(type, "f32[", 4) == 0 || strncmp(type, "i32[", 4) == 0)) {
+                const checked_node *node = bound(ct, name);
+                assert_non_null(node);
+                char buf[TSC_TYPE_STR_MAX];
+                tsc_type_format(buf, sizeof buf, &node->type, "B");
+                if (strcmp(buf, type) != 0)
+                    fail_msg("docs/ops.md says %s is %s, tsc computes %s", name, type, buf);
+                comments++;
+            }
+            line = next != NULL ? next + 1 : NULL;
+        }
+        checked_text_free(ct);
+        free(text);
+        free(example);
+        examples++;
+    }
+    assert_true(examples >= 20);
+    assert_true(comments >= 20);
+    free(context);
+    free(doc);
+}
+
+/* Every callable op of the table has its section in docs/ops.md. */
+static void test_ops_documented(void **state)
+{
+    (void)state;
+    char *doc = read_whole("docs/ops.md");
+    for (int i = TSC_OP_INPUT + 1; i < TSC_OP_COUNT; i++) {
+        const char *name = tsc_op_info_of((tsc_op)i)->name;
+        char *signature = tsc_format("`%s(", name);
+        if (strstr(doc, signature) == NULL)
+            fail_msg("docs/ops.md does not document %s", name);
+        free(signature);
+    }
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +542,8 @@ int main(void)
         cmocka_unit_test(test_consts_names_rebinding),
         cmocka_unit_test(test_type_helpers),
         cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_ops_doc_examples),
+        cmocka_unit_test(test_ops_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "tsc.h"
 
@@ -24,14 +25,21 @@ typedef struct run {
     size_t size;
 } run;
 
+static run *check_as(const char *text, diag_format format);
+
 static run *check(const char *text)
+{
+    return check_as(text, DIAG_FORMAT_TEXT);
+}
+
+static run *check_as(const char *text, diag_format format)
 {
     run *r = calloc(1, sizeof *r);
     assert_non_null(r);
     r->source = tsc_source_from_string("m.tdl", text, strlen(text));
     FILE *stream = open_memstream(&r->text, &r->size);
     assert_non_null(stream);
-    diag_options options = {.format = DIAG_FORMAT_TEXT, .color = false, .stream = stream};
+    diag_options options = {.format = format, .color = false, .stream = stream};
     diag_begin(&options);
     assert_int_equal(tsc_parse(r->source, &r->ast), 0);
     r->errors = tsc_check(r->ast, &r->checked);
@@ -93,15 +101,27 @@ static const code_case error_cases[] = {
                  "  w = conv2d_backprop_filter(x, (5, 5, 32, 64), dy, strides=1, padding=same);\n  output w;\n}\n"},
     {"E0208", 3, "model m {\n  input x : f32[B, 4];\n  y = reduce_sum(x, axis=2);\n  output y;\n}\n"},
     {"E0208", 3, "model m {\n  input x : f32[B, 4];\n  y = reduce_sum(x, axis=[1, -1]);\n  output y;\n}\n"},
+    {"E0208", 3, "model m {\n  input x : f32[B, 4];\n  y = expand_dims(x, axis=0);\n  output y;\n}\n"},
     {"E0209", 3, "model m {\n  input x : f32[B, 4];\n  y = squeeze(x, axis=1);\n  output y;\n}\n"},
-    {"E0210", 2, "model m {\n  input x : f32[B, 4294967296, 4294967296];\n  output x;\n}\n"},
-    {"E0210", 3, "model m {\n  input x : f32[B, 4294967296];\n  y = dense(x, 4294967296);\n  output y;\n}\n"},
+    {"E0210", 2, "model m {\n  input x : f32[B, 2147483647, 2147483647, 2147483647];\n  output x;\n}\n"},
+    {"E0210", 3, "model m {\n  input t : i32[B];\n  y = one_hot(t, 3000000000);\n  output y;\n}\n"},
     {"E0301", 3, "model m {\n  input x : i32[B, 8, 8, 1];\n  y = conv2d(x, 2, 3);\n  output y;\n}\n"},
     {"E0302", 3, "model m {\n  input x : f32[B];\n  y = one_hot(x, 3);\n  output y;\n}\n"},
     {"E0401", 3, "model m {\n  input x : f32[B, 4];\n  y = dropout(x, rate=1.0);\n  output y;\n}\n"},
     {"E0401", 4, "model m {\n  input p : f32[B, 10];\n  input t : i32[B];\n  metric a = in_top_k(p, t, k=11);\n}\n"},
     {"E0401", 4, "model m {\n  input x : f32[B, 4];\n  output x;\n  optimizer adam(beta_1=1.0);\n}\n"},
 };
+
+/* The source of the first case of a code. */
+static const char *first_case(const char *code)
+{
+    for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++) {
+        if (strcmp(error_cases[i].code, code) == 0)
+            return error_cases[i].source;
+    }
+    fail_msg("no case for %s", code);
+    return NULL;
+}
 
 /* Each error code fires alone, on its line, with its code. */
 static void test_error_codes(void **state)
@@ -230,7 +250,7 @@ static void test_scenario_dense_rank(void **state)
 static void test_scenario_in_top_k(void **state)
 {
     (void)state;
-    run *r = check(error_cases[21].source);
+    run *r = check(first_case("E0205"));
     assert_int_equal(r->errors, 1);
     assert_contains(r->text, "'p' has batch size 32 (f32[32,10]) and 't' has batch size 10 (i32[10])");
     assert_contains(r->text, "m.tdl:2:13: note: 'p' is declared f32[32,10] here");
@@ -242,7 +262,7 @@ static void test_scenario_in_top_k(void **state)
 static void test_scenario_backprop_filter(void **state)
 {
     (void)state;
-    run *r = check(error_cases[23].source);
+    run *r = check(first_case("E0207"));
     assert_int_equal(r->errors, 1);
     assert_contains(r->text, "out_backprop must be f32[1,28,28,64] because ceil(28/1) = 28, but 'dy' is "
                              "f32[1,14,14,64]");
@@ -303,6 +323,79 @@ static void test_models_are_independent(void **state)
     run_free(r);
 }
 
+/* Fix-its are machine-readable: the flatten insertion before the line, with
+ * its indentation, and the corrected op name in place of the wrong one. */
+static void test_fixits_in_json(void **state)
+{
+    (void)state;
+    run *r = check_as("model m {\n"
+                      "    input image : f32[B, 4, 4, 2];\n"
+                      "    y = dense(image, units=3);\n"
+                      "    z = relu(y);\n"
+                      "    w = rleu(z);\n"
+                      "    output w;\n"
+                      "}\n",
+                      DIAG_FORMAT_JSON);
+    assert_int_equal(r->errors, 2);
+    assert_contains(r->text, "\"string\":\t\"    image = flatten(image);\\n\"");
+    assert_contains(r->text, "\"string\":\t\"relu\"");
+    assert_contains(r->text, "(gives f32[B,32])");
+    assert_contains(r->text, "(gives f32[B,2])");
+    run_free(r);
+}
+
+static bool golden_exists(const char *code)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/diagnostics", TSC_SOURCE_DIR);
+    DIR *dir = opendir(path);
+    assert_non_null(dir);
+    bool found = false;
+    for (struct dirent *e = readdir(dir); e != NULL && !found; e = readdir(dir)) {
+        size_t n = strlen(e->d_name);
+        found = strncmp(e->d_name, code, 5) == 0 && e->d_name[5] == '_' && n > 4 &&
+                strcmp(e->d_name + n - 4, ".tdl") == 0;
+    }
+    closedir(dir);
+    return found;
+}
+
+/* Every code the checker can emit has a catalogue entry (tsc --explain) and
+ * a golden test in tests/diagnostics. */
+static void test_codes_documented(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"resolve.c", "shape.c", "shape_conv.c", "shape_loss.c"};
+    int codes = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/compiler/%s", TSC_SOURCE_DIR, files[f]);
+        tsc_source *src = tsc_source_read(path);
+        assert_non_null(src);
+        for (const char *p = strchr(src->text, '"'); p != NULL; p = strchr(p + 1, '"')) {
+            bool shaped = p[1] == 'E' || p[1] == 'W';
+            for (int i = 2; shaped && i < 6; i++)   /* stops at the NUL, never reads past it */
+                shaped = p[i] >= '0' && p[i] <= '9';
+            shaped = shaped && p[2] == '0' && p[6] == '"';
+            if (!shaped)
+                continue;
+            char code[6];
+            memcpy(code, p + 1, 5);
+            code[5] = '\0';
+            char *entry = diag_explain(code);
+            if (entry == NULL)
+                fail_msg("%s (used in %s) has no entry in docs/diagnostics.md", code, files[f]);
+            free(entry);
+            if (!golden_exists(code))
+                fail_msg("%s (used in %s) has no golden test in tests/diagnostics", code, files[f]);
+            codes++;
+            p += 6;
+        }
+        tsc_source_free(src);
+    }
+    assert_true(codes >= 29);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +410,8 @@ int main(void)
         cmocka_unit_test(test_origin_through_activations),
         cmocka_unit_test(test_suggestions),
         cmocka_unit_test(test_models_are_independent),
+        cmocka_unit_test(test_fixits_in_json),
+        cmocka_unit_test(test_codes_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,6 +251,23 @@ static void test_comment_at_end_of_file(void **state)
     assert_int_equal(fx->errors, 0);
 }
 
+/* A very long identifier is one token, kept whole (it takes an arena block of its own). */
+static void test_long_identifier(void **state)
+{
+    enum { LENGTH = 100000 };
+    char *text = malloc(LENGTH + 3);
+    assert_non_null(text);
+    memset(text, 'a', LENGTH);
+    memcpy(text + LENGTH, " b", 3);
+    lex_fixture *fx = scan(state, text);
+    free(text);
+    const int kinds[] = { TOK_IDENT, TOK_IDENT, TOK_YYEOF };
+    assert_kinds(fx, kinds, 3);
+    assert_int_equal(strlen(fx->tokens[0].value.TOK_IDENT), LENGTH);
+    assert_span(&fx->tokens[0], 0, LENGTH - 1);
+    assert_string_equal(fx->tokens[1].value.TOK_IDENT, "b");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +283,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_characters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_comment_at_end_of_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_identifier, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
-/* libFuzzer harness for the front end: arbitrary bytes as a .tdl file go
- * through tsc_parse and, when they parse, tsc_check and the reports, as the
- * CLI runs them. Besides crashes and sanitizer reports, it checks that the
+/* libFuzzer harness for the compiler: arbitrary bytes as a .tdl file go
+ * through tsc_parse and, when they parse, tsc_check, the reports and the C
+ * generator, as the CLI runs them. Besides crashes and sanitizer reports, it checks that the
  * parser's error count is the number of errors diag received. */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (check_errors == 0) {
             tsc_print_summary(sink, checked, 32);
             tsc_print_dot(sink, checked);
+            for (int i = 0; i < checked->model_count; i++)
+                tsc_emit_model(&checked->models[i], "fuzz.tdl", sink, sink);
         }
     }
     diag_end();

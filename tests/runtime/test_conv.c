@@ -202,15 +202,17 @@ static void assert_close(double actual, double expected, double atol, double rto
         fail_msg("%s[%zu]: got %.7g, expected %.7g", what, i, actual, expected);
 }
 
+typedef enum bias_use { WITHOUT_BIAS, WITH_BIAS } bias_use;
+
 /* Forward output of tdl_conv2d_forward against the direct reference. */
-static void check_forward(const conv_case *cc, tdl_activation activation, bool with_bias) {
+static void check_forward(const conv_case *cc, tdl_activation activation, bias_use use_bias) {
     const tdl_conv2d_desc d = make_desc(cc, activation);
     const reference_geometry g = geometry_of(cc);
     assert_int_equal(d.out_h, g.out_h);
     assert_int_equal(d.out_w, g.out_w);
     float *x = random_floats(input_size(cc), -1.0f, 1.0f);
     float *kernel = random_floats(kernel_size(cc), -0.5f, 0.5f);
-    float *bias = with_bias ? random_floats((size_t)cc->filters, -0.5f, 0.5f) : NULL;
+    float *bias = use_bias == WITH_BIAS ? random_floats((size_t)cc->filters, -0.5f, 0.5f) : NULL;
     const size_t ny = output_size(cc);
     /* Guard floats past the end catch writes outside y; a NaN-filled workspace
      * shows up in y if anything reads scratch it did not write. */
@@ -239,34 +241,36 @@ static const conv_case dilated_strided = {2, 11, 9, 3, 2, 3, 2, 2, 1, 2, 3, TDL_
 /* K = 576: the 1936 and 4032 GEMM rows span several im2col chunks, most starting mid-row. */
 static const conv_case chunked_valid = {4, 24, 24, 64, 5, 3, 3, 1, 1, 1, 1, TDL_PADDING_VALID};
 static const conv_case chunked_same = {7, 24, 24, 64, 3, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+/* K*F = 1152*55 is too large for BLAS's small kernels: the large-chunk path, 882 rows in 2 chunks. */
+static const conv_case large_gemm = {2, 23, 23, 128, 55, 3, 3, 1, 1, 1, 1, TDL_PADDING_VALID};
 
 /* Stride 2 'same' with an odd total padding (extra row at the bottom). */
 static void test_forward_stride2_same_uneven(void **state) {
     (void)state;
-    check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, true);
-    check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, false);
+    check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, WITHOUT_BIAS);
 }
 
 /* Dilation 2, valid and same, batch 1 and 2. */
 static void test_forward_dilation(void **state) {
     (void)state;
-    check_forward(&dilation2_valid, TDL_ACTIVATION_LINEAR, true);
-    check_forward(&dilation2_same, TDL_ACTIVATION_LINEAR, true);
-    check_forward(&dilated_strided, TDL_ACTIVATION_LINEAR, true);
+    check_forward(&dilation2_valid, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    check_forward(&dilation2_same, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    check_forward(&dilated_strided, TDL_ACTIVATION_LINEAR, WITH_BIAS);
 }
 
 /* 1x1 kernels: the no-im2col path (stride 1) and the strided path. */
 static void test_forward_pointwise(void **state) {
     (void)state;
-    check_forward(&pointwise, TDL_ACTIVATION_LINEAR, true);
-    check_forward(&pointwise_same, TDL_ACTIVATION_RELU, false);
-    check_forward(&pointwise_stride2, TDL_ACTIVATION_LINEAR, true);
+    check_forward(&pointwise, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    check_forward(&pointwise_same, TDL_ACTIVATION_RELU, WITHOUT_BIAS);
+    check_forward(&pointwise_stride2, TDL_ACTIVATION_LINEAR, WITH_BIAS);
 }
 
 /* Different strides per axis. */
 static void test_forward_asymmetric_strides(void **state) {
     (void)state;
-    check_forward(&asymmetric_strides, TDL_ACTIVATION_LINEAR, true);
+    check_forward(&asymmetric_strides, TDL_ACTIVATION_LINEAR, WITH_BIAS);
 }
 
 /* Every fused activation after the bias. */
@@ -274,14 +278,15 @@ static void test_forward_activations(void **state) {
     (void)state;
     const tdl_activation all[] = {TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
                                   TDL_ACTIVATION_LEAKY_RELU};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) check_forward(&stride2_same_uneven, all[i], true);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) check_forward(&stride2_same_uneven, all[i], WITH_BIAS);
 }
 
 /* Several im2col chunks give the same result as one. */
 static void test_forward_chunked(void **state) {
     (void)state;
-    check_forward(&chunked_valid, TDL_ACTIVATION_RELU, true);
-    check_forward(&chunked_same, TDL_ACTIVATION_LINEAR, true);
+    check_forward(&chunked_valid, TDL_ACTIVATION_RELU, WITH_BIAS);
+    check_forward(&chunked_same, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    check_forward(&large_gemm, TDL_ACTIVATION_TANH, WITH_BIAS);
 }
 
 /* All the buffers of one gradient check. */
@@ -452,6 +457,7 @@ static void test_backward_chunked(void **state) {
     check_backward_against_reference(&chunked_valid, TDL_ACTIVATION_RELU);
     check_backward_against_reference(&chunked_same, TDL_ACTIVATION_LINEAR);
     check_backward_against_reference(&stride2_same_uneven, TDL_ACTIVATION_LINEAR);
+    check_backward_against_reference(&large_gemm, TDL_ACTIVATION_LINEAR);
 }
 
 /* backprop_filter and backprop_input with dy * relu'(y) give backward's dkernel and dx. */
@@ -588,15 +594,15 @@ static void test_desc_rejects_bad_sizes(void **state) {
                      TDL_STATUS_BAD_ARGUMENT);
 }
 
-/* The workspace covers the pre-activation gradient plus a bounded im2col chunk. */
+/* The workspace holds at least the pre-activation gradient and never shrinks as the batch grows. */
 static void test_workspace_size(void **state) {
     (void)state;
     const tdl_conv2d_desc pw = make_desc(&pointwise, TDL_ACTIVATION_LINEAR);
-    assert_int_equal(tdl_conv2d_workspace_size(&pw, 7), (size_t)7 * 5 * 3 * 7);
+    assert_true(tdl_conv2d_workspace_size(&pw, 7) >= (size_t)7 * 5 * 3 * 7);
     const tdl_conv2d_desc small = make_desc(&stride2_same_uneven, TDL_ACTIVATION_RELU);
     const size_t rows = (size_t)7 * small.out_h * small.out_w;
-    assert_int_equal(tdl_conv2d_workspace_size(&small, 7), rows * 5 + rows * 4 * 3 * 3);
-    /* grows with the batch, never shrinks */
+    /* room for the gradient and at least one im2col chunk of every row */
+    assert_true(tdl_conv2d_workspace_size(&small, 7) >= rows * 5 + rows * 4 * 3 * 3);
     const tdl_conv2d_desc big = make_desc(&chunked_same, TDL_ACTIVATION_LINEAR);
     size_t previous = 0;
     for (int batch = 1; batch <= 64; ++batch) {
@@ -604,8 +610,67 @@ static void test_workspace_size(void **state) {
         assert_true(size >= previous);
         previous = size;
     }
+    /* bounded: the gradient plus a few chunks, not an im2col of the whole batch */
+    assert_true(tdl_conv2d_workspace_size(&big, 64) < (size_t)64 * 24 * 24 * 3 + ((size_t)1 << 20));
     assert_int_equal(tdl_conv2d_workspace_size(&big, 0), 0);
     assert_int_equal(tdl_conv2d_workspace_size(NULL, 3), 0);
+}
+
+/* A workspace of exactly the size asked for the largest batch serves a smaller
+ * batch and any thread count (AddressSanitizer checks the bound). */
+static void test_workspace_for_larger_batch(void **state) {
+    (void)state;
+    const conv_case *cc = &chunked_same;
+    const tdl_conv2d_desc d = make_desc(cc, TDL_ACTIVATION_RELU);
+    const int threads_before = tdl_get_num_threads();
+    float *workspace = zero_floats(tdl_conv2d_workspace_size(&d, cc->batch));
+    float *x = random_floats(input_size(cc), -1.0f, 1.0f), *dx = zero_floats(input_size(cc));
+    float *kernel = random_floats(kernel_size(cc), -0.5f, 0.5f), *dkernel = zero_floats(kernel_size(cc));
+    float *y = zero_floats(output_size(cc)), *dy = random_floats(output_size(cc), -1.0f, 1.0f);
+    for (int threads = 1; threads <= 4; ++threads) {
+        tdl_set_num_threads(threads);
+        for (int batch = 1; batch <= cc->batch; batch += 2) {
+            tdl_conv2d_forward(y, x, kernel, NULL, &d, batch, workspace);
+            tdl_conv2d_backward(dx, dkernel, NULL, dy, y, x, kernel, &d, batch, workspace);
+        }
+    }
+    tdl_set_num_threads(threads_before);
+    free(workspace);
+    free(x);
+    free(dx);
+    free(kernel);
+    free(dkernel);
+    free(y);
+    free(dy);
+}
+
+/* Splitting the batch over 2 or 3 threads gives what one thread gives. */
+static void test_thread_counts_agree(void **state) {
+    (void)state;
+    const conv_case *cc = &chunked_same;
+    const int threads_before = tdl_get_num_threads();
+    conv_problem p = problem_new(cc, TDL_ACTIVATION_RELU);
+    const size_t nx = input_size(cc), nk = kernel_size(cc), ny = output_size(cc);
+    float *results[3][3];
+    for (int t = 0; t < 3; ++t) {
+        tdl_set_num_threads(t + 1);
+        float *y = zero_floats(ny), *dx = zero_floats(nx), *dkernel = zero_floats(nk);
+        tdl_conv2d_forward(y, p.x, p.kernel, p.bias, &p.d, cc->batch, p.workspace);
+        tdl_conv2d_backward(dx, dkernel, NULL, p.upstream, y, p.x, p.kernel, &p.d, cc->batch, p.workspace);
+        results[t][0] = y;
+        results[t][1] = dx;
+        results[t][2] = dkernel;
+    }
+    tdl_set_num_threads(threads_before);
+    const size_t sizes[3] = {ny, nx, nk};
+    const char *names[3] = {"y", "dx", "dkernel"};
+    for (int t = 1; t < 3; ++t)
+        for (int r = 0; r < 3; ++r)
+            for (size_t i = 0; i < sizes[r]; ++i)
+                assert_close(results[t][r][i], results[0][r][i], 1e-4, 1e-5, names[r], i);
+    for (int t = 0; t < 3; ++t)
+        for (int r = 0; r < 3; ++r) free(results[t][r]);
+    problem_free(&p);
 }
 
 int main(void) {
@@ -613,6 +678,8 @@ int main(void) {
         cmocka_unit_test(test_desc_arithmetic),
         cmocka_unit_test(test_desc_rejects_bad_sizes),
         cmocka_unit_test(test_workspace_size),
+        cmocka_unit_test(test_workspace_for_larger_batch),
+        cmocka_unit_test(test_thread_counts_agree),
         cmocka_unit_test(test_forward_stride2_same_uneven),
         cmocka_unit_test(test_forward_dilation),
         cmocka_unit_test(test_forward_pointwise),

@@ -16,40 +16,7 @@
 #include <cmocka.h>
 
 #include "tdl/runtime.h"
-
-/* ------------------------------------------------------------------ */
-/* Test helpers                                                        */
-/* ------------------------------------------------------------------ */
-
-static uint32_t lcg_state;
-
-/* Uniform in [lo, hi) from a fixed generator, independent of rng.c. */
-static float uniform(float lo, float hi) {
-    lcg_state = lcg_state * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
-}
-
-static void check_close(const char *what, size_t i, double got, double want, double atol, double rtol) {
-    if (!(fabs(got - want) <= atol + rtol * fabs(want))) {
-        fail_msg("%s[%zu]: got %.9g, want %.9g", what, i, got, want);
-    }
-}
-
-typedef double (*objective_fn)(void *ctx);
-
-/* d objective / d x[i] by central differences; the denominator is the step
- * actually taken once x[i] + h and x[i] - h are rounded to float. */
-static double central_difference(objective_fn objective, void *ctx, float *x, size_t i, float h) {
-    const float saved = x[i];
-    volatile float plus = saved + h;
-    volatile float minus = saved - h;
-    x[i] = plus;
-    const double f_plus = objective(ctx);
-    x[i] = minus;
-    const double f_minus = objective(ctx);
-    x[i] = saved;
-    return (f_plus - f_minus) / ((double)plus - (double)minus);
-}
+#include "numeric_check.h"
 
 /* ------------------------------------------------------------------ */
 /* dropout and add                                                     */
@@ -319,6 +286,25 @@ static void test_one_hot_bad_label(void **state) {
     assert_int_equal(tdl_one_hot_forward(y, too_big, 3, 0), TDL_STATUS_BAD_ARGUMENT);
 }
 
+/* f32 labels become int32 by truncation toward zero; NaN, infinities and values
+ * beyond int32 are BAD_LABEL, named with their position, and nothing is written. */
+static void test_labels_from_float(void **state) {
+    (void)state;
+    const float values[5] = {0.0f, 3.0f, 2.9f, -0.5f, -2.0f};
+    int32_t labels[5];
+    assert_int_equal(tdl_labels_from_float(labels, values, 5), TDL_STATUS_OK);
+    const int32_t want[5] = {0, 3, 2, 0, -2};
+    for (size_t i = 0; i < 5; ++i) assert_int_equal(labels[i], want[i]);
+
+    const float bad[4][2] = {{1.0f, NAN}, {1.0f, INFINITY}, {1.0f, 3e9f}, {1.0f, -3e9f}};
+    for (size_t k = 0; k < 4; ++k) {
+        int32_t out[2] = {7, 7};
+        assert_int_equal(tdl_labels_from_float(out, bad[k], 2), TDL_STATUS_BAD_LABEL);
+        assert_non_null(strstr(tdl_last_error(), "at position 1"));
+        assert_int_equal(out[0], 7);
+    }
+}
+
 /* argmax over a middle axis gives the first maximum. */
 static void test_argmax_middle_axis_first_maximum(void **state) {
     (void)state;
@@ -364,6 +350,7 @@ int main(void) {
         cmocka_unit_test(test_reduce_max_propagates_nan),
         cmocka_unit_test(test_one_hot_forward),
         cmocka_unit_test(test_one_hot_bad_label),
+        cmocka_unit_test(test_labels_from_float),
         cmocka_unit_test(test_argmax_middle_axis_first_maximum),
         cmocka_unit_test(test_argmax_last_axis),
     };

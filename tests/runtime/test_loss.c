@@ -19,40 +19,11 @@
 #include <cmocka.h>
 
 #include "tdl/runtime.h"
+#include "numeric_check.h"
 
 /* ------------------------------------------------------------------ */
-/* Test helpers                                                        */
+/* Tolerances                                                          */
 /* ------------------------------------------------------------------ */
-
-static uint32_t lcg_state;
-
-/* Uniform in [lo, hi) from a fixed generator, independent of rng.c. */
-static float uniform(float lo, float hi) {
-    lcg_state = lcg_state * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
-}
-
-static void check_close(const char *what, size_t i, double got, double want, double atol, double rtol) {
-    if (!(fabs(got - want) <= atol + rtol * fabs(want))) {
-        fail_msg("%s[%zu]: got %.9g, want %.9g", what, i, got, want);
-    }
-}
-
-typedef double (*objective_fn)(void *ctx);
-
-/* d objective / d x[i] by central differences; the denominator is the step
- * actually taken once x[i] + h and x[i] - h are rounded to float. */
-static double central_difference(objective_fn objective, void *ctx, float *x, size_t i, float h) {
-    const float saved = x[i];
-    volatile float plus = saved + h;
-    volatile float minus = saved - h;
-    x[i] = plus;
-    const double f_plus = objective(ctx);
-    x[i] = minus;
-    const double f_minus = objective(ctx);
-    x[i] = saved;
-    return (f_plus - f_minus) / ((double)plus - (double)minus);
-}
 
 static const double FORWARD_ATOL = 1e-6, FORWARD_RTOL = 1e-5;
 static const double GRAD_ATOL = 1e-4, GRAD_RTOL = 1e-2;
@@ -266,6 +237,49 @@ static const loss_kind ALL_KINDS[] = {
     LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT, LOSS_SPARSE_FOCAL, LOSS_FOCAL, LOSS_MSE,
 };
 static const float GAMMAS[] = {0.0f, 0.5f, 2.0f};
+
+/* Binary cross-entropy on probabilities: the plain formula, finite differences of
+ * both arguments, and Keras' clip (no gradient where a probability is clipped). */
+typedef struct binary_ctx {
+    float p[12], y[12];
+} binary_ctx;
+
+static double binary_objective(void *ctx) {
+    binary_ctx *c = ctx;
+    float loss = NAN;
+    tdl_binary_xent_forward(&loss, c->p, c->y, 12);
+    return loss;
+}
+
+static void test_binary_xent_on_probabilities(void **state) {
+    (void)state;
+    lcg_state = 77;
+    binary_ctx c;
+    double want = 0.0;
+    for (size_t i = 0; i < 12; ++i) {
+        c.p[i] = uniform(0.05f, 0.95f);
+        c.y[i] = i % 3 == 0 ? uniform(0.0f, 1.0f) : (float)(i % 2);
+        want -= c.y[i] * log(c.p[i]) + (1.0 - c.y[i]) * log(1.0 - c.p[i]);
+    }
+    check_close("binary_xent", 0, binary_objective(&c), want / 12.0, FORWARD_ATOL, FORWARD_RTOL);
+
+    float dp[12], dy[12];
+    for (size_t i = 0; i < 12; ++i) dp[i] = dy[i] = 0.5f;
+    tdl_binary_xent_backward(dp, dy, 0.75f, c.p, c.y, 12);
+    for (size_t i = 0; i < 12; ++i) {
+        check_close("binary_xent.dp", i, dp[i] - 0.5,
+                    0.75 * central_difference(binary_objective, &c, c.p, i, 1e-3f), GRAD_ATOL, GRAD_RTOL);
+        check_close("binary_xent.dy", i, dy[i] - 0.5,
+                    0.75 * central_difference(binary_objective, &c, c.y, i, 1e-3f), GRAD_ATOL, GRAD_RTOL);
+    }
+
+    /* p = 0 with label 1 is clipped to 1e-7: a finite loss of -log(1e-7) and no gradient to p. */
+    float p0 = 0.0f, one = 1.0f, loss = NAN, d = 0.0f;
+    tdl_binary_xent_forward(&loss, &p0, &one, 1);
+    check_close("binary_xent.clipped", 0, loss, -log(1e-7), 1e-5, 1e-5);
+    tdl_binary_xent_backward(&d, NULL, 1.0f, &p0, &one, 1);
+    assert_true(d == 0.0f);
+}
 
 /* ------------------------------------------------------------------ */
 /* Forward and backward of every loss                                  */
@@ -585,6 +599,7 @@ int main(void) {
         cmocka_unit_test(test_focal_finite_when_target_is_certain),
         cmocka_unit_test(test_sparse_losses_reject_bad_labels),
         cmocka_unit_test(test_sparse_losses_reject_bad_arguments),
+        cmocka_unit_test(test_binary_xent_on_probabilities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,7 +157,8 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
                                 int dilation_h, int dilation_w, tdl_padding padding);
 
-/* Floats of scratch that forward/backward/backprop_* need for this batch. */
+/* Floats of scratch that forward/backward/backprop_* need for this batch.
+ * Never shrinks as the batch grows: size it for max_batch, use it for any batch. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
@@ -254,6 +255,10 @@ void tdl_reduce_backward(float *dx, const float *dy, const float *y, const float
 /* labels: (n) -> y: (n, depth). A label outside [0, depth) is TDL_STATUS_BAD_LABEL
  * (the message names its position and value) and y is not written. */
 tdl_status tdl_one_hot_forward(float *y, const int32_t *labels, size_t n, int depth);
+/* values: (n) f32 class indices -> labels: (n) int32, truncated toward zero as a
+ * C cast (and Keras' cast) does. A NaN, an infinity or a value outside the
+ * int32 range is TDL_STATUS_BAD_LABEL naming its position; labels is then not written. */
+tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n);
 /* x: (outer, axis_len, inner) -> y: (outer, inner), index of the first maximum. */
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
 
@@ -309,6 +314,14 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
                        int classes, const tdl_focal_desc *d);
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d);
+
+/* binary_cross_entropy(from_logits=false): probabilities in (0, 1), clipped to
+ * [1e-7, 1 - 1e-7] as Keras does; mean over all n elements of
+ * -(y log p + (1 - y) log(1 - p)). Where the clip is active the gradient with
+ * respect to p is 0 (as Keras'). dlabels may be NULL. */
+void tdl_binary_xent_forward(float *loss, const float *probabilities, const float *labels, size_t n);
+void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss, const float *probabilities,
+                              const float *labels, size_t n);
 
 /* Mean over all n elements of (p - y)^2. dlabels may be NULL. */
 void tdl_mse_forward(float *loss, const float *predictions, const float *labels, size_t n);

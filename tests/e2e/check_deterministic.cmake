@@ -1,0 +1,22 @@
+# cmake -DTSC=<tsc> -DMODEL=<model.tdl> -DNAME=<model name> -DWORK_DIR=<dir> -P check_deterministic.cmake
+# Runs tsc twice on the same model into two directories and requires the
+# generated files to be identical byte for byte.
+foreach(run first second)
+  file(REMOVE_RECURSE ${WORK_DIR}/${run})
+  file(MAKE_DIRECTORY ${WORK_DIR}/${run})
+  execute_process(COMMAND ${TSC} -o ${WORK_DIR}/${run} ${MODEL} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "tsc failed (${rc}) on ${MODEL}")
+  endif()
+endforeach()
+foreach(suffix .h .c)
+  set(a ${WORK_DIR}/first/${NAME}${suffix})
+  set(b ${WORK_DIR}/second/${NAME}${suffix})
+  if(NOT EXISTS ${a} OR NOT EXISTS ${b})
+    message(FATAL_ERROR "tsc did not write ${NAME}${suffix}")
+  endif()
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${a} ${b} RESULT_VARIABLE differ)
+  if(differ)
+    message(FATAL_ERROR "two runs of tsc on ${MODEL} wrote different ${NAME}${suffix}: ${a} vs ${b}")
+  endif()
+endforeach()

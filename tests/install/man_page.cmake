@@ -1,0 +1,17 @@
+# The installed man page exists, is tsc's, and renders without a groff warning.
+include("${CMAKE_CURRENT_LIST_DIR}/common.cmake")
+
+set(page "${PREFIX}/${MANDIR}/man1/tsc.1")
+if(NOT EXISTS "${page}")
+  message(FATAL_ERROR "no man page at ${page}")
+endif()
+file(READ "${page}" content)
+if(NOT content MATCHES "\\.TH TSC 1 [^\n]*\"tsc ${VERSION}\"")
+  message(FATAL_ERROR "${page} has no .TH line for tsc ${VERSION}")
+endif()
+if(GROFF)
+  run(render "${GROFF}" -man -Tutf8 -ww -z "${page}")
+  if(NOT render_output STREQUAL "")
+    message(FATAL_ERROR "groff warns about ${page}:\n${render_output}")
+  endif()
+endif()
