@@ -176,6 +176,16 @@ cg_program *cg_program_new(const checked_model *model, cg_mode mode) {
     p->live = tsc_xcalloc((size_t)count + 1, sizeof *p->live);
     p->grad = tsc_xcalloc((size_t)count + 1, sizeof *p->grad);
     p->node_buffers = tsc_xcalloc((size_t)count + 1, sizeof *p->node_buffers);
+    p->param_offsets = tsc_xcalloc((size_t)count + 1, sizeof *p->param_offsets);
+    int64_t offset = 0;
+    for (int i = 0; i < count; i++) {
+        p->param_offsets[i] = offset;
+        for (int k = 0; k < model->nodes[i]->param_count; k++) {
+            int64_t elements = 0;
+            tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &elements);
+            offset += elements;
+        }
+    }
     find_live_nodes(p);
     find_gradients(p);
     for (int i = 0; i < count; i++) {
@@ -191,6 +201,7 @@ void cg_program_free(cg_program *p) {
     free(p->grad);
     free(p->node_buffers);
     free(p->buffers);
+    free(p->param_offsets);
     free(p);
 }
 

@@ -60,19 +60,15 @@ static void product_expr(const tsc_type *t, int from, int to, char *out, size_t 
  * (or m->grads), or "NULL" when the layer has none. */
 static void param_expr(const cg_emitter *e, const checked_node *n, const char *role, const char *base, char *out,
                        size_t size) {
-    int64_t offset = 0;
-    const checked_model *model = e->program->model;
-    for (int i = 0; i < model->node_count; i++) {
-        const checked_node *other = model->nodes[i];
-        for (int k = 0; k < other->param_count; k++) {
-            if (other == n && strcmp(other->params[k].role, role) == 0) {
-                snprintf(out, size, "m->%s + %lld", base, (long long)offset);
-                return;
-            }
-            int64_t elements = 0;
-            tsc_type_elements(&other->params[k].type, 1, 0, &elements);
-            offset += elements;
+    int64_t offset = e->program->param_offsets[n->index];
+    for (int k = 0; k < n->param_count; k++) {
+        if (strcmp(n->params[k].role, role) == 0) {
+            snprintf(out, size, "m->%s + %lld", base, (long long)offset);
+            return;
         }
+        int64_t elements = 0;
+        tsc_type_elements(&n->params[k].type, 1, 0, &elements);
+        offset += elements;
     }
     snprintf(out, size, "NULL");
 }

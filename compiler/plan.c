@@ -13,54 +13,69 @@ static int64_t aligned(int64_t floats) {
     return (floats + CG_ALIGN_FLOATS - 1) / CG_ALIGN_FLOATS * CG_ALIGN_FLOATS;
 }
 
-static bool lifetimes_overlap(const cg_buffer *a, const cg_buffer *b) {
-    return a->first_step <= b->last_step && b->first_step <= a->last_step;
-}
+/* A buffer to place: its size and lifetime, and where it went. */
+typedef struct placement {
+    int buffer;
+    int64_t size;
+    int first, last;
+    int64_t offset;
+} placement;
 
-static const cg_program *sort_program;
-
-static int by_size_descending(const void *pa, const void *pb) {
-    const cg_buffer *a = &sort_program->buffers[*(const int *)pa];
-    const cg_buffer *b = &sort_program->buffers[*(const int *)pb];
-    if (a->elements != b->elements) return a->elements > b->elements ? -1 : 1;
-    return *(const int *)pa - *(const int *)pb;
+static int larger_first(const void *pa, const void *pb) {
+    const placement *a = pa, *b = pb;
+    if (a->size != b->size) return a->size > b->size ? -1 : 1;
+    return a->buffer - b->buffer; /* deterministic among equals */
 }
 
 static bool needs_memory(const cg_buffer *b, bool batched) {
     return b->alias_of < 0 && !b->is_input && b->first_step >= 0 && b->batched == batched;
 }
 
+/* The lowest offset where p fits between the placed buffers alive at the
+ * same time; `by_offset` holds every placed buffer in offset order. */
+static int64_t lowest_gap(const placement *p, placement *const *by_offset, int placed_count) {
+    int64_t offset = 0;
+    for (int j = 0; j < placed_count; j++) {
+        const placement *other = by_offset[j];
+        if (other->first > p->last || p->first > other->last) continue; /* never alive together */
+        if (other->offset >= offset + p->size) break; /* the gap before it is large enough */
+        int64_t end = other->offset + other->size;
+        if (end > offset) offset = end;
+    }
+    return offset;
+}
+
+/* Inserts p into by_offset, keeping offset order (ties: buffer order). */
+static void insert_by_offset(placement **by_offset, int placed_count, placement *p) {
+    int j = placed_count;
+    while (j > 0 && (by_offset[j - 1]->offset > p->offset ||
+                     (by_offset[j - 1]->offset == p->offset && by_offset[j - 1]->buffer > p->buffer))) {
+        by_offset[j] = by_offset[j - 1];
+        j--;
+    }
+    by_offset[j] = p;
+}
+
 /* Places the buffers of one part; returns the part's size in floats. */
 static int64_t plan_part(cg_program *p, bool batched) {
-    int *order = tsc_xmalloc((size_t)(p->buffer_count + 1) * sizeof *order);
+    placement *order = tsc_xmalloc((size_t)(p->buffer_count + 1) * sizeof *order);
     int count = 0;
-    for (int i = 0; i < p->buffer_count; i++)
-        if (needs_memory(&p->buffers[i], batched)) order[count++] = i;
-    sort_program = p;
-    qsort(order, (size_t)count, sizeof *order, by_size_descending);
+    for (int i = 0; i < p->buffer_count; i++) {
+        const cg_buffer *b = &p->buffers[i];
+        if (needs_memory(b, batched))
+            order[count++] = (placement){i, aligned(b->elements), b->first_step, b->last_step, 0};
+    }
+    qsort(order, (size_t)count, sizeof *order, larger_first);
 
+    placement **by_offset = tsc_xmalloc((size_t)(count + 1) * sizeof *by_offset);
     int64_t total = 0;
     for (int i = 0; i < count; i++) {
-        cg_buffer *b = &p->buffers[order[i]];
-        int64_t size = aligned(b->elements);
-        /* Try the lowest offset; on a clash, retry just past the clashing buffer. */
-        int64_t offset = 0;
-        bool moved = true;
-        while (moved) {
-            moved = false;
-            for (int j = 0; j < i; j++) {
-                const cg_buffer *other = &p->buffers[order[j]];
-                if (!lifetimes_overlap(b, other)) continue;
-                int64_t other_end = other->offset + aligned(other->elements);
-                if (offset < other_end && other->offset < offset + size) {
-                    offset = other_end;
-                    moved = true;
-                }
-            }
-        }
-        b->offset = offset;
-        if (offset + size > total) total = offset + size;
+        order[i].offset = lowest_gap(&order[i], by_offset, i);
+        insert_by_offset(by_offset, i, &order[i]);
+        p->buffers[order[i].buffer].offset = order[i].offset;
+        if (order[i].offset + order[i].size > total) total = order[i].offset + order[i].size;
     }
+    free(by_offset);
     free(order);
     return total;
 }

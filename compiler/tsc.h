@@ -48,6 +48,8 @@ typedef struct tsc_source {
     const char *path;   /* as the user wrote it: printed in diagnostics */
     char *text;
     size_t length;
+    uint32_t *line_starts; /* byte offset of each line's first byte, for tsc_loc_line_col */
+    size_t line_count;
 } tsc_source;
 
 /* Reads a file; returns NULL (and errno set) on failure. */
@@ -724,6 +726,7 @@ typedef struct cg_program {
     cg_node_buffers *node_buffers;
     cg_buffer *buffers;
     int buffer_count;
+    int64_t *param_offsets;  /* per node index: where its first parameter starts in m->params */
     int64_t batched_floats;  /* per sample: the batched part of the activation region */
     int64_t fixed_floats;    /* the fixed part */
 } cg_program;

@@ -196,6 +196,21 @@ char *tsc_arena_format(tsc_arena *arena, const char *fmt, ...)
 
 /* ---- Sources -------------------------------------------------------- */
 
+/* Where every line starts: line and column then cost a binary search, so
+ * that printing every location of a huge model stays linear. */
+static void index_lines(tsc_source *source)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < source->length; i++)
+        count += source->text[i] == '\n';
+    source->line_starts = tsc_xmalloc(count * sizeof *source->line_starts);
+    source->line_count = 0;
+    source->line_starts[source->line_count++] = 0;
+    for (size_t i = 0; i < source->length; i++)
+        if (source->text[i] == '\n')
+            source->line_starts[source->line_count++] = (uint32_t)(i + 1);
+}
+
 tsc_source *tsc_source_from_string(const char *path, const char *text, size_t length)
 {
     TSC_ASSERT(length <= TSC_SOURCE_MAX);
@@ -206,6 +221,7 @@ tsc_source *tsc_source_from_string(const char *path, const char *text, size_t le
         memcpy(source->text, text, length);
     source->text[length] = '\0';
     source->length = length;
+    index_lines(source);
     return source;
 }
 
@@ -246,6 +262,7 @@ tsc_source *tsc_source_read(const char *path)
     source->path = tsc_xstrdup(path);
     source->text = text;
     source->length = length;
+    index_lines(source);
     return source;
 }
 
@@ -255,6 +272,7 @@ void tsc_source_free(tsc_source *source)
         return;
     free((char *)source->path);
     free(source->text);
+    free(source->line_starts);
     free(source);
 }
 
@@ -274,15 +292,16 @@ tsc_loc tsc_loc_join(tsc_loc a, tsc_loc b)
 
 void tsc_loc_line_col(const tsc_source *file, uint32_t offset, int *line, int *col)
 {
-    int current_line = 1;
-    size_t line_start = 0;
     size_t end = offset < file->length ? offset : file->length;
-    for (size_t i = 0; i < end; i++) {
-        if (file->text[i] == '\n') {
-            current_line++;
-            line_start = i + 1;
-        }
+    /* The last line that starts at or before `end`. */
+    size_t low = 0, high = file->line_count;
+    while (high - low > 1) {
+        size_t mid = low + (high - low) / 2;
+        if (file->line_starts[mid] <= end)
+            low = mid;
+        else
+            high = mid;
     }
-    *line = current_line;
-    *col = (int)(end - line_start) + 1;
+    *line = (int)low + 1;
+    *col = (int)(end - file->line_starts[low]) + 1;
 }
