@@ -1,134 +1,16 @@
-/* Writes <model>.h and <model>.c: the C API of SPEC §6 around the op
- * emitters of emit_ops.c. Every entry point is emitted twice: an analysis
+/* Writes <model>.h and <model>.c: the C API around the op emitters of
+ * emit_ops.c. Every entry point is emitted twice: an analysis
  * pass that records when each buffer is used, the memory plan, then the
  * text. Output is byte-identical for identical input: no timestamps, no
  * absolute paths, no iteration over unordered containers. */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <tdl/runtime.h>
 
 #include "tsc.h"
-
-/* --- Helpers shared with emit_ops.c --------------------------------------------- */
-
-void cg_node_c_name(const checked_node *node, char *out, size_t size) {
-    char clean[48];
-    bool changed = false;
-    size_t n = 0;
-    for (const char *s = node->layer_name; *s && n + 1 < sizeof clean; s++) {
-        bool ok = isalnum((unsigned char)*s) || *s == '_';
-        clean[n++] = ok ? *s : '_';
-        changed |= !ok;
-    }
-    changed |= node->layer_name[n] != '\0' || n == 0 || isdigit((unsigned char)clean[0]);
-    clean[n] = '\0';
-    if (changed) snprintf(out, size, "n%d_%s", node->index, clean);
-    else snprintf(out, size, "%s", clean);
-}
-
-static void mark_use(cg_emitter *e, int b) {
-    for (; b >= 0; b = e->program->buffers[b].alias_of) {
-        cg_buffer *buf = &e->program->buffers[b];
-        e->used[b] = true;
-        if (e->out) continue; /* lifetimes come from the analysis pass */
-        if (buf->first_step < 0 || e->step < buf->first_step) buf->first_step = e->step;
-        if (e->step > buf->last_step) buf->last_step = e->step;
-    }
-}
-
-const char *cg_use(cg_emitter *e, int b) {
-    TSC_ASSERT(b >= 0 && b < e->program->buffer_count);
-    mark_use(e, b);
-    return e->program->buffers[b].c_name;
-}
-
-void cg_count(const cg_emitter *e, int b, char *out, size_t size) {
-    const cg_buffer *buf = &e->program->buffers[b];
-    if (buf->batched) snprintf(out, size, "(size_t)batch * %lld", (long long)buf->elements);
-    else snprintf(out, size, "%lld", (long long)buf->elements);
-}
-
-void cg_type_count(const tsc_type *type, char *out, size_t size) {
-    int64_t elements = 0;
-    bool ok = tsc_type_elements(type, 1, tsc_type_has_batch(type) ? 1 : 0, &elements);
-    TSC_ASSERT(ok);
-    if (tsc_type_has_batch(type)) snprintf(out, size, "(size_t)batch * %lld", (long long)elements);
-    else snprintf(out, size, "%lld", (long long)elements);
-}
-
-const char *cg_accumulate(cg_emitter *e, int b) {
-    const char *name = cg_use(e, b);
-    int root = cg_buffer_root(e->program, b);
-    if (!e->zeroed[root]) {
-        e->zeroed[root] = true;
-        char count[96];
-        cg_count(e, root, count, sizeof count);
-        cg_line(e, "    tdl_zero(%s, %s);\n", e->program->buffers[root].c_name, count);
-    }
-    return name;
-}
-
-void cg_line(cg_emitter *e, const char *fmt, ...) {
-    if (!e->out) return;
-    va_list args;
-    va_start(args, fmt);
-    vfprintf(e->out, fmt, args);
-    va_end(args);
-}
-
-void cg_float_literal(double value, char *out, size_t size) {
-    float f = (float)value;
-    for (int precision = 1; precision <= 9; precision++) {
-        snprintf(out, size, "%.*g", precision, (double)f);
-        if ((float)strtod(out, NULL) == f) break;
-    }
-    if (!strpbrk(out, ".en")) strncat(out, ".0", size - strlen(out) - 1);
-    strncat(out, "f", size - strlen(out) - 1);
-}
-
-/* --- Names ------------------------------------------------------------------------ */
-
-/* Words of C and C++ that a name from the model may not be in generated code. */
-static const char *const c_keywords[] = {
-    "alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char", "class", "const",
-    "constexpr", "continue", "decltype", "default", "delete", "do", "double", "else", "enum", "explicit", "export",
-    "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace",
-    "new", "noexcept", "not", "nullptr", "operator", "or", "private", "protected", "public", "register",
-    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw",
-    "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile",
-    "while", "xor", NULL};
-
-/* Names the generated functions use for their own parameters and locals. */
-static const char *const local_names[] = {"m", "batch", "loss", "out", "status", "pass", "config", "need", NULL};
-
-static bool in_list(const char *name, const char *const *list) {
-    for (; *list; list++)
-        if (strcmp(name, *list) == 0) return true;
-    return false;
-}
-
-/* A model name as C: a C or C++ keyword gets a trailing '_' (model `int` -> int_). */
-void cg_c_identifier(const char *name, char *out, size_t size) {
-    snprintf(out, size, "%s%s", name, in_list(name, c_keywords) ? "_" : "");
-}
-
-/* The C parameter name of a model input or output. */
-static void param_name(const char *name, const char *suffix, char *out, size_t size) {
-    snprintf(out, size, "%s%s", name, suffix);
-    if (in_list(out, c_keywords) || in_list(out, local_names)) strncat(out, "_", size - strlen(out) - 1);
-}
-
-static void upper(const char *s, char *out, size_t size) {
-    size_t i = 0;
-    for (; s[i] && i + 1 < size; i++) out[i] = (char)toupper((unsigned char)s[i]);
-    out[i] = '\0';
-}
 
 /* --- Types in signatures ---------------------------------------------------------- */
 
@@ -171,21 +53,28 @@ static void emit_input_params(FILE *out, const model_emit *me, const cg_program 
         const checked_node *in = me->model->inputs[i];
         if (!input_is_live(p, in)) continue;
         char name[80];
-        param_name(in->layer_name, "", name, sizeof name);
+        cg_param_name(in->layer_name, "", name, sizeof name);
         fprintf(out, ", ");
         array_param(out, &in->type, "const ", name);
     }
 }
 
+/* The C parameter of output i: its name, or name_out when an input (a
+ * parameter of the same function) has that name (`output image;`). */
+static void output_param_name(const model_emit *me, int i, char *out, size_t size) {
+    const char *name = me->model->outputs[i].name;
+    const char *suffix = "";
+    for (int k = 0; k < me->model->input_count; k++)
+        if (strcmp(me->model->inputs[k]->layer_name, name) == 0) suffix = "_out";
+    cg_param_name(name, suffix, out, size);
+}
+
 static void emit_output_params(FILE *out, const model_emit *me) {
     for (int i = 0; i < me->model->output_count; i++) {
-        const checked_output *o = &me->model->outputs[i];
         char name[80];
-        param_name(o->name, "", name, sizeof name);
-        for (int k = 0; k < me->model->input_count; k++)
-            if (strcmp(me->model->inputs[k]->layer_name, o->name) == 0) param_name(o->name, "_out", name, sizeof name);
+        output_param_name(me, i, name, sizeof name);
         fprintf(out, ", ");
-        array_param(out, &o->node->type, "", name);
+        array_param(out, &me->model->outputs[i].node->type, "", name);
     }
 }
 
@@ -203,7 +92,7 @@ static void emit_flat_input_args(FILE *out, const model_emit *me, const cg_progr
         const checked_node *in = me->model->inputs[i];
         if (!input_is_live(p, in)) continue;
         char name[80];
-        param_name(in->layer_name, "", name, sizeof name);
+        cg_param_name(in->layer_name, "", name, sizeof name);
         fprintf(out, ", (const %s *)%s", c_scalar(in->type.dtype), name);
     }
 }
@@ -214,7 +103,7 @@ static void emit_null_checks(FILE *out, const model_emit *me, const cg_program *
         const checked_node *in = me->model->inputs[i];
         if (!input_is_live(p, in)) continue;
         char name[80];
-        param_name(in->layer_name, "", name, sizeof name);
+        cg_param_name(in->layer_name, "", name, sizeof name);
         fprintf(out,
                 "    if (!%s)\n        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_%s: input '%s' is NULL\");\n",
                 name, me->prefix, function, in->layer_name);
@@ -368,7 +257,7 @@ static int emit_pass_function(FILE *out, const model_emit *me, cg_program *p) {
 static void emit_shape_macros(FILE *out, const model_emit *me, const char *name, const tsc_type *type,
                               const char *what) {
     char upper_name[80], text[TSC_TYPE_STR_MAX];
-    upper(name, upper_name, sizeof upper_name);
+    cg_upper(name, upper_name, sizeof upper_name);
     tsc_type_format(text, sizeof text, type, me->model->batch_symbol);
     int64_t per_sample = 0;
     tsc_type_elements(type, 1, tsc_type_has_batch(type) ? 1 : 0, &per_sample);
@@ -667,10 +556,7 @@ static void emit_forward_function(FILE *out, const model_emit *me) {
     emit_flat_input_args(out, me, infer);
     for (int i = 0; i < me->model->output_count; i++) {
         char name[80];
-        param_name(me->model->outputs[i].name, "", name, sizeof name);
-        for (int k = 0; k < me->model->input_count; k++)
-            if (strcmp(me->model->inputs[k]->layer_name, me->model->outputs[i].name) == 0)
-                param_name(me->model->outputs[i].name, "_out", name, sizeof name);
+        output_param_name(me, i, name, sizeof name);
         fprintf(out, ", (%s *)%s", c_scalar(me->model->outputs[i].node->type.dtype), name);
     }
     fprintf(out, ");\n}\n\n");
@@ -814,7 +700,7 @@ static void emit_train_functions(FILE *out, const model_emit *me) {
         const checked_node *in = me->model->inputs[i];
         if (!input_is_live(train, in)) continue;
         char name[80];
-        param_name(in->layer_name, "", name, sizeof name);
+        cg_param_name(in->layer_name, "", name, sizeof name);
         fprintf(out, "    if (!%s) {\n        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_gradcheck: input '%s' is NULL\");\n"
                      "        return -1.0;\n    }\n", name, p, in->layer_name);
     }
@@ -861,7 +747,6 @@ static void emit_source(FILE *out, const model_emit *me) {
     const char *p = me->prefix;
     const char *P = me->upper_prefix;
     fprintf(out, "/* Generated by tsc %s from %s. Do not edit. */\n", TSC_VERSION, me->source_name);
-    fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n#include <stdbool.h>\n#include <stdlib.h>\n#include <string.h>\n\n", p);
     fprintf(out,
             "#ifdef __cplusplus\n#define %s_STATIC_ASSERT(c, m) static_assert(c, m)\n#else\n"
             "#define %s_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#endif\n\n",
@@ -930,7 +815,7 @@ static void model_emit_prepare(model_emit *me, const checked_model *model, const
     cg_c_identifier(model->name, me->prefix_buffer, sizeof me->prefix_buffer);
     me->prefix = me->prefix_buffer;
     me->source_name = source_name;
-    upper(me->prefix, me->upper_prefix, sizeof me->upper_prefix);
+    cg_upper(me->prefix, me->upper_prefix, sizeof me->upper_prefix);
     me->has_train = model->optimizer != NULL && model->loss_count > 0;
     for (int i = 0; i < model->node_count; i++)
         for (int k = 0; k < model->nodes[i]->param_count; k++) {

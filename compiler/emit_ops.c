@@ -339,12 +339,11 @@ static void forward_dropout(cg_emitter *e, const checked_node *n) {
 }
 
 static void forward_conv_backprop(cg_emitter *e, const checked_node *n) {
-    char count[EXPR], desc[128], call[512];
+    char count[EXPR], desc[128];
     cg_type_count(&n->type, count, sizeof count);
     desc_name(e, n, desc, sizeof desc);
     const char *y = value_of(e, n);
     cg_line(e, "    tdl_zero(%s, %s);\n", y, count);
-    (void)call;
     if (n->op == TSC_OP_CONV2D_BACKPROP_FILTER)
         cg_line(e, "    tdl_conv2d_backprop_filter(%s, %s, %s, &%s, batch, m->workspace);\n", y,
                 value_of(e, n->inputs[0]), value_of(e, n->inputs[1]), desc);
@@ -430,10 +429,8 @@ static void forward_metric(cg_emitter *e, const checked_node *n) {
     /* in_top_k(predictions, targets, k); accuracy(labels, logits) is in_top_k with k = 1. */
     bool top_k = n->op == TSC_OP_IN_TOP_K;
     const checked_node *scores = top_k ? n->inputs[0] : n->inputs[1];
-    const checked_node *targets = top_k ? n->inputs[1] : n->inputs[0];
     positions_expr(&scores->type, positions, sizeof positions);
     const char *indices = class_indices(e, n);
-    (void)targets;
     snprintf(call, sizeof call, "tdl_in_top_k(%s, %s, %s, (int)(%s), %lld, %lld)", v, value_of(e, scores),
              indices, positions, (long long)classes_of(&scores->type),
              (long long)(top_k ? n->attrs.k : 1));
@@ -497,11 +494,10 @@ void cg_emit_forward(cg_emitter *e, const checked_node *n) {
 
 static void backward_conv_or_dense(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
-    char kernel[EXPR], bias[EXPR], dkernel[EXPR], dbias[EXPR], desc[128];
+    char kernel[EXPR], dkernel[EXPR], dbias[EXPR], desc[128];
     param_expr(e, n, "kernel", "params", kernel, sizeof kernel);
     param_expr(e, n, "kernel", "grads", dkernel, sizeof dkernel);
     param_expr(e, n, "bias", "grads", dbias, sizeof dbias);
-    (void)bias;
     desc_name(e, n, desc, sizeof desc);
     const char *dy = grad_of(e, n), *y = value_of(e, n);
     if (nb->pre >= 0) {

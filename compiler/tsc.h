@@ -762,6 +762,11 @@ typedef struct tsc_arena_report {
 } tsc_arena_report;
 bool tsc_model_arena(const checked_model *model, int64_t max_batch, tsc_arena_report *report);
 
+/* A model input's or output's name as a C parameter (+ suffix): a C keyword or
+ * a name the generated functions use themselves (m, batch, …) gets a '_'. */
+void cg_param_name(const char *name, const char *suffix, char *out, size_t size);
+/* s in capitals, for macro names. */
+void cg_upper(const char *s, char *out, size_t size);
 /* A name from the model as a C identifier: a C or C++ keyword gets a
  * trailing '_' (a model named `int` is generated as int_.h with int__create). */
 void cg_c_identifier(const char *name, char *out, size_t size);
