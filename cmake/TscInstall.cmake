@@ -21,7 +21,9 @@ set(TSC_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/tsc)
 set(TSC_SANITIZE_LINK_FLAGS "")
 if(TSC_SANITIZE)
   set(TSC_SANITIZE_LINK_FLAGS -fsanitize=address,undefined)
-  target_link_options(tdlrt INTERFACE $<INSTALL_INTERFACE:${TSC_SANITIZE_LINK_FLAGS}>)
+  foreach(runtime IN ITEMS tdlrt tdlrt_shared)
+    target_link_options(${runtime} INTERFACE $<INSTALL_INTERFACE:${TSC_SANITIZE_LINK_FLAGS}>)
+  endforeach()
 endif()
 
 install(TARGETS tsc EXPORT tsc-targets

@@ -39,6 +39,8 @@ def main():
     parser.add_argument("--intra", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--layout", choices=("nchw", "channels_last"), default="channels_last")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stop-at", type=float, default=None, metavar="PERCENT",
+                        help="stop after the first epoch whose test accuracy reaches PERCENT")
     parser.add_argument("--data", default=torch_models.FASHION_DIR)
     args = parser.parse_args()
     torch.set_num_threads(args.intra)
@@ -70,6 +72,8 @@ def main():
         test_loss, accuracy = evaluate(model, x_test, y_test, args.batch)
         print(f"epoch {epoch}/{args.epochs}: test loss {test_loss:.4f}, test accuracy {100 * accuracy:.2f}% "
               f"({time.perf_counter() - start:.0f} s so far)", flush=True)
+        if args.stop_at is not None and 100 * accuracy >= args.stop_at:
+            break
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@
  *   its small-matrix kernels, which skip operand packing (1.1-1.3x faster here).
  * Such small GEMMs run on one thread inside BLAS, so with several threads the
  * batch is split instead: up to CONV_MAX_PARTS contiguous ranges of images, one
- * per thread.
+ * per thread, each with at least CONV_MIN_PART_FLOPS of GEMM work: starting a
+ * thread costs tens of microseconds, and on a busy machine a split of a
+ * 12-MFLOP convolution measured slower than one thread.
  * Layers too large for that (KH*KW*C*F above ~62k) use chunks of at least
  * CONV_LARGE_CHUNK_ROWS rows within CONV_LARGE_CHUNK_FLOATS (4 MiB), because
  * BLAS packs the whole kernel matrix on every call; these GEMMs run one after
@@ -34,6 +36,7 @@ enum {
     CONV_LARGE_CHUNK_ROWS = 256,
 };
 #define CONV_SMALL_GEMM_VOLUME 1.0e6
+#define CONV_MIN_PART_FLOPS 16.0e6
 
 tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c, int filters,
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
@@ -420,6 +423,8 @@ static conv_job job_new(const tdl_conv2d_desc *d, int batch, float *workspace) {
     job.batch = batch;
     int parts = tdl_get_num_threads();
     if (parts > max_parts(d, batch)) parts = max_parts(d, batch);
+    const double flops = 2.0 * (double)output_pixels(d, batch) * (double)patch_size(d) * (double)d->out_c;
+    if ((double)parts * CONV_MIN_PART_FLOPS > flops) parts = (int)(flops / CONV_MIN_PART_FLOPS);
     job.parts = parts < 1 ? 1 : parts;
     job.chunk = chunk_rows(d, output_pixels(d, batch));
     job.block = part_scratch_size(d, batch);

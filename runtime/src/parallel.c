@@ -1,8 +1,14 @@
 /* Runs the parts of a kernel on short-lived POSIX threads. Creating a thread
- * costs tens of microseconds, so kernels only split work that takes far longer. */
+ * costs tens of microseconds, so kernels only split work that takes far longer.
+ * While the parts run, BLAS is limited to one thread: the threads are already
+ * in use, and BLAS calls from several threads that each try to start BLAS's
+ * own threads contend for them (measured: 2-thread conv backward fell to
+ * 0.7x its 1-thread speed). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "parallel.h"
+
+#include "tdl/runtime.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +33,8 @@ void tdl_parallel_run(int parts, tdl_part_fn body, void *context) {
         body(context, 0, 1);
         return;
     }
+    const int blas_threads = tdl_get_num_threads();
+    tdl_set_num_threads(1);
     part_call calls[MAX_PARTS];
     pthread_t threads[MAX_PARTS];
     bool started[MAX_PARTS] = {false};
@@ -41,4 +49,5 @@ void tdl_parallel_run(int parts, tdl_part_fn body, void *context) {
         else
             body(context, p, parts);
     }
+    tdl_set_num_threads(blas_threads);
 }

@@ -1,7 +1,7 @@
 # examples/cmake-consumer against the installed tree: find_package(tsc) and
 # tsc_add_model must give a project that builds, and an app that trains (it
 # exits non-zero unless the loss went down). Then the dependency tracking: a
-# second build runs nothing, and touching the model runs tsc again.
+# second build runs nothing, and touching the model or tsc runs tsc again.
 include("${CMAKE_CURRENT_LIST_DIR}/common.cmake")
 
 set(source "${WORK_DIR}/consumer-src")
@@ -39,4 +39,12 @@ file(TOUCH "${source}/tiny_mlp.tdl")
 run(after_touch "${CMAKE_COMMAND}" --build "${build}")
 if(NOT after_touch_output MATCHES "Generating C from tiny_mlp.tdl with tsc")
   message(FATAL_ERROR "changing the model did not run tsc again:\n${after_touch_output}")
+endif()
+
+# A new tsc may generate other code: the command depends on tsc::tsc too.
+execute_process(COMMAND "${CMAKE_COMMAND}" -E sleep 1)
+file(TOUCH "${PREFIX}/bin/tsc")
+run(after_new_tsc "${CMAKE_COMMAND}" --build "${build}")
+if(NOT after_new_tsc_output MATCHES "Generating C from tiny_mlp.tdl with tsc")
+  message(FATAL_ERROR "a newer tsc did not run again:\n${after_new_tsc_output}")
 endif()

@@ -242,6 +242,7 @@ static tdl_status tiny_eval_pass(tiny *m, int batch, const float *in_0, const in
     float *v_accuracy_1 = m->fixed + 16;
     (void)m;
     (void)batch;
+    (void)out;
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
     tdl_conv2d_forward(v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, batch, m->workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
