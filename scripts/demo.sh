@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh dataset-fashion-mnist
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" >/dev/null
+cmake --build build -j "$(nproc)" --target tsc fashion_train >/dev/null
 
 tsc=build/compiler/tsc
 model=examples/fashion_mnist/fashion_cnn.tdl
