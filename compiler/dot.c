@@ -50,6 +50,9 @@ static const char *operand_keyword(const tsc_op_info *info, int index)
 {
     int seen = 0;
     for (int i = 0; i < info->param_count; i++) {
+        if (info->params[i].kind == TSC_ARG_TENSORS) {
+            return info->params[i].name;   /* every remaining operand: concat's values */
+        }
         if (info->params[i].kind == TSC_ARG_TENSOR) {
             if (seen == index) {
                 return info->params[i].name;

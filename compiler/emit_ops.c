@@ -440,6 +440,9 @@ static void forward_metric(cg_emitter *e, const checked_node *n) {
 void cg_emit_forward(cg_emitter *e, const checked_node *n) {
     char count[EXPR], call[512];
     switch (n->op) {
+    case TSC_OP_MULTIPLY:
+    case TSC_OP_CONCAT:
+        TSC_UNREACHABLE();   /* lowered by the step list of lower.c */
     case TSC_OP_INPUT:
     case TSC_OP_FLATTEN:
     case TSC_OP_RESHAPE:

@@ -1,11 +1,19 @@
 /* Name resolution and argument binding: walks each model's statements in
- * source order, binds call arguments to the op catalogue (ops.c), converts
- * their values, and hands each node to the shape rules (shape.c). A statement
- * with an error binds its name to poison, so later uses stay silent. */
+ * source order, binds call arguments to the op registry (ops.def), converts
+ * their values, fills in the typed defaults, and hands each node to its
+ * shape rule (the `check` column of ops.def). A statement with an error binds
+ * its name to poison, so later uses stay silent. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "check_rules.h"
+
+/* The shape rule of every op, from ops.def's `check` column. */
+static check_rule *const shape_rules[TSC_OP_COUNT] = {
+#define OP(id, name, family, params, flags, shape_rule, check, lower) [TSC_OP_##id] = check,
+#include "ops.def"
+#undef OP
+};
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -16,21 +24,6 @@ static const ast_const *find_const(const check_ctx *ctx, const char *name)
             return c;
     }
     return NULL;
-}
-
-static const check_binding *find_binding(const check_ctx *ctx, const char *name)
-{
-    for (int i = ctx->binding_count - 1; i >= 0; i--) {
-        if (strcmp(ctx->bindings[i].name, name) == 0)
-            return &ctx->bindings[i];
-    }
-    return NULL;
-}
-
-checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
-{
-    const check_binding *b = find_binding(ctx, name);
-    return b != NULL ? b->node : NULL;
 }
 
 static void bind_name(check_ctx *ctx, const char *name, tsc_loc loc, checked_node *node)
@@ -98,7 +91,7 @@ static bool convert_int(check_ctx *ctx, const checked_node *node, const tsc_para
             diag_note(c->loc, "'%s' is defined here", c->name);
             return false;
         }
-        if (find_binding(ctx, v->text) != NULL) {
+        if (check_find_binding(ctx, v->text) != NULL) {
             diag_error(v->loc, "E0108", "'%s' is a tensor, but '%s' of %s expects an integer", v->text, p->name,
                        node->info->name);
             return false;
@@ -137,16 +130,16 @@ static bool convert_float(check_ctx *ctx, const checked_node *node, const tsc_pa
 }
 
 static bool convert_tensor(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
-                           check_value *out)
+                           checked_node **out)
 {
     if (v->kind != VALUE_IDENT) {
         diag_error(v->loc, "E0108", "%s expects a tensor for '%s', found %s", node->info->name, p->name,
                    ast_value_kind_name(v->kind));
         return false;
     }
-    const check_binding *b = find_binding(ctx, v->text);
+    const check_binding *b = check_find_binding(ctx, v->text);
     if (b != NULL) {
-        out->tensor = b->node;
+        *out = b->node;
         return b->node != NULL;   /* a poisoned name: its error was reported already */
     }
     const ast_const *c = find_const(ctx, v->text);
@@ -177,7 +170,7 @@ static bool convert_enum(check_ctx *ctx, const checked_node *node, const tsc_par
             return true;
         }
     }
-    if (v->kind == VALUE_IDENT && find_binding(ctx, v->text) != NULL) {
+    if (v->kind == VALUE_IDENT && check_find_binding(ctx, v->text) != NULL) {
         diag_error(v->loc, "E0108", "'%s' is a tensor, but '%s' of %s expects one of its words", v->text, p->name,
                    node->info->name);
         return false;
@@ -265,12 +258,33 @@ static bool convert_int_list(check_ctx *ctx, const checked_node *node, const tsc
     return true;
 }
 
+/* The positional tensors bound to a TENSORS parameter (bind_args put their
+ * values in tensor_values), or the items of one list written in their place:
+ * concat(a, b, c) or concat([a, b, c]). */
+static bool convert_tensors(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, check_value *out)
+{
+    if (out->count == 1 && out->tensor_values[0]->kind == VALUE_LIST) {
+        const ast_value *list = out->tensor_values[0];
+        out->count = 0;
+        out->tensor_values = tsc_arena_alloc(ctx->arena, (size_t)(list->item_count + 1) * sizeof *out->tensor_values);
+        for (const ast_value *item = list->items; item != NULL; item = item->next)
+            out->tensor_values[out->count++] = item;
+    }
+    out->tensors = tsc_arena_alloc(ctx->arena, (size_t)(out->count + 1) * sizeof *out->tensors);
+    bool ok = true;
+    for (int i = 0; i < out->count; i++)
+        ok = convert_tensor(ctx, node, p, out->tensor_values[i], &out->tensors[i]) && ok;
+    return ok;
+}
+
 static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, check_value *out)
 {
     const ast_value *v = out->arg->value;
     switch (p->kind) {
     case TSC_ARG_TENSOR:
-        return convert_tensor(ctx, node, p, v, out);
+        return convert_tensor(ctx, node, p, v, &out->tensor);
+    case TSC_ARG_TENSORS:
+        return convert_tensors(ctx, node, p, out);
     case TSC_ARG_INT:
         return convert_int(ctx, node, p, v, &out->ints[0]);
     case TSC_ARG_FLOAT:
@@ -301,6 +315,47 @@ static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_pa
 }
 
 /* ---- argument binding ---------------------------------------------------- */
+
+/* The typed default of a parameter the call leaves out (ops.def), so that
+ * shape rules read every parameter alike. A rule-computed default leaves
+ * the value empty: the rule sees arg == NULL and computes it. */
+static void fill_default(const tsc_param_spec *p, check_value *v)
+{
+    if (p->default_kind != TSC_DEFAULT_VALUE)
+        return;
+    v->ok = true;
+    switch (p->kind) {
+    case TSC_ARG_INT:
+    case TSC_ARG_AXES:
+        v->ints[0] = p->default_int;
+        v->count = 1;
+        return;
+    case TSC_ARG_INT_PAIR:
+        v->ints[0] = v->ints[1] = p->default_int;
+        v->count = 2;
+        return;
+    case TSC_ARG_FLOAT:
+        v->number = p->default_float;
+        return;
+    case TSC_ARG_BOOL:
+        v->flag = p->default_bool;
+        return;
+    case TSC_ARG_ENUM:
+        for (int w = 0; p->enum_words[w] != NULL; w++) {
+            if (strcmp(p->enum_words[w], p->default_word) == 0) {
+                v->word = w;
+                return;
+            }
+        }
+        TSC_UNREACHABLE();   /* a default word that is not among the words: a registry bug */
+    case TSC_ARG_TENSOR:
+    case TSC_ARG_TENSORS:
+    case TSC_ARG_INT_LIST:
+    case TSC_ARG_STRING:
+        break;
+    }
+    TSC_UNREACHABLE();   /* these kinds have no typed default */
+}
 
 /* "x, filters, kernel_size, …" for messages. */
 static const char *param_list(const tsc_op_info *info)
@@ -333,7 +388,19 @@ static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *
                 ok = false;
                 continue;
             }
-            index = position++;
+            index = position;
+            if (index < info->param_count && info->params[index].kind == TSC_ARG_TENSORS) {
+                /* A variadic parameter takes every positional argument from here on. */
+                check_value *list = &values[index];
+                if (list->tensor_values == NULL)
+                    list->tensor_values = tsc_arena_alloc(ctx->arena,
+                                                          (size_t)(call->arg_count + 1) * sizeof *list->tensor_values);
+                if (list->arg == NULL)
+                    list->arg = arg;
+                list->tensor_values[list->count++] = arg->value;
+                continue;
+            }
+            position++;
             if (index >= info->param_count) {
                 if (index == info->param_count) {
                     int given = 0;
@@ -373,15 +440,21 @@ static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *
             continue;
         }
         values[index].arg = arg;
+        if (info->params[index].kind == TSC_ARG_TENSORS) {   /* values=[a, b] by keyword */
+            values[index].tensor_values = tsc_arena_alloc(ctx->arena, sizeof *values[index].tensor_values);
+            values[index].tensor_values[0] = arg->value;
+            values[index].count = 1;
+        }
     }
     for (int i = 0; i < info->param_count; i++) {
         const tsc_param_spec *p = &info->params[i];
         if (values[i].arg == NULL) {
-            if (p->required && !unknown_keyword) {
+            if (p->default_kind == TSC_DEFAULT_REQUIRED && !unknown_keyword) {
                 diag_error(call->loc, "E0104", "%s is missing its required argument '%s' (%s)", info->name,
                            p->name, p->doc);
                 ok = false;
             }
+            fill_default(p, &values[i]);
             continue;
         }
         values[i].ok = convert_value(ctx, node, p, &values[i]);
@@ -591,12 +664,19 @@ static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_valu
     node->loc = stmt->call->loc;
     node->binding = stmt->name;
     bool ok = bind_args(ctx, node, stmt->call, values);
+    int tensors = 0;
+    for (int i = 0; i < info->param_count; i++)
+        tensors += info->params[i].kind == TSC_ARG_TENSORS ? values[i].count : 1;
+    node->inputs = tsc_arena_alloc(ctx->arena, (size_t)(tensors + 1) * sizeof *node->inputs);
     for (int i = 0; i < info->param_count; i++) {
         node->args[i] = values[i].arg;
-        if (info->params[i].kind == TSC_ARG_TENSOR && values[i].ok) {
-            TSC_ASSERT(node->input_count < TSC_MAX_NODE_INPUTS);
+        if (!values[i].ok)
+            continue;
+        if (info->params[i].kind == TSC_ARG_TENSOR)
             node->inputs[node->input_count++] = values[i].tensor;
-        }
+        else if (info->params[i].kind == TSC_ARG_TENSORS)
+            for (int k = 0; k < values[i].count; k++)
+                node->inputs[node->input_count++] = values[i].tensors[k];
     }
     name_layer(ctx, node, values);
     if (!ok)
@@ -606,9 +686,7 @@ static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_valu
         if (tsc_type_is_poison(&node->inputs[i]->type))
             return node;
     }
-    if (info->family == TSC_FAMILY_OPTIMIZER)
-        return node;
-    if (!shape_check_node(ctx, node, values)) {
+    if (!shape_rules[node->op](ctx, node, values)) {
         node->type.dtype = TSC_DTYPE_POISON;
         return node;
     }
@@ -687,7 +765,7 @@ static tsc_type input_type(check_ctx *ctx, const ast_stmt *stmt)
 
 static void check_input(check_ctx *ctx, const ast_stmt *stmt)
 {
-    const check_binding *earlier = find_binding(ctx, stmt->name);
+    const check_binding *earlier = check_find_binding(ctx, stmt->name);
     if (earlier != NULL) {
         diag_error(stmt->name_loc, "E0109", "'%s' is already defined in model '%s'", stmt->name, ctx->model->name);
         diag_note(earlier->loc, "'%s' is defined here", stmt->name);
@@ -803,7 +881,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
         if (stmt->call != NULL) {
             checked_node *node = check_call(ctx, stmt, values);
             bind_name(ctx, stmt->name, stmt->name_loc, node);
-        } else if (find_binding(ctx, stmt->name) == NULL) {
+        } else if (check_find_binding(ctx, stmt->name) == NULL) {
             diag_error(stmt->name_loc, "E0107", "undefined tensor '%s'", stmt->name);
             suggest_name(ctx, stmt->name, stmt->name_loc, SUGGEST_TENSORS);
             return;
@@ -819,19 +897,21 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
         checked_node *node = check_call(ctx, stmt, values);
         if (node == NULL)
             return;
-        /* The optimizer is configuration, not a vertex of the graph. */
+        /* The optimizer is configuration, not a vertex of the graph: its
+         * rule (check_sgd, check_adam) left the settings in the attributes. */
         m->nodes[--m->node_count] = NULL;
         checked_optimizer *opt = tsc_arena_alloc(ctx->arena, sizeof *opt);
+        const checked_attrs *at = &node->attrs;
         opt->op = node->op;
         opt->call = stmt->call;
         opt->loc = stmt->call->loc;
-        bool args_ok = true;
-        for (int i = 0; i < node->info->param_count; i++) {
-            if (values[i].arg != NULL && !values[i].ok)
-                args_ok = false;
-        }
-        if (args_ok)
-            check_optimizer(ctx, opt, values);
+        opt->learning_rate = at->learning_rate;
+        opt->momentum = at->momentum;
+        opt->nesterov = at->nesterov;
+        opt->beta_1 = at->beta_1;
+        opt->beta_2 = at->beta_2;
+        opt->epsilon = at->epsilon;
+        opt->weight_decay = at->weight_decay;
         m->optimizer = opt;
         return;
     }

@@ -3,7 +3,7 @@
  *   valid: H' = floor((H - d(k-1) - 1)/s) + 1      same: H' = ceil(H/s) */
 #include <string.h>
 
-#include "tsc.h"
+#include "check_rules.h"
 
 /* One spatial axis of a window op. */
 typedef struct spatial {
@@ -68,6 +68,7 @@ static const char *formulas(check_ctx *ctx, const spatial *rows, const spatial *
 
 /* The window arguments of conv2d and the pools, checked for range. */
 typedef struct window_args {
+    int x_param;                      /* the input f32[B,H,W,C] */
     int kernel_param, strides_param, padding_param, dilation_param;   /* -1 when the op has none */
 } window_args;
 
@@ -93,19 +94,18 @@ static bool window_setup(const checked_node *node, const check_value *values, co
         return false;
     if (strides->arg != NULL && !positive_pair(node, w->strides_param, strides))
         return false;
-    if (w->dilation_param >= 0 && values[w->dilation_param].arg != NULL &&
-        !positive_pair(node, w->dilation_param, &values[w->dilation_param]))
+    if (w->dilation_param >= 0 && !positive_pair(node, w->dilation_param, &values[w->dilation_param]))
         return false;
-    tsc_padding padding = values[w->padding_param].arg != NULL ? (tsc_padding)values[w->padding_param].word
-                                                               : TSC_PADDING_VALID;
+    /* padding's words are in tsc_padding order; defaults are filled in. */
+    tsc_padding padding = (tsc_padding)values[w->padding_param].word;
     for (int i = 0; i < 2; i++) {
         spatial *a = &axes[i];
         memset(a, 0, sizeof *a);
         a->in = hw[i];
         a->k = kernel->ints[i];
-        a->s = strides->arg != NULL ? strides->ints[i] : default_strides[i];
-        a->d = w->dilation_param >= 0 && values[w->dilation_param].arg != NULL ? values[w->dilation_param].ints[i]
-                                                                                : 1;
+        /* default_strides: pool strides default to the pool size (a rule, not a value) */
+        a->s = default_strides != NULL && strides->arg == NULL ? default_strides[i] : strides->ints[i];
+        a->d = w->dilation_param >= 0 ? values[w->dilation_param].ints[i] : 1;
         a->padding = padding;
         spatial_compute(a);
     }
@@ -128,10 +128,11 @@ static void store_window(checked_node *node, const spatial axes[2])
 }
 
 /* E0201: the window does not fit (H' <= 0). */
-static void report_empty_output(check_ctx *ctx, const checked_node *node, const checked_node *x, int kernel_param,
-                                const spatial axes[2])
+static void report_empty_output(check_ctx *ctx, const checked_node *node, const checked_node *x,
+                                const window_args *w, const spatial axes[2])
 {
-    const char *name = check_arg_name(node, 0);
+    const char *name = check_arg_name(node, w->x_param);
+    int kernel_param = w->kernel_param;
     const spatial *bad = axes[0].out < 1 ? &axes[0] : &axes[1];
     int64_t span_r = axes[0].d * (axes[0].k - 1) + 1, span_c = axes[1].d * (axes[1].k - 1) + 1;
     diag_error(check_arg_loc(node, kernel_param), "E0201",
@@ -145,8 +146,8 @@ static void report_empty_output(check_ctx *ctx, const checked_node *node, const 
 }
 
 /* W0104: a 'valid' window whose stride skips the last rows/columns. */
-static void warn_dropped(check_ctx *ctx, const checked_node *node, const checked_node *x, int strides_param,
-                         const spatial axes[2])
+static void warn_dropped(check_ctx *ctx, const checked_node *node, const checked_node *x, const window_args *w,
+                         int strides_param, const spatial axes[2])
 {
     int64_t r = axes[0].dropped, c = axes[1].dropped;
     if (r == 0 && c == 0)
@@ -162,7 +163,7 @@ static void warn_dropped(check_ctx *ctx, const checked_node *node, const checked
     else
         what = c == 1 ? "the last column is" : tsc_arena_format(ctx->arena, "the last %lld columns are", (long long)c);
     const spatial *a = r > 0 ? &axes[0] : &axes[1];
-    const char *name = check_arg_name(node, 0);
+    const char *name = check_arg_name(node, w->x_param);
     diag_warning(check_arg_loc(node, strides_param), "W0104",
                  "%s with stride %lld and padding=valid drops data of '%s' (%s): %s %% %lld = %lld: %s never read",
                  node->info->name, (long long)a->s, name, check_type_str(ctx, &x->type), span_text(ctx, a),
@@ -181,31 +182,31 @@ static const char *verb(const spatial axes[2])
     return "shrinks";
 }
 
-static bool window_input(check_ctx *ctx, const checked_node *node, const check_value *values)
+static bool window_input(check_ctx *ctx, const checked_node *node, const check_value *values, const window_args *w)
 {
-    return check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32) &&
-           check_expect_rank(ctx, node, values, 0, 4, "[batch, height, width, channels]");
+    return check_expect_dtype(ctx, node, values, w->x_param, TSC_DTYPE_F32) &&
+           check_expect_rank(ctx, node, values, w->x_param, 4, "[batch, height, width, channels]");
 }
 
-bool shape_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
+bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    static const window_args w = {2, 3, 4, 5};
+    static const window_args w = {P_conv2d_x, P_conv2d_kernel_size, P_conv2d_strides, P_conv2d_padding,
+                                  P_conv2d_dilation_rate};
     static const char *const keys[] = {"filters", "kernel_size", "strides", "padding", "dilation_rate", NULL};
-    static const int64_t unit_strides[2] = {1, 1};
-    const checked_node *x = values[0].tensor;
-    if (!window_input(ctx, node, values))
+    const checked_node *x = values[P_conv2d_x].tensor;
+    if (!window_input(ctx, node, values, &w))
         return false;
-    int64_t filters = values[1].ints[0];
+    int64_t filters = values[P_conv2d_filters].ints[0];
     if (filters < 1 || filters > INT32_MAX)
-        return check_range_error(node, 1, "between 1 and 2147483647", (double)filters);
+        return check_range_error(node, P_conv2d_filters, "between 1 and 2147483647", (double)filters);
     spatial axes[2];
-    if (!window_setup(node, values, &w, &x->type.dims[1], unit_strides, axes))
+    if (!window_setup(node, values, &w, &x->type.dims[1], NULL, axes))
         return false;
     if (axes[0].out < 1 || axes[1].out < 1) {
-        report_empty_output(ctx, node, x, w.kernel_param, axes);
+        report_empty_output(ctx, node, x, &w, axes);
         return false;
     }
-    warn_dropped(ctx, node, x, values[w.strides_param].arg != NULL ? w.strides_param : w.kernel_param, axes);
+    warn_dropped(ctx, node, x, &w, values[w.strides_param].arg != NULL ? w.strides_param : w.kernel_param, axes);
     store_window(node, axes);
     node->attrs.filters = filters;
     check_layer_options(node, values);
@@ -220,29 +221,32 @@ bool shape_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
     (void)tsc_mul_checked(area, channels, &fan_in);
     (void)tsc_mul_checked(area, filters, &fan_out);
     check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
+    /* Each output element is a dot product over the kh*kw*C window. */
+    int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(axes[0].out, axes[1].out), filters);
+    node->macs_per_example = tsc_mul_saturating(outputs, fan_in);
     node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, keys),
                                           verb(axes), check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
     return true;
 }
 
-bool shape_pool2d(check_ctx *ctx, checked_node *node, const check_value *values)
+bool check_pool2d(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    static const window_args w = {1, 2, 3, -1};
+    static const window_args w = {P_pool2d_x, P_pool2d_pool_size, P_pool2d_strides, P_pool2d_padding, -1};
     static const char *const keys[] = {"pool_size", "strides", "padding", NULL};
-    const checked_node *x = values[0].tensor;
-    if (!window_input(ctx, node, values))
+    const checked_node *x = values[P_pool2d_x].tensor;
+    if (!window_input(ctx, node, values, &w))
         return false;
     spatial axes[2];
-    if (!window_setup(node, values, &w, &x->type.dims[1], values[1].ints, axes))
+    if (!window_setup(node, values, &w, &x->type.dims[1], values[P_pool2d_pool_size].ints, axes))
         return false;
     if (axes[0].out < 1 || axes[1].out < 1) {
-        report_empty_output(ctx, node, x, w.kernel_param, axes);
+        report_empty_output(ctx, node, x, &w, axes);
         return false;
     }
     /* pool_size == strides dropping a last odd row is the ordinary floor-mode
      * downsampling of every CNN: only warn when the stride was chosen apart. */
-    if (values[2].arg != NULL && (axes[0].s != axes[0].k || axes[1].s != axes[1].k))
-        warn_dropped(ctx, node, x, w.strides_param, axes);
+    if (values[P_pool2d_strides].arg != NULL && (axes[0].s != axes[0].k || axes[1].s != axes[1].k))
+        warn_dropped(ctx, node, x, &w, w.strides_param, axes);
     store_window(node, axes);
     node->type = x->type;
     node->type.dims[1] = axes[0].out;
@@ -281,43 +285,60 @@ static const char *sizes_text(check_ctx *ctx, const int64_t *s)
                             (long long)s[3]);
 }
 
-bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value *values)
+/* Where conv2d_backprop_filter and conv2d_backprop_input keep their
+ * arguments: the same roles at different positions. */
+typedef struct backprop_args {
+    int sizes;          /* filter_sizes (kh,kw,C,F) or input_sizes (B,H,W,C) */
+    int tensor;         /* the conv2d input [B,H,W,C] or its filter [kh,kw,C,F] */
+    int out_backprop;   /* [B,H',W',F] */
+    int strides, padding;
+} backprop_args;
+
+bool check_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    static const window_args w = {0, 3, 4, -1};   /* kernel comes from the filter below */
-    static const int64_t unit_strides[2] = {1, 1};
+    static const backprop_args filter_args = {P_backprop_filter_filter_sizes, P_backprop_filter_input,
+                                              P_backprop_filter_out_backprop, P_backprop_filter_strides,
+                                              P_backprop_filter_padding};
+    static const backprop_args input_args = {P_backprop_input_input_sizes, P_backprop_input_filter,
+                                             P_backprop_input_out_backprop, P_backprop_input_strides,
+                                             P_backprop_input_padding};
     bool for_filter = node->op == TSC_OP_CONV2D_BACKPROP_FILTER;
-    int sizes_param = for_filter ? 1 : 0;
-    int tensor_param = for_filter ? 0 : 1;   /* input (filter op) or filter (input op) */
-    const checked_node *dy = values[2].tensor;
+    const backprop_args *p = for_filter ? &filter_args : &input_args;
+    /* The window's kernel comes from the filter: it is put in the sizes slot below. */
+    const window_args w = {p->tensor, p->sizes, p->strides, p->padding, -1};
+    int sizes_param = p->sizes;
+    int tensor_param = p->tensor;   /* input (filter op) or filter (input op) */
+    const checked_node *dy = values[p->out_backprop].tensor;
     const checked_node *t = values[tensor_param].tensor;
     if (!four_sizes(node, values, sizes_param) ||
         !check_expect_dtype(ctx, node, values, tensor_param, TSC_DTYPE_F32) ||
         !check_expect_rank(ctx, node, values, tensor_param, 4,
                            for_filter ? "[batch, height, width, channels]" : "[kh, kw, channels, filters]") ||
-        !check_expect_dtype(ctx, node, values, 2, TSC_DTYPE_F32) ||
-        !check_expect_rank(ctx, node, values, 2, 4, "[batch, height, width, filters]"))
+        !check_expect_dtype(ctx, node, values, p->out_backprop, TSC_DTYPE_F32) ||
+        !check_expect_rank(ctx, node, values, p->out_backprop, 4, "[batch, height, width, filters]"))
         return false;
     /* input [B,H,W,C] and filter [kh,kw,C,F], whichever way they are given. */
     int64_t input[4], filter[4];
-    memcpy(input, for_filter ? t->type.dims : values[0].ints, sizeof input);
-    memcpy(filter, for_filter ? values[1].ints : t->type.dims, sizeof filter);
+    memcpy(input, for_filter ? t->type.dims : values[sizes_param].ints, sizeof input);
+    memcpy(filter, for_filter ? values[sizes_param].ints : t->type.dims, sizeof filter);
     if (filter[2] != input[3]) {
         if (for_filter)
             diag_error(check_arg_loc(node, sizes_param), "E0207",
                        "filter_sizes %s has C = %lld, but input '%s' has %lld channels: %s", sizes_text(ctx, filter),
-                       (long long)filter[2], check_arg_name(node, 0), (long long)input[3], check_type_str(ctx, &t->type));
+                       (long long)filter[2], check_arg_name(node, tensor_param), (long long)input[3],
+                       check_type_str(ctx, &t->type));
         else
-            diag_error(check_arg_loc(node, 1), "E0207",
+            diag_error(check_arg_loc(node, tensor_param), "E0207",
                        "filter '%s' is %s with C = %lld, but input_sizes has %lld channels",
-                       check_arg_name(node, 1), check_type_str(ctx, &t->type), (long long)filter[2], (long long)input[3]);
+                       check_arg_name(node, tensor_param), check_type_str(ctx, &t->type), (long long)filter[2], (long long)input[3]);
         return false;
     }
     check_value window[TSC_OP_MAX_PARAMS];
     memcpy(window, values, sizeof window);
-    window[0].ints[0] = filter[0];
-    window[0].ints[1] = filter[1];
+    window[sizes_param].ints[0] = filter[0];
+    window[sizes_param].ints[1] = filter[1];
     spatial axes[2];
-    if (!window_setup(node, window, &w, &input[1], unit_strides, axes))
+    if (!window_setup(node, window, &w, &input[1], NULL, axes))
         return false;
     if (axes[0].out < 1 || axes[1].out < 1) {
         diag_error(check_arg_loc(node, sizes_param), "E0201",
@@ -341,8 +362,8 @@ bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value
             because = "it has the batch of the input";
         tsc_type in_type = check_make_type(TSC_DTYPE_F32, 4);
         memcpy(in_type.dims, input, sizeof input);
-        const char *name = check_arg_name(node, 2);
-        diag_error(check_arg_loc(node, 2), "E0207", "%s: out_backprop must be %s because %s, but '%s' is %s",
+        const char *name = check_arg_name(node, p->out_backprop);
+        diag_error(check_arg_loc(node, p->out_backprop), "E0207", "%s: out_backprop must be %s because %s, but '%s' is %s",
                    node->info->name, check_type_str(ctx, &expected), because, name, check_type_str(ctx, &dy->type));
         diag_note(node->loc, "a conv2d of %s with filter %s, strides=%lld and padding=%s gives %s",
                   check_type_str(ctx, &in_type), sizes_text(ctx, filter), (long long)axes[0].s,
@@ -351,6 +372,10 @@ bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value
         return false;
     }
     store_window(node, axes);
+    /* Every out_backprop element meets a kh*kw*C window (as the forward conv2d). */
+    int64_t per_example = tsc_mul_saturating(tsc_mul_saturating(axes[0].out, axes[1].out), filter[3]);
+    int64_t window_volume = tsc_mul_saturating(tsc_mul_saturating(filter[0], filter[1]), filter[2]);
+    node->macs_per_example = tsc_mul_saturating(per_example, window_volume);
     node->attrs.filters = filter[3];
     node->attrs.size_count = 4;
     memcpy(node->attrs.sizes, for_filter ? filter : input, 4 * sizeof(int64_t));

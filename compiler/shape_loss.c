@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "check_rules.h"
 
 static const char *dim_str(check_ctx *ctx, int64_t d)
 {
@@ -14,7 +14,7 @@ static const char *dim_str(check_ctx *ctx, int64_t d)
 
 static const checked_node *input_origin(const checked_node *node)
 {
-    while (node->op == TSC_OP_DROPOUT)
+    while (tsc_op_has(node->op, TSC_OPF_TRAINING_ONLY))   /* dropout passes values on */
         node = node->inputs[0];
     return node->op == TSC_OP_INPUT ? node : NULL;
 }
@@ -50,24 +50,25 @@ static tsc_loc arg_with_separator(const ast_call *call, const ast_arg *arg)
 }
 
 /* W0101: probabilities fed where a loss applies softmax/sigmoid itself. */
-static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, check_squash squash)
+/* The loss applies `applied` ("softmax" or "sigmoid") to argument `param`
+ * itself; `squash` says which probability outputs fed to it are warned of. */
+static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, check_squash squash,
+                               const char *applied)
 {
-    const checked_node *source = check_probability_source(node->inputs[1], squash);
+    const checked_node *source = check_probability_source(node->inputs[param], squash);
     if (source == NULL)
         return;
-    bool is_sigmoid = source->op == TSC_OP_SIGMOID || (source->op != TSC_OP_SOFTMAX &&
-                                                       source->attrs.activation == TSC_ACTIVATION_SIGMOID);
+    bool squash_op = (source->info->flags & (TSC_OPF_SQUASH_SIGMOID | TSC_OPF_SQUASH_SOFTMAX)) != 0;
+    bool is_sigmoid = tsc_op_has(source->op, TSC_OPF_SQUASH_SIGMOID) ||
+                      (!squash_op && source->attrs.activation == TSC_ACTIVATION_SIGMOID);
     const char *fn = is_sigmoid ? "sigmoid" : "softmax";
     const char *name = check_arg_name(node, param);
     diag_warning(check_arg_loc(node, param), "W0101",
                  "'%s' is already a %s output, but %s applies %s to its %s itself: the loss sees %s(%s(x)) and "
                  "barely falls",
-                 name, fn, node->info->name, node->op == TSC_OP_SIGMOID_CROSS_ENTROPY ||
-                 node->op == TSC_OP_BINARY_CROSS_ENTROPY ? "sigmoid" : "softmax",
-                 node->info->params[param].name, node->op == TSC_OP_SIGMOID_CROSS_ENTROPY ||
-                 node->op == TSC_OP_BINARY_CROSS_ENTROPY ? "sigmoid" : "softmax", fn);
+                 name, fn, node->info->name, applied, node->info->params[param].name, applied, fn);
     diag_note(source->loc, "%s is applied here", fn);
-    if (source->op == TSC_OP_SOFTMAX || source->op == TSC_OP_SIGMOID) {
+    if (squash_op) {
         const checked_node *logits = source->inputs[0];
         if (logits->binding != NULL && check_lookup_tensor(ctx, logits->binding) == logits) {
             diag_help(check_arg_loc(node, param), "pass the logits '%s' instead", logits->binding);
@@ -93,17 +94,27 @@ static void help_squeeze(check_ctx *ctx, const checked_node *node, const checked
     check_fixit_before_statement(ctx, fix);
 }
 
+/* The labels and the logits (or predictions) of a loss or metric: the
+ * first two parameters of every loss list and of accuracy's. */
+enum { LABELS = 0, LOGITS = 1 };
+#define TAKES_LABELS_LOGITS(list, labels, logits) ((int)P_##list##_##labels == LABELS && (int)P_##list##_##logits == LOGITS)
+_Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_LOGITS(dense_xent, labels, logits) &&
+               TAKES_LABELS_LOGITS(binary_xent, labels, x) && TAKES_LABELS_LOGITS(focal, labels, logits) &&
+               TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(accuracy, labels, logits),
+               "losses and accuracy take (labels, logits) first");
+
 /* Logits f32[…,C] and i32 labels of rank − 1 with the same leading dims. */
 static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    const checked_node *y = values[0].tensor;
-    const checked_node *l = values[1].tensor;
-    if (!check_expect_dtype(ctx, node, values, 1, TSC_DTYPE_F32) || !check_expect_min_rank(ctx, node, values, 1, 1))
+    const checked_node *y = values[LABELS].tensor;
+    const checked_node *l = values[LOGITS].tensor;
+    if (!check_expect_dtype(ctx, node, values, LOGITS, TSC_DTYPE_F32) ||
+        !check_expect_min_rank(ctx, node, values, LOGITS, 1))
         return false;
-    const char *yname = check_arg_name(node, 0);
-    const char *lname = check_arg_name(node, 1);
+    const char *yname = check_arg_name(node, LABELS);
+    const char *lname = check_arg_name(node, LOGITS);
     if (y->type.rank != l->type.rank - 1) {
-        diag_error(check_arg_loc(node, 0), "E0203",
+        diag_error(check_arg_loc(node, LABELS), "E0203",
                    "%s expects labels of rank %d (one class index per position of logits '%s', %s), but '%s' is "
                    "rank %d: %s",
                    node->info->name, l->type.rank - 1, lname, check_type_str(ctx, &l->type), yname, y->type.rank,
@@ -120,7 +131,7 @@ static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_va
     }
     for (int i = 0; i < y->type.rank; i++) {
         if (y->type.dims[i] != l->type.dims[i]) {
-            diag_error(check_arg_loc(node, 0), "E0205",
+            diag_error(check_arg_loc(node, LABELS), "E0205",
                        "labels '%s' must match the leading dims of logits '%s': dimension %d is %s in %s but %s in %s",
                        yname, lname, i, dim_str(ctx, y->type.dims[i]), check_type_str(ctx, &y->type),
                        dim_str(ctx, l->type.dims[i]), check_type_str(ctx, &l->type));
@@ -130,7 +141,7 @@ static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_va
         }
     }
     if (y->type.dtype == TSC_DTYPE_F32)
-        warn_f32_indices(ctx, node, 0, y);
+        warn_f32_indices(ctx, node, LABELS, y);
     node->attrs.sparse_labels = true;
     node->attrs.classes = l->type.dims[l->type.rank - 1];
     return true;
@@ -139,15 +150,15 @@ static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_va
 /* Labels and predictions: f32 of one shape. */
 static bool check_same_shape(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    const checked_node *y = values[0].tensor;
-    const checked_node *p = values[1].tensor;
-    const char *yname = check_arg_name(node, 0);
-    const char *pname = check_arg_name(node, 1);
-    if (!check_expect_dtype(ctx, node, values, 1, TSC_DTYPE_F32))
+    const checked_node *y = values[LABELS].tensor;
+    const checked_node *p = values[LOGITS].tensor;
+    const char *yname = check_arg_name(node, LABELS);
+    const char *pname = check_arg_name(node, LOGITS);
+    if (!check_expect_dtype(ctx, node, values, LOGITS, TSC_DTYPE_F32))
         return false;
     bool softmax_based = node->op == TSC_OP_SOFTMAX_CROSS_ENTROPY;
     if (y->type.dtype != TSC_DTYPE_F32) {
-        diag_error(check_arg_loc(node, 0), "E0301",
+        diag_error(check_arg_loc(node, LABELS), "E0301",
                    "%s expects f32 labels of the shape of '%s' (%s), but '%s' is %s", node->info->name, pname,
                    check_type_str(ctx, &p->type), yname, check_type_str(ctx, &y->type));
         check_note_origin(ctx, y, yname);
@@ -158,7 +169,7 @@ static bool check_same_shape(check_ctx *ctx, checked_node *node, const check_val
         return false;
     }
     if (!tsc_type_equal(&y->type, &p->type)) {
-        diag_error(check_arg_loc(node, 0), "E0204", "%s needs labels of the shape of '%s' (%s), but '%s' is %s",
+        diag_error(check_arg_loc(node, LABELS), "E0204", "%s needs labels of the shape of '%s' (%s), but '%s' is %s",
                    node->info->name, pname, check_type_str(ctx, &p->type), yname, check_type_str(ctx, &y->type));
         check_note_origin(ctx, y, yname);
         check_note_origin(ctx, p, pname);
@@ -201,92 +212,110 @@ static const char *range_text(number_range range)
     return text[range];
 }
 
-/* A float argument of a loss or an optimizer (or its default) within its
+/* A float argument of a loss or an optimizer (given or defaulted) within its
  * range; E0401 otherwise. */
-static bool float_arg(const tsc_op_info *info, tsc_loc call_loc, const check_value *values, const char *key,
-                      double fallback, number_range range, double *out)
+static bool float_arg(const checked_node *node, const check_value *values, int param, number_range range,
+                      double *out)
 {
-    int i = tsc_op_param_index(info, key);
-    TSC_ASSERT(i >= 0);
-    double v = values[i].arg != NULL ? values[i].number : fallback;
+    double v = values[param].number;
     if (in_range(v, range)) {
         *out = v;
         return true;
     }
-    tsc_loc loc = values[i].arg != NULL ? values[i].arg->value->loc : call_loc;
-    diag_error(loc, "E0401", "%s of %s must be %s, found %g", key, info->name, range_text(range), v);
+    diag_error(check_arg_loc(node, param), "E0401", "%s of %s must be %s, found %g", node->info->params[param].name,
+               node->info->name, range_text(range), v);
     return false;
 }
 
-bool shape_loss(check_ctx *ctx, checked_node *node, const check_value *values)
+/* The scalar result of a loss or metric whose operands checked out. */
+static bool scalar_result(checked_node *node, bool ok)
 {
-    checked_attrs *at = &node->attrs;
-    if (!float_arg(node->info, node->loc, values, "weight", 1.0, RANGE_NON_NEGATIVE, &at->weight))
-        return false;
-    bool ok;
-    switch (node->op) {
-    case TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY:
-        ok = check_sparse_pair(ctx, node, values);
-        if (ok)
-            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
-        break;
-    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
-        ok = check_same_shape(ctx, node, values);
-        if (ok)
-            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
-        break;
-    case TSC_OP_SIGMOID_CROSS_ENTROPY:
-        at->from_logits = true;
-        ok = check_same_shape(ctx, node, values);
-        if (ok)
-            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX_OR_SIGMOID);
-        break;
-    case TSC_OP_BINARY_CROSS_ENTROPY:
-        at->from_logits = values[2].arg != NULL ? values[2].flag : true;
-        ok = check_same_shape(ctx, node, values);
-        if (ok && at->from_logits)
-            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX_OR_SIGMOID);
-        break;
-    case TSC_OP_FOCAL_LOSS: {
-        if (!float_arg(node->info, node->loc, values, "gamma", 2.0, RANGE_NON_NEGATIVE, &at->gamma) ||
-            !float_arg(node->info, node->loc, values, "alpha", 0.25, RANGE_UNIT_CLOSED, &at->alpha))
-            return false;
-        const checked_node *y = values[0].tensor;
-        const checked_node *l = values[1].tensor;
-        bool sparse = y->type.dtype == TSC_DTYPE_I32 || y->type.rank == l->type.rank - 1;
-        ok = sparse ? check_sparse_pair(ctx, node, values) : check_same_shape(ctx, node, values);
-        if (ok)
-            warn_probabilities(ctx, node, 1, CHECK_SQUASH_SOFTMAX);
-        break;
-    }
-    case TSC_OP_MEAN_SQUARED_ERROR:
-        ok = check_same_shape(ctx, node, values);
-        break;
-    default:
-        TSC_UNREACHABLE();
-    }
-    if (!ok)
-        return false;
-    node->type = check_make_type(TSC_DTYPE_F32, 0);
-    return true;
+    if (ok)
+        node->type = check_make_type(TSC_DTYPE_F32, 0);
+    return ok;
 }
 
-static bool shape_in_top_k(check_ctx *ctx, checked_node *node, const check_value *values)
+/* ---- losses ------------------------------------------------------------------ */
+
+bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    const checked_node *p = values[0].tensor;
-    const checked_node *t = values[1].tensor;
-    if (!check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32) ||
-        !check_expect_rank(ctx, node, values, 0, 2, "[batch, classes]"))
+    if (!float_arg(node, values, P_sparse_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !check_sparse_pair(ctx, node, values))
         return false;
-    if (!check_expect_rank(ctx, node, values, 1, 1, "[batch]")) {
+    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    return scalar_result(node, true);
+}
+
+bool check_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !check_same_shape(ctx, node, values))
+        return false;
+    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    return scalar_result(node, true);
+}
+
+bool check_sigmoid_xent(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    node->attrs.from_logits = true;
+    if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !check_same_shape(ctx, node, values))
+        return false;
+    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX_OR_SIGMOID, "sigmoid");
+    return scalar_result(node, true);
+}
+
+bool check_binary_xent(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    node->attrs.from_logits = values[P_binary_xent_from_logits].flag;
+    if (!float_arg(node, values, P_binary_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !check_same_shape(ctx, node, values))
+        return false;
+    if (node->attrs.from_logits)
+        warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX_OR_SIGMOID, "sigmoid");
+    return scalar_result(node, true);
+}
+
+bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    checked_attrs *at = &node->attrs;
+    if (!float_arg(node, values, P_focal_weight, RANGE_NON_NEGATIVE, &at->weight) ||
+        !float_arg(node, values, P_focal_gamma, RANGE_NON_NEGATIVE, &at->gamma) ||
+        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha))
+        return false;
+    const checked_node *y = values[LABELS].tensor;
+    const checked_node *l = values[LOGITS].tensor;
+    bool sparse = y->type.dtype == TSC_DTYPE_I32 || y->type.rank == l->type.rank - 1;
+    if (!(sparse ? check_sparse_pair(ctx, node, values) : check_same_shape(ctx, node, values)))
+        return false;
+    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    return scalar_result(node, true);
+}
+
+bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return float_arg(node, values, P_mse_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) &&
+           scalar_result(node, check_same_shape(ctx, node, values));
+}
+
+/* ---- metrics ----------------------------------------------------------------- */
+
+bool check_in_top_k(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    const checked_node *p = values[P_in_top_k_predictions].tensor;
+    const checked_node *t = values[P_in_top_k_targets].tensor;
+    if (!check_expect_dtype(ctx, node, values, P_in_top_k_predictions, TSC_DTYPE_F32) ||
+        !check_expect_rank(ctx, node, values, P_in_top_k_predictions, 2, "[batch, classes]"))
+        return false;
+    if (!check_expect_rank(ctx, node, values, P_in_top_k_targets, 1, "[batch]")) {
         if (t->type.rank == 2)
-            help_squeeze(ctx, node, t, check_arg_name(node, 1));
+            help_squeeze(ctx, node, t, check_arg_name(node, P_in_top_k_targets));
         return false;
     }
-    const char *pname = check_arg_name(node, 0);
-    const char *tname = check_arg_name(node, 1);
+    const char *pname = check_arg_name(node, P_in_top_k_predictions);
+    const char *tname = check_arg_name(node, P_in_top_k_targets);
     if (p->type.dims[0] != t->type.dims[0]) {
-        diag_error(check_arg_loc(node, 1), "E0205",
+        diag_error(check_arg_loc(node, P_in_top_k_targets), "E0205",
                    "in_top_k needs one target per row of predictions, but '%s' has batch size %s (%s) and '%s' "
                    "has batch size %s (%s)",
                    pname, dim_str(ctx, p->type.dims[0]), check_type_str(ctx, &p->type), tname,
@@ -296,60 +325,54 @@ static bool shape_in_top_k(check_ctx *ctx, checked_node *node, const check_value
         return false;
     }
     int64_t classes = p->type.dims[1];
-    int64_t k = values[2].ints[0];
+    int64_t k = values[P_in_top_k_k].ints[0];
     if (k < 1 || k > classes) {
-        diag_error(check_arg_loc(node, 2), "E0401",
+        diag_error(check_arg_loc(node, P_in_top_k_k), "E0401",
                    "k of in_top_k must be between 1 and the %lld classes of '%s' (%s), found %lld",
                    (long long)classes, pname, check_type_str(ctx, &p->type), (long long)k);
         return false;
     }
     if (t->type.dtype == TSC_DTYPE_F32)
-        warn_f32_indices(ctx, node, 1, t);
+        warn_f32_indices(ctx, node, P_in_top_k_targets, t);
     node->attrs.k = k;
     node->attrs.classes = classes;
     node->attrs.sparse_labels = true;
-    return true;
+    return scalar_result(node, true);
 }
 
-bool shape_metric(check_ctx *ctx, checked_node *node, const check_value *values)
+bool check_accuracy(check_ctx *ctx, checked_node *node, const check_value *values)
 {
-    bool ok;
-    switch (node->op) {
-    case TSC_OP_IN_TOP_K:
-        ok = shape_in_top_k(ctx, node, values);
-        break;
-    case TSC_OP_ACCURACY:
-        ok = check_sparse_pair(ctx, node, values);
-        node->attrs.k = 1;
-        break;
-    case TSC_OP_MEAN:
-        ok = check_expect_dtype(ctx, node, values, 0, TSC_DTYPE_F32);
-        break;
-    default:
-        TSC_UNREACHABLE();
-    }
-    if (!ok)
-        return false;
-    node->type = check_make_type(TSC_DTYPE_F32, 0);
-    return true;
+    node->attrs.k = 1;
+    return scalar_result(node, check_sparse_pair(ctx, node, values));
 }
 
-bool check_optimizer(check_ctx *ctx, checked_optimizer *opt, const check_value *values)
+bool check_mean(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return scalar_result(node, check_expect_dtype(ctx, node, values, P_mean_x, TSC_DTYPE_F32));
+}
+
+/* ---- optimizers: their settings go to node->attrs, then to the model's
+ * checked_optimizer (resolve.c) ------------------------------------------------ */
+
+bool check_sgd(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     (void)ctx;
-    const tsc_op_info *info = tsc_op_info_of(opt->op);
-    tsc_loc loc = opt->call->loc;
-    bool ok = float_arg(info, loc, values, "weight_decay", 0, RANGE_NON_NEGATIVE, &opt->weight_decay);
-    if (opt->op == TSC_OP_SGD) {
-        ok = float_arg(info, loc, values, "learning_rate", 0.01, RANGE_POSITIVE, &opt->learning_rate) && ok;
-        ok = float_arg(info, loc, values, "momentum", 0, RANGE_UNIT_OPEN, &opt->momentum) && ok;
-        int nesterov = tsc_op_param_index(info, "nesterov");
-        opt->nesterov = values[nesterov].arg != NULL && values[nesterov].flag;
-        return ok;
-    }
-    ok = float_arg(info, loc, values, "learning_rate", 0.001, RANGE_POSITIVE, &opt->learning_rate) && ok;
-    ok = float_arg(info, loc, values, "beta_1", 0.9, RANGE_UNIT_OPEN, &opt->beta_1) && ok;
-    ok = float_arg(info, loc, values, "beta_2", 0.999, RANGE_UNIT_OPEN, &opt->beta_2) && ok;
-    ok = float_arg(info, loc, values, "epsilon", 1e-7, RANGE_POSITIVE, &opt->epsilon) && ok;
+    checked_attrs *at = &node->attrs;
+    bool ok = float_arg(node, values, P_sgd_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
+    ok = float_arg(node, values, P_sgd_learning_rate, RANGE_POSITIVE, &at->learning_rate) && ok;
+    ok = float_arg(node, values, P_sgd_momentum, RANGE_UNIT_OPEN, &at->momentum) && ok;
+    at->nesterov = values[P_sgd_nesterov].flag;
+    return ok;
+}
+
+bool check_adam(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    (void)ctx;
+    checked_attrs *at = &node->attrs;
+    bool ok = float_arg(node, values, P_adam_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
+    ok = float_arg(node, values, P_adam_learning_rate, RANGE_POSITIVE, &at->learning_rate) && ok;
+    ok = float_arg(node, values, P_adam_beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
+    ok = float_arg(node, values, P_adam_beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
+    ok = float_arg(node, values, P_adam_epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
     return ok;
 }

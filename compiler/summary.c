@@ -59,72 +59,15 @@ static int64_t type_elements(const tsc_type *type, int64_t batch)
     return tsc_type_elements(type, batch, 0, &elements) ? elements : INT64_MAX;
 }
 
-/* Elements of a filter [kh,kw,C,F] divided by F: the multiply-adds behind
- * one element of a convolution output. */
-static int64_t window_volume(const int64_t *filter_dims, int rank)
-{
-    if (rank != 4 || filter_dims[3] <= 0) {
-        return 0;
-    }
-    return saturating_mul(saturating_mul(filter_dims[0], filter_dims[1]), filter_dims[2]);
-}
-
-/* Multiply-adds of the node's forward computation; 0 for ops without a
- * matrix product (pooling, activations, element-wise ops, losses, metrics). */
-static int64_t node_multiply_adds(const checked_node *node, int64_t batch)
-{
-    if (tsc_type_is_poison(&node->type)) {
-        return 0;
-    }
-    switch (node->op) {
-    case TSC_OP_CONV2D:
-    case TSC_OP_DENSE: {
-        /* out [B,H',W',F] with kernel [kh,kw,C,F], or out [B,units] with
-         * kernel [F,units]: each output element is a dot product of length
-         * kernel elements / output channels. */
-        if (node->param_count < 1) {
-            return 0;
-        }
-        const tsc_type *kernel = &node->params[0].type;
-        int64_t out_channels = kernel->dims[kernel->rank - 1];
-        int64_t kernel_elements = type_elements(kernel, 1);
-        if (out_channels <= 0) {
-            return 0;
-        }
-        return saturating_mul(type_elements(&node->type, batch), kernel_elements / out_channels);
-    }
-    case TSC_OP_CONV2D_BACKPROP_FILTER: {
-        /* dW [kh,kw,C,F]: every out_backprop element [B,H',W',F] meets a
-         * kh*kw*C window of the input. */
-        if (node->input_count < 2 || tsc_type_is_poison(&node->inputs[1]->type)) {
-            return 0;
-        }
-        return saturating_mul(type_elements(&node->inputs[1]->type, batch),
-                              window_volume(node->type.dims, node->type.rank));
-    }
-    case TSC_OP_CONV2D_BACKPROP_INPUT: {
-        /* dX [B,H,W,C] from filter [kh,kw,C,F] and out_backprop [B,H',W',F]:
-         * the same products as the forward convolution. */
-        if (node->input_count < 2 || tsc_type_is_poison(&node->inputs[0]->type) ||
-            tsc_type_is_poison(&node->inputs[1]->type)) {
-            return 0;
-        }
-        const tsc_type *filter = &node->inputs[0]->type;
-        return saturating_mul(type_elements(&node->inputs[1]->type, batch),
-                              window_volume(filter->dims, filter->rank));
-    }
-    default:
-        return 0;
-    }
-}
-
 static node_figures node_figures_of(const checked_node *node, int64_t batch)
 {
     node_figures figures = {0, 0, 0};
     for (int i = 0; i < node->param_count; i++) {
         figures.params = saturating_add(figures.params, type_elements(&node->params[i].type, 1));
     }
-    figures.flops = saturating_mul(node_multiply_adds(node, batch), 2);
+    /* The checker counted the multiply-adds of one example. */
+    int64_t macs = tsc_type_is_poison(&node->type) ? 0 : saturating_mul(node->macs_per_example, batch);
+    figures.flops = saturating_mul(macs, 2);
     /* f32 and i32 are both 4 bytes. */
     figures.activation_bytes = saturating_mul(type_elements(&node->type, batch), 4);
     return figures;

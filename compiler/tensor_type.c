@@ -69,6 +69,12 @@ bool tsc_mul_checked(int64_t a, int64_t b, int64_t *out)
     return true;
 }
 
+int64_t tsc_mul_saturating(int64_t a, int64_t b)
+{
+    int64_t product;
+    return tsc_mul_checked(a, b, &product) ? product : INT64_MAX;
+}
+
 bool tsc_type_elements(const tsc_type *type, int64_t batch, int from, int64_t *out)
 {
     if (tsc_type_is_poison(type))

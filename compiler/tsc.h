@@ -293,110 +293,14 @@ bool tsc_type_has_batch(const tsc_type *type);
 const char *tsc_type_format(char *buf, size_t size, const tsc_type *type, const char *batch_symbol);
 /* a * b into *out; false (and *out untouched) if it overflows int64 or either is negative. */
 bool tsc_mul_checked(int64_t a, int64_t b, int64_t *out);
+/* a * b for a, b >= 0, or INT64_MAX when it overflows (figures for reports). */
+int64_t tsc_mul_saturating(int64_t a, int64_t b);
 /* Elements of a tensor of this type when the batch dim is `batch`; false on
  * overflow or poison. Dims from index `from` on only (0 = all, 1 = per sample). */
 bool tsc_type_elements(const tsc_type *type, int64_t batch, int from, int64_t *out);
 
-/* --- The op catalogue (ops.c) --------------------------------------------- */
-
-typedef enum tsc_op {
-    TSC_OP_INPUT = 0,              /* an `input` declaration, not callable */
-    /* layers */
-    TSC_OP_CONV2D,
-    TSC_OP_MAX_POOL2D,
-    TSC_OP_AVG_POOL2D,
-    TSC_OP_GLOBAL_AVG_POOL2D,
-    TSC_OP_GLOBAL_MAX_POOL2D,
-    TSC_OP_FLATTEN,
-    TSC_OP_RESHAPE,
-    TSC_OP_DENSE,
-    TSC_OP_DROPOUT,
-    TSC_OP_ADD,
-    TSC_OP_REDUCE_MAX,
-    TSC_OP_REDUCE_MEAN,
-    TSC_OP_REDUCE_SUM,
-    TSC_OP_ARGMAX,
-    TSC_OP_ONE_HOT,
-    TSC_OP_SQUEEZE,
-    TSC_OP_EXPAND_DIMS,
-    TSC_OP_CONV2D_BACKPROP_FILTER,
-    TSC_OP_CONV2D_BACKPROP_INPUT,
-    /* activations */
-    TSC_OP_RELU,
-    TSC_OP_SIGMOID,
-    TSC_OP_TANH,
-    TSC_OP_LEAKY_RELU,
-    TSC_OP_SOFTMAX,
-    /* losses */
-    TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY,
-    TSC_OP_SOFTMAX_CROSS_ENTROPY,
-    TSC_OP_SIGMOID_CROSS_ENTROPY,
-    TSC_OP_BINARY_CROSS_ENTROPY,   /* from_logits=true: sigmoid_cross_entropy; false: on probabilities */
-    TSC_OP_FOCAL_LOSS,
-    TSC_OP_MEAN_SQUARED_ERROR,
-    /* metrics */
-    TSC_OP_IN_TOP_K,
-    TSC_OP_ACCURACY,
-    TSC_OP_MEAN,
-    /* optimizers */
-    TSC_OP_SGD,
-    TSC_OP_ADAM,
-    TSC_OP_COUNT
-} tsc_op;
-
-typedef enum tsc_op_family {
-    TSC_FAMILY_INPUT = 0,
-    TSC_FAMILY_LAYER,       /* `x = op(...)` */
-    TSC_FAMILY_ACTIVATION,  /* `x = relu(x)`; also usable as activation= of conv2d/dense */
-    TSC_FAMILY_LOSS,        /* `loss name = op(...)`: scalar f32[] */
-    TSC_FAMILY_METRIC,      /* `metric name = op(...)`: scalar f32[] */
-    TSC_FAMILY_OPTIMIZER,   /* `optimizer op(...)` */
-} tsc_op_family;
-
-/* What kind of value an argument takes. */
-typedef enum tsc_arg_kind {
-    TSC_ARG_TENSOR,      /* a tensor name */
-    TSC_ARG_INT,         /* an integer (or an integer const) */
-    TSC_ARG_FLOAT,       /* a number (integers accepted) */
-    TSC_ARG_BOOL,        /* true / false */
-    TSC_ARG_ENUM,        /* one of enum_words, as a bare word (or a string) */
-    TSC_ARG_INT_PAIR,    /* n or (h, w): kernel_size, strides, pool_size, dilation_rate */
-    TSC_ARG_AXES,        /* an axis or a list/tuple of axes (negative counts from the end) */
-    TSC_ARG_INT_LIST,    /* a list/tuple of integers: reshape's shape, filter_sizes, input_sizes */
-    TSC_ARG_STRING,      /* "text": name= */
-} tsc_arg_kind;
-
-typedef struct tsc_param_spec {
-    const char *name;                /* keyword: "filters" */
-    tsc_arg_kind kind;
-    bool required;
-    const char *default_text;        /* as shown in docs and messages: "1", "valid"; NULL if required or none */
-    const char *const *enum_words;   /* TSC_ARG_ENUM: NULL-terminated list */
-    const char *doc;                 /* one line for docs/ops.md */
-} tsc_param_spec;
-
-#define TSC_OP_MAX_PARAMS 10
-
-typedef struct tsc_op_info {
-    tsc_op op;
-    const char *name;                /* as written in TDL: "conv2d" */
-    tsc_op_family family;
-    const tsc_param_spec *params;    /* in the positional order of SPEC §3 */
-    int param_count;
-    bool has_weights;                /* conv2d, dense: kernel (+ bias) */
-    bool differentiable;             /* autodiff can pass gradients through it */
-    const char *shape_rule;          /* one line for docs and --explain: "[B,H,W,C] -> [B,H',W',filters]" */
-} tsc_op_info;
-
-/* The catalogue entry of an op (never NULL for op < TSC_OP_COUNT). */
-const tsc_op_info *tsc_op_info_of(tsc_op op);
-/* Looks an op up by its TDL name; NULL if there is none. */
-const tsc_op_info *tsc_op_lookup(const char *name);
-/* Index of a parameter by keyword in info->params, or -1. */
-int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
-/* The closest of `count` candidate names to `name` (edit distance, at most a
- * third of the length), or NULL: for "did you mean" hints. */
-const char *tsc_closest_name(const char *name, const char *const *candidates, int count);
+/* The op registry (ops.h, ops.c, ops.def, op_params.def) */
+#include "ops.h"
 
 /* --- Resolved attributes --------------------------------------------------- */
 
@@ -452,6 +356,9 @@ typedef struct checked_attrs {
     bool from_logits;                /* binary_cross_entropy (true); the others take logits by definition */
     bool sparse_labels;              /* labels are i32 class indices (sparse CE, sparse focal form, in_top_k, accuracy) */
     int64_t classes;                 /* losses and metrics: the last dim of the logits/predictions (C) */
+    /* optimizers: copied into the model's checked_optimizer */
+    double learning_rate, momentum, beta_1, beta_2, epsilon, weight_decay;
+    bool nesterov;
 } checked_attrs;
 
 /* --- Nodes ------------------------------------------------------------------- */
@@ -470,7 +377,6 @@ typedef struct checked_param {
     int64_t fan_in, fan_out;         /* glorot: conv kh*kw*C and kh*kw*filters; dense F and units */
 } checked_param;
 
-#define TSC_MAX_NODE_INPUTS 3
 #define TSC_MAX_NODE_PARAMS 2
 
 /* One op call (or one input declaration): a vertex of the graph. */
@@ -488,11 +394,12 @@ typedef struct checked_node {
     const ast_stmt *stmt;            /* the statement (for inputs the declaration) */
     const ast_call *call;            /* NULL for inputs */
     tsc_loc loc;                     /* the call (or the input's name) */
-    /* The tensor operands, in the order of the op's TSC_ARG_TENSOR parameters
-     * (conv2d: x; losses: labels then logits/predictions; in_top_k:
-     * predictions then targets; backprop_filter: input, out_backprop;
-     * backprop_input: filter, out_backprop). */
-    struct checked_node *inputs[TSC_MAX_NODE_INPUTS];
+    /* The tensor operands, in the order of the op's TSC_ARG_TENSOR(S)
+     * parameters (conv2d: x; losses: labels then logits/predictions;
+     * in_top_k: predictions then targets; backprop_filter: input,
+     * out_backprop; backprop_input: filter, out_backprop; concat: every
+     * value). An arena array of input_count entries. */
+    struct checked_node **inputs;
     int input_count;
     /* The bound argument of each op parameter (index as in info->params), or
      * NULL when the default applies: for carets under the argument. */
@@ -505,6 +412,9 @@ typedef struct checked_node {
      * "max_pool2d(pool_size=2) halves f32[B,11,11,64]: floor((11 - 2)/2) + 1 = 5".
      * NULL when there is nothing to explain (same shape as the input). */
     const char *shape_reason;
+    /* Multiply-adds of the forward computation per example (conv2d, dense,
+     * conv2d_backprop_*): for --summary's FLOPs. Saturates at INT64_MAX. */
+    int64_t macs_per_example;
     bool used;                       /* reaches a loss, metric or output */
     bool is_training_only;           /* dropout: identity in forward/evaluate */
 } checked_node;
@@ -574,98 +484,6 @@ void checked_file_free(checked_file *file);
 
 /* The model of that name, or NULL. */
 const checked_model *checked_file_find_model(const checked_file *file, const char *name);
-
-/* --- Checker internals: shared by resolve.c, shape*.c only ------------------ */
-
-/* One argument after binding and conversion (resolve.c), read by the shape rules. */
-typedef struct check_value {
-    const ast_arg *arg;              /* NULL: not given, the default applies */
-    bool ok;                         /* given and converted without error */
-    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
-    bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
-    int count;
-    double number;                   /* FLOAT */
-    bool flag;                       /* BOOL */
-    int word;                        /* ENUM: index in enum_words */
-    const char *text;                /* STRING */
-    checked_node *tensor;            /* TENSOR */
-} check_value;
-
-/* A name bound in a model: to a node, or poisoned (its statement had an error). */
-typedef struct check_binding {
-    const char *name;
-    checked_node *node;              /* NULL when poisoned */
-    tsc_loc loc;
-} check_binding;
-
-/* State of one model's check. */
-typedef struct check_ctx {
-    tsc_arena *arena;
-    const ast_file *ast;
-    checked_model *model;
-    const ast_stmt *stmt;            /* the statement being checked */
-    check_binding *bindings;         /* in binding order; the last one of a name wins */
-    int binding_count;
-    int op_counters[TSC_OP_COUNT];   /* for conv2d_1, conv2d_2, … */
-    int explicit_names;              /* name="…" given so far: automatic names may collide with them */
-} check_ctx;
-
-/* shape.c: fills node->type/attrs/params/shape_reason from the converted
- * arguments, reporting shape, dtype and range errors; tensor inputs are never
- * poison here. Returns false if it reported an error. */
-bool shape_check_node(check_ctx *ctx, checked_node *node, const check_value *values);
-/* shape_conv.c */
-bool shape_conv2d(check_ctx *ctx, checked_node *node, const check_value *values);
-bool shape_pool2d(check_ctx *ctx, checked_node *node, const check_value *values);
-bool shape_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value *values);
-/* shape_loss.c */
-bool shape_loss(check_ctx *ctx, checked_node *node, const check_value *values);
-bool shape_metric(check_ctx *ctx, checked_node *node, const check_value *values);
-bool check_optimizer(check_ctx *ctx, checked_optimizer *opt, const check_value *values);
-
-/* Shared rules (shape.c). Each reports its error (E0301/E0302, E0203,
- * E0208, E0401) and returns false. */
-bool check_expect_dtype(check_ctx *ctx, const checked_node *node, const check_value *values, int param,
-                        tsc_dtype dtype);
-bool check_expect_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank,
-                       const char *layout);
-bool check_expect_min_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank);
-/* An axis in [-rank, rank) of tensor x normalised to [0, rank). */
-bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, int64_t axis, int rank,
-                          const checked_node *x, int *out);
-/* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
-bool check_range_error(const checked_node *node, int param, const char *what, double value);
-tsc_type check_make_type(tsc_dtype dtype, int rank);
-/* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
-void check_layer_options(checked_node *node, const check_value *values);
-void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
-                       int64_t fan_in, int64_t fan_out, int64_t bias);
-
-/* Helpers for messages (shape.c). */
-/* A fix-it inserting `statement` (no ';' added) on its own line before the
- * statement being checked, with the same indentation. */
-void check_fixit_before_statement(check_ctx *ctx, const char *statement);
-/* The source text of a span (arena copy). */
-const char *check_source_text(check_ctx *ctx, tsc_loc loc);
-/* "max_pool2d(pool_size=2)": the op with those of `keys` the call gives, as written. */
-const char *check_call_summary(check_ctx *ctx, const checked_node *node, const char *const *keys);
-const char *check_type_str(check_ctx *ctx, const tsc_type *type);
-/* Where argument `param` of the node is: its value, or the call when defaulted. */
-tsc_loc check_arg_loc(const checked_node *node, int param);
-/* The name the user wrote for tensor argument `param` ("x"). */
-const char *check_arg_name(const checked_node *node, int param);
-/* A note saying where the shape of `node` (called `shown_name`) came from. */
-void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
-/* Which squashing functions check_probability_source looks for. */
-typedef enum check_squash {
-    CHECK_SQUASH_SOFTMAX,             /* softmax only */
-    CHECK_SQUASH_SOFTMAX_OR_SIGMOID,
-} check_squash;
-/* The node (op, or layer with that activation=) whose softmax/sigmoid output
- * `node` is, looking through dropout; NULL if it is none. */
-const checked_node *check_probability_source(const checked_node *node, check_squash squash);
-/* The tensor bound to a name at this point of the model, or NULL. */
-checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
 
 /* ===================================================================== */
 /* Reports: --summary (summary.c) and --dot (dot.c)                       */

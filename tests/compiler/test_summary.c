@@ -379,7 +379,8 @@ static void test_dot_escapes_names(void **state)
     relu.op = TSC_OP_RELU;
     relu.info = tsc_op_info_of(TSC_OP_RELU);
     relu.layer_name = "back\\slash";
-    relu.inputs[0] = &input;
+    checked_node *relu_inputs[] = {&input};
+    relu.inputs = relu_inputs;
     relu.input_count = 1;
     checked_node *nodes[] = {&input, &relu};
     checked_node *inputs[] = {&input};

@@ -1,0 +1,101 @@
+/* The checker's own interface between its parts: resolve.c binds arguments
+ * and calls the shape rules through the table built from ops.def's `check`
+ * column; the rules (shape.c, shape_conv.c, shape_loss.c, shape_combine.c)
+ * use the helpers of check_support.c. Nothing outside the checker includes
+ * this header. Calls go one way: resolve -> rules -> support. */
+#ifndef TSC_CHECK_RULES_H
+#define TSC_CHECK_RULES_H
+
+#include "tsc.h"
+
+/* One argument after binding and conversion (resolve.c), read by the shape rules. */
+typedef struct check_value {
+    const ast_arg *arg;              /* NULL: not given; a typed default is filled in (ops.def) */
+    bool ok;                         /* given and converted without error, or defaulted */
+    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
+    bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
+    int count;
+    double number;                   /* FLOAT */
+    bool flag;                       /* BOOL */
+    int word;                        /* ENUM: index in enum_words */
+    const char *text;                /* STRING */
+    checked_node *tensor;            /* TENSOR */
+    checked_node **tensors;          /* TENSORS: `count` of them (arena) */
+    const ast_value **tensor_values; /* TENSORS: where each was written, for carets and names */
+} check_value;
+
+/* A name bound in a model: to a node, or poisoned (its statement had an error). */
+typedef struct check_binding {
+    const char *name;
+    checked_node *node;              /* NULL when poisoned */
+    tsc_loc loc;
+} check_binding;
+
+/* State of one model's check. */
+typedef struct check_ctx {
+    tsc_arena *arena;
+    const ast_file *ast;
+    checked_model *model;
+    const ast_stmt *stmt;            /* the statement being checked */
+    check_binding *bindings;         /* in binding order; the last one of a name wins */
+    int binding_count;
+    int op_counters[TSC_OP_COUNT];   /* for conv2d_1, conv2d_2, … */
+    int explicit_names;              /* name="…" given so far: automatic names may collide with them */
+} check_ctx;
+
+/* A shape rule: fills node->type/attrs/params/shape_reason from the
+ * converted arguments (defaults filled in), reporting shape, dtype and range
+ * errors; tensor inputs are never poison here. Returns false if it reported
+ * an error. One per row of ops.def (the `check` column). */
+typedef bool check_rule(check_ctx *ctx, checked_node *node, const check_value *values);
+#define OP(id, name, family, params, flags, shape_rule, check, lower) check_rule check;
+#include "ops.def"
+#undef OP
+
+/* Shared rules (check_support.c). Each reports its error (E0301/E0302, E0203,
+ * E0208, E0401) and returns false. */
+bool check_expect_dtype(check_ctx *ctx, const checked_node *node, const check_value *values, int param,
+                        tsc_dtype dtype);
+bool check_expect_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank,
+                       const char *layout);
+bool check_expect_min_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank);
+/* An axis in [-rank, rank) of tensor x normalised to [0, rank). */
+bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, int64_t axis, int rank,
+                          const checked_node *x, int *out);
+/* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
+bool check_range_error(const checked_node *node, int param, const char *what, double value);
+tsc_type check_make_type(tsc_dtype dtype, int rank);
+/* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
+void check_layer_options(checked_node *node, const check_value *values);
+void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
+                       int64_t fan_in, int64_t fan_out, int64_t bias);
+
+/* Helpers for messages (check_support.c). */
+/* A fix-it inserting `statement` (no ';' added) on its own line before the
+ * statement being checked, with the same indentation. */
+void check_fixit_before_statement(check_ctx *ctx, const char *statement);
+/* The source text of a span (arena copy). */
+const char *check_source_text(check_ctx *ctx, tsc_loc loc);
+/* "max_pool2d(pool_size=2)": the op with those of `keys` the call gives, as written. */
+const char *check_call_summary(check_ctx *ctx, const checked_node *node, const char *const *keys);
+const char *check_type_str(check_ctx *ctx, const tsc_type *type);
+/* Where argument `param` of the node is: its value, or the call when defaulted. */
+tsc_loc check_arg_loc(const checked_node *node, int param);
+/* The name the user wrote for tensor argument `param` ("x"). */
+const char *check_arg_name(const checked_node *node, int param);
+/* A note saying where the shape of `node` (called `shown_name`) came from. */
+void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
+/* Which squashing functions check_probability_source looks for. */
+typedef enum check_squash {
+    CHECK_SQUASH_SOFTMAX,             /* softmax only */
+    CHECK_SQUASH_SOFTMAX_OR_SIGMOID,
+} check_squash;
+/* The node (op, or layer with that activation=) whose softmax/sigmoid output
+ * `node` is, looking through dropout; NULL if it is none. */
+const checked_node *check_probability_source(const checked_node *node, check_squash squash);
+/* The binding of a name at this point of the model (the latest), or NULL. */
+const check_binding *check_find_binding(const check_ctx *ctx, const char *name);
+/* The tensor bound to a name at this point of the model, or NULL. */
+checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
+
+#endif /* TSC_CHECK_RULES_H */

@@ -1,0 +1,245 @@
+/* What the shape rules share: the checks every rule makes (dtype, rank,
+ * axis, range), the notes that explain where a shape came from, fix-its,
+ * weights, and the names bound so far. A leaf of the checker: it calls no
+ * rule and nothing of resolve.c. */
+#include <string.h>
+
+#include "check_rules.h"
+
+/* ---- names bound so far ---------------------------------------------- */
+
+const check_binding *check_find_binding(const check_ctx *ctx, const char *name)
+{
+    for (int i = ctx->binding_count - 1; i >= 0; i--) {
+        if (strcmp(ctx->bindings[i].name, name) == 0)
+            return &ctx->bindings[i];
+    }
+    return NULL;
+}
+
+checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
+{
+    const check_binding *b = check_find_binding(ctx, name);
+    return b != NULL ? b->node : NULL;
+}
+
+/* ---- message helpers --------------------------------------------------- */
+
+const char *check_type_str(check_ctx *ctx, const tsc_type *type)
+{
+    char buf[TSC_TYPE_STR_MAX];
+    tsc_type_format(buf, sizeof buf, type, ctx->model->batch_symbol);
+    return tsc_arena_strndup(ctx->arena, buf, strlen(buf));
+}
+
+tsc_loc check_arg_loc(const checked_node *node, int param)
+{
+    const ast_arg *arg = node->args[param];
+    return arg != NULL ? arg->value->loc : node->loc;
+}
+
+const char *check_arg_name(const checked_node *node, int param)
+{
+    const ast_arg *arg = node->args[param];
+    TSC_ASSERT(arg != NULL && arg->value->kind == VALUE_IDENT);
+    return arg->value->text;
+}
+
+void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name)
+{
+    const char *type = check_type_str(ctx, &node->type);
+    const checked_node *origin = node;
+    /* Ops whose output has the shape of their first input: a note about their
+     * output's shape is better told about where that input came from. */
+    while (origin->shape_reason == NULL && tsc_op_has(origin->op, TSC_OPF_KEEPS_SHAPE) && origin->input_count > 0)
+        origin = origin->inputs[0];
+    if (origin->op == TSC_OP_INPUT) {
+        tsc_loc loc = origin->stmt != NULL && origin->stmt->type != NULL ? origin->stmt->type->loc : origin->loc;
+        if (origin == node || strcmp(origin->binding, shown_name) == 0)
+            diag_note(loc, "'%s' is declared %s here", shown_name, type);
+        else
+            diag_note(loc, "'%s' is %s: it has the shape of input '%s', declared here", shown_name, type,
+                      origin->binding);
+    } else if (origin->shape_reason != NULL) {
+        diag_note(origin->loc, "'%s' is %s because %s", shown_name, type, origin->shape_reason);
+    } else {
+        diag_note(origin->loc, "'%s' is %s, computed here by %s", shown_name, type, origin->info->name);
+    }
+}
+
+const checked_node *check_probability_source(const checked_node *node, check_squash squash)
+{
+    unsigned squashes = TSC_OPF_SQUASH_SOFTMAX;
+    if (squash == CHECK_SQUASH_SOFTMAX_OR_SIGMOID)
+        squashes |= TSC_OPF_SQUASH_SIGMOID;
+    /* A loop, not recursion: chains may be long. Dropout passes values on. */
+    while (tsc_op_has(node->op, TSC_OPF_TRAINING_ONLY))
+        node = node->inputs[0];
+    if (node->info->flags & squashes)
+        return node;
+    if (tsc_op_has(node->op, TSC_OPF_WEIGHTS)) {
+        if (node->attrs.activation == TSC_ACTIVATION_SOFTMAX ||
+            (squash == CHECK_SQUASH_SOFTMAX_OR_SIGMOID && node->attrs.activation == TSC_ACTIVATION_SIGMOID))
+            return node;
+    }
+    return NULL;
+}
+
+/* ---- shared checks --------------------------------------------------------- */
+
+static const checked_node *tensor_arg(const check_value *values, int param)
+{
+    return values[param].tensor;
+}
+
+/* Reports E0301/E0302 when tensor argument `param` is not of `dtype`. */
+bool check_expect_dtype(check_ctx *ctx, const checked_node *node, const check_value *values, int param,
+                         tsc_dtype dtype)
+{
+    const checked_node *x = tensor_arg(values, param);
+    if (x->type.dtype == dtype)
+        return true;
+    const char *name = check_arg_name(node, param);
+    if (dtype == TSC_DTYPE_F32)
+        diag_error(check_arg_loc(node, param), "E0301", "%s expects f32 values for '%s', but '%s' is %s",
+                   node->info->name, node->info->params[param].name, name, check_type_str(ctx, &x->type));
+    else
+        diag_error(check_arg_loc(node, param), "E0302", "%s expects i32 class indices for '%s', but '%s' is %s",
+                   node->info->name, node->info->params[param].name, name, check_type_str(ctx, &x->type));
+    check_note_origin(ctx, x, name);
+    return false;
+}
+
+/* Reports E0203 when tensor argument `param` does not have rank `rank`. */
+bool check_expect_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param, int rank,
+                        const char *layout)
+{
+    const checked_node *x = tensor_arg(values, param);
+    if (x->type.rank == rank)
+        return true;
+    const char *name = check_arg_name(node, param);
+    diag_error(check_arg_loc(node, param), "E0203", "%s expects a rank-%d input %s, but '%s' is rank %d: %s",
+               node->info->name, rank, layout, name, x->type.rank, check_type_str(ctx, &x->type));
+    check_note_origin(ctx, x, name);
+    return false;
+}
+
+bool check_expect_min_rank(check_ctx *ctx, const checked_node *node, const check_value *values, int param,
+                            int rank)
+{
+    const checked_node *x = tensor_arg(values, param);
+    if (x->type.rank >= rank)
+        return true;
+    const char *name = check_arg_name(node, param);
+    diag_error(check_arg_loc(node, param), "E0203", "%s expects an input of rank %d or more, but '%s' is %s",
+               node->info->name, rank, name, check_type_str(ctx, &x->type));
+    check_note_origin(ctx, x, name);
+    return false;
+}
+
+/* An axis in [-rank, rank) normalised to [0, rank); E0208 otherwise. */
+bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, int64_t axis, int rank,
+                           const checked_node *x, int *out)
+{
+    if (axis < -rank || axis >= rank) {
+        diag_error(check_arg_loc(node, param), "E0208",
+                   "axis %lld is out of range for '%s', which is %s: expected %d to %d", (long long)axis,
+                   x->binding, check_type_str(ctx, &x->type), -rank, rank - 1);
+        return false;
+    }
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return true;
+}
+
+bool check_range_error(const checked_node *node, int param, const char *what, double value)
+{
+    diag_error(check_arg_loc(node, param), "E0401", "%s of %s must be %s, found %g", node->info->params[param].name,
+               node->info->name, what, value);
+    return false;
+}
+
+/* The source text of a span, for messages that quote the user. */
+const char *check_source_text(check_ctx *ctx, tsc_loc loc)
+{
+    if (loc.file == NULL || loc.last < loc.first || loc.last >= loc.file->length)
+        return "";
+    return tsc_arena_strndup(ctx->arena, loc.file->text + loc.first, loc.last - loc.first + 1);
+}
+
+/* "max_pool2d(pool_size=2)": the op with the given arguments among `keys`,
+ * as the user wrote them. */
+const char *check_call_summary(check_ctx *ctx, const checked_node *node, const char *const *keys)
+{
+    char *text = tsc_arena_format(ctx->arena, "%s(", node->info->name);
+    bool first = true;
+    for (int k = 0; keys[k] != NULL; k++) {
+        int i = tsc_op_param_index(node->info, keys[k]);
+        if (i < 0 || node->args[i] == NULL)
+            continue;
+        text = tsc_arena_format(ctx->arena, "%s%s%s=%s", text, first ? "" : ", ", keys[k],
+                                check_source_text(ctx, node->args[i]->value->loc));
+        first = false;
+    }
+    return tsc_arena_format(ctx->arena, "%s)", text);
+}
+
+tsc_type check_make_type(tsc_dtype dtype, int rank)
+{
+    tsc_type t;
+    memset(&t, 0, sizeof t);
+    t.dtype = dtype;
+    t.rank = rank;
+    return t;
+}
+
+static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_type type, checked_param_init init,
+                      int64_t fan_in, int64_t fan_out)
+{
+    checked_param *p = &node->params[node->param_count++];
+    p->name = tsc_arena_format(ctx->arena, "%s.%s", node->layer_name, role);
+    p->role = role;
+    p->type = type;
+    p->init = init;
+    p->fan_in = fan_in;
+    p->fan_out = fan_out;
+}
+
+/* Kernel and bias of conv2d and dense. */
+void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
+                       int64_t fan_in, int64_t fan_out, int64_t bias)
+{
+    tsc_type kernel = check_make_type(TSC_DTYPE_F32, kernel_rank);
+    memcpy(kernel.dims, kernel_dims, (size_t)kernel_rank * sizeof kernel.dims[0]);
+    add_param(ctx, node, "kernel", kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
+    if (node->attrs.use_bias) {
+        tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
+        b.dims[0] = bias;
+        add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
+    }
+}
+
+/* Fills activation/alpha/use_bias from the arguments of conv2d or dense
+ * (activation's words are in tsc_activation order; defaults are filled in). */
+void check_layer_options(checked_node *node, const check_value *values)
+{
+    int act = tsc_op_param_index(node->info, "activation");
+    int bias = tsc_op_param_index(node->info, "use_bias");
+    TSC_ASSERT(act >= 0 && bias >= 0);
+    node->attrs.activation = (tsc_activation)values[act].word;
+    /* activation=leaky_relu takes the leaky_relu op's default slope. */
+    const tsc_param_spec *slope = &tsc_op_info_of(TSC_OP_LEAKY_RELU)->params[P_leaky_relu_alpha];
+    node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float : 0.0;
+    node->attrs.use_bias = values[bias].flag;
+}
+
+void check_fixit_before_statement(check_ctx *ctx, const char *statement)
+{
+    const ast_stmt *stmt = ctx->stmt;
+    const char *text = stmt->loc.file->text;
+    uint32_t start = stmt->loc.first;
+    while (start > 0 && text[start - 1] != '\n')
+        start--;
+    const char *indent = check_source_text(ctx, (tsc_loc){stmt->loc.file, start, stmt->loc.first - 1});
+    diag_fixit((tsc_loc){stmt->loc.file, start, start - 1},
+               tsc_arena_format(ctx->arena, "%s%s\n", indent, statement));
+}
