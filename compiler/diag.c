@@ -53,6 +53,7 @@ static struct diag_state {
     diag_options options;
     int error_count;
     int warning_count;
+    int tool_error_count;             /* of error_count: about files and options, not the model */
     diag_record **records;            /* top-level diagnostics, in order */
     size_t record_count, record_capacity;
     diag_record *parent;              /* latest error/warning: notes and helps attach here */
@@ -89,7 +90,7 @@ static void state_clear(void) {
     state.shown = NULL;
     state.shown_count = state.shown_capacity = 0;
     state.parent = state.fix_target = NULL;
-    state.error_count = state.warning_count = 0;
+    state.error_count = state.warning_count = state.tool_error_count = 0;
 }
 
 void diag_begin(const diag_options *options) {
@@ -99,6 +100,7 @@ void diag_begin(const diag_options *options) {
 }
 
 int diag_error_count(void) { return state.error_count; }
+int diag_tool_error_count(void) { return state.tool_error_count; }
 int diag_warning_count(void) { return state.warning_count; }
 
 /* ------------------------------------------------------------------ */
@@ -198,6 +200,9 @@ static int decimal_digits(int n) {
 }
 
 static void print_header(FILE *out, const diag_record *record) {
+    /* An error about the tool's files or options has no place in a model:
+     * it reads "tsc: error: …", as a compiler driver's own errors do. */
+    if (!record->loc.file && !record->code && record->kind == DIAG_KIND_ERROR) put_colored(out, ANSI_BOLD, "tsc: ");
     if (record->loc.file) {
         int line, col;
         line_col(record->loc.file, record->loc.first, &line, &col);
@@ -346,6 +351,14 @@ void diag_error(tsc_loc loc, const char *code, const char *fmt, ...) {
     va_start(args, fmt);
     start_diagnostic(DIAG_KIND_ERROR, loc, code, fmt, args);
     va_end(args);
+}
+
+void diag_tool_error(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    start_diagnostic(DIAG_KIND_ERROR, (tsc_loc){0}, NULL, fmt, args);
+    va_end(args);
+    state.tool_error_count++;
 }
 
 void diag_warning(tsc_loc loc, const char *code, const char *fmt, ...) {
@@ -716,8 +729,9 @@ void diag_end(void) {
     case DIAG_FORMAT_SARIF: print_document(sarif_document()); break;
     }
     /* Counts stay readable after the run; the records go. */
-    int errors = state.error_count, warnings = state.warning_count;
+    int errors = state.error_count, warnings = state.warning_count, tool_errors = state.tool_error_count;
     state_clear();
     state.error_count = errors;
     state.warning_count = warnings;
+    state.tool_error_count = tool_errors;
 }

@@ -87,18 +87,6 @@ static int usage_error(const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-/* An I/O or environment error: the message, no usage hint. */
-static int io_error(const char *fmt, ...) TSC_PRINTF(1, 2);
-static int io_error(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    fputs("tsc: error: ", stderr);
-    vfprintf(stderr, fmt, args);
-    fputc('\n', stderr);
-    va_end(args);
-    return EXIT_USAGE;
-}
-
 /* If arg is "--name=value" returns value; if it is "--name", takes the next
  * argument (advancing *index). Returns NULL when arg is another option or the
  * value is missing (*missing then says which). */
@@ -267,9 +255,12 @@ static bool want_color(const cli_options *options) {
 
 static int explain(const char *code) {
     char *entry = diag_explain(code);
-    if (!entry)
-        return io_error("no diagnostic code '%s' (codes look like E0203 or W0101; see docs/diagnostics.md)",
-                        code);
+    if (!entry) {
+        diag_begin(NULL);
+        diag_tool_error("no diagnostic code '%s' (codes look like E0203 or W0101; see docs/diagnostics.md)", code);
+        diag_end();
+        return EXIT_USAGE;
+    }
     fputs(entry, stdout);
     free(entry);
     return EXIT_OK;
@@ -297,7 +288,7 @@ static int generate_c(const checked_file *file, const cli_options *options) {
         free(default_path);
     }
     free(input_dir);
-    return rc == 0 ? EXIT_OK : EXIT_USAGE;
+    return rc == 0 ? EXIT_OK : EXIT_USAGE;   /* the emitter reported through diag */
 }
 
 static int run_action(const cli_options *options, const checked_file *checked) {
@@ -310,37 +301,48 @@ static int run_action(const cli_options *options, const checked_file *checked) {
     TSC_UNREACHABLE();
 }
 
-/* Reads, parses and checks the input, then runs the action if the model is
- * free of errors. */
-static int compile(const cli_options *options) {
+/* Reads the input; NULL after reporting why it cannot be read. */
+static tsc_source *read_input(const char *path) {
     struct stat info;
-    if (stat(options->input_path, &info) == 0 && S_ISDIR(info.st_mode))
-        return io_error("cannot read '%s': it is a directory", options->input_path);
+    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) {
+        diag_tool_error("cannot read '%s': it is a directory", path);
+        return NULL;
+    }
     errno = 0;
-    tsc_source *source = tsc_source_read(options->input_path);
-    if (!source)
-        return io_error("cannot read '%s': %s", options->input_path,
-                        errno ? strerror(errno) : "unreadable file");
+    tsc_source *source = tsc_source_read(path);
+    if (!source) diag_tool_error("cannot read '%s': %s", path, errno ? strerror(errno) : "unreadable file");
+    return source;
+}
 
+/* Reads, parses and checks the input, then runs the action if the model is
+ * free of errors. Every error, the model's and the files', goes through one
+ * diagnostics run, so JSON and SARIF output stays one document. */
+static int compile(const cli_options *options) {
     diag_options diagnostics = {
         .format = options->format,
         .color = want_color(options),
         .stream = stderr,
     };
     diag_begin(&diagnostics);
+    tsc_source *source = read_input(options->input_path);
     ast_file *ast = NULL;
     checked_file *checked = NULL;
     /* Checking a tree with syntax errors would only add follow-on errors. */
-    if (tsc_parse(source, &ast) == 0) tsc_check(ast, &checked);
-    diag_end();
-    int errors = diag_error_count();
+    if (source && tsc_parse(source, &ast) == 0) tsc_check(ast, &checked);
 
-    int status = errors > 0 ? EXIT_MODEL_ERRORS : run_action(options, checked);
-    if (fflush(stdout) != 0 && status == EXIT_OK) status = io_error("cannot write output: %s", strerror(errno));
+    int status = !source                  ? EXIT_USAGE
+                 : diag_error_count() > 0 ? EXIT_MODEL_ERRORS
+                                          : run_action(options, checked);
+    if (fflush(stdout) != 0 && status == EXIT_OK) {
+        diag_tool_error("cannot write output: %s", strerror(errno));
+        status = EXIT_USAGE;
+    }
+    diag_end();
+    if (diag_tool_error_count() > 0) status = EXIT_USAGE;
 
     if (checked) checked_file_free(checked);
     if (ast) ast_file_free(ast);
-    tsc_source_free(source);
+    if (source) tsc_source_free(source);
     return status;
 }
 

@@ -100,6 +100,11 @@ void diag_end(void);
  * docs/diagnostics.md. */
 void diag_error(tsc_loc loc, const char *code, const char *fmt, ...) TSC_PRINTF(3, 4);
 void diag_warning(tsc_loc loc, const char *code, const char *fmt, ...) TSC_PRINTF(3, 4);
+/* An error about the tool's files or environment, not the model (cannot read
+ * the input, cannot write an output): no location and no code. Printed as
+ * "tsc: error: …" in text, and as a location-less error in JSON and SARIF,
+ * so those stay one valid document whatever fails. */
+void diag_tool_error(const char *fmt, ...) TSC_PRINTF(1, 2);
 void diag_note(tsc_loc loc, const char *fmt, ...) TSC_PRINTF(2, 3);
 void diag_help(tsc_loc loc, const char *fmt, ...) TSC_PRINTF(2, 3);
 /* A machine-readable fix: replace the bytes of span with text. To insert
@@ -108,6 +113,8 @@ void diag_help(tsc_loc loc, const char *fmt, ...) TSC_PRINTF(2, 3);
 void diag_fixit(tsc_loc span, const char *replacement);
 
 int diag_error_count(void);
+/* How many of the errors were tool errors (the CLI exits 2 for them). */
+int diag_tool_error_count(void);
 int diag_warning_count(void);
 
 /* The catalogue entry of a code from docs/diagnostics.md, or NULL. The

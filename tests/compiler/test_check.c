@@ -253,6 +253,94 @@ static void test_elementwise(void **state)
     checked_text_free(ct);
 }
 
+/* concat joins along one axis (positional values, or one list); multiply
+ * keeps the shape; both record every operand as an input. */
+static void test_combine(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = conv2d(image, filters=5, kernel_size=3, padding=same);\n"
+                                  "    b = conv2d(image, filters=2, kernel_size=1);\n"
+                                  "    c = concat(a, b, image, axis=-1);\n"
+                                  "    d = concat([a, b], axis=3);\n"
+                                  "    e = multiply(a, a);\n"
+                                  "    f = concat(a, a, axis=1);\n"
+                                  "    output c;\n    output d;\n    output e;\n    output f;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "concat_1", "f32[B,28,28,10]");
+    assert_type(ct, "concat_2", "f32[B,28,28,7]");
+    assert_type(ct, "concat_3", "f32[B,56,28,5]");
+    assert_type(ct, "multiply_1", "f32[B,28,28,5]");
+    const checked_node *c = layer(ct, "concat_1");
+    assert_int_equal(c->attrs.axis, 3);
+    assert_int_equal(c->input_count, 3);
+    assert_ptr_equal(c->inputs[2], layer(ct, "image"));
+    assert_string_equal(c->shape_reason, "concat(axis=3) adds the sizes along that axis: 5 + 2 + 3 = 10");
+    assert_int_equal(layer(ct, "concat_2")->input_count, 2);
+    assert_int_equal(layer(ct, "multiply_1")->input_count, 2);
+    checked_text_free(ct);
+}
+
+/* Errors of concat and multiply: each names both shapes. */
+static void test_combine_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *code, *words;
+    } cases[] = {
+        {"    a = conv2d(image, filters=4, kernel_size=3);\n    c = concat(image, a);\n    output c;", "E0204",
+         "dimension 1 is 26 in 'a' (f32[B,26,26,4]) and 28 in 'image' (f32[B,28,28,3])"},
+        {"    a = flatten(image);\n    c = concat(image, a);\n    output c;", "E0203", "rank 2"},
+        {"    c = concat(image, image, axis=0);\n    output c;", "E0208", "batch axis"},
+        {"    c = concat(image, image, axis=4);\n    output c;", "E0208", "expected -4 to 3"},
+        {"    c = concat(image);\n    output c;", "E0104", "two or more"},
+        {"    a = flatten(image);\n    c = multiply(image, a);\n    output c;", "E0204",
+         "multiply needs two tensors of one shape"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        checked_text *ct = check_body(cases[i].body);
+        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
+            strstr(ct->diagnostics, cases[i].words) == NULL)
+            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
+/* Left-out parameters get the registry's typed defaults, read by name. */
+static void test_registry_defaults(void **state)
+{
+    (void)state;
+    const tsc_op_info *conv = tsc_op_info_of(TSC_OP_CONV2D);
+    assert_int_equal(conv->params[P_conv2d_strides].default_kind, TSC_DEFAULT_VALUE);
+    assert_int_equal(conv->params[P_conv2d_strides].default_int, 1);
+    assert_string_equal(conv->params[P_conv2d_padding].default_word, "valid");
+    assert_int_equal(conv->params[P_conv2d_filters].default_kind, TSC_DEFAULT_REQUIRED);
+    const tsc_op_info *pool = tsc_op_info_of(TSC_OP_MAX_POOL2D);
+    assert_int_equal(pool->params[P_pool2d_strides].default_kind, TSC_DEFAULT_RULE);
+    assert_true(tsc_op_has(TSC_OP_FLATTEN, TSC_OPF_VIEW | TSC_OPF_DIFF));
+    assert_false(tsc_op_has(TSC_OP_ARGMAX, TSC_OPF_DIFF));
+    /* Every op's parameter list fits the binder and ends where its count says. */
+    for (int i = 0; i < TSC_OP_COUNT; i++) {
+        const tsc_op_info *info = tsc_op_info_of((tsc_op)i);
+        assert_true(info->param_count <= TSC_OP_MAX_PARAMS);
+        assert_null(info->params[info->param_count].name);
+        for (int k = 0; k < info->param_count; k++) {
+            const tsc_param_spec *p = &info->params[k];
+            assert_true((p->default_kind == TSC_DEFAULT_REQUIRED) == (p->default_text == NULL));
+            assert_true((p->kind == TSC_ARG_ENUM) == (p->enum_words != NULL));
+        }
+    }
+    /* Defaults as the rules see them: leaky_relu's slope, Adam's settings. */
+    checked_text *ct = check_body("    a = leaky_relu(image);\n    b = conv2d(image, filters=2, kernel_size=1, activation=leaky_relu);\n"
+                    "    output a;\n    output b;\n    optimizer adam();");
+    assert_int_equal(ct->errors, 0);
+    assert_true(layer(ct, "leaky_relu_1")->attrs.alpha == 0.3);
+    assert_true(layer(ct, "conv2d_1")->attrs.alpha == 0.3);
+    assert_int_equal(layer(ct, "conv2d_1")->attrs.strides[0], 1);
+    const checked_optimizer *opt = ct->checked->models[0].optimizer;
+    assert_true(opt->learning_rate == 0.001 && opt->beta_1 == 0.9 && opt->beta_2 == 0.999 && opt->epsilon == 1e-7);
+    checked_text_free(ct);
+}
+
 /* reduce_*: axis lists, negatives, keepdims and the default of all axes. */
 static void test_reductions(void **state)
 {
@@ -535,6 +623,9 @@ int main(void)
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_reshaping_and_dense),
         cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_combine),
+        cmocka_unit_test(test_combine_errors),
+        cmocka_unit_test(test_registry_defaults),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),
         cmocka_unit_test(test_conv2d_backprop),
