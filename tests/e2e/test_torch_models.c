@@ -4,8 +4,10 @@
  * architecture (a stride-2 'same' conv2d with uneven padding, a 'same'
  * max_pool2d, dense layers, relu/tanh, softmax, sparse softmax cross-entropy
  * plus a weighted focal loss, in_top_k, accuracy and mean metrics) and differ
- * in the optimizer. tests/e2e/fixtures/make_model_fixtures.py builds the same
- * models in PyTorch and stores, per model, the initial weights (under the
+ * in the optimizer. Any fx_ model with the same inputs, outputs, losses and
+ * metrics fits this test: it brings its own table of weights.
+ * tests/e2e/fixtures/make_model_fixtures.py builds every fx_ model in
+ * PyTorch and stores, per model, the initial weights (under the
  * model's own names), the inputs, and the expected forward outputs, evaluate
  * results, train_step losses and the weights after one and two train steps.
  *
@@ -56,22 +58,23 @@
 #define CHANNELS 2
 #define CLASSES 5
 #define IMAGE_SAMPLE (HEIGHT * WIDTH * CHANNELS)
-#define PARAM_COUNT 417
 #define MAX_NAME 96
 
 /* One field of <model>_metrics per loss and metric, in model order. */
 enum { METRIC_XENT, METRIC_FOCAL, METRIC_TOP2, METRIC_ACC, METRIC_MXENT, METRIC_COUNT };
 static const char *const metric_names[METRIC_COUNT] = {"xent", "focal", "top2", "acc", "mxent"};
 
-/* The weights every fx_ model has, with their shapes (HWIO conv kernel,
- * [in, units] dense kernels). */
+/* One weight of a model, with its shape (HWIO conv kernel, [in, units]
+ * dense kernel). */
 typedef struct weight_info {
     const char *name;
     int rank;
     int64_t shape[4];
 } weight_info;
 
-static const weight_info weights[] = {
+/* The weights of fx_sgd, fx_momentum, fx_nesterov and fx_adam: 417 parameters. */
+#define POOL_PARAM_COUNT 417
+static const weight_info pool_weights[] = {
     {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
     {"conv2d_1.bias", 1, {4}},
     {"dense_1.kernel", 2, {36, 8}},
@@ -79,11 +82,12 @@ static const weight_info weights[] = {
     {"dense_2.kernel", 2, {8, CLASSES}},
     {"dense_2.bias", 1, {CLASSES}},
 };
-#define WEIGHT_COUNT (sizeof weights / sizeof weights[0])
 
 /* The generated API of one model, behind uniform signatures. */
 typedef struct model_api {
     const char *name;
+    const weight_info *weights;  /* every weight, checked after each train_step */
+    size_t weight_count;
     void *(*create)(int max_batch);
     void (*destroy)(void *m);
     tdl_status (*load)(void *m, const char *path);
@@ -96,12 +100,13 @@ typedef struct model_api {
 } model_api;
 
 /* Wrappers that turn the typed generated functions into a model_api; the
- * static asserts pin the shapes this test assumes to the generated header. */
-#define DEFINE_MODEL_API(model, MODEL)                                                            \
+ * static asserts pin the shapes this test assumes to the generated header.
+ * weight_table lists the model's weights, param_count their total size. */
+#define DEFINE_MODEL_API(model, MODEL, weight_table, param_count)                                 \
     _Static_assert(MODEL##_IMAGE_SAMPLE_SIZE == IMAGE_SAMPLE, #model ": image shape");          \
     _Static_assert(MODEL##_PROBS_SAMPLE_SIZE == CLASSES, #model ": probs shape");                \
     _Static_assert(MODEL##_LOGITS_SAMPLE_SIZE == CLASSES, #model ": logits shape");              \
-    _Static_assert(MODEL##_PARAM_COUNT == PARAM_COUNT, #model ": parameter count");              \
+    _Static_assert(MODEL##_PARAM_COUNT == (param_count), #model ": parameter count");            \
     static void *model##_create_any(int max_batch) { return model##_create(max_batch); }         \
     static void model##_destroy_any(void *m) { model##_destroy(m); }                             \
     static tdl_status model##_load_any(void *m, const char *path)                                \
@@ -138,6 +143,8 @@ typedef struct model_api {
                                   label, loss);                                                  \
     }                                                                                            \
     static const model_api model##_api = {#model,                                               \
+                                          weight_table,                                          \
+                                          sizeof weight_table / sizeof weight_table[0],          \
                                           model##_create_any,                                    \
                                           model##_destroy_any,                                   \
                                           model##_load_any,                                      \
@@ -146,10 +153,10 @@ typedef struct model_api {
                                           model##_evaluate_any,                                  \
                                           model##_train_step_any};
 
-DEFINE_MODEL_API(fx_sgd, FX_SGD)
-DEFINE_MODEL_API(fx_momentum, FX_MOMENTUM)
-DEFINE_MODEL_API(fx_nesterov, FX_NESTEROV)
-DEFINE_MODEL_API(fx_adam, FX_ADAM)
+DEFINE_MODEL_API(fx_sgd, FX_SGD, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_momentum, FX_MOMENTUM, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_nesterov, FX_NESTEROV, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_adam, FX_ADAM, pool_weights, POOL_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -346,8 +353,8 @@ static void check_train_step(context *ctx, int step, const float *image, const i
     compare(ctx, stage, "loss", &loss, &want_loss, 1);
 
     expect_ok(ctx, ctx->api->save(ctx->model, ctx->weights_path), "save");
-    for (size_t i = 0; i < WEIGHT_COUNT; i++) {
-        const weight_info *w = &weights[i];
+    for (size_t i = 0; i < ctx->api->weight_count; i++) {
+        const weight_info *w = &ctx->api->weights[i];
         const float *got = load_tensor(ctx, ctx->weights_path, w->name, w->rank, w->shape);
         const float *want = load_expected(ctx, prefix, w->name, w->rank, w->shape);
         compare(ctx, stage, w->name, got, want, element_count(w->rank, w->shape));

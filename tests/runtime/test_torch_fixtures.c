@@ -751,6 +751,93 @@ static void test_in_top_k(void **state)
     assert_true(fx->all_close);
 }
 
+/* ------------------------------------------------------------------------ */
+/* concat, multiply                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define MAX_CONCAT_INPUTS 4
+
+static void check_concat(fixture *fx, const char *c)
+{
+    const int32_t *axis = load_i32(fx, c, "axis", NULL);
+    int rank = rank_of(entry(fx, c, "y"));
+    assert_true(axis[0] >= 0 && axis[0] < rank);
+    /* The (outer, inner) view: the dimensions before and after the axis,
+     * equal in every input and the output. */
+    size_t outer = 1, inner = 1;
+    for (int a = 0; a < axis[0]; a++)
+        outer *= (size_t)dim(fx, c, "y", a);
+    for (int a = axis[0] + 1; a < rank; a++)
+        inner *= (size_t)dim(fx, c, "y", a);
+
+    const float *inputs[MAX_CONCAT_INPUTS];
+    float *dinputs[MAX_CONCAT_INPUTS];
+    size_t counts[MAX_CONCAT_INPUTS];
+    int lens[MAX_CONCAT_INPUTS];
+    int count = 0;
+    char field[16]; /* "dx" and any int */
+    for (;; count++) {
+        snprintf(field, sizeof field, "x%d", count);
+        if (!has_tensor(fx, c, field))
+            break;
+        assert_true(count < MAX_CONCAT_INPUTS);
+        inputs[count] = load_f32(fx, c, field, &counts[count]);
+        lens[count] = dim(fx, c, field, axis[0]);
+        dinputs[count] = alloc_floats(fx, counts[count], GRADIENT_START);
+    }
+    assert_true(count >= 2);
+
+    size_t ny;
+    const float *dy = load_f32(fx, c, "dy", &ny);
+    float *y = alloc_floats(fx, ny, NAN);
+    tdl_concat_forward(y, inputs, lens, count, outer, inner);
+    compare(fx, c, "y", NULL, y, ny, 0.0f);
+    tdl_concat_backward(dinputs, dy, lens, count, outer, inner);
+    for (int i = 0; i < count; i++) {
+        snprintf(field, sizeof field, "dx%d", i);
+        compare(fx, c, field, NULL, dinputs[i], counts[i], GRADIENT_START);
+    }
+}
+
+/* concat of two NHWC tensors on the channel axis, and of three rank-2
+ * tensors of different lengths; forward and the gradient of every input. */
+static void test_concat(void **state)
+{
+    fixture *fx = *state;
+    check_concat(fx, "concat_nhwc_channels");
+    check_concat(fx, "concat_rank2");
+    assert_true(fx->all_close);
+}
+
+/* multiply forward and both gradients, and x * x with one gradient buffer
+ * serving as both da and db. */
+static void test_multiply(void **state)
+{
+    fixture *fx = *state;
+    size_t n;
+    const float *a = load_f32(fx, "multiply", "a", &n);
+    const float *b = load_f32(fx, "multiply", "b", NULL);
+    const float *dy = load_f32(fx, "multiply", "dy", NULL);
+    float *y = alloc_floats(fx, n, NAN);
+    tdl_multiply_forward(y, a, b, n);
+    compare(fx, "multiply", "y", NULL, y, n, 0.0f);
+    float *da = alloc_floats(fx, n, GRADIENT_START);
+    float *db = alloc_floats(fx, n, GRADIENT_START);
+    tdl_multiply_backward(da, db, dy, a, b, n);
+    compare(fx, "multiply", "da", NULL, da, n, GRADIENT_START);
+    compare(fx, "multiply", "db", NULL, db, n, GRADIENT_START);
+
+    const float *x = load_f32(fx, "multiply_square", "x", &n);
+    const float *dy_square = load_f32(fx, "multiply_square", "dy", NULL);
+    float *square = alloc_floats(fx, n, NAN);
+    tdl_multiply_forward(square, x, x, n);
+    compare(fx, "multiply_square", "y", NULL, square, n, 0.0f);
+    float *dx = alloc_floats(fx, n, GRADIENT_START);
+    tdl_multiply_backward(dx, dx, dy_square, x, x, n);
+    compare(fx, "multiply_square", "dx", NULL, dx, n, GRADIENT_START);
+    assert_true(fx->all_close);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +856,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_softmax_middle_axis, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_top_k, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multiply, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

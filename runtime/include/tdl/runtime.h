@@ -263,6 +263,23 @@ tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n)
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
 
 /* ===================================================================== */
+/* Combining tensors (combine.c): concat, multiply                        */
+/* ===================================================================== */
+
+/* Concatenation along one axis. Input i is seen as (outer, lens[i], inner),
+ * the output as (outer, sum(lens), inner). */
+void tdl_concat_forward(float *y, const float *const *inputs, const int *lens, int count,
+                        size_t outer, size_t inner);
+/* dinputs[i] += the slice of dy that input i produced; a NULL dinputs[i] is skipped. */
+void tdl_concat_backward(float *const *dinputs, const float *dy, const int *lens, int count,
+                         size_t outer, size_t inner);
+
+/* y = a * b elementwise. y may alias a or b. */
+void tdl_multiply_forward(float *y, const float *a, const float *b, size_t n);
+/* da += dy * b, db += dy * a; a NULL da or db is skipped. da and db may be the same buffer (x * x). */
+void tdl_multiply_backward(float *da, float *db, const float *dy, const float *a, const float *b, size_t n);
+
+/* ===================================================================== */
 /* Losses (loss.c): scalar means over all leading positions               */
 /* ===================================================================== */
 /* Every backward takes dloss, the upstream gradient of the scalar loss (the
