@@ -2,6 +2,7 @@
  * axis, range), the notes that explain where a shape came from, fix-its,
  * weights, and the names bound so far. A leaf of the checker: it calls no
  * rule and nothing of resolve.c. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_rules.h"
@@ -27,9 +28,10 @@ checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
 
 const char *check_type_str(check_ctx *ctx, const tsc_type *type)
 {
-    char buf[TSC_TYPE_STR_MAX];
-    tsc_type_format(buf, sizeof buf, type, ctx->model->batch_symbol);
-    return tsc_arena_strndup(ctx->arena, buf, strlen(buf));
+    char *text = tsc_type_string(type, ctx->model->batch_symbol);
+    const char *copy = tsc_arena_strndup(ctx->arena, text, strlen(text));
+    free(text);
+    return copy;
 }
 
 tsc_loc check_arg_loc(const checked_node *node, int param)

@@ -2,6 +2,8 @@
  * vertex per input, layer, loss, metric and output, and an edge per tensor
  * operand labelled with the operand's type. Output depends only on the graph
  * (source order), so it is byte-identical from run to run. */
+#include <stdlib.h>
+
 #include "tsc.h"
 
 /* Writes text as the inside of a DOT double-quoted string: quotes and
@@ -116,8 +118,7 @@ static void print_node(FILE *out, int model_index, const checked_node *node)
 static void print_edge(FILE *out, const checked_model *model, int model_index, const checked_node *from,
                        const checked_node *to, const char *keyword)
 {
-    char type[TSC_TYPE_STR_MAX];
-    tsc_type_format(type, sizeof type, &from->type, model->batch_symbol);
+    char *type = tsc_type_string(&from->type, model->batch_symbol);
     fputs("    ", out);
     print_node_id(out, model_index, from);
     fputs(" -> ", out);
@@ -128,6 +129,7 @@ static void print_edge(FILE *out, const checked_model *model, int model_index, c
         fputs(": ", out);
     }
     print_escaped(out, type);
+    free(type);
     fputs("\"];\n", out);
 }
 
@@ -160,14 +162,14 @@ static void print_model(FILE *out, const checked_model *model, int model_index)
         if (!node) {
             continue;
         }
-        char type[TSC_TYPE_STR_MAX];
-        tsc_type_format(type, sizeof type, &node->type, model->batch_symbol);
+        char *type = tsc_type_string(&node->type, model->batch_symbol);
         fputs("    ", out);
         print_node_id(out, model_index, node);
         fputs(" -> ", out);
         print_output_id(out, model_index, i);
         fputs(" [label=\"", out);
         print_escaped(out, type);
+        free(type);
         fputs("\"];\n", out);
     }
     fputs("  }\n", out);

@@ -175,11 +175,9 @@ static bool convert_enum(check_ctx *ctx, const checked_node *node, const tsc_par
                    node->info->name);
         return false;
     }
-    char list[256] = "";
-    for (int i = 0; i < count; i++) {
-        strncat(list, i == 0 ? "" : ", ", sizeof list - strlen(list) - 1);
-        strncat(list, p->enum_words[i], sizeof list - strlen(list) - 1);
-    }
+    const char *list = "";
+    for (int i = 0; i < count; i++)
+        list = tsc_arena_format(ctx->arena, "%s%s%s", list, i == 0 ? "" : ", ", p->enum_words[i]);
     diag_error(v->loc, "E0106", "'%s' is not a valid %s for %s; expected one of: %s", v->text, p->name,
                node->info->name, list);
     const char *best = tsc_closest_name(v->text, p->enum_words, count);
@@ -358,14 +356,11 @@ static void fill_default(const tsc_param_spec *p, check_value *v)
 }
 
 /* "x, filters, kernel_size, …" for messages. */
-static const char *param_list(const tsc_op_info *info)
+static const char *param_list(check_ctx *ctx, const tsc_op_info *info)
 {
-    static char text[512];
-    text[0] = '\0';
-    for (int i = 0; i < info->param_count; i++) {
-        strncat(text, i == 0 ? "" : ", ", sizeof text - strlen(text) - 1);
-        strncat(text, info->params[i].name, sizeof text - strlen(text) - 1);
-    }
+    const char *text = "";
+    for (int i = 0; i < info->param_count; i++)
+        text = tsc_arena_format(ctx->arena, "%s%s%s", text, i == 0 ? "" : ", ", info->params[i].name);
     return text;
 }
 
@@ -408,7 +403,7 @@ static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *
                         given += a->keyword == NULL;
                     diag_error(arg->loc, "E0105", "%s takes at most %d positional argument%s, but %d are given",
                                info->name, info->param_count, info->param_count == 1 ? "" : "s", given);
-                    diag_note(call->callee_loc, "its arguments are, in order: %s", param_list(info));
+                    diag_note(call->callee_loc, "its arguments are, in order: %s", param_list(ctx, info));
                 }
                 ok = false;
                 continue;

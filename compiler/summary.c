@@ -238,11 +238,9 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
         totals.flops = saturating_add(totals.flops, figures.flops);
         totals.activation_bytes = saturating_add(totals.activation_bytes, figures.activation_bytes);
 
-        char shape[TSC_TYPE_STR_MAX];
-        char number[32];
+        char number[32];   /* an int64 with thousands separators: at most 26 bytes */
         rows[i].cells[COLUMN_LAYER] = layer_cell(node);
-        rows[i].cells[COLUMN_SHAPE] =
-            tsc_xstrdup(tsc_type_format(shape, sizeof shape, &node->type, model->batch_symbol));
+        rows[i].cells[COLUMN_SHAPE] = tsc_type_string(&node->type, model->batch_symbol);
         rows[i].cells[COLUMN_PARAMS] = tsc_xstrdup(format_count(number, sizeof number, figures.params));
         rows[i].cells[COLUMN_FLOPS] = tsc_xstrdup(format_count(number, sizeof number, figures.flops));
         rows[i].cells[COLUMN_BYTES] = tsc_xstrdup(format_count(number, sizeof number, figures.activation_bytes));

@@ -59,6 +59,16 @@ const char *tsc_type_format(char *buf, size_t size, const tsc_type *type, const 
     return buf;
 }
 
+char *tsc_type_string(const tsc_type *type, const char *batch_symbol)
+{
+    /* "f32[" + one batch name + up to TSC_MAX_RANK dims of at most 20
+     * characters and a comma each + "]" + NUL: the whole type always fits. */
+    size_t size = 8 + strlen(batch_symbol ? batch_symbol : "B") + (size_t)TSC_MAX_RANK * 21;
+    char *text = tsc_xmalloc(size);
+    tsc_type_format(text, size, type, batch_symbol);
+    return text;
+}
+
 bool tsc_mul_checked(int64_t a, int64_t b, int64_t *out)
 {
     if (a < 0 || b < 0)

@@ -298,6 +298,8 @@ bool tsc_type_has_batch(const tsc_type *type);
 /* Formats "f32[B,5,5,64]" (scalar: "f32[]", poison: "<error>") into buf and
  * returns buf. batch_symbol names the batch dim; NULL prints "B". */
 const char *tsc_type_format(char *buf, size_t size, const tsc_type *type, const char *batch_symbol);
+/* The same as a heap string of whatever length the batch name needs (free it). */
+char *tsc_type_string(const tsc_type *type, const char *batch_symbol);
 /* a * b into *out; false (and *out untouched) if it overflows int64 or either is negative. */
 bool tsc_mul_checked(int64_t a, int64_t b, int64_t *out);
 /* a * b for a, b >= 0, or INT64_MAX when it overflows (figures for reports). */

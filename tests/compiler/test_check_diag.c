@@ -344,6 +344,29 @@ static void test_fixits_in_json(void **state)
     run_free(r);
 }
 
+/* Names of any length reach the messages whole: a 300-character batch
+ * symbol and input name are never cut (no fixed-size buffers). */
+static void test_long_names_in_messages(void **state)
+{
+    (void)state;
+    char batch[301], input[301];
+    memset(batch, 'N', 300);
+    batch[300] = '\0';
+    memset(input, 'x', 300);
+    input[300] = '\0';
+    char *text = tsc_format("model m {\n    input %s : f32[%s, 4, 4, 2];\n    y = dense(%s, units=2);\n    output y;\n}\n",
+                            input, batch, input);
+    run *r = check(text);
+    assert_int_equal(r->errors, 1);
+    char *type = tsc_format("f32[%s,4,4,2]", batch);
+    char *quoted = tsc_format("'%s' is rank 4: %s [E0203]", input, type);
+    assert_contains(r->text, quoted);
+    free(quoted);
+    free(type);
+    free(text);
+    run_free(r);
+}
+
 static bool golden_exists(const char *code)
 {
     char path[1024];
@@ -413,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_models_are_independent),
         cmocka_unit_test(test_fixits_in_json),
         cmocka_unit_test(test_codes_documented),
+        cmocka_unit_test(test_long_names_in_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
