@@ -1,6 +1,6 @@
 /* AST constructors: every node lives in the file's arena, so the grammar
  * actions never free anything and error recovery cannot leak. */
-#include "tsc.h"
+#include "ast.h"
 
 static ast_value *new_value(tsc_arena *a, tsc_loc loc, ast_value_kind kind)
 {

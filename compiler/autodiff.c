@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 static bool is_view(tsc_op op) {
     return op == TSC_OP_FLATTEN || op == TSC_OP_RESHAPE || op == TSC_OP_SQUEEZE || op == TSC_OP_EXPAND_DIMS;

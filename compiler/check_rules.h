@@ -6,7 +6,9 @@
 #ifndef TSC_CHECK_RULES_H
 #define TSC_CHECK_RULES_H
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "diag.h"
 
 /* One argument after binding and conversion (resolve.c), read by the shape rules. */
 typedef struct check_value {

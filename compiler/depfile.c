@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 /* Make's quoting: a space or '#' gets a backslash, '$' doubles. */
 static void write_make_path(FILE *out, const char *path) {

@@ -14,7 +14,7 @@
  * UTF-8 character takes one column. A note or help shows its own source line,
  * unless that very span was already shown for the same diagnostic. */
 #define _POSIX_C_SOURCE 200809L
-#include "tsc.h"
+#include "diag.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@
  * (source order), so it is byte-identical from run to run. */
 #include <stdlib.h>
 
-#include "tsc.h"
+#include "report.h"
 
 /* Writes text as the inside of a DOT double-quoted string: quotes and
  * backslashes escaped, control characters (never in valid names) as blanks. */

@@ -10,7 +10,7 @@
 
 #include <tdl/runtime.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 /* --- Types in signatures ---------------------------------------------------------- */
 

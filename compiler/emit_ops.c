@@ -6,7 +6,7 @@
 
 #include <tdl/runtime.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 enum { EXPR = 96 };
 

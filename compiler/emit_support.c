@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 /* --- Helpers shared with emit_ops.c --------------------------------------------- */
 

@@ -2,7 +2,11 @@
  * the outcome to the exit status (0 success, 1 errors in the model, 2 usage
  * or I/O error). Everything else lives in the stages. */
 #define _POSIX_C_SOURCE 200809L
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "codegen.h"
+#include "diag.h"
+#include "report.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "common.h"
+#include "ops.h"
 
 static const char *const padding_words[] = {"valid", "same", NULL};
 /* In tsc_activation order: the checker stores the word's index. */

@@ -1,7 +1,8 @@
 /* The parser's entry point and the small helpers its actions call. The Flex
  * scanner and the Bison parser are generated from grammar/tdl.l and tdl.y. */
 #define _POSIX_C_SOURCE 200809L
-#include "tsc.h"
+#include "ast.h"
+#include "diag.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

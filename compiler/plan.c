@@ -4,7 +4,7 @@
  * sample, so the layout holds for every max_batch; fixed ones apart. */
 #include <stdlib.h>
 
-#include "tsc.h"
+#include "codegen.h"
 
 /* 16 floats: every buffer starts on a 64-byte boundary of the region. */
 #define CG_ALIGN_FLOATS 16

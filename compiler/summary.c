@@ -1,7 +1,8 @@
 /* tsc --summary: a Keras-style table per model (layer, op, output shape,
  * parameters, FLOPs, activation bytes, inputs) and the model's totals.
  * How each figure is counted is documented in docs/reports.md. */
-#include "tsc.h"
+#include "codegen.h"
+#include "report.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "tsc.h"
+#include "check.h"
 
 const char *tsc_dtype_name(tsc_dtype dtype)
 {

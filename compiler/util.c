@@ -1,7 +1,7 @@
 /* Common services of every stage: internal errors, checked allocation, an
  * arena for the AST, source files held in memory, and source locations. */
 #define _POSIX_C_SOURCE 200809L
-#include "tsc.h"
+#include "common.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -14,7 +14,8 @@
 %expect 0
 
 %code requires {
-#include "tsc.h"
+#include "ast.h"
+#include "diag.h"
 
 /* Lists under construction: first for the AST, last for O(1) appends. */
 typedef struct tdl_stmt_list { ast_stmt *first, *last; } tdl_stmt_list;

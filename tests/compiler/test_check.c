@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "diag.h"
 
 typedef struct checked_text {
     tsc_source *source;

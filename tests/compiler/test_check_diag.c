@@ -13,7 +13,9 @@
 #include <cmocka.h>
 #include <dirent.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "diag.h"
 
 typedef struct run {
     tsc_source *source;

@@ -17,7 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "codegen.h"
+#include "diag.h"
+#include "report.h"
 
 typedef struct run_result {
     int status;          /* exit status, or -1 if tsc did not exit normally */

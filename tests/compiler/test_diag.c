@@ -11,7 +11,9 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "diag.h"
 
 typedef struct capture {
     FILE *stream;

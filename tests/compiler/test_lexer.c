@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "diag.h"
 #include "tdl.tab.h"
 #include "tdl.yy.h"
 

@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "diag.h"
 
 /* One parse: the source, its AST, and everything diag printed. */
 typedef struct parse_fixture {

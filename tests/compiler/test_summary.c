@@ -11,7 +11,11 @@
 
 #include <cmocka.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "codegen.h"
+#include "diag.h"
+#include "report.h"
 
 /* A parsed and checked file, with the reports printed into strings. */
 typedef struct checked_source {

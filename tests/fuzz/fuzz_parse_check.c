@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tsc.h"
+#include "ast.h"
+#include "check.h"
+#include "codegen.h"
+#include "diag.h"
+#include "report.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
