@@ -3,6 +3,7 @@
 #ifndef TSC_COMMON_H
 #define TSC_COMMON_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@ char *tsc_xstrdup(const char *s);
 char *tsc_xstrndup(const char *s, size_t n);
 /* printf into a fresh heap string. */
 char *tsc_format(const char *fmt, ...) TSC_PRINTF(1, 2);
+char *tsc_format_v(const char *fmt, va_list args) TSC_PRINTF(1, 0);
 
 /* A bump allocator: the AST and the checked graph live in one and are freed together. */
 typedef struct tsc_arena tsc_arena;

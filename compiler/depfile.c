@@ -21,7 +21,7 @@ int tsc_write_depfile(const char *depfile_path, const checked_file *file, const 
     char *tmp = tsc_format("%s.tmp", depfile_path);
     FILE *out = fopen(tmp, "w");
     if (!out) {
-        fprintf(stderr, "tsc: error: cannot write '%s': %s\n", tmp, strerror(errno));
+        diag_tool_error("cannot write '%s': %s", tmp, strerror(errno));
         free(tmp);
         return -1;
     }
@@ -40,7 +40,7 @@ int tsc_write_depfile(const char *depfile_path, const checked_file *file, const 
     fputc('\n', out);
     int rc = 0;
     if (ferror(out) | fclose(out) || rename(tmp, depfile_path) != 0) {
-        fprintf(stderr, "tsc: error: cannot write '%s': %s\n", depfile_path, strerror(errno));
+        diag_tool_error("cannot write '%s': %s", depfile_path, strerror(errno));
         remove(tmp);
         rc = -1;
     }

@@ -791,16 +791,16 @@ static int write_file(const char *dir, const char *name, const char *suffix, voi
     FILE *out = fopen(tmp, "w");
     int rc = 0;
     if (!out) {
-        fprintf(stderr, "tsc: error: cannot write '%s': %s\n", tmp, strerror(errno));
+        diag_tool_error("cannot write '%s': %s", tmp, strerror(errno));
         rc = -1;
     } else {
         emit(out, me);
         if (ferror(out) | fclose(out)) {
-            fprintf(stderr, "tsc: error: cannot write '%s': %s\n", tmp, strerror(errno));
+            diag_tool_error("cannot write '%s': %s", tmp, strerror(errno));
             remove(tmp);
             rc = -1;
         } else if (rename(tmp, path) != 0) {
-            fprintf(stderr, "tsc: error: cannot write '%s': %s\n", path, strerror(errno));
+            diag_tool_error("cannot write '%s': %s", path, strerror(errno));
             remove(tmp);
             rc = -1;
         }

@@ -84,10 +84,12 @@ static int usage_error(const char *fmt, ...) TSC_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);
-    fputs("tsc: error: ", stderr);
-    vfprintf(stderr, fmt, args);
-    fputs("\nTry 'tsc --help' for more information.\n", stderr);
+    char *message = tsc_format_v(fmt, args);
     va_end(args);
+    diag_begin(NULL);   /* before the options are known: plain text on stderr */
+    diag_tool_error("%s\nTry 'tsc --help' for more information.", message);
+    diag_end();
+    free(message);
     return EXIT_USAGE;
 }
 
@@ -359,7 +361,7 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (options.show_version) {
-        printf("tsc %s\n", TSC_VERSION);
+        fprintf(stdout, "tsc %s\n", TSC_VERSION);
         return EXIT_OK;
     }
     if (options.explain_code) return explain(options.explain_code);

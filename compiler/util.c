@@ -83,6 +83,11 @@ static void *heap_alloc(void *context, size_t size)
     return tsc_xmalloc(size);
 }
 
+char *tsc_format_v(const char *fmt, va_list args)
+{
+    return format_with(heap_alloc, NULL, fmt, args);
+}
+
 char *tsc_format(const char *fmt, ...)
 {
     va_list args;

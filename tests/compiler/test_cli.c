@@ -417,6 +417,40 @@ static void test_machine_formats(void **state) {
     free(path);
 }
 
+/* I/O errors go through diag: with JSON or SARIF, a missing input or output
+ * directory still gives one valid document (and exit status 2). */
+static void test_io_errors_in_machine_formats(void **state) {
+    fixture *f = *state;
+    char *model = write_file(f, "tiny.tdl", valid_model);
+    char *missing_dir = path_in(f, "missing_dir/");
+    char *missing_input = path_in(f, "nowhere.tdl");
+    const char *const *cases[] = {
+        (const char *const[]){"--diagnostics-format=json", "-o", missing_dir, model, NULL},
+        (const char *const[]){"--diagnostics-format=json", "--check", missing_input, NULL},
+        (const char *const[]){"--diagnostics-format=sarif", "-o", missing_dir, model, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const run_result *r = run_env(f, plain_env, cases[i]);
+        assert_int_equal(r->status, 2);
+        cJSON *doc = cJSON_Parse(r->err);
+        if (doc == NULL)
+            fail_msg("case %zu: stderr is not one JSON document:\n%s", i, r->err);
+        const cJSON *results = cJSON_IsArray(doc) ? doc
+                               : cJSON_GetObjectItemCaseSensitive(
+                                     cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "runs"), 0), "results");
+        assert_true(cJSON_GetArraySize(results) == 1);
+        const cJSON *first = cJSON_GetArrayItem(results, 0);
+        const cJSON *message = cJSON_GetObjectItemCaseSensitive(first, "message");
+        const char *text = cJSON_IsString(message) ? message->valuestring
+                                                   : cJSON_GetObjectItemCaseSensitive(message, "text")->valuestring;
+        assert_non_null(strstr(text, i == 1 ? "cannot read" : "cannot write"));
+        cJSON_Delete(doc);
+    }
+    free(missing_input);
+    free(missing_dir);
+    free(model);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),
@@ -432,6 +466,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_color_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_color_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_machine_formats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_errors_in_machine_formats, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
