@@ -482,16 +482,41 @@ static const checked_node *layer_named(const checked_model *m, const char *name)
     return NULL;
 }
 
+/* The index of the first character of a layer name outside
+ * [A-Za-z_][A-Za-z0-9_]*, or its length when there is none. Names become
+ * weight-file keys and appear in generated C, so only these are allowed. */
+static size_t invalid_name_char(const char *name)
+{
+    size_t i = 0;
+    for (; name[i] != '\0'; i++) {
+        char c = name[i];
+        bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        bool digit = c >= '0' && c <= '9';
+        if (!letter && !(digit && i > 0))
+            return i;
+    }
+    return i;
+}
+
 /* name="…" or the Keras-style op_N; explicit duplicates are errors. */
 static void name_layer(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     int name_index = tsc_op_param_index(node->info, "name");
     if (name_index >= 0 && values[name_index].ok) {
         const char *wanted = values[name_index].text;
-        if (wanted[0] == '\0' || strchr(wanted, '.') != NULL) {
+        size_t bad = invalid_name_char(wanted);
+        if (wanted[0] == '\0') {
             diag_error(values[name_index].arg->value->loc, "E0106",
-                       "a layer name must be non-empty and contain no '.', since parameters are named '%s.kernel'",
-                       wanted[0] == '\0' ? "name" : wanted);
+                       "a layer name must not be empty: it prefixes its parameters ('name.kernel')");
+        } else if (wanted[bad] != '\0') {
+            unsigned char c = (unsigned char)wanted[bad];
+            diag_error(values[name_index].arg->value->loc, "E0106",
+                       "a layer name may contain only letters, digits and '_', and may not start with a digit, but "
+                       "character %zu is %s%c%s (byte 0x%02X): the name prefixes its weights in files and appears in "
+                       "the generated C",
+                       bad + 1, c >= 0x20 && c < 0x7F ? "'" : "", c >= 0x20 && c < 0x7F ? c : '?',
+                       c >= 0x20 && c < 0x7F ? "'" : " (not printable)", c);
+            diag_help(values[name_index].arg->value->loc, "use a name like 'encoder_conv1'");
         } else if (layer_named(ctx->model, wanted) != NULL) {
             diag_error(values[name_index].arg->value->loc, "E0109", "layer name '%s' is already used in model '%s'",
                        wanted, ctx->model->name);

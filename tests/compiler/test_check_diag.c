@@ -346,6 +346,27 @@ static void test_fixits_in_json(void **state)
     run_free(r);
 }
 
+/* A layer name never becomes code: only [A-Za-z_][A-Za-z0-9_]* passes, so a
+ * comment terminator, a quote, a newline or a backslash is an error. */
+static void test_layer_names_validated(void **state)
+{
+    (void)state;
+    static const char *const hostile[] = {"d*/ abort(); /*", "a\\\\b", "q\\\"", "a\\nb", "1conv", "a.b", "é", ""};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        char *text = tsc_format("model m {\n    input x : f32[B, 3];\n    y = dense(x, units=2, name=\"%s\");\n"
+                                "    output y;\n}\n", hostile[i]);
+        run *r = check(text);
+        if (r->errors != 1 || strstr(r->text, "[E0106]") == NULL)
+            fail_msg("name \"%s\": want one E0106, got:\n%s", hostile[i], r->text);
+        free(text);
+        run_free(r);
+    }
+    run *ok = check("model m {\n    input x : f32[B, 3];\n    y = dense(x, units=2, name=\"_Enc_1\");\n"
+                    "    output y;\n}\n");
+    assert_int_equal(ok->errors, 0);
+    run_free(ok);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -439,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_fixits_in_json),
         cmocka_unit_test(test_codes_documented),
         cmocka_unit_test(test_long_names_in_messages),
+        cmocka_unit_test(test_layer_names_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
