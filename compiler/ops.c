@@ -77,13 +77,15 @@ int tsc_op_param_index(const tsc_op_info *info, const char *keyword)
     }
     return -1;
 }
-/* Levenshtein distance, capped: names are short, so a two-row table suffices. */
+/* Edit distance with adjacent transpositions counted as one edit ("imgae"
+ * is one edit from "image"), capped: names are short, so three rows of the
+ * table suffice. */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64)
         return (size_t)-1;
-    size_t prev[65], cur[65];
+    size_t before[65], prev[65], cur[65];
     for (size_t j = 0; j <= lb; j++)
         prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
@@ -93,8 +95,12 @@ static size_t edit_distance(const char *a, const char *b)
             size_t remove = prev[j] + 1;
             size_t insert = cur[j - 1] + 1;
             size_t best = substitute < remove ? substitute : remove;
-            cur[j] = best < insert ? best : insert;
+            best = best < insert ? best : insert;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && before[j - 2] + 1 < best)
+                best = before[j - 2] + 1;
+            cur[j] = best;
         }
+        memcpy(before, prev, (lb + 1) * sizeof prev[0]);
         memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
     }
     return prev[lb];
@@ -102,7 +108,10 @@ static size_t edit_distance(const char *a, const char *b)
 
 const char *tsc_closest_name(const char *name, const char *const *candidates, int count)
 {
-    size_t limit = strlen(name) / 3 + 1;
+    /* One edit in four characters: catches typos ("flaten", "imgae",
+     * "max_pool") without offering an unrelated word ("rescale" is two
+     * edits from "reshape" but means something else). */
+    size_t limit = strlen(name) / 4 > 0 ? strlen(name) / 4 : 1;
     const char *best = NULL;
     size_t best_distance = limit + 1;
     for (int i = 0; i < count; i++) {

@@ -103,8 +103,9 @@ bool tsc_op_has(tsc_op op, unsigned flags);
 const tsc_op_info *tsc_op_lookup(const char *name);
 /* Index of a parameter by keyword in info->params, or -1. */
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
-/* The closest of `count` candidate names to `name` (edit distance, at most a
- * third of the length), or NULL: for "did you mean" hints. */
+/* The closest of `count` candidate names to `name` (edit distance with
+ * transpositions, at most one edit per four characters), or NULL: for "did
+ * you mean" hints. */
 const char *tsc_closest_name(const char *name, const char *const *candidates, int count);
 
 #endif /* TSC_OPS_H */

@@ -573,23 +573,58 @@ static bool family_fits(ast_stmt_kind kind, tsc_op_family family)
     return false;
 }
 
+/* What a statement calls, for "unknown optimizer 'rmsprop'". */
+static const char *statement_callee_kind(ast_stmt_kind kind)
+{
+    switch (kind) {
+    case STMT_LOSS:
+        return "loss";
+    case STMT_METRIC:
+        return "metric";
+    case STMT_OPTIMIZER:
+        return "optimizer";
+    case STMT_INPUT:
+    case STMT_ASSIGN:
+    case STMT_OUTPUT:
+        break;
+    }
+    return "op";
+}
+
+/* E0101 for a callee that is no op: did-you-mean among the ops that fit the
+ * statement, and for losses, metrics and optimizers the whole short list. */
+static void report_unknown_op(check_ctx *ctx, const ast_stmt *stmt)
+{
+    const ast_call *call = stmt->call;
+    const char *kind = statement_callee_kind(stmt->kind);
+    diag_error(call->callee_loc, "E0101", "unknown %s '%s'", kind, call->callee);
+    const char *names[TSC_OP_COUNT];
+    const char *known = "";
+    for (int i = 0; i < TSC_OP_COUNT; i++) {
+        const tsc_op_info *info = tsc_op_info_of((tsc_op)i);
+        bool fits = i != TSC_OP_INPUT && family_fits(stmt->kind, info->family);
+        names[i] = fits ? info->name : NULL;
+        if (fits && stmt->kind != STMT_ASSIGN && stmt->kind != STMT_OUTPUT)
+            known = tsc_arena_format(ctx->arena, "%s%s%s", known, known[0] ? ", " : "", info->name);
+    }
+    const char *best = tsc_closest_name(call->callee, names, TSC_OP_COUNT);
+    if (best != NULL) {
+        diag_help(call->callee_loc, "did you mean '%s'?", best);
+        diag_fixit(call->callee_loc, best);
+    } else if (known[0] != '\0') {
+        diag_help(call->callee_loc, "the %ss tsc has are: %s", kind, known);
+    } else {
+        diag_help(call->callee_loc, "the ops are listed in docs/ops.md");
+    }
+}
+
 /* The op of a call, or NULL after an error (unknown op, wrong statement). */
-static const tsc_op_info *lookup_op(const ast_stmt *stmt)
+static const tsc_op_info *lookup_op(check_ctx *ctx, const ast_stmt *stmt)
 {
     const ast_call *call = stmt->call;
     const tsc_op_info *info = tsc_op_lookup(call->callee);
     if (info == NULL) {
-        diag_error(call->callee_loc, "E0101", "unknown op '%s'", call->callee);
-        const char *names[TSC_OP_COUNT];
-        for (int i = 0; i < TSC_OP_COUNT; i++)
-            names[i] = i == TSC_OP_INPUT ? NULL : tsc_op_info_of((tsc_op)i)->name;
-        const char *best = tsc_closest_name(call->callee, names, TSC_OP_COUNT);
-        if (best != NULL) {
-            diag_help(call->callee_loc, "did you mean '%s'?", best);
-            diag_fixit(call->callee_loc, best);
-        } else {
-            diag_help(call->callee_loc, "the ops are listed in docs/ops.md");
-        }
+        report_unknown_op(ctx, stmt);
         return NULL;
     }
     if (!family_fits(stmt->kind, info->family)) {
@@ -676,7 +711,7 @@ static void check_assertion(check_ctx *ctx, const ast_stmt *stmt, const checked_
  * misplaced; otherwise a node whose type is POISON after an error. */
 static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_value *values)
 {
-    const tsc_op_info *info = lookup_op(stmt);
+    const tsc_op_info *info = lookup_op(ctx, stmt);
     if (info == NULL)
         return NULL;
     checked_node *node = new_node(ctx, info->op);

@@ -307,6 +307,20 @@ static void test_suggestions(void **state)
     assert_contains(r->text, "did you mean 'flatten'?");
     assert_contains(r->text, "did you mean 'units'?");
     run_free(r);
+
+    /* Unknown losses and optimizers are called so, with the list; an unrelated
+     * word gets no did-you-mean ("rescale" is not "reshape"). */
+    r = check("model m {\n  input x : f32[B, 3];\n  input y : i32[B];\n  l = dense(x, units=3);\n"
+              "  s = rescale(x);\n  t = imgae(x);\n  loss e = sparse_softmax_crossentropy(y, l);\n"
+              "  optimizer rmsprop(learning_rate=0.1);\n}\n");
+    assert_int_equal(r->errors, 4);
+    assert_contains(r->text, "unknown op 'rescale' [E0101]");
+    assert_true(strstr(r->text, "did you mean 'reshape'") == NULL);
+    assert_contains(r->text, "unknown loss 'sparse_softmax_crossentropy' [E0101]");
+    assert_contains(r->text, "did you mean 'sparse_softmax_cross_entropy'?");
+    assert_contains(r->text, "unknown optimizer 'rmsprop' [E0101]");
+    assert_contains(r->text, "the optimizers tsc has are: sgd, adam");
+    run_free(r);
 }
 
 /* A model with no error but several models and consts: independent namespaces. */
