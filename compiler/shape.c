@@ -29,6 +29,10 @@ static void help_rank2(check_ctx *ctx, const checked_node *node, const checked_n
                       "before this line", name, name, check_type_str(ctx, &flat), name, name,
                       check_type_str(ctx, &pooled));
         } else {
+            if (t->rank == 3)
+                diag_note(node->loc, "unlike Keras' Dense, which applies to the last axis (the same weights at each "
+                          "of the %lld positions of %s), tsc's dense takes one row of features per example",
+                          (long long)t->dims[1], check_type_str(ctx, t));
             diag_help(node->loc, "insert '%s = flatten(%s);' (gives %s) before this line", name, name,
                       check_type_str(ctx, &flat));
         }

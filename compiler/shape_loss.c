@@ -103,6 +103,31 @@ _Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_
                TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(accuracy, labels, logits),
                "losses and accuracy take (labels, logits) first");
 
+/* Scores f32[B,H,W,C] where one row per example is wanted: offer pooling
+ * the positions away (with a fix-it: a new name, so later uses of the
+ * feature map are left as they are) or flatten plus dense. */
+static void help_pool_scores(check_ctx *ctx, const checked_node *node, const checked_node *p, const char *name)
+{
+    tsc_type pooled = check_make_type(TSC_DTYPE_F32, 2);
+    pooled.dims[0] = p->type.dims[0];
+    pooled.dims[1] = p->type.dims[3];
+    int64_t features;
+    if (!tsc_type_elements(&p->type, 1, 1, &features))
+        return;
+    tsc_type flat = pooled;
+    flat.dims[1] = features;
+    const char *pooled_name = tsc_arena_format(ctx->arena, "%s_pooled", name);
+    bool free_name = check_find_binding(ctx, pooled_name) == NULL;
+    diag_help(node->loc, "pool the %lldx%lld positions away: insert '%s = global_avg_pool2d(%s);' (gives %s) before "
+              "this line and pass '%s'; or flatten it (%s) and add a dense layer with units=%lld",
+              (long long)p->type.dims[1], (long long)p->type.dims[2], pooled_name, name,
+              check_type_str(ctx, &pooled), pooled_name, check_type_str(ctx, &flat), (long long)p->type.dims[3]);
+    if (free_name) {
+        check_fixit_before_statement(ctx, tsc_arena_format(ctx->arena, "%s = global_avg_pool2d(%s);", pooled_name, name));
+        diag_fixit(check_arg_loc(node, P_in_top_k_predictions), pooled_name);
+    }
+}
+
 /* Logits f32[…,C] and i32 labels of rank − 1 with the same leading dims. */
 static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_value *values)
 {
@@ -304,9 +329,13 @@ bool check_in_top_k(check_ctx *ctx, checked_node *node, const check_value *value
 {
     const checked_node *p = values[P_in_top_k_predictions].tensor;
     const checked_node *t = values[P_in_top_k_targets].tensor;
-    if (!check_expect_dtype(ctx, node, values, P_in_top_k_predictions, TSC_DTYPE_F32) ||
-        !check_expect_rank(ctx, node, values, P_in_top_k_predictions, 2, "[batch, classes]"))
+    if (!check_expect_dtype(ctx, node, values, P_in_top_k_predictions, TSC_DTYPE_F32))
         return false;
+    if (!check_expect_rank(ctx, node, values, P_in_top_k_predictions, 2, "[batch, classes]")) {
+        if (p->type.rank == 4)
+            help_pool_scores(ctx, node, p, check_arg_name(node, P_in_top_k_predictions));
+        return false;
+    }
     if (!check_expect_rank(ctx, node, values, P_in_top_k_targets, 1, "[batch]")) {
         if (t->type.rank == 2)
             help_squeeze(ctx, node, t, check_arg_name(node, P_in_top_k_targets));
