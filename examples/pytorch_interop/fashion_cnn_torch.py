@@ -5,8 +5,8 @@ images are NCHW, conv weights OIHW, Linear weights [out, in], and flatten
 reads (C, H, W). tsc_layout.py converts the weights to what tsc expects.
 
 The model has only `valid` padding. A twin of a TDL model with
-padding=same must pad as TensorFlow does (see same_padding below), not with
-nn.Conv2d(padding="same"), which PyTorch refuses for strides above 1.
+padding=same must pad as TensorFlow does (see same_padding below):
+nn.Conv2d(padding="same") agrees for stride 1 but refuses larger strides.
 """
 import torch
 from torch import nn
