@@ -317,7 +317,8 @@ static tdl_status check_no_nul(const char *text, size_t size) {
     int in_string = 0;
     size_t string_start = 0;
     for (size_t i = 0; i < size; ++i) {
-        int escaped_nul = in_string && text[i] == '\\' && i + 5 < size && text[i + 1] == 'u' && hex4(text + i + 2) == 0;
+        int escaped_nul =
+            in_string && text[i] == '\\' && i + 5 < size && text[i + 1] == 'u' && hex4(text + i + 2) == 0;
         if (text[i] == '\0' || escaped_nul) {
             if (!in_string)
                 return tdl_set_error(TDL_STATUS_BAD_FILE, "the header holds a NUL byte (at header byte %zu)", i);
