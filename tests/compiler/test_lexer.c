@@ -288,14 +288,17 @@ static void test_nul_in_string(void **state)
     assert_string_equal(fx->tokens[2].value.TOK_STRING, "relujunk");
 }
 
-/* A backslash before a NUL is an unknown escape (E0006), reported once. */
+/* No escape makes a NUL: "\0" and a backslash before a raw NUL are unknown
+ * escapes (E0006), each reported once. */
 static void test_escaped_nul_in_string(void **state)
 {
-    const char text[] = "\"relu\\\0junk\"";
+    const char text[] = "\"relu\\0junk\" \"relu\\\0junk\"";
     lex_fixture *fx = scan_bytes(state, text, sizeof text - 1);
     assert_int_equal(fx->tokens[0].kind, TOK_STRING);
-    assert_int_equal(fx->errors, 1);
-    assert_non_null(strstr(fx->diagnostics, "unknown escape sequence '\\\\x00' in string"));
+    assert_int_equal(fx->tokens[1].kind, TOK_STRING);
+    assert_int_equal(fx->errors, 2);
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:6: error: unknown escape sequence '\\0' in string"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:19: error: unknown escape sequence '\\\\x00' in string"));
 }
 
 /* A UTF-8 byte-order mark at the start of the file is skipped silently and
