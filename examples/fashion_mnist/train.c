@@ -4,10 +4,14 @@
  *   train [--epochs N] [--batch N] [--lr X] [--threads N] [--seed N]
  *         [--data DIR] [--save PATH]
  */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fashion_cnn.h"
 #include "idx.h"
@@ -23,16 +27,27 @@ typedef struct options {
     const char *save_path;
 } options;
 
+/* The ranges of the integer options; a value outside is refused with its range. */
+#define MAX_EPOCHS 1000
+#define MAX_BATCH 4096 /* the arena grows with the batch: 37 MB at 128, 1.15 GB at 4096 */
+#define MAX_THREADS 256
+#define MAX_SEED 2147483647L
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: train [options]\n"
-            "  --epochs N    passes over the training set (default 15)\n"
-            "  --batch N     examples per step (default 128)\n"
-            "  --lr X        Adam learning rate (default 0.001)\n"
-            "  --threads N   BLAS threads (default 2)\n"
-            "  --seed N      seed of weights, shuffling and dropout (default 1)\n"
+            "  --epochs N    passes over the training set, 1 to %d (default 15)\n"
+            "  --batch N     examples per step, 1 to %d (default 128)\n"
+            "  --lr X        Adam learning rate, in (0, 10) (default 0.001)\n"
+            "  --threads N   BLAS threads, 1 to %d (default 2)\n"
+            "  --seed N      seed of weights, shuffling and dropout, 0 to %ld (default 1)\n"
             "  --data DIR    folder with the IDX .gz files (default /usr/share/datasets/fashion-mnist)\n"
-            "  --save PATH   where to write the trained weights (default fashion_cnn.safetensors)\n");
+            "  --save PATH   where to write the trained weights (default fashion_cnn.safetensors)\n",
+            MAX_EPOCHS, MAX_BATCH, MAX_THREADS, MAX_SEED);
+}
+
+static const char *plural(long n) {
+    return n == 1 ? "" : "s";
 }
 
 static int parse_long(const char *text, long min, long max, long *out) {
@@ -42,6 +57,13 @@ static int parse_long(const char *text, long min, long max, long *out) {
     if (errno != 0 || end == text || *end != '\0' || value < min || value > max) return -1;
     *out = value;
     return 0;
+}
+
+/* Parses the value of an integer option, or says which values it takes. */
+static int parse_int_option(const char *name, const char *value, long min, long max, long *out) {
+    if (parse_long(value, min, max, out) == 0) return 0;
+    fprintf(stderr, "train: %s takes an integer from %ld to %ld, not '%s'\n", name, min, max, value);
+    return -1;
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -58,12 +80,19 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         const char *value = argv[++i];
         long n = 0;
-        if (strcmp(arg, "--epochs") == 0 && parse_long(value, 1, 1000, &n) == 0) o->epochs = (int)n;
-        else if (strcmp(arg, "--batch") == 0 && parse_long(value, 1, 4096, &n) == 0) o->batch = (int)n;
-        else if (strcmp(arg, "--threads") == 0 && parse_long(value, 1, 256, &n) == 0) o->threads = (int)n;
-        else if (strcmp(arg, "--seed") == 0 && parse_long(value, 0, 2147483647L, &n) == 0)
+        if (strcmp(arg, "--epochs") == 0) {
+            if (parse_int_option(arg, value, 1, MAX_EPOCHS, &n) != 0) return -1;
+            o->epochs = (int)n;
+        } else if (strcmp(arg, "--batch") == 0) {
+            if (parse_int_option(arg, value, 1, MAX_BATCH, &n) != 0) return -1;
+            o->batch = (int)n;
+        } else if (strcmp(arg, "--threads") == 0) {
+            if (parse_int_option(arg, value, 1, MAX_THREADS, &n) != 0) return -1;
+            o->threads = (int)n;
+        } else if (strcmp(arg, "--seed") == 0) {
+            if (parse_int_option(arg, value, 0, MAX_SEED, &n) != 0) return -1;
             o->seed = (unsigned long long)n;
-        else if (strcmp(arg, "--lr") == 0) {
+        } else if (strcmp(arg, "--lr") == 0) {
             char *end;
             double lr = strtod(value, &end);
             if (end == value || *end != '\0' || !(lr > 0 && lr < 10)) {
@@ -74,11 +103,41 @@ static int parse_options(int argc, char **argv, options *o) {
         } else if (strcmp(arg, "--data") == 0) o->data_dir = value;
         else if (strcmp(arg, "--save") == 0) o->save_path = value;
         else {
-            fprintf(stderr, "train: bad option or value: %s %s\n", arg, value);
+            fprintf(stderr, "train: unknown option %s\n", arg);
             usage(stderr);
             return -1;
         }
     }
+    return 0;
+}
+
+/* Training takes minutes, and the weights are saved only at the end: a --save
+ * path that cannot be written is found out now instead. The save writes a
+ * temporary file beside the path and renames it, so what must work is
+ * creating a file in that folder; a probe file is created and removed. */
+static int check_save_path(const char *path) {
+    struct stat info;
+    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) {
+        fprintf(stderr, "train: --save %s is a directory; give the path of a file\n", path);
+        return -1;
+    }
+    size_t size = strlen(path) + 32;
+    char *probe = malloc(size);
+    if (probe == NULL) {
+        fprintf(stderr, "train: out of memory\n");
+        return -1;
+    }
+    snprintf(probe, size, "%s.check.%ld", path, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "train: cannot write the weights to %s: %s (checked before training)\n", path,
+                strerror(errno));
+        free(probe);
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    free(probe);
     return 0;
 }
 
@@ -211,6 +270,7 @@ static int train(const options *o, const idx_dataset *train_set, const idx_datas
 int main(int argc, char **argv) {
     options o;
     if (parse_options(argc, argv, &o) != 0) return 2;
+    if (check_save_path(o.save_path) != 0) return 2;
     tdl_set_num_threads(o.threads);
     idx_dataset train_set, test_set;
     if (load_split(&train_set, o.data_dir, "train") != 0) return 1;
@@ -218,8 +278,10 @@ int main(int argc, char **argv) {
         idx_dataset_free(&train_set);
         return 1;
     }
-    printf("Fashion-MNIST: %d training and %d test images; %d epochs, batch %d, Adam lr %g, %d threads\n",
-           train_set.count, test_set.count, o.epochs, o.batch, (double)o.learning_rate, o.threads);
+    printf("Fashion-MNIST: %d training image%s and %d test image%s; %d epoch%s, batch %d, Adam lr %g, "
+           "%d thread%s\n",
+           train_set.count, plural(train_set.count), test_set.count, plural(test_set.count), o.epochs,
+           plural(o.epochs), o.batch, (double)o.learning_rate, o.threads, plural(o.threads));
     fflush(stdout);
     int rc = train(&o, &train_set, &test_set);
     idx_dataset_free(&train_set);

@@ -9,7 +9,8 @@
  * bounds, sizes that agree with shape and dtype, no overlaps), then every
  * requested tensor (present, F32, same shape), and only then is anything
  * copied. Writing goes to a temporary file in the same directory that is
- * renamed over the target, so a failed save leaves an existing file intact.
+ * renamed over the target, so a failed save leaves an existing file intact;
+ * the replacement keeps the replaced file's permission bits.
  * Floats are stored little-endian whatever the host's byte order. */
 #define _POSIX_C_SOURCE 200809L
 #include "tdl/runtime.h"
@@ -292,6 +293,55 @@ static int is_json_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* The value of four hex digits, or -1 if one is not a hex digit. */
+static long hex4(const char *digits) {
+    long value = 0;
+    for (int k = 0; k < 4; ++k) {
+        char c = digits[k];
+        int digit = c >= '0' && c <= '9' ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (digit < 0) return -1;
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+/* cJSON hands out names and string values as C strings, so a NUL inside one
+ * (a raw byte or the escape \u0000) silently cuts it: the key
+ * "dense_1.bias\u0000junk" would load as dense_1.bias. So the raw header is
+ * scanned for a NUL character: in a string it is refused, and outside one
+ * (where cJSON skips it as if it were a space) JSON allows none either. It
+ * runs after cJSON accepted the text, so strings and escapes are well formed. */
+static tdl_status check_no_nul(const char *text, size_t size) {
+    int in_string = 0;
+    size_t string_start = 0;
+    for (size_t i = 0; i < size; ++i) {
+        int escaped_nul =
+            in_string && text[i] == '\\' && i + 5 < size && text[i + 1] == 'u' && hex4(text + i + 2) == 0;
+        if (text[i] == '\0' || escaped_nul) {
+            if (!in_string)
+                return tdl_set_error(TDL_STATUS_BAD_FILE, "the header holds a NUL byte (at header byte %zu)", i);
+            /* Shows the string up to the NUL: what a reader that stops there takes it for. */
+            size_t shown = i - string_start;
+            return tdl_set_error(TDL_STATUS_BAD_FILE, "a string in the header holds a NUL character after '%.*s' "
+                                 "(at header byte %zu): names and dtypes cannot contain NUL",
+                                 (int)(shown < 64 ? shown : 64), text + string_start, i);
+        }
+        if (!in_string) {
+            if (text[i] == '"') {
+                in_string = 1;
+                string_start = i + 1;
+            }
+        } else if (text[i] == '"') {
+            in_string = 0;
+        } else if (text[i] == '\\') {
+            ++i; /* the escaped character, so that \" does not end the string */
+        }
+    }
+    return TDL_STATUS_OK;
+}
+
 /* Parses and checks the whole header of bytes[0, size). */
 static tdl_status header_parse(header *h, const uint8_t *bytes, size_t size) {
     memset(h, 0, sizeof *h);
@@ -319,6 +369,8 @@ static tdl_status header_parse(header *h, const uint8_t *bytes, size_t size) {
                                  "byte %td)", p - text);
     if (!cJSON_IsObject(h->root))
         return tdl_set_error(TDL_STATUS_BAD_FILE, "the header is not a JSON object");
+    tdl_status nul_status = check_no_nul(text, (size_t)header_size);
+    if (nul_status != TDL_STATUS_OK) return nul_status;
 
     size_t entries = (size_t)cJSON_GetArraySize(h->root);
     h->tensors = calloc(entries > 0 ? entries : 1, sizeof *h->tensors);
@@ -550,15 +602,25 @@ static int write_f32_le(FILE *file, const float *src, size_t n) {
     return 1;
 }
 
-/* Creates a fresh file next to path ("<path>.tmp.<pid>.<n>"). */
-static int create_temporary(const char *path, char *name, size_t name_size) {
+/* The permission bits a save gives its file: those of the file it replaces,
+ * so that a 0600 weights file stays private; 0666 (less the umask) for a new one. */
+static mode_t target_mode(const char *path, int *exists) {
+    struct stat info;
+    *exists = stat(path, &info) == 0 && S_ISREG(info.st_mode);
+    return *exists ? info.st_mode & (S_IRWXU | S_IRWXG | S_IRWXO) : 0666;
+}
+
+/* Creates a fresh file next to path ("<path>.tmp.<pid>.<n>"). It is created
+ * with mode (which the umask can only narrow), so it is never readable by
+ * more users than the file it replaces, not even before the chmod. */
+static int create_temporary(const char *path, mode_t mode, char *name, size_t name_size) {
     for (unsigned attempt = 0; attempt < 100; ++attempt) {
         int len = snprintf(name, name_size, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
         if (len < 0 || (size_t)len >= name_size) {
             errno = ENAMETOOLONG;
             return -1;
         }
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL, mode);
         if (fd >= 0 || errno != EEXIST) return fd;
     }
     return -1;
@@ -569,8 +631,18 @@ static tdl_status write_file(const char *path, const char *header, size_t header
     size_t name_size = strlen(path) + 64;
     char *temporary = malloc(name_size);
     if (temporary == NULL) return tdl_set_error(TDL_STATUS_NO_MEMORY, "out of memory saving '%s'", path);
-    int fd = create_temporary(path, temporary, name_size);
+    int replacing;
+    mode_t mode = target_mode(path, &replacing);
+    int fd = create_temporary(path, mode, temporary, name_size);
     error_text why;
+    /* The umask may have narrowed the mode of a replacement: restore it exactly. */
+    if (fd >= 0 && replacing && fchmod(fd, mode) != 0) {
+        int error = errno;
+        close(fd);
+        unlink(temporary);
+        errno = error;
+        fd = -1;
+    }
     if (fd < 0) {
         tdl_status status = tdl_set_error(TDL_STATUS_IO, "cannot write '%s': %s", path, describe(errno, &why));
         free(temporary);

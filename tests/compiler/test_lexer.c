@@ -158,19 +158,50 @@ static void test_integers(void **state)
                            "(the largest is 9223372036854775807) [E0004]\n"));
 }
 
-/* Floats need digits on both sides of '.', or an exponent; a huge one is E0005. */
+/* Floats need digits on both sides of '.', or an exponent. */
 static void test_floats(void **state)
 {
-    lex_fixture *fx = scan(state, "0.5 1e-7 2.5E3 3e+2 1e999");
-    for (int i = 0; i < 5; i++)
+    lex_fixture *fx = scan(state, "0.5 1e-7 2.5E3 3e+2 0.0 0e-99");
+    for (int i = 0; i < 6; i++)
         assert_int_equal(fx->tokens[i].kind, TOK_FLOAT);
     assert_true(fx->tokens[0].value.TOK_FLOAT == 0.5);
     assert_true(fx->tokens[1].value.TOK_FLOAT == 1e-7);
     assert_true(fx->tokens[2].value.TOK_FLOAT == 2500.0);
     assert_true(fx->tokens[3].value.TOK_FLOAT == 300.0);
-    assert_int_equal(fx->errors, 1);
-    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:21: error: float literal 1e999 is out of range"));
-    assert_non_null(strstr(fx->diagnostics, "[E0005]"));
+    assert_true(fx->tokens[4].value.TOK_FLOAT == 0.0);
+    assert_true(fx->tokens[5].value.TOK_FLOAT == 0.0);
+    assert_int_equal(fx->errors, 0);
+}
+
+/* Every number becomes a C float: the largest f32 and the smallest normal one
+ * are accepted; past them is E0005, whether the literal would overflow a
+ * double too (1e999) or only a float (1e39). */
+static void test_floats_beyond_f32(void **state)
+{
+    lex_fixture *fx = scan(state, "3.4028234e38 1.1754944e-38 1e39 3.4028236e38 1e999");
+    assert_true(fx->tokens[0].value.TOK_FLOAT == 3.4028234e38);
+    assert_true(fx->tokens[1].value.TOK_FLOAT == 1.1754944e-38);
+    assert_int_equal(fx->errors, 3);
+    assert_non_null(strstr(fx->diagnostics,
+                           "lex.tdl:1:28: error: float literal 1e39 is out of range for f32 "
+                           "(the largest is about 3.4e38) [E0005]\n"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:33: error: float literal 3.4028236e38 is out of range"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:46: error: float literal 1e999 is out of range"));
+    assert_int_equal(fx->tokens[2].kind, TOK_FLOAT);
+    assert_true(fx->tokens[2].value.TOK_FLOAT == 0.0);
+}
+
+/* A nonzero literal that would round to 0 or to a subnormal f32 is E0005. */
+static void test_floats_below_f32(void **state)
+{
+    lex_fixture *fx = scan(state, "1e-50 1e-40 1.1754942e-38 1e-400");
+    assert_int_equal(fx->errors, 4);
+    assert_non_null(strstr(fx->diagnostics,
+                           "lex.tdl:1:1: error: float literal 1e-50 is too close to 0 for f32 "
+                           "(the smallest normal f32 is about 1.2e-38) [E0005]\n"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:7: error: float literal 1e-40 is too close to 0"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:13: error: float literal 1.1754942e-38 is too close"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:27: error: float literal 1e-400 is too close"));
 }
 
 /* '-' is its own token: the parser folds it into the number. */
@@ -243,6 +274,56 @@ static void test_control_bytes(void **state)
     assert_non_null(strstr(fx->diagnostics, "error: invalid characters '\\x00\\x01' [E0002]"));
 }
 
+/* A NUL inside a string, which would cut it short as a C string, is E0002
+ * with the caret on the NUL; the string keeps the other bytes. */
+static void test_nul_in_string(void **state)
+{
+    const char text[] = "x = \"relu\0junk\";";
+    lex_fixture *fx = scan_bytes(state, text, sizeof text - 1);
+    const int kinds[] = { TOK_IDENT, TOK_ASSIGN, TOK_STRING, TOK_SEMI, TOK_YYEOF };
+    assert_kinds(fx, kinds, 5);
+    assert_int_equal(fx->errors, 1);
+    assert_non_null(strstr(fx->diagnostics,
+                           "lex.tdl:1:10: error: invalid character '\\x00' in string: "
+                           "a string cannot contain NUL [E0002]\n"));
+    assert_string_equal(fx->tokens[2].value.TOK_STRING, "relujunk");
+}
+
+/* No escape makes a NUL: "\0" and a backslash before a raw NUL are unknown
+ * escapes (E0006), each reported once. */
+static void test_escaped_nul_in_string(void **state)
+{
+    const char text[] = "\"relu\\0junk\" \"relu\\\0junk\"";
+    lex_fixture *fx = scan_bytes(state, text, sizeof text - 1);
+    assert_int_equal(fx->tokens[0].kind, TOK_STRING);
+    assert_int_equal(fx->tokens[1].kind, TOK_STRING);
+    assert_int_equal(fx->errors, 2);
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:6: error: unknown escape sequence '\\0' in string"));
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:19: error: unknown escape sequence '\\\\x00' in string"));
+}
+
+/* A UTF-8 byte-order mark at the start of the file is skipped silently and
+ * locations still count its bytes; anywhere else it is E0002. */
+static void test_byte_order_mark(void **state)
+{
+    lex_fixture *fx = scan(state, "\xef\xbb\xbfmodel m\xef\xbb\xbf");
+    const int kinds[] = { TOK_MODEL, TOK_IDENT, TOK_YYEOF };
+    assert_kinds(fx, kinds, 3);
+    assert_span(&fx->tokens[0], 3, 7);
+    assert_int_equal(fx->errors, 1);
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:11: error: invalid character '\xef\xbb\xbf' [E0002]\n"));
+}
+
+/* A byte-order mark followed by invalid characters: only those are reported. */
+static void test_byte_order_mark_then_invalid(void **state)
+{
+    lex_fixture *fx = scan(state, "\xef\xbb\xbf@ x");
+    const int kinds[] = { TOK_IDENT, TOK_YYEOF };
+    assert_kinds(fx, kinds, 2);
+    assert_int_equal(fx->errors, 1);
+    assert_non_null(strstr(fx->diagnostics, "lex.tdl:1:4: error: invalid character '@' [E0002]\n"));
+}
+
 /* A comment may end the file without a newline. */
 static void test_comment_at_end_of_file(void **state)
 {
@@ -277,12 +358,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_end_of_file_location, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_floats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_floats_beyond_f32, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_floats_below_f32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_minus_is_separate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unterminated_string, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_characters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_in_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escaped_nul_in_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_byte_order_mark, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_byte_order_mark_then_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_comment_at_end_of_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_identifier, setup, teardown),
     };

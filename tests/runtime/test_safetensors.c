@@ -87,10 +87,9 @@ static void put_le32(uint8_t *at, uint32_t value) {
     for (int i = 0; i < 4; ++i) at[i] = (uint8_t)(value >> (8 * i));
 }
 
-/* length prefix + header json + the given floats, little-endian. */
-static file_bytes make_file(const char *json, const float *data, size_t floats) {
+/* length prefix + header json (header bytes, NULs included) + the given floats, little-endian. */
+static file_bytes make_file_with_length(const char *json, size_t header, const float *data, size_t floats) {
     file_bytes f;
-    size_t header = strlen(json);
     for (int i = 0; i < 8; ++i) f.bytes[i] = (uint8_t)((uint64_t)header >> (8 * i));
     memcpy(f.bytes + 8, json, header);
     f.size = 8 + header;
@@ -100,6 +99,10 @@ static file_bytes make_file(const char *json, const float *data, size_t floats) 
         put_le32(f.bytes + f.size, bits);
     }
     return f;
+}
+
+static file_bytes make_file(const char *json, const float *data, size_t floats) {
+    return make_file_with_length(json, strlen(json), data, floats);
 }
 
 static const float ab_data[6] = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f};
@@ -367,6 +370,43 @@ static void test_bad_entries(void **state) {
     expect_header_rejected("{\"__metadata__\":[]}", TDL_STATUS_BAD_FILE, "\"__metadata__\" is not an object");
 }
 
+/* A NUL in a name or a string value, escaped or raw, is refused: cJSON
+ * would cut the string there, so "a\u0000junk" would load as 'a'. */
+static void test_nul_in_strings(void **state) {
+    (void)state;
+    expect_header_rejected("{\"a\\u0000junk\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                           "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}",
+                           TDL_STATUS_BAD_FILE, "a string in the header holds a NUL character after 'a' "
+                           "(at header byte 3): names and dtypes cannot contain NUL");
+    expect_header_rejected("{\"a\":{\"dtype\":\"F32\\u0000\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                           "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}",
+                           TDL_STATUS_BAD_FILE, "holds a NUL character after 'F32'");
+    expect_header_rejected("{\"__metadata__\":{\"format\":\"pt\\u0000\"},"
+                           "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                           "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}",
+                           TDL_STATUS_BAD_FILE, "holds a NUL character after 'pt'");
+
+    /* Raw NUL bytes: in a key, and between tokens (where cJSON takes it for a space). */
+    static const char raw_key[] = "{\"a\0junk\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}";
+    file_bytes f = make_file_with_length(raw_key, sizeof raw_key - 1, ab_data, 6);
+    expect_rejected(&f, TDL_STATUS_BAD_FILE, "holds a NUL character after 'a' (at header byte 3)");
+    static const char raw_space[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\0"
+                                    "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}";
+    f = make_file_with_length(raw_space, sizeof raw_space - 1, ab_data, 6);
+    expect_rejected(&f, TDL_STATUS_BAD_FILE, "the header holds a NUL byte (at header byte 54)");
+
+    /* An escaped backslash before "u0000" is no NUL: the string is a\u0000 and loads. */
+    f = make_file("{\"__metadata__\":{\"path\":\"a\\\\u0000\"},"
+                  "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}",
+                  ab_data, 6);
+    destinations d;
+    destinations_init(&d);
+    assert_int_equal(tdl_safetensors_load_buffer(f.bytes, f.size, d.refs, 2), TDL_STATUS_OK);
+    assert_float_equal(d.b[3], 6.0f, 0.0f);
+}
+
 /* A tensor the model needs but the file lacks is named. */
 static void test_missing_tensor(void **state) {
     (void)state;
@@ -472,6 +512,35 @@ static void test_save_replaces(void **state) {
     assert_float_equal(a[1], 20.0f, 0.0f);
 }
 
+static mode_t mode_of(const char *path) {
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0);
+    return info.st_mode & 07777;
+}
+
+/* Saving over a file keeps its permission bits (a private 0600 file stays
+ * private, whatever the umask); a new file gets 0666 less the umask. */
+static void test_save_keeps_mode(void **state) {
+    const scratch *s = *state;
+    float a[2] = {1.0f, 2.0f};
+    tdl_tensor_ref ref = {.name = "a", .data = a, .rank = 1, .shape = {2}};
+    mode_t old_umask = umask(022);
+
+    const char *path = scratch_path(s, "private.safetensors");
+    assert_int_equal(tdl_safetensors_save(path, &ref, 1), TDL_STATUS_OK);
+    assert_int_equal(mode_of(path), 0644);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(tdl_safetensors_save(path, &ref, 1), TDL_STATUS_OK);
+    assert_int_equal(mode_of(path), 0600);
+
+    /* Bits the umask would take away are kept too. */
+    assert_int_equal(chmod(path, 0664), 0);
+    assert_int_equal(tdl_safetensors_save(path, &ref, 1), TDL_STATUS_OK);
+    assert_int_equal(mode_of(path), 0664);
+
+    umask(old_umask);
+}
+
 /* Bad requests are BAD_ARGUMENT: duplicate or reserved names, no data, bad ranks. */
 static void test_bad_arguments(void **state) {
     const scratch *s = *state;
@@ -511,12 +580,14 @@ int main(void) {
         cmocka_unit_test(test_wrong_dtype),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_entries),
+        cmocka_unit_test(test_nul_in_strings),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test_setup_teardown(test_load_leaves_model_unchanged, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_load_io_errors, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_save_io_errors, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_save_replaces, setup_scratch, teardown_scratch),
+        cmocka_unit_test_setup_teardown(test_save_keeps_mode, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup_scratch, teardown_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
