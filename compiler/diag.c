@@ -115,6 +115,8 @@ static uint32_t clamp_offset(const tsc_source *file, uint32_t offset) {
 static size_t line_start_of(const tsc_source *file, uint32_t offset) {
     size_t start = offset;
     while (start > 0 && file->text[start - 1] != '\n') start--;
+    /* Line 1 starts after a byte-order mark, as util.c's line index says. */
+    if (start == 0 && file->line_count > 0 && file->line_starts[0] <= offset) start = file->line_starts[0];
     return start;
 }
 

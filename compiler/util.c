@@ -210,7 +210,10 @@ static void index_lines(tsc_source *source)
         count += source->text[i] == '\n';
     source->line_starts = tsc_xmalloc(count * sizeof *source->line_starts);
     source->line_count = 0;
-    source->line_starts[source->line_count++] = 0;
+    /* A UTF-8 byte-order mark is not part of line 1: columns and excerpts
+     * start after it, as compilers treat it. */
+    bool bom = source->length >= 3 && memcmp(source->text, "\xEF\xBB\xBF", 3) == 0;
+    source->line_starts[source->line_count++] = bom ? 3 : 0;
     for (size_t i = 0; i < source->length; i++)
         if (source->text[i] == '\n')
             source->line_starts[source->line_count++] = (uint32_t)(i + 1);
