@@ -145,11 +145,42 @@ static void report_empty_output(check_ctx *ctx, const checked_node *node, const 
               (long long)axes[1].in);
 }
 
-/* W0104: a 'valid' window whose stride skips the last rows/columns. */
+/* W0104 when a stride larger than its window skips the rows (or columns)
+ * between windows. A 1-wide window is exempt: a pointwise conv with
+ * stride 2 (ResNet's projection shortcut) subsamples on purpose. */
+static bool warn_gaps(check_ctx *ctx, const checked_node *node, const checked_node *x, const window_args *w,
+                      int strides_param, const spatial axes[2])
+{
+    for (int i = 0; i < 2; i++) {
+        const spatial *a = &axes[i];
+        int64_t span = a->d * (a->k - 1) + 1;
+        if (a->k == 1 || a->s <= span)
+            continue;
+        const char *unit = i == 0 ? "row" : "column";
+        int64_t gap = a->s - span;
+        diag_warning(check_arg_loc(node, strides_param), "W0104",
+                     "%s with stride %lld and a %lld-%s window skips data of '%s' (%s): each window reads %lld of "
+                     "every %lld %ss, so %lld %s%s between windows %s never read",
+                     node->info->name, (long long)a->s, (long long)span, unit, check_arg_name(node, w->x_param),
+                     check_type_str(ctx, &x->type), (long long)span, (long long)a->s, unit, (long long)gap, unit,
+                     gap == 1 ? "" : "s", gap == 1 ? "is" : "are");
+        diag_help(check_arg_loc(node, strides_param), "use a stride of at most %lld, or a larger window",
+                  (long long)span);
+        return true;
+    }
+    return false;
+}
+
+/* W0104: a 'valid' window whose stride skips rows or columns: between
+ * windows (stride larger than the window) or at the end (the stride does
+ * not divide what the first window leaves). */
 static void warn_dropped(check_ctx *ctx, const checked_node *node, const checked_node *x, const window_args *w,
                          int strides_param, const spatial axes[2])
 {
-    int64_t r = axes[0].dropped, c = axes[1].dropped;
+    if (warn_gaps(ctx, node, x, w, strides_param, axes))
+        return;
+    /* 1-wide windows subsample on purpose (see warn_gaps). */
+    int64_t r = axes[0].k > 1 ? axes[0].dropped : 0, c = axes[1].k > 1 ? axes[1].dropped : 0;
     if (r == 0 && c == 0)
         return;
     const char *what;
@@ -365,8 +396,12 @@ bool check_conv2d_backprop(check_ctx *ctx, checked_node *node, const check_value
         const char *name = check_arg_name(node, p->out_backprop);
         diag_error(check_arg_loc(node, p->out_backprop), "E0207", "%s: out_backprop must be %s because %s, but '%s' is %s",
                    node->info->name, check_type_str(ctx, &expected), because, name, check_type_str(ctx, &dy->type));
-        diag_note(node->loc, "a conv2d of %s with filter %s, strides=%lld and padding=%s gives %s",
-                  check_type_str(ctx, &in_type), sizes_text(ctx, filter), (long long)axes[0].s,
+        const char *strides = axes[0].s == axes[1].s
+                                  ? tsc_arena_format(ctx->arena, "%lld", (long long)axes[0].s)
+                                  : tsc_arena_format(ctx->arena, "(%lld, %lld)", (long long)axes[0].s,
+                                                     (long long)axes[1].s);
+        diag_note(node->loc, "a conv2d of %s with filter %s, strides=%s and padding=%s gives %s",
+                  check_type_str(ctx, &in_type), sizes_text(ctx, filter), strides,
                   axes[0].padding == TSC_PADDING_SAME ? "same" : "valid", check_type_str(ctx, &expected));
         check_note_origin(ctx, dy, name);
         return false;

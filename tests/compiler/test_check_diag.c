@@ -381,6 +381,21 @@ static void test_layer_names_validated(void **state)
     run_free(ok);
 }
 
+/* W0104 says what is skipped: rows between windows when the stride is larger
+ * than the window; nothing for a pointwise stride-2 conv (a ResNet shortcut). */
+static void test_stride_warnings(void **state)
+{
+    (void)state;
+    run *r = check("model m {\n  input x : f32[B, 28, 28, 3];\n"
+                   "  a = conv2d(x, filters=4, kernel_size=1, strides=2);\n"
+                   "  b = max_pool2d(x, pool_size=2, strides=3);\n  output a;\n  output b;\n}\n");
+    assert_int_equal(r->errors, 0);
+    assert_int_equal(r->warnings, 1);
+    assert_contains(r->text, "max_pool2d with stride 3 and a 2-row window skips data of 'x'");
+    assert_true(strstr(r->text, "last row") == NULL);
+    run_free(r);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -475,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_codes_documented),
         cmocka_unit_test(test_long_names_in_messages),
         cmocka_unit_test(test_layer_names_validated),
+        cmocka_unit_test(test_stride_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
