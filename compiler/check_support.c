@@ -234,13 +234,46 @@ void check_layer_options(checked_node *node, const check_value *values)
     node->attrs.use_bias = values[bias].flag;
 }
 
+/* Whether a fix-it already inserts this statement earlier in the model: it
+ * rebinds the name before this statement too (a label column feeding both a
+ * loss and in_top_k needs one squeeze, and two would fail). */
+static bool already_inserted(check_ctx *ctx, const char *statement)
+{
+    for (int i = 0; i < ctx->inserted_count; i++) {
+        if (strcmp(ctx->inserted[i], statement) == 0)
+            return true;
+    }
+    if (ctx->inserted_count == ctx->inserted_capacity) {
+        int capacity = ctx->inserted_capacity > 0 ? 2 * ctx->inserted_capacity : 8;
+        const char **grown = tsc_arena_alloc(ctx->arena, (size_t)capacity * sizeof *grown);
+        if (ctx->inserted_count > 0)
+            memcpy(grown, ctx->inserted, (size_t)ctx->inserted_count * sizeof *grown);
+        ctx->inserted = grown;
+        ctx->inserted_capacity = capacity;
+    }
+    ctx->inserted[ctx->inserted_count++] = tsc_arena_strndup(ctx->arena, statement, strlen(statement));
+    return false;
+}
+
 void check_fixit_before_statement(check_ctx *ctx, const char *statement)
 {
+    if (already_inserted(ctx, statement))
+        return;
     const ast_stmt *stmt = ctx->stmt;
     const char *text = stmt->loc.file->text;
     uint32_t start = stmt->loc.first;
-    while (start > 0 && text[start - 1] != '\n')
+    bool first_on_line = true;
+    while (start > 0 && text[start - 1] != '\n') {
         start--;
+        first_on_line = first_on_line && (text[start] == ' ' || text[start] == '\t');
+    }
+    if (!first_on_line) {
+        /* Another statement precedes it on the line: insert right before
+         * this one, on the same line, never copying the earlier one. */
+        diag_fixit((tsc_loc){stmt->loc.file, stmt->loc.first, stmt->loc.first - 1},
+                   tsc_arena_format(ctx->arena, "%s ", statement));
+        return;
+    }
     const char *indent = check_source_text(ctx, (tsc_loc){stmt->loc.file, start, stmt->loc.first - 1});
     diag_fixit((tsc_loc){stmt->loc.file, start, start - 1},
                tsc_arena_format(ctx->arena, "%s%s\n", indent, statement));

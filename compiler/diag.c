@@ -384,9 +384,24 @@ void diag_help(tsc_loc loc, const char *fmt, ...) {
     va_end(args);
 }
 
+/* Whether a record or its children already carry this very edit. */
+static bool has_fix(const diag_record *record, tsc_loc span, const char *replacement) {
+    for (size_t i = 0; i < record->fix_count; i++) {
+        const diag_fix *fix = &record->fixes[i];
+        if (span_equal(fix->span, span) && strcmp(fix->text, replacement) == 0) return true;
+    }
+    for (size_t i = 0; i < record->child_count; i++)
+        if (has_fix(record->children[i], span, replacement)) return true;
+    return false;
+}
+
 void diag_fixit(tsc_loc span, const char *replacement) {
     TSC_ASSERT(state.fix_target != NULL);
     TSC_ASSERT(replacement != NULL);
+    /* Two diagnostics may propose the same edit (one label column feeding a
+     * loss and a metric): applying every fix-it must not apply it twice. */
+    for (size_t i = 0; i < state.record_count; i++)
+        if (has_fix(state.records[i], span, replacement)) return;
     diag_record *target = state.fix_target;
     target->fixes = grow(target->fixes, &target->fix_capacity, target->fix_count, sizeof *target->fixes);
     target->fixes[target->fix_count++] = (diag_fix){.span = span, .text = tsc_xstrdup(replacement)};
