@@ -89,6 +89,9 @@ tsc_loc check_arg_loc(const checked_node *node, int param);
 const char *check_arg_name(const checked_node *node, int param);
 /* A note saying where the shape of `node` (called `shown_name`) came from. */
 void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
+/* A note saying where dimension `dim` of `node` got its size: the op that
+ * last changed it, looking back through ops that keep it. */
+void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char *shown_name, int dim);
 /* Which squashing functions check_probability_source looks for. */
 typedef enum check_squash {
     CHECK_SQUASH_SOFTMAX,             /* softmax only */

@@ -69,6 +69,25 @@ void check_note_origin(check_ctx *ctx, const checked_node *node, const char *sho
     }
 }
 
+void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char *shown_name, int dim)
+{
+    /* Walk back while the size of this dimension comes unchanged from the
+     * first input: the note belongs to the op that set it (the stride-2
+     * conv), not to the last op on the way (a 1x1 conv that keeps it). */
+    const checked_node *origin = node;
+    while (origin->input_count > 0 && !tsc_type_is_poison(&origin->inputs[0]->type) &&
+           origin->inputs[0]->type.rank == origin->type.rank &&
+           origin->inputs[0]->type.dims[dim] == origin->type.dims[dim])
+        origin = origin->inputs[0];
+    if (origin == node || origin->op == TSC_OP_INPUT || origin->shape_reason == NULL) {
+        check_note_origin(ctx, origin == node ? node : origin, origin == node ? shown_name : origin->binding);
+        return;
+    }
+    diag_note(origin->loc, "dimension %d of '%s' (%s) is set here: %s is %s because %s", dim, shown_name,
+              check_type_str(ctx, &node->type), origin->binding, check_type_str(ctx, &origin->type),
+              origin->shape_reason);
+}
+
 const checked_node *check_probability_source(const checked_node *node, check_squash squash)
 {
     unsigned squashes = TSC_OPF_SQUASH_SOFTMAX;

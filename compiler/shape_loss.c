@@ -160,8 +160,8 @@ static bool check_sparse_pair(check_ctx *ctx, checked_node *node, const check_va
                        "labels '%s' must match the leading dims of logits '%s': dimension %d is %s in %s but %s in %s",
                        yname, lname, i, dim_str(ctx, y->type.dims[i]), check_type_str(ctx, &y->type),
                        dim_str(ctx, l->type.dims[i]), check_type_str(ctx, &l->type));
-            check_note_origin(ctx, y, yname);
-            check_note_origin(ctx, l, lname);
+            check_note_dim_origin(ctx, y, yname, i);
+            check_note_dim_origin(ctx, l, lname, i);
             return false;
         }
     }
@@ -349,8 +349,8 @@ bool check_in_top_k(check_ctx *ctx, checked_node *node, const check_value *value
                    "has batch size %s (%s)",
                    pname, dim_str(ctx, p->type.dims[0]), check_type_str(ctx, &p->type), tname,
                    dim_str(ctx, t->type.dims[0]), check_type_str(ctx, &t->type));
-        check_note_origin(ctx, p, pname);
-        check_note_origin(ctx, t, tname);
+        check_note_dim_origin(ctx, p, pname, 0);
+        check_note_dim_origin(ctx, t, tname, 0);
         return false;
     }
     int64_t classes = p->type.dims[1];

@@ -396,6 +396,21 @@ static void test_stride_warnings(void **state)
     run_free(r);
 }
 
+/* E0205's note points at the op that set the differing size (the stride-2
+ * conv), not at the last op on the way (a 1x1 conv that keeps it). */
+static void test_dim_origin_note(void **state)
+{
+    (void)state;
+    run *r = check("model seg {\n  input image : f32[B, 28, 28, 1];\n  input mask : i32[B, 28, 28];\n"
+                   "  x = conv2d(image, filters=8, kernel_size=3, strides=2, padding=same);\n  x = relu(x);\n"
+                   "  logits = conv2d(x, filters=3, kernel_size=1);\n"
+                   "  loss e = sparse_softmax_cross_entropy(mask, logits);\n}\n");
+    assert_int_equal(r->errors, 1);
+    assert_contains(r->text, "m.tdl:4:7: note: dimension 1 of 'logits' (f32[B,14,14,3]) is set here");
+    assert_contains(r->text, "ceil(28/2) = 14");
+    run_free(r);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -491,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_long_names_in_messages),
         cmocka_unit_test(test_layer_names_validated),
         cmocka_unit_test(test_stride_warnings),
+        cmocka_unit_test(test_dim_origin_note),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
