@@ -35,6 +35,8 @@ enum {
     TSC_OPF_SQUASH_SOFTMAX = 1u << 6,  /* its output is a softmax: probabilities */
     TSC_OPF_SQUASH_SIGMOID = 1u << 7,  /* its output is a sigmoid: probabilities */
     TSC_OPF_STATE = 1u << 8,           /* has non-trainable state saved with the weights */
+    TSC_OPF_CHECKS_POISON = 1u << 9,   /* its rule checks each operand on its own, so it also runs (to find
+                                          an independent second bug) when another operand is poison */
 };
 
 /* What kind of value an argument takes. */

@@ -736,12 +736,15 @@ static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_valu
     name_layer(ctx, node, values);
     if (!ok)
         return node;   /* type stays POISON */
-    /* Operands with unknown types are errors reported elsewhere. */
-    for (int i = 0; i < node->input_count; i++) {
-        if (tsc_type_is_poison(&node->inputs[i]->type))
-            return node;
-    }
-    if (!shape_rules[node->op](ctx, node, values)) {
+    /* Operands with unknown types are errors reported elsewhere; only a rule
+     * that checks each operand on its own runs, to find an independent bug
+     * in the others. */
+    bool poisoned = false;
+    for (int i = 0; i < node->input_count; i++)
+        poisoned = poisoned || tsc_type_is_poison(&node->inputs[i]->type);
+    if (poisoned && !tsc_op_has(node->op, TSC_OPF_CHECKS_POISON))
+        return node;
+    if (!shape_rules[node->op](ctx, node, values) || poisoned) {
         node->type.dtype = TSC_DTYPE_POISON;
         return node;
     }

@@ -327,20 +327,24 @@ bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_va
 
 bool check_in_top_k(check_ctx *ctx, checked_node *node, const check_value *values)
 {
+    /* Each operand on its own first (either may be poison: TSC_OPF_CHECKS_POISON). */
     const checked_node *p = values[P_in_top_k_predictions].tensor;
     const checked_node *t = values[P_in_top_k_targets].tensor;
-    if (!check_expect_dtype(ctx, node, values, P_in_top_k_predictions, TSC_DTYPE_F32))
-        return false;
-    if (!check_expect_rank(ctx, node, values, P_in_top_k_predictions, 2, "[batch, classes]")) {
+    bool p_ok = !tsc_type_is_poison(&p->type) &&
+                check_expect_dtype(ctx, node, values, P_in_top_k_predictions, TSC_DTYPE_F32);
+    if (p_ok && !check_expect_rank(ctx, node, values, P_in_top_k_predictions, 2, "[batch, classes]")) {
         if (p->type.rank == 4)
             help_pool_scores(ctx, node, p, check_arg_name(node, P_in_top_k_predictions));
-        return false;
+        p_ok = false;
     }
-    if (!check_expect_rank(ctx, node, values, P_in_top_k_targets, 1, "[batch]")) {
+    bool t_ok = !tsc_type_is_poison(&t->type);
+    if (t_ok && !check_expect_rank(ctx, node, values, P_in_top_k_targets, 1, "[batch]")) {
         if (t->type.rank == 2)
             help_squeeze(ctx, node, t, check_arg_name(node, P_in_top_k_targets));
-        return false;
+        t_ok = false;
     }
+    if (!p_ok || !t_ok)
+        return false;
     const char *pname = check_arg_name(node, P_in_top_k_predictions);
     const char *tname = check_arg_name(node, P_in_top_k_targets);
     if (p->type.dims[0] != t->type.dims[0]) {

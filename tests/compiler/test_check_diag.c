@@ -411,6 +411,20 @@ static void test_dim_origin_note(void **state)
     run_free(r);
 }
 
+/* A second, independent bug is not hidden by the first: dense fed rank 4
+ * poisons the logits, yet in_top_k still reports its rank-2 targets. */
+static void test_independent_second_bug(void **state)
+{
+    (void)state;
+    run *r = check("model m {\n  input image : f32[B, 8, 8, 3];\n  input label : i32[B, 1];\n"
+                   "  logits = dense(image, units=10);\n  metric acc = in_top_k(logits, label, k=1);\n}\n");
+    assert_int_equal(r->errors, 2);
+    assert_contains(r->text, "dense expects a rank-2 input");
+    assert_contains(r->text, "in_top_k expects a rank-1 input [batch], but 'label' is rank 2: i32[B,1] [E0203]");
+    assert_true(strstr(r->text, "'logits'") == NULL);   /* the poisoned operand stays silent */
+    run_free(r);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -507,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_layer_names_validated),
         cmocka_unit_test(test_stride_warnings),
         cmocka_unit_test(test_dim_origin_note),
+        cmocka_unit_test(test_independent_second_bug),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
