@@ -31,6 +31,11 @@ typedef enum tsc_dtype {
 } tsc_dtype;
 
 #define TSC_MAX_RANK 8          /* = TDL_MAX_RANK of the runtime */
+/* The most bytes one tensor, or a model's parameters with their gradients
+ * and optimizer slots, may take: 2^47 (128 TiB, what x86-64 and AArch64
+ * user space can address). Larger models are E0210, so no size computed
+ * from a model can wrap. */
+#define TSC_MAX_TENSOR_BYTES (INT64_C(1) << 47)
 #define TSC_DIM_BATCH INT64_C(-1) /* dims[i] value of the model's symbolic batch (only ever dims[0]) */
 
 /* A tensor type: f32[B,5,5,64] is {F32, 4, {TSC_DIM_BATCH, 5, 5, 64}}.

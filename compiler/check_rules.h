@@ -43,6 +43,8 @@ typedef struct check_ctx {
     int binding_count;
     int op_counters[TSC_OP_COUNT];   /* for conv2d_1, conv2d_2, … */
     int explicit_names;              /* name="…" given so far: automatic names may collide with them */
+    int64_t param_floats;            /* trainable floats so far (E0210 past TSC_MAX_TENSOR_BYTES / 16) */
+    bool params_too_large;           /* that error was reported */
     const char **inserted;           /* statements fix-its insert so far: each once per model */
     int inserted_count, inserted_capacity;
 } check_ctx;

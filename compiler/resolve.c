@@ -646,6 +646,12 @@ static bool dims_fit(check_ctx *ctx, const tsc_type *type, tsc_loc loc, const ch
                    check_type_str(ctx, type));
         return false;
     }
+    if (elements > TSC_MAX_TENSOR_BYTES / 4) {
+        diag_error(loc, "E0210", "'%s' needs %lld elements (%s)%s, more than memory can address (%lld bytes at "
+                   "most)", what, (long long)elements, check_type_str(ctx, type),
+                   tsc_type_has_batch(type) ? " for one example" : "", (long long)TSC_MAX_TENSOR_BYTES);
+        return false;
+    }
     for (int i = 0; i < type->rank; i++) {
         if (type->dims[i] > INT32_MAX) {
             diag_error(loc, "E0210", "'%s' has a dimension of %lld, above %d, the largest size the runtime takes: %s",
@@ -654,6 +660,26 @@ static bool dims_fit(check_ctx *ctx, const tsc_type *type, tsc_loc loc, const ch
         }
     }
     return true;
+}
+
+/* E0210 when the model's parameters, with their gradients and two optimizer
+ * slots each, could no longer be addressed; once per model. */
+static bool params_fit(check_ctx *ctx, const checked_node *node)
+{
+    if (ctx->params_too_large)
+        return true;
+    for (int i = 0; i < node->param_count; i++) {
+        int64_t n = 0;
+        (void)tsc_type_elements(&node->params[i].type, 1, 0, &n);   /* dims_fit passed: n < 2^45 */
+        ctx->param_floats += n;   /* at most 2^43 before this node, so no wrap */
+    }
+    if (ctx->param_floats <= TSC_MAX_TENSOR_BYTES / 16)
+        return true;
+    diag_error(node->loc, "E0210", "with %s the model has %lld parameters: with their gradients and optimizer "
+               "state (16 bytes each) more than memory can address (%lld bytes at most)", node->layer_name,
+               (long long)ctx->param_floats, (long long)TSC_MAX_TENSOR_BYTES);
+    ctx->params_too_large = true;
+    return false;
 }
 
 /* Checks `x : f32[B, 10] = …` against the computed type. */
@@ -754,6 +780,8 @@ static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_valu
         if (!dims_fit(ctx, &node->params[i].type, node->loc, node->params[i].name))
             node->type.dtype = TSC_DTYPE_POISON;
     }
+    if (!tsc_type_is_poison(&node->type) && !params_fit(ctx, node))
+        node->type.dtype = TSC_DTYPE_POISON;
     return node;
 }
 

@@ -107,6 +107,18 @@ static bool window_setup(const checked_node *node, const check_value *values, co
         a->s = default_strides != NULL && strides->arg == NULL ? default_strides[i] : strides->ints[i];
         a->d = w->dilation_param >= 0 ? values[w->dilation_param].ints[i] : 1;
         a->padding = padding;
+        /* k, d <= INT32_MAX, so the extent fits in 64 bits; the runtime
+         * takes it (and the padding it implies) as an int. */
+        int64_t extent = a->d * (a->k - 1) + 1;
+        if (extent > INT32_MAX) {
+            int param = w->dilation_param >= 0 && a->d > 1 ? w->dilation_param : w->kernel_param;
+            diag_error(check_arg_loc(node, param), "E0210",
+                       "%s's dilated window spans %lld %s: dilation_rate*(kernel_size - 1) + 1 = %lld*(%lld - 1) + 1, "
+                       "above %d, the largest size the runtime takes",
+                       node->info->name, (long long)extent, i == 0 ? "rows" : "columns", (long long)a->d,
+                       (long long)a->k, INT32_MAX);
+            return false;
+        }
         spatial_compute(a);
     }
     return true;

@@ -425,6 +425,29 @@ static void test_independent_second_bug(void **state)
     run_free(r);
 }
 
+/* Sizes that memory cannot address are E0210 in the checker: a kernel of
+ * 2^60 floats, a dilated window beyond int range, too many parameters. */
+static void test_sizes_beyond_memory(void **state)
+{
+    (void)state;
+    run *r = check("model m1 {\n  input x : f32[B, 2, 2, 1];\n"
+                   "  y = conv2d(x, filters=1, kernel_size=1073741824, padding=same);\n"
+                   "  z = conv2d(x, filters=1, kernel_size=4, dilation_rate=2147483647, padding=same);\n"
+                   "  output y;\n  output z;\n}\n");
+    assert_int_equal(r->errors, 2);
+    assert_contains(r->text, "'conv2d_1.kernel' needs 1152921504606846976 elements (f32[1073741824,1073741824,1,1]), "
+                             "more than memory can address");
+    assert_contains(r->text, "dilated window spans 6442450942 rows");
+    run_free(r);
+    /* 2^42 parameters each fit, together with gradients and slots they do not. */
+    r = check("model m2 {\n  input x : f32[B, 4194304];\n  a = dense(x, units=1048576, use_bias=false);\n"
+              "  b = dense(x, units=1048576, use_bias=false);\n  c = dense(x, units=1048576, use_bias=false);\n"
+              "  output a;\n  output b;\n  output c;\n}\n");
+    assert_int_equal(r->errors, 1);
+    assert_contains(r->text, "with dense_3 the model has 13194139533312 parameters");
+    run_free(r);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -522,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_stride_warnings),
         cmocka_unit_test(test_dim_origin_note),
         cmocka_unit_test(test_independent_second_bug),
+        cmocka_unit_test(test_sizes_beyond_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
