@@ -69,6 +69,36 @@ const tsc_op_info *tsc_op_lookup(const char *name)
     return NULL;
 }
 
+/* Keras layer and function names, in snake case, that TDL spells otherwise:
+ * a user who writes them is told the TDL name. */
+static const struct {
+    const char *keras, *tdl;
+} keras_names[] = {
+    {"concatenate", "concat"},
+    {"global_average_pooling2d", "global_avg_pool2d"},
+    {"global_max_pooling2d", "global_max_pool2d"},
+    {"max_pooling2d", "max_pool2d"},
+    {"average_pooling2d", "avg_pool2d"},
+    {"avg_pooling2d", "avg_pool2d"},
+    {"sparse_categorical_crossentropy", "sparse_softmax_cross_entropy"},
+    {"categorical_crossentropy", "softmax_cross_entropy"},
+    {"binary_crossentropy", "binary_cross_entropy"},
+    {"mse", "mean_squared_error"},
+    {"top_k_categorical_accuracy", "in_top_k"},
+    {"sparse_top_k_categorical_accuracy", "in_top_k"},
+    {"sparse_categorical_accuracy", "accuracy"},
+    {"leakyrelu", "leaky_relu"},
+};
+
+const char *tsc_op_keras_alias(const char *name)
+{
+    for (size_t i = 0; i < sizeof keras_names / sizeof keras_names[0]; i++) {
+        if (strcmp(keras_names[i].keras, name) == 0)
+            return keras_names[i].tdl;
+    }
+    return NULL;
+}
+
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword)
 {
     for (int i = 0; i < info->param_count; i++) {

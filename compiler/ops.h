@@ -103,6 +103,9 @@ const tsc_op_info *tsc_op_info_of(tsc_op op);
 bool tsc_op_has(tsc_op op, unsigned flags);
 /* Looks an op up by its TDL name; NULL if there is none. */
 const tsc_op_info *tsc_op_lookup(const char *name);
+/* The TDL name of an op a Keras user may write by its Keras name in snake
+ * case ("concatenate" -> "concat"), or NULL. */
+const char *tsc_op_keras_alias(const char *name);
 /* Index of a parameter by keyword in info->params, or -1. */
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
 /* The closest of `count` candidate names to `name` (edit distance with

@@ -607,6 +607,13 @@ static void report_unknown_op(check_ctx *ctx, const ast_stmt *stmt)
         if (fits && stmt->kind != STMT_ASSIGN && stmt->kind != STMT_OUTPUT)
             known = tsc_arena_format(ctx->arena, "%s%s%s", known, known[0] ? ", " : "", info->name);
     }
+    const char *keras = tsc_op_keras_alias(call->callee);
+    const tsc_op_info *alias = keras != NULL ? tsc_op_lookup(keras) : NULL;
+    if (alias != NULL && family_fits(stmt->kind, alias->family)) {
+        diag_help(call->callee_loc, "'%s' is the Keras name; TDL calls it '%s'", call->callee, keras);
+        diag_fixit(call->callee_loc, keras);
+        return;
+    }
     const char *best = tsc_closest_name(call->callee, names, TSC_OP_COUNT);
     if (best != NULL) {
         diag_help(call->callee_loc, "did you mean '%s'?", best);

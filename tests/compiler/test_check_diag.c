@@ -321,6 +321,14 @@ static void test_suggestions(void **state)
     assert_contains(r->text, "unknown optimizer 'rmsprop' [E0101]");
     assert_contains(r->text, "the optimizers tsc has are: sgd, adam");
     run_free(r);
+
+    /* Keras names get the TDL name, with a fix-it. */
+    r = check("model m {\n  input x : f32[B, 4, 4, 2];\n  a = concatenate(x, x, axis=-1);\n"
+              "  b = global_average_pooling2d(a);\n  output b;\n}\n");
+    assert_int_equal(r->errors, 2);
+    assert_contains(r->text, "help: 'concatenate' is the Keras name; TDL calls it 'concat'");
+    assert_contains(r->text, "help: 'global_average_pooling2d' is the Keras name; TDL calls it 'global_avg_pool2d'");
+    run_free(r);
 }
 
 /* A model with no error but several models and consts: independent namespaces. */
