@@ -70,11 +70,12 @@ typedef enum ast_stmt_kind {
     STMT_METRIC,     /* metric NAME = call ; */
     STMT_OUTPUT,     /* output NAME [= call] ; */
     STMT_OPTIMIZER,  /* optimizer call ; */
+    STMT_BROKEN,     /* a statement with a syntax error: only the name it would bind, if any is seen */
 } ast_stmt_kind;
 
 typedef struct ast_stmt {
     ast_stmt_kind kind;
-    const char *name;             /* NULL for STMT_OPTIMIZER */
+    const char *name;             /* NULL for STMT_OPTIMIZER (and a STMT_BROKEN with no name seen) */
     tsc_loc name_loc;
     ast_type *type;               /* STMT_INPUT (required), STMT_ASSIGN (optional assertion) */
     ast_call *call;               /* NULL for STMT_INPUT and a bare STMT_OUTPUT */
@@ -106,7 +107,16 @@ typedef struct ast_file {
     ast_const *consts;
     ast_model *models;
     int model_count;
+    int syntax_error_count;       /* every error the parser reported (E0001-E0007) */
+    /* Where the lexical errors are (byte offsets): a statement holding one
+     * is poisoned by the checker, since a value the scanner replaced (an
+     * integer out of range, a cut string) means nothing. */
+    uint32_t *error_offsets;
+    int error_offset_count, error_offset_capacity;
 } ast_file;
+
+/* Whether a lexical error lies within loc. */
+bool ast_file_has_error_in(const ast_file *file, tsc_loc loc);
 
 /* Constructors called by the grammar actions (one line each there). */
 ast_value *ast_new_int(tsc_arena *a, tsc_loc loc, int64_t v);

@@ -333,8 +333,12 @@ static int compile(const cli_options *options) {
     tsc_source *source = read_input(options->input_path);
     ast_file *ast = NULL;
     checked_file *checked = NULL;
-    /* Checking a tree with syntax errors would only add follow-on errors. */
-    if (source && tsc_parse(source, &ast) == 0) tsc_check(ast, &checked);
+    /* After a syntax error the statements that parsed are still checked:
+     * the broken ones bind their names to poison, so nothing cascades. */
+    if (source) {
+        tsc_parse(source, &ast);
+        tsc_check(ast, &checked);
+    }
 
     int status = !source                  ? EXIT_USAGE
                  : diag_error_count() > 0 ? EXIT_MODEL_ERRORS

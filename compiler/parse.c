@@ -102,6 +102,57 @@ ast_stmt *tdl_stmt_end(ast_stmt *stmt, tsc_loc semicolon)
     return stmt;
 }
 
+static bool is_name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_name_char(char c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+static const char *skip_blanks(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\f' || *p == '\v'))
+        p++;
+    return p;
+}
+
+ast_stmt *tdl_broken_stmt(tdl_parse_ctx *ctx, tsc_loc span)
+{
+    /* The name the statement would have bound: "[input|loss|metric|output]
+     * NAME" followed by '=' or ':' (or anything, after a keyword). The
+     * checker poisons it, so its later uses stay silent. */
+    const char *text = ctx->source->text;
+    const char *p = text + span.first, *end = text + (span.last < ctx->source->length ? span.last + 1 : ctx->source->length);
+    if (span.last < span.first)
+        end = p;
+    static const char *const keywords[] = {"input", "loss", "metric", "output"};
+    bool keyword = false;
+    for (size_t k = 0; k < sizeof keywords / sizeof keywords[0]; k++) {
+        size_t n = strlen(keywords[k]);
+        if ((size_t)(end - p) > n && strncmp(p, keywords[k], n) == 0 && !is_name_char(p[n])) {
+            p = skip_blanks(p + n, end);
+            keyword = true;
+            break;
+        }
+    }
+    const char *name = NULL;
+    tsc_loc name_loc = {0};
+    if (p < end && is_name_start(*p)) {
+        const char *q = p;
+        while (q < end && is_name_char(*q))
+            q++;
+        const char *after = skip_blanks(q, end);
+        if (keyword || (after < end && (*after == '=' || *after == ':'))) {
+            name = tsc_arena_strndup(ctx->arena, p, (size_t)(q - p));
+            name_loc = (tsc_loc){ctx->source, (uint32_t)(p - text), (uint32_t)(q - text - 1)};
+        }
+    }
+    return ast_new_stmt(ctx->arena, span, STMT_BROKEN, name, name_loc, NULL, NULL);
+}
+
 ast_const *tdl_const_end(ast_const *constant, tsc_loc semicolon)
 {
     constant->loc = tsc_loc_join(constant->loc, semicolon);
@@ -123,6 +174,32 @@ void tdl_error(tdl_parse_ctx *ctx, tsc_loc loc, const char *code, const char *fm
     diag_error(loc, code, "%s", message);
     free(message);
     ctx->error_count++;
+    if (ctx->file != NULL)
+        ctx->file->syntax_error_count++;
+    /* Syntax errors (E0001) lose their statement in the grammar, which keeps
+     * it as STMT_BROKEN; a lexical error leaves a statement that parsed but
+     * holds a made-up value, so its place is recorded. */
+    ast_file *file = ctx->file;
+    if (file == NULL || strcmp(code, "E0001") == 0)
+        return;
+    if (file->error_offset_count == file->error_offset_capacity) {
+        int capacity = file->error_offset_capacity > 0 ? 2 * file->error_offset_capacity : 8;
+        uint32_t *grown = tsc_arena_alloc(ctx->arena, (size_t)capacity * sizeof *grown);
+        if (file->error_offset_count > 0)
+            memcpy(grown, file->error_offsets, (size_t)file->error_offset_count * sizeof *grown);
+        file->error_offsets = grown;
+        file->error_offset_capacity = capacity;
+    }
+    file->error_offsets[file->error_offset_count++] = loc.first;
+}
+
+bool ast_file_has_error_in(const ast_file *file, tsc_loc loc)
+{
+    for (int i = 0; i < file->error_offset_count; i++) {
+        if (file->error_offsets[i] >= loc.first && file->error_offsets[i] <= loc.last)
+            return true;
+    }
+    return false;
 }
 
 /* The length of the valid UTF-8 sequence at text (at most available bytes), or 0. */

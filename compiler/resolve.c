@@ -568,6 +568,7 @@ static bool family_fits(ast_stmt_kind kind, tsc_op_family family)
     case STMT_OPTIMIZER:
         return family == TSC_FAMILY_OPTIMIZER;
     case STMT_INPUT:
+    case STMT_BROKEN:
         return false;
     }
     return false;
@@ -586,6 +587,7 @@ static const char *statement_callee_kind(ast_stmt_kind kind)
     case STMT_INPUT:
     case STMT_ASSIGN:
     case STMT_OUTPUT:
+    case STMT_BROKEN:
         break;
     }
     return "op";
@@ -935,6 +937,13 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
     memset(values, 0, sizeof values);
     ctx->stmt = stmt;
     checked_model *m = ctx->model;
+    /* A statement lost to a syntax error: its name is poison, so later uses
+     * of it stay silent while the rest of the model is checked. */
+    if (stmt->kind == STMT_BROKEN || ast_file_has_error_in(ctx->ast, stmt->loc)) {
+        if (stmt->name != NULL)
+            bind_name(ctx, stmt->name, stmt->name_loc, NULL);
+        return;
+    }
     /* A statement the parser could only partly build had its syntax error reported. */
     bool needs_call = stmt->kind != STMT_INPUT && stmt->kind != STMT_OUTPUT;
     if ((needs_call && stmt->call == NULL) || (stmt->kind == STMT_INPUT && stmt->type == NULL) ||
@@ -981,6 +990,8 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
         }
         check_output_name(ctx, stmt);
         return;
+    case STMT_BROKEN:
+        return;   /* handled above */
     case STMT_OPTIMIZER: {
         if (m->optimizer != NULL) {
             diag_error(stmt->call->loc, "E0112", "model '%s' has a second optimizer; one per model", m->name);
@@ -1090,7 +1101,7 @@ static void check_model(tsc_arena *arena, const ast_file *file, const ast_model 
     /* After an error the graph is incomplete: a layer whose user failed to
      * check would look unused, so unused-layer warnings wait for a clean model. */
     mark_used(&ctx);
-    if (diag_error_count() == errors_before)
+    if (diag_error_count() == errors_before && file->syntax_error_count == 0)
         warn_unused(&ctx);
     count_params(m);
 }

@@ -60,6 +60,8 @@ tdl_dim_list tdl_dims_append(tdl_dim_list list, ast_dim *dim);
 tdl_value_list tdl_values_append(tdl_value_list list, ast_value *value);
 void tdl_add_const(tdl_parse_ctx *ctx, ast_const *constant);
 void tdl_add_model(tdl_parse_ctx *ctx, ast_model *model);
+/* A statement lost to a syntax error, keeping the name it would bind. */
+ast_stmt *tdl_broken_stmt(tdl_parse_ctx *ctx, tsc_loc span);
 /* Extend a declaration's span through its ';'. */
 ast_stmt *tdl_stmt_end(ast_stmt *stmt, tsc_loc semicolon);
 ast_const *tdl_const_end(ast_const *constant, tsc_loc semicolon);
@@ -177,7 +179,7 @@ stmts:
   %empty                                    { $$ = (tdl_stmt_list){ NULL, NULL }; }
 | stmts stmt "';'"                          { $$ = tdl_stmts_append($1, tdl_stmt_end($2, @3)); }
 | stmts stmt error                          { $$ = tdl_stmts_append($1, $2); }
-| stmts error "';'"                         { $$ = $1; }
+| stmts error "';'"                         { $$ = tdl_stmts_append($1, tdl_broken_stmt(ctx, @2)); }
 ;
 
 /* A statement without its ';'. */

@@ -451,6 +451,31 @@ static void test_io_errors_in_machine_formats(void **state) {
     free(model);
 }
 
+/* A syntax error no longer hides the model's other mistakes: the statements
+ * that parsed are checked, and the broken one's name is poisoned (its use
+ * in the next line says nothing). */
+static void test_checks_after_syntax_error(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "syn.tdl",
+                            "model m {\n"
+                            "    input image : f32[B, 8, 8, 3];\n"
+                            "    input label : i32[B, 1];\n"
+                            "    x = conv2d(image filters=3, kernel_size=3);\n"
+                            "    y = relu(x);\n"
+                            "    logits = dense(image, units=10);\n"
+                            "    metric acc = in_top_k(logits, label, k=1);\n"
+                            "    output y;\n"
+                            "}\n");
+    const run_result *r = RUN(f, "--check", path);
+    assert_int_equal(r->status, 1);
+    assert_non_null(strstr(r->err, "syn.tdl:4:22: error: expected ')', ',' or '=' but found identifier 'filters' [E0001]"));
+    assert_non_null(strstr(r->err, "syn.tdl:6:20: error: dense expects a rank-2 input"));
+    assert_non_null(strstr(r->err, "syn.tdl:7:35: error: in_top_k expects a rank-1 input [batch], but 'label' is rank 2"));
+    assert_null(strstr(r->err, "'x'"));   /* no cascade from the broken statement */
+    assert_null(strstr(r->err, "warning"));
+    free(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),
@@ -467,6 +492,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_color_auto_on_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_machine_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_errors_in_machine_formats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checks_after_syntax_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

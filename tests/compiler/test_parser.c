@@ -411,9 +411,13 @@ static void test_error_unexpected_token(void **state)
                            "test.tdl:3:15: error: expected ')', ',' or '=' but found identifier 'units' [E0001]\n"));
     assert_non_null(strstr(fx->diagnostics, "    3 |   y = dense(x units=10);\n"));
     assert_non_null(strstr(fx->diagnostics, "      |               ^~~~~\n"));
-    /* The model and its good statement survive. */
+    /* The model and its good statement survive; the broken one is kept as
+     * STMT_BROKEN with the name it would have bound, for the checker to poison. */
     assert_int_equal(fx->file->model_count, 1);
-    assert_int_equal(fx->file->models->stmt_count, 1);
+    assert_int_equal(fx->file->models->stmt_count, 2);
+    const ast_stmt *broken = fx->file->models->stmts->next;
+    assert_int_equal(broken->kind, STMT_BROKEN);
+    assert_string_equal(broken->name, "y");
 }
 
 /* Expected lists never show internal names, nor the reserved words that may only name keywords. */
@@ -519,10 +523,14 @@ static void test_recovery_counts_each_mistake_once(void **state)
     assert_non_null(strstr(fx->diagnostics, "test.tdl:6:11: error:"));
     assert_int_equal(fx->file->model_count, 2);
     const ast_model *m = fx->file->models;
-    assert_int_equal(m->stmt_count, 2);
-    assert_string_equal(stmt_at(m, 0)->name, "z");
-    assert_string_equal(stmt_at(m, 1)->name, "z");
-    assert_int_equal(stmt_at(m, 1)->kind, STMT_OUTPUT);
+    /* Broken statements stay as STMT_BROKEN with the name they would bind. */
+    assert_int_equal(m->stmt_count, 5);
+    static const char *const names[] = {"x", "y", "z", "w", "z"};
+    static const ast_stmt_kind kinds[] = {STMT_BROKEN, STMT_BROKEN, STMT_ASSIGN, STMT_BROKEN, STMT_OUTPUT};
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(stmt_at(m, i)->name, names[i]);
+        assert_int_equal(stmt_at(m, i)->kind, kinds[i]);
+    }
     assert_string_equal(m->next->name, "n");
     assert_int_equal(m->next->stmt_count, 1);
 }
@@ -557,9 +565,16 @@ static void test_lexical_error_does_not_cascade(void **state)
     assert_non_null(strstr(fx->diagnostics, "test.tdl:2:12: error: invalid character '@' [E0002]\n"));
     assert_non_null(strstr(fx->diagnostics, "test.tdl:3:9: error: unterminated string"));
     assert_int_equal(count_occurrences(fx->diagnostics, "[E0001]"), 0);
-    /* Recovery skips to the next ';': the statement after the cut string is lost, not the rest. */
-    assert_int_equal(fx->file->models->stmt_count, 1);
-    assert_string_equal(fx->file->models->stmts->name, "v");
+    /* Recovery skips to the next ';': the statement after the cut string is
+     * lost (kept as STMT_BROKEN), not the rest. */
+    const ast_model *m = fx->file->models;
+    assert_int_equal(m->stmt_count, 3);
+    assert_int_equal(stmt_at(m, 0)->kind, STMT_BROKEN);   /* y: its '@' dropped, then "x, , 2" */
+    assert_string_equal(stmt_at(m, 0)->name, "y");
+    assert_int_equal(stmt_at(m, 1)->kind, STMT_BROKEN);   /* z and w, up to the next ';' */
+    assert_string_equal(stmt_at(m, 2)->name, "v");
+    assert_true(ast_file_has_error_in(fx->file, (tsc_loc){fx->file->source, 0, 30}));   /* the '@' */
+    assert_false(ast_file_has_error_in(fx->file, stmt_at(m, 2)->loc));
 }
 
 /* Absurdly deep nesting is an error, not a crash. */

@@ -40,17 +40,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ast || parse_errors != diag_error_count())
         abort();
     checked_file *checked = NULL;
-    /* As in the CLI: a tree with syntax errors is not checked. */
-    if (parse_errors == 0) {
-        int check_errors = tsc_check(ast, &checked);
-        if (!checked)
-            abort();
-        if (check_errors == 0) {
-            tsc_print_summary(sink, checked, 32);
-            tsc_print_dot(sink, checked);
-            for (int i = 0; i < checked->model_count; i++)
-                tsc_emit_model(&checked->models[i], "fuzz.tdl", sink, sink);
-        }
+    /* As in the CLI: a tree with syntax errors is checked too (its broken
+     * statements poisoned); only an error-free one goes on to C. */
+    int check_errors = tsc_check(ast, &checked);
+    if (!checked)
+        abort();
+    if (parse_errors == 0 && check_errors == 0) {
+        tsc_print_summary(sink, checked, 32);
+        tsc_print_dot(sink, checked);
+        for (int i = 0; i < checked->model_count; i++)
+            tsc_emit_model(&checked->models[i], "fuzz.tdl", sink, sink);
     }
     diag_end();
 
