@@ -40,8 +40,9 @@ typedef struct tiny_metrics {
 } tiny_metrics;
 
 /* The only allocation: parameters, gradients, optimizer state and activations
- * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1
- * or the memory is not there. Weights start as tiny_init(m, 0) makes them. */
+ * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1,
+ * the arena would not fit in size_t, or the memory is not there. Weights start
+ * as tiny_init(m, 0) makes them. */
 tiny *tiny_create(int max_batch);
 /* Bytes tiny_create_in needs for max_batch (0 if max_batch is out of range). */
 size_t tiny_arena_size(int max_batch);
@@ -58,14 +59,16 @@ tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float 
 /* Every loss and metric on one batch (dropout off). */
 tdl_status tiny_evaluate(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], tiny_metrics *out);
 /* One optimizer step; *loss (if not NULL) gets the loss before the update,
- * the weighted sum of the model's losses. */
+ * the weighted sum of the model's losses. A loss or gradient that is not
+ * finite is TDL_STATUS_NOT_FINITE and changes nothing. */
 tdl_status tiny_train_step(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], float *loss);
 /* Compares the generated backward pass with central finite differences along
  * random directions per parameter tensor; returns the worst tensor's relative
  * error beyond float rounding noise (negative on error, see tdl_last_error()).
  * The model is left unchanged. */
 double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const int32_t label[]);
-void tiny_set_learning_rate(tiny *m, float learning_rate);
+/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
+tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
 
 #ifdef __cplusplus
 }
