@@ -53,6 +53,21 @@ static char *unique_macro(const char *upper_prefix, const char *name, char *cons
     return stem;
 }
 
+/* A parameter name must not be the model's type (m1, m1_metrics) or an
+ * earlier parameter: such a name gets "_in"/"_out" until it is free. */
+static char *parameter_name(const names *nm, const char *name, const char *suffix, char **inputs, int ni,
+                            char **outputs, int no) {
+    char *c = cg_mangle(name);
+    char *metrics = cg_join(nm->prefix, "metrics");
+    while (strcmp(c, nm->prefix) == 0 || strcmp(c, metrics) == 0 || in_list(inputs, ni, c) || in_list(outputs, no, c)) {
+        char *longer = cg_join(c, suffix);
+        free(c);
+        c = longer;
+    }
+    free(metrics);
+    return c;
+}
+
 static void names_make(names *nm, const checked_model *model) {
     nm->prefix = cg_model_prefix(model);
     nm->upper = cg_upper(nm->prefix);
@@ -61,18 +76,12 @@ static void names_make(names *nm, const checked_model *model) {
     nm->outputs = tsc_xcalloc((size_t)no + 1, sizeof *nm->outputs);
     char **macros = tsc_xcalloc((size_t)(ni + no) + 1, sizeof *macros);
     for (int i = 0; i < ni; i++) {
-        nm->inputs[i] = cg_mangle(model->inputs[i]->layer_name);
+        nm->inputs[i] = parameter_name(nm, model->inputs[i]->layer_name, "in", nm->inputs, i, NULL, 0);
         macros[i] = unique_macro(nm->upper, model->inputs[i]->layer_name, macros, i, i);
     }
     for (int i = 0; i < no; i++) {
         /* An output named like an input (`output image;`) is image_out. */
-        char *name = cg_mangle(model->outputs[i].name);
-        while (in_list(nm->inputs, ni, name) || in_list(nm->outputs, i, name)) {
-            char *longer = cg_join(name, "out");
-            free(name);
-            name = longer;
-        }
-        nm->outputs[i] = name;
+        nm->outputs[i] = parameter_name(nm, model->outputs[i].name, "out", nm->inputs, ni, nm->outputs, i);
         macros[ni + i] = unique_macro(nm->upper, model->outputs[i].name, macros, ni + i, ni + i);
     }
     nm->input_macros = macros;
@@ -256,7 +265,10 @@ static void banner(cg_buf *out, const char *source_name) {
 
 static void emit_header(cg_buf *out, const model_emit *me) {
     const char *upper = me->nm.upper;
-    char *guard = cg_join(upper, "H");
+    /* The model's own spelling, not capitals: the guard of model m1 must not
+     * be a name of model M1_H (which a plain M1_H guard would be). The
+     * trailing "_H_" ends no other generated name. */
+    char *guard = cg_join(me->nm.prefix, "H_");
     banner(out, me->source_name);
     cg_buf_printf(out, "#ifndef %s\n#define %s\n\n", guard, guard);
     cg_buf_puts(out, "#include <stddef.h>\n#include <stdint.h>\n\n#include <tdl/runtime.h>\n\n");
