@@ -48,8 +48,16 @@ void emit_activation_forward(cg_emitter *e, const checked_node *n);
 void emit_activation_backward(cg_emitter *e, const checked_node *n);
 void emit_softmax_forward(cg_emitter *e, const checked_node *n);
 void emit_softmax_backward(cg_emitter *e, const checked_node *n);
-void emit_loss_forward(cg_emitter *e, const checked_node *n);
-void emit_loss_backward(cg_emitter *e, const checked_node *n);
+void emit_sparse_xent_forward(cg_emitter *e, const checked_node *n);
+void emit_sparse_xent_backward(cg_emitter *e, const checked_node *n);
+void emit_softmax_xent_forward(cg_emitter *e, const checked_node *n);
+void emit_softmax_xent_backward(cg_emitter *e, const checked_node *n);
+void emit_binary_xent_forward(cg_emitter *e, const checked_node *n);   /* sigmoid_ and binary_cross_entropy */
+void emit_binary_xent_backward(cg_emitter *e, const checked_node *n);
+void emit_focal_forward(cg_emitter *e, const checked_node *n);
+void emit_focal_backward(cg_emitter *e, const checked_node *n);
+void emit_mse_forward(cg_emitter *e, const checked_node *n);
+void emit_mse_backward(cg_emitter *e, const checked_node *n);
 void emit_metric_forward(cg_emitter *e, const checked_node *n);
 
 /* --- descriptors and scratch (emit_desc.c) --------------------------------- */

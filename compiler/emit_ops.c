@@ -342,80 +342,110 @@ void emit_softmax_backward(cg_emitter *e, const checked_node *n) {
 
 /* --- Losses and metrics ----------------------------------------------------------------- */
 
-void emit_loss_forward(cg_emitter *e, const checked_node *n) {
+/* What every loss kernel takes: forward (y, logits, labels, sizes) and
+ * backward (gradients, weight, logits, labels, sizes), in the order the
+ * buffers are touched (dlogits is accumulated before dlabels). */
+typedef struct loss_call {
+    const char *v, *dx, *dy, *weight, *x, *y, *positions, *count, *desc;
+    long long classes;
+} loss_call;
+
+static loss_call loss_forward_call(cg_emitter *e, const checked_node *n) {
     const checked_node *labels = n->inputs[0], *logits = n->inputs[1];
-    const char *v = value_of(e, n), *x = value_of(e, logits);
-    const char *y = n->attrs.sparse_labels ? class_indices(e, n) : value_of(e, labels);
-    const char *positions = positions_expr(e, &logits->type), *count = cg_type_count(e, &logits->type);
-    long long classes = classes_of(&logits->type);
-    switch (n->op) {
-    case TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY:
-        status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_forward(%s, %s, %s, %s, %lld)", v, x, y, positions, classes));
-        return;
-    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
-        cg_line(e, "    tdl_softmax_xent_forward(%s, %s, %s, %s, %lld);\n", v, x, y, positions, classes);
-        return;
-    case TSC_OP_SIGMOID_CROSS_ENTROPY:
-        cg_line(e, "    tdl_sigmoid_xent_forward(%s, %s, %s, %s);\n", v, x, y, count);
-        return;
-    case TSC_OP_BINARY_CROSS_ENTROPY:
-        cg_line(e, "    tdl_%s_xent_forward(%s, %s, %s, %s);\n", n->attrs.from_logits ? "sigmoid" : "binary", v, x, y,
-                count);
-        return;
-    case TSC_OP_FOCAL_LOSS:
-        if (n->attrs.sparse_labels)
-            status_call(e, cg_fmt(e, "tdl_sparse_focal_forward(%s, %s, %s, %s, %lld, &%s)", v, x, y, positions,
-                                  classes, cg_desc(e, n)));
-        else
-            cg_line(e, "    tdl_focal_forward(%s, %s, %s, %s, %lld, &%s);\n", v, x, y, positions, classes,
-                    cg_desc(e, n));
-        return;
-    case TSC_OP_MEAN_SQUARED_ERROR:
-        cg_line(e, "    tdl_mse_forward(%s, %s, %s, %s);\n", v, x, y, count);
-        return;
-    default: TSC_UNREACHABLE(); /* the table gives this function to losses only */
-    }
+    loss_call c = {0};
+    c.v = value_of(e, n);
+    c.x = value_of(e, logits);
+    c.y = n->attrs.sparse_labels ? class_indices(e, n) : value_of(e, labels);
+    c.positions = positions_expr(e, &logits->type);
+    c.count = cg_type_count(e, &logits->type);
+    c.classes = classes_of(&logits->type);
+    c.desc = cg_desc(e, n);
+    return c;
 }
 
-void emit_loss_backward(cg_emitter *e, const checked_node *n) {
+static loss_call loss_backward_call(cg_emitter *e, const checked_node *n) {
     const checked_node *labels = n->inputs[0], *logits = n->inputs[1];
-    const char *positions = positions_expr(e, &logits->type), *count = cg_type_count(e, &logits->type);
-    const char *weight = cg_float(e, n->attrs.weight);
-    long long classes = classes_of(&logits->type);
-    const char *x = value_of(e, logits);
+    loss_call c = {0};
+    c.positions = positions_expr(e, &logits->type);
+    c.count = cg_type_count(e, &logits->type);
+    c.weight = cg_float(e, n->attrs.weight);
+    c.classes = classes_of(&logits->type);
+    c.desc = cg_desc(e, n);
+    c.x = value_of(e, logits);
     int converted = buffers_of(e, n)->labels;
-    const char *y = converted >= 0 ? cg_use(e, converted) : value_of(e, labels);
-    const char *dx = grad_into(e, logits);
-    const char *dy = labels->type.dtype == TSC_DTYPE_F32 ? grad_into(e, labels) : "NULL";
-    switch (n->op) {
-    case TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY:
-        status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_backward(%s, %s, %s, %s, %s, %lld)", dx, weight, x, y,
-                              positions, classes));
-        return;
-    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
-        cg_line(e, "    tdl_softmax_xent_backward(%s, %s, %s, %s, %s, %s, %lld);\n", dx, dy, weight, x, y, positions,
-                classes);
-        return;
-    case TSC_OP_SIGMOID_CROSS_ENTROPY:
-        cg_line(e, "    tdl_sigmoid_xent_backward(%s, %s, %s, %s, %s, %s);\n", dx, dy, weight, x, y, count);
-        return;
-    case TSC_OP_BINARY_CROSS_ENTROPY:
-        cg_line(e, "    tdl_%s_xent_backward(%s, %s, %s, %s, %s, %s);\n", n->attrs.from_logits ? "sigmoid" : "binary",
-                dx, dy, weight, x, y, count);
-        return;
-    case TSC_OP_FOCAL_LOSS:
-        if (n->attrs.sparse_labels)
-            status_call(e, cg_fmt(e, "tdl_sparse_focal_backward(%s, %s, %s, %s, %s, %lld, &%s)", dx, weight, x, y,
-                                  positions, classes, cg_desc(e, n)));
-        else
-            cg_line(e, "    tdl_focal_backward(%s, %s, %s, %s, %s, %lld, &%s);\n", dx, weight, x, y, positions,
-                    classes, cg_desc(e, n));
-        return;
-    case TSC_OP_MEAN_SQUARED_ERROR:
-        cg_line(e, "    tdl_mse_backward(%s, %s, %s, %s, %s, %s);\n", dx, dy, weight, x, y, count);
-        return;
-    default: TSC_UNREACHABLE(); /* the table gives this function to losses only */
-    }
+    c.y = converted >= 0 ? cg_use(e, converted) : value_of(e, labels);
+    c.dx = grad_into(e, logits);
+    c.dy = labels->type.dtype == TSC_DTYPE_F32 ? grad_into(e, labels) : "NULL";
+    return c;
+}
+
+void emit_sparse_xent_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_forward(%s, %s, %s, %s, %lld)", c.v, c.x, c.y, c.positions,
+                          c.classes));
+}
+
+void emit_sparse_xent_backward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_backward_call(e, n);
+    status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_backward(%s, %s, %s, %s, %s, %lld)", c.dx, c.weight, c.x, c.y,
+                          c.positions, c.classes));
+}
+
+void emit_softmax_xent_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    cg_line(e, "    tdl_softmax_xent_forward(%s, %s, %s, %s, %lld);\n", c.v, c.x, c.y, c.positions, c.classes);
+}
+
+void emit_softmax_xent_backward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_backward_call(e, n);
+    cg_line(e, "    tdl_softmax_xent_backward(%s, %s, %s, %s, %s, %s, %lld);\n", c.dx, c.dy, c.weight, c.x, c.y,
+            c.positions, c.classes);
+}
+
+/* sigmoid_cross_entropy, and binary_cross_entropy with from_logits=true */
+static bool on_logits(const checked_node *n) {
+    return n->op == TSC_OP_SIGMOID_CROSS_ENTROPY || n->attrs.from_logits;
+}
+
+void emit_binary_xent_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    cg_line(e, "    tdl_%s_xent_forward(%s, %s, %s, %s);\n", on_logits(n) ? "sigmoid" : "binary", c.v, c.x, c.y,
+            c.count);
+}
+
+void emit_binary_xent_backward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_backward_call(e, n);
+    cg_line(e, "    tdl_%s_xent_backward(%s, %s, %s, %s, %s, %s);\n", on_logits(n) ? "sigmoid" : "binary", c.dx, c.dy,
+            c.weight, c.x, c.y, c.count);
+}
+
+void emit_focal_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    if (n->attrs.sparse_labels)
+        status_call(e, cg_fmt(e, "tdl_sparse_focal_forward(%s, %s, %s, %s, %lld, &%s)", c.v, c.x, c.y, c.positions,
+                              c.classes, c.desc));
+    else
+        cg_line(e, "    tdl_focal_forward(%s, %s, %s, %s, %lld, &%s);\n", c.v, c.x, c.y, c.positions, c.classes, c.desc);
+}
+
+void emit_focal_backward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_backward_call(e, n);
+    if (n->attrs.sparse_labels)
+        status_call(e, cg_fmt(e, "tdl_sparse_focal_backward(%s, %s, %s, %s, %s, %lld, &%s)", c.dx, c.weight, c.x, c.y,
+                              c.positions, c.classes, c.desc));
+    else
+        cg_line(e, "    tdl_focal_backward(%s, %s, %s, %s, %s, %lld, &%s);\n", c.dx, c.weight, c.x, c.y, c.positions,
+                c.classes, c.desc);
+}
+
+void emit_mse_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    cg_line(e, "    tdl_mse_forward(%s, %s, %s, %s);\n", c.v, c.x, c.y, c.count);
+}
+
+void emit_mse_backward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_backward_call(e, n);
+    cg_line(e, "    tdl_mse_backward(%s, %s, %s, %s, %s, %s);\n", c.dx, c.dy, c.weight, c.x, c.y, c.count);
 }
 
 void emit_metric_forward(cg_emitter *e, const checked_node *n) {

@@ -21,9 +21,9 @@ bool cg_loss_grads_logits(const checked_node *n, int k) {
 #define DENSE_WORKSPACE .workspace_floats = dense_workspace_floats, .workspace_function = "tdl_dense_workspace_size"
 #define UNARY(fwd, bwd) \
     .forward_operands = lower_unary_forward, .backward_operands = bwd, .emit_forward = emit_##fwd##_forward
-#define LOSS(grads) \
+#define LOSS(grads, kernel) \
     .passes_gradient_to = grads, .forward_operands = lower_loss_forward, .backward_operands = lower_loss_backward, \
-    .emit_forward = emit_loss_forward, .emit_backward = emit_loss_backward
+    .emit_forward = emit_##kernel##_forward, .emit_backward = emit_##kernel##_backward
 #define METRIC .forward_operands = lower_metric_forward, .emit_forward = emit_metric_forward
 
 const cg_op_lowering cg_op_lowerings[TSC_OP_COUNT] = {
@@ -85,12 +85,16 @@ const cg_op_lowering cg_op_lowerings[TSC_OP_COUNT] = {
     [TSC_OP_SOFTMAX] = {.op = TSC_OP_SOFTMAX, UNARY(softmax, lower_activation_backward),
                         .emit_backward = emit_softmax_backward},
     [TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY] = {.op = TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY,
-                                             LOSS(cg_loss_grads_logits)},
-    [TSC_OP_SOFTMAX_CROSS_ENTROPY] = {.op = TSC_OP_SOFTMAX_CROSS_ENTROPY, LOSS(cg_loss_grads_logits_and_labels)},
-    [TSC_OP_SIGMOID_CROSS_ENTROPY] = {.op = TSC_OP_SIGMOID_CROSS_ENTROPY, LOSS(cg_loss_grads_logits_and_labels)},
-    [TSC_OP_BINARY_CROSS_ENTROPY] = {.op = TSC_OP_BINARY_CROSS_ENTROPY, LOSS(cg_loss_grads_logits_and_labels)},
-    [TSC_OP_FOCAL_LOSS] = {.op = TSC_OP_FOCAL_LOSS, LOSS(cg_loss_grads_logits), .emit_descriptor = emit_focal_desc},
-    [TSC_OP_MEAN_SQUARED_ERROR] = {.op = TSC_OP_MEAN_SQUARED_ERROR, LOSS(cg_loss_grads_logits_and_labels)},
+                                             LOSS(cg_loss_grads_logits, sparse_xent)},
+    [TSC_OP_SOFTMAX_CROSS_ENTROPY] = {.op = TSC_OP_SOFTMAX_CROSS_ENTROPY,
+                                      LOSS(cg_loss_grads_logits_and_labels, softmax_xent)},
+    [TSC_OP_SIGMOID_CROSS_ENTROPY] = {.op = TSC_OP_SIGMOID_CROSS_ENTROPY,
+                                      LOSS(cg_loss_grads_logits_and_labels, binary_xent)},
+    [TSC_OP_BINARY_CROSS_ENTROPY] = {.op = TSC_OP_BINARY_CROSS_ENTROPY,
+                                     LOSS(cg_loss_grads_logits_and_labels, binary_xent)},
+    [TSC_OP_FOCAL_LOSS] = {.op = TSC_OP_FOCAL_LOSS, LOSS(cg_loss_grads_logits, focal),
+                           .emit_descriptor = emit_focal_desc},
+    [TSC_OP_MEAN_SQUARED_ERROR] = {.op = TSC_OP_MEAN_SQUARED_ERROR, LOSS(cg_loss_grads_logits_and_labels, mse)},
     [TSC_OP_IN_TOP_K] = {.op = TSC_OP_IN_TOP_K, METRIC},
     [TSC_OP_ACCURACY] = {.op = TSC_OP_ACCURACY, METRIC},
     [TSC_OP_MEAN] = {.op = TSC_OP_MEAN, METRIC},
@@ -99,6 +103,6 @@ const cg_op_lowering cg_op_lowerings[TSC_OP_COUNT] = {
 };
 
 const cg_op_lowering *cg_lowering_of(const checked_node *n) {
-    TSC_ASSERT(n->op >= 0 && n->op < TSC_OP_COUNT);
+    TSC_ASSERT((unsigned)n->op < TSC_OP_COUNT);
     return &cg_op_lowerings[n->op];
 }
