@@ -26,6 +26,8 @@ void lower_activation_backward(cg_lowerer *l, const checked_node *n); /* from th
 void lower_loss_forward(cg_lowerer *l, const checked_node *n);
 void lower_loss_backward(cg_lowerer *l, const checked_node *n);
 void lower_metric_forward(cg_lowerer *l, const checked_node *n);
+void lower_concat_backward(cg_lowerer *l, const checked_node *n);   /* forward: lower_binary_forward (any count) */
+void lower_multiply_backward(cg_lowerer *l, const checked_node *n);
 
 /* --- emission: the C of a step (emit_ops.c) ------------------------------- */
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n);
@@ -59,6 +61,10 @@ void emit_focal_backward(cg_emitter *e, const checked_node *n);
 void emit_mse_forward(cg_emitter *e, const checked_node *n);
 void emit_mse_backward(cg_emitter *e, const checked_node *n);
 void emit_metric_forward(cg_emitter *e, const checked_node *n);
+void emit_concat_forward(cg_emitter *e, const checked_node *n);
+void emit_concat_backward(cg_emitter *e, const checked_node *n);
+void emit_multiply_forward(cg_emitter *e, const checked_node *n);
+void emit_multiply_backward(cg_emitter *e, const checked_node *n);
 
 /* --- descriptors and scratch (emit_desc.c) --------------------------------- */
 void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n);

@@ -2,6 +2,7 @@
  * as literals (only the batch is a variable). Gradients accumulate (+=);
  * cg_accumulate prints the zeroing before a gradient's first contribution.
  * Each function prints exactly the buffers lower_ops.c declares for it. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <tdl/runtime.h>
@@ -464,4 +465,57 @@ void emit_metric_forward(cg_emitter *e, const checked_node *n) {
     const char *indices = class_indices(e, n);
     status_call(e, cg_fmt(e, "tdl_in_top_k(%s, %s, %s, (int)(%s), %lld, %lld)", v, value_of(e, scores), indices,
                           positions, classes_of(&scores->type), (long long)(top_k ? n->attrs.k : 1)));
+}
+
+/* --- concat and multiply ---------------------------------------------------------------- */
+
+/* Each input of a concat is (outer, lens[i], inner) around the axis; the
+ * output is (outer, sum of lens, inner). */
+static void concat_sizes(cg_emitter *e, const checked_node *n, const char **lens, const char **outer,
+                         const char **inner) {
+    cg_buf b = {0};
+    cg_buf_putc(&b, '{');
+    for (int i = 0; i < n->input_count; i++)
+        cg_buf_printf(&b, "%s%lld", i ? ", " : "", (long long)n->inputs[i]->type.dims[n->attrs.axis]);
+    cg_buf_putc(&b, '}');
+    *lens = cg_fmt(e, "%s", cg_buf_str(&b));
+    cg_buf_free(&b);
+    *outer = product_expr(e, &n->type, 0, n->attrs.axis);
+    *inner = product_expr(e, &n->type, n->attrs.axis + 1, n->type.rank);
+}
+
+void emit_concat_forward(cg_emitter *e, const checked_node *n) {
+    const char *lens, *outer, *inner;
+    concat_sizes(e, n, &lens, &outer, &inner);
+    cg_line(e, "    {\n        const float *const parts[] = {");
+    for (int i = 0; i < n->input_count; i++) cg_line(e, "%s%s", i ? ", " : "", value_of(e, n->inputs[i]));
+    cg_line(e, "};\n        static const int lens[] = %s;\n", lens);
+    cg_line(e, "        tdl_concat_forward(%s, parts, lens, %d, %s, %s);\n    }\n", value_of(e, n), n->input_count, outer,
+            inner);
+}
+
+void emit_concat_backward(cg_emitter *e, const checked_node *n) {
+    const char *lens, *outer, *inner;
+    concat_sizes(e, n, &lens, &outer, &inner);
+    const char *dy = grad_of(e, n);
+    /* The zeroing of each input's gradient comes before the block. */
+    const char **parts = tsc_xcalloc((size_t)n->input_count + 1, sizeof *parts);
+    for (int i = 0; i < n->input_count; i++) parts[i] = grad_into(e, n->inputs[i]);
+    cg_line(e, "    {\n        float *const dparts[] = {");
+    for (int i = 0; i < n->input_count; i++) cg_line(e, "%s%s", i ? ", " : "", parts[i]);
+    cg_line(e, "};\n        static const int lens[] = %s;\n", lens);
+    cg_line(e, "        tdl_concat_backward(dparts, %s, lens, %d, %s, %s);\n    }\n", dy, n->input_count, outer, inner);
+    free(parts);
+}
+
+void emit_multiply_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_multiply_forward(%s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
+            value_of(e, n->inputs[1]), cg_type_count(e, &n->type));
+}
+
+void emit_multiply_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n), *a = value_of(e, n->inputs[0]), *b = value_of(e, n->inputs[1]);
+    const char *da = grad_into(e, n->inputs[0]);
+    const char *db = grad_into(e, n->inputs[1]);
+    cg_line(e, "    tdl_multiply_backward(%s, %s, %s, %s, %s, %s);\n", da, db, dy, a, b, cg_type_count(e, &n->type));
 }

@@ -142,3 +142,18 @@ void lower_metric_forward(cg_lowerer *l, const checked_node *n) {
     cg_read(l, value(l, scores));
     class_indices(l, n);
 }
+
+/* --- concat and multiply -------------------------------------------------- */
+
+void lower_concat_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    for (int i = 0; i < n->input_count; i++) grad_into(l, n->inputs[i]);
+}
+
+void lower_multiply_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    cg_read(l, value(l, n->inputs[0]));
+    cg_read(l, value(l, n->inputs[1]));
+    grad_into(l, n->inputs[0]);
+    grad_into(l, n->inputs[1]);
+}

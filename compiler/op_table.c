@@ -98,6 +98,14 @@ const cg_op_lowering cg_op_lowerings[TSC_OP_COUNT] = {
     [TSC_OP_IN_TOP_K] = {.op = TSC_OP_IN_TOP_K, METRIC},
     [TSC_OP_ACCURACY] = {.op = TSC_OP_ACCURACY, METRIC},
     [TSC_OP_MEAN] = {.op = TSC_OP_MEAN, METRIC},
+#ifdef TSC_HAS_CONCAT_MULTIPLY /* the checker's ops arrive with the op registry: see the merge notes */
+    [TSC_OP_CONCAT] = {.op = TSC_OP_CONCAT, .forward_operands = lower_binary_forward,
+                       .backward_operands = lower_concat_backward, .emit_forward = emit_concat_forward,
+                       .emit_backward = emit_concat_backward},
+    [TSC_OP_MULTIPLY] = {.op = TSC_OP_MULTIPLY, .forward_operands = lower_binary_forward,
+                         .backward_operands = lower_multiply_backward, .emit_forward = emit_multiply_forward,
+                         .emit_backward = emit_multiply_backward},
+#endif
     [TSC_OP_SGD] = {.op = TSC_OP_SGD, .flags = CG_OP_NO_CODE},
     [TSC_OP_ADAM] = {.op = TSC_OP_ADAM, .flags = CG_OP_NO_CODE},
 };
