@@ -308,6 +308,8 @@ void cg_report_write_error(const char *path, int error_number);
 /* A fresh temporary file in dir for the output `name` (mkstemp, with the
  * mode a plain creat would give). NULL after E0901; *temp_path is heap. */
 FILE *cg_open_temp(const char *dir, const char *name, char **temp_path);
+/* E0902 and true if output_path is the input file itself (same inode). */
+bool cg_refuse_input(const char *output_path, const char *input_path);
 /* Closes it; false (after E0901, the file removed) if anything failed. */
 bool cg_close_temp(FILE *file, const char *temp_path);
 

@@ -21,6 +21,7 @@ static void make_path(cg_buf *out, const char *path) {
 int tsc_write_depfile(const char *depfile_path, const checked_file *file, const char *out_dir,
                       const char *input_path) {
     static const char *const suffixes[] = {".c", ".h"};
+    if (cg_refuse_input(depfile_path, input_path)) return -1;
     cg_buf text = {0};
     for (int i = 0; i < file->model_count; i++)
         for (int k = 0; k < 2; k++) {

@@ -65,6 +65,14 @@ static bool is_input(const char *path, const struct stat *input) {
     return input && stat(path, &info) == 0 && info.st_dev == input->st_dev && info.st_ino == input->st_ino;
 }
 
+bool cg_refuse_input(const char *output_path, const char *input_path) {
+    struct stat input;
+    if (!input_path || stat(input_path, &input) != 0 || !is_input(output_path, &input)) return false;
+    diag_error(nowhere, "E0902", "refusing to write '%s': it is the input file; rename the model or use -o DIR",
+               output_path);
+    return true;
+}
+
 static const char *const suffixes[2] = {".h", ".c"};
 
 /* Writes one model's pair: both to temporaries, then both renamed. */
@@ -115,17 +123,12 @@ static int write_model(const checked_model *model, const char *out_dir, const ch
 }
 
 int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source_name) {
-    struct stat input_info;
     const char *input_path = file->ast && file->ast->source ? file->ast->source->path : NULL;
-    bool have_input = input_path && stat(input_path, &input_info) == 0;
     for (int i = 0; i < file->model_count; i++) {
         char *prefix = cg_model_prefix(&file->models[i]);
         for (int k = 0; k < 2; k++) {
             char *path = cg_strf("%s/%s%s", out_dir, prefix, suffixes[k]);
-            bool clash = is_input(path, have_input ? &input_info : NULL);
-            if (clash)
-                diag_error(nowhere, "E0902", "refusing to write '%s': it is the input file; rename the model or use -o DIR",
-                           path);
+            bool clash = cg_refuse_input(path, input_path);
             free(path);
             if (clash) {
                 free(prefix);

@@ -272,6 +272,15 @@ static void test_output_is_input(void **state) {
     assert_non_null(strstr(text, "E0902"));
     assert_non_null(strstr(text, "it is the input file"));
     free(text);
+    /* -MF naming the input is refused too. */
+    stream = open_memstream(&text, &size);
+    options.stream = stream;
+    diag_begin(&options);
+    assert_int_equal(tsc_write_depfile(input, c.checked, w->dir, input), -1);
+    diag_end();
+    fclose(stream);
+    assert_non_null(strstr(text, "E0902"));
+    free(text);
     compiled_free(&c);
 
     pid_t pid;
