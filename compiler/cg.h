@@ -266,6 +266,8 @@ struct cg_emitter {
 
 /* Prints the steps of e->program; the body of a pass function. */
 void cg_emit_steps(cg_emitter *e, void (*special)(cg_emitter *e, const cg_step *step));
+/* "f32[B,28,28,1]" (heap), as tsc_type_format spells it, at any length. */
+char *cg_type_text(const tsc_type *type, const char *batch_symbol);
 /* The C spelling of a node for generated symbols (heap): its mangled layer name. */
 char *cg_node_c_name(const checked_node *node);
 /* The C variable of buffer b; b must be an operand of the step being printed. */

@@ -178,8 +178,7 @@ static void inputs_array(cg_buf *out, const model_emit *me, cg_mode mode) {
 
 static void shape_macros(cg_buf *out, const char *stem, const char *name, const tsc_type *type, const char *what,
                          const char *batch_symbol) {
-    char text[TSC_TYPE_STR_MAX];
-    tsc_type_format(text, sizeof text, type, batch_symbol);
+    char *text = cg_type_text(type, batch_symbol);
     int64_t per_sample = 0;
     tsc_type_elements(type, 1, tsc_type_has_batch(type) ? 1 : 0, &per_sample);
     cg_buf_printf(out, "/* %s ", what);
@@ -187,6 +186,7 @@ static void shape_macros(cg_buf *out, const char *stem, const char *name, const 
     cg_buf_puts(out, ": ");
     cg_buf_comment(out, text);
     cg_buf_puts(out, " */\n");
+    free(text);
     char *rank = cg_join(stem, "RANK");
     cg_buf_printf(out, "#define %s %d\n", rank, type->rank);
     free(rank);

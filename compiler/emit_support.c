@@ -12,6 +12,19 @@ char *cg_node_c_name(const checked_node *node) {
     return cg_mangle(node->layer_name);
 }
 
+char *cg_type_text(const tsc_type *type, const char *batch_symbol) {
+    if (tsc_type_is_poison(type)) return tsc_xstrdup("<error>");
+    cg_buf b = {0};
+    cg_buf_printf(&b, "%s[", tsc_dtype_name(type->dtype));
+    for (int i = 0; i < type->rank; i++) {
+        if (i) cg_buf_putc(&b, ',');
+        if (type->dims[i] == TSC_DIM_BATCH) cg_buf_puts(&b, batch_symbol ? batch_symbol : "B");
+        else cg_buf_printf(&b, "%lld", (long long)type->dims[i]);
+    }
+    cg_buf_putc(&b, ']');
+    return cg_buf_take(&b);
+}
+
 char *cg_desc_name(const char *prefix, const checked_node *n) {
     char *name = cg_node_c_name(n);
     char *with_prefix = cg_join(prefix, name);

@@ -235,9 +235,8 @@ void cg_layout_build(cg_layout *layout, const checked_model *model) {
     layout->node_names = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->node_names);
     layout->type_texts = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->type_texts);
     for (int i = 0; i < model->node_count; i++) {
-        char text[TSC_TYPE_STR_MAX];
         layout->node_names[i] = cg_node_c_name(model->nodes[i]);
-        layout->type_texts[i] = tsc_xstrdup(tsc_type_format(text, sizeof text, &model->nodes[i]->type, model->batch_symbol));
+        layout->type_texts[i] = cg_type_text(&model->nodes[i]->type, model->batch_symbol);
         layout->param_offsets[i] = layout->param_floats;
         for (int k = 0; k < model->nodes[i]->param_count; k++) {
             int64_t count = 0;
