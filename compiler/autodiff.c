@@ -161,6 +161,10 @@ cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const
     p->live = tsc_xcalloc((size_t)count + 1, sizeof *p->live);
     p->grad = tsc_xcalloc((size_t)count + 1, sizeof *p->grad);
     p->node_buffers = tsc_xcalloc((size_t)count + 1, sizeof *p->node_buffers);
+    /* Room for the usual two or three buffers per node up front: growing a
+     * large array by doubling copies it again and again. */
+    p->buffer_capacity = 2 * count + 16;
+    p->buffers = tsc_xmalloc((size_t)p->buffer_capacity * sizeof *p->buffers);
     find_live_nodes(p);
     find_gradients(p);
     for (int i = 0; i < count; i++) {

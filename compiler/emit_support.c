@@ -2,6 +2,7 @@
  * being printed, counts, float literals and strings that live for one step.
  * The emitter holds lowering to its word: a buffer the step did not declare
  * cannot be printed, and a declared one that is not printed is a bug too. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,7 @@ void cg_line(cg_emitter *e, const char *fmt, ...) {
 
 char *cg_float_literal(double value) {
     float f = (float)value;
+    if (f == 0.0f && !signbit(f)) return tsc_xstrdup("0.0f"); /* the common case, without printf */
     char text[64];
     for (int precision = 1; precision <= 9; precision++) {
         snprintf(text, sizeof text, "%.*g", precision, (double)f);

@@ -54,6 +54,11 @@ void cg_accumulate_into(cg_lowerer *l, int buffer) {
 void cg_lower(cg_program *p) {
     const checked_model *model = p->model;
     cg_lowerer l = {p, tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *l.zeroed)};
+    /* A step per live node and two per node with a gradient, about three operands each. */
+    p->step_capacity = 2 * model->node_count + 4;
+    p->steps = tsc_xmalloc((size_t)p->step_capacity * sizeof *p->steps);
+    p->operand_capacity = 3 * p->step_capacity;
+    p->operands = tsc_xmalloc((size_t)p->operand_capacity * sizeof *p->operands);
     for (int i = 0; i < model->node_count; i++) {
         if (!p->live[i]) continue;
         const checked_node *n = model->nodes[i];
