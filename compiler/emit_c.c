@@ -122,6 +122,16 @@ static void array_param(cg_buf *out, const tsc_type *type, const char *qualifier
     if (type->rank == 0) cg_buf_puts(out, "[1]");
 }
 
+/* Text that is the same for every model but its name: each '$' becomes the
+ * prefix ('$' appears nowhere else in generated C). */
+static void template_text(cg_buf *out, const char *text, const char *prefix) {
+    for (const char *dollar; (dollar = strchr(text, '$')) != NULL; text = dollar + 1) {
+        cg_buf_putn(out, text, (size_t)(dollar - text));
+        cg_buf_puts(out, prefix);
+    }
+    cg_buf_puts(out, text);
+}
+
 static void string_literal(cg_buf *out, const char *text) {
     cg_buf_putc(out, '"');
     cg_buf_c_string(out, text);
@@ -206,32 +216,32 @@ static void shape_macros(cg_buf *out, const char *stem, const char *name, const 
 static void prototypes(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const checked_model *model = me->model;
-    cg_buf_printf(out,
-                  "typedef struct %s %s; /* opaque */\n\n"
+    template_text(out,
+                  "typedef struct $ $; /* opaque */\n\n"
                   "/* One float per loss and metric, named as in the model. */\n"
-                  "typedef struct %s_metrics {\n",
-                  p, p, p);
+                  "typedef struct $_metrics {\n",
+                  p);
     for (int i = 0; i < model->loss_count + model->metric_count; i++) cg_buf_printf(out, "    float %s;\n", me->nm.fields[i]);
     if (model->loss_count + model->metric_count == 0) cg_buf_puts(out, "    float unused_;\n");
     cg_buf_printf(out, "} %s_metrics;\n\n", p);
 
-    cg_buf_printf(out,
+    template_text(out,
                   "/* The only allocation: parameters, gradients, optimizer state and activations\n"
                   " * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1,\n"
                   " * the arena would not fit in size_t, or the memory is not there. Weights start\n"
-                  " * as %s_init(m, 0) makes them. */\n"
-                  "%s *%s_create(int max_batch);\n"
-                  "/* Bytes %s_create_in needs for max_batch (0 if max_batch is out of range). */\n"
-                  "size_t %s_arena_size(int max_batch);\n"
-                  "/* The same in the caller's memory: 64-byte aligned, at least %s_arena_size(max_batch) bytes. */\n"
-                  "%s *%s_create_in(void *arena, size_t bytes, int max_batch);\n"
-                  "void %s_destroy(%s *m);\n"
+                  " * as $_init(m, 0) makes them. */\n"
+                  "$ *$_create(int max_batch);\n"
+                  "/* Bytes $_create_in needs for max_batch (0 if max_batch is out of range). */\n"
+                  "size_t $_arena_size(int max_batch);\n"
+                  "/* The same in the caller's memory: 64-byte aligned, at least $_arena_size(max_batch) bytes. */\n"
+                  "$ *$_create_in(void *arena, size_t bytes, int max_batch);\n"
+                  "void $_destroy($ *m);\n"
                   "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
-                  "void %s_init(%s *m, uint64_t seed);\n"
+                  "void $_init($ *m, uint64_t seed);\n"
                   "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
-                  "tdl_status %s_load(%s *m, const char *path);\n"
-                  "tdl_status %s_save(const %s *m, const char *path);\n",
-                  p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p);
+                  "tdl_status $_load($ *m, const char *path);\n"
+                  "tdl_status $_save(const $ *m, const char *path);\n",
+                  p);
     cg_buf_puts(out, "/* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */\n");
     cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_INFER);
@@ -433,42 +443,47 @@ static void workspace_function(cg_buf *out, const model_emit *me) {
     cg_buf_puts(out, "    (void)max_batch;\n    return need;\n}\n\n");
 }
 
+/* "{0.01f, 0.9f, …}": the optimizer's settings as a runtime config. */
+static void float_list(cg_buf *out, const double *values, int count) {
+    cg_buf_putc(out, '{');
+    for (int i = 0; i < count; i++) {
+        char *literal = cg_float_literal(values[i]);
+        cg_buf_printf(out, "%s%s", i ? ", " : "", literal);
+        free(literal);
+    }
+    cg_buf_putc(out, '}');
+}
+
 static void info_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const cg_layout *l = me->layout;
     tdl_model_layout rl;
     cg_layout_runtime(l, &rl);
     const checked_optimizer *o = l->has_train ? me->model->optimizer : NULL;
-    char *lr = cg_float_literal(o ? o->learning_rate : 0.0);
-    char *momentum = cg_float_literal(o ? o->momentum : 0.0), *decay = cg_float_literal(o ? o->weight_decay : 0.0);
-    char *beta_1 = cg_float_literal(o ? o->beta_1 : 0.0), *beta_2 = cg_float_literal(o ? o->beta_2 : 0.0);
-    char *epsilon = cg_float_literal(o ? o->epsilon : 0.0);
-    const char *optimizer = !o ? "TDL_OPTIMIZER_NONE" : o->op == TSC_OP_ADAM ? "TDL_OPTIMIZER_ADAM" : "TDL_OPTIMIZER_SGD";
-    char *train_pass = l->has_train ? cg_strf("%s_train_pass", p) : tsc_xstrdup("NULL");
+    const checked_optimizer none = {0};
+    if (!o) o = &none;
     cg_buf_printf(out, "/* The model as libtdlrt sees it. */\nstatic const tdl_model_info %s_info = {\n    ", p);
     string_literal(out, p);
-    cg_buf_printf(out,
-                  ",\n"
-                  "    {%zu, %zu, %d, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed */\n"
-                  "    %s_workspace_floats,\n"
-                  "    %s_params, %s_PARAM_TENSORS,\n"
-                  "    %s_inputs, %d,\n"
-                  "    %s,\n"
-                  "    {%s, %s, %s, %s}, /* sgd: learning rate, momentum, nesterov, weight decay */\n"
-                  "    {%s, %s, %s, %s, %s}, /* adam: learning rate, beta_1, beta_2, epsilon, weight decay */\n"
-                  "    %s,\n"
-                  "    %s};\n\n",
-                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed, p, p,
-                  me->nm.upper, p, me->model->input_count, optimizer, lr, momentum,
-                  o && o->nesterov ? "true" : "false", decay, lr, beta_1, beta_2, epsilon, decay, lr,
-                  train_pass);
-    free(train_pass);
+    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
+                       "activations per example, fixed */\n",
+                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed);
+    template_text(out, "    $_workspace_floats,\n    $_params, ", p);
+    cg_buf_printf(out, "%s_PARAM_TENSORS,\n    %s_inputs, %d,\n    %s,\n    ", me->nm.upper, p,
+                  me->model->input_count,
+                  !l->has_train ? "TDL_OPTIMIZER_NONE" : o->op == TSC_OP_ADAM ? "TDL_OPTIMIZER_ADAM" : "TDL_OPTIMIZER_SGD");
+    /* tdl_sgd_config: learning rate, momentum, nesterov, weight decay */
+    char *lr = cg_float_literal(o->learning_rate), *momentum = cg_float_literal(o->momentum);
+    char *decay = cg_float_literal(o->weight_decay);
+    cg_buf_printf(out, "{%s, %s, %s, %s}, /* sgd: learning rate, momentum, nesterov, weight decay */\n    ", lr,
+                  momentum, o->nesterov ? "true" : "false", decay);
+    const double adam[] = {o->learning_rate, o->beta_1, o->beta_2, o->epsilon, o->weight_decay};
+    float_list(out, adam, 5);
+    cg_buf_printf(out, ", /* adam: learning rate, beta_1, beta_2, epsilon, weight decay */\n    %s,\n", lr);
+    if (l->has_train) cg_buf_printf(out, "    %s_train_pass};\n\n", p);
+    else cg_buf_puts(out, "    NULL};\n\n");
     free(lr);
     free(momentum);
     free(decay);
-    free(beta_1);
-    free(beta_2);
-    free(epsilon);
 }
 
 /* --- Wrappers -------------------------------------------------------------------------------- */
@@ -476,17 +491,17 @@ static void info_table(cg_buf *out, const model_emit *me) {
 static void wrappers(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const char *self = "(tdl_model *)(void *)m";
-    cg_buf_printf(out,
-                  "%s *%s_create(int max_batch) {\n    return (%s *)(void *)tdl_model_create(&%s_info, max_batch);\n}\n\n"
-                  "size_t %s_arena_size(int max_batch) {\n    return tdl_model_arena_size(&%s_info, max_batch);\n}\n\n"
-                  "%s *%s_create_in(void *arena, size_t bytes, int max_batch) {\n"
-                  "    return (%s *)(void *)tdl_model_create_in(&%s_info, arena, bytes, max_batch);\n}\n\n"
-                  "void %s_destroy(%s *m) {\n    tdl_model_destroy(%s);\n}\n\n"
-                  "void %s_init(%s *m, uint64_t seed) {\n    tdl_model_init(%s, seed);\n}\n\n"
-                  "tdl_status %s_load(%s *m, const char *path) {\n    return tdl_model_load(%s, path);\n}\n\n"
-                  "tdl_status %s_save(const %s *m, const char *path) {\n"
+    template_text(out,
+                  "$ *$_create(int max_batch) {\n    return ($ *)(void *)tdl_model_create(&$_info, max_batch);\n}\n\n"
+                  "size_t $_arena_size(int max_batch) {\n    return tdl_model_arena_size(&$_info, max_batch);\n}\n\n"
+                  "$ *$_create_in(void *arena, size_t bytes, int max_batch) {\n"
+                  "    return ($ *)(void *)tdl_model_create_in(&$_info, arena, bytes, max_batch);\n}\n\n"
+                  "void $_destroy($ *m) {\n    tdl_model_destroy((tdl_model *)(void *)m);\n}\n\n"
+                  "void $_init($ *m, uint64_t seed) {\n    tdl_model_init((tdl_model *)(void *)m, seed);\n}\n\n"
+                  "tdl_status $_load($ *m, const char *path) {\n    return tdl_model_load((tdl_model *)(void *)m, path);\n}\n\n"
+                  "tdl_status $_save(const $ *m, const char *path) {\n"
                   "    return tdl_model_save((const tdl_model *)(const void *)m, path);\n}\n\n",
-                  p, p, p, p, p, p, p, p, p, p, p, p, self, p, p, self, p, p, self, p, p);
+                  p);
 
     cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_INFER);
