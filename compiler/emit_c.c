@@ -498,9 +498,10 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                   "    return ($ *)(void *)tdl_model_create_in(&$_info, arena, bytes, max_batch);\n}\n\n"
                   "void $_destroy($ *m) {\n    tdl_model_destroy((tdl_model *)(void *)m);\n}\n\n"
                   "void $_init($ *m, uint64_t seed) {\n    tdl_model_init((tdl_model *)(void *)m, seed);\n}\n\n"
-                  "tdl_status $_load($ *m, const char *path) {\n    return tdl_model_load((tdl_model *)(void *)m, path);\n}\n\n"
+                  "tdl_status $_load($ *m, const char *path) {\n"
+                  "    return tdl_model_load((tdl_model *)(void *)m, \"$_load\", path);\n}\n\n"
                   "tdl_status $_save(const $ *m, const char *path) {\n"
-                  "    return tdl_model_save((const tdl_model *)(const void *)m, path);\n}\n\n",
+                  "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n",
                   p);
 
     cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);

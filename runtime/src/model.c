@@ -160,21 +160,19 @@ static tdl_tensor_ref *tensor_refs(const tdl_model *m) {
     return refs;
 }
 
-tdl_status tdl_model_load(tdl_model *m, const char *path) {
-    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s_load: the model or the path is NULL",
-                                          m ? m->info->name : "tdl_model");
+tdl_status tdl_model_load(tdl_model *m, const char *function, const char *path) {
+    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
     tdl_tensor_ref *refs = tensor_refs(m);
-    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_load: out of memory", m->info->name);
+    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
     tdl_status status = tdl_safetensors_load(path, refs, (size_t)m->info->param_tensors);
     free(refs);
     return status;
 }
 
-tdl_status tdl_model_save(const tdl_model *m, const char *path) {
-    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s_save: the model or the path is NULL",
-                                          m ? m->info->name : "tdl_model");
+tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *path) {
+    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
     tdl_tensor_ref *refs = tensor_refs(m);
-    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_save: out of memory", m->info->name);
+    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
     tdl_status status = tdl_safetensors_save(path, refs, (size_t)m->info->param_tensors);
     free(refs);
     return status;

@@ -196,6 +196,7 @@ static void test_null_model(void **state) {
     assert_int_equal(gc_conv_train_step(NULL, 1, image_of(f), f->label, seg_of(f), NULL), TDL_STATUS_BAD_ARGUMENT);
     assert_message_contains("gc_conv_train_step: the model is NULL");
     assert_int_equal(gc_conv_load(NULL, FILE_PREFIX "reference.safetensors"), TDL_STATUS_BAD_ARGUMENT);
+    assert_message_contains("gc_conv_load: the model or the path is NULL");
     assert_int_equal(gc_conv_save(NULL, FILE_PREFIX "unused.safetensors"), TDL_STATUS_BAD_ARGUMENT);
     assert_true(gc_conv_gradcheck(NULL, 1, image_of(f), f->label, seg_of(f)) < 0.0);
     gc_conv_destroy(NULL);

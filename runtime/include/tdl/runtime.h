@@ -503,8 +503,8 @@ tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t b
 tdl_model *tdl_model_create(const tdl_model_info *info, int max_batch);
 void tdl_model_destroy(tdl_model *m);
 void tdl_model_init(tdl_model *m, uint64_t seed);
-tdl_status tdl_model_load(tdl_model *m, const char *path);
-tdl_status tdl_model_save(const tdl_model *m, const char *path);
+tdl_status tdl_model_load(tdl_model *m, const char *function, const char *path);
+tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *path);
 /* The checks every entry point starts with: m not NULL, batch in
  * [1, max_batch], and every input that `entry` reads not NULL. `function`
  * ("tiny_forward") starts the message. */

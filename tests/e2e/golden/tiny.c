@@ -211,11 +211,11 @@ void tiny_init(tiny *m, uint64_t seed) {
 }
 
 tdl_status tiny_load(tiny *m, const char *path) {
-    return tdl_model_load((tdl_model *)(void *)m, path);
+    return tdl_model_load((tdl_model *)(void *)m, "tiny_load", path);
 }
 
 tdl_status tiny_save(const tiny *m, const char *path) {
-    return tdl_model_save((const tdl_model *)(const void *)m, path);
+    return tdl_model_save((const tdl_model *)(const void *)m, "tiny_save", path);
 }
 
 tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float probs[][3]) {
