@@ -25,8 +25,15 @@
 
 enum { ALIGN_FLOATS = 16, GREEDY_LIMIT = 4096 };
 
+/* Sizes saturate at INT64_MAX instead of wrapping: a model whose buffers
+ * add up to more than that gets a layout that libtdlrt refuses to create
+ * (NAME_arena_size is 0), never a small wrapped-around one. */
+static int64_t add_sat(int64_t a, int64_t b) {
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 static int64_t aligned(int64_t floats) {
-    return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return add_sat(floats, ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
 }
 
 /* --- Lifetimes -------------------------------------------------------------------- */
@@ -74,8 +81,8 @@ static int64_t lowest_gap(const placement *p, placement *const *by_offset, int p
     for (int j = 0; j < placed_count; j++) {
         const placement *other = by_offset[j];
         if (other->first > p->last || p->first > other->last) continue; /* never alive together */
-        if (other->offset >= offset + p->size) break; /* the gap before it is large enough */
-        int64_t end = other->offset + other->size;
+        if (other->offset >= add_sat(offset, p->size)) break; /* the gap before it is large enough */
+        int64_t end = add_sat(other->offset, other->size);
         if (end > offset) offset = end;
     }
     return offset;
@@ -95,7 +102,7 @@ static int64_t place_greedy(placement *order, int count) {
             j--;
         }
         by_offset[j] = p;
-        if (p->offset + p->size > total) total = p->offset + p->size;
+        if (add_sat(p->offset, p->size) > total) total = add_sat(p->offset, p->size);
     }
     free(by_offset);
     return total;
@@ -134,15 +141,15 @@ static void release(free_list *f, int64_t offset, int64_t size) {
         if (f->items[mid].offset < offset) lo = mid + 1;
         else hi = mid;
     }
-    if (lo > 0 && f->items[lo - 1].offset + f->items[lo - 1].size == offset) {
-        f->items[lo - 1].size += size;
-        if (lo < f->count && f->items[lo - 1].offset + f->items[lo - 1].size == f->items[lo].offset) {
-            f->items[lo - 1].size += f->items[lo].size;
+    if (lo > 0 && add_sat(f->items[lo - 1].offset, f->items[lo - 1].size) == offset) {
+        f->items[lo - 1].size = add_sat(f->items[lo - 1].size, size);
+        if (lo < f->count && add_sat(f->items[lo - 1].offset, f->items[lo - 1].size) == f->items[lo].offset) {
+            f->items[lo - 1].size = add_sat(f->items[lo - 1].size, f->items[lo].size);
             free_list_remove(f, lo);
         }
-    } else if (lo < f->count && offset + size == f->items[lo].offset) {
+    } else if (lo < f->count && add_sat(offset, size) == f->items[lo].offset) {
         f->items[lo].offset = offset;
-        f->items[lo].size += size;
+        f->items[lo].size = add_sat(f->items[lo].size, size);
     } else {
         free_list_insert(f, lo, (extent){offset, size});
     }
@@ -159,14 +166,14 @@ static int64_t allocate(free_list *f, int64_t *top, int64_t size) {
         if (f->items[i].size == 0) free_list_remove(f, i);
         return offset;
     }
-    if (f->count > 0 && f->items[f->count - 1].offset + f->items[f->count - 1].size == *top) {
+    if (f->count > 0 && add_sat(f->items[f->count - 1].offset, f->items[f->count - 1].size) == *top) {
         int64_t offset = f->items[f->count - 1].offset;
         free_list_remove(f, f->count - 1);
-        *top = offset + size;
+        *top = add_sat(offset, size);
         return offset;
     }
     int64_t offset = *top;
-    *top += size;
+    *top = add_sat(*top, size);
     return offset;
 }
 
@@ -240,9 +247,8 @@ void cg_layout_build(cg_layout *layout, const checked_model *model) {
         layout->param_offsets[i] = layout->param_floats;
         for (int k = 0; k < model->nodes[i]->param_count; k++) {
             int64_t count = 0;
-            bool ok = tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &count);
-            TSC_ASSERT(ok && count <= INT64_MAX - layout->param_floats);
-            layout->param_floats += count;
+            if (!tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &count)) count = INT64_MAX;
+            layout->param_floats = add_sat(layout->param_floats, count);
             layout->param_tensors++;
         }
     }

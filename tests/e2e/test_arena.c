@@ -19,6 +19,7 @@
 #include "lenet5.h"
 #include "mlp.h"
 #include "mnist_convnet.h"
+#include "plan_overflow.h"
 #include "tiny.h"
 #include "tsc.h"
 #include "vgg_small.h"
@@ -101,10 +102,22 @@ static void test_arena_too_large(void **state) {
     assert_int_equal(huge_arena_arena_size(-5), 0);
 }
 
+/* Buffers whose sizes add up past INT64_MAX: the plan saturates, so the
+ * arena is refused even for one example (a wrapped sum would be small). */
+static void test_plan_too_large(void **state) {
+    (void)state;
+    assert_int_equal(plan_overflow_arena_size(1), 0);
+    assert_null(plan_overflow_create(1));
+    bool ok = true;
+    summary_bytes("tests/e2e/models/plan_overflow.tdl", "plan_overflow", 1, &ok);
+    assert_false(ok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary_matches_arena_size),
         cmocka_unit_test(test_arena_too_large),
+        cmocka_unit_test(test_plan_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
