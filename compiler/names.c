@@ -4,7 +4,8 @@
  * no reserved word is used as it is (conv2d_1, logits). A reserved word
  * (a C or C++ keyword, a name of the C library or of libtdlrt that generated
  * code uses, or one of the generated code's own identifiers) gets a trailing
- * underscore: memcpy_. Anything else is spelled "q" + its bytes, every byte
+ * underscore: memcpy_. Anything else, and any name in libtdlrt's namespace
+ * (tdl, tdl_…, TDL_… in any case), is spelled "q" + its bytes, every byte
  * outside [A-Za-z0-9] as _ and two hex digits, + "_": "my layer" -> qmy_20layer_.
  * The result never starts with an underscore or contains "__" (both reserved
  * in C or C++), and the mapping is one-to-one: plain names have no trailing
@@ -45,7 +46,7 @@ static int compare_words(const void *a, const void *b) {
 
 /* The list sorted once, then searched (names are mangled once per node). */
 static bool is_reserved(const char *name) {
-    static const char **sorted;
+    static const char **sorted; /* made once, kept for the life of the process */
     static size_t count;
     if (!sorted) {
         while (reserved_words[count]) count++;
@@ -53,7 +54,6 @@ static bool is_reserved(const char *name) {
         memcpy(sorted, reserved_words, count * sizeof *sorted);
         qsort(sorted, count, sizeof *sorted, compare_words);
     }
-    if (strncmp(name, "tdl_", 4) == 0 || strncmp(name, "TDL_", 4) == 0) return true;
     return bsearch(&name, sorted, count, sizeof *sorted, compare_words) != NULL;
 }
 
@@ -72,8 +72,17 @@ static bool is_plain(const char *name) {
     return true;
 }
 
+/* "tdl", "TDL", "Tdl_x"…: libtdlrt's namespace in any case. A model named
+ * tdl_model would otherwise make tdl_model_create, and a model tdl with an
+ * input max the macro TDL_MAX_RANK. */
+static bool in_runtime_namespace(const char *name) {
+    return strlen(name) >= 3 && tolower((unsigned char)name[0]) == 't' && tolower((unsigned char)name[1]) == 'd' &&
+           tolower((unsigned char)name[2]) == 'l' && (name[3] == '\0' || name[3] == '_');
+}
+
 char *cg_mangle(const char *name) {
-    if (is_plain(name)) return is_reserved(name) ? cg_strf("%s_", name) : tsc_xstrdup(name);
+    if (is_plain(name) && !in_runtime_namespace(name))
+        return is_reserved(name) ? cg_strf("%s_", name) : tsc_xstrdup(name);
     cg_buf b = {0};
     cg_buf_putc(&b, 'q');
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {

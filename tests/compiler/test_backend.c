@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <spawn.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,7 +60,7 @@ static const char *const hostile[] = {
     "NULL", "_Bool", "M1_H", "m1", "memcpy", "tdl_zero", "malloc", "free", "size_t", "batch", "m", "i", "out",
     "rng", "status", "x", "int", "class", "and_eq", "__x", "_x", "x__y", "x_", "9lives", "", "a-b", "a_2d_b",
     "qa_2d_b_", "d*/ abort(); /*", "q\"uote", "back\\slash", "new\nline", "?\?/", "\xc3\xa9t\xc3\xa9", "xor_eq",
-    "v_x", "inputs", "TDL_STATUS_OK",
+    "v_x", "inputs", "TDL_STATUS_OK", "tdl", "tdl_model", "Tdl_x", "TDL",
 };
 enum { HOSTILE_COUNT = sizeof hostile / sizeof hostile[0] };
 
@@ -80,6 +81,8 @@ static void test_mangler(void **state) {
         mangled[i] = cg_mangle(hostile[i]);
         if (!is_identifier(mangled[i]) || strstr(mangled[i], "__"))
             fail_msg("'%s' became '%s'", hostile[i], mangled[i]);
+        if (strncasecmp(mangled[i], "tdl", 3) == 0 && (mangled[i][3] == '\0' || mangled[i][3] == '_'))
+            fail_msg("'%s' became '%s', in libtdlrt's namespace", hostile[i], mangled[i]);
         for (int k = 0; k < i; k++)
             if (strcmp(mangled[i], mangled[k]) == 0)
                 fail_msg("'%s' and '%s' both became '%s'", hostile[i], hostile[k], mangled[i]);
