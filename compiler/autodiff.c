@@ -1,46 +1,91 @@
 /* Which nodes each generated entry point runs, which of them need a
  * gradient (reverse-mode autodiff at compile time), and the buffers they
- * need. Lifetimes and offsets are decided later (emit_c.c, plan.c). */
-#include <ctype.h>
+ * need. The steps come next (lower.c), then lifetimes and offsets (plan.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "cg.h"
 
-static bool is_view(tsc_op op) {
-    return op == TSC_OP_FLATTEN || op == TSC_OP_RESHAPE || op == TSC_OP_SQUEEZE || op == TSC_OP_EXPAND_DIMS;
-}
-
-/* Marks node and everything it reads as live. */
-static void mark_live(bool *live, const checked_node *node) {
-    if (live[node->index]) return;
-    live[node->index] = true;
-    for (int i = 0; i < node->input_count; i++) mark_live(live, node->inputs[i]);
-}
-
+/* The roots of a mode are live, and so is everything a live node reads:
+ * one sweep from the last node down (inputs always come before their users),
+ * so a chain of 100,000 layers needs no recursion. */
 static void find_live_nodes(cg_program *p) {
     const checked_model *m = p->model;
     if (p->mode == CG_MODE_INFER)
-        for (int i = 0; i < m->output_count; i++) mark_live(p->live, m->outputs[i].node);
+        for (int i = 0; i < m->output_count; i++) p->live[m->outputs[i].node->index] = true;
     if (p->mode == CG_MODE_EVAL || p->mode == CG_MODE_TRAIN)
-        for (int i = 0; i < m->loss_count; i++) mark_live(p->live, m->losses[i].node);
+        for (int i = 0; i < m->loss_count; i++) p->live[m->losses[i].node->index] = true;
     if (p->mode == CG_MODE_EVAL)
-        for (int i = 0; i < m->metric_count; i++) mark_live(p->live, m->metrics[i].node);
+        for (int i = 0; i < m->metric_count; i++) p->live[m->metrics[i].node->index] = true;
+    for (int i = m->node_count - 1; i >= 0; i--) {
+        const checked_node *n = m->nodes[i];
+        if (!p->live[i]) continue;
+        for (int k = 0; k < n->input_count; k++) p->live[n->inputs[k]->index] = true;
+    }
 }
 
-/* Whether n's backward writes a gradient for its input k. Losses take
- * (labels, logits): the logits always, the labels only where the kernel
- * differentiates them (not class indices, not focal's one-hot labels). */
-static bool passes_gradient_to(const checked_node *n, int k) {
+const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n) {
+    return &p->node_buffers[n->index];
+}
+
+/* ---- autodiff's column of ops.def ------------------------------------------- */
+
+/* Losses take (labels, logits): the logits always get a gradient, the labels
+ * only where the kernel differentiates them (f32 targets). */
+static bool grads_logits_and_labels(const checked_node *n, int k) {
+    (void)n;
+    (void)k;
+    return true;
+}
+
+/* Class indices or focal's one-hot targets: no gradient for the labels. */
+static bool grads_logits(const checked_node *n, int k) {
+    (void)n;
+    return k == 1;
+}
+
+/* The traits of each lowering that the `lower` column of ops.def names; a
+ * row naming a lowering without traits here fails the build. */
+#define lower_input_TRAITS {.flags = CG_OP_NO_CODE}
+#define lower_not_a_node_TRAITS {.flags = CG_OP_NO_CODE}
+#define lower_view_TRAITS {.flags = CG_OP_VIEW}
+#define lower_conv2d_TRAITS {.flags = CG_OP_FUSED_ACTIVATION}
+#define lower_dense_TRAITS {.flags = CG_OP_FUSED_ACTIVATION}
+#define lower_pool2d_TRAITS {0}
+#define lower_global_pool_TRAITS {0}
+#define lower_dropout_TRAITS {.flags = CG_OP_TRAIN_ONLY | CG_OP_MASK}
+#define lower_add_TRAITS {0}
+#define lower_multiply_TRAITS {0}
+#define lower_concat_TRAITS {0}
+#define lower_reduce_TRAITS {0}
+#define lower_argmax_TRAITS {0}
+#define lower_one_hot_TRAITS {0}
+#define lower_conv2d_backprop_TRAITS {.flags = CG_OP_GRAD_TEMP}
+#define lower_activation_TRAITS {0}
+#define lower_softmax_TRAITS {0}
+#define lower_sparse_softmax_xent_TRAITS {.passes_gradient_to = grads_logits}
+#define lower_softmax_xent_TRAITS {.passes_gradient_to = grads_logits_and_labels}
+#define lower_binary_xent_TRAITS {.passes_gradient_to = grads_logits_and_labels}
+#define lower_focal_loss_TRAITS {.passes_gradient_to = grads_logits}
+#define lower_mean_squared_error_TRAITS {.passes_gradient_to = grads_logits_and_labels}
+#define lower_metric_TRAITS {0}
+
+static const cg_op_traits op_traits[TSC_OP_COUNT] = {
+#define OP(id, name, family, params, flags, shape_rule, check, lower) [TSC_OP_##id] = lower##_TRAITS,
+#include "ops.def"
+#undef OP
+};
+
+const cg_op_traits *cg_traits_of(const checked_node *n) {
+    TSC_ASSERT((unsigned)n->op < TSC_OP_COUNT);
+    return &op_traits[n->op];
+}
+
+/* Whether n's backward writes a gradient for its input k. */
+bool cg_passes_gradient_to(const checked_node *n, int k) {
     if (!n->info->differentiable || n->info->family == TSC_FAMILY_METRIC) return false;
-    if (n->info->family != TSC_FAMILY_LOSS || k == 1) return true;
-    switch (n->op) {
-    case TSC_OP_SOFTMAX_CROSS_ENTROPY:
-    case TSC_OP_SIGMOID_CROSS_ENTROPY:
-    case TSC_OP_BINARY_CROSS_ENTROPY:
-    case TSC_OP_MEAN_SQUARED_ERROR: return true;
-    default: return false;
-    }
+    const cg_op_traits *traits = cg_traits_of(n);
+    return traits->passes_gradient_to ? traits->passes_gradient_to(n, k) : true;
 }
 
 /* A gradient flows into a node's output when the node is differentiable
@@ -58,7 +103,7 @@ static void find_gradients(cg_program *p) {
         if (n->info->family == TSC_FAMILY_METRIC || n->info->family == TSC_FAMILY_INPUT) continue;
         bool depends_on_weights = n->info->has_weights && n->param_count > 0;
         for (int k = 0; k < n->input_count; k++)
-            if (passes_gradient_to(n, k)) depends_on_weights |= p->grad[n->inputs[k]->index];
+            if (cg_passes_gradient_to(n, k)) depends_on_weights |= p->grad[n->inputs[k]->index];
         p->grad[i] = depends_on_weights;
     }
     bool *reaches_loss = tsc_xcalloc((size_t)count + 1, sizeof *reaches_loss);
@@ -68,7 +113,7 @@ static void find_gradients(cg_program *p) {
         p->grad[i] = p->grad[i] && reaches_loss[i];
         if (!p->grad[i]) continue;
         for (int k = 0; k < n->input_count; k++)
-            if (passes_gradient_to(n, k)) reaches_loss[n->inputs[k]->index] = true;
+            if (cg_passes_gradient_to(n, k)) reaches_loss[n->inputs[k]->index] = true;
     }
     free(reaches_loss);
 }
@@ -86,25 +131,18 @@ static const char *role_prefix(cg_buffer_role role) {
     TSC_UNREACHABLE();
 }
 
-/* "v_conv2d_1"; a layer name that is not a C identifier is spelled with '_'
- * and the node's index, which keeps it unique. */
-static void make_c_name(char *out, size_t size, cg_buffer_role role, const checked_node *node) {
-    char clean[40];
-    bool changed = false;
-    size_t n = 0;
-    for (const char *s = node->layer_name; *s && n + 1 < sizeof clean; s++) {
-        bool ok = isalnum((unsigned char)*s) || *s == '_';
-        clean[n++] = ok ? *s : '_';
-        changed |= !ok;
-    }
-    changed |= node->layer_name[n] != '\0';
-    clean[n] = '\0';
-    if (changed) snprintf(out, size, "%s%d_%s", role_prefix(role), node->index, clean);
-    else snprintf(out, size, "%s_%s", role_prefix(role), clean);
+/* "v_conv2d_1": the role, then the node's mangled name (unique, since layer
+ * names are unique in a model and the mangler is one-to-one; the role
+ * prefixes start with different letters). */
+static char *make_c_name(const cg_program *p, cg_buffer_role role, const checked_node *node) {
+    return cg_strf("%s_%s", role_prefix(role), p->node_names[node->index]);
 }
 
 static int add_buffer(cg_program *p, cg_buffer_role role, const checked_node *node, const tsc_type *type) {
-    p->buffers = tsc_xrealloc(p->buffers, (size_t)(p->buffer_count + 1) * sizeof *p->buffers);
+    if (p->buffer_count == p->buffer_capacity) {
+        p->buffer_capacity = p->buffer_capacity ? 2 * p->buffer_capacity : 16; /* amortised O(1) */
+        p->buffers = tsc_xrealloc(p->buffers, (size_t)p->buffer_capacity * sizeof *p->buffers);
+    }
     cg_buffer *b = &p->buffers[p->buffer_count];
     memset(b, 0, sizeof *b);
     b->role = role;
@@ -114,8 +152,9 @@ static int add_buffer(cg_program *p, cg_buffer_role role, const checked_node *no
     bool ok = tsc_type_elements(type, 1, b->batched ? 1 : 0, &b->elements);
     TSC_ASSERT(ok);
     b->alias_of = -1;
+    b->input_index = -1;
     b->first_step = b->last_step = -1;
-    make_c_name(b->c_name, sizeof b->c_name, role, node);
+    b->c_name = make_c_name(p, role, node);
     return p->buffer_count++;
 }
 
@@ -132,24 +171,25 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     cg_node_buffers *nb = &p->node_buffers[n->index];
     const cg_node_buffers *in0 = n->input_count > 0 ? &p->node_buffers[n->inputs[0]->index] : NULL;
     bool train = p->mode == CG_MODE_TRAIN;
-    tsc_op op = n->op;
+    unsigned flags = cg_traits_of(n)->flags;
+    bool view = (flags & CG_OP_VIEW) != 0;
     tsc_op_family family = n->info->family;
 
-    if (op == TSC_OP_INPUT) {
+    if (n->op == TSC_OP_INPUT) {
         nb->value = add_buffer(p, CG_BUFFER_VALUE, n, &n->type);
-        p->buffers[nb->value].is_input = true;
+        for (int i = 0; i < p->model->input_count; i++)
+            if (p->model->inputs[i] == n) p->buffers[nb->value].input_index = i;
     } else if (family == TSC_FAMILY_LOSS || family == TSC_FAMILY_METRIC) {
         nb->value = add_buffer(p, CG_BUFFER_VALUE, n, &scalar_f32);
-    } else if (is_view(op) || (op == TSC_OP_DROPOUT && !train)) {
+    } else if (view || ((flags & CG_OP_TRAIN_ONLY) && !train)) {
         nb->value = add_alias(p, CG_BUFFER_VALUE, n, in0->value);
     } else {
         nb->value = add_buffer(p, CG_BUFFER_VALUE, n, &n->type);
     }
 
-    bool softmax_activation = (op == TSC_OP_CONV2D || op == TSC_OP_DENSE) &&
-                              n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
+    bool softmax_activation = (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
     if (softmax_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
-    if (op == TSC_OP_DROPOUT && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
+    if ((flags & CG_OP_MASK) && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
     if (n->attrs.labels_f32) {
         /* f32 class indices are converted to int32 (as Keras casts) before the kernel. */
         tsc_type labels = n->inputs[cg_labels_input(n)]->type;
@@ -158,34 +198,28 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     }
 
     if (!p->grad[n->index] || family == TSC_FAMILY_LOSS) return;
-    if (is_view(op)) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
+    if (view) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
     else nb->grad = add_buffer(p, CG_BUFFER_GRAD, n, &n->type);
     if (softmax_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);
     /* The out_backprop gradient of the conv2d_backprop_* ops is a conv2d
      * forward, which overwrites: it goes through a temporary. */
-    if ((op == TSC_OP_CONV2D_BACKPROP_FILTER || op == TSC_OP_CONV2D_BACKPROP_INPUT) &&
-        p->grad[n->inputs[1]->index])
+    if ((flags & CG_OP_GRAD_TEMP) && p->grad[n->inputs[1]->index])
         nb->temp = add_buffer(p, CG_BUFFER_TEMP, n, &n->inputs[1]->type);
 }
 
-cg_program *cg_program_new(const checked_model *model, cg_mode mode) {
+cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const *node_names) {
     cg_program *p = tsc_xcalloc(1, sizeof *p);
     p->model = model;
     p->mode = mode;
+    p->node_names = node_names;
     int count = model->node_count;
     p->live = tsc_xcalloc((size_t)count + 1, sizeof *p->live);
     p->grad = tsc_xcalloc((size_t)count + 1, sizeof *p->grad);
     p->node_buffers = tsc_xcalloc((size_t)count + 1, sizeof *p->node_buffers);
-    p->param_offsets = tsc_xcalloc((size_t)count + 1, sizeof *p->param_offsets);
-    int64_t offset = 0;
-    for (int i = 0; i < count; i++) {
-        p->param_offsets[i] = offset;
-        for (int k = 0; k < model->nodes[i]->param_count; k++) {
-            int64_t elements = 0;
-            tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &elements);
-            offset += elements;
-        }
-    }
+    /* Room for the usual two or three buffers per node up front: growing a
+     * large array by doubling copies it again and again. */
+    p->buffer_capacity = 2 * count + 16;
+    p->buffers = tsc_xmalloc((size_t)p->buffer_capacity * sizeof *p->buffers);
     find_live_nodes(p);
     find_gradients(p);
     for (int i = 0; i < count; i++) {
@@ -200,8 +234,10 @@ void cg_program_free(cg_program *p) {
     free(p->live);
     free(p->grad);
     free(p->node_buffers);
+    for (int b = 0; b < p->buffer_count; b++) free(p->buffers[b].c_name);
     free(p->buffers);
-    free(p->param_offsets);
+    free(p->steps);
+    free(p->operands);
     free(p);
 }
 

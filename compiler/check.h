@@ -238,6 +238,7 @@ struct checked_model {
 
 struct checked_file {
     const ast_file *ast;
+    const tsc_source *source;        /* the file checked (NULL without one): its path for later stages */
     tsc_arena *arena;                /* owns everything below */
     checked_model *models;           /* in source order; a model with errors is still listed */
     int model_count;

@@ -1,905 +1,622 @@
-/* Writes <model>.h and <model>.c: the C API around the op emitters of
- * emit_ops.c. Every entry point is emitted twice: an analysis
- * pass that records when each buffer is used, the memory plan, then the
- * text. Output is byte-identical for identical input: no timestamps, no
- * absolute paths, no iteration over unordered containers. */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
+/* The two files of a model: the header (its API with the model's shapes in
+ * the C types) and the source: tables that describe the model to libtdlrt
+ * (parameters, inputs, descriptors, the arena layout), one pass function
+ * per entry point printed from its steps, and thin wrappers that hand the
+ * tables to the runtime (runtime/src/model.c), which does what is the same
+ * for every model. Output is byte-identical for identical input: no
+ * timestamps, no absolute paths, no iteration over unordered containers.
+ * Every name from the model goes through the mangler (names.c), and every
+ * text in a comment or string literal through the escapers (cbuf.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <tdl/runtime.h>
 
-#include "codegen.h"
+#include "cg.h"
 
-/* --- Types in signatures ---------------------------------------------------------- */
+/* --- Names ---------------------------------------------------------------------- */
+
+char *cg_model_prefix(const checked_model *model) {
+    return cg_mangle(model->name);
+}
+
+/* What the two files call things, made once per model. */
+typedef struct names {
+    char *prefix;         /* tiny */
+    char *upper;          /* TINY */
+    char **inputs;        /* C parameter of each model input */
+    char **outputs;       /* C parameter of each output */
+    char **input_macros;  /* TINY_IMAGE: stems of the shape macros */
+    char **output_macros;
+    char **fields;        /* metrics struct: losses then metrics */
+} names;
+
+static bool in_list(char *const *list, int count, const char *s) {
+    for (int i = 0; i < count; i++)
+        if (list[i] && strcmp(list[i], s) == 0) return true;
+    return false;
+}
+
+/* A macro stem that no other input or output of the model has: capitals
+ * can make two names one (x and X), so a repeat gets its position. */
+static char *unique_macro(const char *upper_prefix, const char *name, char *const *taken, int count, int index) {
+    char *mangled = cg_mangle(name);
+    char *upper = cg_upper(mangled);
+    char *stem = cg_join(upper_prefix, upper);
+    if (in_list(taken, count, stem)) {
+        char *numbered = cg_strf("%s%s%d", stem, stem[strlen(stem) - 1] == '_' ? "" : "_", index);
+        free(stem);
+        stem = numbered;
+    }
+    free(upper);
+    free(mangled);
+    return stem;
+}
+
+/* A parameter name must not be the model's type (m1, m1_metrics) or an
+ * earlier parameter: such a name gets "_in"/"_out" until it is free. */
+static char *parameter_name(const names *nm, const char *name, const char *suffix, char **inputs, int ni,
+                            char **outputs, int no) {
+    char *c = cg_mangle(name);
+    char *metrics = cg_join(nm->prefix, "metrics");
+    while (strcmp(c, nm->prefix) == 0 || strcmp(c, metrics) == 0 || in_list(inputs, ni, c) || in_list(outputs, no, c)) {
+        char *longer = cg_join(c, suffix);
+        free(c);
+        c = longer;
+    }
+    free(metrics);
+    return c;
+}
+
+static void names_make(names *nm, const checked_model *model) {
+    nm->prefix = cg_model_prefix(model);
+    nm->upper = cg_upper(nm->prefix);
+    int ni = model->input_count, no = model->output_count;
+    nm->inputs = tsc_xcalloc((size_t)ni + 1, sizeof *nm->inputs);
+    nm->outputs = tsc_xcalloc((size_t)no + 1, sizeof *nm->outputs);
+    char **macros = tsc_xcalloc((size_t)(ni + no) + 1, sizeof *macros);
+    for (int i = 0; i < ni; i++) {
+        nm->inputs[i] = parameter_name(nm, model->inputs[i]->layer_name, "in", nm->inputs, i, NULL, 0);
+        macros[i] = unique_macro(nm->upper, model->inputs[i]->layer_name, macros, i, i);
+    }
+    for (int i = 0; i < no; i++) {
+        /* An output named like an input (`output image;`) is image_out. */
+        nm->outputs[i] = parameter_name(nm, model->outputs[i].name, "out", nm->inputs, ni, nm->outputs, i);
+        macros[ni + i] = unique_macro(nm->upper, model->outputs[i].name, macros, ni + i, ni + i);
+    }
+    nm->input_macros = macros;
+    nm->output_macros = macros + ni;
+    int nf = model->loss_count + model->metric_count;
+    nm->fields = tsc_xcalloc((size_t)nf + 1, sizeof *nm->fields);
+    for (int i = 0; i < model->loss_count; i++) nm->fields[i] = cg_mangle(model->losses[i].name);
+    for (int i = 0; i < model->metric_count; i++)
+        nm->fields[model->loss_count + i] = cg_mangle(model->metrics[i].name);
+}
+
+static void names_free(names *nm, const checked_model *model) {
+    for (int i = 0; i < model->input_count; i++) free(nm->inputs[i]);
+    for (int i = 0; i < model->output_count; i++) free(nm->outputs[i]);
+    for (int i = 0; i < model->input_count + model->output_count; i++) free(nm->input_macros[i]);
+    for (int i = 0; i < model->loss_count + model->metric_count; i++) free(nm->fields[i]);
+    free(nm->inputs);
+    free(nm->outputs);
+    free(nm->input_macros);
+    free(nm->fields);
+    free(nm->upper);
+    free(nm->prefix);
+}
+
+/* --- Small printers ----------------------------------------------------------------- */
 
 static const char *c_scalar(tsc_dtype dtype) {
     return dtype == TSC_DTYPE_I32 ? "int32_t" : "float";
 }
 
 /* "const float image[][28][28][1]": the shape in the C type, the batch open. */
-static void array_param(FILE *out, const tsc_type *type, const char *qualifier, const char *name) {
-    fprintf(out, "%s%s %s", qualifier, c_scalar(type->dtype), name);
+static void array_param(cg_buf *out, const tsc_type *type, const char *qualifier, const char *name) {
+    cg_buf_printf(out, "%s%s %s", qualifier, c_scalar(type->dtype), name);
     for (int i = 0; i < type->rank; i++) {
-        if (type->dims[i] == TSC_DIM_BATCH) fprintf(out, "[]");
-        else fprintf(out, "[%lld]", (long long)type->dims[i]);
+        if (type->dims[i] == TSC_DIM_BATCH) cg_buf_puts(out, "[]");
+        else cg_buf_printf(out, "[%lld]", (long long)type->dims[i]);
     }
-    if (type->rank == 0) fprintf(out, "[1]");
+    if (type->rank == 0) cg_buf_puts(out, "[1]");
 }
 
-/* --- The model ------------------------------------------------------------------- */
+/* Text that is the same for every model but its name: each '$' becomes the
+ * prefix ('$' appears nowhere else in generated C). */
+static void template_text(cg_buf *out, const char *text, const char *prefix) {
+    for (const char *dollar; (dollar = strchr(text, '$')) != NULL; text = dollar + 1) {
+        cg_buf_putn(out, text, (size_t)(dollar - text));
+        cg_buf_puts(out, prefix);
+    }
+    cg_buf_puts(out, text);
+}
 
+static void string_literal(cg_buf *out, const char *text) {
+    cg_buf_putc(out, '"');
+    cg_buf_c_string(out, text);
+    cg_buf_putc(out, '"');
+}
+
+/* "\"tiny_forward\"" */
+static void function_name_literal(cg_buf *out, const names *nm, const char *function) {
+    char *name = cg_join(nm->prefix, function);
+    string_literal(out, name);
+    free(name);
+}
+
+/* The model that a model is emitted with. */
 typedef struct model_emit {
     const checked_model *model;
-    const char *prefix;           /* fashion_cnn: the model's name as C */
-    char prefix_buffer[128];
-    char upper_prefix[128];       /* FASHION_CNN */
-    const char *source_name;      /* fashion_cnn.tdl (no directory) */
-    cg_program *programs[CG_MODE_COUNT];
-    bool has_train;               /* an optimizer and at least one loss */
-    int64_t param_floats;
-    int param_tensors;
-    int64_t batched_floats, fixed_floats; /* the activation region: max over the programs */
+    const cg_layout *layout;
+    const char *source_name;
+    names nm;
 } model_emit;
 
-static bool input_is_live(const cg_program *p, const checked_node *input) {
-    return p->live[input->index];
+static bool input_is_live(const cg_program *p, int input) {
+    return p && p->live[p->model->inputs[input]->index];
 }
 
 /* ", const float image[][28][28][1], const int32_t label[]" */
-static void emit_input_params(FILE *out, const model_emit *me, const cg_program *p) {
+static void input_params(cg_buf *out, const model_emit *me, cg_mode mode) {
+    const cg_program *p = me->layout->programs[mode];
     for (int i = 0; i < me->model->input_count; i++) {
-        const checked_node *in = me->model->inputs[i];
-        if (!input_is_live(p, in)) continue;
-        char name[80];
-        cg_param_name(in->layer_name, "", name, sizeof name);
-        fprintf(out, ", ");
-        array_param(out, &in->type, "const ", name);
+        if (!input_is_live(p, i)) continue;
+        cg_buf_puts(out, ", ");
+        array_param(out, &me->model->inputs[i]->type, "const ", me->nm.inputs[i]);
     }
 }
 
-/* The C parameter of output i: its name, or name_out when an input (a
- * parameter of the same function) has that name (`output image;`). */
-static void output_param_name(const model_emit *me, int i, char *out, size_t size) {
-    const char *name = me->model->outputs[i].name;
-    const char *suffix = "";
-    for (int k = 0; k < me->model->input_count; k++)
-        if (strcmp(me->model->inputs[k]->layer_name, name) == 0) suffix = "_out";
-    cg_param_name(name, suffix, out, size);
-}
-
-static void emit_output_params(FILE *out, const model_emit *me) {
+static void output_params(cg_buf *out, const model_emit *me) {
     for (int i = 0; i < me->model->output_count; i++) {
-        char name[80];
-        output_param_name(me, i, name, sizeof name);
-        fprintf(out, ", ");
-        array_param(out, &me->model->outputs[i].node->type, "", name);
+        cg_buf_puts(out, ", ");
+        array_param(out, &me->model->outputs[i].node->type, "", me->nm.outputs[i]);
     }
 }
 
-/* The flat pointers the internal pass functions take. */
-static void emit_flat_input_params(FILE *out, const model_emit *me, const cg_program *p) {
-    for (int i = 0; i < me->model->input_count; i++) {
-        const checked_node *in = me->model->inputs[i];
-        if (!input_is_live(p, in)) continue;
-        fprintf(out, ", const %s *in_%d", c_scalar(in->type.dtype), in->index);
-    }
+/* "    const void *inputs[2] = {image, NULL};": every model input by position. */
+static void inputs_array(cg_buf *out, const model_emit *me, cg_mode mode) {
+    const cg_program *p = me->layout->programs[mode];
+    int count = me->model->input_count;
+    cg_buf_printf(out, "    const void *inputs[%d] = {", count > 0 ? count : 1);
+    for (int i = 0; i < count; i++) cg_buf_printf(out, "%s%s", i ? ", " : "", input_is_live(p, i) ? me->nm.inputs[i] : "NULL");
+    if (count == 0) cg_buf_puts(out, "NULL");
+    cg_buf_puts(out, "};\n");
 }
 
-static void emit_flat_input_args(FILE *out, const model_emit *me, const cg_program *p) {
-    for (int i = 0; i < me->model->input_count; i++) {
-        const checked_node *in = me->model->inputs[i];
-        if (!input_is_live(p, in)) continue;
-        char name[80];
-        cg_param_name(in->layer_name, "", name, sizeof name);
-        fprintf(out, ", (const %s *)%s", c_scalar(in->type.dtype), name);
-    }
+/* --- The header -------------------------------------------------------------------------- */
+
+static void shape_macros(cg_buf *out, const char *stem, const char *name, const tsc_type *type, const char *what,
+                         const char *batch_symbol) {
+    char *text = cg_type_text(type, batch_symbol);
+    int64_t per_sample = 0;
+    tsc_type_elements(type, 1, tsc_type_has_batch(type) ? 1 : 0, &per_sample);
+    cg_buf_printf(out, "/* %s ", what);
+    cg_buf_comment(out, name);
+    cg_buf_puts(out, ": ");
+    cg_buf_comment(out, text);
+    cg_buf_puts(out, " */\n");
+    free(text);
+    char *rank = cg_join(stem, "RANK");
+    cg_buf_printf(out, "#define %s %d\n", rank, type->rank);
+    free(rank);
+    for (int i = 0; i < type->rank; i++)
+        if (type->dims[i] != TSC_DIM_BATCH) {
+            char *d = cg_strf("DIM%d", i);
+            char *macro = cg_join(stem, d);
+            cg_buf_printf(out, "#define %s %lld\n", macro, (long long)type->dims[i]);
+            free(macro);
+            free(d);
+        }
+    char *size = cg_join(stem, tsc_type_has_batch(type) ? "SAMPLE_SIZE" : "SIZE");
+    cg_buf_printf(out, "#define %s %lld\n", size, (long long)per_sample);
+    free(size);
 }
 
-/* "if (!image) return tdl_set_error(…);" for every array argument. */
-static void emit_null_checks(FILE *out, const model_emit *me, const cg_program *p, const char *function) {
-    for (int i = 0; i < me->model->input_count; i++) {
-        const checked_node *in = me->model->inputs[i];
-        if (!input_is_live(p, in)) continue;
-        char name[80];
-        cg_param_name(in->layer_name, "", name, sizeof name);
-        fprintf(out,
-                "    if (!%s)\n        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_%s: input '%s' is NULL\");\n",
-                name, me->prefix, function, in->layer_name);
-    }
-}
-
-/* --- Pass functions: the body of an entry point ------------------------------------ */
-
-/* One walk over the program: forward steps, then (train) backward steps
- * under `if (pass == …WITH_BACKWARD)`, then the results. */
-static void walk_program(cg_emitter *e, const model_emit *me) {
-    cg_program *p = e->program;
+static void prototypes(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
     const checked_model *model = me->model;
-    e->step = 0;
-    for (int i = 0; i < model->node_count; i++) {
-        if (!p->live[i]) continue;
-        const checked_node *n = model->nodes[i];
-        e->step++;
-        if (n->op != TSC_OP_INPUT && e->out) {
-            int line, col;
-            tsc_loc_line_col(n->loc.file, n->loc.first, &line, &col);
-            char in_text[TSC_TYPE_STR_MAX], out_text[TSC_TYPE_STR_MAX];
-            /* Losses and accuracy take (labels, logits): show the logits. */
-            bool labels_first = n->info->family == TSC_FAMILY_LOSS || n->op == TSC_OP_ACCURACY;
-            const checked_node *shown = n->input_count > 1 && labels_first ? n->inputs[1]
-                                        : n->input_count    ? n->inputs[0]
-                                                            : n;
-            tsc_type_format(in_text, sizeof in_text, &shown->type, model->batch_symbol);
-            tsc_type_format(out_text, sizeof out_text, &n->type, model->batch_symbol);
-            cg_line(e, "    /* %s:%d:%d  %s: %s -> %s */\n", me->source_name, line, col, n->layer_name, in_text,
-                    out_text);
-        }
-        cg_emit_forward(e, n);
-    }
-    if (p->mode == CG_MODE_TRAIN) {
-        e->step++;
+    template_text(out,
+                  "typedef struct $ $; /* opaque */\n\n"
+                  "/* One float per loss and metric, named as in the model. */\n"
+                  "typedef struct $_metrics {\n",
+                  p);
+    for (int i = 0; i < model->loss_count + model->metric_count; i++) cg_buf_printf(out, "    float %s;\n", me->nm.fields[i]);
+    if (model->loss_count + model->metric_count == 0) cg_buf_puts(out, "    float unused_;\n");
+    cg_buf_printf(out, "} %s_metrics;\n\n", p);
+
+    template_text(out,
+                  "/* The only allocation: parameters, gradients, optimizer state and activations\n"
+                  " * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1,\n"
+                  " * the arena would not fit in size_t, or the memory is not there. Weights start\n"
+                  " * as $_init(m, 0) makes them. */\n"
+                  "$ *$_create(int max_batch);\n"
+                  "/* Bytes $_create_in needs for max_batch (0 if max_batch is out of range). */\n"
+                  "size_t $_arena_size(int max_batch);\n"
+                  "/* The same in the caller's memory: 64-byte aligned, at least $_arena_size(max_batch) bytes. */\n"
+                  "$ *$_create_in(void *arena, size_t bytes, int max_batch);\n"
+                  "void $_destroy($ *m);\n"
+                  "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
+                  "void $_init($ *m, uint64_t seed);\n"
+                  "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
+                  "tdl_status $_load($ *m, const char *path);\n"
+                  "tdl_status $_save(const $ *m, const char *path);\n",
+                  p);
+    cg_buf_puts(out, "/* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */\n");
+    cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_INFER);
+    output_params(out, me);
+    cg_buf_puts(out, ");\n/* Every loss and metric on one batch (dropout off). */\n");
+    cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_EVAL);
+    cg_buf_printf(out, ", %s_metrics *out);\n", p);
+    if (!me->layout->has_train) return;
+    cg_buf_puts(out, "/* One optimizer step; *loss (if not NULL) gets the loss before the update,\n"
+                     " * the weighted sum of the model's losses. A loss or gradient that is not\n"
+                     " * finite is TDL_STATUS_NOT_FINITE and changes nothing. */\n");
+    cg_buf_printf(out, "tdl_status %s_train_step(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ", float *loss);\n"
+                     "/* Compares the generated backward pass with central finite differences along\n"
+                     " * random directions per parameter tensor; returns the worst tensor's relative\n"
+                     " * error beyond float rounding noise (negative on error, see tdl_last_error()).\n"
+                     " * The model is left unchanged. */\n");
+    cg_buf_printf(out, "double %s_gradcheck(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ");\n/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
+    cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
+}
+
+static void banner(cg_buf *out, const char *source_name) {
+    cg_buf_printf(out, "/* Generated by tsc %s from ", TSC_VERSION);
+    cg_buf_comment(out, source_name);
+    cg_buf_puts(out, ". Do not edit. */\n");
+}
+
+static void emit_header(cg_buf *out, const model_emit *me) {
+    const char *upper = me->nm.upper;
+    /* The model's own spelling, not capitals: the guard of model m1 must not
+     * be a name of model M1_H (which a plain M1_H guard would be). The
+     * trailing "_H_" ends no other generated name. */
+    char *guard = cg_join(me->nm.prefix, "H_");
+    banner(out, me->source_name);
+    cg_buf_printf(out, "#ifndef %s\n#define %s\n\n", guard, guard);
+    cg_buf_puts(out, "#include <stddef.h>\n#include <stdint.h>\n\n#include <tdl/runtime.h>\n\n");
+    cg_buf_printf(out, "#if TDL_RUNTIME_ABI != %d\n#error \"", TDL_RUNTIME_ABI);
+    char *message = cg_strf("%s.h was generated for libtdlrt ABI %d: regenerate it with tsc %s", me->nm.prefix,
+                            TDL_RUNTIME_ABI, TSC_VERSION);
+    cg_buf_c_string(out, message);
+    free(message);
+    cg_buf_puts(out, "\"\n#endif\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    const checked_model *model = me->model;
+    for (int i = 0; i < model->input_count; i++)
+        shape_macros(out, me->nm.input_macros[i], model->inputs[i]->layer_name, &model->inputs[i]->type, "input",
+                     model->batch_symbol);
+    for (int i = 0; i < model->output_count; i++)
+        shape_macros(out, me->nm.output_macros[i], model->outputs[i].name, &model->outputs[i].node->type, "output",
+                     model->batch_symbol);
+    cg_buf_printf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n\n", upper,
+                  (long long)me->layout->param_floats);
+    prototypes(out, me);
+    cg_buf_printf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
+    free(guard);
+}
+
+/* --- Pass functions: the body of an entry point ------------------------------------------ */
+
+/* The steps that are not an op's: the total loss and the results. */
+static void print_special_step(cg_emitter *e, const cg_step *step) {
+    const checked_model *model = e->program->model;
+    cg_program *p = e->program;
+    if (step->kind == CG_STEP_TOTAL_LOSS) {
         cg_line(e, "    *total_loss = 0.0f");
-        for (int i = 0; i < model->loss_count; i++) {
-            char weight[32];
-            cg_float_literal(model->losses[i].weight, weight, sizeof weight);
-            cg_line(e, " + %s * %s[0]", weight, cg_use(e, p->node_buffers[model->losses[i].node->index].value));
-        }
-        cg_line(e, ";\n    if (pass == %s_FORWARD_ONLY) return TDL_STATUS_OK;\n", me->upper_prefix);
-        cg_line(e, "    tdl_zero(m->grads, %s_PARAM_COUNT);\n", me->upper_prefix);
-        for (int i = model->node_count - 1; i >= 0; i--) {
-            if (!p->live[i] || !p->grad[i]) continue;
-            e->step++;
-            const checked_node *n = model->nodes[i];
-            cg_line(e, "    /* backward %s */\n", n->layer_name);
-            cg_emit_backward(e, n);
-        }
+        for (int i = 0; i < model->loss_count; i++)
+            cg_line(e, " + %s * %s[0]", cg_float(e, model->losses[i].weight),
+                    cg_use(e, cg_buffers_of(p, model->losses[i].node)->value));
+        cg_line(e, ";\n    if (!with_backward) return TDL_STATUS_OK;\n");
+        cg_line(e, "    tdl_zero(m->grads, %lld);\n", (long long)e->layout_param_floats);
+        return;
     }
-    e->step++;
     if (p->mode == CG_MODE_INFER) {
         for (int i = 0; i < model->output_count; i++) {
             const checked_output *o = &model->outputs[i];
-            char count[96];
-            cg_type_count(&o->node->type, count, sizeof count);
-            const char *v = cg_use(e, p->node_buffers[o->node->index].value);
-            cg_line(e, "    if (out_%d) memcpy(out_%d, %s, %s * sizeof *out_%d);\n", i, i, v, count, i);
+            const char *v = cg_use(e, cg_buffers_of(p, o->node)->value);
+            cg_line(e, "    if (out[%d]) memcpy(out[%d], %s, %s * sizeof(%s));\n", i, i, v,
+                    cg_type_count(e, &o->node->type), c_scalar(o->node->type.dtype));
         }
     } else if (p->mode == CG_MODE_EVAL) {
-        char field[80];
-        for (int i = 0; i < model->loss_count; i++) {
-            cg_c_identifier(model->losses[i].name, field, sizeof field);
-            cg_line(e, "    out->%s = %s[0];\n", field, cg_use(e, p->node_buffers[model->losses[i].node->index].value));
-        }
-        for (int i = 0; i < model->metric_count; i++) {
-            cg_c_identifier(model->metrics[i].name, field, sizeof field);
-            cg_line(e, "    out->%s = %s[0];\n", field, cg_use(e, p->node_buffers[model->metrics[i].node->index].value));
-        }
+        for (int i = 0; i < model->loss_count; i++)
+            cg_line(e, "    out->%s = %s[0];\n", e->fields[i], cg_use(e, cg_buffers_of(p, model->losses[i].node)->value));
+        for (int i = 0; i < model->metric_count; i++)
+            cg_line(e, "    out->%s = %s[0];\n", e->fields[model->loss_count + i],
+                    cg_use(e, cg_buffers_of(p, model->metrics[i].node)->value));
     }
 }
 
 /* The declaration of a buffer as a local pointer. */
-static void declare_buffer(FILE *out, const cg_program *p, int b) {
+static void declare_buffer(cg_buf *out, const cg_program *p, int b) {
     const cg_buffer *buf = &p->buffers[b];
-    int root = cg_buffer_root(p, b);
-    const cg_buffer *r = &p->buffers[root];
+    const cg_buffer *root = &p->buffers[cg_buffer_root(p, b)];
     const char *type = buf->is_int ? "int32_t" : "float";
-    const char *qualifier = r->is_input ? "const " : "";
-    if (buf->is_input) {
-        fprintf(out, "    const %s *%s = in_%d;\n", type, buf->c_name, buf->node->index);
+    if (buf->input_index >= 0) {
+        cg_buf_printf(out, "    const %s *%s = (const %s *)in[%d];\n", type, buf->c_name, type, buf->input_index);
     } else if (buf->alias_of >= 0) {
-        fprintf(out, "    %s%s *%s = %s;\n", qualifier, type, buf->c_name, p->buffers[buf->alias_of].c_name);
+        cg_buf_printf(out, "    %s%s *%s = %s;\n", root->input_index >= 0 ? "const " : "", type, buf->c_name,
+                      p->buffers[buf->alias_of].c_name);
     } else {
-        char where[96];
-        if (buf->batched) snprintf(where, sizeof where, "m->activations + (size_t)m->max_batch * %lld", (long long)buf->offset);
-        else snprintf(where, sizeof where, "m->fixed + %lld", (long long)buf->offset);
-        if (buf->is_int) fprintf(out, "    int32_t *%s = (int32_t *)(%s);\n", buf->c_name, where);
-        else fprintf(out, "    float *%s = %s;\n", buf->c_name, where);
+        char *where = buf->batched ? cg_strf("m->activations + (size_t)m->max_batch * %lld", (long long)buf->offset)
+                                   : cg_strf("m->fixed + %lld", (long long)buf->offset);
+        if (buf->is_int) cg_buf_printf(out, "    int32_t *%s = (int32_t *)(void *)(%s);\n", buf->c_name, where);
+        else cg_buf_printf(out, "    float *%s = %s;\n", buf->c_name, where);
+        free(where);
     }
 }
 
-static const char *mode_function(cg_mode mode) {
-    switch (mode) {
-    case CG_MODE_INFER: return "infer_pass";
-    case CG_MODE_EVAL: return "eval_pass";
-    case CG_MODE_TRAIN: return "train_pass";
-    case CG_MODE_COUNT: break;
-    }
-    TSC_UNREACHABLE();
-}
+static const char *const pass_names[CG_MODE_COUNT] = {"infer_pass", "eval_pass", "train_pass"};
 
-/* Analysis pass, memory plan (done by the caller for all modes first). */
-static void analyse_program(const model_emit *me, cg_program *p) {
-    cg_emitter e = {.program = p, .prefix = me->prefix};
-    e.zeroed = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *e.zeroed);
-    e.used = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *e.used);
-    walk_program(&e, me);
-    free(e.zeroed);
-    free(e.used);
-    cg_plan_memory(p);
-}
-
-static int emit_pass_function(FILE *out, const model_emit *me, cg_program *p) {
-    char *body = NULL;
-    size_t body_size = 0;
-    FILE *text = open_memstream(&body, &body_size);
-    if (!text) return -1;
-    cg_emitter e = {.out = text, .program = p, .prefix = me->prefix};
-    e.zeroed = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *e.zeroed);
-    e.used = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *e.used);
-    walk_program(&e, me);
-    fclose(text);
-
-    fprintf(out, "static tdl_status %s_%s(%s *m, int batch", me->prefix, mode_function(p->mode), me->prefix);
-    emit_flat_input_params(out, me, p);
-    if (p->mode == CG_MODE_INFER)
-        for (int i = 0; i < me->model->output_count; i++)
-            fprintf(out, ", %s *out_%d", c_scalar(me->model->outputs[i].node->type.dtype), i);
-    if (p->mode == CG_MODE_EVAL) fprintf(out, ", %s_metrics *out", me->prefix);
-    if (p->mode == CG_MODE_TRAIN) fprintf(out, ", float *total_loss, %s_pass pass", me->prefix);
-    fprintf(out, ") {\n");
-    if (e.failed_status) fprintf(out, "    tdl_status status;\n");
+static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) {
+    cg_program *p = me->layout->programs[mode];
+    const char *prefix = me->nm.prefix;
+    cg_buf_printf(out, "static tdl_status %s_%s(tdl_model *m, int batch, const void *const *in", prefix, pass_names[mode]);
+    if (mode == CG_MODE_INFER) cg_buf_puts(out, ", void *const *out");
+    if (mode == CG_MODE_EVAL) cg_buf_printf(out, ", %s_metrics *out", prefix);
+    if (mode == CG_MODE_TRAIN) cg_buf_puts(out, ", float *total_loss, int with_backward");
+    cg_buf_puts(out, ") {\n    tdl_status status = TDL_STATUS_OK;\n");
+    /* Every buffer a step lists, and what a view of it points into: known
+     * from the steps, before any of them is printed. */
+    bool *declared = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *declared);
+    for (int i = 0; i < p->operand_count; i++)
+        for (int b = p->operands[i].buffer; b >= 0; b = p->buffers[b].alias_of) declared[b] = true;
     for (int b = 0; b < p->buffer_count; b++)
-        if (e.used[b]) declare_buffer(out, p, b);
-    fprintf(out, "    (void)m;\n    (void)batch;\n");
-    if (p->mode == CG_MODE_EVAL) fprintf(out, "    (void)out;\n");
-    fputs(body, out);
-    fprintf(out, "    return TDL_STATUS_OK;\n");
-    if (e.failed_status) fprintf(out, "fail:\n    return status;\n");
-    fprintf(out, "}\n\n");
-    free(body);
-    free(e.zeroed);
-    free(e.used);
-    return 0;
+        if (declared[b]) declare_buffer(out, p, b);
+    free(declared);
+    cg_buf_puts(out, "    (void)m;\n    (void)batch;\n    (void)in;\n    (void)status;\n");
+    if (mode != CG_MODE_TRAIN) cg_buf_puts(out, "    (void)out;\n");
+    cg_emitter e = {.out = out, .program = p, .prefix = prefix, .source_name = me->source_name,
+                    .param_offsets = me->layout->param_offsets, .fields = me->nm.fields,
+                    .layout_param_floats = me->layout->param_floats, .type_texts = me->layout->type_texts};
+    cg_emit_steps(&e, print_special_step);
+    cg_buf_puts(out, "    return TDL_STATUS_OK;\n");
+    if (e.failed_status) cg_buf_puts(out, "fail:\n    return status;\n");
+    cg_buf_puts(out, "}\n\n");
 }
 
-/* --- The header --------------------------------------------------------------------- */
+/* --- Tables --------------------------------------------------------------------------------- */
 
-static void emit_shape_macros(FILE *out, const model_emit *me, const char *name, const tsc_type *type,
-                              const char *what) {
-    char upper_name[80], text[TSC_TYPE_STR_MAX];
-    cg_upper(name, upper_name, sizeof upper_name);
-    tsc_type_format(text, sizeof text, type, me->model->batch_symbol);
-    int64_t per_sample = 0;
-    tsc_type_elements(type, 1, tsc_type_has_batch(type) ? 1 : 0, &per_sample);
-    fprintf(out, "/* %s %s: %s */\n", what, name, text);
-    fprintf(out, "#define %s_%s_RANK %d\n", me->upper_prefix, upper_name, type->rank);
-    for (int i = 0; i < type->rank; i++)
-        if (type->dims[i] != TSC_DIM_BATCH)
-            fprintf(out, "#define %s_%s_DIM%d %lld\n", me->upper_prefix, upper_name, i, (long long)type->dims[i]);
-    fprintf(out, "#define %s_%s_%s %lld\n", me->upper_prefix, upper_name,
-            tsc_type_has_batch(type) ? "SAMPLE_SIZE" : "SIZE", (long long)per_sample);
-}
-
-static void emit_prototypes(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    fprintf(out,
-            "typedef struct %s %s; /* opaque */\n\n"
-            "/* One float per loss and metric, named as in the model. */\n"
-            "typedef struct %s_metrics {\n",
-            p, p, p);
-    char field[80];
-    for (int i = 0; i < me->model->loss_count; i++) {
-        cg_c_identifier(me->model->losses[i].name, field, sizeof field);
-        fprintf(out, "    float %s;\n", field);
-    }
-    for (int i = 0; i < me->model->metric_count; i++) {
-        cg_c_identifier(me->model->metrics[i].name, field, sizeof field);
-        fprintf(out, "    float %s;\n", field);
-    }
-    if (me->model->loss_count + me->model->metric_count == 0) fprintf(out, "    float unused_;\n");
-    fprintf(out, "} %s_metrics;\n\n", p);
-
-    fprintf(out,
-            "/* The only allocation: parameters, gradients, optimizer state and activations\n"
-            " * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1\n"
-            " * or the memory is not there. Weights start as %s_init(m, 0) makes them. */\n"
-            "%s *%s_create(int max_batch);\n"
-            "/* Bytes %s_create_in needs for max_batch (0 if max_batch is out of range). */\n"
-            "size_t %s_arena_size(int max_batch);\n"
-            "/* The same in the caller's memory: 64-byte aligned, at least %s_arena_size(max_batch) bytes. */\n"
-            "%s *%s_create_in(void *arena, size_t bytes, int max_batch);\n"
-            "void %s_destroy(%s *m);\n"
-            "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
-            "void %s_init(%s *m, uint64_t seed);\n"
-            "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
-            "tdl_status %s_load(%s *m, const char *path);\n"
-            "tdl_status %s_save(const %s *m, const char *path);\n",
-            p, p, p, p, p, p, p, p, p, p, p, p, p, p, p, p);
-
-    fprintf(out, "/* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */\n");
-    fprintf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
-    emit_input_params(out, me, me->programs[CG_MODE_INFER]);
-    emit_output_params(out, me);
-    fprintf(out, ");\n");
-    fprintf(out, "/* Every loss and metric on one batch (dropout off). */\n");
-    fprintf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
-    emit_input_params(out, me, me->programs[CG_MODE_EVAL]);
-    fprintf(out, ", %s_metrics *out);\n", p);
-    if (me->has_train) {
-        fprintf(out, "/* One optimizer step; *loss (if not NULL) gets the loss before the update,\n"
-                     " * the weighted sum of the model's losses. */\n");
-        fprintf(out, "tdl_status %s_train_step(%s *m, int batch", p, p);
-        emit_input_params(out, me, me->programs[CG_MODE_TRAIN]);
-        fprintf(out, ", float *loss);\n");
-        fprintf(out,
-                "/* Compares the generated backward pass with central finite differences along\n"
-                " * random directions per parameter tensor; returns the worst tensor's relative\n"
-                " * error beyond float rounding noise (negative on error, see tdl_last_error()).\n"
-                " * The model is left unchanged. */\n");
-        fprintf(out, "double %s_gradcheck(%s *m, int batch", p, p);
-        emit_input_params(out, me, me->programs[CG_MODE_TRAIN]);
-        fprintf(out, ");\n");
-        fprintf(out, "void %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
-    }
-}
-
-static void emit_header(FILE *out, const model_emit *me) {
-    fprintf(out, "/* Generated by tsc %s from %s. Do not edit. */\n", TSC_VERSION, me->source_name);
-    fprintf(out, "#ifndef %s_H\n#define %s_H\n\n", me->upper_prefix, me->upper_prefix);
-    fprintf(out, "#include <stddef.h>\n#include <stdint.h>\n\n#include <tdl/runtime.h>\n\n");
-    fprintf(out, "#if TDL_RUNTIME_ABI != %d\n#error \"%s.h was generated for libtdlrt ABI %d: regenerate it with tsc %s\"\n#endif\n\n",
-            TDL_RUNTIME_ABI, me->prefix, TDL_RUNTIME_ABI, TSC_VERSION);
-    fprintf(out, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
-    for (int i = 0; i < me->model->input_count; i++)
-        emit_shape_macros(out, me, me->model->inputs[i]->layer_name, &me->model->inputs[i]->type, "input");
-    for (int i = 0; i < me->model->output_count; i++)
-        emit_shape_macros(out, me, me->model->outputs[i].name, &me->model->outputs[i].node->type, "output");
-    fprintf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n\n", me->upper_prefix,
-            (long long)me->param_floats);
-    emit_prototypes(out, me);
-    fprintf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", me->upper_prefix);
-}
-
-/* --- The source ----------------------------------------------------------------- */
-
-static void emit_param_table(FILE *out, const model_emit *me) {
-    fprintf(out,
-            "/* Every trainable tensor: its key in the weight file, where it lives in\n"
-            " * m->params, its shape and how it starts. */\n"
-            "typedef struct %s_param_info {\n"
-            "    const char *name;\n    size_t offset;\n    size_t count;\n    int rank;\n"
-            "    int64_t shape[TDL_MAX_RANK];\n    int fan_in, fan_out; /* 0, 0: zeros */\n"
-            "} %s_param_info;\n\n",
-            me->prefix, me->prefix);
-    fprintf(out, "static const %s_param_info %s_params[%s_PARAM_TENSORS] = {\n", me->prefix, me->prefix,
-            me->upper_prefix);
-    int64_t offset = 0;
+static void param_table(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    cg_buf_printf(out, "/* Every trainable tensor: its key in the weight file, where it lives in\n"
+                       " * m->params, its shape and how it starts. */\n"
+                       "static const tdl_param_info %s_params[%s_PARAM_TENSORS + 1] = {\n",
+                  p, me->nm.upper);
     for (int i = 0; i < me->model->node_count; i++) {
         const checked_node *n = me->model->nodes[i];
+        int64_t offset = me->layout->param_offsets[i];
         for (int k = 0; k < n->param_count; k++) {
             const checked_param *prm = &n->params[k];
             int64_t count = 0;
             tsc_type_elements(&prm->type, 1, 0, &count);
-            fprintf(out, "    {\"%s\", %lld, %lld, %d, {", prm->name, (long long)offset, (long long)count,
-                    prm->type.rank);
-            for (int d = 0; d < prm->type.rank; d++) fprintf(out, "%s%lld", d ? ", " : "", (long long)prm->type.dims[d]);
+            cg_buf_puts(out, "    {");
+            string_literal(out, prm->name);
+            cg_buf_printf(out, ", %lld, %lld, %d, {", (long long)offset, (long long)count, prm->type.rank);
+            for (int d = 0; d < prm->type.rank; d++)
+                cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)prm->type.dims[d]);
             bool zeros = prm->init == TSC_INIT_ZEROS;
-            fprintf(out, "}, %lld, %lld},\n", zeros ? 0LL : (long long)prm->fan_in, zeros ? 0LL : (long long)prm->fan_out);
+            cg_buf_printf(out, "}, %lld, %lld},\n", zeros ? 0LL : (long long)prm->fan_in,
+                          zeros ? 0LL : (long long)prm->fan_out);
             offset += count;
         }
     }
-    fprintf(out, "};\n\n");
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0, 0}};\n\n");
 }
 
-static void emit_struct(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    fprintf(out,
-            "struct %s {\n"
-            "    int max_batch;\n"
-            "    int owns_memory;        /* made by %s_create: destroy frees it */\n"
-            "    int64_t step;           /* optimizer steps taken */\n"
-            "    float learning_rate;\n"
-            "    tdl_rng dropout_rng;\n"
-            "    float *params;          /* %s_PARAM_COUNT floats each */\n"
-            "    float *grads;\n"
-            "    float *slot1, *slot2;   /* optimizer state: Adam m and v, SGD velocity */\n"
-            "    float *activations;     /* max_batch * %s_ACT_PER_SAMPLE floats */\n"
-            "    float *fixed;           /* %s_ACT_FIXED floats */\n"
-            "    float *workspace;       /* kernel scratch */\n"
-            "};\n\n",
-            p, p, me->upper_prefix, me->upper_prefix, me->upper_prefix);
-}
-
-static void emit_memory_functions(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const char *P = me->upper_prefix;
-    fprintf(out,
-            "static size_t %s_max_size(size_t a, size_t b) {\n    return a > b ? a : b;\n}\n\n"
-            "/* Floats of kernel scratch for this batch size. */\n"
-            "static size_t %s_workspace_floats(int max_batch) {\n    size_t need = 0;\n",
-            p, p);
-    cg_emit_workspace_needs(out, me->model, p);
-    fprintf(out, "    (void)max_batch;\n    return need;\n}\n\n");
-    fprintf(out,
-            "/* Every part starts on a 64-byte boundary. */\n"
-            "static size_t %s_round_floats(size_t floats) {\n    return (floats + 15) / 16 * 16;\n}\n\n"
-            "size_t %s_arena_size(int max_batch) {\n"
-            "    if (max_batch < 1) return 0;\n"
-            "    /* Refuse sizes whose byte count would not fit in size_t. */\n"
-            "    size_t limit = (SIZE_MAX / sizeof(float) - 4 * %s_round_floats(%s_PARAM_COUNT) - %s_ACT_FIXED - 4096) / 2;\n"
-            "    if (%s_ACT_PER_SAMPLE > 0 && (size_t)max_batch > limit / %s_ACT_PER_SAMPLE) return 0;\n"
-            "    size_t workspace = %s_workspace_floats(max_batch);\n"
-            "    if (workspace > limit) return 0;\n"
-            "    size_t floats = 4 * %s_round_floats(%s_PARAM_COUNT) +\n"
-            "                    %s_round_floats((size_t)max_batch * %s_ACT_PER_SAMPLE) + %s_round_floats(%s_ACT_FIXED) +\n"
-            "                    %s_round_floats(workspace);\n"
-            "    return %s_HEADER_BYTES + floats * sizeof(float);\n"
-            "}\n\n",
-            p, p, p, P, P, P, P, p, p, P, p, P, p, P, p, P);
-    fprintf(out,
-            "%s *%s_create_in(void *arena, size_t bytes, int max_batch) {\n"
-            "    size_t need = %s_arena_size(max_batch);\n"
-            "    if (need == 0) {\n"
-            "        tdl_set_error(TDL_STATUS_BAD_BATCH, \"%s_create: max_batch %%d is out of range\", max_batch);\n"
-            "        return NULL;\n"
-            "    }\n"
-            "    if (!arena || (uintptr_t)arena %% 64 != 0 || bytes < need) {\n"
-            "        tdl_set_error(TDL_STATUS_BAD_ARGUMENT,\n"
-            "                      \"%s_create_in: the arena must be 64-byte aligned and hold %%zu bytes\", need);\n"
-            "        return NULL;\n"
-            "    }\n"
-            "    memset(arena, 0, need);\n"
-            "    %s *m = (%s *)arena;\n"
-            "    float *next = (float *)((char *)arena + %s_HEADER_BYTES);\n"
-            "    m->max_batch = max_batch;\n"
-            "    m->params = next;\n"
-            "    m->grads = m->params + %s_round_floats(%s_PARAM_COUNT);\n"
-            "    m->slot1 = m->grads + %s_round_floats(%s_PARAM_COUNT);\n"
-            "    m->slot2 = m->slot1 + %s_round_floats(%s_PARAM_COUNT);\n"
-            "    m->activations = m->slot2 + %s_round_floats(%s_PARAM_COUNT);\n"
-            "    m->fixed = m->activations + %s_round_floats((size_t)max_batch * %s_ACT_PER_SAMPLE);\n"
-            "    m->workspace = m->fixed + %s_round_floats(%s_ACT_FIXED);\n"
-            "    %s_init(m, 0);\n"
-            "    return m;\n"
-            "}\n\n",
-            p, p, p, p, p, p, p, P, p, P, p, P, p, P, p, P, p, P, p, P, p);
-    fprintf(out,
-            "%s *%s_create(int max_batch) {\n"
-            "    size_t bytes = %s_arena_size(max_batch);\n"
-            "    if (bytes == 0) {\n"
-            "        tdl_set_error(TDL_STATUS_BAD_BATCH, \"%s_create: max_batch %%d is out of range\", max_batch);\n"
-            "        return NULL;\n"
-            "    }\n"
-            "    void *arena = aligned_alloc(64, (bytes + 63) / 64 * 64);\n"
-            "    if (!arena) {\n"
-            "        tdl_set_error(TDL_STATUS_NO_MEMORY, \"%s_create: cannot allocate %%zu bytes\", bytes);\n"
-            "        return NULL;\n"
-            "    }\n"
-            "    %s *m = %s_create_in(arena, bytes, max_batch);\n"
-            "    if (!m) {\n        free(arena);\n        return NULL;\n    }\n"
-            "    m->owns_memory = 1;\n"
-            "    return m;\n"
-            "}\n\n"
-            "void %s_destroy(%s *m) {\n    if (m && m->owns_memory) free(m);\n}\n\n",
-            p, p, p, p, p, p, p, p, p);
-}
-
-static void emit_weight_functions(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const char *P = me->upper_prefix;
-    double learning_rate = me->model->optimizer ? me->model->optimizer->learning_rate : 0.0;
-    char lr[32];
-    cg_float_literal(learning_rate, lr, sizeof lr);
-    fprintf(out,
-            "void %s_init(%s *m, uint64_t seed) {\n"
-            "    if (!m) return;\n"
-            "    tdl_rng rng;\n"
-            "    tdl_rng_seed(&rng, seed, 0);\n"
-            "    for (int i = 0; i < %s_PARAM_TENSORS; i++) {\n"
-            "        const %s_param_info *info = &%s_params[i];\n"
-            "        if (info->fan_in > 0)\n"
-            "            tdl_init_glorot_uniform(m->params + info->offset, info->count, info->fan_in, info->fan_out, &rng);\n"
-            "        else\n"
-            "            tdl_init_zeros(m->params + info->offset, info->count);\n"
-            "    }\n"
-            "    tdl_zero(m->grads, %s_PARAM_COUNT);\n"
-            "    tdl_zero(m->slot1, %s_PARAM_COUNT);\n"
-            "    tdl_zero(m->slot2, %s_PARAM_COUNT);\n"
-            "    m->step = 0;\n"
-            "    m->learning_rate = %s;\n"
-            "    tdl_rng_seed(&m->dropout_rng, seed, 1);\n"
-            "}\n\n",
-            p, p, P, p, p, P, P, P, lr);
-    fprintf(out,
-            "static void %s_tensor_refs(const %s *m, tdl_tensor_ref *refs) {\n"
-            "    for (int i = 0; i < %s_PARAM_TENSORS; i++) {\n"
-            "        const %s_param_info *info = &%s_params[i];\n"
-            "        refs[i].name = info->name;\n"
-            "        refs[i].data = m->params + info->offset;\n"
-            "        refs[i].rank = info->rank;\n"
-            "        memcpy(refs[i].shape, info->shape, sizeof refs[i].shape);\n"
-            "    }\n"
-            "}\n\n",
-            p, p, P, p, p);
-    const char *ops[2] = {"load", "save"};
-    for (int k = 0; k < 2; k++)
-        fprintf(out,
-                "tdl_status %s_%s(%s%s *m, const char *path) {\n"
-                "    if (!m || !path)\n"
-                "        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_%s: the model or the path is NULL\");\n"
-                "    tdl_tensor_ref refs[%s_PARAM_TENSORS + 1];\n"
-                "    %s_tensor_refs(m, refs);\n"
-                "    return tdl_safetensors_%s(path, refs, %s_PARAM_TENSORS);\n"
-                "}\n\n",
-                p, ops[k], k ? "const " : "", p, p, ops[k], P, p, ops[k], P);
-}
-
-static void emit_batch_check(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    fprintf(out,
-            "static tdl_status %s_check_call(const %s *m, int batch, const char *function) {\n"
-            "    if (!m) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%%s: the model is NULL\", function);\n"
-            "    if (batch < 1 || batch > m->max_batch)\n"
-            "        return tdl_set_error(TDL_STATUS_BAD_BATCH,\n"
-            "                             \"%%s: batch %%d is outside [1, %%d], the max_batch the model was created with\",\n"
-            "                             function, batch, m->max_batch);\n"
-            "    return TDL_STATUS_OK;\n"
-            "}\n\n",
-            p, p);
-}
-
-static void emit_call_prologue(FILE *out, const model_emit *me, const cg_program *program, const char *function) {
-    fprintf(out, "    tdl_status status = %s_check_call(m, batch, \"%s_%s\");\n", me->prefix, me->prefix, function);
-    fprintf(out, "    if (status != TDL_STATUS_OK) return status;\n");
-    emit_null_checks(out, me, program, function);
-}
-
-static void emit_forward_function(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const cg_program *infer = me->programs[CG_MODE_INFER];
-    fprintf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
-    emit_input_params(out, me, infer);
-    emit_output_params(out, me);
-    fprintf(out, ") {\n");
-    emit_call_prologue(out, me, infer, "forward");
-    fprintf(out, "    return %s_infer_pass(m, batch", p);
-    emit_flat_input_args(out, me, infer);
-    for (int i = 0; i < me->model->output_count; i++) {
-        char name[80];
-        output_param_name(me, i, name, sizeof name);
-        fprintf(out, ", (%s *)%s", c_scalar(me->model->outputs[i].node->type.dtype), name);
+static void input_table(cg_buf *out, const model_emit *me) {
+    static const unsigned entry_bits[CG_MODE_COUNT] = {TDL_MODEL_FORWARD, TDL_MODEL_EVALUATE, TDL_MODEL_TRAIN};
+    int count = me->model->input_count;
+    cg_buf_printf(out, "/* The inputs, and which entry points read each (tdl_model_entry bits). */\n"
+                       "static const tdl_model_input %s_inputs[%d] = {\n",
+                  me->nm.prefix, count + 1);
+    for (int i = 0; i < count; i++) {
+        unsigned entries = 0;
+        for (int mode = 0; mode < CG_MODE_COUNT; mode++)
+            if (input_is_live(me->layout->programs[mode], i)) entries |= entry_bits[mode];
+        cg_buf_puts(out, "    {");
+        string_literal(out, me->model->inputs[i]->layer_name);
+        cg_buf_printf(out, ", %uu},\n", entries);
     }
-    fprintf(out, ");\n}\n\n");
+    cg_buf_puts(out, "    {NULL, 0u}};\n\n");
 }
 
-static void emit_evaluate_function(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const cg_program *eval = me->programs[CG_MODE_EVAL];
-    fprintf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
-    emit_input_params(out, me, eval);
-    fprintf(out, ", %s_metrics *out) {\n", p);
-    emit_call_prologue(out, me, eval, "evaluate");
-    fprintf(out, "    if (!out) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_evaluate: out is NULL\");\n", p);
-    fprintf(out, "    return %s_eval_pass(m, batch", p);
-    emit_flat_input_args(out, me, eval);
-    fprintf(out, ", out);\n}\n\n");
-}
-
-static void emit_optimizer_step(FILE *out, const model_emit *me) {
-    const checked_optimizer *o = me->model->optimizer;
-    char a[32], b[32], c[32], wd[32];
-    cg_float_literal(o->weight_decay, wd, sizeof wd);
-    fprintf(out, "    m->step += 1;\n");
-    if (o->op == TSC_OP_ADAM) {
-        cg_float_literal(o->beta_1, a, sizeof a);
-        cg_float_literal(o->beta_2, b, sizeof b);
-        cg_float_literal(o->epsilon, c, sizeof c);
-        fprintf(out, "    tdl_adam_config config = {m->learning_rate, %s, %s, %s, %s};\n", a, b, c, wd);
-        fprintf(out, "    tdl_adam_step(m->params, m->slot1, m->slot2, m->grads, %s_PARAM_COUNT, &config, m->step);\n",
-                me->upper_prefix);
-    } else {
-        cg_float_literal(o->momentum, a, sizeof a);
-        fprintf(out, "    tdl_sgd_config config = {m->learning_rate, %s, %s, %s};\n", a, o->nesterov ? "true" : "false",
-                wd);
-        fprintf(out, "    tdl_sgd_step(m->params, m->slot1, m->grads, %s_PARAM_COUNT, &config);\n", me->upper_prefix);
+static void workspace_function(cg_buf *out, const model_emit *me) {
+    cg_buf_printf(out, "/* Floats of kernel scratch for this batch size. */\n"
+                       "static size_t %s_workspace_floats(int max_batch) {\n    size_t need = 0;\n",
+                  me->nm.prefix);
+    for (int i = 0; i < me->model->node_count; i++) {
+        const checked_node *n = me->model->nodes[i];
+        const cg_op_lowering *row = cg_lowering_of(n);
+        if (!row->workspace_function) continue;
+        char *desc = cg_desc_name(me->nm.prefix, n);
+        cg_buf_printf(out, "    if (%s(&%s, max_batch) > need) need = %s(&%s, max_batch);\n", row->workspace_function,
+                      desc, row->workspace_function, desc);
+        free(desc);
     }
+    cg_buf_puts(out, "    (void)max_batch;\n    return need;\n}\n\n");
 }
 
-static void emit_train_functions(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const char *P = me->upper_prefix;
-    const cg_program *train = me->programs[CG_MODE_TRAIN];
-    fprintf(out, "tdl_status %s_train_step(%s *m, int batch", p, p);
-    emit_input_params(out, me, train);
-    fprintf(out, ", float *loss) {\n");
-    emit_call_prologue(out, me, train, "train_step");
-    fprintf(out, "    tdl_rng saved_rng = m->dropout_rng;\n    float total = 0.0f;\n");
-    fprintf(out, "    status = %s_train_pass(m, batch", p);
-    emit_flat_input_args(out, me, train);
-    fprintf(out, ", &total, %s_WITH_BACKWARD);\n", P);
-    fprintf(out, "    if (status != TDL_STATUS_OK) {\n        m->dropout_rng = saved_rng; /* nothing changed */\n"
-                 "        return status;\n    }\n");
-    emit_optimizer_step(out, me);
-    fprintf(out, "    if (loss) *loss = total;\n    return TDL_STATUS_OK;\n}\n\n");
-
-    fprintf(out,
-            "void %s_set_learning_rate(%s *m, float learning_rate) {\n"
-            "    if (m) m->learning_rate = learning_rate;\n"
-            "}\n\n",
-            p, p);
-
-    /* gradcheck: analytic directional derivatives first, then finite
-     * differences with the originals parked in m->grads (no allocation).
-     * Each parameter tensor is checked along GRADCHECK_DIRECTIONS random
-     * +-1 directions at three steps (STEP, STEP / 10, STEP / 30), each with
-     * the 2-point and the 4-point central difference (the 4-point one's
-     * O(h^4) truncation error is negligible at STEP, where the 2-point one's
-     * reaches 6e-3 relative on a smooth tanh network; the 2-point one
-     * crosses fewer kinks at the small steps). A tensor's error is its best
-     * (direction, step, stencil): a wrong gradient is wrong along every
-     * direction and step, while a relu/max kink crossed by a perturbation
-     * spoils only some of them. Differences within the float rounding noise
-     * of the loss (FLT_EPSILON * |loss| / h) count as agreement, so that a
-     * derivative that is zero up to rounding is not a relative error of 1. */
-    fprintf(out,
-            "#define %s_GRADCHECK_DIRECTIONS 4\n\n"
-            "/* p[i] = original[i] + h * d[i], d[i] = +-1 from the direction's own stream. */\n"
-            "static void %s_perturb(float *param, const float *original, size_t count, double h, uint64_t stream) {\n"
-            "    tdl_rng rng;\n"
-            "    tdl_rng_seed(&rng, 0x5eedULL, stream);\n"
-            "    for (size_t i = 0; i < count; i++)\n"
-            "        param[i] = (float)((double)original[i] + ((tdl_rng_next_u32(&rng) & 1u) ? h : -h));\n"
-            "}\n\n"
-            "static double %s_directional(const float *grad, size_t count, uint64_t stream) {\n"
-            "    tdl_rng rng;\n"
-            "    tdl_rng_seed(&rng, 0x5eedULL, stream);\n"
-            "    double sum = 0.0;\n"
-            "    for (size_t i = 0; i < count; i++) sum += (tdl_rng_next_u32(&rng) & 1u) ? grad[i] : -grad[i];\n"
-            "    return sum;\n"
-            "}\n\n",
-            P, p, p);
-    fprintf(out,
-            "/* Parameter tensor t along direction `stream` with step h: the relative\n"
-            " * difference between the analytic and the 4-point numeric derivative,\n"
-            " * beyond the rounding noise of the loss. The originals are in m->grads. */\n"
-            "static tdl_status %s_gradcheck_tensor(%s *m, int batch",
-            p, p);
-    emit_flat_input_params(out, me, train);
-    fprintf(out,
-            ", int t, uint64_t stream, double h,\n"
-            "                                       double analytic, tdl_rng saved_rng, double *error) {\n"
-            "    float *param = m->params + %s_params[t].offset;\n"
-            "    const float *original = m->grads + %s_params[t].offset;\n"
-            "    size_t count = %s_params[t].count;\n"
-            "    const double offsets[4] = {h, -h, 2.0 * h, -2.0 * h};\n"
-            "    double losses[4] = {0.0, 0.0, 0.0, 0.0}, largest = 0.0;\n"
-            "    tdl_status status = TDL_STATUS_OK;\n"
-            "    for (int k = 0; k < 4 && status == TDL_STATUS_OK; k++) {\n"
-            "        float value = 0.0f;\n"
-            "        %s_perturb(param, original, count, offsets[k], stream);\n"
-            "        m->dropout_rng = saved_rng;\n"
-            "        status = %s_train_pass(m, batch",
-            p, p, p, p, p);
-    for (int i = 0; i < me->model->input_count; i++)
-        if (input_is_live(train, me->model->inputs[i])) fprintf(out, ", in_%d", me->model->inputs[i]->index);
-    fprintf(out,
-            ", &value, %s_FORWARD_ONLY);\n"
-            "        losses[k] = value;\n"
-            "        if (fabs(losses[k]) > largest) largest = fabs(losses[k]);\n"
-            "    }\n"
-            "    memcpy(param, original, count * sizeof *param);\n"
-            "    if (status != TDL_STATUS_OK) return status;\n"
-            "    const double numeric[2] = {(losses[0] - losses[1]) / (2.0 * h),\n"
-            "                               (8.0 * (losses[0] - losses[1]) - (losses[2] - losses[3])) / (12.0 * h)};\n"
-            "    const double noise = 1.1920928955078125e-07 * largest / h; /* FLT_EPSILON * |loss| / h */\n"
-            "    *error = -1.0;\n"
-            "    for (int k = 0; k < 2; k++) {\n"
-            "        double scale = fabs(analytic) > fabs(numeric[k]) ? fabs(analytic) : fabs(numeric[k]);\n"
-            "        double beyond = fabs(analytic - numeric[k]) - noise;\n"
-            "        double e = scale > 0.0 && beyond > 0.0 ? beyond / scale : 0.0;\n"
-            "        if (*error < 0.0 || e < *error) *error = e;\n"
-            "    }\n"
-            "    return TDL_STATUS_OK;\n"
-            "}\n\n",
-            P);
-    fprintf(out, "double %s_gradcheck(%s *m, int batch", p, p);
-    emit_input_params(out, me, train);
-    fprintf(out, ") {\n");
-    fprintf(out, "    if (%s_check_call(m, batch, \"%s_gradcheck\") != TDL_STATUS_OK) return -1.0;\n", p, p);
-    for (int i = 0; i < me->model->input_count; i++) {
-        const checked_node *in = me->model->inputs[i];
-        if (!input_is_live(train, in)) continue;
-        char name[80];
-        cg_param_name(in->layer_name, "", name, sizeof name);
-        fprintf(out, "    if (!%s) {\n        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, \"%s_gradcheck: input '%s' is NULL\");\n"
-                     "        return -1.0;\n    }\n", name, p, in->layer_name);
+/* "{0.01f, 0.9f, …}": the optimizer's settings as a runtime config. */
+static void float_list(cg_buf *out, const double *values, int count) {
+    cg_buf_putc(out, '{');
+    for (int i = 0; i < count; i++) {
+        char *literal = cg_float_literal(values[i]);
+        cg_buf_printf(out, "%s%s", i ? ", " : "", literal);
+        free(literal);
     }
-    fprintf(out,
-            "    enum { directions = %s_GRADCHECK_DIRECTIONS };\n"
-            "    double analytic[%s_PARAM_TENSORS * directions + 1];\n"
-            "    const double steps[3] = {%s_GRADCHECK_STEP, %s_GRADCHECK_STEP / 10.0, %s_GRADCHECK_STEP / 30.0};\n"
-            "    tdl_rng saved_rng = m->dropout_rng;\n"
-            "    float loss = 0.0f;\n"
-            "    tdl_status status = %s_train_pass(m, batch",
-            P, P, P, P, P, p);
-    emit_flat_input_args(out, me, train);
-    fprintf(out, ", &loss, %s_WITH_BACKWARD);\n", P);
-    fprintf(out,
-            "    for (int t = 0; status == TDL_STATUS_OK && t < %s_PARAM_TENSORS; t++)\n"
-            "        for (int k = 0; k < directions; k++)\n"
-            "            analytic[t * directions + k] = %s_directional(m->grads + %s_params[t].offset, %s_params[t].count,\n"
-            "                                                          (uint64_t)(t * directions + k));\n"
-            "    memcpy(m->grads, m->params, %s_PARAM_COUNT * sizeof *m->grads);\n"
-            "    double worst = 0.0;\n"
-            "    for (int t = 0; status == TDL_STATUS_OK && t < %s_PARAM_TENSORS; t++) {\n"
-            "        double best = -1.0;\n"
-            "        for (int s = 0; s < 3 && best != 0.0 && status == TDL_STATUS_OK; s++)\n"
-            "            for (int k = 0; k < directions && best != 0.0 && status == TDL_STATUS_OK; k++) {\n"
-            "                double error = 0.0;\n"
-            "                status = %s_gradcheck_tensor(m, batch",
-            P, p, p, p, P, P, p);
-    emit_flat_input_args(out, me, train);
-    fprintf(out,
-            ", t, (uint64_t)(t * directions + k), steps[s],\n"
-            "                                             analytic[t * directions + k], saved_rng, &error);\n"
-            "                if (best < 0.0 || error < best) best = error;\n"
-            "            }\n"
-            "        if (best > worst) worst = best;\n"
-            "    }\n"
-            "    tdl_zero(m->grads, %s_PARAM_COUNT);\n"
-            "    m->dropout_rng = saved_rng;\n"
-            "    return status == TDL_STATUS_OK ? worst : -1.0;\n"
-            "}\n\n",
-            P);
+    cg_buf_putc(out, '}');
 }
 
-static void emit_source(FILE *out, const model_emit *me) {
-    const char *p = me->prefix;
-    const char *P = me->upper_prefix;
-    fprintf(out, "/* Generated by tsc %s from %s. Do not edit. */\n", TSC_VERSION, me->source_name);
-    fprintf(out, "#include \"%s.h\"\n\n#include <math.h>\n#include <stdbool.h>\n#include <stdlib.h>\n#include <string.h>\n\n", p);
-    fprintf(out,
-            "#ifdef __cplusplus\n#define %s_STATIC_ASSERT(c, m) static_assert(c, m)\n#else\n"
-            "#define %s_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#endif\n\n",
-            P, P);
-    fprintf(out,
-            "/* The sizes this file relies on, fixed by the model. */\n"
-            "#define %s_PARAM_TENSORS %d\n"
-            "#define %s_ACT_PER_SAMPLE ((size_t)%lld) /* activation floats per example */\n"
-            "#define %s_ACT_FIXED ((size_t)%lld)      /* activation floats that do not scale with the batch */\n"
-            "#define %s_GRADCHECK_STEP 1e-2\n"
-            "#define %s_HEADER_BYTES ((size_t)%d) /* the model struct, at the start of the arena */\n"
-            "%s_STATIC_ASSERT(sizeof(float) == 4, \"tsc generates code for 32-bit floats\");\n"
-            "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n\n",
-            P, me->param_tensors, P, (long long)me->batched_floats, P, (long long)me->fixed_floats, P, P,
-            CG_ARENA_HEADER_BYTES, P, P, P, (long long)me->param_floats);
-    if (me->param_tensors == 0)
-        fprintf(out, "/* (the model has no trainable parameters) */\n");
-    emit_param_table(out, me);
-    emit_struct(out, me);
-    fprintf(out, "%s_STATIC_ASSERT(sizeof(struct %s) <= %s_HEADER_BYTES, \"the model struct outgrew its place\");\n\n", P, p, P);
-    fprintf(out, "typedef enum %s_pass { %s_FORWARD_ONLY, %s_WITH_BACKWARD } %s_pass;\n\n", p, P, P, p);
-    cg_emit_descriptors(out, me->model, p);
-    fprintf(out, "\n");
-    emit_memory_functions(out, me);
-    emit_weight_functions(out, me);
-    emit_batch_check(out, me);
+static void info_table(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const cg_layout *l = me->layout;
+    tdl_model_layout rl;
+    cg_layout_runtime(l, &rl);
+    const checked_optimizer *o = l->has_train ? me->model->optimizer : NULL;
+    const checked_optimizer none = {0};
+    if (!o) o = &none;
+    cg_buf_printf(out, "/* The model as libtdlrt sees it. */\nstatic const tdl_model_info %s_info = {\n    ", p);
+    string_literal(out, p);
+    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
+                       "activations per example, fixed */\n",
+                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed);
+    template_text(out, "    $_workspace_floats,\n    $_params, ", p);
+    cg_buf_printf(out, "%s_PARAM_TENSORS,\n    %s_inputs, %d,\n    %s,\n    ", me->nm.upper, p,
+                  me->model->input_count,
+                  !l->has_train ? "TDL_OPTIMIZER_NONE" : o->op == TSC_OP_ADAM ? "TDL_OPTIMIZER_ADAM" : "TDL_OPTIMIZER_SGD");
+    /* tdl_sgd_config: learning rate, momentum, nesterov, weight decay */
+    char *lr = cg_float_literal(o->learning_rate), *momentum = cg_float_literal(o->momentum);
+    char *decay = cg_float_literal(o->weight_decay);
+    cg_buf_printf(out, "{%s, %s, %s, %s}, /* sgd: learning rate, momentum, nesterov, weight decay */\n    ", lr,
+                  momentum, o->nesterov ? "true" : "false", decay);
+    const double adam[] = {o->learning_rate, o->beta_1, o->beta_2, o->epsilon, o->weight_decay};
+    float_list(out, adam, 5);
+    cg_buf_printf(out, ", /* adam: learning rate, beta_1, beta_2, epsilon, weight decay */\n    %s,\n", lr);
+    if (l->has_train) cg_buf_printf(out, "    %s_train_pass};\n\n", p);
+    else cg_buf_puts(out, "    NULL};\n\n");
+    free(lr);
+    free(momentum);
+    free(decay);
+}
+
+/* --- Wrappers -------------------------------------------------------------------------------- */
+
+static void wrappers(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const char *self = "(tdl_model *)(void *)m";
+    template_text(out,
+                  "$ *$_create(int max_batch) {\n    return ($ *)(void *)tdl_model_create(&$_info, max_batch);\n}\n\n"
+                  "size_t $_arena_size(int max_batch) {\n    return tdl_model_arena_size(&$_info, max_batch);\n}\n\n"
+                  "$ *$_create_in(void *arena, size_t bytes, int max_batch) {\n"
+                  "    return ($ *)(void *)tdl_model_create_in(&$_info, arena, bytes, max_batch);\n}\n\n"
+                  "void $_destroy($ *m) {\n    tdl_model_destroy((tdl_model *)(void *)m);\n}\n\n"
+                  "void $_init($ *m, uint64_t seed) {\n    tdl_model_init((tdl_model *)(void *)m, seed);\n}\n\n"
+                  "tdl_status $_load($ *m, const char *path) {\n"
+                  "    return tdl_model_load((tdl_model *)(void *)m, \"$_load\", path);\n}\n\n"
+                  "tdl_status $_save(const $ *m, const char *path) {\n"
+                  "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n",
+                  p);
+
+    cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_INFER);
+    output_params(out, me);
+    cg_buf_puts(out, ") {\n");
+    inputs_array(out, me, CG_MODE_INFER);
+    int no = me->model->output_count;
+    cg_buf_printf(out, "    void *outputs[%d] = {", no > 0 ? no : 1);
+    for (int i = 0; i < no; i++) cg_buf_printf(out, "%s%s", i ? ", " : "", me->nm.outputs[i]);
+    if (no == 0) cg_buf_puts(out, "NULL");
+    cg_buf_printf(out, "};\n    tdl_status status = tdl_model_check_call(%s, batch, ", self);
+    function_name_literal(out, &me->nm, "forward");
+    cg_buf_printf(out, ", TDL_MODEL_FORWARD, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
+                       "    return %s_infer_pass(%s, batch, inputs, outputs);\n}\n\n",
+                  p, self);
+
+    cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_EVAL);
+    cg_buf_printf(out, ", %s_metrics *out) {\n", p);
+    inputs_array(out, me, CG_MODE_EVAL);
+    cg_buf_printf(out, "    tdl_status status = tdl_model_check_call(%s, batch, ", self);
+    function_name_literal(out, &me->nm, "evaluate");
+    cg_buf_puts(out, ", TDL_MODEL_EVALUATE, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
+                     "    if (!out) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, ");
+    char *message = cg_strf("%s_evaluate: out is NULL", p);
+    string_literal(out, message);
+    free(message);
+    cg_buf_printf(out, ");\n    return %s_eval_pass(%s, batch, inputs, out);\n}\n\n", p, self);
+
+    if (!me->layout->has_train) return;
+    cg_buf_printf(out, "tdl_status %s_train_step(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ", float *loss) {\n");
+    inputs_array(out, me, CG_MODE_TRAIN);
+    cg_buf_printf(out, "    return tdl_model_train_step(%s, ", self);
+    function_name_literal(out, &me->nm, "train_step");
+    cg_buf_puts(out, ", batch, inputs, loss);\n}\n\n");
+
+    cg_buf_printf(out, "double %s_gradcheck(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ") {\n");
+    inputs_array(out, me, CG_MODE_TRAIN);
+    cg_buf_printf(out, "    return tdl_model_gradcheck(%s, ", self);
+    function_name_literal(out, &me->nm, "gradcheck");
+    cg_buf_puts(out, ", batch, inputs);\n}\n\n");
+
+    cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate) {\n"
+                       "    return tdl_model_set_learning_rate(%s, ",
+                  p, p, self);
+    function_name_literal(out, &me->nm, "set_learning_rate");
+    cg_buf_puts(out, ", learning_rate);\n}\n");
+}
+
+/* --- The source ------------------------------------------------------------------------------ */
+
+static void emit_source(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix, *P = me->nm.upper;
+    banner(out, me->source_name);
+    cg_buf_puts(out, "#include \"");
+    char *header = cg_strf("%s.h", p);
+    cg_buf_c_string(out, header);
+    free(header);
+    cg_buf_puts(out, "\"\n\n#include <stdbool.h>\n#include <string.h>\n\n");
+    cg_buf_printf(out,
+                  "#ifdef __cplusplus\n#define %s_STATIC_ASSERT(c, m) static_assert(c, m)\n#else\n"
+                  "#define %s_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#endif\n\n",
+                  P, P);
+    cg_buf_printf(out,
+                  "#define %s_PARAM_TENSORS %d\n"
+                  "%s_STATIC_ASSERT(sizeof(float) == 4, \"tsc generates code for 32-bit floats\");\n"
+                  "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n\n",
+                  P, me->layout->param_tensors, P, P, P, (long long)me->layout->param_floats);
+    cg_buf_printf(out, "/* The arena starts with the runtime's model struct. */\nstruct %s {\n    tdl_model base;\n};\n\n", p);
+    for (int i = 0; i < me->model->node_count; i++) {
+        const checked_node *n = me->model->nodes[i];
+        const cg_op_lowering *row = cg_lowering_of(n);
+        if (!row->emit_descriptor) continue;
+        char *desc = cg_desc_name(p, n);
+        row->emit_descriptor(out, desc, n);
+        free(desc);
+    }
+    cg_buf_putc(out, '\n');
+    param_table(out, me);
+    input_table(out, me);
+    workspace_function(out, me);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++)
-        if (mode != CG_MODE_TRAIN || me->has_train) emit_pass_function(out, me, me->programs[mode]);
-    emit_forward_function(out, me);
-    emit_evaluate_function(out, me);
-    if (me->has_train) emit_train_functions(out, me);
+        if (me->layout->programs[mode]) emit_pass_function(out, me, (cg_mode)mode);
+    info_table(out, me);
+    wrappers(out, me);
 }
 
-/* --- Files ------------------------------------------------------------------------ */
-
-static int write_file(const char *dir, const char *name, const char *suffix, void (*emit)(FILE *, const model_emit *),
-                      const model_emit *me) {
-    char *path = tsc_format("%s/%s%s", dir, name, suffix);
-    char *tmp = tsc_format("%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    int rc = 0;
-    if (!out) {
-        diag_tool_error("cannot write '%s': %s", tmp, strerror(errno));
-        rc = -1;
-    } else {
-        emit(out, me);
-        if (ferror(out) | fclose(out)) {
-            diag_tool_error("cannot write '%s': %s", tmp, strerror(errno));
-            remove(tmp);
-            rc = -1;
-        } else if (rename(tmp, path) != 0) {
-            diag_tool_error("cannot write '%s': %s", path, strerror(errno));
-            remove(tmp);
-            rc = -1;
-        }
-    }
-    free(tmp);
-    free(path);
-    return rc;
+void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name) {
+    model_emit me = {model, layout, source_name, {0}};
+    names_make(&me.nm, model);
+    emit_header(out, &me);
+    names_free(&me.nm, model);
 }
 
-/* Programs and memory plans of every entry point of a model. */
-static void model_emit_prepare(model_emit *me, const checked_model *model, const char *source_name) {
-    memset(me, 0, sizeof *me);
-    me->model = model;
-    cg_c_identifier(model->name, me->prefix_buffer, sizeof me->prefix_buffer);
-    me->prefix = me->prefix_buffer;
-    me->source_name = source_name;
-    cg_upper(me->prefix, me->upper_prefix, sizeof me->upper_prefix);
-    me->has_train = model->optimizer != NULL && model->loss_count > 0;
-    for (int i = 0; i < model->node_count; i++)
-        for (int k = 0; k < model->nodes[i]->param_count; k++) {
-            int64_t count = 0;
-            tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &count);
-            me->param_floats += count;
-            me->param_tensors++;
-        }
-    for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
-        me->programs[mode] = cg_program_new(model, (cg_mode)mode);
-        if (mode == CG_MODE_TRAIN && !me->has_train) continue;
-        analyse_program(me, me->programs[mode]);
-        if (me->programs[mode]->batched_floats > me->batched_floats)
-            me->batched_floats = me->programs[mode]->batched_floats;
-        if (me->programs[mode]->fixed_floats > me->fixed_floats) me->fixed_floats = me->programs[mode]->fixed_floats;
-    }
-}
-
-static void model_emit_release(model_emit *me) {
-    for (int mode = 0; mode < CG_MODE_COUNT; mode++) cg_program_free(me->programs[mode]);
+void cg_emit_source(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name) {
+    model_emit me = {model, layout, source_name, {0}};
+    names_make(&me.nm, model);
+    emit_source(out, &me);
+    names_free(&me.nm, model);
 }
 
 void tsc_emit_model(const checked_model *model, const char *source_name, FILE *header, FILE *source) {
-    model_emit me;
-    model_emit_prepare(&me, model, source_name);
-    emit_header(header, &me);
-    emit_source(source, &me);
-    model_emit_release(&me);
-}
-
-static int emit_model(const checked_model *model, const char *out_dir, const char *source_name) {
-    model_emit me;
-    model_emit_prepare(&me, model, source_name);
-    int rc = write_file(out_dir, me.prefix, ".h", emit_header, &me);
-    if (rc == 0) rc = write_file(out_dir, me.prefix, ".c", emit_source, &me);
-    model_emit_release(&me);
-    return rc;
-}
-
-/* Floats rounded up to whole 64-byte lines, as the generated code places them. */
-static uint64_t round_floats(uint64_t floats) {
-    return (floats + 15) / 16 * 16;
-}
-
-static uint64_t kernel_workspace_floats(const checked_model *model, int max_batch) {
-    uint64_t need = 0;
-    for (int i = 0; i < model->node_count; i++) {
-        const checked_node *n = model->nodes[i];
-        uint64_t size = 0;
-        if (n->op == TSC_OP_CONV2D || n->op == TSC_OP_CONV2D_BACKPROP_FILTER || n->op == TSC_OP_CONV2D_BACKPROP_INPUT) {
-            tdl_conv2d_desc d;
-            cg_conv_desc(n, &d);
-            size = tdl_conv2d_workspace_size(&d, max_batch);
-        } else if (n->op == TSC_OP_DENSE) {
-            tdl_dense_desc d;
-            cg_dense_desc(n, &d);
-            size = tdl_dense_workspace_size(&d, max_batch);
-        }
-        if (size > need) need = size;
-    }
-    return need;
-}
-
-bool tsc_model_arena(const checked_model *model, int64_t max_batch, tsc_arena_report *report) {
-    if (max_batch < 1 || max_batch > INT32_MAX) return false;
-    model_emit me;
-    model_emit_prepare(&me, model, "");
-    uint64_t mb = (uint64_t)max_batch;
-    report->header_bytes = CG_ARENA_HEADER_BYTES;
-    report->parameter_bytes = 4 * round_floats((uint64_t)me.param_floats) * sizeof(float);
-    report->activation_bytes = (round_floats(mb * (uint64_t)me.batched_floats) + round_floats((uint64_t)me.fixed_floats)) * sizeof(float);
-    const cg_program *infer = me.programs[CG_MODE_INFER];
-    report->forward_activation_bytes =
-        (round_floats(mb * (uint64_t)infer->batched_floats) + round_floats((uint64_t)infer->fixed_floats)) * sizeof(float);
-    report->workspace_bytes = round_floats(kernel_workspace_floats(model, (int)max_batch)) * sizeof(float);
-    report->total_bytes = report->header_bytes + report->parameter_bytes + report->activation_bytes + report->workspace_bytes;
-    model_emit_release(&me);
-    return true;
-}
-
-int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source_name) {
-    for (int i = 0; i < file->model_count; i++)
-        if (emit_model(&file->models[i], out_dir, source_name) != 0) return -1;
-    return 0;
+    cg_layout layout;
+    cg_layout_build(&layout, model);
+    cg_buf h = {.sink = header}, c = {.sink = source};
+    cg_emit_header(&h, model, &layout, source_name);
+    cg_emit_source(&c, model, &layout, source_name);
+    cg_buf_flush(&h);
+    cg_buf_flush(&c);
+    cg_buf_free(&h);
+    cg_buf_free(&c);
+    cg_layout_release(&layout);
 }

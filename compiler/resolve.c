@@ -1129,6 +1129,7 @@ int tsc_check(const ast_file *file, checked_file **out)
     *out = cf;
     if (file == NULL)
         return 0;
+    cf->source = file->source;
     check_consts(file);
     int models = 0;
     for (const ast_model *m = file->models; m != NULL; m = m->next)

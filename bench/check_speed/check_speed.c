@@ -1,14 +1,21 @@
 /* Times `tsc --check` on generated models of many layers (alternating
  * dense/relu on f32[B,64]) and prints the wall time per model and per layer.
+ * With --generate it times the whole compiler instead, C generation included
+ * (`tsc -o DIR`), and also prints the CPU time (user + system), which a
+ * loaded machine disturbs less than the wall time.
  * A benchmark, not a test: it prints figures and fails only if tsc does.
  *
- *   bench_check_speed [LAYERS...]     default: 1000 2500 5000 10000
+ *   bench_check_speed [LAYERS...]                default: 1000 2500 5000 10000
+ *   bench_check_speed --generate [LAYERS...]     default: 8000 32000 100000
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,8 +58,16 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Runs `tsc --check path` with its output discarded; the wall time, or a negative value on failure. */
-static double time_check(const char *path)
+static double cpu_seconds(const struct rusage *u)
+{
+    return (double)u->ru_utime.tv_sec + (double)u->ru_utime.tv_usec * 1e-6 + (double)u->ru_stime.tv_sec +
+           (double)u->ru_stime.tv_usec * 1e-6;
+}
+
+/* Runs `tsc --check path` (or, with out_dir, `tsc -o out_dir path`) with its
+ * output discarded; the wall time, or a negative value on failure. *cpu gets
+ * the child's user + system time. */
+static double time_check(const char *path, const char *out_dir, double *cpu)
 {
     double start = now_seconds();
     fflush(stdout);
@@ -62,15 +77,22 @@ static double time_check(const char *path)
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(127);
-        execl(TSC_EXECUTABLE, TSC_EXECUTABLE, "--check", path, (char *)NULL);
+        if (out_dir)
+            execl(TSC_EXECUTABLE, TSC_EXECUTABLE, "-o", out_dir, path, (char *)NULL);
+        else
+            execl(TSC_EXECUTABLE, TSC_EXECUTABLE, "--check", path, (char *)NULL);
         _exit(127);
     }
     int status;
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
     if (waitpid(pid, &status, 0) < 0)
         return -1.0;
+    getrusage(RUSAGE_CHILDREN, &after); /* children's times grow by this child's when it is waited for */
+    *cpu = cpu_seconds(&after) - cpu_seconds(&before);
     double elapsed = now_seconds() - start;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "check_speed: tsc --check %s failed (status %d)\n", path,
+        fprintf(stderr, "check_speed: tsc %s %s failed (status %d)\n", out_dir ? "-o" : "--check", path,
                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return -1.0;
     }
@@ -79,29 +101,45 @@ static double time_check(const char *path)
 
 int main(int argc, char **argv)
 {
-    long defaults[] = { 1000, 2500, 5000, 10000 };
-    int count = argc > 1 ? argc - 1 : (int)(sizeof defaults / sizeof defaults[0]);
-    printf("tsc --check on alternating dense/relu layers over f32[B,%d], best of %d runs\n", FEATURES, RUNS);
-    printf("%10s %12s %14s\n", "layers", "wall (s)", "per layer (us)");
+    bool generate = argc > 1 && strcmp(argv[1], "--generate") == 0;
+    if (generate) {
+        argv++;
+        argc--;
+    }
+    long check_defaults[] = { 1000, 2500, 5000, 10000 }, generate_defaults[] = { 8000, 32000, 100000 };
+    long *defaults = generate ? generate_defaults : check_defaults;
+    int count = argc > 1 ? argc - 1 : generate ? 3 : 4;
+    printf("tsc %s on alternating dense/relu layers over f32[B,%d], best of %d runs\n",
+           generate ? "-o DIR (C generation)" : "--check", FEATURES, RUNS);
+    printf("%10s %12s %12s %14s\n", "layers", "wall (s)", "cpu (s)", "per layer (us)");
     for (int i = 0; i < count; i++) {
         long layers = argc > 1 ? strtol(argv[i + 1], NULL, 10) : defaults[i];
         if (layers <= 0) {
             fprintf(stderr, "check_speed: '%s' is not a positive layer count\n", argv[i + 1]);
             return 2;
         }
+        char out_dir[4096];
+        snprintf(out_dir, sizeof out_dir, "%s/generated_%ld", CHECK_SPEED_WORK_DIR, layers);
+        if (generate && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "check_speed: cannot make %s: %s\n", out_dir, strerror(errno));
+            return 2;
+        }
         char path[4096];
         snprintf(path, sizeof path, "%s/deep_%ld.tdl", CHECK_SPEED_WORK_DIR, layers);
         if (write_model(path, layers) != 0)
             return 2;
-        double best = -1.0;
+        double best = -1.0, best_cpu = -1.0;
         for (int run = 0; run < RUNS; run++) {
-            double t = time_check(path);
+            double cpu = 0.0;
+            double t = time_check(path, generate ? out_dir : NULL, &cpu);
             if (t < 0)
                 return 1;
             if (best < 0 || t < best)
                 best = t;
+            if (best_cpu < 0 || cpu < best_cpu)
+                best_cpu = cpu;
         }
-        printf("%10ld %12.3f %14.1f\n", layers, best, best / (double)layers * 1e6);
+        printf("%10ld %12.3f %12.3f %14.1f\n", layers, best, best_cpu, best / (double)layers * 1e6);
     }
     return 0;
 }

@@ -78,3 +78,27 @@ if(CMAKE_CXX_COMPILER)
 else()
   message(STATUS "tests/e2e: no C++ compiler, the C++17 check of the generated code is skipped")
 endif()
+
+# --- The arena: --summary (the compiler) and NAME_arena_size (the generated
+# code) agree for every example model. test_arena links both.
+tsc_add_model(e2e_example_fashion_cnn ${PROJECT_SOURCE_DIR}/examples/fashion_mnist/fashion_cnn.tdl MODELS fashion_cnn)
+target_compile_options(e2e_example_fashion_cnn PRIVATE ${TSC_GENERATED_C_FLAGS})
+if(TARGET e2e_test_arena)
+  foreach(model ${TSC_EXAMPLE_MODELS})
+    get_filename_component(name ${model} NAME_WE)
+    target_link_libraries(e2e_test_arena PRIVATE e2e_example_${name})
+  endforeach()
+  target_link_libraries(e2e_test_arena PRIVATE e2e_example_fashion_cnn e2e_golden_model_tiny tsccore)
+  target_compile_definitions(e2e_test_arena PRIVATE TSC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endif()
+
+# --- Hostile names: models, inputs, outputs, losses and layers named after
+# what C, C++, libc and the generated code itself use, and layer names that
+# try to end a comment or a string. The generated code compiles as C11 and
+# as C++17 with the strict flags.
+add_test(NAME e2e_hostile_names
+  COMMAND ${CMAKE_COMMAND} -DTSC=$<TARGET_FILE:tsc> -DMODEL=${CMAKE_CURRENT_SOURCE_DIR}/hostile/hostile_names.tdl
+          -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/hostile -DCC=${CMAKE_C_COMPILER} -DCXX=${CMAKE_CXX_COMPILER}
+          -DRUNTIME_INCLUDE=${PROJECT_SOURCE_DIR}/runtime/include
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/check_hostile.cmake)
+set_tests_properties(e2e_hostile_names PROPERTIES LABELS e2e)

@@ -4,6 +4,7 @@
  * next good call computes. "The weights are unchanged" is checked by saving
  * them before and after and comparing the two files byte for byte (the
  * writer is deterministic, so equal files mean equal parameters). */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,6 +196,7 @@ static void test_null_model(void **state) {
     assert_int_equal(gc_conv_train_step(NULL, 1, image_of(f), f->label, seg_of(f), NULL), TDL_STATUS_BAD_ARGUMENT);
     assert_message_contains("gc_conv_train_step: the model is NULL");
     assert_int_equal(gc_conv_load(NULL, FILE_PREFIX "reference.safetensors"), TDL_STATUS_BAD_ARGUMENT);
+    assert_message_contains("gc_conv_load: the model or the path is NULL");
     assert_int_equal(gc_conv_save(NULL, FILE_PREFIX "unused.safetensors"), TDL_STATUS_BAD_ARGUMENT);
     assert_true(gc_conv_gradcheck(NULL, 1, image_of(f), f->label, seg_of(f)) < 0.0);
     gc_conv_destroy(NULL);
@@ -203,6 +205,46 @@ static void test_null_model(void **state) {
     assert_null(gc_conv_create(0));
     assert_int_equal(gc_conv_arena_size(0), 0);
     assert_training_unaffected(f);
+}
+
+/* --- Values that are not finite ------------------------------------------------------ */
+
+/* A NaN or an infinity in an input makes the loss or a gradient non-finite
+ * (here tanh saturates, so it is the first kernel's gradient): train_step is
+ * TDL_STATUS_NOT_FINITE, names the loss or the first such tensor, writes no
+ * *loss and updates nothing (parameters, optimizer state, step count and
+ * dropout stream as before). */
+static void test_not_finite_input(void **state) {
+    fixture *f = *state;
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        float saved = f->image[1][3][3][0], loss = -1.0f;
+        f->image[1][3][3][0] = bad[k];
+        assert_int_equal(gc_conv_train_step(f->model, MAX_BATCH, image_of(f), f->label, seg_of(f), &loss),
+                         TDL_STATUS_NOT_FINITE);
+        assert_message_contains("nothing was updated");
+        const char *message = tdl_last_error();
+        if (!strstr(message, "gc_conv_train_step: the loss is") &&
+            !strstr(message, "gc_conv_train_step: the gradient of 'conv2d_1.kernel' is not finite"))
+            fail_msg("message \"%s\" names neither the loss nor the first gradient", message);
+        assert_true(loss == -1.0f);
+        f->image[1][3][3][0] = saved;
+    }
+    assert_string_equal(tdl_status_name(TDL_STATUS_NOT_FINITE), "TDL_STATUS_NOT_FINITE");
+    assert_training_unaffected(f);
+}
+
+/* A learning rate that is negative or not finite is refused and not taken. */
+static void test_bad_learning_rate(void **state) {
+    fixture *f = *state;
+    const float bad[] = {NAN, INFINITY, -INFINITY, -0.5f};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_equal(gc_conv_set_learning_rate(f->model, bad[k]), TDL_STATUS_BAD_ARGUMENT);
+        assert_message_contains("gc_conv_set_learning_rate: the learning rate");
+    }
+    assert_int_equal(gc_conv_set_learning_rate(NULL, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    assert_training_unaffected(f);
+    assert_int_equal(gc_conv_set_learning_rate(f->model, 0.0f), TDL_STATUS_OK);
 }
 
 /* --- Labels ------------------------------------------------------------------------- */
@@ -396,6 +438,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_batch_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_finite_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_learning_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_equal_to_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_negative, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_pixel_label_out_of_range, setup, teardown),

@@ -41,6 +41,7 @@ typedef enum tdl_status {
     TDL_STATUS_BAD_FILE,       /* a corrupt or unsupported file */
     TDL_STATUS_IO,             /* open/read/write failed */
     TDL_STATUS_NO_MEMORY,
+    TDL_STATUS_NOT_FINITE,     /* a loss or gradient is NaN or infinite: nothing was updated */
 } tdl_status;
 
 /* The message of the last error in this thread ("" if none). */
@@ -408,6 +409,133 @@ tdl_status tdl_safetensors_load(const char *path, const tdl_tensor_ref *tensors,
 /* The same, from a file already in memory (used by load and by the fuzzer). */
 tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const tdl_tensor_ref *tensors,
                                        size_t count);
+
+/* ===================================================================== */
+/* Generated models (model.c): what the code of every model does alike     */
+/* ===================================================================== */
+
+/* tsc writes a model's own computation (its passes) and tables describing
+ * it; creating, carving the arena, initialising, loading, saving, driving a
+ * train step and gradcheck are these functions, the same for every model. */
+
+/* The model struct at the start of every arena. */
+#define TDL_MODEL_HEADER_BYTES 256
+
+/* One trainable tensor: its key in the weight file, where it lives in the
+ * parameters, its shape and how it starts. */
+typedef struct tdl_param_info {
+    const char *name;
+    size_t offset;           /* floats from the start of the parameters */
+    size_t count;
+    int rank;
+    int64_t shape[TDL_MAX_RANK];
+    int fan_in, fan_out;     /* glorot_uniform; 0, 0: zeros */
+} tdl_param_info;
+
+/* Which entry points read a model input (bits of tdl_model_entry). */
+typedef enum tdl_model_entry {
+    TDL_MODEL_FORWARD = 1,
+    TDL_MODEL_EVALUATE = 2,
+    TDL_MODEL_TRAIN = 4,
+} tdl_model_entry;
+
+typedef struct tdl_model_input {
+    const char *name;        /* as in the model: error messages name it */
+    unsigned entries;        /* tdl_model_entry bits */
+} tdl_model_input;
+
+typedef enum tdl_optimizer {
+    TDL_OPTIMIZER_NONE = 0,
+    TDL_OPTIMIZER_SGD,
+    TDL_OPTIMIZER_ADAM,
+} tdl_optimizer;
+
+/* The arena, part after part, each starting on a 64-byte boundary: the
+ * model struct, parameters, gradients, optimizer slots, activations that
+ * scale with the batch, activations that do not, kernel scratch. */
+typedef struct tdl_model_layout {
+    size_t param_floats;
+    size_t grad_floats;      /* param_floats when the model trains, else 0 */
+    int optimizer_slots;     /* Adam 2 (m, v), SGD with momentum 1, else 0 */
+    size_t act_per_sample;   /* activation floats per example */
+    size_t act_fixed;        /* activation floats that do not scale with the batch */
+} tdl_model_layout;
+
+/* The size of each part in floats (rounded to whole 64-byte lines) and the
+ * total in bytes, header included. */
+typedef struct tdl_model_arena_parts {
+    size_t params, grads, slots, activations, fixed, workspace;
+    size_t total_bytes;
+} tdl_model_arena_parts;
+
+/* Fills parts for max_batch and workspace_floats of scratch. Every sum and
+ * product is checked: false (parts untouched) when max_batch < 1 or the
+ * arena would not fit in size_t. */
+bool tdl_model_arena_parts_of(const tdl_model_layout *layout, int max_batch, size_t workspace_floats,
+                              tdl_model_arena_parts *parts);
+
+typedef struct tdl_model tdl_model;
+
+/* A model's train pass: forward (with dropout) into *total_loss, the
+ * weighted sum of the losses, then with with_backward != 0 the gradients of
+ * every parameter into m->grads. inputs[i] is model input i. */
+typedef tdl_status (*tdl_model_train_pass)(tdl_model *m, int batch, const void *const *inputs, float *total_loss,
+                                           int with_backward);
+
+/* Everything a generated model tells the runtime about itself. */
+typedef struct tdl_model_info {
+    const char *name;                  /* the model's C name: "tiny" */
+    tdl_model_layout layout;
+    size_t (*workspace_floats)(int max_batch);
+    const tdl_param_info *params;
+    int param_tensors;
+    const tdl_model_input *inputs;
+    int input_count;
+    tdl_optimizer optimizer;
+    tdl_sgd_config sgd;                /* learning_rate is replaced by the model's current one */
+    tdl_adam_config adam;
+    float learning_rate;               /* what init starts with */
+    tdl_model_train_pass train_pass;   /* NULL when the model has no optimizer or no loss */
+} tdl_model_info;
+
+/* The header of a model's arena. Generated code wraps it as its own type. */
+struct tdl_model {
+    const tdl_model_info *info;
+    int max_batch;
+    int owns_memory;         /* made by tdl_model_create: destroy frees it */
+    int64_t step;            /* optimizer steps taken */
+    float learning_rate;
+    tdl_rng dropout_rng;
+    float *params, *grads;
+    float *slot1, *slot2;    /* optimizer state (NULL when there is none) */
+    float *activations;      /* max_batch * act_per_sample floats */
+    float *fixed;
+    float *workspace;
+};
+
+/* NAME_arena_size: 0 if max_batch < 1 or the arena would not fit in size_t. */
+size_t tdl_model_arena_size(const tdl_model_info *info, int max_batch);
+/* NAME_create_in, NAME_create, NAME_destroy, NAME_init, NAME_load, NAME_save. */
+tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t bytes, int max_batch);
+tdl_model *tdl_model_create(const tdl_model_info *info, int max_batch);
+void tdl_model_destroy(tdl_model *m);
+void tdl_model_init(tdl_model *m, uint64_t seed);
+tdl_status tdl_model_load(tdl_model *m, const char *function, const char *path);
+tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *path);
+/* The checks every entry point starts with: m not NULL, batch in
+ * [1, max_batch], and every input that `entry` reads not NULL. `function`
+ * ("tiny_forward") starts the message. */
+tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *function, tdl_model_entry entry,
+                                const void *const *inputs);
+/* NAME_train_step: the train pass with backward, then one optimizer step.
+ * A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE naming it,
+ * with parameters, optimizer state, step count and dropout stream unchanged. */
+tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                float *loss);
+/* NAME_gradcheck: see docs/generated-c.md; negative on error. */
+double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
+/* NAME_set_learning_rate: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
+tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,366 @@
+/* What the generated code of every model does alike, driven by the tables
+ * tsc writes (tdl_model_info): the arena and its parts, create/destroy,
+ * initialisation, weights, the checks at the start of each entry point, the
+ * train step and gradcheck. Generated files keep only the model's own passes
+ * and thin wrappers with the model's types (as nanopb and protobuf-c do). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tdl/runtime.h"
+
+_Static_assert(sizeof(tdl_model) <= TDL_MODEL_HEADER_BYTES, "the model struct outgrew its place in the arena");
+
+/* --- The arena ------------------------------------------------------------------- */
+
+/* floats rounded up to whole 64-byte lines; false on overflow. */
+static bool round_floats(size_t floats, size_t *out) {
+    if (floats > SIZE_MAX - 15) return false;
+    *out = (floats + 15) / 16 * 16;
+    return true;
+}
+
+static bool add_size(size_t a, size_t b, size_t *out) {
+    if (a > SIZE_MAX - b) return false;
+    *out = a + b;
+    return true;
+}
+
+bool tdl_model_arena_parts_of(const tdl_model_layout *layout, int max_batch, size_t workspace_floats,
+                              tdl_model_arena_parts *parts) {
+    if (!layout || !parts || max_batch < 1 || layout->optimizer_slots < 0) return false;
+    tdl_model_arena_parts p;
+    size_t params, activations;
+    if (!round_floats(layout->param_floats, &params) || !round_floats(layout->grad_floats, &p.grads)) return false;
+    p.params = params;
+    if ((size_t)layout->optimizer_slots > 0 && params > SIZE_MAX / (size_t)layout->optimizer_slots) return false;
+    p.slots = params * (size_t)layout->optimizer_slots;
+    if (layout->act_per_sample > 0 && (size_t)max_batch > SIZE_MAX / layout->act_per_sample) return false;
+    activations = (size_t)max_batch * layout->act_per_sample;
+    if (!round_floats(activations, &p.activations) || !round_floats(layout->act_fixed, &p.fixed) ||
+        !round_floats(workspace_floats, &p.workspace))
+        return false;
+    size_t floats = 0;
+    const size_t sizes[] = {p.params, p.grads, p.slots, p.activations, p.fixed, p.workspace};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (!add_size(floats, sizes[i], &floats)) return false;
+    if (floats > (SIZE_MAX - TDL_MODEL_HEADER_BYTES) / sizeof(float)) return false;
+    p.total_bytes = TDL_MODEL_HEADER_BYTES + floats * sizeof(float);
+    *parts = p;
+    return true;
+}
+
+size_t tdl_model_arena_size(const tdl_model_info *info, int max_batch) {
+    if (!info || max_batch < 1) return 0;
+    tdl_model_arena_parts parts;
+    size_t workspace = info->workspace_floats ? info->workspace_floats(max_batch) : 0;
+    return tdl_model_arena_parts_of(&info->layout, max_batch, workspace, &parts) ? parts.total_bytes : 0;
+}
+
+tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t bytes, int max_batch) {
+    if (!info) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_model_create_in: the model info is NULL");
+        return NULL;
+    }
+    tdl_model_arena_parts parts;
+    size_t workspace = info->workspace_floats ? info->workspace_floats(max_batch > 0 ? max_batch : 1) : 0;
+    if (!tdl_model_arena_parts_of(&info->layout, max_batch, workspace, &parts)) {
+        tdl_set_error(TDL_STATUS_BAD_BATCH, "%s_create: max_batch %d is out of range", info->name, max_batch);
+        return NULL;
+    }
+    if (!arena || (uintptr_t)arena % 64 != 0 || bytes < parts.total_bytes) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s_create_in: the arena must be 64-byte aligned and hold %zu bytes",
+                      info->name, parts.total_bytes);
+        return NULL;
+    }
+    memset(arena, 0, parts.total_bytes);
+    tdl_model *m = (tdl_model *)arena;
+    float *next = (float *)(void *)((char *)arena + TDL_MODEL_HEADER_BYTES);
+    m->info = info;
+    m->max_batch = max_batch;
+    m->params = next;
+    next += parts.params;
+    m->grads = next;
+    next += parts.grads;
+    m->slot1 = info->layout.optimizer_slots >= 1 ? next : NULL;
+    m->slot2 = info->layout.optimizer_slots >= 2 ? next + parts.params : NULL;
+    next += parts.slots;
+    m->activations = next;
+    next += parts.activations;
+    m->fixed = next;
+    next += parts.fixed;
+    m->workspace = next;
+    tdl_model_init(m, 0);
+    return m;
+}
+
+tdl_model *tdl_model_create(const tdl_model_info *info, int max_batch) {
+    size_t bytes = tdl_model_arena_size(info, max_batch);
+    if (bytes == 0) {
+        tdl_set_error(TDL_STATUS_BAD_BATCH, "%s_create: max_batch %d is out of range", info ? info->name : "tdl_model",
+                      max_batch);
+        return NULL;
+    }
+    if (bytes > SIZE_MAX - 63) {
+        tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_create: cannot allocate %zu bytes", info->name, bytes);
+        return NULL;
+    }
+    void *arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!arena) {
+        tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_create: cannot allocate %zu bytes", info->name, bytes);
+        return NULL;
+    }
+    tdl_model *m = tdl_model_create_in(info, arena, bytes, max_batch);
+    if (!m) {
+        free(arena);
+        return NULL;
+    }
+    m->owns_memory = 1;
+    return m;
+}
+
+void tdl_model_destroy(tdl_model *m) {
+    if (m && m->owns_memory) free(m);
+}
+
+/* --- Weights ----------------------------------------------------------------------- */
+
+void tdl_model_init(tdl_model *m, uint64_t seed) {
+    if (!m) return;
+    const tdl_model_info *info = m->info;
+    tdl_rng rng;
+    tdl_rng_seed(&rng, seed, 0);
+    for (int i = 0; i < info->param_tensors; i++) {
+        const tdl_param_info *p = &info->params[i];
+        if (p->fan_in > 0)
+            tdl_init_glorot_uniform(m->params + p->offset, p->count, p->fan_in, p->fan_out, &rng);
+        else
+            tdl_init_zeros(m->params + p->offset, p->count);
+    }
+    tdl_zero(m->grads, info->layout.grad_floats);
+    if (m->slot1) tdl_zero(m->slot1, info->layout.param_floats);
+    if (m->slot2) tdl_zero(m->slot2, info->layout.param_floats);
+    m->step = 0;
+    m->learning_rate = info->learning_rate;
+    tdl_rng_seed(&m->dropout_rng, seed, 1);
+}
+
+/* The parameter tensors as safetensors references (heap; NULL when out of memory). */
+static tdl_tensor_ref *tensor_refs(const tdl_model *m) {
+    const tdl_model_info *info = m->info;
+    tdl_tensor_ref *refs = (tdl_tensor_ref *)calloc((size_t)info->param_tensors + 1, sizeof *refs);
+    if (!refs) return NULL;
+    for (int i = 0; i < info->param_tensors; i++) {
+        const tdl_param_info *p = &info->params[i];
+        refs[i].name = p->name;
+        refs[i].data = m->params + p->offset;
+        refs[i].rank = p->rank;
+        memcpy(refs[i].shape, p->shape, sizeof refs[i].shape);
+    }
+    return refs;
+}
+
+tdl_status tdl_model_load(tdl_model *m, const char *function, const char *path) {
+    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
+    tdl_tensor_ref *refs = tensor_refs(m);
+    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
+    tdl_status status = tdl_safetensors_load(path, refs, (size_t)m->info->param_tensors);
+    free(refs);
+    return status;
+}
+
+tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *path) {
+    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
+    tdl_tensor_ref *refs = tensor_refs(m);
+    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
+    tdl_status status = tdl_safetensors_save(path, refs, (size_t)m->info->param_tensors);
+    free(refs);
+    return status;
+}
+
+/* --- Entry points -------------------------------------------------------------------- */
+
+tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *function, tdl_model_entry entry,
+                                const void *const *inputs) {
+    if (!m) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model is NULL", function);
+    if (batch < 1 || batch > m->max_batch)
+        return tdl_set_error(TDL_STATUS_BAD_BATCH,
+                             "%s: batch %d is outside [1, %d], the max_batch the model was created with", function,
+                             batch, m->max_batch);
+    for (int i = 0; i < m->info->input_count; i++)
+        if ((m->info->inputs[i].entries & (unsigned)entry) && !inputs[i])
+            return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: input '%s' is NULL", function,
+                                 m->info->inputs[i].name);
+    return TDL_STATUS_OK;
+}
+
+static bool all_finite(const float *x, size_t n) {
+    /* x - x is 0 for every finite x and NaN for NaN and the infinities, and
+     * a NaN survives any sum. Eight independent sums let the compiler keep
+     * the loop in vector registers (one float sum would be a serial chain). */
+    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[i + k] - x[i + k];
+    for (; i < n; i++) acc[0] += x[i] - x[i];
+    float total = 0.0f;
+    for (int k = 0; k < 8; k++) total += acc[k];
+    return total == 0.0f;
+}
+
+/* Why a train step must not update: the loss or the first gradient tensor
+ * that is not finite. */
+static tdl_status check_finite(const tdl_model *m, const char *function, float loss) {
+    if (!isfinite(loss))
+        return tdl_set_error(TDL_STATUS_NOT_FINITE, "%s: the loss is %g; nothing was updated", function,
+                             (double)loss);
+    const tdl_model_info *info = m->info;
+    if (all_finite(m->grads, info->layout.param_floats)) return TDL_STATUS_OK;
+    for (int t = 0; t < info->param_tensors; t++)
+        if (!all_finite(m->grads + info->params[t].offset, info->params[t].count))
+            return tdl_set_error(TDL_STATUS_NOT_FINITE,
+                                 "%s: the gradient of '%s' is not finite; nothing was updated", function,
+                                 info->params[t].name);
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                float *loss) {
+    tdl_status status = tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs);
+    if (status != TDL_STATUS_OK) return status;
+    const tdl_model_info *info = m->info;
+    if (!info->train_pass)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model has no optimizer or no loss", function);
+    tdl_rng saved_rng = m->dropout_rng;
+    float total = 0.0f;
+    status = info->train_pass(m, batch, inputs, &total, 1);
+    if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
+    if (status != TDL_STATUS_OK) {
+        m->dropout_rng = saved_rng; /* nothing changed */
+        return status;
+    }
+    m->step += 1;
+    size_t n = info->layout.param_floats;
+    if (info->optimizer == TDL_OPTIMIZER_ADAM) {
+        tdl_adam_config config = info->adam;
+        config.learning_rate = m->learning_rate;
+        tdl_adam_step(m->params, m->slot1, m->slot2, m->grads, n, &config, m->step);
+    } else if (info->optimizer == TDL_OPTIMIZER_SGD) {
+        tdl_sgd_config config = info->sgd;
+        config.learning_rate = m->learning_rate;
+        tdl_sgd_step(m->params, m->slot1, m->grads, n, &config);
+    }
+    if (loss) *loss = total;
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate) {
+    if (!m) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model is NULL", function);
+    if (!isfinite(learning_rate) || learning_rate < 0.0f)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the learning rate %g is not a finite number >= 0",
+                             function, (double)learning_rate);
+    m->learning_rate = learning_rate;
+    return TDL_STATUS_OK;
+}
+
+/* --- gradcheck ------------------------------------------------------------------------ */
+
+/* Each parameter tensor is checked along GRADCHECK_DIRECTIONS random +-1
+ * directions at three steps (STEP, STEP / 10, STEP / 30), each with the
+ * 2-point and the 4-point central difference (the 4-point one's O(h^4)
+ * truncation error is negligible at STEP, where the 2-point one's reaches
+ * 6e-3 relative on a smooth tanh network; the 2-point one crosses fewer
+ * kinks at the small steps). A tensor's error is its best (direction, step,
+ * stencil): a wrong gradient is wrong along every direction and step, while
+ * a relu/max kink crossed by a perturbation spoils only some of them.
+ * Differences within the float rounding noise of the loss
+ * (FLT_EPSILON * |loss| / h) count as agreement, so that a derivative that
+ * is zero up to rounding is not a relative error of 1. The originals are
+ * parked in m->grads: nothing is allocated. */
+enum { GRADCHECK_DIRECTIONS = 4 };
+#define GRADCHECK_STEP 1e-2
+
+/* p[i] = original[i] + h * d[i], d[i] = +-1 from the direction's own stream. */
+static void perturb(float *param, const float *original, size_t count, double h, uint64_t stream) {
+    tdl_rng rng;
+    tdl_rng_seed(&rng, 0x5eedULL, stream);
+    for (size_t i = 0; i < count; i++)
+        param[i] = (float)((double)original[i] + ((tdl_rng_next_u32(&rng) & 1u) ? h : -h));
+}
+
+static double directional(const float *grad, size_t count, uint64_t stream) {
+    tdl_rng rng;
+    tdl_rng_seed(&rng, 0x5eedULL, stream);
+    double sum = 0.0;
+    for (size_t i = 0; i < count; i++) sum += (tdl_rng_next_u32(&rng) & 1u) ? grad[i] : -grad[i];
+    return sum;
+}
+
+/* Parameter tensor t along direction `stream` with step h: the relative
+ * difference between the analytic and the numeric derivatives, beyond the
+ * rounding noise of the loss. */
+static tdl_status gradcheck_tensor(tdl_model *m, int batch, const void *const *inputs, int t, uint64_t stream,
+                                   double h, double analytic, tdl_rng saved_rng, double *error) {
+    const tdl_param_info *info = &m->info->params[t];
+    float *param = m->params + info->offset;
+    const float *original = m->grads + info->offset;
+    const double offsets[4] = {h, -h, 2.0 * h, -2.0 * h};
+    double losses[4] = {0.0, 0.0, 0.0, 0.0}, largest = 0.0;
+    tdl_status status = TDL_STATUS_OK;
+    for (int k = 0; k < 4 && status == TDL_STATUS_OK; k++) {
+        float value = 0.0f;
+        perturb(param, original, info->count, offsets[k], stream);
+        m->dropout_rng = saved_rng;
+        status = m->info->train_pass(m, batch, inputs, &value, 0);
+        losses[k] = value;
+        if (fabs(losses[k]) > largest) largest = fabs(losses[k]);
+    }
+    memcpy(param, original, info->count * sizeof *param);
+    if (status != TDL_STATUS_OK) return status;
+    const double numeric[2] = {(losses[0] - losses[1]) / (2.0 * h),
+                               (8.0 * (losses[0] - losses[1]) - (losses[2] - losses[3])) / (12.0 * h)};
+    const double noise = 1.1920928955078125e-07 * largest / h; /* FLT_EPSILON * |loss| / h */
+    *error = -1.0;
+    for (int k = 0; k < 2; k++) {
+        double scale = fabs(analytic) > fabs(numeric[k]) ? fabs(analytic) : fabs(numeric[k]);
+        double beyond = fabs(analytic - numeric[k]) - noise;
+        double e = scale > 0.0 && beyond > 0.0 ? beyond / scale : 0.0;
+        if (*error < 0.0 || e < *error) *error = e;
+    }
+    return TDL_STATUS_OK;
+}
+
+double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs) {
+    if (tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs) != TDL_STATUS_OK) return -1.0;
+    const tdl_model_info *info = m->info;
+    if (!info->train_pass) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model has no optimizer or no loss", function);
+        return -1.0;
+    }
+    const double steps[3] = {GRADCHECK_STEP, GRADCHECK_STEP / 10.0, GRADCHECK_STEP / 30.0};
+    tdl_rng saved_rng = m->dropout_rng;
+    float loss = 0.0f;
+    tdl_status status = info->train_pass(m, batch, inputs, &loss, 1);
+    double worst = 0.0;
+    for (int t = 0; status == TDL_STATUS_OK && t < info->param_tensors; t++) {
+        const tdl_param_info *p = &info->params[t];
+        double analytic[GRADCHECK_DIRECTIONS];
+        for (int k = 0; k < GRADCHECK_DIRECTIONS; k++)
+            analytic[k] = directional(m->grads + p->offset, p->count, (uint64_t)(t * GRADCHECK_DIRECTIONS + k));
+        /* The analytic derivatives of the later tensors are still needed:
+         * park this tensor's originals in its own gradient slot only. */
+        memcpy(m->grads + p->offset, m->params + p->offset, p->count * sizeof *m->grads);
+        double best = -1.0;
+        for (int s = 0; s < 3 && best != 0.0 && status == TDL_STATUS_OK; s++)
+            for (int k = 0; k < GRADCHECK_DIRECTIONS && best != 0.0 && status == TDL_STATUS_OK; k++) {
+                double error = 0.0;
+                status = gradcheck_tensor(m, batch, inputs, t, (uint64_t)(t * GRADCHECK_DIRECTIONS + k), steps[s],
+                                          analytic[k], saved_rng, &error);
+                if (best < 0.0 || error < best) best = error;
+            }
+        if (best > worst) worst = best;
+    }
+    tdl_zero(m->grads, info->layout.grad_floats);
+    m->dropout_rng = saved_rng;
+    return status == TDL_STATUS_OK ? worst : -1.0;
+}
