@@ -27,6 +27,7 @@
 
 #include "e2e_data.h"
 #include "gc_backprop.h"
+#include "gc_combine.h"
 #include "gc_conv.h"
 #include "gc_dense.h"
 
@@ -104,11 +105,33 @@ static void test_gradcheck_backprop(void **state) {
     gc_backprop_destroy(m);
 }
 
+/* gc_combine: concat along a middle axis (one input twice), multiply of a tensor by itself and by another. */
+static void test_gradcheck_combine(void **state) {
+    (void)state;
+    static float x[BATCH][12], y[BATCH][2][3], t[BATCH][10];
+    e2e_rng rng = {14};
+    e2e_fill_uniform(&rng, &x[0][0], sizeof x / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_uniform(&rng, &y[0][0][0], sizeof y / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_uniform(&rng, &t[0][0], sizeof t / sizeof(float), -1.0f, 1.0f);
+    gc_combine *m = gc_combine_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_combine_init(m, seeds[s]);
+        double error = gc_combine_gradcheck(m, BATCH, (const float(*)[12])x, (const float(*)[2][3])y,
+                                            (const float(*)[10])t);
+        printf("gc_combine seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+    }
+    gc_combine_destroy(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_conv),
         cmocka_unit_test(test_gradcheck_dense),
         cmocka_unit_test(test_gradcheck_backprop),
+        cmocka_unit_test(test_gradcheck_combine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "fx_adam.h"
+#include "fx_concat.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
@@ -157,6 +158,20 @@ DEFINE_MODEL_API(fx_sgd, FX_SGD, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_momentum, FX_MOMENTUM, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_nesterov, FX_NESTEROV, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_adam, FX_ADAM, pool_weights, POOL_PARAM_COUNT)
+
+/* The weights of fx_concat: 2348 parameters. */
+#define CONCAT_PARAM_COUNT 2348
+static const weight_info concat_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 3}},
+    {"conv2d_1.bias", 1, {3}},
+    {"conv2d_2.kernel", 4, {1, 1, CHANNELS, 2}},
+    {"conv2d_2.bias", 1, {2}},
+    {"conv2d_3.kernel", 4, {1, 1, 5, 5}},
+    {"conv2d_3.bias", 1, {5}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 5, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_concat, FX_CONCAT, concat_weights, CONCAT_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -400,6 +415,12 @@ static void test_fx_nesterov(void **state)
     check_model_against_torch(*state);
 }
 
+/* concat of two conv2d branches on the channel axis, times a sigmoid gate of it; Adam. */
+static void test_fx_concat(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -417,6 +438,8 @@ int main(void)
                                                  (void *)&fx_nesterov_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_adam, setup, teardown,
                                                  (void *)&fx_adam_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_concat, setup, teardown,
+                                                 (void *)&fx_concat_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
