@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 1
+#define TDL_RUNTIME_ABI 2   /* 2: generated models are tables driven by tdl_model_* */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
