@@ -28,64 +28,26 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
     return &p->node_buffers[n->index];
 }
 
-/* ---- autodiff's column of ops.def ------------------------------------------- */
+/* ---- what autodiff asks of an op: the registry's flags ----------------------- */
 
-/* Losses take (labels, logits): the logits always get a gradient, the labels
- * only where the kernel differentiates them (f32 targets). */
-static bool grads_logits_and_labels(const checked_node *n, int k) {
-    (void)n;
-    (void)k;
-    return true;
+unsigned cg_op_flags(const checked_node *n) {
+    unsigned f = n->info->flags, flags = 0;
+    if (n->info->family == TSC_FAMILY_INPUT || n->info->family == TSC_FAMILY_OPTIMIZER) flags |= CG_OP_NO_CODE;
+    if (f & TSC_OPF_VIEW) flags |= CG_OP_VIEW;
+    if (f & TSC_OPF_TRAINING_ONLY) flags |= CG_OP_TRAIN_ONLY | CG_OP_MASK;   /* dropout keeps its mask */
+    if (f & TSC_OPF_WEIGHTS) flags |= CG_OP_FUSED_ACTIVATION;                  /* conv2d, dense: activation= */
+    if (f & TSC_OPF_GRADIENT_TEMP) flags |= CG_OP_GRAD_TEMP;
+    return flags;
 }
 
-/* Class indices or focal's one-hot targets: no gradient for the labels. */
-static bool grads_logits(const checked_node *n, int k) {
-    (void)n;
-    return k == 1;
-}
-
-/* The traits of each lowering that the `lower` column of ops.def names; a
- * row naming a lowering without traits here fails the build. */
-#define lower_input_TRAITS {.flags = CG_OP_NO_CODE}
-#define lower_not_a_node_TRAITS {.flags = CG_OP_NO_CODE}
-#define lower_view_TRAITS {.flags = CG_OP_VIEW}
-#define lower_conv2d_TRAITS {.flags = CG_OP_FUSED_ACTIVATION}
-#define lower_dense_TRAITS {.flags = CG_OP_FUSED_ACTIVATION}
-#define lower_pool2d_TRAITS {0}
-#define lower_global_pool_TRAITS {0}
-#define lower_dropout_TRAITS {.flags = CG_OP_TRAIN_ONLY | CG_OP_MASK}
-#define lower_add_TRAITS {0}
-#define lower_multiply_TRAITS {0}
-#define lower_concat_TRAITS {0}
-#define lower_reduce_TRAITS {0}
-#define lower_argmax_TRAITS {0}
-#define lower_one_hot_TRAITS {0}
-#define lower_conv2d_backprop_TRAITS {.flags = CG_OP_GRAD_TEMP}
-#define lower_activation_TRAITS {0}
-#define lower_softmax_TRAITS {0}
-#define lower_sparse_softmax_xent_TRAITS {.passes_gradient_to = grads_logits}
-#define lower_softmax_xent_TRAITS {.passes_gradient_to = grads_logits_and_labels}
-#define lower_binary_xent_TRAITS {.passes_gradient_to = grads_logits_and_labels}
-#define lower_focal_loss_TRAITS {.passes_gradient_to = grads_logits}
-#define lower_mean_squared_error_TRAITS {.passes_gradient_to = grads_logits_and_labels}
-#define lower_metric_TRAITS {0}
-
-static const cg_op_traits op_traits[TSC_OP_COUNT] = {
-#define OP(id, name, family, params, flags, shape_rule, check, lower) [TSC_OP_##id] = lower##_TRAITS,
-#include "ops.def"
-#undef OP
-};
-
-const cg_op_traits *cg_traits_of(const checked_node *n) {
-    TSC_ASSERT((unsigned)n->op < TSC_OP_COUNT);
-    return &op_traits[n->op];
-}
-
-/* Whether n's backward writes a gradient for its input k. */
+/* Whether n's backward writes a gradient for its input k. Losses take
+ * (labels, logits): the logits always, the labels only where the kernel
+ * differentiates them (f32 targets; not class indices, not focal's one-hot
+ * labels). */
 bool cg_passes_gradient_to(const checked_node *n, int k) {
     if (!n->info->differentiable || n->info->family == TSC_FAMILY_METRIC) return false;
-    const cg_op_traits *traits = cg_traits_of(n);
-    return traits->passes_gradient_to ? traits->passes_gradient_to(n, k) : true;
+    if (n->info->family == TSC_FAMILY_LOSS) return k == 1 || tsc_op_has(n->op, TSC_OPF_LABELS_DIFF);
+    return true;
 }
 
 /* A gradient flows into a node's output when the node is differentiable
@@ -171,7 +133,7 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     cg_node_buffers *nb = &p->node_buffers[n->index];
     const cg_node_buffers *in0 = n->input_count > 0 ? &p->node_buffers[n->inputs[0]->index] : NULL;
     bool train = p->mode == CG_MODE_TRAIN;
-    unsigned flags = cg_traits_of(n)->flags;
+    unsigned flags = cg_op_flags(n);
     bool view = (flags & CG_OP_VIEW) != 0;
     tsc_op_family family = n->info->family;
 

@@ -206,14 +206,8 @@ typedef struct cg_op_lowering {
 
 extern const cg_op_lowering *const cg_op_lowerings[TSC_OP_COUNT];
 
-/* Autodiff's own column (autodiff.c), kept apart from the lowering table so
- * that autodiff calls no later stage: how an op's buffers relate and which
- * inputs its backward writes a gradient for. */
-typedef struct cg_op_traits {
-    unsigned flags;                /* CG_OP_* */
-    bool (*passes_gradient_to)(const checked_node *n, int k);   /* NULL: every input */
-} cg_op_traits;
-const cg_op_traits *cg_traits_of(const checked_node *n);
+/* The CG_OP_* flags of a node's op, from the registry's flags (autodiff.c). */
+unsigned cg_op_flags(const checked_node *n);
 const cg_op_lowering *cg_lowering_of(const checked_node *n);
 
 /* ===================================================================== */

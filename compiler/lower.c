@@ -41,7 +41,7 @@ void cg_lower(cg_program *p) {
             const checked_node *n = model->nodes[i];
             begin_step(p, CG_STEP_BACKWARD, n);
             const cg_op_lowering *row = cg_lowering_of(n);
-            TSC_ASSERT(row->backward_operands != NULL || (cg_traits_of(n)->flags & CG_OP_VIEW));
+            TSC_ASSERT(row->backward_operands != NULL || (cg_op_flags(n) & CG_OP_VIEW));
             if (row->backward_operands) row->backward_operands(&l, n);
         }
     }
