@@ -242,11 +242,16 @@ static void prototypes(cg_buf *out, const model_emit *me) {
                   "tdl_status $_load($ *m, const char *path);\n"
                   "tdl_status $_save(const $ *m, const char *path);\n",
                   p);
-    cg_buf_puts(out, "/* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */\n");
-    cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
-    input_params(out, me, CG_MODE_INFER);
-    output_params(out, me);
-    cg_buf_puts(out, ");\n/* Every loss and metric on one batch (dropout off). */\n");
+    /* A model that declares no output has nothing to forward: no
+     * NAME_forward, rather than one that takes nothing and returns nothing. */
+    if (me->model->output_count > 0) {
+        cg_buf_puts(out, "/* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */\n");
+        cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
+        input_params(out, me, CG_MODE_INFER);
+        output_params(out, me);
+        cg_buf_puts(out, ");\n");
+    }
+    cg_buf_puts(out, "/* Every loss and metric on one batch (dropout off). */\n");
     cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_EVAL);
     cg_buf_printf(out, ", %s_metrics *out);\n", p);
@@ -504,20 +509,21 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                   "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n",
                   p);
 
-    cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
-    input_params(out, me, CG_MODE_INFER);
-    output_params(out, me);
-    cg_buf_puts(out, ") {\n");
-    inputs_array(out, me, CG_MODE_INFER);
     int no = me->model->output_count;
-    cg_buf_printf(out, "    void *outputs[%d] = {", no > 0 ? no : 1);
-    for (int i = 0; i < no; i++) cg_buf_printf(out, "%s%s", i ? ", " : "", me->nm.outputs[i]);
-    if (no == 0) cg_buf_puts(out, "NULL");
-    cg_buf_printf(out, "};\n    tdl_status status = tdl_model_check_call(%s, batch, ", self);
-    function_name_literal(out, &me->nm, "forward");
-    cg_buf_printf(out, ", TDL_MODEL_FORWARD, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
-                       "    return %s_infer_pass(%s, batch, inputs, outputs);\n}\n\n",
-                  p, self);
+    if (no > 0) {   /* see the header: no outputs, no NAME_forward */
+        cg_buf_printf(out, "tdl_status %s_forward(%s *m, int batch", p, p);
+        input_params(out, me, CG_MODE_INFER);
+        output_params(out, me);
+        cg_buf_puts(out, ") {\n");
+        inputs_array(out, me, CG_MODE_INFER);
+        cg_buf_printf(out, "    void *outputs[%d] = {", no);
+        for (int i = 0; i < no; i++) cg_buf_printf(out, "%s%s", i ? ", " : "", me->nm.outputs[i]);
+        cg_buf_printf(out, "};\n    tdl_status status = tdl_model_check_call(%s, batch, ", self);
+        function_name_literal(out, &me->nm, "forward");
+        cg_buf_printf(out, ", TDL_MODEL_FORWARD, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
+                           "    return %s_infer_pass(%s, batch, inputs, outputs);\n}\n\n",
+                      p, self);
+    }
 
     cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_EVAL);
@@ -588,8 +594,10 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     param_table(out, me);
     input_table(out, me);
     workspace_function(out, me);
-    for (int mode = 0; mode < CG_MODE_COUNT; mode++)
-        if (me->layout->programs[mode]) emit_pass_function(out, me, (cg_mode)mode);
+    for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
+        bool without_forward = mode == CG_MODE_INFER && me->model->output_count == 0;
+        if (me->layout->programs[mode] && !without_forward) emit_pass_function(out, me, (cg_mode)mode);
+    }
     info_table(out, me);
     wrappers(out, me);
 }

@@ -224,6 +224,38 @@ static void compiled_free(compiled *c) {
     tsc_source_free(c->source);
 }
 
+/* A model that declares no output gets no NAME_forward (rather than one that
+ * takes nothing and computes nothing); one with an output does. */
+static void test_forward_only_with_outputs(void **state) {
+    workspace *w = *state;
+    static const char *const models[2] = {
+        "model quiet {\n  input x : f32[B, 4];\n  input y : i32[B];\n  l = dense(x, units=3);\n"
+        "  loss e = sparse_softmax_cross_entropy(y, l);\n  optimizer sgd(learning_rate=0.1);\n}\n",
+        "model quiet {\n  input x : f32[B, 4];\n  input y : i32[B];\n  l = dense(x, units=3);\n"
+        "  loss e = sparse_softmax_cross_entropy(y, l);\n  output p = softmax(l);\n"
+        "  optimizer sgd(learning_rate=0.1);\n}\n",
+    };
+    for (int k = 0; k < 2; k++) {
+        char *input = write_text(w->dir, "quiet.tdl", models[k]);
+        compiled c;
+        compile_file(&c, input);
+        char *header = NULL, *source = NULL;
+        size_t header_size = 0, source_size = 0;
+        FILE *h = open_memstream(&header, &header_size), *s = open_memstream(&source, &source_size);
+        tsc_emit_model(&c.checked->models[0], "quiet.tdl", h, s);
+        fclose(h);
+        fclose(s);
+        bool has_forward = strstr(header, "quiet_forward(") != NULL;
+        assert_int_equal(has_forward, k == 1);
+        assert_int_equal(strstr(source, "quiet_forward(") != NULL, k == 1);
+        assert_non_null(strstr(header, "quiet_evaluate("));
+        free(header);
+        free(source);
+        compiled_free(&c);
+        free(input);
+    }
+}
+
 /* A missing output directory is one E0901 error inside the one JSON document. */
 static void test_json_missing_output_dir(void **state) {
     workspace *w = *state;
@@ -395,6 +427,7 @@ int main(void) {
         cmocka_unit_test(test_mangler),
         cmocka_unit_test(test_escapers),
         cmocka_unit_test(test_growable_buffer),
+        cmocka_unit_test_setup_teardown(test_forward_only_with_outputs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_json_missing_output_dir, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_output_is_input, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_no_temporaries_after_failure, setup_dir, teardown_dir),
