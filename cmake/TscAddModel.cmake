@@ -79,7 +79,8 @@ function(tsc_add_model target model)
     # A model block named otherwise than MODELS says would leave the library
     # without its sources: say so instead of failing in the compiler.
     COMMAND "${CMAKE_COMMAND}" "-DTSC_ADD_MODEL_TARGET=${target}" "-DTSC_ADD_MODEL_FILE=${model_name}"
-            "-DTSC_ADD_MODEL_OUTPUTS=${outputs}" -P "${CMAKE_CURRENT_FUNCTION_LIST_FILE}"
+            "-DTSC_ADD_MODEL_PATH=${model_path}" "-DTSC_ADD_MODEL_OUTPUTS=${outputs}"
+            -P "${CMAKE_CURRENT_FUNCTION_LIST_FILE}"
     DEPENDS "${model_path}" tsc::tsc
     ${depfile_args}
     COMMENT "Generating C from ${model_name} with tsc"
@@ -96,10 +97,18 @@ if(CMAKE_SCRIPT_MODE_FILE AND DEFINED TSC_ADD_MODEL_OUTPUTS)
   foreach(output IN LISTS TSC_ADD_MODEL_OUTPUTS)
     if(NOT EXISTS "${output}")
       get_filename_component(missing "${output}" NAME_WE)
+      # The model blocks the file does have, to name in the message.
+      file(STRINGS "${TSC_ADD_MODEL_PATH}" declarations REGEX "^[ \t]*model[ \t]+[A-Za-z_][A-Za-z0-9_]*")
+      set(names "")
+      foreach(declaration IN LISTS declarations)
+        string(REGEX REPLACE "^[ \t]*model[ \t]+([A-Za-z_][A-Za-z0-9_]*).*" "\\1" name "${declaration}")
+        list(APPEND names "${name}")
+      endforeach()
+      list(JOIN names ", " names)
       message(FATAL_ERROR
         "tsc_add_model(${TSC_ADD_MODEL_TARGET}): ${TSC_ADD_MODEL_FILE} has no model named '${missing}' "
-        "(tsc names the files after the model blocks, not after the file); "
-        "list the model names with MODELS")
+        "(tsc names the files after the model blocks, not after the file); the file's models are: ${names}. "
+        "List the ones to build with MODELS")
     endif()
   endforeach()
 endif()
