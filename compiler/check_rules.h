@@ -94,14 +94,9 @@ void check_note_origin(check_ctx *ctx, const checked_node *node, const char *sho
 /* A note saying where dimension `dim` of `node` got its size: the op that
  * last changed it, looking back through ops that keep it. */
 void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char *shown_name, int dim);
-/* Which squashing functions check_probability_source looks for. */
-typedef enum check_squash {
-    CHECK_SQUASH_SOFTMAX,             /* softmax only */
-    CHECK_SQUASH_SOFTMAX_OR_SIGMOID,
-} check_squash;
-/* The node (op, or layer with that activation=) whose softmax/sigmoid output
- * `node` is, looking through dropout; NULL if it is none. */
-const checked_node *check_probability_source(const checked_node *node, check_squash squash);
+/* The node (op, or layer with that activation=) whose softmax or sigmoid
+ * output `node` is, looking through dropout; NULL if it is none. */
+const checked_node *check_probability_source(const checked_node *node);
 /* The binding of a name at this point of the model (the latest), or NULL. */
 const check_binding *check_find_binding(const check_ctx *ctx, const char *name);
 /* The tensor bound to a name at this point of the model, or NULL. */

@@ -88,21 +88,16 @@ void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char 
               origin->shape_reason);
 }
 
-const checked_node *check_probability_source(const checked_node *node, check_squash squash)
+const checked_node *check_probability_source(const checked_node *node)
 {
-    unsigned squashes = TSC_OPF_SQUASH_SOFTMAX;
-    if (squash == CHECK_SQUASH_SOFTMAX_OR_SIGMOID)
-        squashes |= TSC_OPF_SQUASH_SIGMOID;
     /* A loop, not recursion: chains may be long. Dropout passes values on. */
     while (tsc_op_has(node->op, TSC_OPF_TRAINING_ONLY))
         node = node->inputs[0];
-    if (node->info->flags & squashes)
+    if (node->info->flags & (TSC_OPF_SQUASH_SOFTMAX | TSC_OPF_SQUASH_SIGMOID))
         return node;
-    if (tsc_op_has(node->op, TSC_OPF_WEIGHTS)) {
-        if (node->attrs.activation == TSC_ACTIVATION_SOFTMAX ||
-            (squash == CHECK_SQUASH_SOFTMAX_OR_SIGMOID && node->attrs.activation == TSC_ACTIVATION_SIGMOID))
-            return node;
-    }
+    if (tsc_op_has(node->op, TSC_OPF_WEIGHTS) &&
+        (node->attrs.activation == TSC_ACTIVATION_SOFTMAX || node->attrs.activation == TSC_ACTIVATION_SIGMOID))
+        return node;
     return NULL;
 }
 

@@ -51,11 +51,10 @@ static tsc_loc arg_with_separator(const ast_call *call, const ast_arg *arg)
 
 /* W0101: probabilities fed where a loss applies softmax/sigmoid itself. */
 /* The loss applies `applied` ("softmax" or "sigmoid") to argument `param`
- * itself; `squash` says which probability outputs fed to it are warned of. */
-static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, check_squash squash,
-                               const char *applied)
+ * itself: a softmax or sigmoid output fed to it is squashed twice. */
+static void warn_probabilities(check_ctx *ctx, const checked_node *node, int param, const char *applied)
 {
-    const checked_node *source = check_probability_source(node->inputs[param], squash);
+    const checked_node *source = check_probability_source(node->inputs[param]);
     if (source == NULL)
         return;
     bool squash_op = (source->info->flags & (TSC_OPF_SQUASH_SIGMOID | TSC_OPF_SQUASH_SOFTMAX)) != 0;
@@ -267,7 +266,7 @@ bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_v
     if (!float_arg(node, values, P_sparse_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
         !check_sparse_pair(ctx, node, values))
         return false;
-    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    warn_probabilities(ctx, node, LOGITS, "softmax");
     return scalar_result(node, true);
 }
 
@@ -276,7 +275,7 @@ bool check_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *v
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
         !check_same_shape(ctx, node, values))
         return false;
-    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    warn_probabilities(ctx, node, LOGITS, "softmax");
     return scalar_result(node, true);
 }
 
@@ -286,7 +285,7 @@ bool check_sigmoid_xent(check_ctx *ctx, checked_node *node, const check_value *v
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
         !check_same_shape(ctx, node, values))
         return false;
-    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX_OR_SIGMOID, "sigmoid");
+    warn_probabilities(ctx, node, LOGITS, "sigmoid");
     return scalar_result(node, true);
 }
 
@@ -297,7 +296,7 @@ bool check_binary_xent(check_ctx *ctx, checked_node *node, const check_value *va
         !check_same_shape(ctx, node, values))
         return false;
     if (node->attrs.from_logits)
-        warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX_OR_SIGMOID, "sigmoid");
+        warn_probabilities(ctx, node, LOGITS, "sigmoid");
     return scalar_result(node, true);
 }
 
@@ -313,7 +312,10 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     bool sparse = y->type.dtype == TSC_DTYPE_I32 || y->type.rank == l->type.rank - 1;
     if (!(sparse ? check_sparse_pair(ctx, node, values) : check_same_shape(ctx, node, values)))
         return false;
-    warn_probabilities(ctx, node, LOGITS, CHECK_SQUASH_SOFTMAX, "softmax");
+    /* Class indices: softmax focal loss; targets of the logits' shape: sigmoid
+     * focal loss (torchvision's). Either way a probability output fed to it
+     * is squashed twice. */
+    warn_probabilities(ctx, node, LOGITS, sparse ? "softmax" : "sigmoid");
     return scalar_result(node, true);
 }
 

@@ -456,6 +456,25 @@ static void test_sizes_beyond_memory(void **state)
     run_free(r);
 }
 
+/* W0101 for every probabilities-into-a-logits-loss pairing: a sigmoid output
+ * into a softmax loss, a sigmoid output into the sigmoid (binary) focal loss. */
+static void test_probabilities_into_logits_losses(void **state)
+{
+    (void)state;
+    run *r = check("model m {\n  input x : f32[B, 4];\n  input y : i32[B];\n  input t : f32[B, 3];\n"
+                   "  s = dense(x, units=3, activation=sigmoid);\n"
+                   "  loss a = sparse_softmax_cross_entropy(y, s);\n"
+                   "  loss b = focal_loss(t, s);\n"
+                   "  loss c = softmax_cross_entropy(t, s);\n}\n");
+    assert_int_equal(r->errors, 0);
+    assert_int_equal(r->warnings, 3);
+    assert_contains(r->text, "but sparse_softmax_cross_entropy applies softmax to its logits itself: the loss sees "
+                             "softmax(sigmoid(x))");
+    assert_contains(r->text, "but focal_loss applies sigmoid to its logits itself: the loss sees sigmoid(sigmoid(x))");
+    assert_contains(r->text, "but softmax_cross_entropy applies softmax to its logits itself");
+    run_free(r);
+}
+
 /* Names of any length reach the messages whole: a 300-character batch
  * symbol and input name are never cut (no fixed-size buffers). */
 static void test_long_names_in_messages(void **state)
@@ -554,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_dim_origin_note),
         cmocka_unit_test(test_independent_second_bug),
         cmocka_unit_test(test_sizes_beyond_memory),
+        cmocka_unit_test(test_probabilities_into_logits_losses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
