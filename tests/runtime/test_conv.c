@@ -696,5 +696,11 @@ int main(void) {
         cmocka_unit_test(test_backprop_ops_agree_with_backward),
         cmocka_unit_test(test_backward_accumulates),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Every test on both paths: libxsmm where it is built in (else this run
+     * repeats the next), then im2col + OpenBLAS. */
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
+    const int automatic = cmocka_run_group_tests_name("conv2d, automatic path", tests, NULL, NULL);
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    const int blas = cmocka_run_group_tests_name("conv2d, BLAS path", tests, NULL, NULL);
+    return automatic + blas;
 }

@@ -55,9 +55,23 @@ tdl_status tdl_set_error(tdl_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Threads used by BLAS and by the kernels (1 = no threading). */
+/* Threads of the runtime's thread team, which every threaded kernel uses
+ * (1 = no threading; the default is OpenMP's, OMP_NUM_THREADS or the number of
+ * cores). BLAS runs single-threaded inside the team: loading the library and
+ * this call set OpenBLAS to one thread; no kernel changes either count. */
 void tdl_set_num_threads(int threads);
 int tdl_get_num_threads(void);
+
+/* Which implementation the convolutions use. AUTO takes libxsmm's direct
+ * convolutions where libxsmm was built in and can generate code for this CPU,
+ * and im2col + OpenBLAS elsewhere; BLAS forces im2col + OpenBLAS everywhere.
+ * Until this is called, the environment variable TDL_KERNEL_PATH=blas selects
+ * BLAS. Both give the same results within float rounding. */
+typedef enum tdl_kernel_path { TDL_KERNEL_PATH_AUTO = 0, TDL_KERNEL_PATH_BLAS } tdl_kernel_path;
+void tdl_set_kernel_path(tdl_kernel_path path);
+tdl_kernel_path tdl_get_kernel_path(void);
+/* Whether libxsmm is built in and generates code on this CPU (then AUTO uses it). */
+bool tdl_xsmm_available(void);
 
 /* ===================================================================== */
 /* BLAS (blas.c is the only file that includes cblas.h)                   */
