@@ -594,6 +594,36 @@ static void test_desc_rejects_bad_sizes(void **state) {
                      TDL_STATUS_BAD_ARGUMENT);
 }
 
+/* Security issue 13: a huge dilation with 'same' padding gives a padding and a
+ * window extent that do not fit an int; the descriptor is refused instead of
+ * wrapping (UBSan caught the signed overflow; pad_top came out -1073741826). */
+static void test_desc_rejects_huge_dilation(void **state) {
+    (void)state;
+    tdl_conv2d_desc d;
+    memset(&d, 0x55, sizeof d);
+    const tdl_conv2d_desc untouched = d;
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 4, 4, 1, 1, 2147483647, 2147483647, TDL_PADDING_SAME),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_non_null(strstr(tdl_last_error(), "spans more than"));
+    assert_memory_equal(&d, &untouched, sizeof d);
+    /* one axis is enough */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 1, 4, 1, 1, 1, 1073741824, TDL_PADDING_SAME),
+                     TDL_STATUS_BAD_ARGUMENT);
+    /* a large dilation that still fits is fine: padding covers the window */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 4, 4, 1, 1, 100000, 1, TDL_PADDING_SAME),
+                     TDL_STATUS_OK);
+    assert_int_equal(d.out_h, 8);
+    assert_int_equal(d.pad_top, (7 + 300001 - 8) / 2);
+}
+
+/* A convolution whose dilated kernel reaches far into the padding runs (on the
+ * gemm path: the padded copy would be too large) and matches the reference. */
+static void test_forward_huge_padding(void **state) {
+    (void)state;
+    static const conv_case far = {2, 5, 6, 2, 3, 3, 3, 1, 1, 300, 2, TDL_PADDING_SAME};
+    check_forward(&far, TDL_ACTIVATION_RELU, WITH_BIAS);
+}
+
 /* The workspace holds at least the pre-activation gradient and never shrinks as the batch grows. */
 static void test_workspace_size(void **state) {
     (void)state;
@@ -680,6 +710,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_desc_arithmetic),
         cmocka_unit_test(test_desc_rejects_bad_sizes),
+        cmocka_unit_test(test_desc_rejects_huge_dilation),
+        cmocka_unit_test(test_forward_huge_padding),
         cmocka_unit_test(test_workspace_size),
         cmocka_unit_test(test_workspace_for_larger_batch),
         cmocka_unit_test(test_thread_counts_agree),
