@@ -210,6 +210,15 @@ tdl_status tdl_pool2d_desc_init(tdl_pool2d_desc *d, int in_h, int in_w, int chan
 void tdl_max_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch);
 /* dx += dy routed to the first maximum of each window (recomputed from x). */
 void tdl_max_pool2d_backward(float *dx, const float *dy, const float *x, const tdl_pool2d_desc *d, int batch);
+/* The same pair through saved indices, so backward needs neither x nor a second
+ * search: forward also writes argmax: (B,OH,OW,C) int32, the pixel h*W + w
+ * within its image of each window's first maximum (-1 for a window wholly in
+ * the padding); backward adds dy at dx[b, argmax, c]. Same results as the pair
+ * above. Needs H*W <= INT32_MAX (otherwise, as for a bad descriptor, nothing is written). */
+void tdl_max_pool2d_forward_argmax(float *y, int32_t *argmax, const float *x, const tdl_pool2d_desc *d,
+                                   int batch);
+void tdl_max_pool2d_backward_argmax(float *dx, const float *dy, const int32_t *argmax, const tdl_pool2d_desc *d,
+                                    int batch);
 /* Average over the window's in-bounds elements (TF 'same' excludes padding from the count). */
 void tdl_avg_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch);
 void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *d, int batch);
