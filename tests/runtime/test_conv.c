@@ -460,10 +460,36 @@ static void test_backward_chunked(void **state) {
     check_backward_against_reference(&large_gemm, TDL_ACTIVATION_LINEAR);
 }
 
+/* Layers with at least 16 channels in and out, which the libxsmm path takes
+ * (narrower ones go to im2col + OpenBLAS there too): borders, strides,
+ * dilation, odd sizes, pointwise, a 5x5 kernel. */
+static const conv_case wide_same = {3, 9, 10, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_stride2 = {2, 9, 10, 16, 17, 3, 3, 2, 2, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_dilated = {2, 11, 9, 17, 16, 3, 2, 1, 1, 2, 3, TDL_PADDING_SAME};
+static const conv_case wide_asymmetric = {2, 8, 11, 16, 16, 2, 3, 1, 3, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_valid_5x5 = {2, 14, 14, 16, 24, 5, 5, 1, 1, 1, 1, TDL_PADDING_VALID};
+static const conv_case wide_pointwise = {2, 5, 6, 16, 16, 1, 1, 1, 1, 1, 1, TDL_PADDING_VALID};
+static const conv_case wide_small = {1, 5, 6, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+
+/* Wide layers: forward against the direct reference, backward against the
+ * direct backward pass, and one against finite differences. */
+static void test_wide_layers(void **state) {
+    (void)state;
+    const conv_case *cases[] = {&wide_same,       &wide_stride2,   &wide_dilated,
+                                &wide_asymmetric, &wide_valid_5x5, &wide_pointwise};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        check_forward(cases[c], TDL_ACTIVATION_RELU, WITH_BIAS);
+        check_forward(cases[c], TDL_ACTIVATION_LINEAR, WITHOUT_BIAS);
+        check_backward_against_reference(cases[c], TDL_ACTIVATION_RELU);
+        check_backward_against_reference(cases[c], TDL_ACTIVATION_LINEAR);
+    }
+    check_backward(&wide_small, TDL_ACTIVATION_TANH);
+}
+
 /* backprop_filter and backprop_input with dy * relu'(y) give backward's dkernel and dx. */
 static void test_backprop_ops_agree_with_backward(void **state) {
     (void)state;
-    const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise};
+    const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise, &wide_same, &wide_stride2};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         const conv_case *cc = cases[c];
         conv_problem p = problem_new(cc, TDL_ACTIVATION_RELU);
@@ -726,6 +752,7 @@ int main(void) {
         cmocka_unit_test(test_backward_smooth_activations),
         cmocka_unit_test(test_backward_chunked),
         cmocka_unit_test(test_backprop_ops_agree_with_backward),
+        cmocka_unit_test(test_wide_layers),
         cmocka_unit_test(test_backward_accumulates),
     };
     /* Every test on both paths: libxsmm where it is built in (else this run
