@@ -9,6 +9,7 @@
 #include "conv_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "vector.h"
 
 tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c, int filters,
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
@@ -97,7 +98,7 @@ static float *path_scratch(const tdl_conv2d_desc *d, int batch, float *workspace
 }
 
 /* y: (n) -> y = f(y), in place, for the fused activation. */
-void conv_activate_in_place(float *y, size_t n, tdl_activation activation, float alpha) {
+TDL_VECTOR_CLONES void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha) {
     switch (activation) {
     case TDL_ACTIVATION_LINEAR: return;
     case TDL_ACTIVATION_RELU: {
@@ -129,7 +130,7 @@ void conv_activate_in_place(float *y, size_t n, tdl_activation activation, float
 
 /* dy, y: (n) -> dz = dy * f'(pre-activation), with f' read from the output y.
  * restrict and selects rather than branches let GCC vectorise every case. */
-static void activation_gradient(float *restrict dz, const float *restrict dy, const float *restrict y, size_t n,
+TDL_VECTOR_CLONES static void activation_gradient(float *restrict dz, const float *restrict dy, const float *restrict y, size_t n,
                                 tdl_activation activation, float alpha) {
     switch (activation) {
     case TDL_ACTIVATION_LINEAR:

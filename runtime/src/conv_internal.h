@@ -24,7 +24,7 @@ static inline size_t conv_patch_size(const tdl_conv2d_desc *d) {
 }
 
 /* y: (n) -> f(y) in place, for the fused activation. */
-void conv_activate_in_place(float *y, size_t n, tdl_activation activation, float alpha);
+void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
 
 /* im2col + sgemm: floats of scratch, forward, and the two gradients (either
  * of dx and dkernel may be NULL). */

@@ -5,6 +5,7 @@
 
 #include "team.h"
 #include "tdl/runtime.h"
+#include "vector.h"
 
 tdl_status tdl_pool2d_desc_init(tdl_pool2d_desc *d, int in_h, int in_w, int channels,
                                 int pool_h, int pool_w, int stride_h, int stride_w, tdl_padding padding) {
@@ -76,7 +77,7 @@ static size_t pixel_offset(size_t b, int h, int w, int h_size, int w_size, size_
  * and restrict pointers let GCC compare a vector of channels per instruction;
  * `in > best ? in : best` is exactly the vector max instruction, so a NaN
  * never replaces a number, as before. An all-padding window gives 0 and -1. */
-static void window_max(float *restrict best, int32_t *restrict where, const float *restrict image,
+TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict where, const float *restrict image,
                        const tdl_pool2d_desc *d, pool_window win, size_t count) {
     /* image points at the first of `count` channels; pixels are d->channels apart. */
     const size_t stride = (size_t)d->channels, c = count;
