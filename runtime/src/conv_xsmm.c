@@ -29,6 +29,7 @@
 #include "conv_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "vector.h"
 
 #ifdef TDL_HAVE_LIBXSMM
 
@@ -223,6 +224,12 @@ static row_source rows_for(const xsmm_job *j, float *buffer, size_t image, int f
 
 static const float *row_at(row_source s, int p) { return s.base + (size_t)(p - s.first) * s.stride; }
 
+/* y: (rows, f) += bias per row. */
+TDL_VECTOR_CLONES static void add_bias_rows(float *restrict y, const float *restrict bias, size_t rows, size_t f) {
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t i = 0; i < f; ++i) y[r * f + i] += bias[i];
+}
+
 /* Forward: output rows [begin, end) of the batch. */
 static void forward_share(void *context, int t, int threads) {
     const xsmm_job *j = context;
@@ -239,11 +246,9 @@ static void forward_share(void *context, int t, int threads) {
             rows_for(j, buffer, r.image, r.begin * d->stride_h, (r.end - 1) * d->stride_h + extent_h);
         for (int oh = r.begin; oh < r.end; ++oh) {
             float *y_row = j->y + ((r.image * (size_t)d->out_h + (size_t)oh) * ow_n) * f;
-            if (j->bias != NULL)
-                for (size_t ow = 0; ow < ow_n; ++ow) memcpy(y_row + ow * f, j->bias, f * sizeof *y_row);
-            /* Taps in batches of XSMM_MAX_REDUCE; the first overwrites y unless a bias is there. */
+            /* Taps in batches of XSMM_MAX_REDUCE; the first batch overwrites y. */
             size_t tap = 0, total = taps(d);
-            bool first = j->bias == NULL;
+            bool first = true;
             while (tap < total) {
                 unsigned long long count = 0;
                 for (; tap < total && count < XSMM_MAX_REDUCE; ++tap, ++count) {
@@ -254,6 +259,8 @@ static void forward_share(void *context, int t, int threads) {
                 (first ? j->kernel_first : j->kernel)(a, b, y_row, &count);
                 first = false;
             }
+            /* Bias and activation in one pass while the row is in L1. */
+            if (j->bias != NULL) add_bias_rows(y_row, j->bias, ow_n, f);
             conv_activate_in_place(y_row, ow_n * f, d->activation, d->alpha);
         }
         row += (size_t)(r.end - r.begin);
