@@ -4,10 +4,12 @@
  * every thread count. Built under ThreadSanitizer in CI (TSC_TSAN). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -180,11 +182,63 @@ static void test_repeatable_per_thread_count(void **state) {
     tdl_set_num_threads(before);
 }
 
+/* conv2d + max_pool2d as one step gives the two kernels' results, with and
+ * without saved indices, for 1 and 2 threads and a batch that is not a
+ * multiple of the chunk: bit for bit on the libxsmm path, whose products do
+ * not depend on the batch; within rounding on the BLAS path, whose GEMM
+ * blocking does (there each saved index must still point at its maximum). */
+static void test_conv_max_pool_fused(void **state) {
+    (void)state;
+    const int before = tdl_get_num_threads();
+    layer l = layer_new(37, TDL_PADDING_SAME);
+    tdl_pool2d_desc pool;
+    assert_int_equal(tdl_pool2d_desc_init(&pool, l.d.out_h, l.d.out_w, 24, 2, 2, 2, 2, TDL_PADDING_VALID),
+                     TDL_STATUS_OK);
+    const size_t np = (size_t)l.batch * (size_t)pool.out_h * (size_t)pool.out_w * 24;
+    for (int threads = 1; threads <= 2; ++threads) {
+        tdl_set_num_threads(threads);
+        float *y = zeros(l.ny), *pooled = zeros(np), *y2 = zeros(l.ny), *pooled2 = zeros(np), *pooled3 = zeros(np);
+        int32_t *argmax = calloc(np, sizeof *argmax), *argmax2 = calloc(np, sizeof *argmax2);
+        assert_true(argmax != NULL && argmax2 != NULL);
+        tdl_conv2d_forward(y, l.x, l.kernel, l.bias, &l.d, l.batch, l.workspace);
+        tdl_max_pool2d_forward_argmax(pooled, argmax, y, &pool, l.batch);
+        tdl_conv2d_max_pool2d_forward(pooled2, argmax2, y2, l.x, l.kernel, l.bias, &l.d, &pool, l.batch, l.workspace);
+        const bool exact = tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
+        if (exact) {
+            assert_same_bits(y, y2, l.ny, "y");
+            assert_same_bits(pooled, pooled2, np, "pooled");
+            assert_memory_equal(argmax, argmax2, np * sizeof *argmax);
+        } else {
+            for (size_t i = 0; i < l.ny; ++i) assert_true(fabsf(y[i] - y2[i]) <= 1e-5f + 1e-5f * fabsf(y[i]));
+            for (size_t i = 0; i < np; ++i) assert_true(fabsf(pooled[i] - pooled2[i]) <= 1e-5f + 1e-5f * fabsf(pooled[i]));
+        }
+        const size_t per_image = (size_t)pool.out_h * (size_t)pool.out_w * 24;
+        const size_t y_per_image = (size_t)l.d.out_h * (size_t)l.d.out_w * 24;
+        for (size_t i = 0; i < np; ++i) {
+            const size_t b = i / per_image, c = i % 24;
+            assert_true(argmax2[i] >= 0);
+            assert_true(pooled2[i] == y2[b * y_per_image + (size_t)argmax2[i] * 24 + c]);
+        }
+        tdl_conv2d_max_pool2d_forward(pooled3, NULL, y2, l.x, l.kernel, l.bias, &l.d, &pool, l.batch, l.workspace);
+        assert_same_bits(pooled2, pooled3, np, "pooled without indices");
+        free(argmax);
+        free(argmax2);
+        free(y);
+        free(y2);
+        free(pooled);
+        free(pooled2);
+        free(pooled3);
+    }
+    layer_free(&l);
+    tdl_set_num_threads(before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_leave_thread_counts_alone),
         cmocka_unit_test(test_blas_runs_single_threaded),
         cmocka_unit_test(test_repeatable_per_thread_count),
+        cmocka_unit_test(test_conv_max_pool_fused),
     };
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
     const int automatic = cmocka_run_group_tests_name("team, automatic path", tests, NULL, NULL);

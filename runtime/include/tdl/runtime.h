@@ -223,6 +223,19 @@ void tdl_max_pool2d_backward_argmax(float *dx, const float *dy, const int32_t *a
 void tdl_avg_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch);
 void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *d, int batch);
 
+/* conv2d (with its fused activation) then max_pool2d over its output, as one
+ * step: the batch runs in chunks of a few images and each chunk is pooled
+ * while its convolution output is still in cache. The results of
+ * tdl_conv2d_forward followed by tdl_max_pool2d_forward_argmax (argmax may be
+ * NULL: then tdl_max_pool2d_forward): bit for bit on the libxsmm path, within
+ * float rounding on the BLAS path (its GEMM blocking depends on the batch). y, the convolution output, is written
+ * too: backward needs it. workspace: tdl_conv2d_workspace_size(conv, batch).
+ * pool must describe conv's output (in_h = out_h, in_w = out_w, channels = F).
+ * x: (B,H,W,C) -> y: (B,OH,OW,F), pooled and argmax: (B,PH,PW,F) */
+void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
+                                   const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                   int batch, float *workspace);
+
 /* x: (B,HW,C) -> y: (B,C) */
 void tdl_global_avg_pool2d_forward(float *y, const float *x, int batch, int spatial, int channels);
 void tdl_global_avg_pool2d_backward(float *dx, const float *dy, int batch, int spatial, int channels);
