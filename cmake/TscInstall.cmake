@@ -81,16 +81,12 @@ else()
   set(TSC_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
 string(REPLACE ";" " " TSC_PC_SANITIZE_LIBS "${TSC_SANITIZE_LINK_FLAGS}")
-# The optional parts a static libtdlrt needs at link time (the shared one has
-# libxsmm inside and its own NEEDED entry for the OpenMP runtime).
+# The optional part a static libtdlrt needs at link time (the shared one has
+# libxsmm inside).
 set(TSC_PC_LIBXSMM "")
 if(LIBXSMM_FOUND)
   set(TSC_PC_LIBXSMM " libxsmm")
 endif()
-set(TSC_PC_OPENMP_LIBS "")
-if(OpenMP_C_FOUND)
-  string(REPLACE ";" " " tsc_openmp_flags "${OpenMP_C_FLAGS}")
-  set(TSC_PC_OPENMP_LIBS " ${tsc_openmp_flags}")
-endif()
+
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tdlrt.pc.in ${PROJECT_BINARY_DIR}/tdlrt.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tdlrt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

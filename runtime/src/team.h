@@ -1,4 +1,4 @@
-/* Internal to libtdlrt: the one thread team that every kernel splits its work over. */
+/* Internal to libtdlrt: the one thread team that every kernel splits its work over (team.c). */
 #ifndef TDL_TEAM_H
 #define TDL_TEAM_H
 

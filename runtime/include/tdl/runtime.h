@@ -56,8 +56,7 @@ tdl_status tdl_set_error(tdl_status status, const char *fmt, ...)
     ;
 
 /* Threads of the runtime's thread team, which every threaded kernel uses
- * (1 = no threading; the default is OpenMP's, OMP_NUM_THREADS or the number of
- * cores). BLAS runs single-threaded inside the team: loading the library and
+ * (1 = no threading; the default is the number of online CPUs). BLAS runs single-threaded inside the team: loading the library and
  * this call set OpenBLAS to one thread; no kernel changes either count. */
 void tdl_set_num_threads(int threads);
 int tdl_get_num_threads(void);
