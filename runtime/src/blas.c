@@ -24,8 +24,9 @@ static void sgemm_serial(tdl_transpose trans_a, tdl_transpose trans_b, int m, in
                 beta, c, ldc);
 }
 
-/* Below this many flops per thread, waking another thread costs more than it saves. */
-#define SGEMM_MIN_THREAD_FLOPS 2.0e6
+/* Below this many flops per thread (about 0.1 ms), waking another thread
+ * costs about as much as it saves. */
+#define SGEMM_MIN_THREAD_FLOPS 16.0e6
 
 typedef struct sgemm_job {
     tdl_transpose trans_a, trans_b;

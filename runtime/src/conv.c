@@ -153,7 +153,7 @@ TDL_VECTOR_CLONES static void activation_gradient(float *restrict dz, const floa
 }
 
 /* Below this many elements per thread an elementwise pass stays on one thread. */
-#define CONV_MIN_THREAD_ELEMENTS 32768.0
+#define CONV_MIN_THREAD_ELEMENTS 131072.0
 
 /* The pre-activation gradient and dbias of tdl_conv2d_backward. */
 typedef struct gradient_job {

@@ -39,8 +39,9 @@
 /* XSMM_SLOTS: the most threads one call uses; the workspace holds one scratch
  * block per slot (the team may grow after the workspace was sized).
  * XSMM_MAX_REDUCE: the longest address list of one batch-reduce call.
- * XSMM_MIN_THREAD_FLOPS: below this much work per thread a call stays on fewer
- * threads, since waking one costs microseconds.
+ * XSMM_MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms here)
+ * a call stays on fewer threads: waking a sleeping team thread costs tens of
+ * microseconds, more when another process holds its core.
  * XSMM_MIN_VECTOR_ROWS: the fewest rows of a kernel's output block (F for
  * forward, C for the gradients): libxsmm vectorises along them, and below 16
  * floats (one AVX-512 register) im2col + OpenBLAS measured faster, e.g. the
@@ -49,7 +50,7 @@
  * absurd paddings (a huge dilation with 'same') go to the gemm path, which
  * handles borders without copies. */
 enum { XSMM_SLOTS = 8, XSMM_MAX_REDUCE = 64, XSMM_MAX_PAD_GROWTH = 4, XSMM_MIN_VECTOR_ROWS = 16 };
-#define XSMM_MIN_THREAD_FLOPS 2.0e6
+#define XSMM_MIN_THREAD_FLOPS 16.0e6
 
 typedef libxsmm_smmfunction_reducebatch_addr xsmm_kernel;
 

@@ -195,7 +195,7 @@ static void max_pool_backward_recompute_share(void *context, int t, int threads)
 }
 
 /* Below this many window elements per thread pooling stays on one thread. */
-#define POOL_MIN_THREAD_WORK 65536.0
+#define POOL_MIN_THREAD_WORK 262144.0
 
 static int pool_threads(const tdl_pool2d_desc *d, int batch, size_t units) {
     const double work = (double)batch * d->out_h * d->out_w * d->channels * d->pool_h * d->pool_w;
