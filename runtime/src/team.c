@@ -73,8 +73,22 @@ static struct {
     int threads;
 } job; /* written by the leader before a generation bump, read after it */
 
+/* A child of fork() has none of the workers, and a lock a worker held at the
+ * fork stays held: it starts over with a fresh, empty team. */
+static void team_after_fork_in_child(void) {
+    workers = 0;
+    inside_team = false;
+    pthread_mutex_init(&lock, NULL);
+    pthread_mutex_init(&leader, NULL);
+    pthread_cond_init(&work_ready, NULL);
+    pthread_cond_init(&work_done, NULL);
+}
+
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((constructor)) static void team_load(void) { tdl_blas_use_one_thread(); }
+__attribute__((constructor)) static void team_load(void) {
+    tdl_blas_use_one_thread();
+    pthread_atfork(NULL, NULL, team_after_fork_in_child);
+}
 #endif
 
 void tdl_set_num_threads(int threads) {

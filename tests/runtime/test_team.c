@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -233,12 +236,38 @@ static void test_conv_max_pool_fused(void **state) {
     tdl_set_num_threads(before);
 }
 
+/* A child of fork() gets a team of its own: kernels there neither hang on the
+ * parent's workers (which the child does not have) nor change the results. */
+static void test_team_after_fork(void **state) {
+    (void)state;
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    layer l = layer_new(6, TDL_PADDING_SAME);
+    results parent = run_layer(&l); /* the parent's team now has a worker */
+    const pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        results r = run_layer(&l);
+        const int same = memcmp(r.y, parent.y, l.ny * sizeof *r.y) == 0 &&
+                         memcmp(r.dkernel, parent.dkernel, l.nk * sizeof *r.dkernel) == 0;
+        _exit(same ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    results_free(&parent);
+    layer_free(&l);
+    tdl_set_num_threads(before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels_leave_thread_counts_alone),
         cmocka_unit_test(test_blas_runs_single_threaded),
         cmocka_unit_test(test_repeatable_per_thread_count),
         cmocka_unit_test(test_conv_max_pool_fused),
+        cmocka_unit_test(test_team_after_fork),
     };
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
     const int automatic = cmocka_run_group_tests_name("team, automatic path", tests, NULL, NULL);
