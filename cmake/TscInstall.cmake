@@ -47,6 +47,8 @@ install(EXPORT tsc-targets
   NAMESPACE tsc::
   FILE tsc-targets.cmake
   DESTINATION ${TSC_INSTALL_CMAKEDIR})
+# pkg-config modules whose imported targets libtdlrt's link interface names.
+set(TSC_PKG_DEPENDENCIES "\"OPENBLAS;openblas\" \"CJSON;libcjson\"")
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/tsc-config.cmake.in
   ${PROJECT_BINARY_DIR}/tsc-config.cmake
@@ -79,5 +81,12 @@ else()
   set(TSC_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
 string(REPLACE ";" " " TSC_PC_SANITIZE_LIBS "${TSC_SANITIZE_LINK_FLAGS}")
+# The optional part a static libtdlrt needs at link time (the shared one has
+# libxsmm inside).
+set(TSC_PC_LIBXSMM "")
+if(LIBXSMM_FOUND)
+  set(TSC_PC_LIBXSMM " libxsmm")
+endif()
+
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tdlrt.pc.in ${PROJECT_BINARY_DIR}/tdlrt.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tdlrt.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

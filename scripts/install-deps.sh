@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
-          libcjson-dev zlib1g-dev "$@")
+          libcjson-dev zlib1g-dev libxsmm-dev "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,16 +1,23 @@
-/* GFLOP/s of conv2d forward and backward (backprop filter + input) next to
- * tdl_sgemm on the same GEMM shapes (M = B*OH*OW, N = F, K = KH*KW*C), with 1
- * and 2 BLAS threads. Each figure is the median of several timed runs after a
- * warm-up. Prints a Markdown table; never run by ctest. */
+/* GFLOP/s of conv2d forward, backward-data (tdl_conv2d_backprop_input) and
+ * backward-weights (tdl_conv2d_backprop_filter) on the reference models' conv
+ * layers, on both paths (libxsmm and im2col + OpenBLAS), with 1 and 2 team
+ * threads, and each as a % of this machine's FMA peak for that thread count,
+ * measured in the same run (fma_peak.c). Each figure is the median of several
+ * timed runs after a warm-up. Prints Markdown tables; never run by ctest.
+ *
+ *   bench_kernels           every layer, batches 32 and 128
+ *   bench_kernels --quick   batch 32 only, fewer runs (a smoke run) */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "fma_peak.h"
 #include "tdl/runtime.h"
 
-enum { WARM_UP_RUNS = 2, TIMED_RUNS = 9 };
+enum { WARM_UP_RUNS = 2, MAX_TIMED_RUNS = 9 };
 
 typedef struct bench_layer {
     const char *name;
@@ -18,25 +25,29 @@ typedef struct bench_layer {
     tdl_padding padding;
 } bench_layer;
 
+/* The conv layers of examples/models: mnist_convnet, lenet5, vgg_small. */
 static const bench_layer layers[] = {
-    {"28x28x1->32 3x3 valid", 28, 28, 1, 32, 3, TDL_PADDING_VALID},
-    {"13x13x32->64 3x3 valid", 13, 13, 32, 64, 3, TDL_PADDING_VALID},
-    {"32x32x3->32 3x3 same", 32, 32, 3, 32, 3, TDL_PADDING_SAME},
-    {"16x16x32->64 3x3 same", 16, 16, 32, 64, 3, TDL_PADDING_SAME},
+    {"mnist 28x28x1->32 3x3 valid", 28, 28, 1, 32, 3, TDL_PADDING_VALID},
+    {"mnist 13x13x32->64 3x3 valid", 13, 13, 32, 64, 3, TDL_PADDING_VALID},
+    {"lenet 28x28x1->6 5x5 same", 28, 28, 1, 6, 5, TDL_PADDING_SAME},
+    {"lenet 14x14x6->16 5x5 valid", 14, 14, 6, 16, 5, TDL_PADDING_VALID},
+    {"vgg 32x32x3->32 3x3 same", 32, 32, 3, 32, 3, TDL_PADDING_SAME},
+    {"vgg 32x32x32->32 3x3 same", 32, 32, 32, 32, 3, TDL_PADDING_SAME},
+    {"vgg 16x16x32->64 3x3 same", 16, 16, 32, 64, 3, TDL_PADDING_SAME},
+    {"vgg 16x16x64->64 3x3 same", 16, 16, 64, 64, 3, TDL_PADDING_SAME},
+    {"vgg 8x8x64->128 3x3 same", 8, 8, 64, 128, 3, TDL_PADDING_SAME},
+    {"vgg 8x8x128->128 3x3 same", 8, 8, 128, 128, 3, TDL_PADDING_SAME},
 };
-static const int batches[] = {32, 128};
 static const int thread_counts[] = {1, 2};
 
 /* Everything one measurement touches. */
 typedef struct bench_buffers {
     tdl_conv2d_desc d;
     int batch;
-    size_t m, n, k;
     float *x, *kernel, *bias, *y, *dy, *dx, *dkernel, *workspace;
-    float *columns, *dcolumns; /* plain GEMM operands of the same shapes */
 } bench_buffers;
 
-typedef enum bench_op { OP_CONV_FORWARD, OP_CONV_BACKWARD, OP_SGEMM_FORWARD, OP_SGEMM_BACKWARD } bench_op;
+typedef enum bench_op { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHTS } bench_op;
 
 static double now_seconds(void) {
     struct timespec t;
@@ -55,23 +66,15 @@ static float *filled(size_t n) {
 }
 
 static void run_once(bench_buffers *b, bench_op op) {
-    const int m = (int)b->m, n = (int)b->n, k = (int)b->k;
     switch (op) {
-    case OP_CONV_FORWARD:
+    case OP_FORWARD:
         tdl_conv2d_forward(b->y, b->x, b->kernel, b->bias, &b->d, b->batch, b->workspace);
         return;
-    case OP_CONV_BACKWARD:
-        tdl_conv2d_backprop_filter(b->dkernel, b->x, b->dy, &b->d, b->batch, b->workspace);
+    case OP_BACKWARD_DATA:
         tdl_conv2d_backprop_input(b->dx, b->kernel, b->dy, &b->d, b->batch, b->workspace);
         return;
-    case OP_SGEMM_FORWARD:
-        /* y(M,N) = columns(M,K) * kernel(K,N) */
-        tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, m, n, k, 1.0f, b->columns, k, b->kernel, n, 0.0f, b->y, n);
-        return;
-    case OP_SGEMM_BACKWARD:
-        /* dkernel(K,N) += columns^T * dy and dcolumns(M,K) = dy * kernel^T */
-        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, k, n, m, 1.0f, b->columns, k, b->dy, n, 1.0f, b->dkernel, n);
-        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, m, k, n, 1.0f, b->dy, n, b->kernel, n, 0.0f, b->dcolumns, k);
+    case OP_BACKWARD_WEIGHTS:
+        tdl_conv2d_backprop_filter(b->dkernel, b->x, b->dy, &b->d, b->batch, b->workspace);
         return;
     }
 }
@@ -81,17 +84,17 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median seconds of one call of op. */
-static double median_seconds(bench_buffers *b, bench_op op) {
-    double samples[TIMED_RUNS];
+/* Median seconds of one call of op over `runs` timed calls. */
+static double median_seconds(bench_buffers *b, bench_op op, int runs) {
+    double samples[MAX_TIMED_RUNS];
     for (int i = 0; i < WARM_UP_RUNS; ++i) run_once(b, op);
-    for (int i = 0; i < TIMED_RUNS; ++i) {
+    for (int i = 0; i < runs; ++i) {
         const double start = now_seconds();
         run_once(b, op);
         samples[i] = now_seconds() - start;
     }
-    qsort(samples, TIMED_RUNS, sizeof samples[0], compare_doubles);
-    return samples[TIMED_RUNS / 2];
+    qsort(samples, (size_t)runs, sizeof samples[0], compare_doubles);
+    return samples[runs / 2];
 }
 
 static bench_buffers buffers_new(const bench_layer *l, int batch) {
@@ -101,21 +104,19 @@ static bench_buffers buffers_new(const bench_layer *l, int batch) {
         fprintf(stderr, "bench_kernels: %s\n", tdl_last_error());
         exit(1);
     }
+    b.d.activation = TDL_ACTIVATION_RELU;
     b.batch = batch;
-    b.m = (size_t)batch * b.d.out_h * b.d.out_w;
-    b.n = (size_t)l->filters;
-    b.k = (size_t)l->kernel * l->kernel * l->in_c;
     const size_t nx = (size_t)batch * l->in_h * l->in_w * l->in_c;
+    const size_t ny = (size_t)batch * b.d.out_h * b.d.out_w * l->filters;
+    const size_t nk = (size_t)l->kernel * l->kernel * l->in_c * l->filters;
     b.x = filled(nx);
     b.dx = filled(nx);
-    b.kernel = filled(b.k * b.n);
-    b.dkernel = filled(b.k * b.n);
-    b.bias = filled(b.n);
-    b.y = filled(b.m * b.n);
-    b.dy = filled(b.m * b.n);
+    b.kernel = filled(nk);
+    b.dkernel = filled(nk);
+    b.bias = filled((size_t)l->filters);
+    b.y = filled(ny);
+    b.dy = filled(ny);
     b.workspace = filled(tdl_conv2d_workspace_size(&b.d, batch));
-    b.columns = filled(b.m * b.k);
-    b.dcolumns = filled(b.m * b.k);
     return b;
 }
 
@@ -128,30 +129,50 @@ static void buffers_free(bench_buffers *b) {
     free(b->y);
     free(b->dy);
     free(b->workspace);
-    free(b->columns);
-    free(b->dcolumns);
 }
 
-int main(void) {
-    printf("| layer | B | threads | fwd GFLOP/s | sgemm GFLOP/s | fwd/sgemm | bwd GFLOP/s | sgemm bwd GFLOP/s | bwd/sgemm |\n");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+int main(int argc, char **argv) {
+    const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    const int batches[] = {32, 128};
+    const int batch_count = quick ? 1 : 2;
+    const int runs = quick ? 3 : MAX_TIMED_RUNS;
+
+    fma_peak peaks[sizeof thread_counts / sizeof thread_counts[0]];
+    printf("FMA peak of this machine (single precision, measured now):\n\n");
+    printf("| threads | best ISA | GFLOP/s |\n|---:|---|---:|\n");
+    for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ++ti) {
+        peaks[ti] = fma_peak_measure(thread_counts[ti]);
+        printf("| %d | %s | %.1f |\n", thread_counts[ti], peaks[ti].isa, peaks[ti].gflops);
+    }
+    printf("\nlibxsmm available: %s. GFLOP/s = 2*B*OH*OW*KH*KW*C*F / median time "
+           "(the same count for each of the three ops); %% = of the FMA peak above.\n\n",
+           tdl_xsmm_available() ? "yes" : "no");
+
+    printf("| layer | B | threads | path | fwd GFLOP/s | fwd %% | bwd-data GFLOP/s | bwd-data %% | "
+           "bwd-weights GFLOP/s | bwd-weights %% |\n");
+    printf("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    const tdl_kernel_path paths[] = {TDL_KERNEL_PATH_AUTO, TDL_KERNEL_PATH_BLAS};
     for (size_t li = 0; li < sizeof layers / sizeof layers[0]; ++li)
-        for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; ++bi) {
+        for (int bi = 0; bi < batch_count; ++bi) {
             bench_buffers b = buffers_new(&layers[li], batches[bi]);
-            const double flops = 2.0 * (double)b.m * (double)b.n * (double)b.k;
-            for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ++ti) {
-                tdl_set_num_threads(thread_counts[ti]);
-                const double forward = median_seconds(&b, OP_CONV_FORWARD);
-                const double gemm_forward = median_seconds(&b, OP_SGEMM_FORWARD);
-                const double backward = median_seconds(&b, OP_CONV_BACKWARD);
-                const double gemm_backward = median_seconds(&b, OP_SGEMM_BACKWARD);
-                printf("| %s | %d | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f |\n", layers[li].name, b.batch,
-                       thread_counts[ti], 1e-9 * flops / forward, 1e-9 * flops / gemm_forward,
-                       gemm_forward / forward, 2e-9 * flops / backward, 2e-9 * flops / gemm_backward,
-                       gemm_backward / backward);
-                fflush(stdout);
-            }
+            const double flops = 2.0 * (double)b.batch * b.d.out_h * b.d.out_w * b.d.kernel_h * b.d.kernel_w *
+                                 (double)b.d.in_c * (double)b.d.out_c;
+            for (size_t ti = 0; ti < sizeof thread_counts / sizeof thread_counts[0]; ++ti)
+                for (size_t pi = 0; pi < sizeof paths / sizeof paths[0]; ++pi) {
+                    if (paths[pi] == TDL_KERNEL_PATH_AUTO && !tdl_xsmm_available()) continue;
+                    tdl_set_num_threads(thread_counts[ti]);
+                    tdl_set_kernel_path(paths[pi]);
+                    double g[3];
+                    for (int op = 0; op < 3; ++op) g[op] = 1e-9 * flops / median_seconds(&b, (bench_op)op, runs);
+                    const double peak = peaks[ti].gflops;
+                    printf("| %s | %d | %d | %s | %.1f | %.0f%% | %.1f | %.0f%% | %.1f | %.0f%% |\n",
+                           layers[li].name, b.batch, thread_counts[ti],
+                           paths[pi] == TDL_KERNEL_PATH_AUTO ? "libxsmm" : "blas", g[0], 100.0 * g[0] / peak,
+                           g[1], 100.0 * g[1] / peak, g[2], 100.0 * g[2] / peak);
+                    fflush(stdout);
+                }
             buffers_free(&b);
         }
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Elementwise activations and softmax along one axis. */
 #include "tdl/runtime.h"
+#include "vector.h"
 
 #include <math.h>
 
@@ -14,81 +15,101 @@ static float sigmoid(float x) {
 }
 
 /* x: (n) -> y: (n) */
-void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation activation, float alpha) {
-    if (y == NULL || x == NULL) {
-        return;
-    }
+/* x: (n) -> y: (n), out of place. */
+TDL_VECTOR_CLONES static void activate(float *restrict y, const float *restrict x, size_t n,
+                                       tdl_activation activation, float alpha) {
     switch (activation) {
     case TDL_ACTIVATION_LINEAR:
-        if (y != x) {
-            for (size_t i = 0; i < n; ++i) {
-                y[i] = x[i];
-            }
-        }
+        for (size_t i = 0; i < n; ++i) y[i] = x[i];
         return;
     case TDL_ACTIVATION_RELU:
-        for (size_t i = 0; i < n; ++i) {
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        }
+        for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         return;
     case TDL_ACTIVATION_SIGMOID:
-        for (size_t i = 0; i < n; ++i) {
-            y[i] = sigmoid(x[i]);
-        }
+        for (size_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
         return;
     case TDL_ACTIVATION_TANH:
-        for (size_t i = 0; i < n; ++i) {
-            y[i] = tanhf(x[i]);
-        }
+        for (size_t i = 0; i < n; ++i) y[i] = tanhf(x[i]);
         return;
     case TDL_ACTIVATION_LEAKY_RELU:
-        for (size_t i = 0; i < n; ++i) {
-            y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
-        }
+        for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
         return;
     }
 }
 
-/* dy: (n), y: (n) saved output -> dx: (n) += dy * f'(x).
- * With alpha >= 0 the sign of y is the sign of x, so y alone decides the branch
- * of relu and leaky_relu; at x = 0 the derivative taken is the left one, as in
- * TensorFlow (relu'(0) = 0, leaky_relu'(0) = alpha). */
+/* y: (n) -> f(y) in place. */
+TDL_VECTOR_CLONES static void activate_in_place(float *restrict y, size_t n, tdl_activation activation,
+                                                float alpha) {
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR:
+        return;
+    case TDL_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        return;
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) y[i] = sigmoid(y[i]);
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) y[i] = tanhf(y[i]);
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+        return;
+    }
+}
+
+/* Two loops because y may alias x, and only non-aliasing pointers can be
+ * restrict (which is what lets the compiler vectorise). */
+void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation activation, float alpha) {
+    if (y == NULL || x == NULL) return;
+    if (y == x)
+        activate_in_place(y, n, activation, alpha);
+    else
+        activate(y, x, n, activation, alpha);
+}
+
+/* dx += dy * f'(y); the ReLU masks are selects, not branches. */
+TDL_VECTOR_CLONES static void activation_gradient_add(float *restrict dx, const float *restrict dy,
+                                                      const float *restrict y, size_t n,
+                                                      tdl_activation activation, float alpha) {
+    switch (activation) {
+    case TDL_ACTIVATION_LINEAR:
+        for (size_t i = 0; i < n; ++i) dx[i] += dy[i];
+        return;
+    case TDL_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    case TDL_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        return;
+    case TDL_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        return;
+    case TDL_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i) dx[i] += y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        return;
+    }
+}
+
 void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
                              tdl_activation activation, float alpha) {
-    if (dx == NULL || dy == NULL || y == NULL) {
-        return;
-    }
-    switch (activation) {
-    case TDL_ACTIVATION_LINEAR:
+    if (dx == NULL || dy == NULL || y == NULL) return;
+    /* dx never aliases dy (header). Should it be y's own buffer, the restrict
+     * loops do not apply: the same sums, one element at a time. */
+    if ((const float *)dx == y) {
         for (size_t i = 0; i < n; ++i) {
-            dx[i] += dy[i];
-        }
-        return;
-    case TDL_ACTIVATION_RELU:
-        for (size_t i = 0; i < n; ++i) {
-            dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
-        }
-        return;
-    case TDL_ACTIVATION_SIGMOID:
-        for (size_t i = 0; i < n; ++i) {
-            dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-        }
-        return;
-    case TDL_ACTIVATION_TANH:
-        for (size_t i = 0; i < n; ++i) {
-            dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-        }
-        return;
-    case TDL_ACTIVATION_LEAKY_RELU:
-        for (size_t i = 0; i < n; ++i) {
-            dx[i] += y[i] > 0.0f ? dy[i] : alpha * dy[i];
+            float g = dy[i];
+            if (activation == TDL_ACTIVATION_RELU) g = y[i] > 0.0f ? dy[i] : 0.0f;
+            if (activation == TDL_ACTIVATION_SIGMOID) g = dy[i] * y[i] * (1.0f - y[i]);
+            if (activation == TDL_ACTIVATION_TANH) g = dy[i] * (1.0f - y[i] * y[i]);
+            if (activation == TDL_ACTIVATION_LEAKY_RELU) g = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+            dx[i] += g;
         }
         return;
     }
+    activation_gradient_add(dx, dy, y, n, activation, alpha);
 }
 
-/* x: (outer, axis_len, inner) -> y: same. y may alias x: each element is read
- * before the same element is written. */
 void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, size_t inner) {
     if (y == NULL || x == NULL || axis_len <= 0) {
         return;

@@ -1,5 +1,6 @@
 /* Small layers: dropout, add, reductions over axes, one_hot and argmax. */
 #include "tdl/runtime.h"
+#include "vector.h"
 
 #include <math.h>
 
@@ -20,9 +21,19 @@ void tdl_dropout_forward(float *y, float *mask, const float *x, size_t n, float 
     }
 }
 
+/* dx += dy * mask over non-aliasing arrays, vectorised. */
+TDL_VECTOR_CLONES static void add_masked(float *restrict dx, const float *restrict dy, const float *restrict mask,
+                                         size_t n) {
+    for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * mask[i];
+}
+
 /* dy, mask: (n) -> dx: (n) += dy * mask */
 void tdl_dropout_backward(float *dx, const float *dy, const float *mask, size_t n) {
     if (dx == NULL || dy == NULL || mask == NULL) {
+        return;
+    }
+    if (dx != dy && (const float *)dx != mask) {
+        add_masked(dx, dy, mask, n);
         return;
     }
     for (size_t i = 0; i < n; ++i) {

@@ -1,8 +1,11 @@
 /* 2-D max/average pooling and global pooling, NHWC. Windows are clipped to the
  * input: padding never wins a max and never counts towards an average. */
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "team.h"
 #include "tdl/runtime.h"
+#include "vector.h"
 
 tdl_status tdl_pool2d_desc_init(tdl_pool2d_desc *d, int in_h, int in_w, int channels,
                                 int pool_h, int pool_w, int stride_h, int stride_w, tdl_padding padding) {
@@ -68,53 +71,173 @@ static size_t pixel_offset(size_t b, int h, int w, int h_size, int w_size, size_
     return ((b * (size_t)h_size + (size_t)h) * (size_t)w_size + (size_t)w) * c;
 }
 
-/* x: (B,H,W,C) -> y: (B,OH,OW,C), the maximum of each window's in-bounds elements */
-void tdl_max_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch) {
-    if (!pool_args_usable(d, batch) || y == NULL || x == NULL) return;
+/* The first maximum of one window, for every channel at once: best[ch] and
+ * where[ch], the in-image pixel index h*W + w of the first element (row-major
+ * within the window) that no later one exceeds. Selects instead of branches
+ * and restrict pointers let GCC compare a vector of channels per instruction;
+ * `in > best ? in : best` is exactly the vector max instruction, so a NaN
+ * never replaces a number, as before. An all-padding window gives 0 and -1. */
+TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict where, const float *restrict image,
+                       const tdl_pool2d_desc *d, pool_window win, size_t count) {
+    /* image points at the first of `count` channels; pixels are d->channels apart. */
+    const size_t stride = (size_t)d->channels, c = count;
+    if (win.h0 >= win.h1 || win.w0 >= win.w1) {
+        for (size_t ch = 0; ch < c; ++ch) {
+            best[ch] = 0.0f;
+            where[ch] = -1;
+        }
+        return;
+    }
+    const int32_t first_pixel = (int32_t)(win.h0 * d->in_w + win.w0);
+    const float *first = image + (size_t)first_pixel * stride;
+    for (size_t ch = 0; ch < c; ++ch) {
+        best[ch] = first[ch];
+        where[ch] = first_pixel;
+    }
+    for (int h = win.h0; h < win.h1; ++h)
+        for (int w = win.w0; w < win.w1; ++w) {
+            const int32_t pixel = (int32_t)(h * d->in_w + w);
+            const float *restrict in = image + (size_t)pixel * stride;
+            for (size_t ch = 0; ch < c; ++ch) {
+                const bool greater = in[ch] > best[ch];
+                best[ch] = greater ? in[ch] : best[ch];
+                where[ch] = greater ? pixel : where[ch];
+            }
+        }
+}
+
+/* Channels handled per window_max call when no argmax buffer is given. */
+enum { POOL_CHANNEL_BLOCK = 256 };
+
+/* One max-pooling call, split over the team. */
+typedef struct max_pool_job {
+    const tdl_pool2d_desc *d;
+    int batch;
+    float *y, *dx;
+    int32_t *argmax;
+    const float *x, *dy;
+    const int32_t *saved_argmax;
+} max_pool_job;
+
+/* Forward: output rows [begin, end) of the batch. Without an argmax buffer the
+ * indices go to a small stack block, POOL_CHANNEL_BLOCK channels at a time. */
+static void max_pool_forward_share(void *context, int t, int threads) {
+    const max_pool_job *j = context;
+    const tdl_pool2d_desc *d = j->d;
     const size_t c = (size_t)d->channels;
-    for (size_t b = 0; b < (size_t)batch; ++b)
+    const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * c;
+    int32_t scratch[POOL_CHANNEL_BLOCK];
+    size_t row, end;
+    tdl_team_share((size_t)j->batch * (size_t)d->out_h, t, threads, &row, &end);
+    for (; row < end; ++row) {
+        const size_t b = row / (size_t)d->out_h;
+        const int oh = (int)(row % (size_t)d->out_h);
+        for (int ow = 0; ow < d->out_w; ++ow) {
+            const pool_window win = window_at(d, oh, ow);
+            const size_t at = pixel_offset(b, oh, ow, d->out_h, d->out_w, c);
+            if (j->argmax != NULL) {
+                window_max(j->y + at, j->argmax + at, j->x + b * image_size, d, win, c);
+                continue;
+            }
+            for (size_t c0 = 0; c0 < c; c0 += POOL_CHANNEL_BLOCK) {
+                const size_t n = c - c0 < POOL_CHANNEL_BLOCK ? c - c0 : POOL_CHANNEL_BLOCK;
+                window_max(j->y + at + c0, scratch, j->x + b * image_size + c0, d, win, n);
+            }
+        }
+    }
+}
+
+/* Backward through saved indices: images [begin, end) of the batch (two output
+ * pixels of one image may share an input pixel, so an image is one thread's). */
+static void max_pool_backward_share(void *context, int t, int threads) {
+    const max_pool_job *j = context;
+    const tdl_pool2d_desc *d = j->d;
+    const size_t c = (size_t)d->channels;
+    const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * c;
+    const size_t out_pixels = (size_t)d->out_h * (size_t)d->out_w;
+    size_t b, end;
+    tdl_team_share((size_t)j->batch, t, threads, &b, &end);
+    for (; b < end; ++b) {
+        float *grad = j->dx + b * image_size;
+        const float *g = j->dy + b * out_pixels * c;
+        const int32_t *where = j->saved_argmax + b * out_pixels * c;
+        for (size_t i = 0; i < out_pixels; ++i)
+            for (size_t ch = 0; ch < c; ++ch) {
+                const int32_t pixel = where[i * c + ch];
+                if (pixel >= 0) grad[(size_t)pixel * c + ch] += g[i * c + ch];
+            }
+    }
+}
+
+/* Backward recomputing the indices from x: images [begin, end) of the batch. */
+static void max_pool_backward_recompute_share(void *context, int t, int threads) {
+    const max_pool_job *j = context;
+    const tdl_pool2d_desc *d = j->d;
+    const size_t c = (size_t)d->channels;
+    const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * c;
+    float best[POOL_CHANNEL_BLOCK];
+    int32_t where[POOL_CHANNEL_BLOCK];
+    size_t b, end;
+    tdl_team_share((size_t)j->batch, t, threads, &b, &end);
+    for (; b < end; ++b)
         for (int oh = 0; oh < d->out_h; ++oh)
             for (int ow = 0; ow < d->out_w; ++ow) {
                 const pool_window win = window_at(d, oh, ow);
-                float *out = y + pixel_offset(b, oh, ow, d->out_h, d->out_w, c);
-                if (win.h0 >= win.h1 || win.w0 >= win.w1) {
-                    for (size_t ch = 0; ch < c; ++ch) out[ch] = 0.0f;
-                    continue;
+                const float *g = j->dy + pixel_offset(b, oh, ow, d->out_h, d->out_w, c);
+                for (size_t c0 = 0; c0 < c; c0 += POOL_CHANNEL_BLOCK) {
+                    const size_t n = c - c0 < POOL_CHANNEL_BLOCK ? c - c0 : POOL_CHANNEL_BLOCK;
+                    window_max(best, where, j->x + b * image_size + c0, d, win, n);
+                    float *grad = j->dx + b * image_size + c0;
+                    for (size_t ch = 0; ch < n; ++ch)
+                        if (where[ch] >= 0) grad[(size_t)where[ch] * c + ch] += g[c0 + ch];
                 }
-                const float *first = x + pixel_offset(b, win.h0, win.w0, d->in_h, d->in_w, c);
-                for (size_t ch = 0; ch < c; ++ch) out[ch] = first[ch];
-                for (int h = win.h0; h < win.h1; ++h)
-                    for (int w = win.w0; w < win.w1; ++w) {
-                        const float *in = x + pixel_offset(b, h, w, d->in_h, d->in_w, c);
-                        for (size_t ch = 0; ch < c; ++ch)
-                            if (in[ch] > out[ch]) out[ch] = in[ch];
-                    }
             }
+}
+
+/* Below this many window elements per thread pooling stays on one thread. */
+#define POOL_MIN_THREAD_WORK 262144.0
+
+static int pool_threads(const tdl_pool2d_desc *d, int batch, size_t units) {
+    const double work = (double)batch * d->out_h * d->out_w * d->channels * d->pool_h * d->pool_w;
+    int threads = tdl_team_threads_for(work, POOL_MIN_THREAD_WORK);
+    if ((size_t)threads > units) threads = (int)units;
+    return threads < 1 ? 1 : threads;
+}
+
+/* Whether in-image indices h*W + w fit int32. */
+static bool indices_fit(const tdl_pool2d_desc *d) { return (int64_t)d->in_h * d->in_w <= INT32_MAX; }
+
+/* x: (B,H,W,C) -> y: (B,OH,OW,C), the maximum of each window's in-bounds elements */
+void tdl_max_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch) {
+    if (!pool_args_usable(d, batch) || y == NULL || x == NULL || !indices_fit(d)) return;
+    max_pool_job j = {d, batch, y, NULL, NULL, x, NULL, NULL};
+    tdl_team_run(pool_threads(d, batch, (size_t)batch * (size_t)d->out_h), max_pool_forward_share, &j);
+}
+
+/* x: (B,H,W,C) -> y: (B,OH,OW,C) and argmax: (B,OH,OW,C), the in-image pixel
+ * index h*W + w of each window's first maximum (-1 for an all-padding window) */
+void tdl_max_pool2d_forward_argmax(float *y, int32_t *argmax, const float *x, const tdl_pool2d_desc *d,
+                                   int batch) {
+    if (!pool_args_usable(d, batch) || y == NULL || argmax == NULL || x == NULL || !indices_fit(d)) return;
+    max_pool_job j = {d, batch, y, NULL, argmax, x, NULL, NULL};
+    tdl_team_run(pool_threads(d, batch, (size_t)batch * (size_t)d->out_h), max_pool_forward_share, &j);
 }
 
 /* dy: (B,OH,OW,C), x: (B,H,W,C) -> dx: (B,H,W,C) += dy at each window's first maximum
  * (row-major order within the window), recomputed from x. */
 void tdl_max_pool2d_backward(float *dx, const float *dy, const float *x, const tdl_pool2d_desc *d,
                              int batch) {
-    if (!pool_args_usable(d, batch) || dx == NULL || dy == NULL || x == NULL) return;
-    const size_t c = (size_t)d->channels;
-    for (size_t b = 0; b < (size_t)batch; ++b)
-        for (int oh = 0; oh < d->out_h; ++oh)
-            for (int ow = 0; ow < d->out_w; ++ow) {
-                const pool_window win = window_at(d, oh, ow);
-                if (win.h0 >= win.h1 || win.w0 >= win.w1) continue;
-                const float *g = dy + pixel_offset(b, oh, ow, d->out_h, d->out_w, c);
-                for (size_t ch = 0; ch < c; ++ch) {
-                    size_t best = pixel_offset(b, win.h0, win.w0, d->in_h, d->in_w, c) + ch;
-                    for (int h = win.h0; h < win.h1; ++h)
-                        for (int w = win.w0; w < win.w1; ++w) {
-                            const size_t at = pixel_offset(b, h, w, d->in_h, d->in_w, c) + ch;
-                            /* Strictly greater: ties keep the earlier element. */
-                            if (x[at] > x[best]) best = at;
-                        }
-                    dx[best] += g[ch];
-                }
-            }
+    if (!pool_args_usable(d, batch) || dx == NULL || dy == NULL || x == NULL || !indices_fit(d)) return;
+    max_pool_job j = {d, batch, NULL, dx, NULL, x, dy, NULL};
+    tdl_team_run(pool_threads(d, batch, (size_t)batch), max_pool_backward_recompute_share, &j);
+}
+
+/* dy, argmax: (B,OH,OW,C) -> dx: (B,H,W,C) += dy at the saved indices */
+void tdl_max_pool2d_backward_argmax(float *dx, const float *dy, const int32_t *argmax, const tdl_pool2d_desc *d,
+                                    int batch) {
+    if (!pool_args_usable(d, batch) || dx == NULL || dy == NULL || argmax == NULL) return;
+    max_pool_job j = {d, batch, NULL, dx, NULL, NULL, dy, argmax};
+    tdl_team_run(pool_threads(d, batch, (size_t)batch), max_pool_backward_share, &j);
 }
 
 /* x: (B,H,W,C) -> y: (B,OH,OW,C), the mean of each window's in-bounds elements */

@@ -460,10 +460,36 @@ static void test_backward_chunked(void **state) {
     check_backward_against_reference(&large_gemm, TDL_ACTIVATION_LINEAR);
 }
 
+/* Layers with at least 16 channels in and out, which the libxsmm path takes
+ * (narrower ones go to im2col + OpenBLAS there too): borders, strides,
+ * dilation, odd sizes, pointwise, a 5x5 kernel. */
+static const conv_case wide_same = {3, 9, 10, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_stride2 = {2, 9, 10, 16, 17, 3, 3, 2, 2, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_dilated = {2, 11, 9, 17, 16, 3, 2, 1, 1, 2, 3, TDL_PADDING_SAME};
+static const conv_case wide_asymmetric = {2, 8, 11, 16, 16, 2, 3, 1, 3, 1, 1, TDL_PADDING_SAME};
+static const conv_case wide_valid_5x5 = {2, 14, 14, 16, 24, 5, 5, 1, 1, 1, 1, TDL_PADDING_VALID};
+static const conv_case wide_pointwise = {2, 5, 6, 16, 16, 1, 1, 1, 1, 1, 1, TDL_PADDING_VALID};
+static const conv_case wide_small = {1, 5, 6, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+
+/* Wide layers: forward against the direct reference, backward against the
+ * direct backward pass, and one against finite differences. */
+static void test_wide_layers(void **state) {
+    (void)state;
+    const conv_case *cases[] = {&wide_same,       &wide_stride2,   &wide_dilated,
+                                &wide_asymmetric, &wide_valid_5x5, &wide_pointwise};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        check_forward(cases[c], TDL_ACTIVATION_RELU, WITH_BIAS);
+        check_forward(cases[c], TDL_ACTIVATION_LINEAR, WITHOUT_BIAS);
+        check_backward_against_reference(cases[c], TDL_ACTIVATION_RELU);
+        check_backward_against_reference(cases[c], TDL_ACTIVATION_LINEAR);
+    }
+    check_backward(&wide_small, TDL_ACTIVATION_TANH);
+}
+
 /* backprop_filter and backprop_input with dy * relu'(y) give backward's dkernel and dx. */
 static void test_backprop_ops_agree_with_backward(void **state) {
     (void)state;
-    const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise};
+    const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise, &wide_same, &wide_stride2};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         const conv_case *cc = cases[c];
         conv_problem p = problem_new(cc, TDL_ACTIVATION_RELU);
@@ -594,6 +620,36 @@ static void test_desc_rejects_bad_sizes(void **state) {
                      TDL_STATUS_BAD_ARGUMENT);
 }
 
+/* Security issue 13: a huge dilation with 'same' padding gives a padding and a
+ * window extent that do not fit an int; the descriptor is refused instead of
+ * wrapping (UBSan caught the signed overflow; pad_top came out -1073741826). */
+static void test_desc_rejects_huge_dilation(void **state) {
+    (void)state;
+    tdl_conv2d_desc d;
+    memset(&d, 0x55, sizeof d);
+    const tdl_conv2d_desc untouched = d;
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 4, 4, 1, 1, 2147483647, 2147483647, TDL_PADDING_SAME),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_non_null(strstr(tdl_last_error(), "spans more than"));
+    assert_memory_equal(&d, &untouched, sizeof d);
+    /* one axis is enough */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 1, 4, 1, 1, 1, 1073741824, TDL_PADDING_SAME),
+                     TDL_STATUS_BAD_ARGUMENT);
+    /* a large dilation that still fits is fine: padding covers the window */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 1, 4, 4, 1, 1, 100000, 1, TDL_PADDING_SAME),
+                     TDL_STATUS_OK);
+    assert_int_equal(d.out_h, 8);
+    assert_int_equal(d.pad_top, (7 + 300001 - 8) / 2);
+}
+
+/* A convolution whose dilated kernel reaches far into the padding runs (on the
+ * gemm path: the padded copy would be too large) and matches the reference. */
+static void test_forward_huge_padding(void **state) {
+    (void)state;
+    static const conv_case far = {2, 5, 6, 2, 3, 3, 3, 1, 1, 300, 2, TDL_PADDING_SAME};
+    check_forward(&far, TDL_ACTIVATION_RELU, WITH_BIAS);
+}
+
 /* The workspace holds at least the pre-activation gradient and never shrinks as the batch grows. */
 static void test_workspace_size(void **state) {
     (void)state;
@@ -680,6 +736,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_desc_arithmetic),
         cmocka_unit_test(test_desc_rejects_bad_sizes),
+        cmocka_unit_test(test_desc_rejects_huge_dilation),
+        cmocka_unit_test(test_forward_huge_padding),
         cmocka_unit_test(test_workspace_size),
         cmocka_unit_test(test_workspace_for_larger_batch),
         cmocka_unit_test(test_thread_counts_agree),
@@ -694,7 +752,14 @@ int main(void) {
         cmocka_unit_test(test_backward_smooth_activations),
         cmocka_unit_test(test_backward_chunked),
         cmocka_unit_test(test_backprop_ops_agree_with_backward),
+        cmocka_unit_test(test_wide_layers),
         cmocka_unit_test(test_backward_accumulates),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Every test on both paths: libxsmm where it is built in (else this run
+     * repeats the next), then im2col + OpenBLAS. */
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
+    const int automatic = cmocka_run_group_tests_name("conv2d, automatic path", tests, NULL, NULL);
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    const int blas = cmocka_run_group_tests_name("conv2d, BLAS path", tests, NULL, NULL);
+    return automatic + blas;
 }

@@ -304,6 +304,62 @@ static void test_max_backward_first_maximum(void **state) {
     for (int i = 0; i < 8; ++i) assert_float_equal(dx[i], expected[i], 0.0f);
 }
 
+/* The argmax pair gives exactly what the recomputing pair gives, on every
+ * window shape, with ties (inputs rounded to a few values), with more channels
+ * than one block of the recomputing kernel, and for a 2-thread team. */
+static void test_max_argmax_pair_agrees(void **state) {
+    (void)state;
+    const pool_case wide = {3, 6, 5, 300, 3, 3, 2, 2, TDL_PADDING_SAME};
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 2; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t i = 0; i <= WINDOW_CASES; ++i) {
+            const pool_case *pc = i < WINDOW_CASES ? window_cases[i] : &wide;
+            const tdl_pool2d_desc d = make_desc(pc);
+            const size_t nx = input_size(pc), ny = output_size(pc, POOL_MAX);
+            float *x = random_floats(nx), *dy = random_floats(ny);
+            for (size_t k = 0; k < nx; ++k) x[k] = (float)(int)(x[k] * 3.0f); /* many ties */
+            float *y = zero_floats(ny), *y_argmax = zero_floats(ny);
+            float *dx = zero_floats(nx), *dx_argmax = zero_floats(nx);
+            int32_t *argmax = malloc(ny * sizeof *argmax);
+            assert_non_null(argmax);
+            tdl_max_pool2d_forward(y, x, &d, pc->batch);
+            tdl_max_pool2d_forward_argmax(y_argmax, argmax, x, &d, pc->batch);
+            assert_memory_equal(y, y_argmax, ny * sizeof *y);
+            tdl_max_pool2d_backward(dx, dy, x, &d, pc->batch);
+            tdl_max_pool2d_backward_argmax(dx_argmax, dy, argmax, &d, pc->batch);
+            assert_memory_equal(dx, dx_argmax, nx * sizeof *dx);
+            for (size_t k = 0; k < ny; ++k) assert_true(argmax[k] >= 0 && argmax[k] < pc->in_h * pc->in_w);
+            free(argmax);
+            free(dx_argmax);
+            free(dx);
+            free(y_argmax);
+            free(y);
+            free(dy);
+            free(x);
+        }
+    }
+    tdl_set_num_threads(threads_before);
+}
+
+/* The saved index is the pixel h*W + w of the first maximum in row-major order. */
+static void test_max_argmax_indices(void **state) {
+    (void)state;
+    tdl_pool2d_desc d;
+    assert_int_equal(tdl_pool2d_desc_init(&d, 2, 4, 1, 2, 2, 2, 2, TDL_PADDING_VALID), TDL_STATUS_OK);
+    const float x[8] = {1, 1, 0, 5, 1, 1, 5, 2};
+    float y[2];
+    int32_t argmax[2];
+    tdl_max_pool2d_forward_argmax(y, argmax, x, &d, 1);
+    assert_int_equal(argmax[0], 0);
+    assert_int_equal(argmax[1], 3);
+    const float dy[2] = {3, 4};
+    float dx[8] = {0};
+    tdl_max_pool2d_backward_argmax(dx, dy, argmax, &d, 1);
+    const float expected[8] = {3, 0, 0, 4, 0, 0, 0, 0};
+    for (int i = 0; i < 8; ++i) assert_float_equal(dx[i], expected[i], 0.0f);
+}
+
 /* Global max pool shares the gradient equally among tied maxima. */
 static void test_global_max_backward_shares_ties(void **state) {
     (void)state;
@@ -367,6 +423,8 @@ int main(void) {
         cmocka_unit_test(test_max_backward),
         cmocka_unit_test(test_avg_backward),
         cmocka_unit_test(test_global_pools),
+        cmocka_unit_test(test_max_argmax_pair_agrees),
+        cmocka_unit_test(test_max_argmax_indices),
         cmocka_unit_test(test_max_backward_first_maximum),
         cmocka_unit_test(test_global_max_backward_shares_ties),
         cmocka_unit_test(test_avg_same_excludes_padding),

@@ -56,9 +56,22 @@ tdl_status tdl_set_error(tdl_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Threads used by BLAS and by the kernels (1 = no threading). */
+/* Threads of the runtime's thread team, which every threaded kernel uses
+ * (1 = no threading; the default is the number of online CPUs). BLAS runs single-threaded inside the team: loading the library and
+ * this call set OpenBLAS to one thread; no kernel changes either count. */
 void tdl_set_num_threads(int threads);
 int tdl_get_num_threads(void);
+
+/* Which implementation the convolutions use. AUTO takes libxsmm's direct
+ * convolutions where libxsmm was built in and can generate code for this CPU,
+ * and im2col + OpenBLAS elsewhere; BLAS forces im2col + OpenBLAS everywhere.
+ * Until this is called, the environment variable TDL_KERNEL_PATH=blas selects
+ * BLAS. Both give the same results within float rounding. */
+typedef enum tdl_kernel_path { TDL_KERNEL_PATH_AUTO = 0, TDL_KERNEL_PATH_BLAS } tdl_kernel_path;
+void tdl_set_kernel_path(tdl_kernel_path path);
+tdl_kernel_path tdl_get_kernel_path(void);
+/* Whether libxsmm is built in and generates code on this CPU (then AUTO uses it). */
+bool tdl_xsmm_available(void);
 
 /* ===================================================================== */
 /* BLAS (blas.c is the only file that includes cblas.h)                   */
@@ -197,9 +210,31 @@ tdl_status tdl_pool2d_desc_init(tdl_pool2d_desc *d, int in_h, int in_w, int chan
 void tdl_max_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch);
 /* dx += dy routed to the first maximum of each window (recomputed from x). */
 void tdl_max_pool2d_backward(float *dx, const float *dy, const float *x, const tdl_pool2d_desc *d, int batch);
+/* The same pair through saved indices, so backward needs neither x nor a second
+ * search: forward also writes argmax: (B,OH,OW,C) int32, the pixel h*W + w
+ * within its image of each window's first maximum (-1 for a window wholly in
+ * the padding); backward adds dy at dx[b, argmax, c]. Same results as the pair
+ * above. Needs H*W <= INT32_MAX (otherwise, as for a bad descriptor, nothing is written). */
+void tdl_max_pool2d_forward_argmax(float *y, int32_t *argmax, const float *x, const tdl_pool2d_desc *d,
+                                   int batch);
+void tdl_max_pool2d_backward_argmax(float *dx, const float *dy, const int32_t *argmax, const tdl_pool2d_desc *d,
+                                    int batch);
 /* Average over the window's in-bounds elements (TF 'same' excludes padding from the count). */
 void tdl_avg_pool2d_forward(float *y, const float *x, const tdl_pool2d_desc *d, int batch);
 void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *d, int batch);
+
+/* conv2d (with its fused activation) then max_pool2d over its output, as one
+ * step: the batch runs in chunks of a few images and each chunk is pooled
+ * while its convolution output is still in cache. The results of
+ * tdl_conv2d_forward followed by tdl_max_pool2d_forward_argmax (argmax may be
+ * NULL: then tdl_max_pool2d_forward): bit for bit on the libxsmm path, within
+ * float rounding on the BLAS path (its GEMM blocking depends on the batch). y, the convolution output, is written
+ * too: backward needs it. workspace: tdl_conv2d_workspace_size(conv, batch).
+ * pool must describe conv's output (in_h = out_h, in_w = out_w, channels = F).
+ * x: (B,H,W,C) -> y: (B,OH,OW,F), pooled and argmax: (B,PH,PW,F) */
+void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
+                                   const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                   int batch, float *workspace);
 
 /* x: (B,HW,C) -> y: (B,C) */
 void tdl_global_avg_pool2d_forward(float *y, const float *x, int batch, int spatial, int channels);

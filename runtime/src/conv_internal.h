@@ -1,0 +1,48 @@
+/* Internal to libtdlrt: what conv.c (descriptors, entry points, the choice of
+ * path) shares with the two ways of computing a convolution:
+ *   conv_gemm.c  im2col + tdl_sgemm (OpenBLAS), which runs anywhere;
+ *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
+ *                libxsmm was found at configure time and can JIT here.
+ * Each path's scratch comes after the pre-activation gradient that
+ * tdl_conv2d_backward keeps at the start of the workspace. */
+#ifndef TDL_CONV_INTERNAL_H
+#define TDL_CONV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tdl/runtime.h"
+
+/* Rows of the implicit GEMM: one per output pixel of the batch. */
+static inline size_t conv_output_pixels(const tdl_conv2d_desc *d, int batch) {
+    return (size_t)batch * (size_t)d->out_h * (size_t)d->out_w;
+}
+
+/* One kernel's worth of input values: KH*KW*C. */
+static inline size_t conv_patch_size(const tdl_conv2d_desc *d) {
+    return (size_t)d->kernel_h * (size_t)d->kernel_w * (size_t)d->in_c;
+}
+
+/* y: (n) -> f(y) in place, for the fused activation. */
+void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
+
+/* im2col + sgemm: floats of scratch, forward, and the two gradients (either
+ * of dx and dkernel may be NULL). */
+size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch);
+void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias,
+                       const tdl_conv2d_desc *d, int batch, float *scratch);
+void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
+                        const tdl_conv2d_desc *d, int batch, float *scratch);
+
+/* libxsmm: the same three, each returning false without touching any output
+ * when it cannot run (not built in, the path switched off, no JIT for these
+ * shapes on this CPU); the caller then takes the gemm path. */
+size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
+                       const tdl_conv2d_desc *d, int batch, float *scratch);
+bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                               int batch, float *scratch);
+bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                              int batch, float *scratch);
+
+#endif /* TDL_CONV_INTERNAL_H */

@@ -1,0 +1,191 @@
+/* The runtime's thread team: worker threads created on first use and kept
+ * for the life of the process, so no kernel call creates a thread.
+ *
+ * Why not OpenMP: libgomp's idle threads spin for a count read from the
+ * environment (GOMP_SPINCOUNT, OMP_WAIT_POLICY) when the program starts,
+ * which a library cannot change. At its default, on the 2-vCPU development
+ * machine shared with other work, a 2-thread mnist_convnet forward at batch 1
+ * took 11.5 ms instead of 0.07 ms; with GOMP_SPINCOUNT=20000 it took 0.05 ms.
+ * This team waits the same way on its own terms: a waiting thread polls for
+ * TEAM_SPIN rounds (a few hundred microseconds, which covers the short serial
+ * gaps between kernels) and then sleeps on a condition variable, so no thread
+ * spins for long while others work.
+ *
+ * Every kernel that splits work does it through tdl_team_run with a fixed
+ * partition (tdl_team_share), never dynamic scheduling, so a given thread
+ * count always computes the same sums in the same order. Should the team be
+ * busy (two application threads running kernels at once) or a worker fail to
+ * start, the caller runs the missing shares itself: the same shares, so the
+ * same results.
+ *
+ * BLAS runs single-threaded: all BLAS calls come from inside the team (or from
+ * tdl_sgemm, which splits its own rows over the team), and a multi-threaded
+ * OpenBLAS called from two team threads at once would make them queue for its
+ * one thread server (measured: 2-thread conv backward fell to 0.7x its
+ * 1-thread speed). Its thread count is set to 1 once, when the library is
+ * loaded and again by tdl_set_num_threads; no kernel touches it afterwards. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "team.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "tdl/runtime.h"
+
+enum {
+    TEAM_MAX_THREADS = 64,
+    /* Polling rounds before sleeping; with x86's pause about 0.3 ms. */
+    TEAM_SPIN = 20000,
+};
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* 0 until tdl_set_num_threads is called: then the number of online CPUs. */
+static atomic_int requested_threads;
+
+/* Set on the team's own threads and on a caller while it leads the team. */
+static _Thread_local bool inside_team;
+
+/* The team. `lock` guards the sleeping side of both handshakes and the
+ * worker count; the job is published by bumping `generation`. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t leader = PTHREAD_MUTEX_INITIALIZER; /* one caller leads at a time */
+static int workers;                                        /* started, guarded by leader */
+static atomic_uint generation;
+static atomic_int unfinished;
+/* The generation each worker was started in: it answers every later one.
+ * (Reading `generation` in the new thread instead could miss the job its own
+ * leader publishes right after starting it.) */
+static unsigned start_generation[TEAM_MAX_THREADS];
+static struct {
+    tdl_team_fn body;
+    void *context;
+    int threads;
+} job; /* written by the leader before a generation bump, read after it */
+
+/* A child of fork() has none of the workers, and a lock a worker held at the
+ * fork stays held: it starts over with a fresh, empty team. */
+static void team_after_fork_in_child(void) {
+    workers = 0;
+    inside_team = false;
+    pthread_mutex_init(&lock, NULL);
+    pthread_mutex_init(&leader, NULL);
+    pthread_cond_init(&work_ready, NULL);
+    pthread_cond_init(&work_done, NULL);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void team_load(void) {
+    tdl_blas_use_one_thread();
+    pthread_atfork(NULL, NULL, team_after_fork_in_child);
+}
+#endif
+
+void tdl_set_num_threads(int threads) {
+    atomic_store(&requested_threads, threads < 1 ? 1 : threads);
+    tdl_blas_use_one_thread();
+}
+
+int tdl_get_num_threads(void) {
+    const int n = atomic_load(&requested_threads);
+    if (n > 0) return n;
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : (cpus > TEAM_MAX_THREADS ? TEAM_MAX_THREADS : (int)cpus);
+}
+
+int tdl_team_threads(void) { return inside_team ? 1 : tdl_get_num_threads(); }
+
+int tdl_team_threads_for(double work, double min_work_per_thread) {
+    int threads = tdl_team_threads();
+    if (min_work_per_thread > 0.0 && (double)threads * min_work_per_thread > work)
+        threads = (int)(work / min_work_per_thread);
+    return threads < 1 ? 1 : threads;
+}
+
+/* Polls `done(arg)` for TEAM_SPIN rounds, then sleeps on `cond` until it holds. */
+static void wait_until(bool (*done)(unsigned), unsigned arg, pthread_cond_t *cond) {
+    for (int i = 0; i < TEAM_SPIN; ++i) {
+        if (done(arg)) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&lock);
+    while (!done(arg)) pthread_cond_wait(cond, &lock);
+    pthread_mutex_unlock(&lock);
+}
+
+static bool new_generation(unsigned seen) { return atomic_load(&generation) != seen; }
+static bool all_finished(unsigned unused) {
+    (void)unused;
+    return atomic_load(&unfinished) == 0;
+}
+
+/* Worker `index` (1-based): runs share `index` of every job that has one. */
+static void *worker_main(void *argument) {
+    const int index = (int)(intptr_t)argument;
+    inside_team = true;
+    unsigned seen = start_generation[index];
+    for (;;) {
+        wait_until(new_generation, seen, &work_ready);
+        seen = atomic_load(&generation);
+        if (index < job.threads) job.body(job.context, index, job.threads);
+        if (atomic_fetch_sub(&unfinished, 1) == 1) {
+            /* The last one out wakes a leader that went to sleep. */
+            pthread_mutex_lock(&lock);
+            pthread_cond_signal(&work_done);
+            pthread_mutex_unlock(&lock);
+        }
+    }
+    return NULL;
+}
+
+/* Starts workers until there are `wanted` (or one fails to start). Leader only. */
+static void start_workers(int wanted) {
+    while (workers < wanted) {
+        pthread_t thread;
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        start_generation[workers + 1] = atomic_load(&generation);
+        const int started =
+            pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)(workers + 1)) == 0;
+        pthread_attr_destroy(&attributes);
+        if (!started) return;
+        ++workers;
+    }
+}
+
+void tdl_team_run(int threads, tdl_team_fn body, void *context) {
+    if (threads > TEAM_MAX_THREADS) threads = TEAM_MAX_THREADS;
+    /* Nested, or the team busy with another caller: every share here. */
+    if (threads <= 1 || inside_team || pthread_mutex_trylock(&leader) != 0) {
+        for (int t = 0; t < threads || t == 0; ++t) body(context, t, threads < 1 ? 1 : threads);
+        return;
+    }
+    start_workers(threads - 1);
+    inside_team = true;
+    job.body = body;
+    job.context = context;
+    job.threads = threads;
+    /* Every worker answers each generation, also those without a share. */
+    atomic_store(&unfinished, workers);
+    pthread_mutex_lock(&lock);
+    atomic_fetch_add(&generation, 1);
+    pthread_cond_broadcast(&work_ready);
+    pthread_mutex_unlock(&lock);
+    body(context, 0, threads);
+    /* Shares of workers that could not be started. */
+    for (int t = workers + 1; t < threads; ++t) body(context, t, threads);
+    wait_until(all_finished, 0, &work_done);
+    inside_team = false;
+    pthread_mutex_unlock(&leader);
+}

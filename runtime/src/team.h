@@ -1,0 +1,34 @@
+/* Internal to libtdlrt: the one thread team that every kernel splits its work over (team.c). */
+#ifndef TDL_TEAM_H
+#define TDL_TEAM_H
+
+#include <stddef.h>
+
+/* One thread's share of a kernel: thread in [0, threads). */
+typedef void (*tdl_team_fn)(void *context, int thread, int threads);
+
+/* How many threads a kernel called now may use: tdl_get_num_threads(), or 1
+ * when the caller is already running inside the team (no nested teams). */
+int tdl_team_threads(void);
+
+/* Runs body(context, t, threads) once for every t in [0, threads) on the team
+ * (thread 0 is the caller) and returns when all are done. The team's threads
+ * are created on first use and kept for the life of the process; threads <= 1
+ * runs body on the caller alone. */
+void tdl_team_run(int threads, tdl_team_fn body, void *context);
+
+/* [begin, end) of n items for thread t of `threads`: contiguous and fixed by
+ * (n, t, threads) alone, which is what makes results repeatable. */
+static inline void tdl_team_share(size_t n, int t, int threads, size_t *begin, size_t *end) {
+    *begin = n * (size_t)t / (size_t)threads;
+    *end = n * (size_t)(t + 1) / (size_t)threads;
+}
+
+/* The number of threads worth using for `work` items of `grain` each: at
+ * least one item-grain per thread (waking a thread costs a few microseconds). */
+int tdl_team_threads_for(double work, double min_work_per_thread);
+
+/* Internal to blas.c: BLAS runs on one thread, inside the team. */
+void tdl_blas_use_one_thread(void);
+
+#endif /* TDL_TEAM_H */
