@@ -37,6 +37,7 @@ unsigned cg_op_flags(const checked_node *n) {
     if (f & TSC_OPF_TRAINING_ONLY) flags |= CG_OP_TRAIN_ONLY | CG_OP_MASK;   /* dropout keeps its mask */
     if (f & TSC_OPF_WEIGHTS) flags |= CG_OP_FUSED_ACTIVATION;                  /* conv2d, dense: activation= */
     if (f & TSC_OPF_GRADIENT_TEMP) flags |= CG_OP_GRAD_TEMP;
+    if (f & TSC_OPF_SAVES_ARGMAX) flags |= CG_OP_ARGMAX;
     return flags;
 }
 
@@ -152,6 +153,13 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     bool softmax_activation = (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
     if (softmax_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
     if ((flags & CG_OP_MASK) && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
+    if ((flags & CG_OP_ARGMAX) && train && p->grad[n->index]) {
+        /* Max pooling's backward scatters through the argmax its forward
+         * saved, instead of searching every window again. */
+        tsc_type argmax = n->type;
+        argmax.dtype = TSC_DTYPE_I32;
+        nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &argmax);
+    }
     if (n->attrs.labels_f32) {
         /* f32 class indices are converted to int32 (as Keras casts) before the kernel. */
         tsc_type labels = n->inputs[cg_labels_input(n)]->type;

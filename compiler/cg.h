@@ -184,6 +184,7 @@ enum {
     CG_OP_FUSED_ACTIVATION = 1u << 3, /* activation= (softmax needs a pre-activation buffer) */
     CG_OP_GRAD_TEMP = 1u << 4,     /* input 1's gradient goes through a temporary */
     CG_OP_NO_CODE = 1u << 5,       /* inputs and optimizers: no step of their own */
+    CG_OP_ARGMAX = 1u << 6,        /* training keeps each window's argmax (int32) in the mask buffer */
 };
 
 /* What the back end does for an op: one function per stage, named by the

@@ -12,6 +12,7 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n);
 void lower_conv_dense_backward(cg_lowerer *l, const checked_node *n);
 void lower_unary_forward(cg_lowerer *l, const checked_node *n);      /* y = f(x) */
 void lower_binary_forward(cg_lowerer *l, const checked_node *n);     /* y = f(a, b) */
+void lower_pool_forward(cg_lowerer *l, const checked_node *n);
 void lower_pool_backward(cg_lowerer *l, const checked_node *n);      /* max pools read x */
 void lower_reduce_backward(cg_lowerer *l, const checked_node *n);
 void lower_dropout_forward(cg_lowerer *l, const checked_node *n);

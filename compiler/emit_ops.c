@@ -182,6 +182,12 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
 /* --- Pools ---------------------------------------------------------------------- */
 
 void emit_pool_forward(cg_emitter *e, const checked_node *n) {
+    int argmax = buffers_of(e, n)->mask;
+    if (argmax >= 0) {   /* training: keep each window's argmax for the backward */
+        cg_line(e, "    tdl_max_pool2d_forward_argmax(%s, %s, %s, &%s, batch);\n", value_of(e, n), cg_use(e, argmax),
+                value_of(e, n->inputs[0]), cg_desc(e, n));
+        return;
+    }
     const char *fn = n->op == TSC_OP_MAX_POOL2D ? "tdl_max_pool2d_forward" : "tdl_avg_pool2d_forward";
     cg_line(e, "    %s(%s, %s, &%s, batch);\n", fn, value_of(e, n), value_of(e, n->inputs[0]), cg_desc(e, n));
 }
@@ -190,7 +196,10 @@ void emit_pool_backward(cg_emitter *e, const checked_node *n) {
     const char *desc = cg_desc(e, n);
     const char *dy = grad_of(e, n);
     const char *dx = grad_into(e, n->inputs[0]);
-    if (n->op == TSC_OP_MAX_POOL2D)
+    int argmax = buffers_of(e, n)->mask;
+    if (argmax >= 0)
+        cg_line(e, "    tdl_max_pool2d_backward_argmax(%s, %s, %s, &%s, batch);\n", dx, dy, cg_use(e, argmax), desc);
+    else if (n->op == TSC_OP_MAX_POOL2D)
         cg_line(e, "    tdl_max_pool2d_backward(%s, %s, %s, &%s, batch);\n", dx, dy, value_of(e, n->inputs[0]), desc);
     else
         cg_line(e, "    tdl_avg_pool2d_backward(%s, %s, &%s, batch);\n", dx, dy, desc);

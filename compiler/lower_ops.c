@@ -60,10 +60,21 @@ void lower_binary_forward(cg_lowerer *l, const checked_node *n) {
     for (int i = 0; i < n->input_count; i++) cg_read(l, value(l, n->inputs[i]));
 }
 
+/* max_pool2d in training also writes each window's argmax (a mask buffer). */
+void lower_pool_forward(cg_lowerer *l, const checked_node *n) {
+    lower_unary_forward(l, n);
+    int argmax = cg_buffers_of(l->program, n)->mask;
+    if (argmax >= 0) cg_write(l, argmax);
+}
+
 void lower_pool_backward(cg_lowerer *l, const checked_node *n) {
     read_grad(l, n);
     grad_into(l, n->inputs[0]);
-    if (n->op == TSC_OP_MAX_POOL2D || n->op == TSC_OP_GLOBAL_MAX_POOL2D) cg_read(l, value(l, n->inputs[0]));
+    int argmax = cg_buffers_of(l->program, n)->mask;
+    if (argmax >= 0)
+        cg_read(l, argmax);   /* scatter through the saved argmax */
+    else if (n->op == TSC_OP_MAX_POOL2D || n->op == TSC_OP_GLOBAL_MAX_POOL2D)
+        cg_read(l, value(l, n->inputs[0]));
 }
 
 void lower_reduce_backward(cg_lowerer *l, const checked_node *n) {

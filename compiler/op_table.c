@@ -29,8 +29,9 @@ static const cg_op_lowering lower_dense = {
     .forward_operands = lower_conv_dense_forward,
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
     .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_dense_desc, DENSE_WORKSPACE};
-static const cg_op_lowering lower_pool2d = {UNARY(pool, lower_pool_backward), .emit_backward = emit_pool_backward,
-                                            .emit_descriptor = emit_pool_desc};
+static const cg_op_lowering lower_pool2d = {
+    .forward_operands = lower_pool_forward, .backward_operands = lower_pool_backward,
+    .emit_forward = emit_pool_forward, .emit_backward = emit_pool_backward, .emit_descriptor = emit_pool_desc};
 static const cg_op_lowering lower_global_pool = {UNARY(global_pool, lower_pool_backward),
                                                  .emit_backward = emit_global_pool_backward};
 static const cg_op_lowering lower_dropout = {

@@ -37,6 +37,7 @@ enum {
     TSC_OPF_STATE = 1u << 8,           /* has non-trainable state saved with the weights */
     TSC_OPF_LABELS_DIFF = 1u << 10,    /* a loss whose kernel also differentiates its (f32) labels */
     TSC_OPF_GRADIENT_TEMP = 1u << 11,  /* its backward adds input 1's gradient through a temporary */
+    TSC_OPF_SAVES_ARGMAX = 1u << 12,   /* training keeps where each output came from (max pooling) */
     TSC_OPF_CHECKS_POISON = 1u << 9,   /* its rule checks each operand on its own, so it also runs (to find
                                           an independent second bug) when another operand is poison */
 };

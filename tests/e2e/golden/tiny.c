@@ -128,14 +128,15 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     float *v_conv2d_1 = m->activations + (size_t)m->max_batch * 0;
     float *g_conv2d_1 = m->activations + (size_t)m->max_batch * 32;
     float *v_max_pool2d_1 = m->activations + (size_t)m->max_batch * 32;
-    float *g_max_pool2d_1 = m->activations + (size_t)m->max_batch * 64;
+    int32_t *mask_max_pool2d_1 = (int32_t *)(void *)(m->activations + (size_t)m->max_batch * 64);
+    float *g_max_pool2d_1 = m->activations + (size_t)m->max_batch * 80;
     float *v_flatten_1 = v_max_pool2d_1;
     float *g_flatten_1 = g_max_pool2d_1;
     float *v_dropout_1 = m->activations + (size_t)m->max_batch * 48;
-    float *mask_dropout_1 = m->activations + (size_t)m->max_batch * 80;
+    float *mask_dropout_1 = m->activations + (size_t)m->max_batch * 96;
     float *g_dropout_1 = m->activations + (size_t)m->max_batch * 32;
-    float *v_dense_1 = m->activations + (size_t)m->max_batch * 64;
-    float *g_dense_1 = m->activations + (size_t)m->max_batch * 96;
+    float *v_dense_1 = m->activations + (size_t)m->max_batch * 80;
+    float *g_dense_1 = m->activations + (size_t)m->max_batch * 112;
     float *v_sparse_softmax_cross_entropy_1 = m->fixed + 0;
     (void)m;
     (void)batch;
@@ -144,7 +145,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
     tdl_conv2d_forward(v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, batch, m->workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
-    tdl_max_pool2d_forward(v_max_pool2d_1, v_conv2d_1, &tiny_max_pool2d_1_desc, batch);
+    tdl_max_pool2d_forward_argmax(v_max_pool2d_1, mask_max_pool2d_1, v_conv2d_1, &tiny_max_pool2d_1_desc, batch);
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
     /* tiny.tdl:12:9  dropout_1: f32[B,8] -> f32[B,8] */
     tdl_dropout_forward(v_dropout_1, mask_dropout_1, v_flatten_1, (size_t)batch * 8, 0.25f, &m->dropout_rng);
@@ -169,7 +170,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     /* backward flatten_1 */
     /* backward max_pool2d_1 */
     tdl_zero(g_conv2d_1, (size_t)batch * 32);
-    tdl_max_pool2d_backward(g_conv2d_1, g_max_pool2d_1, v_conv2d_1, &tiny_max_pool2d_1_desc, batch);
+    tdl_max_pool2d_backward_argmax(g_conv2d_1, g_max_pool2d_1, mask_max_pool2d_1, &tiny_max_pool2d_1_desc, batch);
     /* backward conv2d_1 */
     tdl_conv2d_backward(NULL, m->grads + 0, m->grads + 18, g_conv2d_1, v_conv2d_1, v_image, m->params + 0, &tiny_conv2d_1_desc, batch, m->workspace);
     return TDL_STATUS_OK;
@@ -180,7 +181,7 @@ fail:
 /* The model as libtdlrt sees it. */
 static const tdl_model_info tiny_info = {
     "tiny",
-    {47, 47, 2, 112, 32}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed */
+    {47, 47, 2, 128, 32}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed */
     tiny_workspace_floats,
     tiny_params, TINY_PARAM_TENSORS,
     tiny_inputs, 2,
