@@ -1,17 +1,21 @@
 /* The back end's own interface: what each of its stages hands the next.
  *
  *   autodiff.c   which nodes each entry point runs and which need a gradient,
- *                and the buffers they need (a cg_program)
+ *                and the buffers they need (a cg_program); its per-op facts
+ *                come from the registry's flags
  *   lower.c      the program as an explicit list of steps: per step the node,
  *                forward or backward, and the buffers it reads and writes
- *   op_table.c   what varies per op, one row per op: the operands of its
- *                steps, its C, its descriptor and its scratch
+ *                (lower_ops.c per op, lower_support.c the recording)
+ *   op_table.c   the lowerings that the `lower` column of ops.def names: the
+ *                operands of an op's steps, its C, its descriptor, its scratch
  *   plan.c       lifetimes from the steps, offsets, and the one arena layout
  *                that the emitter, --summary and the generated header read
- *   emit_*.c     printing: the steps as C, the tables, the thin wrappers
+ *   emit_*.c     printing: the steps as C (emit_steps.c walks them, emit_ops.c
+ *                per op), the tables, the thin wrappers, the output files
  *
- * Only the back end includes this header; main.c and summary.c use the
- * "Code generation" section of tsc.h. */
+ * Only the back end includes this header; main.c and summary.c use
+ * codegen.h. Calls go one way: a driver (lower.c, emit_steps.c) calls the
+ * per-op functions through the table, and those call only leaf helpers. */
 #ifndef TSC_CG_H
 #define TSC_CG_H
 
