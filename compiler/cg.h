@@ -174,6 +174,13 @@ void cg_read(cg_lowerer *l, int buffer);
 void cg_write(cg_lowerer *l, int buffer);
 void cg_accumulate_into(cg_lowerer *l, int buffer);
 const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n);
+/* Fusion (lower_support.c): the max_pool2d that directly follows conv2d
+ * `conv` and pools its output, computed in one step with it (the pooling
+ * done while the convolution's output is in cache), or NULL. Lowering and
+ * emission both ask, so they agree. */
+const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
+/* Whether node n's forward was done by its producer's step (a fused pool). */
+bool cg_forward_fused(const cg_program *p, const checked_node *n);
 
 /* ===================================================================== */
 /* The per-op lowering table (op_table.c)                                 */

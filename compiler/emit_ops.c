@@ -150,7 +150,13 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const char *desc = cg_desc(e, n);
     const char *x = value_of(e, n->inputs[0]);
     const char *y = nb->pre >= 0 ? cg_use(e, nb->pre) : cg_use(e, nb->value);
-    if (n->op == TSC_OP_CONV2D)
+    const checked_node *pool = cg_fused_pool(e->program, n);
+    if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
+        const cg_node_buffers *pb = buffers_of(e, pool);
+        cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+                cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
+                cg_desc(e, pool));
+    } else if (n->op == TSC_OP_CONV2D)
         cg_line(e, "    tdl_conv2d_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", y, x, kernel, bias, desc);
     else
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
@@ -182,6 +188,10 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
 /* --- Pools ---------------------------------------------------------------------- */
 
 void emit_pool_forward(cg_emitter *e, const checked_node *n) {
+    if (cg_forward_fused(e->program, n)) {   /* done by the conv2d's step */
+        cg_line(e, "    /* computed with the convolution above */\n");
+        return;
+    }
     int argmax = buffers_of(e, n)->mask;
     if (argmax >= 0) {   /* training: keep each window's argmax for the backward */
         cg_line(e, "    tdl_max_pool2d_forward_argmax(%s, %s, %s, &%s, batch);\n", value_of(e, n), cg_use(e, argmax),

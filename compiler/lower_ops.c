@@ -36,6 +36,12 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n) {
     cg_read(l, value(l, n->inputs[0]));
     if (nb->pre >= 0) cg_write(l, nb->pre);
     cg_write(l, nb->value);
+    const checked_node *pool = cg_fused_pool(l->program, n);
+    if (pool) {   /* the pool's outputs are written by this step */
+        const cg_node_buffers *pb = cg_buffers_of(l->program, pool);
+        cg_write(l, pb->value);
+        if (pb->mask >= 0) cg_write(l, pb->mask);
+    }
 }
 
 void lower_conv_dense_backward(cg_lowerer *l, const checked_node *n) {
@@ -62,6 +68,7 @@ void lower_binary_forward(cg_lowerer *l, const checked_node *n) {
 
 /* max_pool2d in training also writes each window's argmax (a mask buffer). */
 void lower_pool_forward(cg_lowerer *l, const checked_node *n) {
+    if (cg_forward_fused(l->program, n)) return;   /* done by the conv2d's step */
     lower_unary_forward(l, n);
     int argmax = cg_buffers_of(l->program, n)->mask;
     if (argmax >= 0) cg_write(l, argmax);

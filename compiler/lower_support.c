@@ -33,3 +33,19 @@ void cg_write(cg_lowerer *l, int buffer) {
 void cg_accumulate_into(cg_lowerer *l, int buffer) {
     add_operand(l, buffer, CG_ACCUMULATE);
 }
+
+const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv) {
+    const checked_model *m = p->model;
+    if (conv->op != TSC_OP_CONV2D || cg_buffers_of(p, conv)->pre >= 0 || conv->index + 1 >= m->node_count)
+        return NULL;   /* softmax after the conv needs its pre-activation pass */
+    /* The very next node: nothing in between may read the convolution's
+     * output before the fused step has written it. */
+    const checked_node *next = m->nodes[conv->index + 1];
+    if (next->op != TSC_OP_MAX_POOL2D || next->inputs[0] != conv || !p->live[next->index]) return NULL;
+    return next;
+}
+
+bool cg_forward_fused(const cg_program *p, const checked_node *n) {
+    return n->op == TSC_OP_MAX_POOL2D && n->index > 0 && cg_fused_pool(p, p->model->nodes[n->index - 1]) == n;
+}
+
