@@ -331,6 +331,14 @@ static void test_registry_defaults(void **state)
             const tsc_param_spec *p = &info->params[k];
             assert_true((p->default_kind == TSC_DEFAULT_REQUIRED) == (p->default_text == NULL));
             assert_true((p->kind == TSC_ARG_ENUM) == (p->enum_words != NULL));
+            if (p->kind == TSC_ARG_ENUM && p->default_kind == TSC_DEFAULT_VALUE) {
+                bool found = false;
+                for (int w = 0; p->enum_words[w] != NULL; w++)
+                    found = found || strcmp(p->enum_words[w], p->default_word) == 0;
+                if (!found)
+                    fail_msg("%s: the default '%s' of %s is not one of its words", info->name, p->default_word,
+                             p->name);
+            }
         }
     }
     /* Defaults as the rules see them: leaky_relu's slope, Adam's settings. */
