@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds and runs every libFuzzer harness of tests/fuzz for a while.
 #
-#   tests/fuzz/run.sh BUILD_DIR SECONDS
+#   tests/fuzz/run.sh BUILD_DIR SECONDS [NAME ...]
 #
 # Configures BUILD_DIR as a clang build with TSC_FUZZ=ON and TSC_SANITIZE=ON,
 # the libraries instrumented for coverage, builds the fuzz_* targets, and runs
@@ -10,14 +10,20 @@
 # A dictionary tests/fuzz/NAME.dict is used when present. New inputs and any
 # crash reproducer stay in BUILD_DIR/fuzz-work/NAME/. Exits non-zero as soon
 # as a fuzzer finds a crash, a leak or undefined behaviour.
+#
+# With NAMEs (fuzz_structured …) only those harnesses are built and run, so a
+# long campaign can be split. JOBS sets the build's parallelism (default 2):
+# JOBS=1 leaves a core free on a shared machine.
 set -eu
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BUILD_DIR SECONDS" >&2
+if [ $# -lt 2 ]; then
+    echo "usage: $0 BUILD_DIR SECONDS [NAME ...]" >&2
     exit 2
 fi
 build_dir=$1
 seconds=$2
+shift 2
+only="$*"
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(cd "$fuzz_dir/../.." && pwd)
 
@@ -31,7 +37,10 @@ cmake -S "$source_dir" -B "$build_dir" \
 status=0
 for harness in "$fuzz_dir"/fuzz_*.c; do
     name=$(basename "$harness" .c)
-    cmake --build "$build_dir" --target "$name" -j2
+    if [ -n "$only" ]; then
+        case " $only " in *" $name "*) ;; *) continue ;; esac
+    fi
+    cmake --build "$build_dir" --target "$name" -j"${JOBS:-2}"
 
     work="$build_dir/fuzz-work/$name"
     rm -rf "$work"
