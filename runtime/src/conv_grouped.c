@@ -5,11 +5,13 @@
  * strided slice of NHWC memory, which those kernels do not take, and copying
  * them costs one pass over the data against the group's whole convolution.
  *
- * Scratch, after the pre-activation gradient (conv_internal.h):
+ * Scratch (forward: at the workspace's start; backward: after the
+ * pre-activation gradient, conv_internal.h):
  *   x slice   (B,H,W,C/G)       the group's input, or its input gradient
  *   k slice   (KH,KW,C/G,F/G)   the group's kernel, or its kernel gradient
  *   y slice   (B,OH,OW,F/G)     the group's output, or its output gradient
  *   the ordinary kernels' workspace for one group. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "conv_internal.h"
@@ -37,13 +39,24 @@ static group_scratch carve(const tdl_conv2d_desc *d, const tdl_conv2d_desc *g, i
     return s;
 }
 
-size_t conv_grouped_scratch_size(const tdl_conv2d_desc *d, int batch) {
+/* The three slices, then the workspace of one group's convolution: all of
+ * it (backward) or what its forward alone uses. */
+static size_t grouped_scratch(const tdl_conv2d_desc *d, int batch, bool forward_only) {
     if (conv_is_depthwise(d)) return 0;
     const tdl_conv2d_desc g = group_desc(d);
     const size_t x = (size_t)batch * (size_t)d->in_h * (size_t)d->in_w * (size_t)g.in_c;
     const size_t kernel = conv_patch_size(&g) * (size_t)g.out_c;
     const size_t y = conv_output_pixels(d, batch) * (size_t)g.out_c;
-    return x + kernel + y + tdl_conv2d_workspace_size(&g, batch);
+    const size_t inner = forward_only ? tdl_conv2d_forward_workspace_size(&g, batch) : tdl_conv2d_workspace_size(&g, batch);
+    return x + kernel + y + inner;
+}
+
+size_t conv_grouped_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    return grouped_scratch(d, batch, false);
+}
+
+size_t conv_grouped_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    return grouped_scratch(d, batch, true);
 }
 
 /* How a slice copy moves a run of `width` floats per row: rows of `count`

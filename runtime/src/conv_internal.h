@@ -48,6 +48,8 @@ void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *
  * when it cannot run (not built in, the path switched off, no JIT for these
  * shapes on this CPU); the caller then takes the gemm path. */
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* What conv_xsmm_forward alone uses of it: one padded input copy per slot. */
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
                        const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
@@ -55,11 +57,12 @@ bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, 
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
                               int batch, float *scratch);
 
-/* Grouped convolutions (groups > 1), on the scratch after the pre-activation
- * gradient. Depthwise ones (conv_depthwise.c) run direct loops over the
+/* Grouped convolutions (groups > 1): forward on the workspace, the gradients
+ * on the scratch after the pre-activation gradient. Depthwise ones (conv_depthwise.c) run direct loops over the
  * contiguous channels and need no scratch; the others (conv_grouped.c) copy
  * each group's channels out and run the ordinary kernels on them. */
 size_t conv_grouped_scratch_size(const tdl_conv2d_desc *d, int batch);
+size_t conv_grouped_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 void conv_grouped_forward(float *y, const float *x, const float *kernel, const float *bias,
                           const tdl_conv2d_desc *d, int batch, float *scratch);
 void conv_grouped_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,

@@ -55,6 +55,14 @@ size_t tdl_separable_conv2d_workspace_size(const tdl_separable_conv2d_desc *d, i
     return 2 * middle_size(d, batch) + (dw > pw ? dw : pw);
 }
 
+/* Forward keeps only the depthwise output, then the halves' forward scratch. */
+size_t tdl_separable_conv2d_forward_workspace_size(const tdl_separable_conv2d_desc *d, int batch) {
+    if (!separable_usable(d, batch)) return 0;
+    const size_t dw = tdl_conv2d_forward_workspace_size(&d->depthwise, batch);
+    const size_t pw = tdl_conv2d_forward_workspace_size(&d->pointwise, batch);
+    return middle_size(d, batch) + (dw > pw ? dw : pw);
+}
+
 /* x -> t = depthwise(x) -> y = f(pointwise(t) + bias) */
 void tdl_separable_conv2d_forward(float *y, const float *x, const float *depthwise_kernel,
                                   const float *pointwise_kernel, const float *bias,
@@ -62,7 +70,7 @@ void tdl_separable_conv2d_forward(float *y, const float *x, const float *depthwi
     if (!separable_usable(d, batch) || y == NULL || x == NULL || depthwise_kernel == NULL ||
         pointwise_kernel == NULL || workspace == NULL)
         return;
-    float *middle = workspace, *rest = workspace + 2 * middle_size(d, batch);
+    float *middle = workspace, *rest = workspace + middle_size(d, batch);
     tdl_conv2d_forward(middle, x, depthwise_kernel, NULL, &d->depthwise, batch, rest);
     tdl_conv2d_forward(y, middle, pointwise_kernel, bias, &d->pointwise, batch, rest);
 }
