@@ -455,13 +455,14 @@ static loss_call loss_backward_call(cg_emitter *e, const checked_node *n) {
     return c;
 }
 
-/* A cross-entropy call: `family`_`step`(args), or with label_smoothing > 0
- * `family`_smoothed_`step`(args, s), which returns a status. The sparse
- * kernels return one either way (they check the labels). */
+/* A cross-entropy or focal call: `family`_`step`(args), or with
+ * label_smoothing > 0 `family`_smoothed_`step`(args, s), which returns a
+ * status. The kernels on class indices return one either way (they check
+ * the labels). */
 static void xent_call(cg_emitter *e, const checked_node *n, const char *family, const char *step, const char *args) {
     if (n->attrs.label_smoothing > 0.0)
         status_call(e, cg_fmt(e, "%s_smoothed_%s(%s, %s)", family, step, args, cg_float(e, n->attrs.label_smoothing)));
-    else if (n->op == TSC_OP_SPARSE_SOFTMAX_CROSS_ENTROPY)
+    else if (n->attrs.sparse_labels)
         status_call(e, cg_fmt(e, "%s_%s(%s)", family, step, args));
     else
         cg_line(e, "    %s_%s(%s);\n", family, step, args);
@@ -506,23 +507,20 @@ void emit_binary_xent_backward(cg_emitter *e, const checked_node *n) {
               cg_fmt(e, "%s, %s, %s, %s, %s, %s", c.dx, c.dy, c.weight, c.x, c.y, c.count));
 }
 
+static const char *focal_family(const checked_node *n) {
+    return n->attrs.sparse_labels ? "tdl_sparse_focal" : "tdl_focal";
+}
+
 void emit_focal_forward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_forward_call(e, n);
-    if (n->attrs.sparse_labels)
-        status_call(e, cg_fmt(e, "tdl_sparse_focal_forward(%s, %s, %s, %s, %lld, &%s)", c.v, c.x, c.y, c.positions,
-                              c.classes, c.desc));
-    else
-        cg_line(e, "    tdl_focal_forward(%s, %s, %s, %s, %lld, &%s);\n", c.v, c.x, c.y, c.positions, c.classes, c.desc);
+    xent_call(e, n, focal_family(n), "forward",
+              cg_fmt(e, "%s, %s, %s, %s, %lld, &%s", c.v, c.x, c.y, c.positions, c.classes, c.desc));
 }
 
 void emit_focal_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    if (n->attrs.sparse_labels)
-        status_call(e, cg_fmt(e, "tdl_sparse_focal_backward(%s, %s, %s, %s, %s, %lld, &%s)", c.dx, c.weight, c.x, c.y,
-                              c.positions, c.classes, c.desc));
-    else
-        cg_line(e, "    tdl_focal_backward(%s, %s, %s, %s, %s, %lld, &%s);\n", c.dx, c.weight, c.x, c.y, c.positions,
-                c.classes, c.desc);
+    xent_call(e, n, focal_family(n), "backward",
+              cg_fmt(e, "%s, %s, %s, %s, %s, %lld, &%s", c.dx, c.weight, c.x, c.y, c.positions, c.classes, c.desc));
 }
 
 void emit_mse_forward(cg_emitter *e, const checked_node *n) {

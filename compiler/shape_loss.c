@@ -310,7 +310,8 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     checked_attrs *at = &node->attrs;
     if (!float_arg(node, values, P_focal_weight, RANGE_NON_NEGATIVE, &at->weight) ||
         !float_arg(node, values, P_focal_gamma, RANGE_NON_NEGATIVE, &at->gamma) ||
-        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha))
+        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha) ||
+        !float_arg(node, values, P_focal_label_smoothing, RANGE_UNIT_CLOSED, &at->label_smoothing))
         return false;
     const checked_node *y = values[LABELS].tensor;
     const checked_node *l = values[LOGITS].tensor;

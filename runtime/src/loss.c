@@ -417,6 +417,64 @@ tdl_status tdl_sparse_focal_backward(float *dlogits, float dloss, const float *l
     return TDL_STATUS_OK;
 }
 
+/* The target of class c of one row: the label row y (dense form) or, with
+ * y NULL, one_hot(label) (sparse form), smoothed by s over K classes. */
+static double focal_target(const float *y, int32_t label, size_t c, double s, double k) {
+    return smooth(y != NULL ? (double)y[c] : (double)(c == (size_t)label), s, k);
+}
+
+/* One row of the softmax form, sum_c alpha z_c term(log p_c) with targets
+ * z from focal_target; with drow, drow += scale * its logit gradient
+ * g_j - p_j sum_c g_c, g_c = alpha z_c term'(log p_c). */
+static double focal_row(const float *row, size_t width, const float *y, int32_t label, double s,
+                        const tdl_focal_desc *d, float *drow, double scale) {
+    const double lse = log_sum_exp(row, width);
+    double total = 0.0, g_sum = 0.0;
+    for (size_t c = 0; c < width; ++c) {
+        const double z = focal_target(y, label, c, s, (double)width);
+        if (z != 0.0) {
+            double dterm;
+            total += d->alpha * z * focal_term((double)row[c] - lse, d->gamma, &dterm);
+            g_sum += d->alpha * z * dterm;
+        }
+    }
+    for (size_t c = 0; c < width && drow != NULL; ++c) {
+        const double z = focal_target(y, label, c, s, (double)width);
+        double g = 0.0;
+        if (z != 0.0) {
+            double dterm;
+            focal_term((double)row[c] - lse, d->gamma, &dterm);
+            g = d->alpha * z * dterm;
+        }
+        drow[c] += (float)(scale * (g - exp((double)row[c] - lse) * g_sum));
+    }
+    return total;
+}
+
+/* Every position of either form: the softmax rows, or for classes == 1 the
+ * binary term on the smoothed 0/1 (or [0, 1]) target. */
+static double focal_rows(const float *logits, const float *labels, const int32_t *sparse, size_t positions,
+                         int classes, double s, const tdl_focal_desc *d, float *dlogits, double scale) {
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *y = labels != NULL ? labels + p * width : NULL;
+        const int32_t label = sparse != NULL ? sparse[p] : -1;
+        float *drow = dlogits != NULL ? dlogits + p * width : NULL;
+        if (classes == 1) {
+            double dx;
+            total += binary_focal_term(row[0], smooth(y != NULL ? y[0] : label, s, 2.0), d, &dx);
+            if (drow != NULL) {
+                drow[0] += (float)(scale * dx);
+            }
+        } else {
+            total += focal_row(row, width, y, label, s, d, drow, scale);
+        }
+    }
+    return total;
+}
+
 /* logits, labels: (P,C) -> loss: () = mean_p sum_c alpha y_pc term(log p_pc) */
 void tdl_focal_forward(float *loss, const float *logits, const float *labels, size_t positions, int classes,
                        const tdl_focal_desc *d) {
@@ -424,65 +482,81 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
         !focal_desc_valid(d)) {
         return;
     }
-    const size_t width = (size_t)classes;
-    double total = 0.0;
-    double unused;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *y = labels + p * width;
-        if (classes == 1) {
-            total += binary_focal_term(row[0], y[0], d, &unused);
-            continue;
-        }
-        const double lse = log_sum_exp(row, width);
-        for (size_t c = 0; c < width; ++c) {
-            if (y[c] != 0.0f) {
-                total += d->alpha * y[c] * focal_term((double)row[c] - lse, d->gamma, &unused);
-            }
-        }
-    }
-    *loss = (float)(total / (double)positions);
+    *loss = (float)(focal_rows(logits, labels, NULL, positions, classes, 0.0, d, NULL, 0.0) / (double)positions);
 }
 
-/* logits, labels: (P,C) -> dlogits += dloss / P * dL/dlogits, where with
- * g_c = alpha y_c term'(log p_c):  dL/dx_j = g_j - p_j * sum_c g_c. */
+/* logits, labels: (P,C) -> dlogits += dloss / P * dL/dlogits */
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d) {
     if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0 ||
         !focal_desc_valid(d)) {
         return;
     }
-    const size_t width = (size_t)classes;
-    const double scale = (double)dloss / (double)positions;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *y = labels + p * width;
-        float *drow = dlogits + p * width;
-        if (classes == 1) {
-            double dx;
-            binary_focal_term(row[0], y[0], d, &dx);
-            drow[0] += (float)(scale * dx);
-            continue;
-        }
-        const double lse = log_sum_exp(row, width);
-        double g_sum = 0.0;
-        for (size_t c = 0; c < width; ++c) {
-            if (y[c] != 0.0f) {
-                double dterm;
-                focal_term((double)row[c] - lse, d->gamma, &dterm);
-                g_sum += d->alpha * y[c] * dterm;
-            }
-        }
-        for (size_t c = 0; c < width; ++c) {
-            double g = 0.0;
-            if (y[c] != 0.0f) {
-                double dterm;
-                focal_term((double)row[c] - lse, d->gamma, &dterm);
-                g = d->alpha * y[c] * dterm;
-            }
-            drow[c] += (float)(scale * (g - exp((double)row[c] - lse) * g_sum));
-        }
+    focal_rows(logits, labels, NULL, positions, classes, 0.0, d, dlogits, (double)dloss / (double)positions);
+}
+
+/* Both forms with label smoothing: the sparse one runs the dense rows on
+ * smoothed one-hot targets. */
+static tdl_status check_focal_smoothed(const void *out, const float *logits, const float *labels,
+                                       const int32_t *sparse, size_t positions, int classes,
+                                       const tdl_focal_desc *d, float s) {
+    if (!focal_desc_valid(d)) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "focal_loss: gamma must be finite and >= 0");
     }
+    tdl_status status = check_smoothing("focal_loss", s);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    if (sparse != NULL) {
+        return check_sparse("focal_loss", out, logits, sparse, positions, classes, classes == 1 ? 2 : classes);
+    }
+    if (out == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return null_tensor("focal_loss");
+    }
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_sparse_focal_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                             size_t positions, int classes, const tdl_focal_desc *d,
+                                             float label_smoothing) {
+    tdl_status status = check_focal_smoothed(loss, logits, NULL, labels, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        *loss = (float)(focal_rows(logits, NULL, labels, positions, classes, label_smoothing, d, NULL, 0.0) /
+                        (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_sparse_focal_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                              const int32_t *labels, size_t positions, int classes,
+                                              const tdl_focal_desc *d, float label_smoothing) {
+    tdl_status status = check_focal_smoothed(dlogits, logits, NULL, labels, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        focal_rows(logits, NULL, labels, positions, classes, label_smoothing, d, dlogits,
+                   (double)dloss / (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_focal_smoothed_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                      int classes, const tdl_focal_desc *d, float label_smoothing) {
+    tdl_status status = check_focal_smoothed(loss, logits, labels, NULL, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        *loss = (float)(focal_rows(logits, labels, NULL, positions, classes, label_smoothing, d, NULL, 0.0) /
+                        (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_focal_smoothed_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                                       size_t positions, int classes, const tdl_focal_desc *d,
+                                       float label_smoothing) {
+    tdl_status status = check_focal_smoothed(dlogits, logits, labels, NULL, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        focal_rows(logits, labels, NULL, positions, classes, label_smoothing, d, dlogits,
+                   (double)dloss / (double)positions);
+    }
+    return status;
 }
 
 /* ---------------------------------------------------------------------- */

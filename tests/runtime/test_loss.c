@@ -74,6 +74,12 @@ static float run_smoothed_forward(const loss_case *c) {
                                                    c->smoothing);
     if (c->kind == LOSS_SIGMOID_XENT)
         status = tdl_sigmoid_xent_smoothed_forward(&loss, c->logits, c->labels, n, c->smoothing);
+    if (c->kind == LOSS_SPARSE_FOCAL)
+        status = tdl_sparse_focal_smoothed_forward(&loss, c->logits, c->sparse, c->positions, c->classes, &c->focal,
+                                                   c->smoothing);
+    if (c->kind == LOSS_FOCAL)
+        status = tdl_focal_smoothed_forward(&loss, c->logits, c->labels, c->positions, c->classes, &c->focal,
+                                            c->smoothing);
     assert_int_equal(status, TDL_STATUS_OK);
     return loss;
 }
@@ -89,6 +95,12 @@ static void run_smoothed_backward(const loss_case *c, float *dlogits, float *dla
                                                     c->classes, c->smoothing);
     if (c->kind == LOSS_SIGMOID_XENT)
         status = tdl_sigmoid_xent_smoothed_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, n, c->smoothing);
+    if (c->kind == LOSS_SPARSE_FOCAL)
+        status = tdl_sparse_focal_smoothed_backward(dlogits, c->dloss, c->logits, c->sparse, c->positions, c->classes,
+                                                    &c->focal, c->smoothing);
+    if (c->kind == LOSS_FOCAL)
+        status = tdl_focal_smoothed_backward(dlogits, c->dloss, c->logits, c->labels, c->positions, c->classes,
+                                             &c->focal, c->smoothing);
     assert_int_equal(status, TDL_STATUS_OK);
 }
 
@@ -269,20 +281,16 @@ static double reference_loss(const loss_case *c) {
                 total += -(z[k] * (1 - s) + s / (double)C) * log(reference_softmax(row, c->classes, k));
             break;
         case LOSS_SPARSE_FOCAL:
-            if (c->classes == 1) {
-                total += reference_binary_focal(row[0], t, gamma, alpha);
-            } else {
-                const double pt = reference_softmax(row, c->classes, t);
-                total += -alpha * pow(1 - pt, gamma) * log(pt);
-            }
-            break;
         case LOSS_FOCAL:
+            /* Smoothed targets: one-hot rows (or the label rows) moved towards 1/K. */
             if (c->classes == 1) {
-                total += reference_binary_focal(row[0], z[0], gamma, alpha);
+                const double y = c->kind == LOSS_FOCAL ? z[0] : t;
+                total += reference_binary_focal(row[0], y * (1 - s) + s / 2, gamma, alpha);
             } else {
                 for (int k = 0; k < c->classes; ++k) {
+                    const double y = c->kind == LOSS_FOCAL ? z[k] : (k == t);
                     const double pk = reference_softmax(row, c->classes, k);
-                    total += -alpha * z[k] * pow(1 - pk, gamma) * log(pk);
+                    total += -alpha * (y * (1 - s) + s / (double)C) * pow(1 - pk, gamma) * log(pk);
                 }
             }
             break;
@@ -663,12 +671,15 @@ static void test_label_smoothing_matches_reference_and_finite_differences(void *
     (void)state;
     lcg_state = 41;
     static loss_case c;
-    const loss_kind kinds[] = {LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT};
+    const loss_kind kinds[] = {LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT, LOSS_SPARSE_FOCAL, LOSS_FOCAL};
     const float amounts[] = {0.1f, 0.35f, 1.0f};
-    for (size_t k = 0; k < 3; ++k) {
-        for (size_t a = 0; a < 3; ++a) {
-            fill_case(&c, kinds[k], 7, 5, 3.0f);
-            c.smoothing = amounts[a];
+    const int class_counts[] = {5, 1};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
+        for (size_t a = 0; a < 3 * 2; ++a) {
+            const int classes = class_counts[a % 2];
+            if (classes == 1 && (kinds[k] == LOSS_SPARSE_XENT || kinds[k] == LOSS_SOFT_XENT)) continue;
+            fill_case(&c, kinds[k], 7, classes, 3.0f);
+            c.smoothing = amounts[a / 2];
             check_close("loss", a, run_forward(&c), reference_loss(&c), FORWARD_ATOL, FORWARD_RTOL);
             check_gradients(&c);
         }
@@ -676,21 +687,27 @@ static void test_label_smoothing_matches_reference_and_finite_differences(void *
 }
 
 /* Sparse smoothing is the dense one on one-hot rows (PyTorch's
- * CrossEntropyLoss(label_smoothing) against Keras'), value and gradient. */
+ * CrossEntropyLoss(label_smoothing) against Keras'), value and gradient;
+ * the same for focal_loss, also in its binary form. */
 static void test_sparse_smoothing_equals_one_hot_smoothing(void **state) {
     (void)state;
     lcg_state = 42;
     static loss_case sparse, dense;
-    fill_case(&sparse, LOSS_SPARSE_XENT, 18, 4, 4.0f);
-    sparse.smoothing = 0.2f;
-    dense = sparse;
-    dense.kind = LOSS_SOFT_XENT;
-    labels_from_sparse(&dense);
-    check_close("loss", 0, run_forward(&dense), run_forward(&sparse), FORWARD_ATOL, FORWARD_RTOL);
-    float dsparse[MAX_N] = {0}, ddense[MAX_N] = {0};
-    run_backward(&sparse, dsparse, NULL);
-    run_backward(&dense, ddense, NULL);
-    for (size_t i = 0; i < case_elements(&sparse); ++i) check_close("dlogits", i, ddense[i], dsparse[i], 1e-6, 1e-5);
+    const loss_kind pairs[3][2] = {{LOSS_SPARSE_XENT, LOSS_SOFT_XENT}, {LOSS_SPARSE_FOCAL, LOSS_FOCAL},
+                                   {LOSS_SPARSE_FOCAL, LOSS_FOCAL}};
+    for (size_t k = 0; k < 3; ++k) {
+        fill_case(&sparse, pairs[k][0], 18, k == 2 ? 1 : 4, 4.0f);
+        sparse.smoothing = 0.2f;
+        dense = sparse;
+        dense.kind = pairs[k][1];
+        labels_from_sparse(&dense);
+        check_close("loss", k, run_forward(&dense), run_forward(&sparse), FORWARD_ATOL, FORWARD_RTOL);
+        float dsparse[MAX_N] = {0}, ddense[MAX_N] = {0};
+        run_backward(&sparse, dsparse, NULL);
+        run_backward(&dense, ddense, NULL);
+        for (size_t i = 0; i < case_elements(&sparse); ++i)
+            check_close("dlogits", i, ddense[i], dsparse[i], 1e-6, 1e-5);
+    }
 }
 
 /* binary_cross_entropy on probabilities with smoothing towards 1/2. */
@@ -775,6 +792,18 @@ static void test_smoothing_and_delta_reject_bad_arguments(void **state) {
     assert_int_equal(tdl_sigmoid_xent_smoothed_backward(d, NULL, 1.0f, NULL, labels, 3, 0.1f), TDL_STATUS_BAD_ARGUMENT);
     assert_int_equal(tdl_binary_xent_smoothed_forward(&loss, logits, labels, 3, 1.01f), TDL_STATUS_BAD_ARGUMENT);
     assert_int_equal(tdl_binary_xent_smoothed_backward(d, NULL, 1.0f, logits, labels, 0, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    const tdl_focal_desc focal = {.gamma = 2.0f, .alpha = 0.25f};
+    assert_int_equal(tdl_sparse_focal_smoothed_forward(&loss, logits, sparse, 1, 3, &focal, 1.5f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_string_equal(tdl_last_error(), "focal_loss: label_smoothing must be in [0, 1], got 1.5");
+    assert_int_equal(tdl_sparse_focal_smoothed_backward(d, 1.0f, logits, sparse, 1, 3, NULL, 0.1f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    const int32_t bad_label[1] = {3};
+    assert_int_equal(tdl_sparse_focal_smoothed_backward(d, 1.0f, logits, bad_label, 1, 3, &focal, 0.1f),
+                     TDL_STATUS_BAD_LABEL);
+    assert_int_equal(tdl_focal_smoothed_forward(&loss, logits, NULL, 1, 3, &focal, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_focal_smoothed_backward(d, 1.0f, logits, labels, 1, 3, &focal, -0.5f),
+                     TDL_STATUS_BAD_ARGUMENT);
     assert_int_equal(tdl_huber_forward(&loss, logits, labels, 3, 0.0f), TDL_STATUS_BAD_ARGUMENT);
     assert_string_equal(tdl_last_error(), "huber: delta must be finite and > 0, got 0");
     assert_int_equal(tdl_huber_forward(&loss, logits, labels, 3, INFINITY), TDL_STATUS_BAD_ARGUMENT);

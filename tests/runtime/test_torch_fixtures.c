@@ -515,9 +515,11 @@ static void test_sigmoid_xent(void **state)
 
 typedef enum focal_labels { FOCAL_SPARSE, FOCAL_DENSE } focal_labels;
 
+/* label_smoothing > 0 runs the _smoothed kernels. */
 static void check_focal(fixture *fx, const char *c, focal_labels form)
 {
     float dloss = load_scalar(fx, "losses", "dloss");
+    float s = has_tensor(fx, c, "label_smoothing") ? load_scalar(fx, c, "label_smoothing") : 0.0f;
     size_t config_count, n;
     const float *config = load_f32(fx, c, "config", &config_count);
     assert_int_equal(config_count, 2);
@@ -529,10 +531,18 @@ static void check_focal(fixture *fx, const char *c, focal_labels form)
     float *dlogits = alloc_floats(fx, n, GRADIENT_START);
     if (form == FOCAL_SPARSE) {
         const int32_t *labels = load_i32(fx, c, "labels", NULL);
-        tdl_status status = tdl_sparse_focal_forward(&loss, logits, labels, positions, classes, &d);
+        tdl_status status = s > 0.0f ? tdl_sparse_focal_smoothed_forward(&loss, logits, labels, positions, classes, &d, s)
+                                     : tdl_sparse_focal_forward(&loss, logits, labels, positions, classes, &d);
         assert_int_equal(status, TDL_STATUS_OK);
-        status = tdl_sparse_focal_backward(dlogits, dloss, logits, labels, positions, classes, &d);
+        status = s > 0.0f
+                     ? tdl_sparse_focal_smoothed_backward(dlogits, dloss, logits, labels, positions, classes, &d, s)
+                     : tdl_sparse_focal_backward(dlogits, dloss, logits, labels, positions, classes, &d);
         assert_int_equal(status, TDL_STATUS_OK);
+    } else if (s > 0.0f) {
+        const float *labels = load_f32(fx, c, "labels", NULL);
+        assert_int_equal(tdl_focal_smoothed_forward(&loss, logits, labels, positions, classes, &d, s), TDL_STATUS_OK);
+        assert_int_equal(tdl_focal_smoothed_backward(dlogits, dloss, logits, labels, positions, classes, &d, s),
+                         TDL_STATUS_OK);
     } else {
         const float *labels = load_f32(fx, c, "labels", NULL);
         tdl_focal_forward(&loss, logits, labels, positions, classes, &d);
@@ -554,6 +564,9 @@ static void test_focal(void **state)
     check_focal(fx, "focal_onehot", FOCAL_DENSE);
     check_focal(fx, "focal_soft", FOCAL_DENSE);
     check_focal(fx, "focal_binary_onehot", FOCAL_DENSE);
+    check_focal(fx, "focal_sparse_smooth", FOCAL_SPARSE);
+    check_focal(fx, "focal_onehot_smooth", FOCAL_DENSE);
+    check_focal(fx, "focal_binary_smooth", FOCAL_SPARSE);
     assert_true(fx->all_close);
 }
 

@@ -388,6 +388,21 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
                        int classes, const tdl_focal_desc *d);
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d);
+/* Both forms with label smoothing s in [0, 1] (Keras CategoricalFocalCrossentropy
+ * and BinaryFocalCrossentropy): the targets, one-hot rows for class indices,
+ * become z (1 - s) + s / K, K = classes (2 for classes == 1). s outside
+ * [0, 1], a bad gamma, a NULL tensor or a bad label is an error status. */
+tdl_status tdl_sparse_focal_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                             size_t positions, int classes, const tdl_focal_desc *d,
+                                             float label_smoothing);
+tdl_status tdl_sparse_focal_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                              const int32_t *labels, size_t positions, int classes,
+                                              const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                      int classes, const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                                       size_t positions, int classes, const tdl_focal_desc *d,
+                                       float label_smoothing);
 
 /* binary_cross_entropy(from_logits=false): probabilities in (0, 1), clipped to
  * [1e-7, 1 - 1e-7] as Keras does; mean over all n elements of
