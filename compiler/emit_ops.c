@@ -523,24 +523,32 @@ void emit_focal_backward(cg_emitter *e, const checked_node *n) {
               cg_fmt(e, "%s, %s, %s, %s, %s, %lld, &%s", c.dx, c.weight, c.x, c.y, c.positions, c.classes, c.desc));
 }
 
-void emit_mse_forward(cg_emitter *e, const checked_node *n) {
+/* mean_squared_error and mean_absolute_error: `kernel`_forward/_backward
+ * over all elements, the labels' gradient included. */
+static void regression_forward(cg_emitter *e, const checked_node *n, const char *kernel) {
     loss_call c = loss_forward_call(e, n);
-    cg_line(e, "    tdl_mse_forward(%s, %s, %s, %s);\n", c.v, c.x, c.y, c.count);
+    cg_line(e, "    %s_forward(%s, %s, %s, %s);\n", kernel, c.v, c.x, c.y, c.count);
+}
+
+static void regression_backward(cg_emitter *e, const checked_node *n, const char *kernel) {
+    loss_call c = loss_backward_call(e, n);
+    cg_line(e, "    %s_backward(%s, %s, %s, %s, %s, %s);\n", kernel, c.dx, c.dy, c.weight, c.x, c.y, c.count);
+}
+
+void emit_mse_forward(cg_emitter *e, const checked_node *n) {
+    regression_forward(e, n, "tdl_mse");
 }
 
 void emit_mse_backward(cg_emitter *e, const checked_node *n) {
-    loss_call c = loss_backward_call(e, n);
-    cg_line(e, "    tdl_mse_backward(%s, %s, %s, %s, %s, %s);\n", c.dx, c.dy, c.weight, c.x, c.y, c.count);
+    regression_backward(e, n, "tdl_mse");
 }
 
 void emit_mae_forward(cg_emitter *e, const checked_node *n) {
-    loss_call c = loss_forward_call(e, n);
-    cg_line(e, "    tdl_mae_forward(%s, %s, %s, %s);\n", c.v, c.x, c.y, c.count);
+    regression_forward(e, n, "tdl_mae");
 }
 
 void emit_mae_backward(cg_emitter *e, const checked_node *n) {
-    loss_call c = loss_backward_call(e, n);
-    cg_line(e, "    tdl_mae_backward(%s, %s, %s, %s, %s, %s);\n", c.dx, c.dy, c.weight, c.x, c.y, c.count);
+    regression_backward(e, n, "tdl_mae");
 }
 
 void emit_huber_forward(cg_emitter *e, const checked_node *n) {

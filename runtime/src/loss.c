@@ -288,28 +288,51 @@ void tdl_sigmoid_xent_backward(float *dlogits, float *dlabels, float dloss, cons
     sigmoid_xent_backward(dlogits, dlabels, dloss, logits, labels, n, 0.0);
 }
 
-tdl_status tdl_sigmoid_xent_smoothed_forward(float *loss, const float *logits, const float *labels, size_t n,
-                                             float label_smoothing) {
-    if (loss == NULL || logits == NULL || labels == NULL || n == 0) {
-        return null_tensor("sigmoid_cross_entropy");
+/* The elementwise binary cross-entropies (sigmoid on logits, binary on
+ * probabilities) share their signature: one checker-and-dispatcher each way. */
+typedef void elementwise_xent_forward(float *loss, const float *x, const float *labels, size_t n, double s);
+typedef void elementwise_xent_backward(float *dx, float *dlabels, float dloss, const float *x, const float *labels,
+                                       size_t n, double s);
+
+static tdl_status smoothed_elementwise_forward(const char *op, elementwise_xent_forward *forward, float *loss,
+                                               const float *x, const float *labels, size_t n, float s) {
+    if (loss == NULL || x == NULL || labels == NULL || n == 0) {
+        return null_tensor(op);
     }
-    tdl_status status = check_smoothing("sigmoid_cross_entropy", label_smoothing);
+    tdl_status status = check_smoothing(op, s);
     if (status == TDL_STATUS_OK) {
-        sigmoid_xent_forward(loss, logits, labels, n, label_smoothing);
+        forward(loss, x, labels, n, s);
     }
     return status;
 }
 
-tdl_status tdl_sigmoid_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
-                                              const float *labels, size_t n, float label_smoothing) {
-    if (dlogits == NULL || logits == NULL || labels == NULL || n == 0) {
-        return null_tensor("sigmoid_cross_entropy");
+/* dx may be NULL for binary_cross_entropy (only the labels' gradient wanted). */
+static tdl_status smoothed_elementwise_backward(const char *op, elementwise_xent_backward *backward, float *dx,
+                                                float *dlabels, float dloss, const float *x, const float *labels,
+                                                size_t n, float s) {
+    if (x == NULL || labels == NULL || n == 0) {
+        return null_tensor(op);
     }
-    tdl_status status = check_smoothing("sigmoid_cross_entropy", label_smoothing);
+    tdl_status status = check_smoothing(op, s);
     if (status == TDL_STATUS_OK) {
-        sigmoid_xent_backward(dlogits, dlabels, dloss, logits, labels, n, label_smoothing);
+        backward(dx, dlabels, dloss, x, labels, n, s);
     }
     return status;
+}
+
+tdl_status tdl_sigmoid_xent_smoothed_forward(float *loss, const float *logits, const float *labels, size_t n,
+                                             float label_smoothing) {
+    return smoothed_elementwise_forward("sigmoid_cross_entropy", sigmoid_xent_forward, loss, logits, labels, n,
+                                        label_smoothing);
+}
+
+tdl_status tdl_sigmoid_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t n, float label_smoothing) {
+    if (dlogits == NULL) {
+        return null_tensor("sigmoid_cross_entropy");
+    }
+    return smoothed_elementwise_backward("sigmoid_cross_entropy", sigmoid_xent_backward, dlogits, dlabels, dloss,
+                                         logits, labels, n, label_smoothing);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -626,27 +649,15 @@ void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss
 
 tdl_status tdl_binary_xent_smoothed_forward(float *loss, const float *probabilities, const float *labels, size_t n,
                                             float label_smoothing) {
-    if (loss == NULL || probabilities == NULL || labels == NULL || n == 0) {
-        return null_tensor("binary_cross_entropy");
-    }
-    tdl_status status = check_smoothing("binary_cross_entropy", label_smoothing);
-    if (status == TDL_STATUS_OK) {
-        binary_xent_forward(loss, probabilities, labels, n, label_smoothing);
-    }
-    return status;
+    return smoothed_elementwise_forward("binary_cross_entropy", binary_xent_forward, loss, probabilities, labels, n,
+                                        label_smoothing);
 }
 
 tdl_status tdl_binary_xent_smoothed_backward(float *dprobabilities, float *dlabels, float dloss,
                                              const float *probabilities, const float *labels, size_t n,
                                              float label_smoothing) {
-    if (probabilities == NULL || labels == NULL || n == 0) {
-        return null_tensor("binary_cross_entropy");
-    }
-    tdl_status status = check_smoothing("binary_cross_entropy", label_smoothing);
-    if (status == TDL_STATUS_OK) {
-        binary_xent_backward(dprobabilities, dlabels, dloss, probabilities, labels, n, label_smoothing);
-    }
-    return status;
+    return smoothed_elementwise_backward("binary_cross_entropy", binary_xent_backward, dprobabilities, dlabels,
+                                         dloss, probabilities, labels, n, label_smoothing);
 }
 
 /* dpredictions += dloss * 2 (p - y) / n; dlabels (optional) gets the negation */

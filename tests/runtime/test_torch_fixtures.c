@@ -570,26 +570,7 @@ static void test_focal(void **state)
     assert_true(fx->all_close);
 }
 
-/* Mean squared error and its gradients for predictions and labels. */
-static void test_mse(void **state)
-{
-    fixture *fx = *state;
-    float dloss = load_scalar(fx, "losses", "dloss");
-    size_t n;
-    const float *predictions = load_f32(fx, "mse", "predictions", &n);
-    const float *labels = load_f32(fx, "mse", "labels", NULL);
-    float loss = NAN;
-    tdl_mse_forward(&loss, predictions, labels, n);
-    compare(fx, "mse", "loss", NULL, &loss, 1, 0.0f);
-    float *dpredictions = alloc_floats(fx, n, GRADIENT_START);
-    float *dlabels = alloc_floats(fx, n, GRADIENT_START);
-    tdl_mse_backward(dpredictions, dlabels, dloss, predictions, labels, n);
-    compare(fx, "mse", "dpredictions", NULL, dpredictions, n, GRADIENT_START);
-    compare(fx, "mse", "dlabels", NULL, dlabels, n, GRADIENT_START);
-    assert_true(fx->all_close);
-}
-
-typedef enum regression_loss { REGRESSION_MAE, REGRESSION_HUBER } regression_loss;
+typedef enum regression_loss { REGRESSION_MSE, REGRESSION_MAE, REGRESSION_HUBER } regression_loss;
 
 static void check_regression(fixture *fx, const char *c, regression_loss kind)
 {
@@ -600,7 +581,10 @@ static void check_regression(fixture *fx, const char *c, regression_loss kind)
     float loss = NAN;
     float *dpredictions = alloc_floats(fx, n, GRADIENT_START);
     float *dlabels = alloc_floats(fx, n, GRADIENT_START);
-    if (kind == REGRESSION_MAE) {
+    if (kind == REGRESSION_MSE) {
+        tdl_mse_forward(&loss, predictions, labels, n);
+        tdl_mse_backward(dpredictions, dlabels, dloss, predictions, labels, n);
+    } else if (kind == REGRESSION_MAE) {
         tdl_mae_forward(&loss, predictions, labels, n);
         tdl_mae_backward(dpredictions, dlabels, dloss, predictions, labels, n);
     } else {
@@ -612,6 +596,14 @@ static void check_regression(fixture *fx, const char *c, regression_loss kind)
     compare(fx, c, "loss", NULL, &loss, 1, 0.0f);
     compare(fx, c, "dpredictions", NULL, dpredictions, n, GRADIENT_START);
     compare(fx, c, "dlabels", NULL, dlabels, n, GRADIENT_START);
+}
+
+/* Mean squared error and its gradients for predictions and labels. */
+static void test_mse(void **state)
+{
+    fixture *fx = *state;
+    check_regression(fx, "mse", REGRESSION_MSE);
+    assert_true(fx->all_close);
 }
 
 /* Mean absolute error (0 gradient where prediction == label, as L1Loss) and
