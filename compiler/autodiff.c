@@ -150,8 +150,10 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
         nb->value = add_buffer(p, CG_BUFFER_VALUE, n, &n->type);
     }
 
-    bool softmax_activation = (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
-    if (softmax_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
+    /* An activation= the layer kernel does not fuse runs after it, from a pre-activation buffer. */
+    bool separate_activation =
+        (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation >= TSC_ACTIVATION_FIRST_UNFUSED;
+    if (separate_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
     if ((flags & CG_OP_MASK) && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
     if ((flags & CG_OP_ARGMAX) && train && p->grad[n->index]) {
         /* Max pooling's backward scatters through the argmax its forward
@@ -170,7 +172,7 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     if (!p->grad[n->index] || family == TSC_FAMILY_LOSS) return;
     if (view) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
     else nb->grad = add_buffer(p, CG_BUFFER_GRAD, n, &n->type);
-    if (softmax_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);
+    if (separate_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);
     /* The out_backprop gradient of the conv2d_backprop_* ops is a conv2d
      * forward, which overwrites: it goes through a temporary. */
     if ((flags & CG_OP_GRAD_TEMP) && p->grad[n->inputs[1]->index])

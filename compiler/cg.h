@@ -81,7 +81,7 @@ typedef enum cg_buffer_role {
     CG_BUFFER_VALUE = 0, /* a node's output */
     CG_BUFFER_GRAD,      /* the gradient of a node's output */
     CG_BUFFER_MASK,      /* dropout's mask */
-    CG_BUFFER_PRE,       /* the pre-softmax output of a conv2d/dense with activation=softmax */
+    CG_BUFFER_PRE,       /* the pre-activation output of a conv2d/dense with activation=softmax, gelu or swish */
     CG_BUFFER_DPRE,      /* its gradient */
     CG_BUFFER_TEMP,      /* a backward partial result added into a gradient */
     CG_BUFFER_LABELS,    /* f32 labels converted to the int32 indices a loss or metric takes */
@@ -192,7 +192,7 @@ enum {
     CG_OP_VIEW = 1u << 0,          /* output and gradient are views of input 0 (flatten, reshape, …) */
     CG_OP_TRAIN_ONLY = 1u << 1,    /* the identity (a view) outside training: dropout */
     CG_OP_MASK = 1u << 2,          /* keeps a mask in training: dropout */
-    CG_OP_FUSED_ACTIVATION = 1u << 3, /* activation= (softmax needs a pre-activation buffer) */
+    CG_OP_FUSED_ACTIVATION = 1u << 3, /* activation= (softmax, gelu, swish need a pre-activation buffer) */
     CG_OP_GRAD_TEMP = 1u << 4,     /* input 1's gradient goes through a temporary */
     CG_OP_NO_CODE = 1u << 5,       /* inputs and optimizers: no step of their own */
     CG_OP_ARGMAX = 1u << 6,        /* training keeps each window's argmax (int32) in the mask buffer */

@@ -20,6 +20,7 @@ void lower_dropout_backward(cg_lowerer *l, const checked_node *n);
 void lower_add_backward(cg_lowerer *l, const checked_node *n);
 void lower_conv_backprop_backward(cg_lowerer *l, const checked_node *n);
 void lower_activation_backward(cg_lowerer *l, const checked_node *n); /* from the saved output */
+void lower_gated_backward(cg_lowerer *l, const checked_node *n);      /* from the input: gelu, swish */
 void lower_loss_forward(cg_lowerer *l, const checked_node *n);
 void lower_loss_backward(cg_lowerer *l, const checked_node *n);
 void lower_metric_forward(cg_lowerer *l, const checked_node *n);
@@ -45,6 +46,8 @@ void emit_conv_backprop_forward(cg_emitter *e, const checked_node *n);
 void emit_conv_backprop_backward(cg_emitter *e, const checked_node *n);
 void emit_activation_forward(cg_emitter *e, const checked_node *n);
 void emit_activation_backward(cg_emitter *e, const checked_node *n);
+void emit_gated_forward(cg_emitter *e, const checked_node *n);       /* gelu, swish, silu */
+void emit_gated_backward(cg_emitter *e, const checked_node *n);
 void emit_softmax_forward(cg_emitter *e, const checked_node *n);
 void emit_softmax_backward(cg_emitter *e, const checked_node *n);
 void emit_sparse_xent_forward(cg_emitter *e, const checked_node *n);
@@ -57,6 +60,10 @@ void emit_focal_forward(cg_emitter *e, const checked_node *n);
 void emit_focal_backward(cg_emitter *e, const checked_node *n);
 void emit_mse_forward(cg_emitter *e, const checked_node *n);
 void emit_mse_backward(cg_emitter *e, const checked_node *n);
+void emit_mae_forward(cg_emitter *e, const checked_node *n);
+void emit_mae_backward(cg_emitter *e, const checked_node *n);
+void emit_huber_forward(cg_emitter *e, const checked_node *n);
+void emit_huber_backward(cg_emitter *e, const checked_node *n);
 void emit_metric_forward(cg_emitter *e, const checked_node *n);
 void emit_concat_forward(cg_emitter *e, const checked_node *n);
 void emit_concat_backward(cg_emitter *e, const checked_node *n);

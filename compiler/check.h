@@ -71,17 +71,24 @@ bool tsc_type_elements(const tsc_type *type, int64_t batch, int from, int64_t *o
 
 /* --- Resolved attributes --------------------------------------------------- */
 
-/* Matches tdl_activation of the runtime value for value, plus SOFTMAX, which
- * the runtime does not fuse: code generation applies tdl_softmax_forward over
- * the last axis after the layer. */
+/* Up to SOFTPLUS it matches tdl_activation of the runtime value for value.
+ * The runtime does not fuse the rest: code generation runs the layer linear
+ * into a pre-activation buffer and applies tdl_gelu_forward,
+ * tdl_swish_forward or tdl_softmax_forward (over the last axis) after it. */
 typedef enum tsc_activation {
     TSC_ACTIVATION_LINEAR = 0,
     TSC_ACTIVATION_RELU,
     TSC_ACTIVATION_SIGMOID,
     TSC_ACTIVATION_TANH,
     TSC_ACTIVATION_LEAKY_RELU,
+    TSC_ACTIVATION_ELU,
+    TSC_ACTIVATION_SOFTPLUS,
+    TSC_ACTIVATION_GELU,             /* the exact (erf) form, as Keras' activation="gelu" */
+    TSC_ACTIVATION_SWISH,            /* also written silu */
     TSC_ACTIVATION_SOFTMAX,
 } tsc_activation;
+/* The first activation the runtime's conv2d and dense kernels do not fuse. */
+#define TSC_ACTIVATION_FIRST_UNFUSED TSC_ACTIVATION_GELU
 
 /* Matches tdl_padding of the runtime. */
 typedef enum tsc_padding { TSC_PADDING_VALID = 0, TSC_PADDING_SAME } tsc_padding;
@@ -95,7 +102,9 @@ typedef struct checked_attrs {
     int64_t depth_multiplier;        /* depthwise_conv2d, separable_conv2d */
     int64_t units;                   /* dense */
     tsc_activation activation;       /* conv2d, dense; LINEAR when absent */
-    double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); focal_loss alpha (0.25) */
+    double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); elu alpha (1.0);
+                                        focal_loss alpha (0.25) */
+    bool approximate;                /* gelu: the tanh form */
     bool use_bias;                   /* conv2d, dense */
     /* conv2d, pools, conv2d_backprop_*: spatial window, [0] = rows, [1] = columns */
     int64_t kernel[2];               /* conv2d kernel_size; pools pool_size; backprop: filter_sizes kh, kw */
@@ -121,6 +130,8 @@ typedef struct checked_attrs {
     bool labels_f32;                 /* labels that should be i32 indices are f32 (warning W0102): the
                                         generated code converts each to int32 first, as Keras casts */
     double gamma;                    /* focal_loss, 2.0 */
+    double delta;                    /* huber, 1.0 */
+    double label_smoothing;          /* the cross-entropies, in [0, 1] (0.0) */
     double weight;                   /* loss weight, 1.0: the total loss is the weighted sum */
     bool from_logits;                /* binary_cross_entropy (true); the others take logits by definition */
     bool sparse_labels;              /* labels are i32 class indices (sparse CE, sparse focal form, in_top_k, accuracy) */

@@ -252,10 +252,15 @@ void check_layer_options(checked_node *node, const check_value *values)
     int act = tsc_op_param_index(node->info, "activation");
     int bias = tsc_op_param_index(node->info, "use_bias");
     TSC_ASSERT(act >= 0 && bias >= 0);
-    node->attrs.activation = (tsc_activation)values[act].word;
-    /* activation=leaky_relu takes the leaky_relu op's default slope. */
+    /* The word after softmax is silu, Keras' other name of swish. */
+    int word = values[act].word;
+    node->attrs.activation = word > TSC_ACTIVATION_SOFTMAX ? TSC_ACTIVATION_SWISH : (tsc_activation)word;
+    /* activation=leaky_relu and activation=elu take their op's default alpha. */
     const tsc_param_spec *slope = &tsc_op_info_of(TSC_OP_LEAKY_RELU)->params[P_leaky_relu_alpha];
-    node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float : 0.0;
+    const tsc_param_spec *scale = &tsc_op_info_of(TSC_OP_ELU)->params[P_elu_alpha];
+    node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float
+                        : node->attrs.activation == TSC_ACTIVATION_ELU      ? scale->default_float
+                                                                            : 0.0;
     node->attrs.use_bias = values[bias].flag;
 }
 

@@ -12,12 +12,13 @@
 static const char *const activation_constants[] = {
     [TDL_ACTIVATION_LINEAR] = "TDL_ACTIVATION_LINEAR",   [TDL_ACTIVATION_RELU] = "TDL_ACTIVATION_RELU",
     [TDL_ACTIVATION_SIGMOID] = "TDL_ACTIVATION_SIGMOID", [TDL_ACTIVATION_TANH] = "TDL_ACTIVATION_TANH",
-    [TDL_ACTIVATION_LEAKY_RELU] = "TDL_ACTIVATION_LEAKY_RELU",
+    [TDL_ACTIVATION_LEAKY_RELU] = "TDL_ACTIVATION_LEAKY_RELU", [TDL_ACTIVATION_ELU] = "TDL_ACTIVATION_ELU",
+    [TDL_ACTIVATION_SOFTPLUS] = "TDL_ACTIVATION_SOFTPLUS",
 };
 
 static tdl_activation runtime_activation(tsc_activation a) {
-    /* softmax is not fused: the layer runs linear, then tdl_softmax_forward. */
-    return a == TSC_ACTIVATION_SOFTMAX ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
+    /* softmax, gelu and swish are not fused: the layer runs linear, then their own kernel. */
+    return a >= TSC_ACTIVATION_FIRST_UNFUSED ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
 }
 
 /* The convolution's input and output types: conv2d's own, and for the
@@ -50,7 +51,7 @@ void cg_conv_desc(const checked_node *n, tdl_conv2d_desc *d) {
         .dilation_h = (int)a->dilation[0], .dilation_w = (int)a->dilation[1],
         .pad_top = (int)a->pad_top, .pad_left = (int)a->pad_left,
         .activation = runtime_activation(act),
-        .alpha = act == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f,
+        .alpha = act == TSC_ACTIVATION_LEAKY_RELU || act == TSC_ACTIVATION_ELU ? (float)a->alpha : 0.0f,
         .groups = layer && a->groups > 1 ? (int)a->groups : 1,
     };
 }
@@ -79,7 +80,8 @@ void cg_dense_desc(const checked_node *n, tdl_dense_desc *d) {
         .in_features = (int)n->inputs[0]->type.dims[1],
         .units = (int)a->units,
         .activation = runtime_activation(a->activation),
-        .alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f,
+        .alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU || a->activation == TSC_ACTIVATION_ELU ? (float)a->alpha
+                                                                                                  : 0.0f,
     };
 }
 

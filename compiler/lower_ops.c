@@ -47,7 +47,8 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n) {
 void lower_conv_dense_backward(cg_lowerer *l, const checked_node *n) {
     const cg_node_buffers *nb = cg_buffers_of(l->program, n);
     read_grad(l, n);
-    cg_read(l, nb->value);
+    /* softmax's backward reads its output; gelu's and swish's only their input, pre. */
+    if (nb->pre < 0 || n->attrs.activation == TSC_ACTIVATION_SOFTMAX) cg_read(l, nb->value);
     if (nb->pre >= 0) {
         cg_accumulate_into(l, nb->dpre);
         cg_read(l, nb->pre);
@@ -131,6 +132,13 @@ void lower_conv_backprop_backward(cg_lowerer *l, const checked_node *n) {
 void lower_activation_backward(cg_lowerer *l, const checked_node *n) {
     read_grad(l, n);
     cg_read(l, value(l, n));
+    grad_into(l, n->inputs[0]);
+}
+
+/* gelu, swish, silu: the derivative is a function of the input. */
+void lower_gated_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    cg_read(l, value(l, n->inputs[0]));
     grad_into(l, n->inputs[0]);
 }
 

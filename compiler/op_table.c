@@ -74,6 +74,7 @@ static const cg_op_lowering lower_conv2d_backprop = {
     BACKPROP_FORWARD_WORKSPACE};
 static const cg_op_lowering lower_activation = {UNARY(activation, lower_activation_backward),
                                                 .emit_backward = emit_activation_backward};
+static const cg_op_lowering lower_gated = {UNARY(gated, lower_gated_backward), .emit_backward = emit_gated_backward};
 static const cg_op_lowering lower_softmax = {UNARY(softmax, lower_activation_backward),
                                              .emit_backward = emit_softmax_backward};
 static const cg_op_lowering lower_sparse_softmax_xent = {LOSS(sparse_xent)};
@@ -81,6 +82,8 @@ static const cg_op_lowering lower_softmax_xent = {LOSS(softmax_xent)};
 static const cg_op_lowering lower_binary_xent = {LOSS(binary_xent)};
 static const cg_op_lowering lower_focal_loss = {LOSS(focal), .emit_descriptor = emit_focal_desc};
 static const cg_op_lowering lower_mean_squared_error = {LOSS(mse)};
+static const cg_op_lowering lower_mean_absolute_error = {LOSS(mae)};
+static const cg_op_lowering lower_huber = {LOSS(huber)};
 static const cg_op_lowering lower_metric = {METRIC};
 
 const cg_op_lowering *const cg_op_lowerings[TSC_OP_COUNT] = {

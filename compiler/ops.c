@@ -8,8 +8,10 @@
 #include "ops.h"
 
 static const char *const padding_words[] = {"valid", "same", NULL};
-/* In tsc_activation order: the checker stores the word's index. */
-static const char *const activation_words[] = {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", NULL};
+/* In tsc_activation order: the checker stores the word's index. silu, after
+ * them, is Keras' other name of swish (check_layer_options). */
+static const char *const activation_words[] = {"linear", "relu",  "sigmoid", "tanh",    "leaky_relu", "elu",
+                                               "softplus", "gelu", "swish", "softmax", "silu",       NULL};
 #define NO_WORDS NULL
 
 #define REQUIRED .default_kind = TSC_DEFAULT_REQUIRED
@@ -85,6 +87,8 @@ static const struct {
     {"categorical_crossentropy", "softmax_cross_entropy"},
     {"binary_crossentropy", "binary_cross_entropy"},
     {"mse", "mean_squared_error"},
+    {"mae", "mean_absolute_error"},
+    {"huber_loss", "huber"},
     {"top_k_categorical_accuracy", "in_top_k"},
     {"sparse_top_k_categorical_accuracy", "in_top_k"},
     {"sparse_categorical_accuracy", "accuracy"},

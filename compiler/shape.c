@@ -298,6 +298,29 @@ bool check_leaky_relu(check_ctx *ctx, checked_node *node, const check_value *val
     return true;
 }
 
+bool check_elu(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!check_expect_dtype(ctx, node, values, P_elu_x, TSC_DTYPE_F32))
+        return false;
+    /* >= 0 keeps the output's sign that of the input, which the backward
+     * reads the slope from. */
+    double alpha = values[P_elu_alpha].number;
+    if (alpha < 0)
+        return check_range_error(node, P_elu_alpha, ">= 0", alpha);
+    node->attrs.alpha = alpha;
+    node->type = values[P_elu_x].tensor->type;
+    return true;
+}
+
+bool check_gelu(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!check_expect_dtype(ctx, node, values, P_gelu_x, TSC_DTYPE_F32))
+        return false;
+    node->attrs.approximate = values[P_gelu_approximate].flag;
+    node->type = values[P_gelu_x].tensor->type;
+    return true;
+}
+
 bool check_softmax(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     const checked_node *x = values[P_softmax_x].tensor;

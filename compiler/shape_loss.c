@@ -99,7 +99,8 @@ enum { LABELS = 0, LOGITS = 1 };
 #define TAKES_LABELS_LOGITS(list, labels, logits) ((int)P_##list##_##labels == LABELS && (int)P_##list##_##logits == LOGITS)
 _Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_LOGITS(dense_xent, labels, logits) &&
                TAKES_LABELS_LOGITS(binary_xent, labels, x) && TAKES_LABELS_LOGITS(focal, labels, logits) &&
-               TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(accuracy, labels, logits),
+               TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(huber, labels, predictions) &&
+               TAKES_LABELS_LOGITS(accuracy, labels, logits),
                "losses and accuracy take (labels, logits) first");
 
 /* Scores f32[B,H,W,C] where one row per example is wanted: offer pooling
@@ -264,6 +265,7 @@ static bool scalar_result(checked_node *node, bool ok)
 bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     if (!float_arg(node, values, P_sparse_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_sparse_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_sparse_pair(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "softmax");
@@ -273,6 +275,7 @@ bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_v
 bool check_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_dense_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "softmax");
@@ -283,6 +286,7 @@ bool check_sigmoid_xent(check_ctx *ctx, checked_node *node, const check_value *v
 {
     node->attrs.from_logits = true;
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_dense_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "sigmoid");
@@ -293,6 +297,7 @@ bool check_binary_xent(check_ctx *ctx, checked_node *node, const check_value *va
 {
     node->attrs.from_logits = values[P_binary_xent_from_logits].flag;
     if (!float_arg(node, values, P_binary_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_binary_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     if (node->attrs.from_logits)
@@ -305,7 +310,8 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     checked_attrs *at = &node->attrs;
     if (!float_arg(node, values, P_focal_weight, RANGE_NON_NEGATIVE, &at->weight) ||
         !float_arg(node, values, P_focal_gamma, RANGE_NON_NEGATIVE, &at->gamma) ||
-        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha))
+        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha) ||
+        !float_arg(node, values, P_focal_label_smoothing, RANGE_UNIT_CLOSED, &at->label_smoothing))
         return false;
     const checked_node *y = values[LABELS].tensor;
     const checked_node *l = values[LOGITS].tensor;
@@ -319,9 +325,27 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     return scalar_result(node, true);
 }
 
-bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_value *values)
+/* mean_squared_error and mean_absolute_error: one parameter list, one rule. */
+static bool check_regression(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     return float_arg(node, values, P_mse_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) &&
+           scalar_result(node, check_same_shape(ctx, node, values));
+}
+
+bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return check_regression(ctx, node, values);
+}
+
+bool check_mean_absolute_error(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return check_regression(ctx, node, values);
+}
+
+bool check_huber(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return float_arg(node, values, P_huber_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) &&
+           float_arg(node, values, P_huber_delta, RANGE_POSITIVE, &node->attrs.delta) &&
            scalar_result(node, check_same_shape(ctx, node, values));
 }
 

@@ -149,6 +149,10 @@ TDL_VECTOR_CLONES void conv_activate_in_place(float *restrict y, size_t n, tdl_a
     case TDL_ACTIVATION_LEAKY_RELU:
         for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
         return;
+    case TDL_ACTIVATION_ELU:
+    case TDL_ACTIVATION_SOFTPLUS:
+        tdl_activation_forward(y, y, n, activation, alpha);
+        return;
     }
 }
 
@@ -172,6 +176,12 @@ TDL_VECTOR_CLONES static void activation_gradient(float *restrict dz, const floa
     case TDL_ACTIVATION_LEAKY_RELU:
         /* With alpha >= 0 the output has the sign of the input. */
         for (size_t i = 0; i < n; ++i) dz[i] = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        return;
+    case TDL_ACTIVATION_ELU:
+    case TDL_ACTIVATION_SOFTPLUS:
+        /* dz is written, not accumulated: start from zero. */
+        memset(dz, 0, n * sizeof *dz);
+        tdl_activation_backward(dz, dy, y, n, activation, alpha);
         return;
     }
 }

@@ -406,6 +406,35 @@ static void test_registry_defaults(void **state)
     const checked_optimizer *opt = ct->checked->models[0].optimizer;
     assert_true(opt->learning_rate == 0.001 && opt->beta_1 == 0.9 && opt->beta_2 == 0.999 && opt->epsilon == 1e-7);
     checked_text_free(ct);
+
+    /* elu's alpha 1.0 (also for activation=elu), gelu's exact form (also for
+     * activation=gelu), silu as swish, huber's delta 1.0, label_smoothing 0.0. */
+    ct = check_body("    input label : i32[B];\n    input target : f32[B, 4];\n"
+                    "    a = elu(image);\n    b = gelu(image);\n    c = gelu(image, approximate=true);\n"
+                    "    d = conv2d(image, filters=2, kernel_size=1, activation=elu);\n"
+                    "    e = conv2d(image, filters=2, kernel_size=1, activation=gelu);\n"
+                    "    f = conv2d(image, filters=2, kernel_size=1, activation=silu);\n"
+                    "    g = conv2d(image, filters=2, kernel_size=1, activation=softplus);\n"
+                    "    q = flatten(a);\n    p = dense(q, units=4);\n"
+                    "    loss x = sparse_softmax_cross_entropy(label, p);\n"
+                    "    loss y = softmax_cross_entropy(target, p, label_smoothing=0.25);\n"
+                    "    loss h = huber(target, p);\n    loss m = mean_absolute_error(target, p);\n"
+                    "    output b; output c; output d; output e; output f; output g;\n    optimizer adam();");
+    assert_int_equal(ct->errors, 0);
+    assert_true(layer(ct, "elu_1")->attrs.alpha == 1.0);
+    assert_false(layer(ct, "gelu_1")->attrs.approximate);
+    assert_true(layer(ct, "gelu_2")->attrs.approximate);
+    assert_int_equal(layer(ct, "conv2d_1")->attrs.activation, TSC_ACTIVATION_ELU);
+    assert_true(layer(ct, "conv2d_1")->attrs.alpha == 1.0);
+    assert_int_equal(layer(ct, "conv2d_2")->attrs.activation, TSC_ACTIVATION_GELU);
+    assert_int_equal(layer(ct, "conv2d_3")->attrs.activation, TSC_ACTIVATION_SWISH);
+    assert_int_equal(layer(ct, "conv2d_4")->attrs.activation, TSC_ACTIVATION_SOFTPLUS);
+    const checked_model *m = &ct->checked->models[0];
+    assert_true(m->losses[0].node->attrs.label_smoothing == 0.0);
+    assert_true(m->losses[1].node->attrs.label_smoothing == 0.25);
+    assert_true(m->losses[2].node->attrs.delta == 1.0);
+    assert_int_equal(m->losses[3].node->op, TSC_OP_MEAN_ABSOLUTE_ERROR);
+    checked_text_free(ct);
 }
 
 /* reduce_*: axis lists, negatives, keepdims and the default of all axes. */

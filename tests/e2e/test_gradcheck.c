@@ -31,6 +31,7 @@
 #include "gc_conv.h"
 #include "gc_dense.h"
 #include "gc_groups.h"
+#include "gc_smooth.h"
 
 /* The generated API takes const arrays with their shapes; in C (before C23)
  * a T (*)[N] does not convert to const T (*)[N] implicitly, hence the casts. */
@@ -147,6 +148,32 @@ static void test_gradcheck_groups(void **state) {
     gc_groups_destroy(m);
 }
 
+/* gc_smooth: gelu, swish/silu, elu, softplus (alone and fused), mean_absolute_error, huber, label smoothing. */
+static void test_gradcheck_smooth(void **state) {
+    (void)state;
+    static float image[BATCH][6][6][2], x[BATCH][10], soft[BATCH][5], multi[BATCH][5], target[BATCH][5];
+    static int32_t label[BATCH];
+    e2e_rng rng = {15};
+    e2e_fill_uniform(&rng, &image[0][0][0][0], sizeof image / sizeof(float), -1.5f, 1.5f);
+    e2e_fill_uniform(&rng, &x[0][0], sizeof x / sizeof(float), -2.0f, 2.0f);
+    e2e_fill_labels(&rng, label, BATCH, 5);
+    e2e_fill_distributions(&rng, &soft[0][0], BATCH, 5);
+    e2e_fill_uniform(&rng, &multi[0][0], sizeof multi / sizeof(float), 0.0f, 1.0f);
+    e2e_fill_uniform(&rng, &target[0][0], sizeof target / sizeof(float), -1.0f, 2.0f);
+    gc_smooth *m = gc_smooth_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_smooth_init(m, seeds[s]);
+        double error = gc_smooth_gradcheck(m, BATCH, (const float(*)[6][6][2])image, (const float(*)[10])x, label,
+                                           (const float(*)[5])soft, (const float(*)[5])multi,
+                                           (const float(*)[5])target);
+        printf("gc_smooth seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+    }
+    gc_smooth_destroy(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_conv),
@@ -154,6 +181,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_backprop),
         cmocka_unit_test(test_gradcheck_combine),
         cmocka_unit_test(test_gradcheck_groups),
+        cmocka_unit_test(test_gradcheck_smooth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

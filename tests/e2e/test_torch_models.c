@@ -44,6 +44,7 @@
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
+#include "fx_smooth.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: differences are ~1e-7 here, so
@@ -188,6 +189,22 @@ static const weight_info groups_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_groups, FX_GROUPS, groups_weights, GROUPS_PARAM_COUNT)
+
+/* The weights of fx_smooth: 800 parameters. */
+#define SMOOTH_PARAM_COUNT 800
+static const weight_info smooth_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 3}},
+    {"conv2d_1.bias", 1, {3}},
+    {"dense_1.kernel", 2, {5 * 5 * 3, 8}},
+    {"dense_1.bias", 1, {8}},
+    {"dense_2.kernel", 2, {8, CLASSES}},
+    {"dense_2.bias", 1, {CLASSES}},
+    {"dense_3.kernel", 2, {8, CLASSES}},
+    {"dense_3.bias", 1, {CLASSES}},
+    {"dense_4.kernel", 2, {8, CLASSES}},
+    {"dense_4.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_smooth, FX_SMOOTH, smooth_weights, SMOOTH_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -443,6 +460,13 @@ static void test_fx_groups(void **state)
     check_model_against_torch(*state);
 }
 
+/* gelu, elu, swish, softplus, silu; label smoothing on the four cross-entropies,
+ * mean_absolute_error and huber, all in the objective train_step minimises. */
+static void test_fx_smooth(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -464,6 +488,8 @@ int main(void)
                                                  (void *)&fx_concat_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_groups, setup, teardown,
                                                  (void *)&fx_groups_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_smooth, setup, teardown,
+                                                 (void *)&fx_smooth_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

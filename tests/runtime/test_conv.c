@@ -93,7 +93,8 @@ static tdl_conv2d_desc make_desc(const conv_case *cc, tdl_activation activation)
                                           cc->dilation_w, cc->padding),
                      TDL_STATUS_OK);
     d.activation = activation;
-    d.alpha = activation == TDL_ACTIVATION_LEAKY_RELU ? 0.2f : 0.0f;
+    /* elu's default alpha = 1 has a continuous slope: no kink for the differences to straddle. */
+    d.alpha = activation == TDL_ACTIVATION_LEAKY_RELU ? 0.2f : activation == TDL_ACTIVATION_ELU ? 1.0f : 0.0f;
     return d;
 }
 
@@ -115,6 +116,8 @@ static double activate(double z, tdl_activation activation) {
     case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-z));
     case TDL_ACTIVATION_TANH: return tanh(z);
     case TDL_ACTIVATION_LEAKY_RELU: return z > 0 ? z : 0.2 * z;
+    case TDL_ACTIVATION_ELU: return z > 0 ? z : expm1(z);
+    case TDL_ACTIVATION_SOFTPLUS: return log1p(exp(z));
     }
     return z;
 }
@@ -280,7 +283,7 @@ static void test_forward_asymmetric_strides(void **state) {
 static void test_forward_activations(void **state) {
     (void)state;
     const tdl_activation all[] = {TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
-                                  TDL_ACTIVATION_LEAKY_RELU};
+                                  TDL_ACTIVATION_LEAKY_RELU, TDL_ACTIVATION_ELU, TDL_ACTIVATION_SOFTPLUS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) check_forward(&stride2_same_uneven, all[i], WITH_BIAS);
 }
 
@@ -418,9 +421,11 @@ static void test_backward_relu(void **state) {
     check_backward(&small_pointwise, TDL_ACTIVATION_RELU);
 }
 
-/* Gradients through a fused sigmoid, tanh and leaky ReLU. */
+/* Gradients through a fused sigmoid, tanh, softplus and elu. */
 static void test_backward_smooth_activations(void **state) {
     (void)state;
+    check_backward(&small_stride2_same, TDL_ACTIVATION_SOFTPLUS);
+    check_backward(&small_pointwise, TDL_ACTIVATION_ELU);
     check_backward(&small_stride2_same, TDL_ACTIVATION_SIGMOID);
     check_backward(&small_dilated_valid, TDL_ACTIVATION_SIGMOID);
     check_backward(&small_pointwise, TDL_ACTIVATION_TANH);

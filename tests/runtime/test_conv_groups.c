@@ -69,6 +69,8 @@ static double activate(double z, tdl_activation activation) {
     case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-z));
     case TDL_ACTIVATION_TANH: return tanh(z);
     case TDL_ACTIVATION_LEAKY_RELU: return z > 0 ? z : 0.2 * z;
+    case TDL_ACTIVATION_ELU: return z > 0 ? z : expm1(z);
+    case TDL_ACTIVATION_SOFTPLUS: return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
     }
     return z;
 }

@@ -104,6 +104,8 @@ typedef enum tdl_activation {
     TDL_ACTIVATION_SIGMOID,
     TDL_ACTIVATION_TANH,
     TDL_ACTIVATION_LEAKY_RELU, /* y = x > 0 ? x : alpha * x, alpha >= 0 */
+    TDL_ACTIVATION_ELU,        /* y = x > 0 ? x : alpha * (exp(x) - 1), alpha >= 0 */
+    TDL_ACTIVATION_SOFTPLUS,   /* y = log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) */
 } tdl_activation;
 
 /* x: (n) -> y: (n). y may alias x. */
@@ -112,6 +114,21 @@ void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation a
  * dx and dy must not alias. */
 void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
                              tdl_activation activation, float alpha);
+
+/* GELU and swish (activation_gated.c): x times a gate of x. Their derivative
+ * cannot be read from the output, so the backward takes the input x, and
+ * they are not a tdl_activation that conv2d and dense fuse (generated code
+ * runs the layer linear, then these). dx += dy * f'(x); y may alias x, and
+ * dx may alias x. */
+typedef enum tdl_gelu_form {
+    TDL_GELU_EXACT = 0, /* x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+    TDL_GELU_TANH,      /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+} tdl_gelu_form;
+void tdl_gelu_forward(float *y, const float *x, size_t n, tdl_gelu_form form);
+void tdl_gelu_backward(float *dx, const float *dy, const float *x, size_t n, tdl_gelu_form form);
+/* swish = silu: y = x * sigmoid(x) */
+void tdl_swish_forward(float *y, const float *x, size_t n);
+void tdl_swish_backward(float *dx, const float *dy, const float *x, size_t n);
 
 /* Softmax along one axis of a tensor seen as (outer, axis_len, inner).
  * x: (outer, axis_len, inner) -> y: same. Max-subtracted, stable; y may alias x. */
@@ -429,6 +446,21 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
                        int classes, const tdl_focal_desc *d);
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d);
+/* Both forms with label smoothing s in [0, 1] (Keras CategoricalFocalCrossentropy
+ * and BinaryFocalCrossentropy): the targets, one-hot rows for class indices,
+ * become z (1 - s) + s / K, K = classes (2 for classes == 1). s outside
+ * [0, 1], a bad gamma, a NULL tensor or a bad label is an error status. */
+tdl_status tdl_sparse_focal_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                             size_t positions, int classes, const tdl_focal_desc *d,
+                                             float label_smoothing);
+tdl_status tdl_sparse_focal_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                              const int32_t *labels, size_t positions, int classes,
+                                              const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                      int classes, const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                                       size_t positions, int classes, const tdl_focal_desc *d,
+                                       float label_smoothing);
 
 /* binary_cross_entropy(from_logits=false): probabilities in (0, 1), clipped to
  * [1e-7, 1 - 1e-7] as Keras does; mean over all n elements of
@@ -442,6 +474,48 @@ void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss
 void tdl_mse_forward(float *loss, const float *predictions, const float *labels, size_t n);
 void tdl_mse_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
                       const float *labels, size_t n);
+
+/* Mean over all n elements of |p - y| (loss_robust.c). The gradient is
+ * sign(p - y), 0 where p == y (as PyTorch's L1Loss). dlabels may be NULL. */
+void tdl_mae_forward(float *loss, const float *predictions, const float *labels, size_t n);
+void tdl_mae_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
+                      const float *labels, size_t n);
+
+/* Huber loss (Keras Huber, PyTorch HuberLoss), mean over all n elements of
+ * 0.5 e^2 where |e| <= delta, else delta (|e| - 0.5 delta), e = p - y.
+ * delta not finite and > 0, or a NULL tensor, is TDL_STATUS_BAD_ARGUMENT.
+ * dlabels may be NULL. */
+tdl_status tdl_huber_forward(float *loss, const float *predictions, const float *labels, size_t n, float delta);
+tdl_status tdl_huber_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
+                              const float *labels, size_t n, float delta);
+
+/* The cross-entropies with label smoothing s in [0, 1]: each target z
+ * becomes z (1 - s) + s / K, K = classes for the softmax forms (Keras
+ * CategoricalCrossentropy; for class indices, PyTorch's
+ * CrossEntropyLoss(label_smoothing=s), the same on one-hot rows) and K = 2
+ * for the sigmoid and probability forms (Keras BinaryCrossentropy).
+ * dlabels, where there is one, is the derivative with respect to the
+ * unsmoothed labels (the factor 1 - s included). s outside [0, 1] or a NULL
+ * tensor is TDL_STATUS_BAD_ARGUMENT; s = 0 gives the functions above. */
+tdl_status tdl_sparse_softmax_xent_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                                    size_t positions, int classes, float label_smoothing);
+tdl_status tdl_sparse_softmax_xent_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                                     const int32_t *labels, size_t positions, int classes,
+                                                     float label_smoothing);
+tdl_status tdl_softmax_xent_smoothed_forward(float *loss, const float *logits, const float *labels,
+                                             size_t positions, int classes, float label_smoothing);
+tdl_status tdl_softmax_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t positions, int classes,
+                                              float label_smoothing);
+tdl_status tdl_sigmoid_xent_smoothed_forward(float *loss, const float *logits, const float *labels, size_t n,
+                                             float label_smoothing);
+tdl_status tdl_sigmoid_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t n, float label_smoothing);
+tdl_status tdl_binary_xent_smoothed_forward(float *loss, const float *probabilities, const float *labels, size_t n,
+                                            float label_smoothing);
+tdl_status tdl_binary_xent_smoothed_backward(float *dprobabilities, float *dlabels, float dloss,
+                                             const float *probabilities, const float *labels, size_t n,
+                                             float label_smoothing);
 
 /* ===================================================================== */
 /* Metrics (metric.c)                                                     */
