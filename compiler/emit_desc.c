@@ -20,10 +20,14 @@ static tdl_activation runtime_activation(tsc_activation a) {
     return a == TSC_ACTIVATION_SOFTMAX ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
 }
 
-/* The convolution's input and output types: conv2d's own, and for the
- * backprop ops those of the convolution they differentiate. */
+/* The convolution's input and output types: conv2d's own, for the
+ * backprop ops those of the convolution they differentiate, and for
+ * conv2d_transpose those of the convolution it transposes. */
 static void conv_geometry(const checked_node *n, const tsc_type **in, const tsc_type **out) {
-    if (n->op == TSC_OP_CONV2D_BACKPROP_INPUT) {
+    if (n->op == TSC_OP_CONV2D_TRANSPOSE) {
+        *in = &n->type;
+        *out = &n->inputs[0]->type;
+    } else if (n->op == TSC_OP_CONV2D_BACKPROP_INPUT) {
         *in = &n->type;
         *out = &n->inputs[1]->type;
     } else if (n->op == TSC_OP_CONV2D_BACKPROP_FILTER) {
@@ -62,21 +66,70 @@ void cg_dense_desc(const checked_node *n, tdl_dense_desc *d) {
     };
 }
 
-void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n) {
-    tdl_conv2d_desc d;
-    cg_conv_desc(n, &d);
+/* The fields of a tdl_conv2d_desc initializer, up to its closing brace. */
+static void conv_fields(cg_buf *out, const tdl_conv2d_desc *desc) {
+    const tdl_conv2d_desc d = *desc;
     char *alpha = cg_float_literal(d.alpha);
     cg_buf_printf(out,
-                  "static const tdl_conv2d_desc %s = {\n"
                   "    %d, %d, %d, /* in h, w, c */\n"
                   "    %d, %d, %d, /* out h, w, c */\n"
                   "    %d, %d, %d, %d, %d, %d, /* kernel, strides, dilation */\n"
                   "    %d, %d, /* pad top, left */\n"
-                  "    %s, %s};\n",
-                  name, d.in_h, d.in_w, d.in_c, d.out_h, d.out_w, d.out_c, d.kernel_h, d.kernel_w, d.stride_h,
+                  "    %s, %s}",
+                  d.in_h, d.in_w, d.in_c, d.out_h, d.out_w, d.out_c, d.kernel_h, d.kernel_w, d.stride_h,
                   d.stride_w, d.dilation_h, d.dilation_w, d.pad_top, d.pad_left, activation_constants[d.activation],
                   alpha);
     free(alpha);
+}
+
+void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n) {
+    tdl_conv2d_desc d;
+    cg_conv_desc(n, &d);
+    cg_buf_printf(out, "static const tdl_conv2d_desc %s = {\n", name);
+    conv_fields(out, &d);
+    cg_buf_puts(out, ";\n");
+}
+
+/* conv2d_transpose: the convolution it transposes (linear), then the layer's activation. */
+static void conv_transpose_desc(const checked_node *n, tdl_conv2d_transpose_desc *d) {
+    cg_conv_desc(n, &d->conv);
+    const checked_attrs *a = &n->attrs;
+    d->activation = runtime_activation(a->activation);
+    d->alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f;
+}
+
+void emit_conv_transpose_desc(cg_buf *out, const char *name, const checked_node *n) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    cg_buf_printf(out, "static const tdl_conv2d_transpose_desc %s = {{\n", name);
+    conv_fields(out, &d.conv);
+    char *alpha = cg_float_literal(d.alpha);
+    cg_buf_printf(out, ",\n    %s, %s};\n", activation_constants[d.activation], alpha);
+    free(alpha);
+}
+
+void emit_upsample2d_desc(cg_buf *out, const char *name, const checked_node *n) {
+    const tsc_type *in = &n->inputs[0]->type;
+    cg_buf_printf(out,
+                  "static const tdl_upsample2d_desc %s = {\n"
+                  "    %lld, %lld, %lld, /* in h, w, channels */\n"
+                  "    %lld, %lld, %s}; /* size, interpolation */\n",
+                  name, (long long)in->dims[1], (long long)in->dims[2], (long long)in->dims[3],
+                  (long long)n->attrs.kernel[0], (long long)n->attrs.kernel[1],
+                  n->attrs.interpolation == TDL_INTERPOLATION_BILINEAR ? "TDL_INTERPOLATION_BILINEAR"
+                                                                       : "TDL_INTERPOLATION_NEAREST");
+}
+
+/* zero_padding2d and cropping2d: the checker stored cropping as negative padding. */
+void emit_pad2d_desc(cg_buf *out, const char *name, const checked_node *n) {
+    const tsc_type *in = &n->inputs[0]->type;
+    const checked_attrs *a = &n->attrs;
+    cg_buf_printf(out,
+                  "static const tdl_pad2d_desc %s = {\n"
+                  "    %lld, %lld, %lld, /* in h, w, channels */\n"
+                  "    %lld, %lld, %lld, %lld}; /* top, bottom, left, right */\n",
+                  name, (long long)in->dims[1], (long long)in->dims[2], (long long)in->dims[3], (long long)a->pad_top,
+                  (long long)a->pad_bottom, (long long)a->pad_left, (long long)a->pad_right);
 }
 
 void emit_pool_desc(cg_buf *out, const char *name, const checked_node *n) {
@@ -113,6 +166,12 @@ size_t conv_workspace_floats(const checked_node *n, int max_batch) {
     tdl_conv2d_desc d;
     cg_conv_desc(n, &d);
     return tdl_conv2d_workspace_size(&d, max_batch);
+}
+
+size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    return tdl_conv2d_transpose_workspace_size(&d, max_batch);
 }
 
 size_t dense_workspace_floats(const checked_node *n, int max_batch) {

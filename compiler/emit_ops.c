@@ -156,10 +156,11 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
         cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                 cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
                 cg_desc(e, pool));
-    } else if (n->op == TSC_OP_CONV2D)
-        cg_line(e, "    tdl_conv2d_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", y, x, kernel, bias, desc);
-    else
+    } else if (n->op == TSC_OP_DENSE)
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
+    else   /* conv2d, conv2d_transpose: the kernels are named after the op */
+        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel, bias,
+                desc);
     if (nb->pre >= 0)
         cg_line(e, "    tdl_softmax_forward(%s, %s, %s, %lld, 1);\n", cg_use(e, nb->value), y,
                 product_expr(e, &n->type, 0, n->type.rank - 1), (long long)dim(&n->type, n->type.rank - 1));
@@ -182,7 +183,7 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     const char *dx = grad_into(e, n->inputs[0]);
     const char *x = value_of(e, n->inputs[0]);
     cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, m->workspace);\n",
-            n->op == TSC_OP_CONV2D ? "conv2d" : "dense", dx, dkernel, dbias, dy, y, x, kernel, desc);
+            n->info->name, dx, dkernel, dbias, dy, y, x, kernel, desc);
 }
 
 /* --- Pools ---------------------------------------------------------------------- */
@@ -233,6 +234,24 @@ void emit_global_pool_backward(cg_emitter *e, const checked_node *n) {
                 value_of(e, n->inputs[0]), b, spatial, channels);
     else
         cg_line(e, "    tdl_global_avg_pool2d_backward(%s, %s, %s, %lld, %lld);\n", dx, dy, b, spatial, channels);
+}
+
+/* --- upsample2d, zero_padding2d, cropping2d ------------------------------------------ */
+
+/* Padding and cropping share the runtime's pad2d kernels (cropping pads by a negative amount). */
+static const char *resize_kernel(const checked_node *n) {
+    return n->op == TSC_OP_UPSAMPLE2D ? "upsample2d" : "pad2d";
+}
+
+void emit_resize_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_%s_forward(%s, %s, &%s, batch);\n", resize_kernel(n), value_of(e, n), value_of(e, n->inputs[0]),
+            cg_desc(e, n));
+}
+
+void emit_resize_backward(cg_emitter *e, const checked_node *n) {
+    const char *desc = cg_desc(e, n);
+    const char *dy = grad_of(e, n);
+    cg_line(e, "    tdl_%s_backward(%s, %s, &%s, batch);\n", resize_kernel(n), grad_into(e, n->inputs[0]), dy, desc);
 }
 
 /* --- Reductions, argmax, one_hot -------------------------------------------------- */
