@@ -43,6 +43,7 @@
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
+#include "fx_spatial.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: differences are ~1e-7 here, so
@@ -172,6 +173,20 @@ static const weight_info concat_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_concat, FX_CONCAT, concat_weights, CONCAT_PARAM_COUNT)
+
+/* The weights of fx_spatial: 792 parameters; conv2d_transpose kernels are
+ * [kh, kw, filters, in_channels], as Keras stores them. */
+#define SPATIAL_PARAM_COUNT 792
+static const weight_info spatial_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
+    {"conv2d_1.bias", 1, {4}},
+    {"conv2d_transpose_1.kernel", 4, {3, 3, 3, 4}},
+    {"conv2d_transpose_1.bias", 1, {3}},
+    {"conv2d_transpose_2.kernel", 4, {2, 2, 2, 5}},
+    {"dense_1.kernel", 2, {4 * 14 * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_spatial, FX_SPATIAL, spatial_weights, SPATIAL_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -421,6 +436,13 @@ static void test_fx_concat(void **state)
     check_model_against_torch(*state);
 }
 
+/* An encoder-decoder: conv2d_transpose to an odd size, upsample2d (bilinear
+ * and nearest), zero_padding2d and cropping2d; Adam. */
+static void test_fx_spatial(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -440,6 +462,8 @@ int main(void)
                                                  (void *)&fx_adam_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_concat, setup, teardown,
                                                  (void *)&fx_concat_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_spatial, setup, teardown,
+                                                 (void *)&fx_spatial_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
