@@ -14,7 +14,7 @@
 typedef struct check_value {
     const ast_arg *arg;              /* NULL: not given; a typed default is filled in (ops.def) */
     bool ok;                         /* given and converted without error, or defaulted */
-    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
+    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST, INT_SIDES: [0, count) */
     bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
     int count;
     double number;                   /* FLOAT */

@@ -102,18 +102,20 @@ static int64_t adjoint_size(transposed_axis *a)
 }
 
 /* Why another size needs output_padding, for the notes: without it the
- * size is fixed; each p below the stride gives one of the others. */
+ * size is fixed (with 'same' a multiple of the stride); each p below the
+ * stride gives one of the others. */
 static const char *output_padding_hint(check_ctx *ctx, const transposed_axis *rows, const transposed_axis *cols)
 {
     const transposed_axis *a = rows->s > 1 ? rows : cols;
     if (a->output_padding >= 0 || a->s == 1)
         return "";
     int64_t first = (a->in - 1) * a->s + a->extent - 2 * (a->padding == TSC_PADDING_SAME ? a->extent / 2 : 0);
-    return tsc_arena_format(ctx->arena,
-                            "; without output_padding the %s are %lld, and only output_padding=p (0 <= p < %lld) "
-                            "reaches the others: %s = %lld + p",
-                            axis_names[a == rows ? 0 : 1], (long long)a->out, (long long)a->s,
-                            padded_formula(ctx, a, "p"), (long long)first);
+    const char *fixed = a->padding == TSC_PADDING_SAME
+                            ? tsc_arena_format(ctx->arena, "without output_padding, padding=same gives H*s, always a "
+                                               "multiple of the stride %lld", (long long)a->s)
+                            : "other sizes need output_padding";
+    return tsc_arena_format(ctx->arena, "; %s: output_padding=p (0 <= p < %lld) gives %s = %lld + p %s instead", fixed,
+                            (long long)a->s, padded_formula(ctx, a, "p"), (long long)first, axis_names[a == rows ? 0 : 1]);
 }
 
 /* E0401 at output_padding: a conv2d maps s sizes onto each input size, and
@@ -171,11 +173,11 @@ static bool transposed_setup(check_ctx *ctx, const checked_node *node, const che
         if (a->out < 1 || adjoint_size(a) != a->in) {
             /* Only 'same' with an even dilated kernel and output_padding=0 gets here. */
             diag_error(check_arg_loc(node, P_conv2d_transpose_output_padding), "E0401",
-                       "conv2d_transpose with padding=same, the even kernel %s and output_padding=%lld gives %lld %s "
-                       "(%s), but the conv2d it transposes maps %lld %s back to %lld, not %lld",
-                       extent_text(ctx, a), (long long)a->output_padding, (long long)a->out, axis_names[i],
-                       transposed_formula(ctx, a), (long long)a->out, axis_names[i], (long long)adjoint_size(a),
-                       (long long)a->in);
+                       "conv2d_transpose with padding=same, the even kernel %s and output_padding=%lld gives %s "
+                       "%s, but the conv2d it transposes maps %lld %s back to ceil(%lld/%lld) = %lld, not %lld",
+                       extent_text(ctx, a), (long long)a->output_padding, transposed_formula(ctx, a), axis_names[i],
+                       (long long)a->out, axis_names[i], (long long)a->out, (long long)a->s,
+                       (long long)adjoint_size(a), (long long)a->in);
             diag_help(check_arg_loc(node, P_conv2d_transpose_output_padding),
                       "use output_padding of at least 1, or leave it out (the output is then %lld*%lld = %lld)",
                       (long long)a->in, (long long)a->s, (long long)(a->in * a->s));
@@ -264,26 +266,20 @@ bool check_upsample2d(check_ctx *ctx, checked_node *node, const check_value *val
 
 /* ---- zero_padding2d, cropping2d --------------------------------------- */
 
-/* The four amounts (top, bottom, left, right) from p, (rows, columns) or all four. */
+/* The four amounts (top, bottom, left, right) from the 1, 2 or 4 numbers resolve read. */
 static bool four_amounts(const checked_node *node, int param, const check_value *v, int64_t out[4])
 {
-    const char *name = node->info->params[param].name;
     if (v->arg == NULL) {
         int64_t fill = node->op == TSC_OP_ZERO_PADDING2D ? 1 : 0;   /* Keras' defaults */
         for (int i = 0; i < 4; i++)
             out[i] = fill;
         return true;
     }
-    if (v->count != 1 && v->count != 2 && v->count != 4) {
-        diag_error(check_arg_loc(node, param), "E0106",
-                   "%s expects %s as n, (rows, columns) or (top, bottom, left, right), found %d numbers",
-                   node->info->name, name, v->count);
-        return false;
-    }
+    TSC_ASSERT(v->count == 1 || v->count == 2 || v->count == 4);
     for (int i = 0; i < v->count; i++) {
-        if (v->is_batch[i] || v->ints[i] < 0 || v->ints[i] > INT32_MAX) {
-            diag_error(check_arg_loc(node, param), "E0401", "each entry of %s of %s must be between 0 and %d",
-                       name, node->info->name, INT32_MAX);
+        if (v->ints[i] < 0 || v->ints[i] > INT32_MAX) {
+            diag_error(check_arg_loc(node, param), "E0401", "each entry of %s of %s must be between 0 and %d, found %lld",
+                       node->info->params[param].name, node->info->name, INT32_MAX, (long long)v->ints[i]);
             return false;
         }
     }
