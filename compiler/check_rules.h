@@ -71,10 +71,15 @@ bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, i
 /* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
 bool check_range_error(const checked_node *node, int param, const char *what, double value);
 tsc_type check_make_type(tsc_dtype dtype, int rank);
+/* f32[B,height,width,channels] with the batch of the feature map x. */
+tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels);
 /* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
 void check_layer_options(checked_node *node, const check_value *values);
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias);
+/* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the glorot
+ * fans Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the

@@ -254,19 +254,12 @@ bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
     node->attrs.filters = filters;
     check_layer_options(node, values);
     int64_t channels = x->type.dims[3];
-    node->type = check_make_type(TSC_DTYPE_F32, 4);
-    node->type.dims[0] = x->type.dims[0];
-    node->type.dims[1] = axes[0].out;
-    node->type.dims[2] = axes[1].out;
-    node->type.dims[3] = filters;
+    node->type = check_feature_map(x, axes[0].out, axes[1].out, filters);
     int64_t kernel[4] = {axes[0].k, axes[1].k, channels, filters};
-    int64_t area = axes[0].k * axes[1].k, fan_in = INT64_MAX, fan_out = INT64_MAX;
-    (void)tsc_mul_checked(area, channels, &fan_in);
-    (void)tsc_mul_checked(area, filters, &fan_out);
-    check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
-    /* Each output element is a dot product over the kh*kw*C window. */
+    check_add_conv_weights(ctx, node, kernel, filters);
+    /* Each output element is a dot product over the kh*kw*C window (the kernel's fan in). */
     int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(axes[0].out, axes[1].out), filters);
-    node->macs_per_example = tsc_mul_saturating(outputs, fan_in);
+    node->macs_per_example = tsc_mul_saturating(outputs, node->params[0].fan_in);
     node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, keys),
                                           verb(axes), check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
     return true;

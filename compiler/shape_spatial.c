@@ -213,20 +213,13 @@ bool check_conv2d_transpose(check_ctx *ctx, checked_node *node, const check_valu
     at->filters = filters;
     check_layer_options(node, values);
     int64_t channels = x->type.dims[3];
-    node->type = check_make_type(TSC_DTYPE_F32, 4);
-    node->type.dims[0] = x->type.dims[0];
-    node->type.dims[1] = axes[0].out;
-    node->type.dims[2] = axes[1].out;
-    node->type.dims[3] = filters;
-    /* Keras' layout [kh, kw, filters, C]; its fans count the last two axes the other way round. */
+    node->type = check_feature_map(x, axes[0].out, axes[1].out, filters);
+    /* Keras' layout [kh, kw, filters, C], so its fan in is kh*kw*filters. */
     int64_t kernel[4] = {axes[0].k, axes[1].k, filters, channels};
-    int64_t area = axes[0].k * axes[1].k, fan_in = INT64_MAX, fan_out = INT64_MAX;
-    (void)tsc_mul_checked(area, filters, &fan_in);
-    (void)tsc_mul_checked(area, channels, &fan_out);
-    check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
+    check_add_conv_weights(ctx, node, kernel, filters);
     /* Each input element is spread over a kh*kw*filters window. */
     int64_t inputs = tsc_mul_saturating(tsc_mul_saturating(axes[0].in, axes[1].in), channels);
-    node->macs_per_example = tsc_mul_saturating(inputs, tsc_mul_saturating(area, filters));
+    node->macs_per_example = tsc_mul_saturating(inputs, node->params[0].fan_in);
     const char *verb = axes[0].out == 2 * axes[0].in && axes[1].out == 2 * axes[1].in ? "doubles" : "enlarges";
     node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s%s", check_call_summary(ctx, node, keys), verb,
                                           check_type_str(ctx, &x->type),

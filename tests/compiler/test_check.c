@@ -284,13 +284,27 @@ static void test_combine(void **state)
     checked_text_free(ct);
 }
 
+/* A model body that must give exactly one error: its code, with these words. */
+typedef struct error_case {
+    const char *body, *code, *words;
+} error_case;
+
+static void expect_one_error_each(const error_case *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        checked_text *ct = check_body(cases[i].body);
+        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
+            strstr(ct->diagnostics, cases[i].words) == NULL)
+            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
 /* Errors of concat and multiply: each names both shapes. */
 static void test_combine_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *body, *code, *words;
-    } cases[] = {
+    static const error_case cases[] = {
         {"    a = conv2d(image, filters=4, kernel_size=3);\n    c = concat(image, a);\n    output c;", "E0204",
          "dimension 1 is 26 in 'a' (f32[B,26,26,4]) and 28 in 'image' (f32[B,28,28,3])"},
         {"    a = flatten(image);\n    c = concat(image, a);\n    output c;", "E0203", "rank 2"},
@@ -300,13 +314,7 @@ static void test_combine_errors(void **state)
         {"    a = flatten(image);\n    c = multiply(image, a);\n    output c;", "E0204",
          "multiply needs two tensors of one shape"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        checked_text *ct = check_body(cases[i].body);
-        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
-            strstr(ct->diagnostics, cases[i].words) == NULL)
-            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
-        checked_text_free(ct);
-    }
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Left-out parameters get the registry's typed defaults, read by name. */
@@ -509,9 +517,7 @@ static void test_resize_ops(void **state)
 static void test_resize_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *body, *code, *words;
-    } cases[] = {
+    static const error_case cases[] = {
         {"    a = conv2d_transpose(image, 4, 3, strides=2, output_padding=2);\n    output a;", "E0401",
          "must be below the stride 2 of the rows, found 2"},
         {"    a = conv2d_transpose(image, 4, 3, output_padding=(0, 1));\n    output a;", "E0401",
@@ -533,13 +539,7 @@ static void test_resize_errors(void **state)
         {"    a = upsample2d(image, size=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
         {"    a = conv2d_transpose(image, 4, 3, strides=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        checked_text *ct = check_body(cases[i].body);
-        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
-            strstr(ct->diagnostics, cases[i].words) == NULL)
-            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
-        checked_text_free(ct);
-    }
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Losses: per-pixel sparse CE, focal in both forms, mse, bce; weights; metrics. */

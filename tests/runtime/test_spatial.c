@@ -82,6 +82,31 @@ static void check_gradient(functional *f, float *x, size_t n, const float *grad,
     }
 }
 
+/* An op of one input and no weights (pad2d, upsample2d) on one case. */
+typedef struct one_input_op {
+    const char *name;
+    void (*forward)(void *ctx, float *y);
+    void (*backward)(void *ctx, float *dx, const float *dy);   /* dx may be NULL */
+    void (*reference)(void *ctx, float *y);
+    double forward_tolerance;
+} one_input_op;
+
+/* Forward against the reference; backward (accumulating, NULL skipped) against differences. */
+static void check_one_input_op(const one_input_op *op, void *ctx, float *x, size_t nx, size_t ny) {
+    float *y = filled(ny, NAN), *want = filled(ny, 0.0f), *w = random_floats(ny), *dx = filled(nx, GRADIENT_START);
+    op->forward(ctx, y);
+    op->reference(ctx, want);
+    for (size_t j = 0; j < ny; ++j) check_close(op->name, j, y[j], want[j], op->forward_tolerance, op->forward_tolerance);
+    op->backward(ctx, dx, w);
+    op->backward(ctx, NULL, w);
+    functional f = {op->forward, ctx, w, y, ny};
+    check_gradient(&f, x, nx, dx, op->name, 1e-4);
+    free(y);
+    free(want);
+    free(w);
+    free(dx);
+}
+
 /* ------------------------------------------------------------------ */
 /* pad2d                                                               */
 /* ------------------------------------------------------------------ */
@@ -124,28 +149,27 @@ static void pad_forward(void *ctx, float *y) {
     tdl_pad2d_forward(y, p->x, &p->d, p->batch);
 }
 
+static void pad_backward(void *ctx, float *dx, const float *dy) {
+    const pad_problem *p = ctx;
+    tdl_pad2d_backward(dx, dy, &p->d, p->batch);
+}
+
+static void pad_reference(void *ctx, float *y) {
+    const pad_problem *p = ctx;
+    reference_pad(y, p->x, &p->d, p->batch);
+}
+
 /* Every case equals the index-by-index reference exactly, and the backward the difference quotients. */
 static void test_pad2d_matches_reference(void **state) {
     (void)state;
     lcg_state = 11;
+    static const one_input_op op = {"pad2d", pad_forward, pad_backward, pad_reference, 0.0};
     for (size_t k = 0; k < PAD_CASE_COUNT; ++k) {
         pad_problem p = {PAD_CASES[k], 2, NULL};
-        const size_t nx = (size_t)p.batch * p.d.in_h * p.d.in_w * p.d.channels, ny = pad_out_count(&p.d, p.batch);
+        const size_t nx = (size_t)p.batch * p.d.in_h * p.d.in_w * p.d.channels;
         p.x = random_floats(nx);
-        float *y = filled(ny, NAN), *want = filled(ny, 0.0f), *w = random_floats(ny);
-        tdl_pad2d_forward(y, p.x, &p.d, p.batch);
-        reference_pad(want, p.x, &p.d, p.batch);
-        for (size_t j = 0; j < ny; ++j) check_close("pad2d y", j, y[j], want[j], 0.0, 0.0);
-        float *dx = filled(nx, GRADIENT_START);
-        tdl_pad2d_backward(dx, w, &p.d, p.batch);
-        tdl_pad2d_backward(NULL, w, &p.d, p.batch);   /* skipped */
-        functional f = {pad_forward, &p, w, y, ny};
-        check_gradient(&f, p.x, nx, dx, "pad2d dx", 1e-4);
+        check_one_input_op(&op, &p, p.x, nx, pad_out_count(&p.d, p.batch));
         free(p.x);
-        free(y);
-        free(want);
-        free(w);
-        free(dx);
     }
 }
 
@@ -204,30 +228,31 @@ static void upsample_forward(void *ctx, float *y) {
     tdl_upsample2d_forward(y, p->x, &p->d, p->batch);
 }
 
+static void upsample_backward(void *ctx, float *dx, const float *dy) {
+    const upsample_problem *p = ctx;
+    tdl_upsample2d_backward(dx, dy, &p->d, p->batch);
+}
+
+static void upsample_reference(void *ctx, float *y) {
+    const upsample_problem *p = ctx;
+    reference_upsample(y, p->x, &p->d, p->batch);
+}
+
 /* Nearest repeats pixels exactly; bilinear matches PyTorch's arithmetic; backwards are the adjoints. */
 static void test_upsample2d_matches_reference(void **state) {
     (void)state;
     lcg_state = 12;
+    static const one_input_op nearest = {"upsample2d nearest", upsample_forward, upsample_backward,
+                                         upsample_reference, 0.0};
+    static const one_input_op bilinear = {"upsample2d bilinear", upsample_forward, upsample_backward,
+                                          upsample_reference, 1e-5};
     for (size_t k = 0; k < UPSAMPLE_CASE_COUNT; ++k) {
         upsample_problem p = {UPSAMPLE_CASES[k], 2, NULL};
         const size_t nx = (size_t)p.batch * p.d.in_h * p.d.in_w * p.d.channels;
-        const size_t ny = nx * (size_t)p.d.size_h * (size_t)p.d.size_w;
         p.x = random_floats(nx);
-        float *y = filled(ny, NAN), *want = filled(ny, 0.0f), *w = random_floats(ny);
-        tdl_upsample2d_forward(y, p.x, &p.d, p.batch);
-        reference_upsample(want, p.x, &p.d, p.batch);
-        const double atol = p.d.interpolation == TDL_INTERPOLATION_NEAREST ? 0.0 : 1e-5;
-        for (size_t j = 0; j < ny; ++j) check_close("upsample2d y", j, y[j], want[j], atol, atol);
-        float *dx = filled(nx, GRADIENT_START);
-        tdl_upsample2d_backward(dx, w, &p.d, p.batch);
-        tdl_upsample2d_backward(NULL, w, &p.d, p.batch);   /* skipped */
-        functional f = {upsample_forward, &p, w, y, ny};
-        check_gradient(&f, p.x, nx, dx, "upsample2d dx", 1e-4);
+        check_one_input_op(p.d.interpolation == TDL_INTERPOLATION_NEAREST ? &nearest : &bilinear, &p, p.x, nx,
+                           nx * (size_t)p.d.size_h * (size_t)p.d.size_w);
         free(p.x);
-        free(y);
-        free(want);
-        free(w);
-        free(dx);
     }
 }
 
