@@ -138,8 +138,9 @@ static bool check_output_padding(const checked_node *node, const check_value *v,
     return true;
 }
 
-/* The axes from x's H and W and the arguments; false after reporting. */
-static bool transposed_setup(check_ctx *ctx, const checked_node *node, const check_value *values, const int64_t *hw,
+/* The axes from x's H and W and the arguments, and the window attributes
+ * (those of the conv2d it transposes); false after reporting. */
+static bool transposed_setup(check_ctx *ctx, checked_node *node, const check_value *values, const int64_t *hw,
                              transposed_axis axes[2])
 {
     const check_value *kernel = &values[P_conv2d_transpose_kernel_size];
@@ -183,7 +184,13 @@ static bool transposed_setup(check_ctx *ctx, const checked_node *node, const che
                       (long long)a->in, (long long)a->s, (long long)(a->in * a->s));
             return false;
         }
+        node->attrs.kernel[i] = a->k;
+        node->attrs.strides[i] = a->s;
+        node->attrs.dilation[i] = a->d;
     }
+    node->attrs.padding = axes[0].padding;
+    node->attrs.pad_top = axes[0].pad_before;
+    node->attrs.pad_left = axes[1].pad_before;
     return true;
 }
 
@@ -201,16 +208,7 @@ bool check_conv2d_transpose(check_ctx *ctx, checked_node *node, const check_valu
     transposed_axis axes[2];
     if (!transposed_setup(ctx, node, values, &x->type.dims[1], axes))
         return false;
-    checked_attrs *at = &node->attrs;
-    for (int i = 0; i < 2; i++) {
-        at->kernel[i] = axes[i].k;
-        at->strides[i] = axes[i].s;
-        at->dilation[i] = axes[i].d;
-    }
-    at->padding = axes[0].padding;
-    at->pad_top = axes[0].pad_before;
-    at->pad_left = axes[1].pad_before;
-    at->filters = filters;
+    node->attrs.filters = filters;
     check_layer_options(node, values);
     int64_t channels = x->type.dims[3];
     node->type = check_feature_map(x, axes[0].out, axes[1].out, filters);
