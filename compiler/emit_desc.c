@@ -168,10 +168,22 @@ size_t conv_workspace_floats(const checked_node *n, int max_batch) {
     return tdl_conv2d_workspace_size(&d, max_batch);
 }
 
+size_t conv_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_desc d;
+    cg_conv_desc(n, &d);
+    return tdl_conv2d_forward_workspace_size(&d, max_batch);
+}
+
 size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch) {
     tdl_conv2d_transpose_desc d;
     conv_transpose_desc(n, &d);
     return tdl_conv2d_transpose_workspace_size(&d, max_batch);
+}
+
+size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    return tdl_conv2d_transpose_forward_workspace_size(&d, max_batch);
 }
 
 size_t dense_workspace_floats(const checked_node *n, int max_batch) {

@@ -25,7 +25,7 @@ static bool pair_in_range(const checked_node *node, int param, const check_value
 
 static const char *const axis_names[2] = {"rows", "columns"};
 
-/* "the rows: 4 ..., the columns: 5 ..." or one text when both axes read alike. */
+/* "rows A, columns B", or A alone when both axes read alike. */
 static const char *both_axes(check_ctx *ctx, const char *rows, const char *cols)
 {
     if (strcmp(rows, cols) == 0)

@@ -65,20 +65,25 @@ static size_t input_elements(const tdl_conv2d_transpose_desc *d, int batch) {
     return (size_t)batch * (size_t)d->conv.out_h * (size_t)d->conv.out_w * (size_t)d->conv.out_c;
 }
 
-/* Layout: the pre-activation gradient, the input gradient, the conv2d's scratch. */
+/* Layout (backward): the pre-activation gradient, the input gradient, the conv2d's scratch. */
 size_t tdl_conv2d_transpose_workspace_size(const tdl_conv2d_transpose_desc *d, int batch) {
     if (!transpose_usable(d, batch)) return 0;
     return output_elements(d, batch) + input_elements(d, batch) + tdl_conv2d_workspace_size(&d->conv, batch);
 }
 
-/* x: (B,H,W,C), kernel: (KH,KW,F,C), bias: (F) or NULL -> y: (B,H',W',F) */
+size_t tdl_conv2d_transpose_forward_workspace_size(const tdl_conv2d_transpose_desc *d, int batch) {
+    if (!transpose_usable(d, batch)) return 0;
+    return tdl_conv2d_workspace_size(&d->conv, batch);
+}
+
+/* x: (B,H,W,C), kernel: (KH,KW,F,C), bias: (F) or NULL -> y: (B,H',W',F)
+ * The forward's scratch is the convolution's alone, from the workspace's start. */
 void tdl_conv2d_transpose_forward(float *y, const float *x, const float *kernel, const float *bias,
                                   const tdl_conv2d_transpose_desc *d, int batch, float *workspace) {
     if (!transpose_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
     const size_t n = output_elements(d, batch);
-    float *conv_scratch = workspace + n + input_elements(d, batch);
     tdl_zero(y, n);
-    tdl_conv2d_backprop_input(y, kernel, x, &d->conv, batch, conv_scratch);
+    tdl_conv2d_backprop_input(y, kernel, x, &d->conv, batch, workspace);
     if (bias != NULL) {
         const size_t f = (size_t)d->conv.in_c;
         for (size_t i = 0; i < n; i += f)

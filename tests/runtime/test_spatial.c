@@ -426,6 +426,27 @@ static void test_conv2d_transpose_backward(void **state) {
     }
 }
 
+/* The forward runs in exactly tdl_conv2d_transpose_forward_workspace_size
+ * floats (what an inference build gives it; ASan sees any overrun) and
+ * gives what it gives with the whole workspace. */
+static void test_conv2d_transpose_forward_workspace(void **state) {
+    (void)state;
+    lcg_state = 15;
+    for (size_t k = 0; k < TRANSPOSE_CASE_COUNT; ++k) {
+        transpose_problem p = transpose_new(&TRANSPOSE_CASES[k]);
+        const size_t small = tdl_conv2d_transpose_forward_workspace_size(&p.d, p.c->batch);
+        assert_true(small > 0 && small <= tdl_conv2d_transpose_workspace_size(&p.d, p.c->batch));
+        float *scratch = filled(small, NAN), *y = filled(p.ny, NAN), *want = filled(p.ny, NAN);
+        tdl_conv2d_transpose_forward(y, p.x, p.kernel, p.bias, &p.d, p.c->batch, scratch);
+        transpose_forward(&p, want);
+        for (size_t j = 0; j < p.ny; ++j) check_close(p.c->what, j, y[j], want[j], 0.0, 0.0);
+        free(scratch);
+        free(y);
+        free(want);
+        transpose_free(&p);
+    }
+}
+
 /* Keras refuses output_padding >= stride; 'same' with an even kernel and
  * output_padding 0 gives a size the conv2d does not map back (TensorFlow
  * fails at run time): both are BAD_ARGUMENT. */
@@ -456,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_upsample2d_bilinear_keeps_constants),
         cmocka_unit_test(test_conv2d_transpose_forward),
         cmocka_unit_test(test_conv2d_transpose_backward),
+        cmocka_unit_test(test_conv2d_transpose_forward_workspace),
         cmocka_unit_test(test_conv2d_transpose_desc_rejects),
     };
     /* conv2d_transpose runs on the convolution kernels: libxsmm where it is
