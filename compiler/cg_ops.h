@@ -15,7 +15,7 @@ void lower_binary_forward(cg_lowerer *l, const checked_node *n);     /* y = f(a,
 void lower_pool_forward(cg_lowerer *l, const checked_node *n);
 void lower_pool_backward(cg_lowerer *l, const checked_node *n);      /* max pools read x */
 void lower_reduce_backward(cg_lowerer *l, const checked_node *n);
-void lower_linear_backward(cg_lowerer *l, const checked_node *n);    /* dx += f'(dy): reads only dy */
+void lower_linear_backward(cg_lowerer *l, const checked_node *n);    /* dx += the adjoint of dy: reads dy only */
 void lower_dropout_forward(cg_lowerer *l, const checked_node *n);
 void lower_dropout_backward(cg_lowerer *l, const checked_node *n);
 void lower_add_backward(cg_lowerer *l, const checked_node *n);
