@@ -322,7 +322,9 @@ const char *cg_desc(cg_emitter *e, const checked_node *n);
  * node, filled from the geometry the checker stored. */
 struct tdl_conv2d_desc;
 struct tdl_dense_desc;
+struct tdl_separable_conv2d_desc;
 void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
+void cg_separable_desc(const checked_node *node, struct tdl_separable_conv2d_desc *desc);
 void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
 
 /* emit_c.c: the two files of one model into buffers. */

@@ -68,6 +68,7 @@ void emit_multiply_backward(cg_emitter *e, const checked_node *n);
 
 /* --- descriptors and scratch (emit_desc.c) --------------------------------- */
 void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n);
+void emit_separable_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_pool_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_conv_transpose_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_upsample2d_desc(cg_buf *out, const char *name, const checked_node *n);
@@ -76,6 +77,8 @@ void emit_dense_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_focal_desc(cg_buf *out, const char *name, const checked_node *n);
 size_t conv_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_forward_workspace_floats(const checked_node *n, int max_batch);
+size_t separable_workspace_floats(const checked_node *n, int max_batch);
+size_t separable_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t dense_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_batch);

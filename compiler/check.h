@@ -91,6 +91,8 @@ typedef enum tsc_padding { TSC_PADDING_VALID = 0, TSC_PADDING_SAME } tsc_padding
 typedef struct checked_attrs {
     /* conv2d, dense */
     int64_t filters;                 /* conv2d; = kernel out channels */
+    int64_t groups;                  /* conv2d (1: ungrouped); depthwise_conv2d: C */
+    int64_t depth_multiplier;        /* depthwise_conv2d, separable_conv2d */
     int64_t units;                   /* dense */
     tsc_activation activation;       /* conv2d, dense; LINEAR when absent */
     double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); focal_loss alpha (0.25) */
@@ -146,7 +148,7 @@ typedef struct checked_param {
     int64_t fan_in, fan_out;         /* glorot: conv kh*kw*C and kh*kw*filters; dense F and units */
 } checked_param;
 
-#define TSC_MAX_NODE_PARAMS 2
+#define TSC_MAX_NODE_PARAMS 3   /* separable_conv2d: two kernels and a bias */
 
 /* One op call (or one input declaration): a vertex of the graph. */
 typedef struct checked_node {

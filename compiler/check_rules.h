@@ -80,6 +80,23 @@ void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel
 /* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the glorot
  * fans Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
 void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias);
+/* One glorot-initialised kernel named `role` (the weight is "<layer>.<role>"),
+ * and the zero-initialised bias of [size] when use_bias is set. */
+void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
+                      int64_t fan_in, int64_t fan_out);
+void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size);
+
+/* The window part of a convolution's rule (shape_conv.c), shared by conv2d,
+ * depthwise_conv2d and separable_conv2d: the input is f32 of rank 4, the
+ * window arguments are in range, the window fits (E0201), a stride that skips
+ * data is warned about (W0104); then the window is stored in node->attrs,
+ * out_hw gets H' and W', and *reason "<call> halves f32[…]: ceil(28/2) = 14". */
+typedef struct check_conv_params {
+    int x, kernel_size, strides, padding, dilation_rate;
+    const char *const *reason_keys;  /* the arguments the reason shows, NULL-terminated */
+} check_conv_params;
+bool check_conv_window(check_ctx *ctx, checked_node *node, const check_value *values, const check_conv_params *p,
+                       int64_t out_hw[2], const char **reason);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the

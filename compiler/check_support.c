@@ -230,18 +230,29 @@ static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_
     p->fan_out = fan_out;
 }
 
+void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
+                      int64_t fan_in, int64_t fan_out)
+{
+    tsc_type kernel = check_make_type(TSC_DTYPE_F32, rank);
+    memcpy(kernel.dims, dims, (size_t)rank * sizeof kernel.dims[0]);
+    add_param(ctx, node, role, kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
+}
+
+void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
+{
+    if (!node->attrs.use_bias)
+        return;
+    tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
+    b.dims[0] = size;
+    add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
+}
+
 /* Kernel and bias of conv2d and dense. */
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias)
 {
-    tsc_type kernel = check_make_type(TSC_DTYPE_F32, kernel_rank);
-    memcpy(kernel.dims, kernel_dims, (size_t)kernel_rank * sizeof kernel.dims[0]);
-    add_param(ctx, node, "kernel", kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
-    if (node->attrs.use_bias) {
-        tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
-        b.dims[0] = bias;
-        add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
-    }
+    check_add_kernel(ctx, node, "kernel", kernel_dims, kernel_rank, fan_in, fan_out);
+    check_add_bias(ctx, node, bias);
 }
 
 void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias)

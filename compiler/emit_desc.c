@@ -43,7 +43,9 @@ void cg_conv_desc(const checked_node *n, tdl_conv2d_desc *d) {
     const tsc_type *in, *o;
     conv_geometry(n, &in, &o);
     const checked_attrs *a = &n->attrs;
-    tsc_activation act = n->op == TSC_OP_CONV2D ? a->activation : TSC_ACTIVATION_LINEAR;
+    /* the backprop ops have no activation= and no groups */
+    bool layer = n->info->has_weights;
+    tsc_activation act = layer ? a->activation : TSC_ACTIVATION_LINEAR;
     *d = (tdl_conv2d_desc){
         .in_h = (int)in->dims[1], .in_w = (int)in->dims[2], .in_c = (int)in->dims[3],
         .out_h = (int)o->dims[1], .out_w = (int)o->dims[2], .out_c = (int)o->dims[3],
@@ -53,6 +55,25 @@ void cg_conv_desc(const checked_node *n, tdl_conv2d_desc *d) {
         .pad_top = (int)a->pad_top, .pad_left = (int)a->pad_left,
         .activation = runtime_activation(act),
         .alpha = act == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f,
+        .groups = layer && a->groups > 1 ? (int)a->groups : 1,
+    };
+}
+
+void cg_separable_desc(const checked_node *n, tdl_separable_conv2d_desc *d) {
+    const tsc_type *in = &n->inputs[0]->type, *o = &n->type;
+    const checked_attrs *a = &n->attrs;
+    const int middle = (int)(in->dims[3] * a->depth_multiplier);
+    cg_conv_desc(n, &d->pointwise);
+    d->depthwise = d->pointwise;
+    d->depthwise.out_c = middle;
+    d->depthwise.activation = TDL_ACTIVATION_LINEAR;
+    d->depthwise.alpha = 0.0f;
+    d->depthwise.groups = (int)in->dims[3];
+    d->pointwise = (tdl_conv2d_desc){
+        .in_h = (int)o->dims[1], .in_w = (int)o->dims[2], .in_c = middle,
+        .out_h = (int)o->dims[1], .out_w = (int)o->dims[2], .out_c = (int)o->dims[3],
+        .kernel_h = 1, .kernel_w = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1,
+        .activation = d->pointwise.activation, .alpha = d->pointwise.alpha, .groups = 1,
     };
 }
 
@@ -66,33 +87,47 @@ void cg_dense_desc(const checked_node *n, tdl_dense_desc *d) {
     };
 }
 
-/* The fields of a tdl_conv2d_desc initializer, up to its closing brace. */
-static void conv_fields(cg_buf *out, const tdl_conv2d_desc *desc) {
-    const tdl_conv2d_desc d = *desc;
-    char *alpha = cg_float_literal(d.alpha);
+/* The braces of one tdl_conv2d_desc, its lines indented by `indent`. */
+static void conv_desc_body(cg_buf *out, const tdl_conv2d_desc *d, const char *indent) {
+    char *alpha = cg_float_literal(d->alpha);
     cg_buf_printf(out,
-                  "    %d, %d, %d, /* in h, w, c */\n"
-                  "    %d, %d, %d, /* out h, w, c */\n"
-                  "    %d, %d, %d, %d, %d, %d, /* kernel, strides, dilation */\n"
-                  "    %d, %d, /* pad top, left */\n"
-                  "    %s, %s}",
-                  d.in_h, d.in_w, d.in_c, d.out_h, d.out_w, d.out_c, d.kernel_h, d.kernel_w, d.stride_h,
-                  d.stride_w, d.dilation_h, d.dilation_w, d.pad_top, d.pad_left, activation_constants[d.activation],
-                  alpha);
+                  "{\n"
+                  "%s    %d, %d, %d, /* in h, w, c */\n"
+                  "%s    %d, %d, %d, /* out h, w, c */\n"
+                  "%s    %d, %d, %d, %d, %d, %d, /* kernel, strides, dilation */\n"
+                  "%s    %d, %d, /* pad top, left */\n"
+                  "%s    %s, %s, /* activation, alpha */\n"
+                  "%s    %d /* groups */}",
+                  indent, d->in_h, d->in_w, d->in_c, indent, d->out_h, d->out_w, d->out_c, indent, d->kernel_h,
+                  d->kernel_w, d->stride_h, d->stride_w, d->dilation_h, d->dilation_w, indent, d->pad_top,
+                  d->pad_left, indent, activation_constants[d->activation], alpha, indent, d->groups);
     free(alpha);
 }
 
 void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n) {
     tdl_conv2d_desc d;
     cg_conv_desc(n, &d);
-    cg_buf_printf(out, "static const tdl_conv2d_desc %s = {\n", name);
-    conv_fields(out, &d);
+    cg_buf_printf(out, "static const tdl_conv2d_desc %s = ", name);
+    conv_desc_body(out, &d, "");
     cg_buf_puts(out, ";\n");
 }
 
-/* conv2d_transpose: the convolution it transposes (linear), then the layer's activation. */
+void emit_separable_desc(cg_buf *out, const char *name, const checked_node *n) {
+    tdl_separable_conv2d_desc d;
+    cg_separable_desc(n, &d);
+    cg_buf_printf(out, "static const tdl_separable_conv2d_desc %s = {\n    /* depthwise */ ", name);
+    conv_desc_body(out, &d.depthwise, "    ");
+    cg_buf_puts(out, ",\n    /* pointwise */ ");
+    conv_desc_body(out, &d.pointwise, "    ");
+    cg_buf_puts(out, "};\n");
+}
+
+/* conv2d_transpose: the convolution it transposes (linear: the layer's
+ * activation= applies to the layer's output), then that activation. */
 static void conv_transpose_desc(const checked_node *n, tdl_conv2d_transpose_desc *d) {
     cg_conv_desc(n, &d->conv);
+    d->conv.activation = TDL_ACTIVATION_LINEAR;
+    d->conv.alpha = 0.0f;
     const checked_attrs *a = &n->attrs;
     d->activation = runtime_activation(a->activation);
     d->alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f;
@@ -101,8 +136,8 @@ static void conv_transpose_desc(const checked_node *n, tdl_conv2d_transpose_desc
 void emit_conv_transpose_desc(cg_buf *out, const char *name, const checked_node *n) {
     tdl_conv2d_transpose_desc d;
     conv_transpose_desc(n, &d);
-    cg_buf_printf(out, "static const tdl_conv2d_transpose_desc %s = {{\n", name);
-    conv_fields(out, &d.conv);
+    cg_buf_printf(out, "static const tdl_conv2d_transpose_desc %s = {\n    /* conv2d */ ", name);
+    conv_desc_body(out, &d.conv, "    ");
     char *alpha = cg_float_literal(d.alpha);
     cg_buf_printf(out, ",\n    %s, %s};\n", activation_constants[d.activation], alpha);
     free(alpha);
@@ -184,6 +219,18 @@ size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_ba
     tdl_conv2d_transpose_desc d;
     conv_transpose_desc(n, &d);
     return tdl_conv2d_transpose_forward_workspace_size(&d, max_batch);
+}
+
+size_t separable_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_separable_conv2d_desc d;
+    cg_separable_desc(n, &d);
+    return tdl_separable_conv2d_workspace_size(&d, max_batch);
+}
+
+size_t separable_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_separable_conv2d_desc d;
+    cg_separable_desc(n, &d);
+    return tdl_separable_conv2d_forward_workspace_size(&d, max_batch);
 }
 
 size_t dense_workspace_floats(const checked_node *n, int max_batch) {

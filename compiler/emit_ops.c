@@ -146,11 +146,24 @@ static long long classes_of(const tsc_type *logits) {
     return (long long)(logits->rank > 0 ? dim(logits, logits->rank - 1) : 1);
 }
 
-/* --- conv2d and dense ---------------------------------------------------------- */
+/* --- conv2d, depthwise_conv2d, separable_conv2d and dense ---------------------------- */
+
+/* The layer's kernels in their order ("m->params + 0, m->params + 288"), or
+ * their gradients: the kernel arguments of tdl_<op>_forward / _backward. */
+static const char *kernels_expr(cg_emitter *e, const checked_node *n, const char *base) {
+    const char *list = NULL;
+    for (int k = 0; k < n->param_count; k++) {
+        if (strcmp(n->params[k].role, "bias") == 0) continue;
+        const char *one = param_expr(e, n, n->params[k].role, base);
+        list = list == NULL ? one : cg_fmt(e, "%s, %s", list, one);
+    }
+    TSC_ASSERT(list != NULL);
+    return list;
+}
 
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
-    const char *kernel = param_expr(e, n, "kernel", "params"), *bias = param_expr(e, n, "bias", "params");
+    const char *kernel = kernels_expr(e, n, "params"), *bias = param_expr(e, n, "bias", "params");
     const char *desc = cg_desc(e, n);
     const char *x = value_of(e, n->inputs[0]);
     const char *y = nb->pre >= 0 ? cg_use(e, nb->pre) : cg_use(e, nb->value);
@@ -160,11 +173,11 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
         cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                 cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
                 cg_desc(e, pool));
-    } else if (n->op == TSC_OP_DENSE)
+    } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
+        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
+                bias, desc);
+    else
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
-    else   /* conv2d, conv2d_transpose: the kernels are named after the op */
-        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel, bias,
-                desc);
     if (nb->pre >= 0)
         cg_line(e, "    tdl_softmax_forward(%s, %s, %s, %lld, 1);\n", cg_use(e, nb->value), y,
                 product_expr(e, &n->type, 0, n->type.rank - 1), (long long)dim(&n->type, n->type.rank - 1));
@@ -172,7 +185,7 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
 
 void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
-    const char *kernel = param_expr(e, n, "kernel", "params"), *dkernel = param_expr(e, n, "kernel", "grads");
+    const char *kernel = kernels_expr(e, n, "params"), *dkernel = kernels_expr(e, n, "grads");
     const char *dbias = param_expr(e, n, "bias", "grads");
     const char *desc = cg_desc(e, n);
     const char *dy = grad_of(e, n), *y = value_of(e, n);

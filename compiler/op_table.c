@@ -41,6 +41,13 @@ static const cg_op_lowering lower_conv2d_transpose = {
     .workspace_floats = conv_transpose_workspace_floats, .workspace_function = "tdl_conv2d_transpose_workspace_size",
     .forward_workspace_floats = conv_transpose_forward_workspace_floats,
     .forward_workspace_function = "tdl_conv2d_transpose_forward_workspace_size"};
+static const cg_op_lowering lower_separable_conv2d = {
+    .forward_operands = lower_conv_dense_forward,
+    .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
+    .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_separable_desc,
+    .workspace_floats = separable_workspace_floats, .workspace_function = "tdl_separable_conv2d_workspace_size",
+    .forward_workspace_floats = separable_forward_workspace_floats,
+    .forward_workspace_function = "tdl_separable_conv2d_forward_workspace_size"};
 static const cg_op_lowering lower_dense = {
     .forward_operands = lower_conv_dense_forward,
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,

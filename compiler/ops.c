@@ -77,6 +77,7 @@ static const struct {
     const char *keras, *tdl;
 } keras_names[] = {
     {"concatenate", "concat"},
+    {"separable_convolution2d", "separable_conv2d"},
     {"global_average_pooling2d", "global_avg_pool2d"},
     {"global_max_pooling2d", "global_max_pool2d"},
     {"max_pooling2d", "max_pool2d"},

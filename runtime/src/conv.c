@@ -74,13 +74,26 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
     d->pad_left = (int)pad_left;
     d->activation = TDL_ACTIVATION_LINEAR;
     d->alpha = 0.0f;
+    d->groups = 1;
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups) {
+    if (d == NULL) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "conv2d: NULL descriptor");
+    if (groups < 1 || d->in_c % groups != 0 || d->out_c % groups != 0)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                             "conv2d: groups=%d must be positive and divide both the %d input channels and the "
+                             "%d filters",
+                             groups, d->in_c, d->out_c);
+    d->groups = groups;
     return TDL_STATUS_OK;
 }
 
 /* Whether the kernels' arguments describe something they can run on. */
 static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
     return d != NULL && batch > 0 && d->out_h > 0 && d->out_w > 0 && d->in_c > 0 && d->out_c > 0 &&
-           d->kernel_h > 0 && d->kernel_w > 0;
+           d->kernel_h > 0 && d->kernel_w > 0 && d->groups >= 0 && d->in_c % conv_groups(d) == 0 &&
+           d->out_c % conv_groups(d) == 0;
 }
 
 /* Layout: the pre-activation gradient (B*OH*OW*F, used by backward), then the
@@ -89,12 +102,14 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
+    if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);
     const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
     return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
+    if (conv_groups(d) > 1) return conv_grouped_forward_scratch_size(d, batch);
     const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
     return gemm > xsmm ? gemm : xsmm;
 }
@@ -199,6 +214,10 @@ static void bias_share(void *context, int t, int threads) {
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
+    if (conv_groups(d) > 1) {
+        conv_grouped_forward(y, x, kernel, bias, d, batch, workspace);
+        return;
+    }
     if (conv_xsmm_forward(y, x, kernel, bias, d, batch, workspace)) return;
     conv_gemm_forward(y, x, kernel, bias, d, batch, workspace);
 }
@@ -208,6 +227,10 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
                                 const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
+    if (conv_groups(d) > 1) {
+        conv_grouped_backprop_filter(dkernel, x, dy, d, batch, scratch);
+        return;
+    }
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
     conv_gemm_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
 }
@@ -217,6 +240,10 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
                                const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
+    if (conv_groups(d) > 1) {
+        conv_grouped_backprop_input(dx, kernel, dy, d, batch, scratch);
+        return;
+    }
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
     conv_gemm_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }

@@ -23,6 +23,16 @@ static inline size_t conv_patch_size(const tdl_conv2d_desc *d) {
     return (size_t)d->kernel_h * (size_t)d->kernel_w * (size_t)d->in_c;
 }
 
+/* The number of groups; 0 (a descriptor written without the field) is 1. */
+static inline int conv_groups(const tdl_conv2d_desc *d) {
+    return d->groups > 1 ? d->groups : 1;
+}
+
+/* One group per input channel: the depthwise convolution's direct loops. */
+static inline bool conv_is_depthwise(const tdl_conv2d_desc *d) {
+    return conv_groups(d) > 1 && conv_groups(d) == d->in_c;
+}
+
 /* y: (n) -> f(y) in place, for the fused activation. */
 void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
 
@@ -46,5 +56,24 @@ bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, 
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
                               int batch, float *scratch);
+
+/* Grouped convolutions (groups > 1): forward on the workspace, the gradients
+ * on the scratch after the pre-activation gradient. Depthwise ones (conv_depthwise.c) run direct loops over the
+ * contiguous channels and need no scratch; the others (conv_grouped.c) copy
+ * each group's channels out and run the ordinary kernels on them. */
+size_t conv_grouped_scratch_size(const tdl_conv2d_desc *d, int batch);
+size_t conv_grouped_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+void conv_grouped_forward(float *y, const float *x, const float *kernel, const float *bias,
+                          const tdl_conv2d_desc *d, int batch, float *scratch);
+void conv_grouped_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch);
+void conv_grouped_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                                 int batch, float *scratch);
+void conv_depthwise_forward(float *y, const float *x, const float *kernel, const float *bias,
+                            const tdl_conv2d_desc *d, int batch);
+void conv_depthwise_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                    int batch);
+void conv_depthwise_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                                   int batch);
 
 #endif /* TDL_CONV_INTERNAL_H */

@@ -191,6 +191,61 @@ static void test_conv2d_arithmetic(void **state)
     checked_text_free(ct);
 }
 
+/* groups=, depthwise_conv2d and separable_conv2d: output types, weights
+ * (Keras names, shapes, fans), FLOPs, the shape notes, and bad group counts. */
+static void test_grouped_conv_arithmetic(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = conv2d(image, 6, 3, padding=same, name=\"base\");\n"
+                                  "    g = conv2d(a, 4, 3, groups=2, name=\"grouped\");\n"
+                                  "    d = depthwise_conv2d(a, 3, strides=2, padding=same, depth_multiplier=2, name=\"dw\");\n"
+                                  "    s = separable_conv2d(a, 8, (3, 1), depth_multiplier=3, use_bias=false, name=\"sep\");\n"
+                                  "    output g; output d; output s;");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    assert_type(ct, "grouped", "f32[B,26,26,4]");
+    assert_type(ct, "dw", "f32[B,14,14,12]");       /* 6 channels * depth_multiplier 2 */
+    assert_type(ct, "sep", "f32[B,26,28,8]");
+    const checked_node *g = layer(ct, "grouped");
+    assert_int_equal(g->attrs.groups, 2);
+    assert_int_equal(g->params[0].type.dims[2], 3);  /* kernel [3,3,6/2,4] */
+    assert_int_equal(g->params[0].fan_in, 3 * 3 * 3);
+    assert_int_equal(g->macs_per_example, 26 * 26 * 4 * 3 * 3 * 3);
+    assert_int_equal(layer(ct, "base")->attrs.groups, 1);
+    const checked_node *d = layer(ct, "dw");
+    assert_int_equal(d->attrs.groups, 6);
+    assert_int_equal(d->param_count, 2);
+    assert_string_equal(d->params[0].name, "dw.depthwise_kernel");
+    assert_int_equal(d->params[0].type.dims[2], 6);
+    assert_int_equal(d->params[0].type.dims[3], 2);
+    assert_int_equal(d->params[0].fan_in, 3 * 3 * 6);   /* Keras: receptive field times the last two dims */
+    assert_int_equal(d->params[0].fan_out, 3 * 3 * 2);
+    assert_int_equal(d->params[1].type.dims[0], 12);
+    assert_int_equal(d->macs_per_example, 14 * 14 * 12 * 3 * 3);
+    assert_string_equal(d->shape_reason, "depthwise_conv2d(kernel_size=3, strides=2, padding=same, depth_multiplier=2) "
+                                         "halves f32[B,28,28,6]: ceil(28/2) = 14; 6 channels * depth_multiplier 2 = 12");
+    const checked_node *sep = layer(ct, "sep");
+    assert_int_equal(sep->param_count, 2);           /* no bias */
+    assert_string_equal(sep->params[0].name, "sep.depthwise_kernel");
+    assert_string_equal(sep->params[1].name, "sep.pointwise_kernel");
+    assert_int_equal(sep->params[1].type.dims[2], 18);
+    assert_int_equal(sep->params[1].type.dims[3], 8);
+    assert_int_equal(sep->macs_per_example, 26 * 28 * (18 * 3 + 18 * 8));
+    checked_text_free(ct);
+
+    ct = check_body("    a = conv2d(image, 6, 3, groups=4);\n"
+                    "    b = conv2d(image, 6, 3, groups=0);\n"
+                    "    c = depthwise_conv2d(image, 3, depth_multiplier=-1);\n"
+                    "    output a; output b; output c;");
+    assert_int_equal(ct->errors, 3);
+    assert_non_null(strstr(ct->diagnostics, "conv2d with groups=4 splits the 3 channels of 'image' (f32[B,28,28,3]) and "
+                                            "its 6 filters into 4 groups, but 4 divides neither"));
+    assert_non_null(strstr(ct->diagnostics, "use groups=3: the largest group count that divides both 3 and 6"));
+    assert_non_null(strstr(ct->diagnostics, "groups of conv2d must be between 1 and 2147483647, found 0"));
+    assert_non_null(strstr(ct->diagnostics, "depth_multiplier of depthwise_conv2d must be between 1"));
+    checked_text_free(ct);
+}
+
 /* Pools: strides default to pool_size; same padding; global pools. */
 static void test_pools(void **state)
 {
@@ -756,6 +811,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fashion_cnn),
         cmocka_unit_test(test_conv2d_arithmetic),
+        cmocka_unit_test(test_grouped_conv_arithmetic),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_reshaping_and_dense),
         cmocka_unit_test(test_elementwise),

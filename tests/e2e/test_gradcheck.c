@@ -31,6 +31,7 @@
 #include "gc_conv.h"
 #include "gc_dense.h"
 #include "gc_spatial.h"
+#include "gc_groups.h"
 
 /* The generated API takes const arrays with their shapes; in C (before C23)
  * a T (*)[N] does not convert to const T (*)[N] implicitly, hence the casts. */
@@ -146,6 +147,26 @@ static void test_gradcheck_spatial(void **state) {
     gc_spatial_destroy(m);
 }
 
+/* gc_groups: depthwise (multipliers 1 and 3, fused softmax), grouped conv2d (fused with a pool), separable. */
+static void test_gradcheck_groups(void **state) {
+    (void)state;
+    static float image[BATCH][7][6][4];
+    static int32_t label[BATCH];
+    e2e_rng rng = {15};
+    e2e_fill_uniform(&rng, &image[0][0][0][0], sizeof image / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_labels(&rng, label, BATCH, 5);
+    gc_groups *m = gc_groups_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_groups_init(m, seeds[s]);
+        double error = gc_groups_gradcheck(m, BATCH, (const float(*)[7][6][4])image, label);
+        printf("gc_groups seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+    }
+    gc_groups_destroy(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_conv),
@@ -153,6 +174,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_backprop),
         cmocka_unit_test(test_gradcheck_combine),
         cmocka_unit_test(test_gradcheck_spatial),
+        cmocka_unit_test(test_gradcheck_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,7 @@
 
 #include "fx_adam.h"
 #include "fx_concat.h"
+#include "fx_groups.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
@@ -187,6 +188,20 @@ static const weight_info spatial_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_spatial, FX_SPATIAL, spatial_weights, SPATIAL_PARAM_COUNT)
+/* The weights of fx_groups (depthwise, separable, grouped conv2d): 783 parameters. */
+#define GROUPS_PARAM_COUNT 783
+static const weight_info groups_weights[] = {
+    {"depthwise_conv2d_1.depthwise_kernel", 4, {3, 3, CHANNELS, 2}},
+    {"depthwise_conv2d_1.bias", 1, {4}},
+    {"separable_conv2d_1.depthwise_kernel", 4, {3, 3, 4, 2}},
+    {"separable_conv2d_1.pointwise_kernel", 4, {1, 1, 8, 6}},
+    {"separable_conv2d_1.bias", 1, {6}},
+    {"conv2d_1.kernel", 4, {3, 3, 3, 4}},
+    {"conv2d_1.bias", 1, {4}},
+    {"dense_1.kernel", 2, {5 * 5 * 4, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_groups, FX_GROUPS, groups_weights, GROUPS_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -443,6 +458,12 @@ static void test_fx_spatial(void **state)
     check_model_against_torch(*state);
 }
 
+/* depthwise_conv2d, separable_conv2d and a grouped conv2d (groups=2); Adam. */
+static void test_fx_groups(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -464,6 +485,8 @@ int main(void)
                                                  (void *)&fx_concat_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_spatial, setup, teardown,
                                                  (void *)&fx_spatial_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_groups, setup, teardown,
+                                                 (void *)&fx_groups_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

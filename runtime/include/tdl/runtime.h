@@ -163,6 +163,12 @@ typedef struct tdl_conv2d_desc {
     int pad_top, pad_left;        /* TF 'same': an odd total puts the extra row/column at the bottom/right */
     tdl_activation activation;    /* fused after the bias */
     float alpha;                  /* for TDL_ACTIVATION_LEAKY_RELU */
+    /* Grouped convolution (Keras groups=, PyTorch Conv2d(groups=)): group g
+     * reads input channels [g*C/G, (g+1)*C/G) and writes filters
+     * [g*F/G, (g+1)*F/G); the kernel is (KH,KW,C/G,F). groups = in_c is the
+     * depthwise convolution. 0 counts as 1, so a descriptor written before
+     * this field existed stays an ordinary convolution. */
+    int groups;
 } tdl_conv2d_desc;
 
 /* Fills out_*, pad_* from the rest (TF arithmetic). activation = LINEAR.
@@ -170,6 +176,10 @@ typedef struct tdl_conv2d_desc {
 tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c, int filters,
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
                                 int dilation_h, int dilation_w, tdl_padding padding);
+
+/* Makes d grouped (d from tdl_conv2d_desc_init). in_c and filters must both be
+ * multiples of groups; else TDL_STATUS_BAD_ARGUMENT and d is unchanged. */
+tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups);
 
 /* Floats of scratch that forward/backward/backprop_* need for this batch.
  * Never shrinks as the batch grows: size it for max_batch, use it for any batch. */
@@ -194,6 +204,54 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
 /* TF Conv2DBackpropInput: dx += conv gradient w.r.t. the input. */
 void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
                                const tdl_conv2d_desc *d, int batch, float *workspace);
+/* Every entry point above takes grouped descriptors as well. */
+
+/* ===================================================================== */
+/* depthwise_conv2d and separable_conv2d (conv_depthwise.c, conv_separable.c) */
+/* ===================================================================== */
+
+/* Depthwise: a conv2d descriptor with groups = in_c and out_c = in_c * M (M,
+ * the depth multiplier, = out_c / in_c). The kernel (KH,KW,C,M) is the grouped
+ * kernel (KH,KW,1,C*M) in the same memory: output channel c*M + m reads input
+ * channel c only (tf.nn.depthwise_conv2d). The same arguments and workspace
+ * (tdl_conv2d_workspace_size) as tdl_conv2d_forward / tdl_conv2d_backward;
+ * nothing is written if d is not depthwise.
+ * x: (B,H,W,C), kernel: (KH,KW,C,M), bias: (C*M) or NULL -> y: (B,OH,OW,C*M) */
+void tdl_depthwise_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
+                                  const tdl_conv2d_desc *d, int batch, float *workspace);
+void tdl_depthwise_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                                   const float *x, const float *kernel, const tdl_conv2d_desc *d, int batch,
+                                   float *workspace);
+
+/* Separable: a depthwise convolution (no bias, no activation) then a 1x1
+ * convolution with the bias and the activation (Keras SeparableConv2D). */
+typedef struct tdl_separable_conv2d_desc {
+    tdl_conv2d_desc depthwise;    /* groups = in_c, out_c = in_c * depth_multiplier, LINEAR */
+    tdl_conv2d_desc pointwise;    /* 1x1 over the depthwise output, out_c = filters */
+} tdl_separable_conv2d_desc;
+
+/* Fills both halves (activation = LINEAR: set d->pointwise.activation after). */
+tdl_status tdl_separable_conv2d_desc_init(tdl_separable_conv2d_desc *d, int in_h, int in_w, int in_c,
+                                          int depth_multiplier, int filters, int kernel_h, int kernel_w,
+                                          int stride_h, int stride_w, int dilation_h, int dilation_w,
+                                          tdl_padding padding);
+/* The depthwise output (twice in backward: it and its gradient) and the
+ * scratch of the larger half. Never shrinks as the batch grows. */
+size_t tdl_separable_conv2d_workspace_size(const tdl_separable_conv2d_desc *d, int batch);
+/* What forward alone uses (an inference-only model): the depthwise output and
+ * the larger half's forward scratch. */
+size_t tdl_separable_conv2d_forward_workspace_size(const tdl_separable_conv2d_desc *d, int batch);
+/* x: (B,H,W,C), depthwise_kernel: (KH,KW,C,M), pointwise_kernel: (1,1,C*M,F),
+ * bias: (F) or NULL -> y: (B,OH,OW,F) */
+void tdl_separable_conv2d_forward(float *y, const float *x, const float *depthwise_kernel,
+                                  const float *pointwise_kernel, const float *bias,
+                                  const tdl_separable_conv2d_desc *d, int batch, float *workspace);
+/* dy, y: (B,OH,OW,F). Accumulates dx (may be NULL), both kernel gradients and
+ * dbias (may be NULL). The depthwise output is computed again, not kept. */
+void tdl_separable_conv2d_backward(float *dx, float *ddepthwise_kernel, float *dpointwise_kernel, float *dbias,
+                                   const float *dy, const float *y, const float *x, const float *depthwise_kernel,
+                                   const float *pointwise_kernel, const tdl_separable_conv2d_desc *d, int batch,
+                                   float *workspace);
 
 /* ===================================================================== */
 /* conv2d_transpose (conv_transpose.c) — Keras Conv2DTranspose            */

@@ -24,7 +24,8 @@ static const tdl_conv2d_desc tiny_conv2d_1_desc = {
     4, 4, 2, /* out h, w, c */
     3, 3, 1, 1, 1, 1, /* kernel, strides, dilation */
     0, 0, /* pad top, left */
-    TDL_ACTIVATION_RELU, 0.0f};
+    TDL_ACTIVATION_RELU, 0.0f, /* activation, alpha */
+    1 /* groups */};
 static const tdl_pool2d_desc tiny_max_pool2d_1_desc = {
     4, 4, 2, /* in h, w, channels */
     2, 2, /* out h, w */
