@@ -15,6 +15,7 @@ void lower_binary_forward(cg_lowerer *l, const checked_node *n);     /* y = f(a,
 void lower_pool_forward(cg_lowerer *l, const checked_node *n);
 void lower_pool_backward(cg_lowerer *l, const checked_node *n);      /* max pools read x */
 void lower_reduce_backward(cg_lowerer *l, const checked_node *n);
+void lower_linear_backward(cg_lowerer *l, const checked_node *n);    /* dx += the adjoint of dy: reads dy only */
 void lower_dropout_forward(cg_lowerer *l, const checked_node *n);
 void lower_dropout_backward(cg_lowerer *l, const checked_node *n);
 void lower_add_backward(cg_lowerer *l, const checked_node *n);
@@ -34,6 +35,8 @@ void emit_pool_forward(cg_emitter *e, const checked_node *n);
 void emit_pool_backward(cg_emitter *e, const checked_node *n);
 void emit_global_pool_forward(cg_emitter *e, const checked_node *n);
 void emit_global_pool_backward(cg_emitter *e, const checked_node *n);
+void emit_resize_forward(cg_emitter *e, const checked_node *n);    /* upsample2d, zero_padding2d, cropping2d */
+void emit_resize_backward(cg_emitter *e, const checked_node *n);
 void emit_reduce_forward(cg_emitter *e, const checked_node *n);
 void emit_reduce_backward(cg_emitter *e, const checked_node *n);
 void emit_dropout_forward(cg_emitter *e, const checked_node *n);
@@ -74,6 +77,9 @@ void emit_multiply_backward(cg_emitter *e, const checked_node *n);
 void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_separable_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_pool_desc(cg_buf *out, const char *name, const checked_node *n);
+void emit_conv_transpose_desc(cg_buf *out, const char *name, const checked_node *n);
+void emit_upsample2d_desc(cg_buf *out, const char *name, const checked_node *n);
+void emit_pad2d_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_dense_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_focal_desc(cg_buf *out, const char *name, const checked_node *n);
 size_t conv_workspace_floats(const checked_node *n, int max_batch);
@@ -81,5 +87,7 @@ size_t conv_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t separable_workspace_floats(const checked_node *n, int max_batch);
 size_t separable_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t dense_workspace_floats(const checked_node *n, int max_batch);
+size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch);
+size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_batch);
 
 #endif /* TSC_CG_OPS_H */

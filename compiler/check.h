@@ -111,8 +111,10 @@ typedef struct checked_attrs {
     int64_t strides[2];
     int64_t dilation[2];             /* 1 for pools */
     tsc_padding padding;
-    int64_t pad_top, pad_left;       /* TF: 'same' puts the odd extra row/column at the bottom/right */
+    int64_t pad_top, pad_left;       /* TF: 'same' puts the odd extra row/column at the bottom/right;
+                                        zero_padding2d: its amounts; cropping2d: its amounts, negated */
     int64_t pad_bottom, pad_right;
+    int interpolation;               /* upsample2d (kernel[] holds its size): tdl_interpolation */
     /* softmax, argmax, squeeze, expand_dims: the axis, normalised to >= 0
      * (for expand_dims: the index of the new axis in the output) */
     int axis;

@@ -14,7 +14,7 @@
 typedef struct check_value {
     const ast_arg *arg;              /* NULL: not given; a typed default is filled in (ops.def) */
     bool ok;                         /* given and converted without error, or defaulted */
-    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
+    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST, INT_SIDES: [0, count) */
     bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
     int count;
     double number;                   /* FLOAT */
@@ -71,10 +71,15 @@ bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, i
 /* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
 bool check_range_error(const checked_node *node, int param, const char *what, double value);
 tsc_type check_make_type(tsc_dtype dtype, int rank);
+/* f32[B,height,width,channels] with the batch of the feature map x. */
+tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels);
 /* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
 void check_layer_options(checked_node *node, const check_value *values);
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias);
+/* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the glorot
+ * fans Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias);
 /* One glorot-initialised kernel named `role` (the weight is "<layer>.<role>"),
  * and the zero-initialised bias of [size] when use_bias is set. */
 void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,

@@ -208,6 +208,16 @@ tsc_type check_make_type(tsc_dtype dtype, int rank)
     return t;
 }
 
+tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels)
+{
+    tsc_type t = check_make_type(TSC_DTYPE_F32, 4);
+    t.dims[0] = x->type.dims[0];
+    t.dims[1] = height;
+    t.dims[2] = width;
+    t.dims[3] = channels;
+    return t;
+}
+
 static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_type type, checked_param_init init,
                       int64_t fan_in, int64_t fan_out)
 {
@@ -243,6 +253,13 @@ void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel
 {
     check_add_kernel(ctx, node, "kernel", kernel_dims, kernel_rank, fan_in, fan_out);
     check_add_bias(ctx, node, bias);
+}
+
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias)
+{
+    int64_t area = tsc_mul_saturating(kernel[0], kernel[1]);
+    check_add_weights(ctx, node, kernel, 4, tsc_mul_saturating(area, kernel[2]), tsc_mul_saturating(area, kernel[3]),
+                      bias);
 }
 
 /* Fills activation/alpha/use_bias from the arguments of conv2d or dense

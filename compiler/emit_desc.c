@@ -21,10 +21,14 @@ static tdl_activation runtime_activation(tsc_activation a) {
     return a >= TSC_ACTIVATION_FIRST_UNFUSED ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
 }
 
-/* The convolution's input and output types: conv2d's own, and for the
- * backprop ops those of the convolution they differentiate. */
+/* The convolution's input and output types: conv2d's own, for the
+ * backprop ops those of the convolution they differentiate, and for
+ * conv2d_transpose those of the convolution it transposes. */
 static void conv_geometry(const checked_node *n, const tsc_type **in, const tsc_type **out) {
-    if (n->op == TSC_OP_CONV2D_BACKPROP_INPUT) {
+    if (n->op == TSC_OP_CONV2D_TRANSPOSE) {
+        *in = &n->type;
+        *out = &n->inputs[0]->type;
+    } else if (n->op == TSC_OP_CONV2D_BACKPROP_INPUT) {
         *in = &n->type;
         *out = &n->inputs[1]->type;
     } else if (n->op == TSC_OP_CONV2D_BACKPROP_FILTER) {
@@ -120,6 +124,51 @@ void emit_separable_desc(cg_buf *out, const char *name, const checked_node *n) {
     cg_buf_puts(out, "};\n");
 }
 
+/* conv2d_transpose: the convolution it transposes (linear: the layer's
+ * activation= applies to the layer's output), then that activation. */
+static void conv_transpose_desc(const checked_node *n, tdl_conv2d_transpose_desc *d) {
+    cg_conv_desc(n, &d->conv);
+    d->conv.activation = TDL_ACTIVATION_LINEAR;
+    d->conv.alpha = 0.0f;
+    const checked_attrs *a = &n->attrs;
+    d->activation = runtime_activation(a->activation);
+    d->alpha = a->activation == TSC_ACTIVATION_LEAKY_RELU ? (float)a->alpha : 0.0f;
+}
+
+void emit_conv_transpose_desc(cg_buf *out, const char *name, const checked_node *n) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    cg_buf_printf(out, "static const tdl_conv2d_transpose_desc %s = {\n    /* conv2d */ ", name);
+    conv_desc_body(out, &d.conv, "    ");
+    char *alpha = cg_float_literal(d.alpha);
+    cg_buf_printf(out, ",\n    %s, %s};\n", activation_constants[d.activation], alpha);
+    free(alpha);
+}
+
+void emit_upsample2d_desc(cg_buf *out, const char *name, const checked_node *n) {
+    const tsc_type *in = &n->inputs[0]->type;
+    cg_buf_printf(out,
+                  "static const tdl_upsample2d_desc %s = {\n"
+                  "    %lld, %lld, %lld, /* in h, w, channels */\n"
+                  "    %lld, %lld, %s}; /* size, interpolation */\n",
+                  name, (long long)in->dims[1], (long long)in->dims[2], (long long)in->dims[3],
+                  (long long)n->attrs.kernel[0], (long long)n->attrs.kernel[1],
+                  n->attrs.interpolation == TDL_INTERPOLATION_BILINEAR ? "TDL_INTERPOLATION_BILINEAR"
+                                                                       : "TDL_INTERPOLATION_NEAREST");
+}
+
+/* zero_padding2d and cropping2d: the checker stored cropping as negative padding. */
+void emit_pad2d_desc(cg_buf *out, const char *name, const checked_node *n) {
+    const tsc_type *in = &n->inputs[0]->type;
+    const checked_attrs *a = &n->attrs;
+    cg_buf_printf(out,
+                  "static const tdl_pad2d_desc %s = {\n"
+                  "    %lld, %lld, %lld, /* in h, w, channels */\n"
+                  "    %lld, %lld, %lld, %lld}; /* top, bottom, left, right */\n",
+                  name, (long long)in->dims[1], (long long)in->dims[2], (long long)in->dims[3], (long long)a->pad_top,
+                  (long long)a->pad_bottom, (long long)a->pad_left, (long long)a->pad_right);
+}
+
 void emit_pool_desc(cg_buf *out, const char *name, const checked_node *n) {
     const tsc_type *in = &n->inputs[0]->type, *o = &n->type;
     const checked_attrs *a = &n->attrs;
@@ -160,6 +209,18 @@ size_t conv_forward_workspace_floats(const checked_node *n, int max_batch) {
     tdl_conv2d_desc d;
     cg_conv_desc(n, &d);
     return tdl_conv2d_forward_workspace_size(&d, max_batch);
+}
+
+size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    return tdl_conv2d_transpose_workspace_size(&d, max_batch);
+}
+
+size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_transpose_desc d;
+    conv_transpose_desc(n, &d);
+    return tdl_conv2d_transpose_forward_workspace_size(&d, max_batch);
 }
 
 size_t separable_workspace_floats(const checked_node *n, int max_batch) {

@@ -210,7 +210,7 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
         cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                 cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
                 cg_desc(e, pool));
-    } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_forward */
+    } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
         cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
                 bias, desc);
     else
@@ -296,6 +296,24 @@ void emit_global_pool_backward(cg_emitter *e, const checked_node *n) {
                 value_of(e, n->inputs[0]), b, spatial, channels);
     else
         cg_line(e, "    tdl_global_avg_pool2d_backward(%s, %s, %s, %lld, %lld);\n", dx, dy, b, spatial, channels);
+}
+
+/* --- upsample2d, zero_padding2d, cropping2d ------------------------------------------ */
+
+/* Padding and cropping share the runtime's pad2d kernels (cropping pads by a negative amount). */
+static const char *resize_kernel(const checked_node *n) {
+    return n->op == TSC_OP_UPSAMPLE2D ? "upsample2d" : "pad2d";
+}
+
+void emit_resize_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_%s_forward(%s, %s, &%s, batch);\n", resize_kernel(n), value_of(e, n), value_of(e, n->inputs[0]),
+            cg_desc(e, n));
+}
+
+void emit_resize_backward(cg_emitter *e, const checked_node *n) {
+    const char *desc = cg_desc(e, n);
+    const char *dy = grad_of(e, n);
+    cg_line(e, "    tdl_%s_backward(%s, %s, &%s, batch);\n", resize_kernel(n), grad_into(e, n->inputs[0]), dy, desc);
 }
 
 /* --- Reductions, argmax, one_hot -------------------------------------------------- */

@@ -94,6 +94,12 @@ void lower_reduce_backward(cg_lowerer *l, const checked_node *n) {
     grad_into(l, n->inputs[0]);
 }
 
+/* A linear op whose gradient needs nothing but its own (padding, cropping, upsampling). */
+void lower_linear_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    grad_into(l, n->inputs[0]);
+}
+
 void lower_dropout_forward(cg_lowerer *l, const checked_node *n) {
     if (l->program->mode != CG_MODE_TRAIN) return; /* the identity: a view */
     cg_write(l, value(l, n));

@@ -34,6 +34,13 @@ static const cg_op_lowering lower_conv2d = {
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
     .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_conv_desc, CONV_WORKSPACE,
     CONV_FORWARD_WORKSPACE};
+static const cg_op_lowering lower_conv2d_transpose = {
+    .forward_operands = lower_conv_dense_forward,
+    .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
+    .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_conv_transpose_desc,
+    .workspace_floats = conv_transpose_workspace_floats, .workspace_function = "tdl_conv2d_transpose_workspace_size",
+    .forward_workspace_floats = conv_transpose_forward_workspace_floats,
+    .forward_workspace_function = "tdl_conv2d_transpose_forward_workspace_size"};
 static const cg_op_lowering lower_separable_conv2d = {
     .forward_operands = lower_conv_dense_forward,
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
@@ -50,6 +57,11 @@ static const cg_op_lowering lower_pool2d = {
     .emit_forward = emit_pool_forward, .emit_backward = emit_pool_backward, .emit_descriptor = emit_pool_desc};
 static const cg_op_lowering lower_global_pool = {UNARY(global_pool, lower_pool_backward),
                                                  .emit_backward = emit_global_pool_backward};
+static const cg_op_lowering lower_upsample2d = {UNARY(resize, lower_linear_backward),
+                                                .emit_backward = emit_resize_backward,
+                                                .emit_descriptor = emit_upsample2d_desc};
+static const cg_op_lowering lower_pad2d = {UNARY(resize, lower_linear_backward), .emit_backward = emit_resize_backward,
+                                           .emit_descriptor = emit_pad2d_desc};
 static const cg_op_lowering lower_dropout = {
     .forward_operands = lower_dropout_forward,
     .backward_operands = lower_dropout_backward, .emit_forward = emit_dropout_forward,

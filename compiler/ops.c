@@ -12,6 +12,8 @@ static const char *const padding_words[] = {"valid", "same", NULL};
  * them, is Keras' other name of swish (check_layer_options). */
 static const char *const activation_words[] = {"linear", "relu",  "sigmoid", "tanh",    "leaky_relu", "elu",
                                                "softplus", "gelu", "swish", "softmax", "silu",       NULL};
+/* In tdl_interpolation order. */
+static const char *const interpolation_words[] = {"nearest", "bilinear", NULL};
 #define NO_WORDS NULL
 
 #define REQUIRED .default_kind = TSC_DEFAULT_REQUIRED
@@ -83,6 +85,8 @@ static const struct {
     {"max_pooling2d", "max_pool2d"},
     {"average_pooling2d", "avg_pool2d"},
     {"avg_pooling2d", "avg_pool2d"},
+    {"up_sampling2d", "upsample2d"},
+    {"upsampling2d", "upsample2d"},
     {"sparse_categorical_crossentropy", "sparse_softmax_cross_entropy"},
     {"categorical_crossentropy", "softmax_cross_entropy"},
     {"binary_crossentropy", "binary_cross_entropy"},

@@ -53,6 +53,8 @@ typedef enum tsc_arg_kind {
     TSC_ARG_INT_PAIR,    /* n or (h, w): kernel_size, strides, pool_size, dilation_rate */
     TSC_ARG_AXES,        /* an axis or a list/tuple of axes (negative counts from the end) */
     TSC_ARG_INT_LIST,    /* a list/tuple of integers: reshape's shape, filter_sizes, input_sizes */
+    TSC_ARG_INT_SIDES,   /* n, (rows, columns) or ((top, bottom), (left, right)), as Keras' ZeroPadding2D
+                            (also flat (top, bottom, left, right)): 1, 2 or 4 integers */
     TSC_ARG_STRING,      /* "text": name= */
 } tsc_arg_kind;
 

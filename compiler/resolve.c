@@ -224,6 +224,36 @@ static bool convert_pair(check_ctx *ctx, const checked_node *node, const tsc_par
     return false;
 }
 
+/* Keras' padding/cropping forms: n, (rows, columns), ((top, bottom),
+ * (left, right)), or the same four flat; ints[0, count) in that order. */
+static bool convert_sides(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                          check_value *out)
+{
+    if (v->kind != VALUE_TUPLE && v->kind != VALUE_LIST) {
+        out->count = 1;
+        return convert_int(ctx, node, p, v, &out->ints[0]);
+    }
+    bool nested = v->item_count == 2 && v->items->kind != VALUE_INT && v->items->kind != VALUE_IDENT;
+    if (v->item_count == 4 || (v->item_count == 2 && !nested)) {
+        for (const ast_value *item = v->items; item != NULL; item = item->next)
+            if (!convert_int(ctx, node, p, item, &out->ints[out->count++]))
+                return false;
+        return true;
+    }
+    for (const ast_value *pair = nested ? v->items : NULL; pair != NULL; pair = pair->next) {
+        if ((pair->kind != VALUE_TUPLE && pair->kind != VALUE_LIST) || pair->item_count != 2)
+            break;
+        for (const ast_value *item = pair->items; item != NULL; item = item->next)
+            if (!convert_int(ctx, node, p, item, &out->ints[out->count++]))
+                return false;
+    }
+    if (out->count == 4)
+        return true;
+    diag_error(v->loc, "E0106", "%s expects '%s' as n, (rows, columns) or ((top, bottom), (left, right))",
+               node->info->name, p->name);
+    return false;
+}
+
 /* A list or tuple of integers; INT_LIST also accepts the batch symbol. */
 static bool convert_int_list(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p,
                              const ast_value *v, check_value *out)
@@ -301,6 +331,8 @@ static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_pa
     case TSC_ARG_AXES:
     case TSC_ARG_INT_LIST:
         return convert_int_list(ctx, node, p, v, out);
+    case TSC_ARG_INT_SIDES:
+        return convert_sides(ctx, node, p, v, out);
     case TSC_ARG_STRING:
         if (v->kind != VALUE_STRING) {
             wrong_kind(node, p, v, "a string");
@@ -349,6 +381,7 @@ static void fill_default(const tsc_param_spec *p, check_value *v)
     case TSC_ARG_TENSOR:
     case TSC_ARG_TENSORS:
     case TSC_ARG_INT_LIST:
+    case TSC_ARG_INT_SIDES:
     case TSC_ARG_STRING:
         break;
     }

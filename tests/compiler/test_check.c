@@ -339,13 +339,27 @@ static void test_combine(void **state)
     checked_text_free(ct);
 }
 
+/* A model body that must give exactly one error: its code, with these words. */
+typedef struct error_case {
+    const char *body, *code, *words;
+} error_case;
+
+static void expect_one_error_each(const error_case *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        checked_text *ct = check_body(cases[i].body);
+        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
+            strstr(ct->diagnostics, cases[i].words) == NULL)
+            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
 /* Errors of concat and multiply: each names both shapes. */
 static void test_combine_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *body, *code, *words;
-    } cases[] = {
+    static const error_case cases[] = {
         {"    a = conv2d(image, filters=4, kernel_size=3);\n    c = concat(image, a);\n    output c;", "E0204",
          "dimension 1 is 26 in 'a' (f32[B,26,26,4]) and 28 in 'image' (f32[B,28,28,3])"},
         {"    a = flatten(image);\n    c = concat(image, a);\n    output c;", "E0203", "rank 2"},
@@ -355,13 +369,7 @@ static void test_combine_errors(void **state)
         {"    a = flatten(image);\n    c = multiply(image, a);\n    output c;", "E0204",
          "multiply needs two tensors of one shape"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        checked_text *ct = check_body(cases[i].body);
-        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
-            strstr(ct->diagnostics, cases[i].words) == NULL)
-            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
-        checked_text_free(ct);
-    }
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Left-out parameters get the registry's typed defaults, read by name. */
@@ -500,6 +508,122 @@ static void test_conv2d_backprop(void **state)
     assert_int_equal(layer(ct, "conv2d_backprop_filter_1")->attrs.pad_top, 2);
     assert_null(ct->checked->models[0].batch_symbol);
     checked_text_free(ct);
+}
+
+/* conv2d_transpose: Keras' deconv_output_length in both paddings, with and
+ * without output_padding, dilation; the kernel [kh,kw,filters,C]; TF's
+ * padding of the conv2d it transposes; the arithmetic in the shape reason. */
+static void test_conv2d_transpose(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    e = conv2d(image, 8, 4, strides=4, padding=same);\n"   /* f32[B,7,7,8] */
+                                  "    a = conv2d_transpose(e, 4, 3, strides=2, padding=same, name=\"same\");\n"
+                                  "    b = conv2d_transpose(e, 4, 3, strides=2, padding=same, output_padding=0, name=\"odd\");\n"
+                                  "    c = conv2d_transpose(e, 4, 3, strides=2, name=\"valid\");\n"
+                                  "    d = conv2d_transpose(e, 4, 2, strides=3, name=\"gaps\");\n"
+                                  "    f = conv2d_transpose(e, 4, (3, 1), dilation_rate=2, padding=same, use_bias=false, "
+                                  "name=\"dil\");\n"
+                                  "    g = conv2d_transpose(e, 4, 4, strides=2, padding=same, output_padding=1, "
+                                  "activation=relu, name=\"even\");\n"
+                                  "    output a; output b; output c; output d; output f; output g;");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    assert_type(ct, "same", "f32[B,14,14,4]");    /* 7*2 */
+    assert_type(ct, "odd", "f32[B,13,13,4]");     /* (7 - 1)*2 + 3 - 2*1 + 0 */
+    assert_type(ct, "valid", "f32[B,15,15,4]");   /* 7*2 + max(3 - 2, 0) */
+    assert_type(ct, "gaps", "f32[B,21,21,4]");    /* 7*3 + max(2 - 3, 0) */
+    assert_type(ct, "dil", "f32[B,7,7,4]");       /* 7*1 */
+    assert_type(ct, "even", "f32[B,13,13,4]");    /* (7 - 1)*2 + 4 - 2*2 + 1 */
+    const checked_node *same = layer(ct, "same");
+    assert_int_equal(same->param_count, 2);
+    assert_string_equal(same->params[0].name, "same.kernel");
+    assert_int_equal(same->params[0].type.dims[2], 4);   /* [kh, kw, filters, C] */
+    assert_int_equal(same->params[0].type.dims[3], 8);
+    assert_int_equal(same->params[0].fan_in, 3 * 3 * 4);
+    assert_int_equal(same->attrs.pad_top, 0);            /* total (7-1)*2 + 3 - 14 = 1 goes to the bottom */
+    assert_int_equal(layer(ct, "odd")->attrs.pad_top, 1); /* (7-1)*2 + 3 - 13 = 2 */
+    assert_int_equal(layer(ct, "dil")->param_count, 1);
+    assert_int_equal(layer(ct, "dil")->attrs.pad_top, 2);
+    assert_int_equal(layer(ct, "even")->attrs.activation, TSC_ACTIVATION_RELU);
+    assert_string_equal(same->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=3, strides=2, padding=same) doubles f32[B,7,7,8]: "
+                        "7*2 = 14; without output_padding, padding=same gives H*s, always a multiple of the stride 2: "
+                        "output_padding=p (0 <= p < 2) gives (7 - 1)*2 + 3 - 2*1 + p = 13 + p rows instead");
+    assert_string_equal(layer(ct, "odd")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=3, strides=2, padding=same, output_padding=0) enlarges "
+                        "f32[B,7,7,8]: (7 - 1)*2 + 3 - 2*1 + 0 = 13");
+    assert_string_equal(layer(ct, "gaps")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=2, strides=3) enlarges f32[B,7,7,8]: 7*3 + max(2 - 3, 0) "
+                        "= 21; other sizes need output_padding: output_padding=p (0 <= p < 3) gives (7 - 1)*3 + 2 + p = "
+                        "20 + p rows instead");
+    assert_string_equal(layer(ct, "dil")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=(3, 1), padding=same, dilation_rate=2) enlarges "
+                        "f32[B,7,7,8]: 7*1 = 7");
+    checked_text_free(ct);
+}
+
+/* upsample2d multiplies H and W; zero_padding2d and cropping2d take Keras'
+ * three forms (n, (rows, columns), ((top, bottom), (left, right))). */
+static void test_resize_ops(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = upsample2d(image, name=\"twice\");\n"
+                                  "    b = upsample2d(image, size=(3, 1), interpolation=bilinear, name=\"uneven\");\n"
+                                  "    c = zero_padding2d(image, name=\"pad1\");\n"
+                                  "    d = zero_padding2d(image, padding=(2, 0), name=\"rows\");\n"
+                                  "    f = zero_padding2d(image, ((1, 2), (3, 4)), name=\"sides\");\n"
+                                  "    g = cropping2d(image, cropping=((1, 2), (0, 27)), name=\"crop\");\n"
+                                  "    h = cropping2d(image, name=\"none\");\n"
+                                  "    output a; output b; output c; output d; output f; output g; output h;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "twice", "f32[B,56,56,3]");
+    assert_type(ct, "uneven", "f32[B,84,28,3]");
+    assert_int_equal(layer(ct, "uneven")->attrs.interpolation, 1);
+    assert_type(ct, "pad1", "f32[B,30,30,3]");
+    assert_type(ct, "rows", "f32[B,32,28,3]");
+    assert_type(ct, "sides", "f32[B,31,35,3]");
+    assert_type(ct, "crop", "f32[B,25,1,3]");
+    assert_type(ct, "none", "f32[B,28,28,3]");
+    const checked_node *crop = layer(ct, "crop");
+    assert_int_equal(crop->attrs.pad_top, -1);    /* cropping is stored as negative padding */
+    assert_int_equal(crop->attrs.pad_right, -27);
+    assert_string_equal(crop->shape_reason, "cropping2d(cropping=((1, 2), (0, 27))) crops f32[B,28,28,3]: "
+                                            "rows 28 - 1 - 2 = 25, columns 28 - 0 - 27 = 1");
+    assert_string_equal(layer(ct, "uneven")->shape_reason,
+                        "upsample2d(size=(3, 1), interpolation=bilinear) enlarges f32[B,28,28,3]: rows 28*3 = 84, "
+                        "columns 28*1 = 28");
+    assert_string_equal(layer(ct, "sides")->shape_reason, "zero_padding2d(padding=((1, 2), (3, 4))) pads "
+                                                          "f32[B,28,28,3]: rows 1 + 28 + 2 = 31, columns 3 + 28 + 4 = 35");
+    checked_text_free(ct);
+}
+
+/* Errors of the four: each with its arithmetic. */
+static void test_resize_errors(void **state)
+{
+    (void)state;
+    static const error_case cases[] = {
+        {"    a = conv2d_transpose(image, 4, 3, strides=2, output_padding=2);\n    output a;", "E0401",
+         "must be below the stride 2 of the rows, found 2"},
+        {"    a = conv2d_transpose(image, 4, 3, output_padding=(0, 1));\n    output a;", "E0401",
+         "below the stride 1 of the columns"},
+        {"    a = conv2d_transpose(image, 4, 2, strides=2, padding=same, output_padding=0);\n    output a;", "E0401",
+         "maps 54 rows back to ceil(54/2) = 27, not 28"},
+        {"    a = conv2d_transpose(image, 0, 3);\n    output a;", "E0401", "filters"},
+        {"    a = conv2d_transpose(image, 4, 3, dilation_rate=0);\n    output a;", "E0401", "dilation_rate"},
+        {"    a = flatten(image);\n    b = conv2d_transpose(a, 4, 3);\n    output b;", "E0203", "rank-4 input"},
+        {"    a = upsample2d(image, size=0);\n    output a;", "E0401", "size of upsample2d"},
+        {"    a = upsample2d(image, interpolation=bicubic);\n    output a;", "E0106", "nearest, bilinear"},
+        {"    a = cropping2d(image, cropping=(14, 0));\n    output a;", "E0401",
+         "removes 14 + 14 of the 28 rows of 'image' (f32[B,28,28,3]), leaving none: 28 - 14 - 14 = 0"},
+        {"    a = cropping2d(image, cropping=((0, 0), (30, 0)));\n    output a;", "E0401", "28 - 30 - 0 = -2"},
+        {"    a = zero_padding2d(image, padding=(1, 2, 3));\n    output a;", "E0106", "((top, bottom), (left, right))"},
+        {"    a = zero_padding2d(image, padding=-1);\n    output a;", "E0401", "between 0 and"},
+        {"    a = zero_padding2d(image, padding=9999999999);\n    output a;", "E0401", "between 0 and"},
+        {"    a = upsample2d(image, size=2147483647);\n    output a;", "E0210", "64-bit count"},
+        {"    a = upsample2d(image, size=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
+        {"    a = conv2d_transpose(image, 4, 3, strides=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
+    };
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Losses: per-pixel sparse CE, focal in both forms, mse, bce; weights; metrics. */
@@ -726,6 +850,9 @@ int main(void)
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),
         cmocka_unit_test(test_conv2d_backprop),
+        cmocka_unit_test(test_conv2d_transpose),
+        cmocka_unit_test(test_resize_ops),
+        cmocka_unit_test(test_resize_errors),
         cmocka_unit_test(test_losses_and_metrics),
         cmocka_unit_test(test_consts_names_rebinding),
         cmocka_unit_test(test_type_helpers),

@@ -316,6 +316,34 @@ static void test_backprop_filter_flops(void **state)
     checked_source_free(cs);
 }
 
+/* conv2d_transpose counts each input pixel spread over its window; the
+ * resizing ops count no FLOPs; both reports take them from the registry. */
+static void test_spatial_ops_in_reports(void **state)
+{
+    (void)state;
+    checked_source *cs = check_text("model decoder {\n"
+                                    "    input code : f32[B, 4, 4, 16];\n"
+                                    "    x = conv2d_transpose(code, filters=8, kernel_size=3, strides=2, padding=same);\n"
+                                    "    x = upsample2d(x, size=2, interpolation=bilinear);\n"
+                                    "    x = zero_padding2d(x, padding=((1, 0), (0, 1)));\n"
+                                    "    x = cropping2d(x, cropping=1);\n"
+                                    "    output x;\n"
+                                    "}\n");
+    assert_clean(cs);
+    char *table = summary_text(cs, 1);
+    /* 4*4*16 input elements, each spread over a 3*3*8 window: 2 * 256 * 72; kernel 3*3*8*16 + bias 8 */
+    assert_row(table, "conv2d_transpose_1 (conv2d_transpose)", "f32[B,8,8,8]", "1,160", "36,864", "2,048");
+    assert_row(table, "upsample2d_1 (upsample2d)", "f32[B,16,16,8]", "0", "0", "8,192");
+    assert_row(table, "zero_padding2d_1 (zero_padding2d)", "f32[B,17,17,8]", "0", "0", "9,248");
+    assert_row(table, "cropping2d_1 (cropping2d)", "f32[B,15,15,8]", "0", "0", "7,200");
+    free(table);
+    char *dot = dot_text(cs);
+    assert_contains(dot, "    m0_n1 [label=\"conv2d_transpose_1\\nconv2d_transpose\", shape=box];\n");
+    assert_contains(dot, "    m0_n3 -> m0_n4 [label=\"f32[B,17,17,8]\"];\n");
+    free(dot);
+    checked_source_free(cs);
+}
+
 /* The DOT graph has a vertex per node and output and edges labelled with types. */
 static void test_dot_edges(void **state)
 {
@@ -450,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_example_models_params),
         cmocka_unit_test(test_flops_and_bytes_by_hand),
         cmocka_unit_test(test_backprop_filter_flops),
+        cmocka_unit_test(test_spatial_ops_in_reports),
         cmocka_unit_test(test_dot_edges),
         cmocka_unit_test(test_dot_deterministic),
         cmocka_unit_test(test_dot_escapes_names),

@@ -30,6 +30,7 @@
 #include "gc_combine.h"
 #include "gc_conv.h"
 #include "gc_dense.h"
+#include "gc_spatial.h"
 #include "gc_groups.h"
 #include "gc_smooth.h"
 
@@ -128,6 +129,25 @@ static void test_gradcheck_combine(void **state) {
     gc_combine_destroy(m);
 }
 
+/* gc_spatial: conv2d_transpose (same/valid, output_padding, dilation, fused tanh and softmax), upsample2d, padding, cropping. */
+static void test_gradcheck_spatial(void **state) {
+    (void)state;
+    static float image[BATCH][5][4][2], target[BATCH][3];
+    e2e_rng rng = {15};
+    e2e_fill_uniform(&rng, &image[0][0][0][0], sizeof image / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_uniform(&rng, &target[0][0], sizeof target / sizeof(float), 0.0f, 1.0f);
+    gc_spatial *m = gc_spatial_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_spatial_init(m, seeds[s]);
+        double error = gc_spatial_gradcheck(m, BATCH, (const float(*)[5][4][2])image, (const float(*)[3])target);
+        printf("gc_spatial seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+    }
+    gc_spatial_destroy(m);
+}
+
 /* gc_groups: depthwise (multipliers 1 and 3, fused softmax), grouped conv2d (fused with a pool), separable. */
 static void test_gradcheck_groups(void **state) {
     (void)state;
@@ -180,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_dense),
         cmocka_unit_test(test_gradcheck_backprop),
         cmocka_unit_test(test_gradcheck_combine),
+        cmocka_unit_test(test_gradcheck_spatial),
         cmocka_unit_test(test_gradcheck_groups),
         cmocka_unit_test(test_gradcheck_smooth),
     };

@@ -45,6 +45,7 @@
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
 #include "fx_smooth.h"
+#include "fx_spatial.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: differences are ~1e-7 here, so
@@ -175,6 +176,19 @@ static const weight_info concat_weights[] = {
 };
 DEFINE_MODEL_API(fx_concat, FX_CONCAT, concat_weights, CONCAT_PARAM_COUNT)
 
+/* The weights of fx_spatial: 792 parameters; conv2d_transpose kernels are
+ * [kh, kw, filters, in_channels], as Keras stores them. */
+#define SPATIAL_PARAM_COUNT 792
+static const weight_info spatial_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
+    {"conv2d_1.bias", 1, {4}},
+    {"conv2d_transpose_1.kernel", 4, {3, 3, 3, 4}},
+    {"conv2d_transpose_1.bias", 1, {3}},
+    {"conv2d_transpose_2.kernel", 4, {2, 2, 2, 5}},
+    {"dense_1.kernel", 2, {4 * 14 * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_spatial, FX_SPATIAL, spatial_weights, SPATIAL_PARAM_COUNT)
 /* The weights of fx_groups (depthwise, separable, grouped conv2d): 783 parameters. */
 #define GROUPS_PARAM_COUNT 783
 static const weight_info groups_weights[] = {
@@ -454,6 +468,13 @@ static void test_fx_concat(void **state)
     check_model_against_torch(*state);
 }
 
+/* An encoder-decoder: conv2d_transpose to an odd size, upsample2d (bilinear
+ * and nearest), zero_padding2d and cropping2d; Adam. */
+static void test_fx_spatial(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* depthwise_conv2d, separable_conv2d and a grouped conv2d (groups=2); Adam. */
 static void test_fx_groups(void **state)
 {
@@ -486,6 +507,8 @@ int main(void)
                                                  (void *)&fx_adam_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_concat, setup, teardown,
                                                  (void *)&fx_concat_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_spatial, setup, teardown,
+                                                 (void *)&fx_spatial_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_groups, setup, teardown,
                                                  (void *)&fx_groups_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_smooth, setup, teardown,

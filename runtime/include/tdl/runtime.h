@@ -271,6 +271,51 @@ void tdl_separable_conv2d_backward(float *dx, float *ddepthwise_kernel, float *d
                                    float *workspace);
 
 /* ===================================================================== */
+/* conv2d_transpose (conv_transpose.c) — Keras Conv2DTranspose            */
+/* ===================================================================== */
+
+/* A transposed convolution is the input gradient of the conv2d `conv`
+ * describes: conv.in_* is this layer's output (H', W', filters), conv.out_*
+ * its input (H, W, C), and the kernel is conv's HWIO kernel
+ * (KH, KW, filters, C), the layout Keras stores. conv.activation stays
+ * LINEAR; the layer's own activation is applied to its output. */
+typedef struct tdl_conv2d_transpose_desc {
+    tdl_conv2d_desc conv;
+    tdl_activation activation;
+    float alpha;                  /* for TDL_ACTIVATION_LEAKY_RELU */
+} tdl_conv2d_transpose_desc;
+
+/* Fills d for an input of in_h x in_w x in_c with Keras' output size
+ * (deconv_output_length): without output padding (output_padding_h or _w
+ * negative) valid gives H*s + max(k' - s, 0) and same H*s; with it
+ * (H - 1)*s + k' - 2*pad + output_padding, pad = 0 (valid) or k'/2 (same),
+ * where k' = dilation*(kernel - 1) + 1. The padding is TensorFlow's for the
+ * conv2d of that output size. Returns TDL_STATUS_BAD_ARGUMENT if a size is
+ * non-positive, an output padding is not below its stride, or that conv2d
+ * does not map the output size back to the input size (padding=same, an
+ * even kernel and output_padding 0). activation = LINEAR. */
+tdl_status tdl_conv2d_transpose_desc_init(tdl_conv2d_transpose_desc *d, int in_h, int in_w, int in_c,
+                                          int filters, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                          int dilation_h, int dilation_w, tdl_padding padding,
+                                          int output_padding_h, int output_padding_w);
+/* Floats of scratch for forward and backward: the pre-activation gradient,
+ * the input gradient before it is added, and the convolution's own. */
+size_t tdl_conv2d_transpose_workspace_size(const tdl_conv2d_transpose_desc *d, int batch);
+/* What the forward alone needs (inference builds): the convolution's
+ * input-gradient scratch, tdl_conv2d_workspace_size of d->conv. */
+size_t tdl_conv2d_transpose_forward_workspace_size(const tdl_conv2d_transpose_desc *d, int batch);
+/* x: (B,H,W,C), kernel: (KH,KW,F,C), bias: (F) or NULL -> y: (B,H',W',F) */
+void tdl_conv2d_transpose_forward(float *y, const float *x, const float *kernel, const float *bias,
+                                  const tdl_conv2d_transpose_desc *d, int batch, float *workspace);
+/* dy, y: (B,H',W',F) (y the saved post-activation output) -> dx: (B,H,W,C) +=
+ * (a conv2d of the pre-activation gradient), dkernel += (conv2d's filter
+ * gradient with that gradient as the conv2d's input and x as its output
+ * gradient), dbias +=. dx and dbias may be NULL. */
+void tdl_conv2d_transpose_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                                   const float *x, const float *kernel, const tdl_conv2d_transpose_desc *d,
+                                   int batch, float *workspace);
+
+/* ===================================================================== */
 /* Pooling (pool.c)                                                       */
 /* ===================================================================== */
 
@@ -341,6 +386,40 @@ size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                         const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
                         float *workspace);
+
+/* ===================================================================== */
+/* Resizing and padding (resize.c, pad.c): upsample2d, zero_padding2d,    */
+/* cropping2d                                                             */
+/* ===================================================================== */
+
+typedef enum tdl_interpolation { TDL_INTERPOLATION_NEAREST = 0, TDL_INTERPOLATION_BILINEAR } tdl_interpolation;
+
+/* Keras UpSampling2D: out = in * size on each axis. */
+typedef struct tdl_upsample2d_desc {
+    int in_h, in_w, channels;
+    int size_h, size_w;
+    tdl_interpolation interpolation;
+} tdl_upsample2d_desc;
+
+/* x: (B,H,W,C) -> y: (B,H*sh,W*sw,C). NEAREST repeats each pixel; BILINEAR is
+ * tf.image.resize's (half-pixel centers, = PyTorch's interpolate with
+ * align_corners=False): source row (i + 0.5)/sh - 0.5, clamped to the image. */
+void tdl_upsample2d_forward(float *y, const float *x, const tdl_upsample2d_desc *d, int batch);
+/* dx += the adjoint: each dy element goes back to the pixels it was read from, with their weights. */
+void tdl_upsample2d_backward(float *dx, const float *dy, const tdl_upsample2d_desc *d, int batch);
+
+/* Zero padding and cropping in one: a positive amount adds that many zero
+ * rows (columns) on its side, a negative one removes them.
+ * out_h = in_h + top + bottom, out_w = in_w + left + right, both >= 1. */
+typedef struct tdl_pad2d_desc {
+    int in_h, in_w, channels;
+    int top, bottom, left, right;
+} tdl_pad2d_desc;
+
+/* x: (B,H,W,C) -> y: (B,H+top+bottom,W+left+right,C) */
+void tdl_pad2d_forward(float *y, const float *x, const tdl_pad2d_desc *d, int batch);
+/* dx += the part of dy that x was copied to. */
+void tdl_pad2d_backward(float *dx, const float *dy, const tdl_pad2d_desc *d, int batch);
 
 /* ===================================================================== */
 /* Other layers (layers.c): dropout, add, reductions, one_hot, argmax     */
