@@ -109,6 +109,7 @@ typedef struct checked_attrs {
     uint32_t axis_mask;
     bool keepdims;
     double rate;                     /* dropout, in [0, 1) */
+    double scale, offset;            /* rescaling: y = x * scale + offset */
     int64_t depth;                   /* one_hot */
     int64_t k;                       /* in_top_k (accuracy: 1) */
     /* reshape's target (-1 resolved, batch dim included as TSC_DIM_BATCH);

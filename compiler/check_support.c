@@ -18,6 +18,15 @@ const check_binding *check_find_binding(const check_ctx *ctx, const char *name)
     return NULL;
 }
 
+const ast_const *check_find_const(const check_ctx *ctx, const char *name)
+{
+    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
 {
     const check_binding *b = check_find_binding(ctx, name);
@@ -43,7 +52,7 @@ tsc_loc check_arg_loc(const checked_node *node, int param)
 const char *check_arg_name(const checked_node *node, int param)
 {
     const ast_arg *arg = node->args[param];
-    TSC_ASSERT(arg != NULL && arg->value->kind == VALUE_IDENT);
+    TSC_ASSERT(arg != NULL && (arg->value->kind == VALUE_IDENT || arg->value->kind == VALUE_CALL));
     return arg->value->text;
 }
 

@@ -299,7 +299,7 @@ tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n)
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
 
 /* ===================================================================== */
-/* Combining tensors (combine.c): concat, multiply                        */
+/* Combining tensors (combine.c): concat, subtract, multiply              */
 /* ===================================================================== */
 
 /* Concatenation along one axis. Input i is seen as (outer, lens[i], inner),
@@ -309,6 +309,16 @@ void tdl_concat_forward(float *y, const float *const *inputs, const int *lens, i
 /* dinputs[i] += the slice of dy that input i produced; a NULL dinputs[i] is skipped. */
 void tdl_concat_backward(float *const *dinputs, const float *dy, const int *lens, int count,
                          size_t outer, size_t inner);
+
+/* y = a - b elementwise (Keras' Subtract). y may alias a or b. */
+void tdl_subtract_forward(float *y, const float *a, const float *b, size_t n);
+/* da += dy, db -= dy; a NULL da or db is skipped. da and db may be the same buffer (x - x). */
+void tdl_subtract_backward(float *da, float *db, const float *dy, size_t n);
+
+/* y = x * scale + offset elementwise (Keras' Rescaling, rescaling.c); y may alias x. */
+void tdl_rescaling_forward(float *y, const float *x, size_t n, float scale, float offset);
+/* dx += dy * scale; a NULL dx is skipped. */
+void tdl_rescaling_backward(float *dx, const float *dy, size_t n, float scale);
 
 /* y = a * b elementwise. y may alias a or b. */
 void tdl_multiply_forward(float *y, const float *a, const float *b, size_t n);
