@@ -285,6 +285,10 @@ static const char *expression_text(tdl_parse_ctx *ctx, tsc_loc loc)
     return result;
 }
 
+/* How deep calls and operators may nest in one expression: as deep as
+ * brackets may (the scanner's limit). */
+enum { MAX_EXPRESSION_DEPTH = 64 };
+
 ast_value *tdl_call_value(tdl_parse_ctx *ctx, tsc_loc loc, ast_call *call)
 {
     ast_value *value = tsc_arena_alloc(ctx->arena, sizeof *value);
@@ -297,12 +301,13 @@ ast_value *tdl_call_value(tdl_parse_ctx *ctx, tsc_loc loc, ast_call *call)
         deepest = arg->value->depth < 0 ? -1 : (arg->value->depth > deepest ? arg->value->depth : deepest);
     if (deepest < 0) {
         value->depth = -1;   /* an inner one was reported */
-    } else if (deepest + 1 > TDL_MAX_NESTING) {
+    } else if (deepest + 1 > MAX_EXPRESSION_DEPTH) {
         /* The checker walks expressions recursively: a bound keeps its stack
          * small however long a chain like a + a + … + a is. Brackets nested
          * too deep were reported by the scanner already. */
         if (!ast_file_has_error_in(ctx->file, loc))
-            tdl_error(ctx, loc, "E0007", "the expression nests more than %d calls and operators", TDL_MAX_NESTING);
+            tdl_error(ctx, loc, "E0007", "the expression nests more than %d calls and operators",
+                      MAX_EXPRESSION_DEPTH);
         value->depth = -1;
     } else {
         value->depth = deepest + 1;

@@ -10,7 +10,6 @@
 %define api.value.type union
 %define api.token.prefix {TOK_}
 %define parse.error custom
-%define parse.lac full
 %expect 0
 
 %code requires {
@@ -63,7 +62,7 @@ void tdl_add_model(tdl_parse_ctx *ctx, ast_model *model);
 /* A statement lost to a syntax error, keeping the name it would bind. */
 ast_stmt *tdl_broken_stmt(tdl_parse_ctx *ctx, tsc_loc span);
 /* A nested call as a value, and `a OP b` as the call it stands for
- * (op "+", "-" or "*"); both report E0007 past TDL_MAX_NESTING levels. */
+ * (op "+", "-" or "*"); both report E0007 past 64 levels, as for brackets. */
 ast_value *tdl_call_value(tdl_parse_ctx *ctx, tsc_loc loc, ast_call *call);
 ast_value *tdl_infix(tdl_parse_ctx *ctx, tsc_loc loc, const char *op, tsc_loc op_loc, ast_value *a, ast_value *b);
 /* The call a tensor statement computes, or NULL after reporting E0001 for a

@@ -408,7 +408,7 @@ static void test_error_unexpected_token(void **state)
                                 "}\n");
     assert_int_equal(fx->errors, 1);
     assert_non_null(strstr(fx->diagnostics,
-                           "test.tdl:3:15: error: expected ')', ',' or '=' but found identifier 'units' [E0001]\n"));
+                           "test.tdl:3:15: error: expected ')' or ',' but found identifier 'units' [E0001]\n"));
     assert_non_null(strstr(fx->diagnostics, "    3 |   y = dense(x units=10);\n"));
     assert_non_null(strstr(fx->diagnostics, "      |               ^~~~~\n"));
     /* The model and its good statement survive; the broken one is kept as
