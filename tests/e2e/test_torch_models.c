@@ -40,6 +40,7 @@
 
 #include "fx_adam.h"
 #include "fx_concat.h"
+#include "fx_expr.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
@@ -172,6 +173,18 @@ static const weight_info concat_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_concat, FX_CONCAT, concat_weights, CONCAT_PARAM_COUNT)
+
+/* The weights of fx_expr: 949 parameters; conv2d_2 is nested in `a + conv2d(…)`. */
+#define EXPR_PARAM_COUNT 949
+static const weight_info expr_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 2}},
+    {"conv2d_1.bias", 1, {2}},
+    {"conv2d_2.kernel", 4, {1, 1, 2, 2}},
+    {"conv2d_2.bias", 1, {2}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_expr, FX_EXPR, expr_weights, EXPR_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -421,6 +434,13 @@ static void test_fx_concat(void **state)
     check_model_against_torch(*state);
 }
 
+/* Nested calls and infix operators: a residual add, subtract, multiply and
+ * rescalings by numbers, with layers with weights nested; plain SGD. */
+static void test_fx_expr(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -440,6 +460,8 @@ int main(void)
                                                  (void *)&fx_adam_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_concat, setup, teardown,
                                                  (void *)&fx_concat_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_expr, setup, teardown,
+                                                 (void *)&fx_expr_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
