@@ -88,7 +88,25 @@ static const struct {
     {"sparse_top_k_categorical_accuracy", "in_top_k"},
     {"sparse_categorical_accuracy", "accuracy"},
     {"leakyrelu", "leaky_relu"},
+    {"leaky_re_lu", "leaky_relu"},          /* Keras' own snake case of LeakyReLU, as in its layer names */
+    {"re_lu", "relu"},
+    {"rescale", "rescaling"},               /* the rescale= of Keras' ImageDataGenerator */
+    /* Rows whose TDL op may not exist yet are harmless: an alias is offered
+     * only when tsc_op_lookup finds its target. */
+    {"batch_normalization", "batch_norm"},
+    {"up_sampling2d", "upsample2d"},
+    {"mae", "mean_absolute_error"},
+    {"huber_loss", "huber"},
+    {"silu", "swish"},
 };
+
+const char *tsc_op_keras_alias_at(int index, const char **tdl)
+{
+    if (index < 0 || (size_t)index >= sizeof keras_names / sizeof keras_names[0])
+        return NULL;
+    *tdl = keras_names[index].tdl;
+    return keras_names[index].keras;
+}
 
 const char *tsc_op_keras_alias(const char *name)
 {

@@ -109,6 +109,9 @@ const tsc_op_info *tsc_op_lookup(const char *name);
 /* The TDL name of an op a Keras user may write by its Keras name in snake
  * case ("concatenate" -> "concat"), or NULL. */
 const char *tsc_op_keras_alias(const char *name);
+/* Row `index` of that table: the Keras name (and *tdl the TDL one), or NULL
+ * past its end. */
+const char *tsc_op_keras_alias_at(int index, const char **tdl);
 /* Index of a parameter by keyword in info->params, or -1. */
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
 /* The closest of `count` candidate names to `name` (edit distance with
