@@ -235,16 +235,18 @@ void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel
 {
     tsc_type kernel = check_make_type(TSC_DTYPE_F32, kernel_rank);
     memcpy(kernel.dims, kernel_dims, (size_t)kernel_rank * sizeof kernel.dims[0]);
-    add_param(ctx, node, "kernel", kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
+    add_param(ctx, node, "kernel", kernel, (checked_param_init)node->attrs.kernel_init, fan_in, fan_out);
     if (node->attrs.use_bias) {
         tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
         b.dims[0] = bias;
-        add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
+        /* Keras' fans of a rank-1 tensor are its size, both of them. */
+        add_param(ctx, node, "bias", b, (checked_param_init)node->attrs.bias_init, bias, bias);
     }
 }
 
-/* Fills activation/alpha/use_bias from the arguments of conv2d or dense
- * (activation's words are in tsc_activation order; defaults are filled in). */
+/* Fills activation/alpha/use_bias and the initializers from the arguments
+ * of conv2d or dense (activation's words are in tsc_activation order, the
+ * initializers' in checked_param_init order; defaults are filled in). */
 void check_layer_options(checked_node *node, const check_value *values)
 {
     int act = tsc_op_param_index(node->info, "activation");
@@ -255,6 +257,11 @@ void check_layer_options(checked_node *node, const check_value *values)
     const tsc_param_spec *slope = &tsc_op_info_of(TSC_OP_LEAKY_RELU)->params[P_leaky_relu_alpha];
     node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float : 0.0;
     node->attrs.use_bias = values[bias].flag;
+    int kernel_init = tsc_op_param_index(node->info, "kernel_initializer");
+    int bias_init = tsc_op_param_index(node->info, "bias_initializer");
+    TSC_ASSERT(kernel_init >= 0 && bias_init >= 0);
+    node->attrs.kernel_init = values[kernel_init].word;
+    node->attrs.bias_init = values[bias_init].word;
 }
 
 /* Whether a fix-it already inserts this statement earlier in the model: it

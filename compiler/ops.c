@@ -10,6 +10,9 @@
 static const char *const padding_words[] = {"valid", "same", NULL};
 /* In tsc_activation order: the checker stores the word's index. */
 static const char *const activation_words[] = {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", NULL};
+/* In checked_param_init order: Keras' initializers by their string names. */
+static const char *const initializer_words[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                                "lecun_uniform", "lecun_normal", "zeros", "ones", NULL};
 #define NO_WORDS NULL
 
 #define REQUIRED .default_kind = TSC_DEFAULT_REQUIRED

@@ -86,7 +86,7 @@ typedef struct tsc_param_spec {
 #undef PARAM_LIST_END
 
 /* The most parameters any op takes (checked in ops.c). */
-#define TSC_OP_MAX_PARAMS 10
+#define TSC_OP_MAX_PARAMS 12
 
 typedef struct tsc_op_info {
     tsc_op op;

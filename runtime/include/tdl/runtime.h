@@ -25,7 +25,8 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 2   /* 2: generated models are tables driven by tdl_model_* */
+#define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
+                               3: tdl_param_info names its initializer */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -147,6 +148,28 @@ void tdl_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, tdl_rn
  * variance of the truncated draws exactly 2 / fan_in. */
 void tdl_init_he_normal(float *w, size_t n, int fan_in, tdl_rng *rng);
 void tdl_init_zeros(float *w, size_t n);
+
+/* Keras' initializers by name. The six variance-scaling ones draw with
+ * variance scale / fan (Keras' VarianceScaling): glorot_* scale 1 over the
+ * average of fan_in and fan_out, he_* scale 2 over fan_in, lecun_* scale 1
+ * over fan_in; *_uniform from U(-l, l), l = sqrt(3 scale / fan); *_normal
+ * from a normal truncated at two standard deviations (|z| > 2 redrawn),
+ * stddev sqrt(scale / fan) / 0.87962566103423978 so that the truncated draws
+ * have the variance asked for. A fan below 1 counts as 1. */
+typedef enum tdl_initializer {
+    TDL_INIT_ZEROS = 0,
+    TDL_INIT_ONES,
+    TDL_INIT_GLOROT_UNIFORM,
+    TDL_INIT_GLOROT_NORMAL,
+    TDL_INIT_HE_UNIFORM,
+    TDL_INIT_HE_NORMAL,
+    TDL_INIT_LECUN_UNIFORM,
+    TDL_INIT_LECUN_NORMAL,
+} tdl_initializer;
+
+/* w: (n) <- init; the random ones draw from rng (n draws or more, in order).
+ * An unknown init fills zeros. */
+void tdl_init_fill(float *w, size_t n, tdl_initializer init, int fan_in, int fan_out, tdl_rng *rng);
 
 /* ===================================================================== */
 /* conv2d (conv.c) — NHWC input, HWIO kernel                              */
@@ -474,7 +497,8 @@ typedef struct tdl_param_info {
     size_t count;
     int rank;
     int64_t shape[TDL_MAX_RANK];
-    int fan_in, fan_out;     /* glorot_uniform; 0, 0: zeros */
+    tdl_initializer init;    /* how tdl_model_init fills it */
+    int fan_in, fan_out;     /* as Keras computes them for the tensor (kernels: receptive field x channels) */
 } tdl_param_info;
 
 /* Which entry points read a model input (bits of tdl_model_entry). */
