@@ -423,6 +423,35 @@ static void test_operator_errors(void **state)
     }
 }
 
+/* kernel_initializer= and bias_initializer= choose how each weight starts;
+ * a bias's fans are its size, as Keras computes them for a vector. */
+static void test_initializer_arguments(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    c = conv2d(image, filters=8, kernel_size=3, kernel_initializer=he_normal,\n"
+                                  "               bias_initializer=\"ones\");\n"
+                                  "    d = dense(flatten(c), units=4, kernel_initializer=lecun_uniform);\n"
+                                  "    output d;");
+    assert_int_equal(ct->errors, 0);
+    const checked_node *c = layer(ct, "conv2d_1"), *d = layer(ct, "dense_1");
+    assert_int_equal(c->params[0].init, TSC_INIT_HE_NORMAL);
+    assert_int_equal(c->params[0].fan_in, 3 * 3 * 3);
+    assert_int_equal(c->params[1].init, TSC_INIT_ONES);
+    assert_int_equal(c->params[1].fan_in, 8);
+    assert_int_equal(c->params[1].fan_out, 8);
+    assert_int_equal(d->params[0].init, TSC_INIT_LECUN_UNIFORM);
+    assert_int_equal(d->params[1].init, TSC_INIT_ZEROS);
+    checked_text_free(ct);
+
+    ct = check_body("    d = dense(flatten(image), units=4, kernel_initializer=he_normall);\n    output d;");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "'he_normall' is not a valid kernel_initializer for dense; expected one of: "
+                                            "glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
+                                            "lecun_normal, zeros, ones [E0106]"));
+    assert_non_null(strstr(ct->diagnostics, "help: did you mean 'he_normal'?"));
+    checked_text_free(ct);
+}
+
 /* Left-out parameters get the registry's typed defaults, read by name. */
 static void test_registry_defaults(void **state)
 {
@@ -754,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_nested_calls_and_names),
         cmocka_unit_test(test_operators),
         cmocka_unit_test(test_operator_errors),
+        cmocka_unit_test(test_initializer_arguments),
         cmocka_unit_test(test_registry_defaults),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),
