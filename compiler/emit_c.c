@@ -240,7 +240,10 @@ static void prototypes(cg_buf *out, const model_emit *me) {
                   "void $_init($ *m, uint64_t seed);\n"
                   "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
                   "tdl_status $_load($ *m, const char *path);\n"
-                  "tdl_status $_save(const $ *m, const char *path);\n",
+                  "tdl_status $_save(const $ *m, const char *path);\n"
+                  "/* The parameters as one contiguous block of *count floats, tensor after tensor\n"
+                  " * in the model's order (for broadcasts between processes). */\n"
+                  "float *$_parameters($ *m, size_t *count);\n",
                   p);
     /* A model that declares no output has nothing to forward: no
      * NAME_forward, rather than one that takes nothing and returns nothing. */
@@ -270,6 +273,18 @@ static void prototypes(cg_buf *out, const model_emit *me) {
     input_params(out, me, CG_MODE_TRAIN);
     cg_buf_puts(out, ");\n/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
     cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
+    cg_buf_printf(out, "/* train_step in two halves, for data-parallel training (docs/distributed.md):\n"
+                       " * the gradients of one batch into the block %s_gradients returns, with no\n"
+                       " * update; then, after the processes have summed that block, one optimizer\n"
+                       " * step on the gradients times scale. train_step is compute_gradients then\n"
+                       " * apply_gradients(m, 1), bit for bit. A loss or gradient that is not finite\n"
+                       " * is TDL_STATUS_NOT_FINITE; apply_gradients then updates nothing. */\n",
+                  p);
+    cg_buf_printf(out, "tdl_status %s_compute_gradients(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ", float *loss);\n");
+    cg_buf_printf(out, "tdl_status %s_apply_gradients(%s *m, float scale);\n", p, p);
+    cg_buf_printf(out, "float *%s_gradients(%s *m, size_t *count);\n", p, p);
 }
 
 static void banner(cg_buf *out, const char *source_name) {
@@ -513,7 +528,9 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                   "tdl_status $_load($ *m, const char *path) {\n"
                   "    return tdl_model_load((tdl_model *)(void *)m, \"$_load\", path);\n}\n\n"
                   "tdl_status $_save(const $ *m, const char *path) {\n"
-                  "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n",
+                  "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n"
+                  "float *$_parameters($ *m, size_t *count) {\n"
+                  "    return tdl_model_parameters((tdl_model *)(void *)m, count);\n}\n\n",
                   p);
 
     int no = me->model->output_count;
@@ -566,7 +583,25 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                        "    return tdl_model_set_learning_rate(%s, ",
                   p, p, self);
     function_name_literal(out, &me->nm, "set_learning_rate");
-    cg_buf_puts(out, ", learning_rate);\n}\n");
+    cg_buf_puts(out, ", learning_rate);\n}\n\n");
+
+    cg_buf_printf(out, "tdl_status %s_compute_gradients(%s *m, int batch", p, p);
+    input_params(out, me, CG_MODE_TRAIN);
+    cg_buf_puts(out, ", float *loss) {\n");
+    inputs_array(out, me, CG_MODE_TRAIN);
+    cg_buf_printf(out, "    return tdl_model_compute_gradients(%s, ", self);
+    function_name_literal(out, &me->nm, "compute_gradients");
+    cg_buf_puts(out, ", batch, inputs, loss);\n}\n\n");
+
+    cg_buf_printf(out, "tdl_status %s_apply_gradients(%s *m, float scale) {\n"
+                       "    return tdl_model_apply_gradients(%s, ",
+                  p, p, self);
+    function_name_literal(out, &me->nm, "apply_gradients");
+    cg_buf_puts(out, ", scale);\n}\n\n");
+
+    cg_buf_printf(out, "float *%s_gradients(%s *m, size_t *count) {\n"
+                       "    return tdl_model_gradients(%s, count);\n}\n",
+                  p, p, self);
 }
 
 /* --- The source ------------------------------------------------------------------------------ */

@@ -601,6 +601,20 @@ tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *funct
  * with parameters, optimizer state, step count and dropout stream unchanged. */
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss);
+/* NAME_compute_gradients: the train pass with backward into m->grads, no
+ * update. A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE
+ * (the dropout stream unchanged; the gradients are then unspecified). */
+tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                       float *loss);
+/* NAME_apply_gradients: m->grads times scale (finite; 1 leaves them as they
+ * are), then one optimizer step. Gradients that are not finite are
+ * TDL_STATUS_NOT_FINITE and nothing is updated. train_step is
+ * compute_gradients then apply_gradients(1), bit for bit. */
+tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float scale);
+/* NAME_parameters, NAME_gradients: the contiguous blocks and their float
+ * counts (gradients: NULL and 0 for a model that does not train). */
+float *tdl_model_parameters(tdl_model *m, size_t *count);
+float *tdl_model_gradients(tdl_model *m, size_t *count);
 /* NAME_gradcheck: see docs/generated-c.md; negative on error. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
 /* NAME_set_learning_rate: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
