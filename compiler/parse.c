@@ -259,12 +259,16 @@ char *tdl_printable(const char *text, size_t length, size_t max_bytes)
 /* ---- expressions ---------------------------------------------------------- */
 
 /* The source text of an expression for messages: blanks squeezed to one
- * space, at most 40 bytes and then "...". */
+ * space, at most 40 bytes and then "...". At most MAX_READ bytes of the
+ * source are read, so that a long chain of operators over long runs of
+ * blanks stays linear. */
 static const char *expression_text(tdl_parse_ctx *ctx, tsc_loc loc)
 {
-    enum { MAX_SHOWN = 40 };
+    enum { MAX_SHOWN = 40, MAX_READ = 1024 };
     const char *text = ctx->source->text;
     uint32_t end = loc.last < ctx->source->length ? loc.last + 1 : (uint32_t)ctx->source->length;
+    if (end > loc.first && end - loc.first > MAX_READ)
+        end = loc.first + MAX_READ;
     char squeezed[MAX_SHOWN + 1];
     size_t n = 0;
     bool cut = false;
@@ -280,6 +284,7 @@ static const char *expression_text(tdl_parse_ctx *ctx, tsc_loc loc)
         squeezed[n++] = blank ? ' ' : c;
     }
     char *shown = tdl_printable(squeezed, n, MAX_SHOWN);
+    cut = cut || (loc.last < ctx->source->length && end < loc.last + 1);
     const char *result = tsc_arena_format(ctx->arena, "%s%s", shown, cut ? "..." : "");
     free(shown);
     return result;

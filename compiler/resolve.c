@@ -17,7 +17,6 @@ static check_rule *const shape_rules[TSC_OP_COUNT] = {
 
 /* ---- names ------------------------------------------------------------- */
 
-
 static void bind_name(check_ctx *ctx, const char *name, tsc_loc loc, checked_node *node)
 {
     check_binding *b = &ctx->bindings[ctx->binding_count++];

@@ -231,6 +231,21 @@ static void test_shared_label_column(void **state)
     assert_true(check_fixits_of("shared label column", text));
 }
 
+/* dense of a nested conv2d: the fix-it wraps the sub-expression in
+ * flatten(…) where it is written (it has no name to rebind). */
+static void test_wrap_nested_operand(void **state)
+{
+    (void)state;
+    const char *text = "model m {\n    input image : f32[B, 6, 6, 2];\n"
+                       "    y = dense(conv2d(image, filters=3, kernel_size=3), units=4);\n    output y;\n}\n";
+    assert_true(check_fixits_of("nested operand", text));
+    checked_run before = run_check(text);
+    char *fixed = apply_fixits("nested operand", text, before.json);
+    assert_non_null(strstr(fixed, "    y = dense(flatten(conv2d(image, filters=3, kernel_size=3)), units=4);\n"));
+    free(fixed);
+    free(before.json);
+}
+
 /* Every Keras name of the alias table gets E0101 with a help naming the TDL
  * op and a fix-it that, applied, writes that op's name in its place, in the
  * statement its family belongs to (also nested in an expression). Rows
@@ -287,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_two_statements_on_a_line),
         cmocka_unit_test(test_shared_label_column),
         cmocka_unit_test(test_keras_aliases),
+        cmocka_unit_test(test_wrap_nested_operand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
