@@ -343,6 +343,40 @@ static void test_nested_calls_and_names(void **state)
     checked_text_free(ct);
 }
 
+/* loss, metric and output statements take nested calls and operators in
+ * their arguments; an optimizer's numbers are not expressions. */
+static void test_statements_with_expressions(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("model m {\n"
+                                  "    input x : f32[B, 4];\n"
+                                  "    input t : f32[B, 2];\n"
+                                  "    loss l = mean_squared_error(t, dense(relu(x), units=2) * 0.5);\n"
+                                  "    metric e = mean_squared_error(t - t, dense(x, units=2));\n"
+                                  "    output y = relu(x) + x;\n"
+                                  "    optimizer sgd(learning_rate=0.1);\n"
+                                  "}\n");
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    assert_int_equal(ct->errors, 0);
+    const checked_model *m = &ct->checked->models[0];
+    assert_int_equal(m->loss_count, 1);
+    assert_ptr_equal(m->losses[0].node->inputs[1], layer(ct, "rescaling_1"));
+    assert_ptr_equal(layer(ct, "rescaling_1")->inputs[0], layer(ct, "dense_1"));
+    assert_int_equal(m->metric_count, 1);
+    assert_ptr_equal(m->metrics[0].node->inputs[0], layer(ct, "subtract_1"));
+    assert_int_equal(m->output_count, 1);
+    assert_string_equal(m->outputs[0].name, "y");
+    assert_ptr_equal(m->outputs[0].node, layer(ct, "add_1"));
+    assert_non_null(m->optimizer);
+    checked_text_free(ct);
+
+    ct = check_body("    y = relu(image);\n    output y;\n    optimizer sgd(learning_rate=0.1 * 2);");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "sgd expects a number for 'learning_rate', found an expression [E0106]"));
+    checked_text_free(ct);
+}
+
 /* Operators: add, subtract and multiply of two tensors; with a number (a
  * literal or a const, unless a tensor has its name) one rescaling. */
 static void test_operators(void **state)
@@ -782,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_combine_errors),
         cmocka_unit_test(test_nested_calls_and_names),
         cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_statements_with_expressions),
         cmocka_unit_test(test_operator_errors),
         cmocka_unit_test(test_initializer_arguments),
         cmocka_unit_test(test_registry_defaults),
