@@ -235,12 +235,17 @@ void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel
 {
     tsc_type kernel = check_make_type(TSC_DTYPE_F32, kernel_rank);
     memcpy(kernel.dims, kernel_dims, (size_t)kernel_rank * sizeof kernel.dims[0]);
-    add_param(ctx, node, "kernel", kernel, (checked_param_init)node->attrs.kernel_init, fan_in, fan_out);
+    /* An op without kernel_initializer= (check_layer_options not called)
+     * keeps Keras' defaults. */
+    bool chosen = tsc_op_param_index(node->info, "kernel_initializer") >= 0;
+    checked_param_init kernel_init = chosen ? (checked_param_init)node->attrs.kernel_init : TSC_INIT_GLOROT_UNIFORM;
+    checked_param_init bias_init = chosen ? (checked_param_init)node->attrs.bias_init : TSC_INIT_ZEROS;
+    add_param(ctx, node, "kernel", kernel, kernel_init, fan_in, fan_out);
     if (node->attrs.use_bias) {
         tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
         b.dims[0] = bias;
         /* Keras' fans of a rank-1 tensor are its size, both of them. */
-        add_param(ctx, node, "bias", b, (checked_param_init)node->attrs.bias_init, bias, bias);
+        add_param(ctx, node, "bias", b, bias_init, bias, bias);
     }
 }
 
