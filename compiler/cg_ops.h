@@ -25,7 +25,9 @@ void lower_gated_backward(cg_lowerer *l, const checked_node *n);      /* from th
 void lower_loss_forward(cg_lowerer *l, const checked_node *n);
 void lower_loss_backward(cg_lowerer *l, const checked_node *n);
 void lower_metric_forward(cg_lowerer *l, const checked_node *n);
-void lower_concat_backward(cg_lowerer *l, const checked_node *n);   /* forward: lower_binary_forward (any count) */
+/* Reads dy and accumulates into every input (concat, subtract, rescaling);
+ * concat's forward is lower_binary_forward (any count). */
+void lower_concat_backward(cg_lowerer *l, const checked_node *n);
 void lower_multiply_backward(cg_lowerer *l, const checked_node *n);
 
 /* --- emission: the C of a step (emit_ops.c) ------------------------------- */
@@ -43,6 +45,10 @@ void emit_dropout_forward(cg_emitter *e, const checked_node *n);
 void emit_dropout_backward(cg_emitter *e, const checked_node *n);
 void emit_add_forward(cg_emitter *e, const checked_node *n);
 void emit_add_backward(cg_emitter *e, const checked_node *n);
+void emit_subtract_forward(cg_emitter *e, const checked_node *n);
+void emit_subtract_backward(cg_emitter *e, const checked_node *n);
+void emit_rescaling_forward(cg_emitter *e, const checked_node *n);
+void emit_rescaling_backward(cg_emitter *e, const checked_node *n);
 void emit_argmax_forward(cg_emitter *e, const checked_node *n);
 void emit_one_hot_forward(cg_emitter *e, const checked_node *n);
 void emit_conv_backprop_forward(cg_emitter *e, const checked_node *n);

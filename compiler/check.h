@@ -106,6 +106,7 @@ typedef struct checked_attrs {
                                         focal_loss alpha (0.25) */
     bool approximate;                /* gelu: the tanh form */
     bool use_bias;                   /* conv2d, dense */
+    int kernel_init, bias_init;      /* conv2d, dense: checked_param_init (kernel_/bias_initializer) */
     /* conv2d, pools, conv2d_backprop_*: spatial window, [0] = rows, [1] = columns */
     int64_t kernel[2];               /* conv2d kernel_size; pools pool_size; backprop: filter_sizes kh, kw */
     int64_t strides[2];
@@ -122,6 +123,7 @@ typedef struct checked_attrs {
     uint32_t axis_mask;
     bool keepdims;
     double rate;                     /* dropout, in [0, 1) */
+    double scale, offset;            /* rescaling: y = x * scale + offset */
     int64_t depth;                   /* one_hot */
     int64_t k;                       /* in_top_k (accuracy: 1) */
     /* reshape's target (-1 resolved, batch dim included as TSC_DIM_BATCH);
@@ -145,9 +147,18 @@ typedef struct checked_attrs {
 
 /* --- Nodes ------------------------------------------------------------------- */
 
+/* Keras' initializers, in the order of their words (ops.c): the checker
+ * stores the word's index. */
 typedef enum checked_param_init {
     TSC_INIT_GLOROT_UNIFORM = 0,     /* Keras default for kernels */
+    TSC_INIT_GLOROT_NORMAL,
+    TSC_INIT_HE_UNIFORM,
+    TSC_INIT_HE_NORMAL,
+    TSC_INIT_LECUN_UNIFORM,
+    TSC_INIT_LECUN_NORMAL,
     TSC_INIT_ZEROS,                  /* Keras default for biases */
+    TSC_INIT_ONES,
+    TSC_INIT_COUNT
 } checked_param_init;
 
 /* A trainable tensor of a layer. */
@@ -156,7 +167,7 @@ typedef struct checked_param {
     const char *role;                /* "kernel" or "bias" */
     tsc_type type;                   /* f32, no batch: conv2d kernel [kh,kw,C,filters] (HWIO), dense [F,units], bias [n] */
     checked_param_init init;
-    int64_t fan_in, fan_out;         /* glorot: conv kh*kw*C and kh*kw*filters; dense F and units */
+    int64_t fan_in, fan_out;         /* kernels: conv kh*kw*C and kh*kw*filters, dense F and units; bias: n, n */
 } checked_param;
 
 #define TSC_MAX_NODE_PARAMS 3   /* separable_conv2d: two kernels and a bias */

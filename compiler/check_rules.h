@@ -109,7 +109,8 @@ const char *check_call_summary(check_ctx *ctx, const checked_node *node, const c
 const char *check_type_str(check_ctx *ctx, const tsc_type *type);
 /* Where argument `param` of the node is: its value, or the call when defaulted. */
 tsc_loc check_arg_loc(const checked_node *node, int param);
-/* The name the user wrote for tensor argument `param` ("x"). */
+/* The name the user wrote for tensor argument `param` ("x"), or the text of
+ * the sub-expression written there ("relu(a + b)"). */
 const char *check_arg_name(const checked_node *node, int param);
 /* A note saying where the shape of `node` (called `shown_name`) came from. */
 void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
@@ -121,7 +122,16 @@ void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char 
 const checked_node *check_probability_source(const checked_node *node);
 /* The binding of a name at this point of the model (the latest), or NULL. */
 const check_binding *check_find_binding(const check_ctx *ctx, const char *name);
+/* The const of that name in the file, or NULL. */
+const ast_const *check_find_const(const check_ctx *ctx, const char *name);
 /* The tensor bound to a name at this point of the model, or NULL. */
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
+
+/* Operator expressions (resolve_expr.c). */
+/* The call an operator expression stands for: `a OP b` of two tensors is
+ * itself (add, subtract, multiply); with one number operand it becomes
+ * rescaling(x, scale=…, offset=…), built in the arena. NULL after an error
+ * (both operands numbers). A call that is no operator is returned as is. */
+const ast_call *check_operator_call(check_ctx *ctx, const ast_call *call);
 
 #endif /* TSC_CHECK_RULES_H */

@@ -18,6 +18,15 @@ const check_binding *check_find_binding(const check_ctx *ctx, const char *name)
     return NULL;
 }
 
+const ast_const *check_find_const(const check_ctx *ctx, const char *name)
+{
+    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
 {
     const check_binding *b = check_find_binding(ctx, name);
@@ -43,7 +52,7 @@ tsc_loc check_arg_loc(const checked_node *node, int param)
 const char *check_arg_name(const checked_node *node, int param)
 {
     const ast_arg *arg = node->args[param];
-    TSC_ASSERT(arg != NULL && arg->value->kind == VALUE_IDENT);
+    TSC_ASSERT(arg != NULL && (arg->value->kind == VALUE_IDENT || arg->value->kind == VALUE_CALL));
     return arg->value->text;
 }
 
@@ -230,12 +239,21 @@ static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_
     p->fan_out = fan_out;
 }
 
+/* Whether the op takes kernel_initializer= and bias_initializer= (and
+ * check_layer_options filled them in); the others keep Keras' defaults. */
+static bool chooses_initializers(const checked_node *node)
+{
+    return tsc_op_param_index(node->info, "kernel_initializer") >= 0;
+}
+
 void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
                       int64_t fan_in, int64_t fan_out)
 {
     tsc_type kernel = check_make_type(TSC_DTYPE_F32, rank);
     memcpy(kernel.dims, dims, (size_t)rank * sizeof kernel.dims[0]);
-    add_param(ctx, node, role, kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
+    checked_param_init init =
+        chooses_initializers(node) ? (checked_param_init)node->attrs.kernel_init : TSC_INIT_GLOROT_UNIFORM;
+    add_param(ctx, node, role, kernel, init, fan_in, fan_out);
 }
 
 void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
@@ -244,7 +262,9 @@ void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
         return;
     tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
     b.dims[0] = size;
-    add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
+    checked_param_init init = chooses_initializers(node) ? (checked_param_init)node->attrs.bias_init : TSC_INIT_ZEROS;
+    /* Keras' fans of a rank-1 tensor are its size, both of them. */
+    add_param(ctx, node, "bias", b, init, size, size);
 }
 
 /* Kernel and bias of conv2d and dense. */
@@ -262,8 +282,9 @@ void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t ke
                       bias);
 }
 
-/* Fills activation/alpha/use_bias from the arguments of conv2d or dense
- * (activation's words are in tsc_activation order; defaults are filled in). */
+/* Fills activation/alpha/use_bias and the initializers from the arguments
+ * of a layer with weights (activation's words are in tsc_activation order, the
+ * initializers' in checked_param_init order; defaults are filled in). */
 void check_layer_options(checked_node *node, const check_value *values)
 {
     int act = tsc_op_param_index(node->info, "activation");
@@ -279,6 +300,14 @@ void check_layer_options(checked_node *node, const check_value *values)
                         : node->attrs.activation == TSC_ACTIVATION_ELU      ? scale->default_float
                                                                             : 0.0;
     node->attrs.use_bias = values[bias].flag;
+    /* Layers without initializer arguments keep Keras' defaults (chooses_initializers). */
+    if (!chooses_initializers(node))
+        return;
+    int kernel_init = tsc_op_param_index(node->info, "kernel_initializer");
+    int bias_init = tsc_op_param_index(node->info, "bias_initializer");
+    TSC_ASSERT(kernel_init >= 0 && bias_init >= 0);
+    node->attrs.kernel_init = values[kernel_init].word;
+    node->attrs.bias_init = values[bias_init].word;
 }
 
 /* Whether a fix-it already inserts this statement earlier in the model: it

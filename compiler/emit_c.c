@@ -422,6 +422,14 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
 
 /* --- Tables --------------------------------------------------------------------------------- */
 
+/* The runtime's name of each initializer, by checked_param_init. */
+static const char *const initializer_names[TSC_INIT_COUNT] = {
+    [TSC_INIT_GLOROT_UNIFORM] = "TDL_INIT_GLOROT_UNIFORM", [TSC_INIT_GLOROT_NORMAL] = "TDL_INIT_GLOROT_NORMAL",
+    [TSC_INIT_HE_UNIFORM] = "TDL_INIT_HE_UNIFORM",         [TSC_INIT_HE_NORMAL] = "TDL_INIT_HE_NORMAL",
+    [TSC_INIT_LECUN_UNIFORM] = "TDL_INIT_LECUN_UNIFORM",   [TSC_INIT_LECUN_NORMAL] = "TDL_INIT_LECUN_NORMAL",
+    [TSC_INIT_ZEROS] = "TDL_INIT_ZEROS",                   [TSC_INIT_ONES] = "TDL_INIT_ONES",
+};
+
 static void param_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     cg_buf_printf(out, "/* Every trainable tensor: its key in the weight file, where it lives in\n"
@@ -440,13 +448,12 @@ static void param_table(cg_buf *out, const model_emit *me) {
             cg_buf_printf(out, ", %lld, %lld, %d, {", (long long)offset, (long long)count, prm->type.rank);
             for (int d = 0; d < prm->type.rank; d++)
                 cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)prm->type.dims[d]);
-            bool zeros = prm->init == TSC_INIT_ZEROS;
-            cg_buf_printf(out, "}, %lld, %lld},\n", zeros ? 0LL : (long long)prm->fan_in,
-                          zeros ? 0LL : (long long)prm->fan_out);
+            cg_buf_printf(out, "}, %s, %lld, %lld},\n", initializer_names[prm->init], (long long)prm->fan_in,
+                          (long long)prm->fan_out);
             offset += count;
         }
     }
-    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0, 0}};\n\n");
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};\n\n");
 }
 
 static void input_table(cg_buf *out, const model_emit *me) {

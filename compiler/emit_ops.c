@@ -377,6 +377,31 @@ void emit_add_backward(cg_emitter *e, const checked_node *n) {
     }
 }
 
+/* --- subtract and rescaling ------------------------------------------------------------ */
+
+void emit_subtract_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_subtract_forward(%s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
+            value_of(e, n->inputs[1]), cg_type_count(e, &n->type));
+}
+
+void emit_subtract_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n);
+    const char *da = grad_into(e, n->inputs[0]);
+    const char *db = grad_into(e, n->inputs[1]);
+    cg_line(e, "    tdl_subtract_backward(%s, %s, %s, %s);\n", da, db, dy, cg_type_count(e, &n->type));
+}
+
+void emit_rescaling_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_rescaling_forward(%s, %s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
+            cg_type_count(e, &n->type), cg_float(e, n->attrs.scale), cg_float(e, n->attrs.offset));
+}
+
+void emit_rescaling_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n);
+    cg_line(e, "    tdl_rescaling_backward(%s, %s, %s, %s);\n", grad_into(e, n->inputs[0]), dy,
+            cg_type_count(e, &n->type), cg_float(e, n->attrs.scale));
+}
+
 /* --- conv2d_backprop_filter / _input ------------------------------------------------- */
 
 void emit_conv_backprop_forward(cg_emitter *e, const checked_node *n) {

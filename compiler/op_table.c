@@ -69,6 +69,12 @@ static const cg_op_lowering lower_dropout = {
 static const cg_op_lowering lower_add = {.forward_operands = lower_binary_forward,
                                          .backward_operands = lower_add_backward, .emit_forward = emit_add_forward,
                                          .emit_backward = emit_add_backward};
+/* Both read only dy and accumulate into every input, as concat's backward. */
+static const cg_op_lowering lower_subtract = {
+    .forward_operands = lower_binary_forward, .backward_operands = lower_concat_backward,
+    .emit_forward = emit_subtract_forward, .emit_backward = emit_subtract_backward};
+static const cg_op_lowering lower_rescaling = {UNARY(rescaling, lower_concat_backward),
+                                               .emit_backward = emit_rescaling_backward};
 static const cg_op_lowering lower_multiply = {
     .forward_operands = lower_binary_forward, .backward_operands = lower_multiply_backward,
     .emit_forward = emit_multiply_forward, .emit_backward = emit_multiply_backward};

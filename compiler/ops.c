@@ -14,6 +14,9 @@ static const char *const activation_words[] = {"linear", "relu",  "sigmoid", "ta
                                                "softplus", "gelu", "swish", "softmax", "silu",       NULL};
 /* In tdl_interpolation order. */
 static const char *const interpolation_words[] = {"nearest", "bilinear", NULL};
+/* In checked_param_init order: Keras' initializers by their string names. */
+static const char *const initializer_words[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                                "lecun_uniform", "lecun_normal", "zeros", "ones", NULL};
 #define NO_WORDS NULL
 
 #define REQUIRED .default_kind = TSC_DEFAULT_REQUIRED
@@ -97,7 +100,19 @@ static const struct {
     {"sparse_top_k_categorical_accuracy", "in_top_k"},
     {"sparse_categorical_accuracy", "accuracy"},
     {"leakyrelu", "leaky_relu"},
+    {"leaky_re_lu", "leaky_relu"},          /* Keras' own snake case of LeakyReLU, as in its layer names */
+    {"re_lu", "relu"},
+    {"rescale", "rescaling"},               /* the rescale= of Keras' ImageDataGenerator */
+    {"batch_normalization", "batch_norm"},
 };
+
+const char *tsc_op_keras_alias_at(int index, const char **tdl)
+{
+    if (index < 0 || (size_t)index >= sizeof keras_names / sizeof keras_names[0])
+        return NULL;
+    *tdl = keras_names[index].tdl;
+    return keras_names[index].keras;
+}
 
 const char *tsc_op_keras_alias(const char *name)
 {

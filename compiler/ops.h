@@ -88,7 +88,7 @@ typedef struct tsc_param_spec {
 #undef PARAM_LIST_END
 
 /* The most parameters any op takes (checked in ops.c). */
-#define TSC_OP_MAX_PARAMS 10
+#define TSC_OP_MAX_PARAMS 12
 
 typedef struct tsc_op_info {
     tsc_op op;
@@ -111,6 +111,9 @@ const tsc_op_info *tsc_op_lookup(const char *name);
 /* The TDL name of an op a Keras user may write by its Keras name in snake
  * case ("concatenate" -> "concat"), or NULL. */
 const char *tsc_op_keras_alias(const char *name);
+/* Row `index` of that table: the Keras name (and *tdl the TDL one), or NULL
+ * past its end. */
+const char *tsc_op_keras_alias_at(int index, const char **tdl);
 /* Index of a parameter by keyword in info->params, or -1. */
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
 /* The closest of `count` candidate names to `name` (edit distance with

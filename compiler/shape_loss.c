@@ -81,10 +81,22 @@ static void warn_probabilities(check_ctx *ctx, const checked_node *node, int par
     }
 }
 
+/* Whether an operand was written as a name: the fix-its below rebind it in
+ * a statement before this one, which a sub-expression ('relu(x)') cannot be. */
+static bool is_plain_name(const char *name)
+{
+    for (const char *c = name; *c != '\0'; c++) {
+        bool letter = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_';
+        if (!letter && !(c > name && *c >= '0' && *c <= '9'))
+            return false;
+    }
+    return name[0] != '\0';
+}
+
 /* Labels with a trailing size-1 axis ([B,1] for [B]): offer squeeze. */
 static void help_squeeze(check_ctx *ctx, const checked_node *node, const checked_node *y, const char *name)
 {
-    if (y->type.rank < 1 || y->type.dims[y->type.rank - 1] != 1)
+    if (y->type.rank < 1 || y->type.dims[y->type.rank - 1] != 1 || !is_plain_name(name))
         return;
     tsc_type squeezed = y->type;
     squeezed.rank--;
@@ -108,6 +120,8 @@ _Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_
  * feature map are left as they are) or flatten plus dense. */
 static void help_pool_scores(check_ctx *ctx, const checked_node *node, const checked_node *p, const char *name)
 {
+    if (!is_plain_name(name))
+        return;
     tsc_type pooled = check_make_type(TSC_DTYPE_F32, 2);
     pooled.dims[0] = p->type.dims[0];
     pooled.dims[1] = p->type.dims[3];

@@ -132,10 +132,7 @@ void tdl_model_init(tdl_model *m, uint64_t seed) {
     tdl_rng_seed(&rng, seed, 0);
     for (int i = 0; i < info->param_tensors; i++) {
         const tdl_param_info *p = &info->params[i];
-        if (p->fan_in > 0)
-            tdl_init_glorot_uniform(m->params + p->offset, p->count, p->fan_in, p->fan_out, &rng);
-        else
-            tdl_init_zeros(m->params + p->offset, p->count);
+        tdl_init_fill(m->params + p->offset, p->count, p->init, p->fan_in, p->fan_out, &rng);
     }
     tdl_zero(m->grads, info->layout.grad_floats);
     if (m->slot1) tdl_zero(m->slot1, info->layout.param_floats);

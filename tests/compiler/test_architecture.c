@@ -52,7 +52,8 @@ static const source_file headers[] = {
 static const source_file sources[] = {
     {"util.c", STAGE_COMMON},      {"diag.c", STAGE_DIAG},          {"ast.c", STAGE_FRONT},
     {"parse.c", STAGE_FRONT},      {"ops.c", STAGE_FRONT},          {"tensor_type.c", STAGE_CHECK},
-    {"resolve.c", STAGE_CHECK},    {"check_support.c", STAGE_CHECK}, {"shape.c", STAGE_CHECK},
+    {"resolve.c", STAGE_CHECK},    {"resolve_expr.c", STAGE_CHECK}, {"check_support.c", STAGE_CHECK},
+    {"shape.c", STAGE_CHECK},
     {"shape_conv.c", STAGE_CHECK}, {"shape_loss.c", STAGE_CHECK},   {"shape_combine.c", STAGE_CHECK},
     {"shape_spatial.c", STAGE_CHECK},
     {"shape_conv_groups.c", STAGE_CHECK},

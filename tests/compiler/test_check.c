@@ -372,6 +372,183 @@ static void test_combine_errors(void **state)
     expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Nested calls: their nodes come before the call that uses them (a
+ * topological order), are named with the same counters as statements, in
+ * the order they are evaluated, and a nested layer's weights follow its name. */
+static void test_nested_calls_and_names(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    x = flatten(image);\n"
+                                  "    h = dense(x, units=4);\n"
+                                  "    y = dense(relu(dense(h, units=6)), units=3, name=\"head\");\n"
+                                  "    z = relu(add(y, dense(h, units=3)));\n"
+                                  "    output z;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "dense_2", "f32[B,6]");
+    assert_type(ct, "head", "f32[B,3]");
+    assert_type(ct, "dense_3", "f32[B,3]");
+    assert_string_equal(layer(ct, "dense_2")->params[0].name, "dense_2.kernel");
+    assert_string_equal(layer(ct, "dense_3")->params[1].name, "dense_3.bias");
+    assert_ptr_equal(layer(ct, "head")->inputs[0], layer(ct, "relu_1"));
+    assert_ptr_equal(layer(ct, "relu_1")->inputs[0], layer(ct, "dense_2"));
+    assert_ptr_equal(layer(ct, "relu_2")->inputs[0], layer(ct, "add_1"));
+    /* A nested node is known in messages by its text; the statement's by its name. */
+    assert_string_equal(layer(ct, "dense_2")->binding, "dense(h, units=6)");
+    assert_string_equal(layer(ct, "head")->binding, "y");
+    const checked_model *m = &ct->checked->models[0];
+    for (int i = 0; i < m->node_count; i++) {
+        assert_int_equal(m->nodes[i]->index, i);
+        for (int j = 0; j < m->nodes[i]->input_count; j++)
+            assert_true(m->nodes[i]->inputs[j]->index < i);
+    }
+    assert_int_equal(m->output_count, 1);
+    assert_ptr_equal(m->outputs[0].node, layer(ct, "relu_2"));
+    checked_text_free(ct);
+}
+
+/* loss, metric and output statements take nested calls and operators in
+ * their arguments; an optimizer's numbers are not expressions. */
+static void test_statements_with_expressions(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("model m {\n"
+                                  "    input x : f32[B, 4];\n"
+                                  "    input t : f32[B, 2];\n"
+                                  "    loss l = mean_squared_error(t, dense(relu(x), units=2) * 0.5);\n"
+                                  "    metric e = mean_squared_error(t - t, dense(x, units=2));\n"
+                                  "    output y = relu(x) + x;\n"
+                                  "    optimizer sgd(learning_rate=0.1);\n"
+                                  "}\n");
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    assert_int_equal(ct->errors, 0);
+    const checked_model *m = &ct->checked->models[0];
+    assert_int_equal(m->loss_count, 1);
+    assert_ptr_equal(m->losses[0].node->inputs[1], layer(ct, "rescaling_1"));
+    assert_ptr_equal(layer(ct, "rescaling_1")->inputs[0], layer(ct, "dense_1"));
+    assert_int_equal(m->metric_count, 1);
+    assert_ptr_equal(m->metrics[0].node->inputs[0], layer(ct, "subtract_1"));
+    assert_int_equal(m->output_count, 1);
+    assert_string_equal(m->outputs[0].name, "y");
+    assert_ptr_equal(m->outputs[0].node, layer(ct, "add_1"));
+    assert_non_null(m->optimizer);
+    checked_text_free(ct);
+
+    ct = check_body("    y = relu(image);\n    output y;\n    optimizer sgd(learning_rate=0.1 * 2);");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "sgd expects a number for 'learning_rate', found an expression [E0106]"));
+    checked_text_free(ct);
+}
+
+/* Operators: add, subtract and multiply of two tensors; with a number (a
+ * literal or a const, unless a tensor has its name) one rescaling. */
+static void test_operators(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("const S = 3;\n"
+                                  "const image = 2;\n"
+                                  "model m {\n"
+                                  "    input image : f32[B, 4];\n"
+                                  "    input other : f32[B, 4];\n"
+                                  "    a = image + other * image - other;\n"
+                                  "    b = a * 0.5 + 1;\n"
+                                  "    c = 2 - b;\n"
+                                  "    d = S * c - 1.5;\n"
+                                  "    e = image * image;\n"
+                                  "    output o = a + b;\n"
+                                  "    output d;\n"
+                                  "    output e;\n"
+                                  "}\n");
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "multiply_1", "f32[B,4]");
+    assert_ptr_equal(layer(ct, "add_1")->inputs[1], layer(ct, "multiply_1"));
+    assert_ptr_equal(layer(ct, "subtract_1")->inputs[0], layer(ct, "add_1"));
+    static const struct {
+        const char *layer;
+        double scale, offset;
+    } rescalings[] = {
+        {"rescaling_1", 0.5, 0.0},   /* a * 0.5 */
+        {"rescaling_2", 1.0, 1.0},   /* … + 1 */
+        {"rescaling_3", -1.0, 2.0},  /* 2 - b */
+        {"rescaling_4", 3.0, 0.0},   /* S * c */
+        {"rescaling_5", 1.0, -1.5},  /* … - 1.5 */
+    };
+    for (size_t i = 0; i < sizeof rescalings / sizeof rescalings[0]; i++) {
+        const checked_node *r = layer(ct, rescalings[i].layer);
+        assert_int_equal(r->op, TSC_OP_RESCALING);
+        assert_int_equal(r->input_count, 1);
+        assert_true(r->attrs.scale == rescalings[i].scale);
+        assert_true(r->attrs.offset == rescalings[i].offset);
+        assert_type(ct, rescalings[i].layer, "f32[B,4]");
+    }
+    /* The tensor 'image' shadows the const 'image': a product of tensors. */
+    assert_int_equal(layer(ct, "multiply_2")->input_count, 2);
+    assert_string_equal(ct->checked->models[0].outputs[0].name, "o");
+    assert_int_equal(ct->checked->models[0].outputs[0].node->op, TSC_OP_ADD);
+    checked_text_free(ct);
+}
+
+/* Errors inside sub-expressions point at the sub-expression and name it by its text. */
+static void test_operator_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *code, *words;
+    } cases[] = {
+        {"    x = flatten(image);\n    y = relu(x + image);\n    output y;", "E0204",
+         "m.tdl:4:18: error: '+' needs two tensors of one shape, but 'x' is f32[B,2352] and 'image' is f32[B,28,28,3]"},
+        {"    x = flatten(image);\n    y = x - dense(x, units=3) * 2.0;\n    output y;", "E0204",
+         "m.tdl:4:13: error: '-' needs two tensors of one shape, but 'x' is f32[B,2352] and 'dense(x, units=3) * 2.0' is "
+         "f32[B,3]"},
+        {"    y = subtract(image, flatten(image));\n    output y;", "E0204",
+         "subtract needs two tensors of one shape, but 'image' is f32[B,28,28,3] and 'flatten(image)' is f32[B,2352]"},
+        {"    y = image * (1.0 + 2);\n    output y;", "E0108", "m.tdl:3:18: error: '+' needs a tensor on at least one side"},
+        {"    y = dense(flatten(image), units=2 * 5);\n    output y;", "E0106", "found an expression"},
+        {"    y = relu(mean_squared_error(image, image));\n    output y;", "E0111", "m.tdl:3:14: error: 'mean_squared_error'"},
+        {"    y = relu(Flatten(image));\n    output y;", "E0101", "m.tdl:3:14: error: unknown op 'Flatten'"},
+        {"    y = dense(conv2d(image, filters=2, kernel_size=3), units=2);\n    output y;", "E0203",
+         "help: wrap it: flatten(…) (gives f32[B,1352])"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        checked_text *ct = check_body(cases[i].body);
+        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
+            strstr(ct->diagnostics, cases[i].words) == NULL)
+            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
+/* kernel_initializer= and bias_initializer= choose how each weight starts;
+ * a bias's fans are its size, as Keras computes them for a vector. */
+static void test_initializer_arguments(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    c = conv2d(image, filters=8, kernel_size=3, kernel_initializer=he_normal,\n"
+                                  "               bias_initializer=\"ones\");\n"
+                                  "    d = dense(flatten(c), units=4, kernel_initializer=lecun_uniform);\n"
+                                  "    output d;");
+    assert_int_equal(ct->errors, 0);
+    const checked_node *c = layer(ct, "conv2d_1"), *d = layer(ct, "dense_1");
+    assert_int_equal(c->params[0].init, TSC_INIT_HE_NORMAL);
+    assert_int_equal(c->params[0].fan_in, 3 * 3 * 3);
+    assert_int_equal(c->params[1].init, TSC_INIT_ONES);
+    assert_int_equal(c->params[1].fan_in, 8);
+    assert_int_equal(c->params[1].fan_out, 8);
+    assert_int_equal(d->params[0].init, TSC_INIT_LECUN_UNIFORM);
+    assert_int_equal(d->params[1].init, TSC_INIT_ZEROS);
+    checked_text_free(ct);
+
+    ct = check_body("    d = dense(flatten(image), units=4, kernel_initializer=he_normall);\n    output d;");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "'he_normall' is not a valid kernel_initializer for dense; expected one of: "
+                                            "glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
+                                            "lecun_normal, zeros, ones [E0106]"));
+    assert_non_null(strstr(ct->diagnostics, "help: did you mean 'he_normal'?"));
+    checked_text_free(ct);
+}
+
 /* Left-out parameters get the registry's typed defaults, read by name. */
 static void test_registry_defaults(void **state)
 {
@@ -846,6 +1023,11 @@ int main(void)
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_combine),
         cmocka_unit_test(test_combine_errors),
+        cmocka_unit_test(test_nested_calls_and_names),
+        cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_statements_with_expressions),
+        cmocka_unit_test(test_operator_errors),
+        cmocka_unit_test(test_initializer_arguments),
         cmocka_unit_test(test_registry_defaults),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),

@@ -471,7 +471,7 @@ static void test_checks_after_syntax_error(void **state) {
                             "}\n");
     const run_result *r = RUN(f, "--check", path);
     assert_int_equal(r->status, 1);
-    assert_non_null(strstr(r->err, "syn.tdl:4:22: error: expected ')', ',' or '=' but found identifier 'filters' [E0001]"));
+    assert_non_null(strstr(r->err, "syn.tdl:4:22: error: expected ')' or ',' but found identifier 'filters' [E0001]"));
     assert_non_null(strstr(r->err, "syn.tdl:6:20: error: dense expects a rank-2 input"));
     assert_non_null(strstr(r->err, "syn.tdl:7:35: error: in_top_k expects a rank-1 input [batch], but 'label' is rank 2"));
     assert_null(strstr(r->err, "'x'"));   /* no cascade from the broken statement */

@@ -33,6 +33,7 @@
 #include "gc_spatial.h"
 #include "gc_groups.h"
 #include "gc_smooth.h"
+#include "gc_expr.h"
 
 /* The generated API takes const arrays with their shapes; in C (before C23)
  * a T (*)[N] does not convert to const T (*)[N] implicitly, hence the casts. */
@@ -194,6 +195,26 @@ static void test_gradcheck_smooth(void **state) {
     gc_smooth_destroy(m);
 }
 
+/* gc_expr: subtract, multiply and rescaling written as operators, with
+ * layers with weights nested in calls and operators. */
+static void test_gradcheck_expr(void **state) {
+    (void)state;
+    static float x[BATCH][6], t[BATCH][6];
+    e2e_rng rng = {15};
+    e2e_fill_uniform(&rng, &x[0][0], sizeof x / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_uniform(&rng, &t[0][0], sizeof t / sizeof(float), -1.0f, 1.0f);
+    gc_expr *m = gc_expr_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_expr_init(m, seeds[s]);
+        double error = gc_expr_gradcheck(m, BATCH, (const float(*)[6])x, (const float(*)[6])t);
+        printf("gc_expr seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+    }
+    gc_expr_destroy(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_conv),
@@ -203,6 +224,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_spatial),
         cmocka_unit_test(test_gradcheck_groups),
         cmocka_unit_test(test_gradcheck_smooth),
+        cmocka_unit_test(test_gradcheck_expr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

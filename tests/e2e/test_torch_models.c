@@ -41,6 +41,7 @@
 #include "fx_adam.h"
 #include "fx_concat.h"
 #include "fx_groups.h"
+#include "fx_expr.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_sgd.h"
@@ -219,6 +220,18 @@ static const weight_info smooth_weights[] = {
     {"dense_4.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_smooth, FX_SMOOTH, smooth_weights, SMOOTH_PARAM_COUNT)
+
+/* The weights of fx_expr: 949 parameters; conv2d_2 is nested in `a + conv2d(…)`. */
+#define EXPR_PARAM_COUNT 949
+static const weight_info expr_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 2}},
+    {"conv2d_1.bias", 1, {2}},
+    {"conv2d_2.kernel", 4, {1, 1, 2, 2}},
+    {"conv2d_2.bias", 1, {2}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_expr, FX_EXPR, expr_weights, EXPR_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -488,6 +501,13 @@ static void test_fx_smooth(void **state)
     check_model_against_torch(*state);
 }
 
+/* Nested calls and infix operators: a residual add, subtract, multiply and
+ * rescalings by numbers, with layers with weights nested; plain SGD. */
+static void test_fx_expr(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -513,6 +533,8 @@ int main(void)
                                                  (void *)&fx_groups_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_smooth, setup, teardown,
                                                  (void *)&fx_smooth_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_expr, setup, teardown,
+                                                 (void *)&fx_expr_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,8 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 2   /* 2: generated models are tables driven by tdl_model_* */
+#define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
+                               3: tdl_param_info names its initializer */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -164,6 +165,28 @@ void tdl_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, tdl_rn
  * variance of the truncated draws exactly 2 / fan_in. */
 void tdl_init_he_normal(float *w, size_t n, int fan_in, tdl_rng *rng);
 void tdl_init_zeros(float *w, size_t n);
+
+/* Keras' initializers by name. The six variance-scaling ones draw with
+ * variance scale / fan (Keras' VarianceScaling): glorot_* scale 1 over the
+ * average of fan_in and fan_out, he_* scale 2 over fan_in, lecun_* scale 1
+ * over fan_in; *_uniform from U(-l, l), l = sqrt(3 scale / fan); *_normal
+ * from a normal truncated at two standard deviations (|z| > 2 redrawn),
+ * stddev sqrt(scale / fan) / 0.87962566103423978 so that the truncated draws
+ * have the variance asked for. A fan below 1 counts as 1. */
+typedef enum tdl_initializer {
+    TDL_INIT_ZEROS = 0,
+    TDL_INIT_ONES,
+    TDL_INIT_GLOROT_UNIFORM,
+    TDL_INIT_GLOROT_NORMAL,
+    TDL_INIT_HE_UNIFORM,
+    TDL_INIT_HE_NORMAL,
+    TDL_INIT_LECUN_UNIFORM,
+    TDL_INIT_LECUN_NORMAL,
+} tdl_initializer;
+
+/* w: (n) <- init; the random ones draw from rng (n draws or more, in order).
+ * An unknown init fills zeros. */
+void tdl_init_fill(float *w, size_t n, tdl_initializer init, int fan_in, int fan_out, tdl_rng *rng);
 
 /* ===================================================================== */
 /* conv2d (conv.c) — NHWC input, HWIO kernel                              */
@@ -457,7 +480,7 @@ tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n)
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
 
 /* ===================================================================== */
-/* Combining tensors (combine.c): concat, multiply                        */
+/* Combining tensors (combine.c): concat, subtract, multiply              */
 /* ===================================================================== */
 
 /* Concatenation along one axis. Input i is seen as (outer, lens[i], inner),
@@ -467,6 +490,16 @@ void tdl_concat_forward(float *y, const float *const *inputs, const int *lens, i
 /* dinputs[i] += the slice of dy that input i produced; a NULL dinputs[i] is skipped. */
 void tdl_concat_backward(float *const *dinputs, const float *dy, const int *lens, int count,
                          size_t outer, size_t inner);
+
+/* y = a - b elementwise (Keras' Subtract). y may alias a or b. */
+void tdl_subtract_forward(float *y, const float *a, const float *b, size_t n);
+/* da += dy, db -= dy; a NULL da or db is skipped. da and db may be the same buffer (x - x). */
+void tdl_subtract_backward(float *da, float *db, const float *dy, size_t n);
+
+/* y = x * scale + offset elementwise (Keras' Rescaling, rescaling.c); y may alias x. */
+void tdl_rescaling_forward(float *y, const float *x, size_t n, float scale, float offset);
+/* dx += dy * scale; a NULL dx is skipped. */
+void tdl_rescaling_backward(float *dx, const float *dy, size_t n, float scale);
 
 /* y = a * b elementwise. y may alias a or b. */
 void tdl_multiply_forward(float *y, const float *a, const float *b, size_t n);
@@ -696,7 +729,8 @@ typedef struct tdl_param_info {
     size_t count;
     int rank;
     int64_t shape[TDL_MAX_RANK];
-    int fan_in, fan_out;     /* glorot_uniform; 0, 0: zeros */
+    tdl_initializer init;    /* how tdl_model_init fills it */
+    int fan_in, fan_out;     /* as Keras computes them for the tensor (kernels: receptive field x channels) */
 } tdl_param_info;
 
 /* Which entry points read a model input (bits of tdl_model_entry). */

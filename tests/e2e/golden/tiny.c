@@ -36,11 +36,11 @@ static const tdl_dense_desc tiny_dense_1_desc = {8, 3, TDL_ACTIVATION_LINEAR, 0.
 /* Every trainable tensor: its key in the weight file, where it lives in
  * m->params, its shape and how it starts. */
 static const tdl_param_info tiny_params[TINY_PARAM_TENSORS + 1] = {
-    {"conv2d_1.kernel", 0, 18, 4, {3, 3, 1, 2}, 9, 18},
-    {"conv2d_1.bias", 18, 2, 1, {2}, 0, 0},
-    {"dense_1.kernel", 20, 24, 2, {8, 3}, 8, 3},
-    {"dense_1.bias", 44, 3, 1, {3}, 0, 0},
-    {NULL, 0, 0, 0, {0}, 0, 0}};
+    {"conv2d_1.kernel", 0, 18, 4, {3, 3, 1, 2}, TDL_INIT_GLOROT_UNIFORM, 9, 18},
+    {"conv2d_1.bias", 18, 2, 1, {2}, TDL_INIT_ZEROS, 2, 2},
+    {"dense_1.kernel", 20, 24, 2, {8, 3}, TDL_INIT_GLOROT_UNIFORM, 8, 3},
+    {"dense_1.bias", 44, 3, 1, {3}, TDL_INIT_ZEROS, 3, 3},
+    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};
 
 /* The inputs, and which entry points read each (tdl_model_entry bits). */
 static const tdl_model_input tiny_inputs[3] = {

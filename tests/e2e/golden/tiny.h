@@ -7,8 +7,8 @@
 
 #include <tdl/runtime.h>
 
-#if TDL_RUNTIME_ABI != 2
-#error "tiny.h was generated for libtdlrt ABI 2: regenerate it with tsc 0.1.0"
+#if TDL_RUNTIME_ABI != 3
+#error "tiny.h was generated for libtdlrt ABI 3: regenerate it with tsc 0.1.0"
 #endif
 
 #ifdef __cplusplus
