@@ -243,6 +243,9 @@ typedef struct cg_layout {
     char **node_names;             /* per node index: the mangled layer name, made once */
     char **type_texts;             /* per node index: "f32[B,10]", for trace comments */
     int optimizer_slots;           /* Adam 2, SGD with momentum 1, else 0 */
+    int state_tensors;
+    int64_t state_floats;          /* non-trainable state (one block); the batch's statistics have as many with has_train */
+    int64_t *state_offsets;        /* per node index: where its first state tensor starts */
     int64_t act_per_sample;        /* the batched activation part, per example */
     int64_t act_fixed;             /* the fixed activation part */
 } cg_layout;
@@ -265,6 +268,7 @@ struct cg_emitter {
     const char *prefix;      /* the model's C name: prefix of every generated symbol */
     const char *source_name; /* the model file's name, for trace comments */
     const int64_t *param_offsets; /* the layout's: per node index, its first parameter in m->params */
+    const int64_t *state_offsets; /* the layout's: per node index, its first state tensor in m->state */
     int64_t layout_param_floats;  /* the layout's parameter count */
     char *const *type_texts;      /* the layout's */
     char *const *fields;     /* metrics struct fields: losses, then metrics */
@@ -312,6 +316,8 @@ struct tdl_conv2d_desc;
 struct tdl_dense_desc;
 void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
 void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
+struct tdl_batch_norm_desc;
+void cg_batch_norm_desc(const checked_node *node, struct tdl_batch_norm_desc *desc);
 
 /* emit_c.c: the two files of one model into buffers. */
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);

@@ -75,6 +75,10 @@ tsc_type check_make_type(tsc_dtype dtype, int rank);
 void check_layer_options(checked_node *node, const check_value *values);
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias);
+/* A vector of `length` floats named "<layer>.<role>" (batch_norm's gamma,
+ * beta): a parameter when trainable, else non-trainable state (node->state). */
+void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
+                      bool trainable);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the

@@ -538,3 +538,46 @@ void emit_multiply_backward(cg_emitter *e, const checked_node *n) {
     const char *db = grad_into(e, n->inputs[1]);
     cg_line(e, "    tdl_multiply_backward(%s, %s, %s, %s, %s, %s);\n", da, db, dy, a, b, cg_type_count(e, &n->type));
 }
+
+/* --- batch_norm ------------------------------------------------------------------ */
+
+/* State tensor `k` of n (0 moving_mean, 1 moving_variance) in m->state, or
+ * the batch's statistic for it in m->batch_state: the same offset in both. */
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base) {
+    int64_t offset = e->state_offsets[n->index];
+    for (int i = 0; i < k; i++) {
+        int64_t elements = 0;
+        tsc_type_elements(&n->state[i].type, 1, 0, &elements);
+        offset += elements;
+    }
+    return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+}
+
+/* The examples a kernel sees: the batch, or a static first dimension. */
+static const char *examples_of(cg_emitter *e, const tsc_type *t) {
+    return dim_expr(e, t, 0);
+}
+
+void emit_batch_norm_forward(cg_emitter *e, const checked_node *n) {
+    const char *y = value_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params"), *beta = param_expr(e, n, "beta", "params");
+    const char *desc = cg_desc(e, n), *examples = examples_of(e, &n->type);
+    if (e->program->mode == CG_MODE_TRAIN) {   /* the batch's statistics, kept for backward and the update */
+        cg_line(e, "    tdl_batch_norm_forward_train(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y,
+                state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), x, gamma, beta, desc,
+                examples);
+        return;
+    }
+    cg_line(e, "    tdl_batch_norm_forward(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y, x, state_expr(e, n, 0, "state"),
+            state_expr(e, n, 1, "state"), gamma, beta, desc, examples);
+}
+
+void emit_batch_norm_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *dx = grad_into(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params");
+    const char *dgamma = param_expr(e, n, "gamma", "grads"), *dbeta = param_expr(e, n, "beta", "grads");
+    cg_line(e, "    tdl_batch_norm_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, %s);\n", dx, dgamma, dbeta, dy, x,
+            state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), gamma, cg_desc(e, n),
+            examples_of(e, &n->type));
+}

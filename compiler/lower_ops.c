@@ -161,6 +161,14 @@ void lower_metric_forward(cg_lowerer *l, const checked_node *n) {
     class_indices(l, n);
 }
 
+/* batch_norm's backward recomputes the normalised input from x and the
+ * batch's statistics (kept in m->batch_state, not a buffer). */
+void lower_batch_norm_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    cg_read(l, value(l, n->inputs[0]));
+    grad_into(l, n->inputs[0]);
+}
+
 /* --- concat and multiply -------------------------------------------------- */
 
 void lower_concat_backward(cg_lowerer *l, const checked_node *n) {

@@ -88,6 +88,7 @@ static const struct {
     {"sparse_top_k_categorical_accuracy", "in_top_k"},
     {"sparse_categorical_accuracy", "accuracy"},
     {"leakyrelu", "leaky_relu"},
+    {"batch_normalization", "batch_norm"},
 };
 
 const char *tsc_op_keras_alias(const char *name)
