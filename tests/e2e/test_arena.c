@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "fashion_cnn.h"
+#include "fx_batch_norm.h"
 #include "huge_arena.h"
 #include "lenet5.h"
 #include "mlp.h"
@@ -40,6 +41,7 @@ static const example examples[] = {
     {"examples/fashion_mnist/fashion_cnn.tdl", "fashion_cnn", fashion_cnn_arena_size},
     {"tests/e2e/golden/tiny.tdl", "tiny", tiny_arena_size},
     {"tests/e2e/models/huge_arena.tdl", "huge_arena", huge_arena_arena_size},
+    {"tests/e2e/models/fx_batch_norm.tdl", "fx_batch_norm", fx_batch_norm_arena_size}, /* non-trainable state */
 };
 
 /* --summary's figure for one model and batch, through the compiler. */
