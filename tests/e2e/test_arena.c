@@ -63,7 +63,8 @@ static uint64_t summary_bytes(const char *relative_path, const char *name, int64
     memset(&report, 0, sizeof report);
     *ok = tsc_model_arena(model, batch, &report);
     if (*ok)
-        assert_true(report.header_bytes + report.parameter_bytes + report.activation_bytes + report.workspace_bytes ==
+        assert_true(report.header_bytes + report.parameter_bytes + report.state_bytes + report.activation_bytes +
+                        report.workspace_bytes ==
                     report.total_bytes);
     checked_file_free(checked);
     ast_file_free(ast);
