@@ -21,8 +21,11 @@ static bool report_bad_axis(check_ctx *ctx, const checked_node *node, const chec
                    "batch_norm cannot normalise along the batch axis of '%s' (%s): its statistics are taken over "
                    "the batch, one per feature of the axis",
                    name, check_type_str(ctx, &x->type));
-    diag_help(loc, "the features are usually the last axis, Keras' default: axis=-1 (or 1 to %d)", rank - 1);
     check_note_origin(ctx, x, name);
+    if (rank == 2)
+        diag_help(loc, "the features are the last axis, Keras' default: axis=-1 (or 1)");
+    else
+        diag_help(loc, "the features are usually the last axis, Keras' default: axis=-1 (or 1 to %d)", rank - 1);
     return false;
 }
 
