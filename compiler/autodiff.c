@@ -20,8 +20,13 @@ static void find_live_nodes(cg_program *p) {
     for (int i = m->node_count - 1; i >= 0; i--) {
         const checked_node *n = m->nodes[i];
         if (!p->live[i]) continue;
-        for (int k = 0; k < n->input_count; k++) p->live[n->inputs[k]->index] = true;
+        for (int k = 0; k < n->input_count; k++) {
+            p->live[n->inputs[k]->index] = true;
+            p->readers[n->inputs[k]->index]++;
+        }
     }
+    if (p->mode == CG_MODE_INFER)
+        for (int i = 0; i < m->output_count; i++) p->readers[m->outputs[i].node->index]++;
 }
 
 const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n) {
@@ -160,6 +165,11 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
         argmax.dtype = TSC_DTYPE_I32;
         nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &argmax);
     }
+    if (n->op == TSC_OP_BATCH_NORM && cg_forward_fused(p, n)) {
+        /* The per-channel scale and shift the convolution's output pass applies. */
+        tsc_type affine = {TSC_DTYPE_F32, 1, {2 * n->type.dims[n->attrs.axis]}};
+        nb->temp = add_buffer(p, CG_BUFFER_TEMP, n, &affine);
+    }
     if (n->attrs.labels_f32) {
         /* f32 class indices are converted to int32 (as Keras casts) before the kernel. */
         tsc_type labels = n->inputs[cg_labels_input(n)]->type;
@@ -185,6 +195,7 @@ cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const
     int count = model->node_count;
     p->live = tsc_xcalloc((size_t)count + 1, sizeof *p->live);
     p->grad = tsc_xcalloc((size_t)count + 1, sizeof *p->grad);
+    p->readers = tsc_xcalloc((size_t)count + 1, sizeof *p->readers);
     p->node_buffers = tsc_xcalloc((size_t)count + 1, sizeof *p->node_buffers);
     /* Room for the usual two or three buffers per node up front: growing a
      * large array by doubling copies it again and again. */
@@ -203,6 +214,7 @@ void cg_program_free(cg_program *p) {
     if (!p) return;
     free(p->live);
     free(p->grad);
+    free(p->readers);
     free(p->node_buffers);
     for (int b = 0; b < p->buffer_count; b++) free(p->buffers[b].c_name);
     free(p->buffers);

@@ -140,6 +140,7 @@ typedef struct cg_program {
     char *const *node_names; /* per node index: its mangled name (the layout's) */
     bool *live;              /* per node index: computed in this mode */
     bool *grad;              /* per node index: its gradient is needed (train) */
+    int *readers;            /* per node index: live nodes reading its value, plus 1 if it is an output */
     cg_node_buffers *node_buffers;
     cg_buffer *buffers;
     int buffer_count, buffer_capacity;
@@ -179,7 +180,11 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
  * done while the convolution's output is in cache), or NULL. Lowering and
  * emission both ask, so they agree. */
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
-/* Whether node n's forward was done by its producer's step (a fused pool). */
+/* The batch_norm that directly follows conv2d `conv` in forward or evaluate
+ * and is its only reader, applied in the convolution's output pass (the
+ * moving statistics as a per-channel scale and shift), or NULL. */
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv);
+/* Whether node n's forward was done by its producer's step (a fused pool or batch_norm). */
 bool cg_forward_fused(const cg_program *p, const checked_node *n);
 
 /* ===================================================================== */

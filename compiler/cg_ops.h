@@ -25,7 +25,8 @@ void lower_loss_backward(cg_lowerer *l, const checked_node *n);
 void lower_metric_forward(cg_lowerer *l, const checked_node *n);
 void lower_concat_backward(cg_lowerer *l, const checked_node *n);   /* forward: lower_binary_forward (any count) */
 void lower_multiply_backward(cg_lowerer *l, const checked_node *n);
-void lower_batch_norm_backward(cg_lowerer *l, const checked_node *n); /* forward: lower_unary_forward */
+void lower_batch_norm_forward(cg_lowerer *l, const checked_node *n);
+void lower_batch_norm_backward(cg_lowerer *l, const checked_node *n);
 
 /* --- emission: the C of a step (emit_ops.c) ------------------------------- */
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n);

@@ -144,11 +144,32 @@ static long long classes_of(const tsc_type *logits) {
 
 /* --- conv2d and dense ---------------------------------------------------------- */
 
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base);
+
+/* An inference batch_norm folded into conv2d: its moving statistics, gamma
+ * and beta become a scale and shift per channel, which the convolution
+ * applies in its output pass after the bias and activation. */
+static void emit_folded_batch_norm(cg_emitter *e, const checked_node *norm, const char *kernel, const char *bias,
+                                   const char *desc, const char *x) {
+    const char *affine = cg_use(e, buffers_of(e, norm)->temp);
+    long long channels = (long long)dim(&norm->type, norm->attrs.axis);
+    cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %lld, %s);\n", affine, affine, channels,
+            state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"), param_expr(e, norm, "gamma", "params"),
+            param_expr(e, norm, "beta", "params"), channels, cg_float(e, (float)norm->attrs.epsilon));
+    cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, m->workspace);\n",
+            value_of(e, norm), x, kernel, bias, affine, affine, channels, desc);
+}
+
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
     const char *kernel = param_expr(e, n, "kernel", "params"), *bias = param_expr(e, n, "bias", "params");
     const char *desc = cg_desc(e, n);
     const char *x = value_of(e, n->inputs[0]);
+    const checked_node *norm = cg_fused_batch_norm(e->program, n);
+    if (norm) {   /* conv2d -> batch_norm as one step (the batch_norm's step prints nothing) */
+        emit_folded_batch_norm(e, norm, kernel, bias, desc, x);
+        return;
+    }
     const char *y = nb->pre >= 0 ? cg_use(e, nb->pre) : cg_use(e, nb->value);
     const checked_node *pool = cg_fused_pool(e->program, n);
     if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
@@ -559,6 +580,10 @@ static const char *examples_of(cg_emitter *e, const tsc_type *t) {
 }
 
 void emit_batch_norm_forward(cg_emitter *e, const checked_node *n) {
+    if (cg_forward_fused(e->program, n)) {   /* done by the conv2d's step */
+        cg_line(e, "    /* applied by the convolution above */\n");
+        return;
+    }
     const char *y = value_of(e, n), *x = value_of(e, n->inputs[0]);
     const char *gamma = param_expr(e, n, "gamma", "params"), *beta = param_expr(e, n, "beta", "params");
     const char *desc = cg_desc(e, n), *examples = examples_of(e, &n->type);

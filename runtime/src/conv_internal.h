@@ -25,12 +25,17 @@ static inline size_t conv_patch_size(const tdl_conv2d_desc *d) {
 
 /* y: (n) -> f(y) in place, for the fused activation. */
 void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
+/* y: (rows, f) -> y * scale + shift per channel, in place: an inference
+ * batch_norm folded into the output pass. */
+void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift, size_t rows,
+                      size_t f);
 
 /* im2col + sgemm: floats of scratch, forward, and the two gradients (either
  * of dx and dkernel may be NULL). */
 size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch);
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
+/* scale and shift (both or neither NULL): conv_affine_rows after the activation. */
+void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
                         const tdl_conv2d_desc *d, int batch, float *scratch);
 
@@ -38,8 +43,8 @@ void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *
  * when it cannot run (not built in, the path switched off, no JIT for these
  * shapes on this CPU); the caller then takes the gemm path. */
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,

@@ -178,6 +178,12 @@ size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace);
+/* The same with a per-channel affine map after the activation, applied in
+ * the same pass over each output row as the bias and the activation:
+ * y = f(conv(x) + bias) * scale + shift; scale, shift: (F), e.g. an inference
+ * batch_norm from tdl_batch_norm_scale_shift. NULL scale or shift: nothing written. */
+void tdl_conv2d_affine_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                               const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace);
 /* dy: (B,OH,OW,F) upstream gradient of y (post-activation), y: the saved output.
  * Accumulates dx (may be NULL), dkernel, dbias (may be NULL). */
 void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
