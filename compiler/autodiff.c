@@ -133,6 +133,20 @@ static int add_alias(cg_program *p, cg_buffer_role role, const checked_node *nod
     return b;
 }
 
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv) {
+    const checked_model *m = p->model;
+    if (p->mode == CG_MODE_TRAIN || conv->op != TSC_OP_CONV2D || p->node_buffers[conv->index].pre >= 0 ||
+        conv->index + 1 >= m->node_count)
+        return NULL;   /* training normalises with the batch's statistics, which need the whole output */
+    /* The very next node, and the only reader of the convolution's output:
+     * the fused step writes the normalised values and never the plain ones. */
+    const checked_node *next = m->nodes[conv->index + 1];
+    if (next->op != TSC_OP_BATCH_NORM || next->inputs[0] != conv || !p->live[next->index] ||
+        next->attrs.axis != conv->type.rank - 1 || p->readers[conv->index] != 1)
+        return NULL;
+    return next;
+}
+
 static const tsc_type scalar_f32 = {TSC_DTYPE_F32, 0, {0}};
 
 static void add_node_buffers(cg_program *p, const checked_node *n) {
@@ -165,7 +179,7 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
         argmax.dtype = TSC_DTYPE_I32;
         nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &argmax);
     }
-    if (n->op == TSC_OP_BATCH_NORM && cg_forward_fused(p, n)) {
+    if (n->op == TSC_OP_BATCH_NORM && n->index > 0 && cg_fused_batch_norm(p, p->model->nodes[n->index - 1]) == n) {
         /* The per-channel scale and shift the convolution's output pass applies. */
         tsc_type affine = {TSC_DTYPE_F32, 1, {2 * n->type.dims[n->attrs.axis]}};
         nb->temp = add_buffer(p, CG_BUFFER_TEMP, n, &affine);

@@ -157,6 +157,11 @@ typedef struct cg_program {
  * (plan.c), which cg_layout_build runs in that order. */
 cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const *node_names);
 void cg_program_free(cg_program *program);
+/* The batch_norm that directly follows conv2d `conv` in forward or evaluate
+ * and is its only reader, applied in the convolution's output pass (the
+ * moving statistics as a per-channel scale and shift), or NULL. Decided
+ * here, where the batch_norm gets the buffer for that scale and shift. */
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv);
 /* Which input of a loss or metric holds the class indices (in_top_k: 1, else 0). */
 int cg_labels_input(const checked_node *node);
 /* The buffer whose memory b uses (follows aliases). */
@@ -180,10 +185,6 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
  * done while the convolution's output is in cache), or NULL. Lowering and
  * emission both ask, so they agree. */
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
-/* The batch_norm that directly follows conv2d `conv` in forward or evaluate
- * and is its only reader, applied in the convolution's output pass (the
- * moving statistics as a per-channel scale and shift), or NULL. */
-const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv);
 /* Whether node n's forward was done by its producer's step (a fused pool or batch_norm). */
 bool cg_forward_fused(const cg_program *p, const checked_node *n);
 

@@ -45,20 +45,6 @@ const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv)
     return next;
 }
 
-const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv) {
-    const checked_model *m = p->model;
-    if (p->mode == CG_MODE_TRAIN || conv->op != TSC_OP_CONV2D || cg_buffers_of(p, conv)->pre >= 0 ||
-        conv->index + 1 >= m->node_count)
-        return NULL;   /* training normalises with the batch's statistics, which need the whole output */
-    /* The very next node, and the only reader of the convolution's output:
-     * the fused step writes the normalised values and never the plain ones. */
-    const checked_node *next = m->nodes[conv->index + 1];
-    if (next->op != TSC_OP_BATCH_NORM || next->inputs[0] != conv || !p->live[next->index] ||
-        next->attrs.axis != conv->type.rank - 1 || p->readers[conv->index] != 1)
-        return NULL;
-    return next;
-}
-
 bool cg_forward_fused(const cg_program *p, const checked_node *n) {
     if (n->index == 0) return false;
     const checked_node *before = p->model->nodes[n->index - 1];
