@@ -56,12 +56,16 @@ static const char *product_expr(cg_emitter *e, const tsc_type *t, int from, int 
 }
 
 /* The parameter `role` ("kernel", "bias") of n as "m->params + OFFSET"
- * (or m->grads), or "NULL" when the layer has none. Offsets are the
- * layout's (plan.c). */
+ * (or m->grads; with compiled-in weights the parameters are the const
+ * array e->params_base), or "NULL" when the layer has none. Offsets are
+ * the layout's (plan.c). */
 static const char *param_expr(cg_emitter *e, const checked_node *n, const char *role, const char *base) {
     int64_t offset = e->param_offsets[n->index];
+    bool compiled_in = strcmp(base, "params") == 0 && e->params_base != NULL;
     for (int k = 0; k < n->param_count; k++) {
-        if (strcmp(n->params[k].role, role) == 0) return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+        if (strcmp(n->params[k].role, role) == 0)
+            return compiled_in ? cg_fmt(e, "%s + %lld", e->params_base, (long long)offset)
+                               : cg_fmt(e, "m->%s + %lld", base, (long long)offset);
         int64_t elements = 0;
         tsc_type_elements(&n->params[k].type, 1, 0, &elements);
         offset += elements;
@@ -153,9 +157,10 @@ static void emit_folded_batch_norm(cg_emitter *e, const checked_node *norm, cons
                                    const char *desc, const char *x) {
     const char *affine = cg_use(e, buffers_of(e, norm)->temp);
     long long channels = (long long)dim(&norm->type, norm->attrs.axis);
-    cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %lld, %s);\n", affine, affine, channels,
-            state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"), param_expr(e, norm, "gamma", "params"),
-            param_expr(e, norm, "beta", "params"), channels, cg_float(e, (float)norm->attrs.epsilon));
+    const char *norm_desc = cg_desc(e, norm);
+    cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %s.channels, %s.epsilon);\n", affine, affine,
+            channels, state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"),
+            param_expr(e, norm, "gamma", "params"), param_expr(e, norm, "beta", "params"), norm_desc, norm_desc);
     cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, m->workspace);\n",
             value_of(e, norm), x, kernel, bias, affine, affine, channels, desc);
 }
@@ -571,6 +576,7 @@ static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const
         tsc_type_elements(&n->state[i].type, 1, 0, &elements);
         offset += elements;
     }
+    if (e->state_base && strcmp(base, "state") == 0) return cg_fmt(e, "%s + %lld", e->state_base, (long long)offset);
     return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
 }
 

@@ -93,6 +93,15 @@ size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
+size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
+    if (!conv_args_usable(d, batch)) return 0;
+    const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
+    return gemm > xsmm ? gemm : xsmm;
+}
+
+/* Backward keeps the activation's gradient at the start of the workspace and
+ * hands the kernel path what follows; forward needs no gradient, so its path
+ * scratch starts at the workspace itself (tdl_conv2d_forward_workspace_size). */
 static float *path_scratch(const tdl_conv2d_desc *d, int batch, float *workspace) {
     return workspace + conv_output_pixels(d, batch) * (size_t)d->out_c;
 }
@@ -195,9 +204,8 @@ TDL_VECTOR_CLONES void conv_affine_rows(float *restrict y, const float *restrict
 static void forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                     const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
-    float *scratch = path_scratch(d, batch, workspace);
-    if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, scratch)) return;
-    conv_gemm_forward(y, x, kernel, bias, scale, shift, d, batch, scratch);
+    if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
+    conv_gemm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
 }
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */

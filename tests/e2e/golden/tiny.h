@@ -57,6 +57,9 @@ void tiny_init(tiny *m, uint64_t seed);
  * non-trainable state (batch_norm_1.moving_mean). All or nothing. */
 tdl_status tiny_load(tiny *m, const char *path);
 tdl_status tiny_save(const tiny *m, const char *path);
+/* The parameters as one contiguous block of *count floats, tensor after tensor
+ * in the model's order (for broadcasts between processes). */
+float *tiny_parameters(tiny *m, size_t *count);
 /* The non-trainable state (batch_norm's moving statistics) as one block of
  * *count floats; NULL and 0 when the model has none. */
 float *tiny_state(tiny *m, size_t *count);
@@ -75,6 +78,15 @@ tdl_status tiny_train_step(tiny *m, int batch, const float image[][6][6][1], con
 double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const int32_t label[]);
 /* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
+/* train_step in two halves, for data-parallel training (docs/distributed.md):
+ * the gradients of one batch into the block tiny_gradients returns, with no
+ * update; then, after the processes have summed that block, one optimizer
+ * step on the gradients times scale. train_step is compute_gradients then
+ * apply_gradients(m, 1), bit for bit. A loss or gradient that is not finite
+ * is TDL_STATUS_NOT_FINITE; apply_gradients then updates nothing. */
+tdl_status tiny_compute_gradients(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], float *loss);
+tdl_status tiny_apply_gradients(tiny *m, float scale);
+float *tiny_gradients(tiny *m, size_t *count);
 
 #ifdef __cplusplus
 }
