@@ -140,6 +140,7 @@ typedef struct cg_program {
     char *const *node_names; /* per node index: its mangled name (the layout's) */
     bool *live;              /* per node index: computed in this mode */
     bool *grad;              /* per node index: its gradient is needed (train) */
+    int *readers;            /* per node index: live nodes reading its value, plus 1 if it is an output */
     cg_node_buffers *node_buffers;
     cg_buffer *buffers;
     int buffer_count, buffer_capacity;
@@ -156,6 +157,11 @@ typedef struct cg_program {
  * (plan.c), which cg_layout_build runs in that order. */
 cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const *node_names);
 void cg_program_free(cg_program *program);
+/* The batch_norm that directly follows conv2d `conv` in forward or evaluate
+ * and is its only reader, applied in the convolution's output pass (the
+ * moving statistics as a per-channel scale and shift), or NULL. Decided
+ * here, where the batch_norm gets the buffer for that scale and shift. */
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv);
 /* Which input of a loss or metric holds the class indices (in_top_k: 1, else 0). */
 int cg_labels_input(const checked_node *node);
 /* The buffer whose memory b uses (follows aliases). */
@@ -179,7 +185,7 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
  * done while the convolution's output is in cache), or NULL. Lowering and
  * emission both ask, so they agree. */
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
-/* Whether node n's forward was done by its producer's step (a fused pool). */
+/* Whether node n's forward was done by its producer's step (a fused pool or batch_norm). */
 bool cg_forward_fused(const cg_program *p, const checked_node *n);
 
 /* ===================================================================== */
@@ -250,6 +256,9 @@ typedef struct cg_layout {
     char **node_names;             /* per node index: the mangled layer name, made once */
     char **type_texts;             /* per node index: "f32[B,10]", for trace comments */
     int optimizer_slots;           /* Adam 2, SGD with momentum 1, else 0 */
+    int state_tensors;
+    int64_t state_floats;          /* non-trainable state (one block); the batch's statistics have as many with has_train */
+    int64_t *state_offsets;        /* per node index: where its first state tensor starts */
     int64_t act_per_sample;        /* the batched activation part, per example */
     int64_t act_fixed;             /* the fixed activation part */
 } cg_layout;
@@ -277,6 +286,8 @@ struct cg_emitter {
     const char *source_name; /* the model file's name, for trace comments */
     const int64_t *param_offsets; /* the layout's: per node index, its first parameter in m->params */
     const char *params_base;      /* "m->params", or the compiled-in weights array; NULL: "m->params" */
+    const char *state_base;       /* the compiled-in state array; NULL: "m->state" */
+    const int64_t *state_offsets; /* the layout's: per node index, its first state tensor in m->state */
     int64_t layout_param_floats;  /* the layout's parameter count */
     char *const *type_texts;      /* the layout's */
     char *const *fields;     /* metrics struct fields: losses, then metrics */
@@ -326,6 +337,8 @@ struct tdl_separable_conv2d_desc;
 void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
 void cg_separable_desc(const checked_node *node, struct tdl_separable_conv2d_desc *desc);
 void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
+struct tdl_batch_norm_desc;
+void cg_batch_norm_desc(const checked_node *node, struct tdl_batch_norm_desc *desc);
 
 /* emit_c.c: the two files of one model into buffers. */
 /* weights.c: the n floats of the parameter tensor `name`, decoded from the
@@ -334,6 +347,9 @@ void cg_weights_tensor(const tsc_weights *weights, const char *name, float *out,
 /* emit_weights.c: `static const float name[] = {…};`, every parameter of
  * the model from layout->weights in the layout's order. */
 void cg_emit_weights(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *name);
+/* The same for the non-trainable state: `static const float name[]`, read
+ * where the passes would read m->state. */
+void cg_emit_state_weights(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *name);
 
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);
 void cg_emit_source(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);

@@ -29,6 +29,8 @@ void lower_metric_forward(cg_lowerer *l, const checked_node *n);
  * concat's forward is lower_binary_forward (any count). */
 void lower_concat_backward(cg_lowerer *l, const checked_node *n);
 void lower_multiply_backward(cg_lowerer *l, const checked_node *n);
+void lower_batch_norm_forward(cg_lowerer *l, const checked_node *n);
+void lower_batch_norm_backward(cg_lowerer *l, const checked_node *n);
 
 /* --- emission: the C of a step (emit_ops.c) ------------------------------- */
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n);
@@ -78,6 +80,8 @@ void emit_concat_forward(cg_emitter *e, const checked_node *n);
 void emit_concat_backward(cg_emitter *e, const checked_node *n);
 void emit_multiply_forward(cg_emitter *e, const checked_node *n);
 void emit_multiply_backward(cg_emitter *e, const checked_node *n);
+void emit_batch_norm_forward(cg_emitter *e, const checked_node *n);
+void emit_batch_norm_backward(cg_emitter *e, const checked_node *n);
 
 /* --- descriptors and scratch (emit_desc.c) --------------------------------- */
 void emit_conv_desc(cg_buf *out, const char *name, const checked_node *n);
@@ -88,6 +92,7 @@ void emit_upsample2d_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_pad2d_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_dense_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_focal_desc(cg_buf *out, const char *name, const checked_node *n);
+void emit_batch_norm_desc(cg_buf *out, const char *name, const checked_node *n);
 size_t conv_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t separable_workspace_floats(const checked_node *n, int max_batch);

@@ -124,6 +124,9 @@ typedef struct checked_attrs {
     bool keepdims;
     double rate;                     /* dropout, in [0, 1) */
     double scale, offset;            /* rescaling: y = x * scale + offset */
+    /* batch_norm: axis (normalised), momentum and epsilon (the optimizer's
+     * fields below, which are its own here), and whether it has beta and gamma */
+    bool has_beta, has_gamma;        /* center=, scale= */
     int64_t depth;                   /* one_hot */
     int64_t k;                       /* in_top_k (accuracy: 1) */
     /* reshape's target (-1 resolved, batch dim included as TSC_DIM_BATCH);
@@ -157,11 +160,11 @@ typedef enum checked_param_init {
     TSC_INIT_LECUN_UNIFORM,
     TSC_INIT_LECUN_NORMAL,
     TSC_INIT_ZEROS,                  /* Keras default for biases */
-    TSC_INIT_ONES,
+    TSC_INIT_ONES,                   /* batch_norm's gamma and moving_variance */
     TSC_INIT_COUNT
 } checked_param_init;
 
-/* A trainable tensor of a layer. */
+/* A trainable tensor of a layer, or (in checked_node.state) a non-trainable one. */
 typedef struct checked_param {
     const char *name;                /* "conv2d_1.kernel": the key in the weight file */
     const char *role;                /* "kernel" or "bias" */
@@ -201,6 +204,10 @@ typedef struct checked_node {
     checked_attrs attrs;
     checked_param params[TSC_MAX_NODE_PARAMS];
     int param_count;
+    /* Non-trainable state saved with the weights (batch_norm's moving_mean
+     * and moving_variance, role "moving_mean", "moving_variance"). */
+    checked_param state[TSC_MAX_NODE_PARAMS];
+    int state_count;
     /* How the shape was computed, with the arithmetic written out, e.g.
      * "max_pool2d(pool_size=2) halves f32[B,11,11,64]: floor((11 - 2)/2) + 1 = 5".
      * NULL when there is nothing to explain (same shape as the input). */
@@ -260,6 +267,7 @@ struct checked_model {
     int output_count;
     checked_optimizer *optimizer;    /* NULL when the model has none (inference only) */
     int64_t param_total;             /* number of trainable floats (saturates at INT64_MAX) */
+    int64_t state_total;             /* number of non-trainable state floats (saturates at INT64_MAX) */
 };
 
 struct checked_file {

@@ -97,6 +97,10 @@ typedef struct check_conv_params {
 } check_conv_params;
 bool check_conv_window(check_ctx *ctx, checked_node *node, const check_value *values, const check_conv_params *p,
                        int64_t out_hw[2], const char **reason);
+/* A vector of `length` floats named "<layer>.<role>" (batch_norm's gamma,
+ * beta): a parameter when trainable, else non-trainable state (node->state). */
+void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
+                      bool trainable);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the

@@ -267,6 +267,23 @@ void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
     add_param(ctx, node, "bias", b, init, size, size);
 }
 
+/* A vector of `length` floats named "<layer>.<role>": trainable, or non-trainable state. */
+void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
+                      bool trainable)
+{
+    tsc_type type = check_make_type(TSC_DTYPE_F32, 1);
+    type.dims[0] = length;
+    if (trainable) {
+        add_param(ctx, node, role, type, init, 0, 0);
+        return;
+    }
+    checked_param *p = &node->state[node->state_count++];
+    p->name = tsc_arena_format(ctx->arena, "%s.%s", node->layer_name, role);
+    p->role = role;
+    p->type = type;
+    p->init = init;
+}
+
 /* Kernel and bias of conv2d and dense. */
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias)

@@ -55,6 +55,7 @@ typedef struct tsc_arena_report {
     uint64_t header_bytes;             /* the model struct */
     uint64_t parameter_bytes;          /* parameters, gradients and optimizer slots (none with compiled weights) */
     uint64_t weight_bytes;             /* the parameters alone: rodata when compiled in */
+    uint64_t state_bytes;              /* non-trainable state and, when training, the batch's statistics */
     uint64_t activation_bytes;         /* the largest plan of forward/evaluate/train_step */
     uint64_t forward_activation_bytes; /* what forward alone uses of it */
     uint64_t workspace_bytes;          /* kernel scratch (im2col) */

@@ -152,6 +152,7 @@ typedef struct model_emit {
     const char *source_name;
     names nm;
     char *weights_name;   /* the compiled-in weights array (NULL: the parameters are in the arena) */
+    char *state_name;     /* the compiled-in state array (NULL: the state, if any, is in the arena) */
 } model_emit;
 
 static bool input_is_live(const cg_program *p, int input) {
@@ -254,12 +255,16 @@ static void prototypes(cg_buf *out, const model_emit *me) {
     if (!l->weights)
         template_text(out,
                       "void $_init($ *m, uint64_t seed);\n"
-                      "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
+                      "/* Weights as safetensors, names as in the model (conv2d_1.kernel), with the\n"
+                      " * non-trainable state (batch_norm_1.moving_mean). All or nothing. */\n"
                       "tdl_status $_load($ *m, const char *path);\n"
                       "tdl_status $_save(const $ *m, const char *path);\n"
                       "/* The parameters as one contiguous block of *count floats, tensor after tensor\n"
                       " * in the model's order (for broadcasts between processes). */\n"
-                      "float *$_parameters($ *m, size_t *count);\n",
+                      "float *$_parameters($ *m, size_t *count);\n"
+                      "/* The non-trainable state (batch_norm's moving statistics) as one block of\n"
+                      " * *count floats; NULL and 0 when the model has none. */\n"
+                      "float *$_state($ *m, size_t *count);\n",
                       p);
     /* A model that declares no output has nothing to forward: no
      * NAME_forward, rather than one that takes nothing and returns nothing. */
@@ -333,8 +338,10 @@ static void emit_header(cg_buf *out, const model_emit *me) {
     for (int i = 0; i < model->output_count; i++)
         shape_macros(out, me->nm.output_macros[i], model->outputs[i].name, &model->outputs[i].node->type, "output",
                      model->batch_symbol);
-    cg_buf_printf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n\n", upper,
+    cg_buf_printf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n", upper,
                   (long long)me->layout->param_floats);
+    cg_buf_printf(out, "/* non-trainable state */\n#define %s_STATE_COUNT %lld\n\n", upper,
+                  (long long)me->layout->state_floats);
     prototypes(out, me);
     cg_buf_printf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
     free(guard);
@@ -411,8 +418,8 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
     cg_buf_puts(out, "    (void)m;\n    (void)batch;\n    (void)in;\n    (void)status;\n");
     if (mode != CG_MODE_TRAIN) cg_buf_puts(out, "    (void)out;\n");
     cg_emitter e = {.out = out, .program = p, .prefix = prefix, .source_name = me->source_name,
-                    .param_offsets = me->layout->param_offsets, .fields = me->nm.fields,
-                    .params_base = me->weights_name,
+                    .param_offsets = me->layout->param_offsets, .state_offsets = me->layout->state_offsets,
+                    .fields = me->nm.fields, .params_base = me->weights_name, .state_base = me->state_name,
                     .layout_param_floats = me->layout->param_floats, .type_texts = me->layout->type_texts};
     cg_emit_steps(&e, print_special_step);
     cg_buf_puts(out, "    return TDL_STATUS_OK;\n");
@@ -454,6 +461,38 @@ static void param_table(cg_buf *out, const model_emit *me) {
         }
     }
     cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};\n\n");
+}
+
+/* The non-trainable tensors in m->state order. A batch_norm that train_step
+ * does not compute (no loss depends on it) gets momentum 1: it keeps its
+ * statistics, as nothing would refresh the batch's. */
+static void state_table(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const cg_program *train = me->layout->programs[CG_MODE_TRAIN];
+    cg_buf_printf(out, "/* Every non-trainable tensor: its key in the weight file, where it lives in\n"
+                       " * m->state, its shape, its initial value and its momentum. */\n"
+                       "static const tdl_state_info %s_state_tensors[%s_STATE_TENSORS + 1] = {\n",
+                  p, me->nm.upper);
+    for (int i = 0; i < me->model->node_count; i++) {
+        const checked_node *n = me->model->nodes[i];
+        int64_t offset = me->layout->state_offsets[i];
+        bool updated = train && train->live[i];
+        for (int k = 0; k < n->state_count; k++) {
+            const checked_param *s = &n->state[k];
+            int64_t count = 0;
+            tsc_type_elements(&s->type, 1, 0, &count);
+            cg_buf_puts(out, "    {");
+            string_literal(out, s->name);
+            cg_buf_printf(out, ", %lld, %lld, %d, {", (long long)offset, (long long)count, s->type.rank);
+            for (int d = 0; d < s->type.rank; d++)
+                cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)s->type.dims[d]);
+            char *momentum = cg_float_literal(updated ? n->attrs.momentum : 1.0);
+            cg_buf_printf(out, "}, %s, %s},\n", s->init == TSC_INIT_ONES ? "1.0f" : "0.0f", momentum);
+            free(momentum);
+            offset += count;
+        }
+    }
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0.0f, 0.0f}};\n\n");
 }
 
 static void input_table(cg_buf *out, const model_emit *me) {
@@ -511,14 +550,17 @@ static void info_table(cg_buf *out, const model_emit *me) {
     if (!o) o = &none;
     cg_buf_printf(out, "/* The model as libtdlrt sees it. */\nstatic const tdl_model_info %s_info = {\n    ", p);
     string_literal(out, p);
-    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
-                       "activations per example, fixed */\n",
-                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed);
+    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
+                       "activations per example, fixed, state, batch statistics */\n",
+                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed,
+                  rl.state_floats, rl.batch_state_floats);
     template_text(out, "    $_workspace_floats,\n", p);
     /* Compiled-in weights are no business of the runtime: no parameters to
      * place, initialise, load or save. */
     if (l->weights) cg_buf_puts(out, "    NULL, 0, /* the parameters are compiled in */\n");
     else cg_buf_printf(out, "    %s_params, %s_PARAM_TENSORS,\n", p, me->nm.upper);
+    if (l->weights) cg_buf_puts(out, "    NULL, 0, /* the state is compiled in */\n");
+    else cg_buf_printf(out, "    %s_state_tensors, %s_STATE_TENSORS,\n", p, me->nm.upper);
     cg_buf_printf(out, "    %s_inputs, %d,\n    %s,\n    ", p, me->model->input_count,
                   !l->has_train ? "TDL_OPTIMIZER_NONE" : o->op == TSC_OP_ADAM ? "TDL_OPTIMIZER_ADAM" : "TDL_OPTIMIZER_SGD");
     /* tdl_sgd_config: learning rate, momentum, nesterov, weight decay */
@@ -559,7 +601,9 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                       "tdl_status $_save(const $ *m, const char *path) {\n"
                       "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n"
                       "float *$_parameters($ *m, size_t *count) {\n"
-                      "    return tdl_model_parameters((tdl_model *)(void *)m, count);\n}\n\n",
+                      "    return tdl_model_parameters((tdl_model *)(void *)m, count);\n}\n\n"
+                      "float *$_state($ *m, size_t *count) {\n"
+                      "    return tdl_model_state((tdl_model *)(void *)m, count);\n}\n\n",
                       p);
 
     int no = me->model->output_count;
@@ -654,17 +698,20 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     cg_buf_c_string(out, header);
     free(header);
     cg_buf_puts(out, "\"\n\n");
-    if (me->weights_name) cg_buf_puts(out, "#include <math.h> /* INFINITY, NAN among the weights */\n");
+    if (me->weights_name || me->state_name)
+        cg_buf_puts(out, "#include <math.h> /* INFINITY, NAN among the weights */\n");
     cg_buf_puts(out, "#include <stdbool.h>\n#include <string.h>\n\n");
     cg_buf_printf(out,
                   "#ifdef __cplusplus\n#define %s_STATIC_ASSERT(c, m) static_assert(c, m)\n#else\n"
                   "#define %s_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#endif\n\n",
                   P, P);
     cg_buf_printf(out,
-                  "#define %s_PARAM_TENSORS %d\n"
+                  "#define %s_PARAM_TENSORS %d\n#define %s_STATE_TENSORS %d\n"
                   "%s_STATIC_ASSERT(sizeof(float) == 4, \"tsc generates code for 32-bit floats\");\n"
-                  "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n\n",
-                  P, me->layout->param_tensors, P, P, P, (long long)me->layout->param_floats);
+                  "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n"
+                  "%s_STATIC_ASSERT(%s_STATE_COUNT == %lld, \"the header does not match this file\");\n\n",
+                  P, me->layout->param_tensors, P, me->layout->state_tensors, P, P, P,
+                  (long long)me->layout->param_floats, P, P, (long long)me->layout->state_floats);
     cg_buf_printf(out, "/* The arena starts with the runtime's model struct. */\nstruct %s {\n    tdl_model base;\n};\n\n", p);
     for (int i = 0; i < me->model->node_count; i++) {
         const checked_node *n = me->model->nodes[i];
@@ -677,6 +724,8 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     cg_buf_putc(out, '\n');
     if (me->weights_name) cg_emit_weights(out, me->model, me->layout, me->weights_name);
     else param_table(out, me);
+    if (me->state_name) cg_emit_state_weights(out, me->model, me->layout, me->state_name);
+    else if (!me->layout->weights) state_table(out, me);
     input_table(out, me);
     workspace_function(out, me);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
@@ -689,16 +738,18 @@ static void emit_source(cg_buf *out, const model_emit *me) {
 
 static void model_emit_make(model_emit *me, const checked_model *model, const cg_layout *layout,
                             const char *source_name) {
-    *me = (model_emit){model, layout, source_name, {0}, NULL};
+    *me = (model_emit){model, layout, source_name, {0}, NULL, NULL};
     names_make(&me->nm, model);
     /* Sizing without values (weights_compiled_in alone) is for --summary. */
     TSC_ASSERT(layout->weights || !layout->weights_compiled_in);
     if (layout->weights && layout->param_floats > 0) me->weights_name = cg_join(me->nm.prefix, "weights");
+    if (layout->weights && layout->state_floats > 0) me->state_name = cg_join(me->nm.prefix, "state_values");
 }
 
 static void model_emit_free(model_emit *me) {
     names_free(&me->nm, me->model);
     free(me->weights_name);
+    free(me->state_name);
 }
 
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name) {

@@ -192,6 +192,25 @@ void emit_dense_desc(cg_buf *out, const char *name, const checked_node *n) {
     free(alpha);
 }
 
+void cg_batch_norm_desc(const checked_node *n, tdl_batch_norm_desc *d) {
+    const tsc_type *t = &n->inputs[0]->type;
+    int axis = n->attrs.axis;
+    int64_t outer = 1, inner = 1;
+    for (int i = 1; i < axis; i++) outer *= t->dims[i];   /* dims_fit bounds every tensor: no wrap */
+    for (int i = axis + 1; i < t->rank; i++) inner *= t->dims[i];
+    *d = (tdl_batch_norm_desc){.outer = (size_t)outer, .channels = (int)t->dims[axis], .inner = (size_t)inner,
+                               .epsilon = (float)n->attrs.epsilon};
+}
+
+void emit_batch_norm_desc(cg_buf *out, const char *name, const checked_node *n) {
+    tdl_batch_norm_desc d;
+    cg_batch_norm_desc(n, &d);
+    char *epsilon = cg_float_literal(d.epsilon);
+    cg_buf_printf(out, "static const tdl_batch_norm_desc %s = {%zu, %d, %zu, %s}; /* outer, channels, inner, epsilon */\n",
+                  name, d.outer, d.channels, d.inner, epsilon);
+    free(epsilon);
+}
+
 void emit_focal_desc(cg_buf *out, const char *name, const checked_node *n) {
     char *gamma = cg_float_literal(n->attrs.gamma), *alpha = cg_float_literal(n->attrs.alpha);
     cg_buf_printf(out, "static const tdl_focal_desc %s = {%s, %s};\n", name, gamma, alpha);

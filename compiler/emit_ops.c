@@ -198,11 +198,33 @@ static const char *kernels_expr(cg_emitter *e, const checked_node *n, const char
     return list;
 }
 
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base);
+
+/* An inference batch_norm folded into conv2d: its moving statistics, gamma
+ * and beta become a scale and shift per channel, which the convolution
+ * applies in its output pass after the bias and activation. */
+static void emit_folded_batch_norm(cg_emitter *e, const checked_node *norm, const char *kernel, const char *bias,
+                                   const char *desc, const char *x) {
+    const char *affine = cg_use(e, buffers_of(e, norm)->temp);
+    long long channels = (long long)dim(&norm->type, norm->attrs.axis);
+    const char *norm_desc = cg_desc(e, norm);
+    cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %s.channels, %s.epsilon);\n", affine, affine,
+            channels, state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"),
+            param_expr(e, norm, "gamma", "params"), param_expr(e, norm, "beta", "params"), norm_desc, norm_desc);
+    cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, m->workspace);\n",
+            value_of(e, norm), x, kernel, bias, affine, affine, channels, desc);
+}
+
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
     const char *kernel = kernels_expr(e, n, "params"), *bias = param_expr(e, n, "bias", "params");
     const char *desc = cg_desc(e, n);
     const char *x = value_of(e, n->inputs[0]);
+    const checked_node *norm = cg_fused_batch_norm(e->program, n);
+    if (norm) {   /* conv2d -> batch_norm as one step (the batch_norm's step prints nothing) */
+        emit_folded_batch_norm(e, norm, kernel, bias, desc, x);
+        return;
+    }
     const char *y = nb->pre >= 0 ? cg_use(e, nb->pre) : cg_use(e, nb->value);
     const checked_node *pool = cg_fused_pool(e->program, n);
     if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
@@ -689,4 +711,52 @@ void emit_multiply_backward(cg_emitter *e, const checked_node *n) {
     const char *da = grad_into(e, n->inputs[0]);
     const char *db = grad_into(e, n->inputs[1]);
     cg_line(e, "    tdl_multiply_backward(%s, %s, %s, %s, %s, %s);\n", da, db, dy, a, b, cg_type_count(e, &n->type));
+}
+
+/* --- batch_norm ------------------------------------------------------------------ */
+
+/* State tensor `k` of n (0 moving_mean, 1 moving_variance) in m->state, or
+ * the batch's statistic for it in m->batch_state: the same offset in both. */
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base) {
+    int64_t offset = e->state_offsets[n->index];
+    for (int i = 0; i < k; i++) {
+        int64_t elements = 0;
+        tsc_type_elements(&n->state[i].type, 1, 0, &elements);
+        offset += elements;
+    }
+    if (e->state_base && strcmp(base, "state") == 0) return cg_fmt(e, "%s + %lld", e->state_base, (long long)offset);
+    return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+}
+
+/* The examples a kernel sees: the batch, or a static first dimension. */
+static const char *examples_of(cg_emitter *e, const tsc_type *t) {
+    return dim_expr(e, t, 0);
+}
+
+void emit_batch_norm_forward(cg_emitter *e, const checked_node *n) {
+    if (cg_forward_fused(e->program, n)) {   /* done by the conv2d's step */
+        cg_line(e, "    /* applied by the convolution above */\n");
+        return;
+    }
+    const char *y = value_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params"), *beta = param_expr(e, n, "beta", "params");
+    const char *desc = cg_desc(e, n), *examples = examples_of(e, &n->type);
+    if (e->program->mode == CG_MODE_TRAIN) {   /* the batch's statistics, kept for backward and the update */
+        cg_line(e, "    tdl_batch_norm_forward_train(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y,
+                state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), x, gamma, beta, desc,
+                examples);
+        return;
+    }
+    cg_line(e, "    tdl_batch_norm_forward(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y, x, state_expr(e, n, 0, "state"),
+            state_expr(e, n, 1, "state"), gamma, beta, desc, examples);
+}
+
+void emit_batch_norm_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *dx = grad_into(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params");
+    const char *dgamma = param_expr(e, n, "gamma", "grads"), *dbeta = param_expr(e, n, "beta", "grads");
+    cg_line(e, "    tdl_batch_norm_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, %s);\n", dx, dgamma, dbeta, dy, x,
+            state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), gamma, cg_desc(e, n),
+            examples_of(e, &n->type));
 }

@@ -46,6 +46,9 @@ const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv)
 }
 
 bool cg_forward_fused(const cg_program *p, const checked_node *n) {
-    return n->op == TSC_OP_MAX_POOL2D && n->index > 0 && cg_fused_pool(p, p->model->nodes[n->index - 1]) == n;
+    if (n->index == 0) return false;
+    const checked_node *before = p->model->nodes[n->index - 1];
+    if (n->op == TSC_OP_MAX_POOL2D) return cg_fused_pool(p, before) == n;
+    return n->op == TSC_OP_BATCH_NORM && cg_fused_batch_norm(p, before) == n;
 }
 

@@ -66,6 +66,10 @@ static const cg_op_lowering lower_dropout = {
     .forward_operands = lower_dropout_forward,
     .backward_operands = lower_dropout_backward, .emit_forward = emit_dropout_forward,
     .emit_backward = emit_dropout_backward};
+static const cg_op_lowering lower_batch_norm = {
+    .forward_operands = lower_batch_norm_forward, .backward_operands = lower_batch_norm_backward,
+    .emit_forward = emit_batch_norm_forward, .emit_backward = emit_batch_norm_backward,
+    .emit_descriptor = emit_batch_norm_desc};
 static const cg_op_lowering lower_add = {.forward_operands = lower_binary_forward,
                                          .backward_operands = lower_add_backward, .emit_forward = emit_add_forward,
                                          .emit_backward = emit_add_backward};

@@ -248,6 +248,7 @@ void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_co
     layout->param_offsets = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->param_offsets);
     layout->node_names = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->node_names);
     layout->type_texts = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->type_texts);
+    layout->state_offsets = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->state_offsets);
     for (int i = 0; i < model->node_count; i++) {
         layout->node_names[i] = cg_node_c_name(model->nodes[i]);
         layout->type_texts[i] = cg_type_text(&model->nodes[i]->type, model->batch_symbol);
@@ -257,6 +258,13 @@ void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_co
             if (!tsc_type_elements(&model->nodes[i]->params[k].type, 1, 0, &count)) count = INT64_MAX;
             layout->param_floats = add_sat(layout->param_floats, count);
             layout->param_tensors++;
+        }
+        layout->state_offsets[i] = layout->state_floats;
+        for (int k = 0; k < model->nodes[i]->state_count; k++) {
+            int64_t count = 0;
+            if (!tsc_type_elements(&model->nodes[i]->state[k].type, 1, 0, &count)) count = INT64_MAX;
+            layout->state_floats = add_sat(layout->state_floats, count);
+            layout->state_tensors++;
         }
     }
     const checked_optimizer *o = model->optimizer;
@@ -282,6 +290,7 @@ void cg_layout_release(cg_layout *layout) {
     free(layout->node_names);
     free(layout->type_texts);
     free(layout->param_offsets);
+    free(layout->state_offsets);
     memset(layout, 0, sizeof *layout);
 }
 
@@ -323,6 +332,8 @@ void cg_layout_runtime(const cg_layout *layout, tdl_model_layout *out) {
         .optimizer_slots = layout->optimizer_slots,
         .act_per_sample = (size_t)layout->act_per_sample,
         .act_fixed = (size_t)layout->act_fixed,
+        .state_floats = layout->weights_compiled_in ? 0 : (size_t)layout->state_floats,   /* rodata too */
+        .batch_state_floats = layout->has_train ? (size_t)layout->state_floats : 0,
     };
 }
 
@@ -348,6 +359,7 @@ bool tsc_model_arena_with(const checked_model *model, const tsc_codegen_options 
         report->header_bytes = TDL_MODEL_HEADER_BYTES;
         report->parameter_bytes = (uint64_t)(parts.params + parts.grads + parts.slots) * sizeof(float);
         report->weight_bytes = (uint64_t)layout.param_floats * sizeof(float);
+        report->state_bytes = (uint64_t)(parts.state + parts.batch_state) * sizeof(float);
         report->activation_bytes = (uint64_t)(parts.activations + parts.fixed) * sizeof(float);
         report->forward_activation_bytes = (uint64_t)(forward_parts.activations + forward_parts.fixed) * sizeof(float);
         report->workspace_bytes = (uint64_t)parts.workspace * sizeof(float);

@@ -1111,19 +1111,28 @@ static void warn_unused(check_ctx *ctx)
     }
 }
 
+/* Floats of `count` tensors, saturating at INT64_MAX. */
+static int64_t count_floats(const checked_param *tensors, int count, int64_t total)
+{
+    for (int j = 0; j < count; j++) {
+        int64_t n;
+        if (!tsc_type_elements(&tensors[j].type, 1, 0, &n) || total > INT64_MAX - n)
+            total = INT64_MAX;
+        else
+            total += n;
+    }
+    return total;
+}
+
 static void count_params(checked_model *m)
 {
-    int64_t total = 0;
+    int64_t total = 0, state = 0;
     for (int i = 0; i < m->node_count; i++) {
-        for (int j = 0; j < m->nodes[i]->param_count; j++) {
-            int64_t n;
-            if (!tsc_type_elements(&m->nodes[i]->params[j].type, 1, 0, &n) || total > INT64_MAX - n)
-                total = INT64_MAX;
-            else
-                total += n;
-        }
+        total = count_floats(m->nodes[i]->params, m->nodes[i]->param_count, total);
+        state = count_floats(m->nodes[i]->state, m->nodes[i]->state_count, state);
     }
     m->param_total = total;
+    m->state_total = state;
 }
 
 /* The calls of a value: nested ones, operators, and those in lists. The

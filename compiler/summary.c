@@ -34,7 +34,8 @@ typedef struct summary_row {
 
 /* The figures of one node for a given batch; each saturates at INT64_MAX. */
 typedef struct node_figures {
-    int64_t params;
+    int64_t params;         /* trainable and non-trainable, as Keras' Param # column */
+    int64_t trainable;
     int64_t flops;
     int64_t activation_bytes;
 } node_figures;
@@ -62,9 +63,13 @@ static int64_t type_elements(const tsc_type *type, int64_t batch)
 
 static node_figures node_figures_of(const checked_node *node, int64_t batch)
 {
-    node_figures figures = {0, 0, 0};
+    node_figures figures = {0, 0, 0, 0};
     for (int i = 0; i < node->param_count; i++) {
-        figures.params = saturating_add(figures.params, type_elements(&node->params[i].type, 1));
+        figures.trainable = saturating_add(figures.trainable, type_elements(&node->params[i].type, 1));
+    }
+    figures.params = figures.trainable;
+    for (int i = 0; i < node->state_count; i++) {
+        figures.params = saturating_add(figures.params, type_elements(&node->state[i].type, 1));
     }
     /* The checker counted the multiply-adds of one example. */
     int64_t macs = tsc_type_is_poison(&node->type) ? 0 : saturating_mul(node->macs_per_example, batch);
@@ -215,7 +220,7 @@ static void print_arena(FILE *out, const checked_model *model, int64_t batch, co
     if (!tsc_model_arena_with(model, options, batch, &arena)) {
         return;
     }
-    char total[32], params[32], activations[32], forward[32], scratch[32];
+    char total[32], params[32], activations[32], forward[32], scratch[32], state[32];
     fprintf(out, "Arena for max_batch %" PRId64 ": %s (", batch,
             format_bytes(total, sizeof total, (int64_t)arena.total_bytes));
     if (arena.weights_compiled_in) {
@@ -223,6 +228,9 @@ static void print_arena(FILE *out, const checked_model *model, int64_t batch, co
     } else {
         fprintf(out, "%s %s; ", arena.trains ? "parameters, gradients and optimizer state" : "parameters",
                 format_bytes(params, sizeof params, (int64_t)arena.parameter_bytes));
+    }
+    if (arena.state_bytes > 0) {
+        fprintf(out, "non-trainable state %s; ", format_bytes(state, sizeof state, (int64_t)arena.state_bytes));
     }
     fprintf(out, "activations %s, of which forward alone uses %s; kernel scratch %s)\n",
             format_bytes(activations, sizeof activations, (int64_t)arena.activation_bytes),
@@ -269,11 +277,12 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
         widths[column] = strlen(column_titles[column]);
     }
 
-    node_figures totals = {0, 0, 0};
+    node_figures totals = {0, 0, 0, 0};
     for (int i = 0; i < row_count; i++) {
         const checked_node *node = model->nodes[i];
         node_figures figures = node_figures_of(node, batch);
         totals.params = saturating_add(totals.params, figures.params);
+        totals.trainable = saturating_add(totals.trainable, figures.trainable);
         totals.flops = saturating_add(totals.flops, figures.flops);
         totals.activation_bytes = saturating_add(totals.activation_bytes, figures.activation_bytes);
 
@@ -312,12 +321,17 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
 
     char count[32];
     char size[32];
-    /* Every parameter is trainable in this version of TDL. */
+    /* Non-trainable: batch_norm's moving statistics, as Keras counts them. */
+    int64_t frozen = totals.params - totals.trainable;
+    if (totals.params == INT64_MAX) {
+        frozen = model->state_total;
+    }
     fprintf(out, "Total params: %s (%s)\n", format_count(count, sizeof count, totals.params),
             format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
-    fprintf(out, "Trainable params: %s (%s)\n", format_count(count, sizeof count, totals.params),
-            format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
-    fprintf(out, "Non-trainable params: 0 (%s)\n", format_bytes(size, sizeof size, 0));
+    fprintf(out, "Trainable params: %s (%s)\n", format_count(count, sizeof count, totals.trainable),
+            format_bytes(size, sizeof size, saturating_mul(totals.trainable, 4)));
+    fprintf(out, "Non-trainable params: %s (%s)\n", format_count(count, sizeof count, frozen),
+            format_bytes(size, sizeof size, saturating_mul(frozen, 4)));
     fprintf(out, "Total FLOPs (forward pass): %s\n", format_count(count, sizeof count, totals.flops));
     fprintf(out, "Total activation bytes: %s (%s)\n", format_count(count, sizeof count, totals.activation_bytes),
             format_bytes(size, sizeof size, totals.activation_bytes));

@@ -132,6 +132,8 @@ tsc_weights *tsc_weights_read(const char *path, const checked_file *file) {
             const checked_node *n = file->models[m].nodes[i];
             for (int k = 0; k < n->param_count; k++)
                 if (!check_param(w, n, &n->params[k])) ok = false;
+            for (int k = 0; k < n->state_count; k++)   /* batch_norm's moving statistics: compiled in too */
+                if (!check_param(w, n, &n->state[k])) ok = false;
         }
     if (!ok) {
         tsc_weights_free(w);

@@ -220,16 +220,38 @@ static void bias_share(void *context, int t, int threads) {
     }
 }
 
+TDL_VECTOR_CLONES void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift,
+                                        size_t rows, size_t f) {
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t i = 0; i < f; ++i) y[r * f + i] = y[r * f + i] * scale[i] + shift[i];
+}
+
+static void forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                    const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
+    if (conv_groups(d) > 1) {
+        /* Groups run the plain kernels on slices; the affine map follows in its own pass. */
+        conv_grouped_forward(y, x, kernel, bias, d, batch, workspace);
+        if (scale != NULL)
+            conv_affine_rows(y, scale, shift, (size_t)batch * (size_t)d->out_h * (size_t)d->out_w, (size_t)d->out_c);
+        return;
+    }
+    if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
+    conv_gemm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
+}
+
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
-    if (conv_groups(d) > 1) {
-        conv_grouped_forward(y, x, kernel, bias, d, batch, workspace);
-        return;
-    }
-    if (conv_xsmm_forward(y, x, kernel, bias, d, batch, workspace)) return;
-    conv_gemm_forward(y, x, kernel, bias, d, batch, workspace);
+    forward(y, x, kernel, bias, NULL, NULL, d, batch, workspace);
+}
+
+/* y = f(conv(x) + bias) * scale + shift, the affine map per channel in the
+ * same pass over each output row as the bias and the activation. */
+void tdl_conv2d_affine_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                               const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (scale == NULL || shift == NULL) return;
+    forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
 }
 
 /* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */

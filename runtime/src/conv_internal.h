@@ -35,12 +35,17 @@ static inline bool conv_is_depthwise(const tdl_conv2d_desc *d) {
 
 /* y: (n) -> f(y) in place, for the fused activation. */
 void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
+/* y: (rows, f) -> y * scale + shift per channel, in place: an inference
+ * batch_norm folded into the output pass. */
+void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift, size_t rows,
+                      size_t f);
 
 /* im2col + sgemm: floats of scratch, forward, and the two gradients (either
  * of dx and dkernel may be NULL). */
 size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch);
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
+/* scale and shift (both or neither NULL): conv_affine_rows after the activation. */
+void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
                         const tdl_conv2d_desc *d, int batch, float *scratch);
 
@@ -50,8 +55,8 @@ void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
 /* What conv_xsmm_forward alone uses of it: one padded input copy per slot. */
 size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,

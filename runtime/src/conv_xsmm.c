@@ -168,6 +168,7 @@ typedef struct xsmm_job {
     xsmm_kernel kernel, kernel_first; /* accumulate; and overwrite (forward without bias) */
     float *y, *dx, *transposed_kernel, *slots;
     const float *x, *w, *bias, *dz;
+    const float *scale, *shift;   /* a folded batch_norm, or NULL */
 } xsmm_job;
 
 static float *slot_of(const xsmm_job *j, int t) { return j->slots + (size_t)t * j->slot.total; }
@@ -275,6 +276,7 @@ static void forward_share(void *context, int t, int threads) {
             /* Bias and activation in one pass while the row is in L1. */
             if (j->bias != NULL) add_bias_rows(y_row, j->bias, ow_n, f);
             conv_activate_in_place(y_row, ow_n * f, d->activation, d->alpha);
+            if (j->scale != NULL) conv_affine_rows(y_row, j->scale, j->shift, ow_n, f);
         }
         row += (size_t)(r.end - r.begin);
     }
@@ -305,8 +307,8 @@ static xsmm_job job_new(const tdl_conv2d_desc *d, int batch, float *scratch) {
     return j;
 }
 
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch) {
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (d->out_c < XSMM_MIN_VECTOR_ROWS || !xsmm_enabled(d)) return false;
     xsmm_job j = job_new(d, batch, scratch);
     j.slots = scratch; /* conv_xsmm_forward_scratch_size: padded input copies only */
@@ -319,6 +321,8 @@ bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const floa
     j.x = x;
     j.w = kernel;
     j.bias = bias;
+    j.scale = scale;
+    j.shift = shift;
     j.work_rows = (size_t)batch * (size_t)d->out_h;
     tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch)), forward_share, &j);
     return true;
@@ -500,9 +504,10 @@ size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return 0;
 }
 
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch) {
-    (void)y, (void)x, (void)kernel, (void)bias, (void)d, (void)batch, (void)scratch;
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    (void)y, (void)x, (void)kernel, (void)bias, (void)scale, (void)shift, (void)d, (void)batch, (void)scratch;
+
     return false;
 }
 

@@ -57,6 +57,7 @@ static const source_file sources[] = {
     {"shape_conv.c", STAGE_CHECK}, {"shape_loss.c", STAGE_CHECK},   {"shape_combine.c", STAGE_CHECK},
     {"shape_spatial.c", STAGE_CHECK},
     {"shape_conv_groups.c", STAGE_CHECK},
+    {"shape_norm.c", STAGE_CHECK},
     {"autodiff.c", STAGE_CODEGEN}, {"plan.c", STAGE_CODEGEN},       {"emit_c.c", STAGE_CODEGEN},
     {"emit_ops.c", STAGE_CODEGEN}, {"emit_support.c", STAGE_CODEGEN}, {"depfile.c", STAGE_CODEGEN},
     {"lower.c", STAGE_CODEGEN},    {"lower_ops.c", STAGE_CODEGEN},  {"op_table.c", STAGE_CODEGEN},

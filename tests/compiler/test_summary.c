@@ -209,6 +209,29 @@ static void test_lenet5_total_params(void **state)
     checked_source_free(cs);
 }
 
+/* batch_norm: gamma and beta are trainable (PyTorch's parameters() of
+ * Conv2d(2, 4, 3, bias=False), BatchNorm2d(4), Linear(360, 5) count 72 + 8 +
+ * 1805 = 1885), the moving statistics non-trainable; the row shows all four
+ * vectors, as Keras' Param # column does, and the arena line the state. */
+static void test_batch_norm_params(void **state)
+{
+    (void)state;
+    checked_source *cs = check_file("tests/e2e/models/fx_batch_norm.tdl");
+    assert_clean(cs);
+    assert_int_equal(cs->checked->models[0].param_total, 1885);
+    assert_int_equal(cs->checked->models[0].state_total, 8);
+    char *table = summary_text(cs, 2);
+    assert_row(table, "conv2d_1 (conv2d)", "f32[B,9,10,4]", "72", NULL, NULL);
+    assert_row(table, "batch_norm_1 (batch_norm)", "f32[B,9,10,4]", "16", "0", NULL);
+    assert_contains(table, "\nTotal params: 1,893 (7.39 KB)\n");
+    assert_contains(table, "\nTrainable params: 1,885 (7.36 KB)\n");
+    assert_contains(table, "\nNon-trainable params: 8 (32.00 B)\n");
+    /* state and the batch's statistics: 8 floats each, a 64-byte line each */
+    assert_contains(table, "; non-trainable state 128.00 B; ");
+    free(table);
+    checked_source_free(cs);
+}
+
 /* The Fashion-MNIST model of SPEC §2: shapes and parameters per layer. */
 static void test_fashion_cnn_layers(void **state)
 {
@@ -475,6 +498,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lenet5_total_params),
         cmocka_unit_test(test_fashion_cnn_layers),
+        cmocka_unit_test(test_batch_norm_params),
         cmocka_unit_test(test_example_models_params),
         cmocka_unit_test(test_flops_and_bytes_by_hand),
         cmocka_unit_test(test_backprop_filter_flops),

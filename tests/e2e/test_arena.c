@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fashion_cnn.h"
+#include "fx_batch_norm.h"
 #include "huge_arena.h"
 #include "lenet5.h"
 #include "mlp.h"
@@ -43,6 +44,7 @@ static const example examples[] = {
     {"examples/fashion_mnist/fashion_cnn.tdl", "fashion_cnn", fashion_cnn_arena_size},
     {"tests/e2e/golden/tiny.tdl", "tiny", tiny_arena_size},
     {"tests/e2e/models/huge_arena.tdl", "huge_arena", huge_arena_arena_size}, /* no training either way */
+    {"tests/e2e/models/fx_batch_norm.tdl", "fx_batch_norm", fx_batch_norm_arena_size}, /* non-trainable state */
 };
 
 #ifndef TSC_ARENA_INFERENCE
@@ -72,7 +74,8 @@ static uint64_t summary_bytes(const char *relative_path, const char *name, int64
     if (*ok && (TSC_ARENA_INFERENCE || !report.trains))
         assert_true(report.parameter_bytes == (report.weight_bytes + 63) / 64 * 64);
     if (*ok)
-        assert_true(report.header_bytes + report.parameter_bytes + report.activation_bytes + report.workspace_bytes ==
+        assert_true(report.header_bytes + report.parameter_bytes + report.state_bytes + report.activation_bytes +
+                        report.workspace_bytes ==
                     report.total_bytes);
     checked_file_free(checked);
     ast_file_free(ast);

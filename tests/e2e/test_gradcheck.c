@@ -22,11 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "e2e_data.h"
 #include "gc_backprop.h"
+#include "gc_batch_norm.h"
 #include "gc_combine.h"
 #include "gc_conv.h"
 #include "gc_dense.h"
@@ -107,6 +109,34 @@ static void test_gradcheck_backprop(void **state) {
         assert_true(error <= tolerance);
     }
     gc_backprop_destroy(m);
+}
+
+/* gc_batch_norm: batch_norm on channels, on a middle axis without beta and on
+ * dense features without gamma; the gradient flows through the batch's
+ * statistics. gradcheck leaves the moving statistics exactly as they were. */
+static void test_gradcheck_batch_norm(void **state) {
+    (void)state;
+    static float image[BATCH][4][4][2], t[BATCH][3];
+    e2e_rng rng = {14};
+    e2e_fill_uniform(&rng, &image[0][0][0][0], sizeof image / sizeof(float), -1.0f, 1.0f);
+    e2e_fill_uniform(&rng, &t[0][0], sizeof t / sizeof(float), -1.0f, 1.0f);
+    gc_batch_norm *m = gc_batch_norm_create(BATCH);
+    assert_non_null(m);
+    for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+        gc_batch_norm_init(m, seeds[s]);
+        size_t count = 0;
+        const float *moving = gc_batch_norm_state(m, &count);
+        assert_non_null(moving);
+        assert_int_equal(count, GC_BATCH_NORM_STATE_COUNT);
+        float before[GC_BATCH_NORM_STATE_COUNT];
+        memcpy(before, moving, sizeof before);
+        double error = gc_batch_norm_gradcheck(m, BATCH, (const float(*)[4][4][2])image, (const float(*)[3])t);
+        printf("gc_batch_norm seed %llu: worst relative error %.3g\n", (unsigned long long)seeds[s], error);
+        assert_true(error >= 0.0);
+        assert_true(error <= tolerance);
+        assert_memory_equal(before, moving, sizeof before);
+    }
+    gc_batch_norm_destroy(m);
 }
 
 /* gc_combine: concat along a middle axis (one input twice), multiply of a tensor by itself and by another. */
@@ -225,6 +255,7 @@ int main(void) {
         cmocka_unit_test(test_gradcheck_groups),
         cmocka_unit_test(test_gradcheck_smooth),
         cmocka_unit_test(test_gradcheck_expr),
+        cmocka_unit_test(test_gradcheck_batch_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

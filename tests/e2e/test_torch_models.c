@@ -4,7 +4,8 @@
  * architecture (a stride-2 'same' conv2d with uneven padding, a 'same'
  * max_pool2d, dense layers, relu/tanh, softmax, sparse softmax cross-entropy
  * plus a weighted focal loss, in_top_k, accuracy and mean metrics) and differ
- * in the optimizer. Any fx_ model with the same inputs, outputs, losses and
+ * in the optimizer; fx_concat and fx_batch_norm have graphs of their own
+ * (fx_batch_norm's moving statistics are checked with its weights). Any fx_ model with the same inputs, outputs, losses and
  * metrics fits this test: it brings its own table of weights.
  * tests/e2e/fixtures/make_model_fixtures.py builds every fx_ model in
  * PyTorch and stores, per model, the initial weights (under the
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "fx_adam.h"
+#include "fx_batch_norm.h"
 #include "fx_concat.h"
 #include "fx_groups.h"
 #include "fx_expr.h"
@@ -232,6 +234,22 @@ static const weight_info expr_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_expr, FX_EXPR, expr_weights, EXPR_PARAM_COUNT)
+
+/* The weights of fx_batch_norm: 1885 trainable parameters, then its
+ * non-trainable state (checked after each step like the weights: the moving
+ * statistics move with the batch's). */
+#define BATCH_NORM_PARAM_COUNT 1885
+static const weight_info batch_norm_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
+    {"batch_norm_1.gamma", 1, {4}},
+    {"batch_norm_1.beta", 1, {4}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 4, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+    {"batch_norm_1.moving_mean", 1, {4}},
+    {"batch_norm_1.moving_variance", 1, {4}},
+};
+_Static_assert(FX_BATCH_NORM_STATE_COUNT == 8, "fx_batch_norm: state count");
+DEFINE_MODEL_API(fx_batch_norm, FX_BATCH_NORM, batch_norm_weights, BATCH_NORM_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -508,6 +526,13 @@ static void test_fx_expr(void **state)
     check_model_against_torch(*state);
 }
 
+/* conv2d, batch_norm, relu; Adam: batch statistics in training, moving ones
+ * in forward and evaluate, the moving statistics after each step. */
+static void test_fx_batch_norm(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -535,6 +560,8 @@ int main(void)
                                                  (void *)&fx_smooth_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_expr, setup, teardown,
                                                  (void *)&fx_expr_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_batch_norm, setup, teardown,
+                                                 (void *)&fx_batch_norm_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -758,8 +758,42 @@ static void test_thread_counts_agree(void **state) {
     problem_free(&p);
 }
 
+/* tdl_conv2d_affine_forward (a batch_norm folded into the output pass) is
+ * tdl_conv2d_forward, activation included, then y * scale + shift per
+ * channel: the same float operations, so the same bits; on a narrow layer,
+ * a wide one (the libxsmm path where it runs) and one split over threads.
+ * A NULL scale or shift writes nothing. */
+static void test_affine_forward_is_forward_then_affine(void **state) {
+    (void)state;
+    const conv_case *cases[] = {&stride2_same_uneven, &wide_same, &splittable};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const conv_case *cc = cases[k];
+        conv_problem p = problem_new(cc, TDL_ACTIVATION_RELU);
+        float *scale = random_floats((size_t)cc->filters, 0.5f, 1.5f);
+        float *shift = random_floats((size_t)cc->filters, -0.5f, 0.5f);
+        const size_t ny = output_size(cc);
+        float *want = zero_floats(ny), *got = zero_floats(ny);
+        tdl_conv2d_forward(want, p.x, p.kernel, p.bias, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i)
+            want[i] = want[i] * scale[i % (size_t)cc->filters] + shift[i % (size_t)cc->filters];
+        tdl_conv2d_affine_forward(got, p.x, p.kernel, p.bias, scale, shift, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i) assert_close(got[i], want[i], 0.0, 0.0, "y", i);
+        float *untouched = zero_floats(ny);
+        tdl_conv2d_affine_forward(untouched, p.x, p.kernel, p.bias, NULL, shift, &p.d, cc->batch, p.workspace);
+        tdl_conv2d_affine_forward(untouched, p.x, p.kernel, p.bias, scale, NULL, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i) assert_true(untouched[i] == 0.0f);
+        free(untouched);
+        free(want);
+        free(got);
+        free(scale);
+        free(shift);
+        problem_free(&p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_affine_forward_is_forward_then_affine),
         cmocka_unit_test(test_desc_arithmetic),
         cmocka_unit_test(test_forward_workspace_on_threads),
         cmocka_unit_test(test_desc_rejects_bad_sizes),

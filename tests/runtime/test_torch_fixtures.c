@@ -970,6 +970,72 @@ static void test_multiply(void **state)
     assert_true(fx->all_close);
 }
 
+/* ------------------------------------------------------------------------ */
+/* batch_norm                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* The channels are the last axis; everything before it is (batch, outer). */
+static tdl_batch_norm_desc batch_norm_desc(fixture *fx, const char *c, int *batch)
+{
+    int rank = rank_of(entry(fx, c, "x"));
+    size_t outer = 1;
+    for (int a = 1; a < rank - 1; a++)
+        outer *= (size_t)dim(fx, c, "x", a);
+    *batch = dim(fx, c, "x", 0);
+    return (tdl_batch_norm_desc){.outer = outer, .channels = dim(fx, c, "x", rank - 1), .inner = 1,
+                                 .epsilon = 1e-3f};
+}
+
+/* Training: the batch's statistics, the output, the gradients, and the
+ * moving statistics after Keras' update (biased variance). */
+static void check_batch_norm_train(fixture *fx, const char *c)
+{
+    int batch;
+    tdl_batch_norm_desc d = batch_norm_desc(fx, c, &batch);
+    size_t n, channels;
+    const float *x = load_f32(fx, c, "x", &n);
+    const float *gamma = load_f32(fx, c, "gamma", &channels);
+    const float *beta = load_f32(fx, c, "beta", NULL);
+    const float *dy = load_f32(fx, c, "dy", NULL);
+    float *y = alloc_floats(fx, n, NAN), *mean = alloc_floats(fx, channels, NAN);
+    float *variance = alloc_floats(fx, channels, NAN);
+    tdl_batch_norm_forward_train(y, mean, variance, x, gamma, beta, &d, batch);
+    compare(fx, c, "y", NULL, y, n, 0.0f);
+    compare(fx, c, "mean", NULL, mean, channels, 0.0f);
+    compare(fx, c, "variance", NULL, variance, channels, 0.0f);
+    float *dx = alloc_floats(fx, n, GRADIENT_START);
+    float *dgamma = alloc_floats(fx, channels, GRADIENT_START), *dbeta = alloc_floats(fx, channels, GRADIENT_START);
+    tdl_batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, variance, gamma, &d, batch);
+    compare(fx, c, "dx", NULL, dx, n, GRADIENT_START);
+    compare(fx, c, "dgamma", NULL, dgamma, channels, GRADIENT_START);
+    compare(fx, c, "dbeta", NULL, dbeta, channels, GRADIENT_START);
+    float *moving_mean = alloc_floats(fx, channels, 0.0f), *moving_variance = alloc_floats(fx, channels, 0.0f);
+    memcpy(moving_mean, load_f32(fx, c, "moving_mean", NULL), channels * sizeof *moving_mean);
+    memcpy(moving_variance, load_f32(fx, c, "moving_variance", NULL), channels * sizeof *moving_variance);
+    tdl_batch_norm_update_moving(moving_mean, mean, channels, 0.99f);
+    tdl_batch_norm_update_moving(moving_variance, variance, channels, 0.99f);
+    compare(fx, c, "moving_mean_out", NULL, moving_mean, channels, 0.0f);
+    compare(fx, c, "moving_variance_out", NULL, moving_variance, channels, 0.0f);
+}
+
+/* batch_norm in training on NHWC and on [B,F], and with moving statistics. */
+static void test_batch_norm(void **state)
+{
+    fixture *fx = *state;
+    check_batch_norm_train(fx, "batch_norm_nhwc");
+    check_batch_norm_train(fx, "batch_norm_rank2");
+    const char *c = "batch_norm_inference";
+    int batch;
+    tdl_batch_norm_desc d = batch_norm_desc(fx, c, &batch);
+    size_t n;
+    const float *x = load_f32(fx, c, "x", &n);
+    float *y = alloc_floats(fx, n, NAN);
+    tdl_batch_norm_forward(y, x, load_f32(fx, c, "moving_mean", NULL), load_f32(fx, c, "moving_variance", NULL),
+                           load_f32(fx, c, "gamma", NULL), load_f32(fx, c, "beta", NULL), &d, batch);
+    compare(fx, c, "y", NULL, y, n, 0.0f);
+    assert_true(fx->all_close);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -993,6 +1059,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_in_top_k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_norm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

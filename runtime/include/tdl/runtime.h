@@ -26,7 +26,7 @@ extern "C" {
 
 /* Generated code checks this and refuses to compile against another ABI. */
 #define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
-                               3: tdl_param_info names its initializer */
+                               3: tdl_param_info names its initializer; non-trainable state */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -232,6 +232,12 @@ size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch);
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace);
+/* The same with a per-channel affine map after the activation, applied in
+ * the same pass over each output row as the bias and the activation:
+ * y = f(conv(x) + bias) * scale + shift; scale, shift: (F), e.g. an inference
+ * batch_norm from tdl_batch_norm_scale_shift. NULL scale or shift: nothing written. */
+void tdl_conv2d_affine_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                               const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace);
 /* dy: (B,OH,OW,F) upstream gradient of y (post-activation), y: the saved output.
  * Accumulates dx (may be NULL), dkernel, dbias (may be NULL). */
 void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
@@ -507,6 +513,44 @@ void tdl_multiply_forward(float *y, const float *a, const float *b, size_t n);
 void tdl_multiply_backward(float *da, float *db, const float *dy, const float *a, const float *b, size_t n);
 
 /* ===================================================================== */
+/* batch_norm (batch_norm.c) — Keras BatchNormalization                   */
+/* ===================================================================== */
+
+/* x is seen as (batch * outer, channels, inner): the statistics of channel c
+ * are over every element with that channel. NHWC with axis=-1 is
+ * (B*H*W, C, 1), and the loops then run along the contiguous channels. */
+typedef struct tdl_batch_norm_desc {
+    size_t outer;     /* per example: the product of the dims between the batch and the axis */
+    int channels;     /* the size of the normalised axis */
+    size_t inner;     /* the product of the dims after it (1 for the last axis) */
+    float epsilon;    /* added to the variance: 1e-3 */
+} tdl_batch_norm_desc;
+
+/* Training: mean and the biased variance (divided by the count, as Keras'
+ * ops.moments) of each channel of x -> mean, variance: (channels); then
+ * y = (x - mean) / sqrt(variance + epsilon) * gamma + beta. gamma NULL
+ * means 1 (scale=false), beta NULL means 0 (center=false). */
+void tdl_batch_norm_forward_train(float *y, float *mean, float *variance, const float *x, const float *gamma,
+                                  const float *beta, const tdl_batch_norm_desc *d, int batch);
+/* Inference: the same with given statistics (the moving ones). */
+void tdl_batch_norm_forward(float *y, const float *x, const float *mean, const float *variance,
+                            const float *gamma, const float *beta, const tdl_batch_norm_desc *d, int batch);
+/* The per-channel affine map that forward applies: y = x * scale + shift.
+ * scale, shift: (channels). */
+void tdl_batch_norm_scale_shift(float *scale, float *shift, const float *mean, const float *variance,
+                                const float *gamma, const float *beta, int channels, float epsilon);
+/* The gradient of the training forward (batch statistics, which depend on x):
+ * with xhat = (x - mean) / sqrt(variance + epsilon) and N the count per channel,
+ * dgamma += sum(dy * xhat), dbeta += sum(dy),
+ * dx += gamma / sqrt(variance + epsilon) * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N).
+ * mean and variance are those forward_train wrote. dx, dgamma, dbeta may be NULL. */
+void tdl_batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *mean, const float *variance, const float *gamma,
+                             const tdl_batch_norm_desc *d, int batch);
+/* moving = moving * momentum + batch * (1 - momentum), elementwise (Keras). */
+void tdl_batch_norm_update_moving(float *moving, const float *batch_statistic, size_t n, float momentum);
+
+/* ===================================================================== */
 /* Losses (loss.c): scalar means over all leading positions               */
 /* ===================================================================== */
 /* Every backward takes dloss, the upstream gradient of the scalar loss (the
@@ -733,6 +777,21 @@ typedef struct tdl_param_info {
     int fan_in, fan_out;     /* as Keras computes them for the tensor (kernels: receptive field x channels) */
 } tdl_param_info;
 
+/* One tensor of non-trainable state (batch_norm's moving_mean and
+ * moving_variance): saved and loaded with the weights under its name,
+ * never touched by the optimizer. After a train step has succeeded, the
+ * statistic the train pass left at the same offset in m->batch_state is
+ * folded in: state = state * momentum + batch * (1 - momentum). */
+typedef struct tdl_state_info {
+    const char *name;        /* "batch_norm_1.moving_mean": the key in the weight file */
+    size_t offset;           /* floats from the start of the state */
+    size_t count;
+    int rank;
+    int64_t shape[TDL_MAX_RANK];
+    float fill;              /* what init starts it with: 0 for the mean, 1 for the variance */
+    float momentum;          /* 0.99 */
+} tdl_state_info;
+
 /* Which entry points read a model input (bits of tdl_model_entry). */
 typedef enum tdl_model_entry {
     TDL_MODEL_FORWARD = 1,
@@ -752,20 +811,23 @@ typedef enum tdl_optimizer {
 } tdl_optimizer;
 
 /* The arena, part after part, each starting on a 64-byte boundary: the
- * model struct, parameters, gradients, optimizer slots, activations that
- * scale with the batch, activations that do not, kernel scratch. */
+ * model struct, parameters, gradients, optimizer slots, non-trainable
+ * state, the batch's statistics for it, activations that scale with the
+ * batch, activations that do not, kernel scratch. */
 typedef struct tdl_model_layout {
     size_t param_floats;
     size_t grad_floats;      /* param_floats when the model trains, else 0 */
     int optimizer_slots;     /* Adam 2 (m, v), SGD with momentum 1, else 0 */
     size_t act_per_sample;   /* activation floats per example */
     size_t act_fixed;        /* activation floats that do not scale with the batch */
+    size_t state_floats;     /* non-trainable state, one contiguous block */
+    size_t batch_state_floats; /* state_floats when the model trains, else 0 */
 } tdl_model_layout;
 
 /* The size of each part in floats (rounded to whole 64-byte lines) and the
  * total in bytes, header included. */
 typedef struct tdl_model_arena_parts {
-    size_t params, grads, slots, activations, fixed, workspace;
+    size_t params, grads, slots, state, batch_state, activations, fixed, workspace;
     size_t total_bytes;
 } tdl_model_arena_parts;
 
@@ -790,6 +852,8 @@ typedef struct tdl_model_info {
     size_t (*workspace_floats)(int max_batch);
     const tdl_param_info *params;
     int param_tensors;
+    const tdl_state_info *state;       /* non-trainable tensors, in m->state order */
+    int state_tensors;
     const tdl_model_input *inputs;
     int input_count;
     tdl_optimizer optimizer;
@@ -809,6 +873,8 @@ struct tdl_model {
     tdl_rng dropout_rng;
     float *params, *grads;
     float *slot1, *slot2;    /* optimizer state (NULL when there is none) */
+    float *state;            /* non-trainable state (NULL when there is none) */
+    float *batch_state;      /* the train pass's statistics for it (NULL unless the model trains) */
     float *activations;      /* max_batch * act_per_sample floats */
     float *fixed;
     float *workspace;
@@ -828,29 +894,37 @@ tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *
  * ("tiny_forward") starts the message. */
 tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *function, tdl_model_entry entry,
                                 const void *const *inputs);
-/* NAME_train_step: the train pass with backward, then one optimizer step.
+/* NAME_train_step: the train pass with backward, then one optimizer step
+ * and the moving statistics updated from the batch's (tdl_state_info).
  * A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE naming it,
- * with parameters, optimizer state, step count and dropout stream unchanged. */
+ * with parameters, optimizer state, non-trainable state, step count and
+ * dropout stream unchanged. */
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss);
-/* NAME_compute_gradients: the train pass with backward into m->grads, no
- * update. A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE
- * (the dropout stream unchanged; the gradients are then unspecified). */
+/* NAME_compute_gradients: the train pass with backward into m->grads (and
+ * the batch's statistics into m->batch_state), no update. A loss, gradient
+ * or batch statistic that is not finite is TDL_STATUS_NOT_FINITE (the
+ * dropout stream unchanged; the gradients are then unspecified). */
 tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                        float *loss);
 /* NAME_apply_gradients: m->grads times scale (finite; 1 leaves them as they
- * are), then one optimizer step. Gradients that are not finite are
- * TDL_STATUS_NOT_FINITE and nothing is updated. train_step is
- * compute_gradients then apply_gradients(1), bit for bit. */
+ * are), then one optimizer step and the moving statistics updated from the
+ * batch's (tdl_state_info). Gradients that are not finite are
+ * TDL_STATUS_NOT_FINITE and nothing is updated, the state included.
+ * train_step is compute_gradients then apply_gradients(1), bit for bit. */
 tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float scale);
 /* NAME_parameters, NAME_gradients: the contiguous blocks and their float
  * counts (gradients: NULL and 0 for a model that does not train). */
 float *tdl_model_parameters(tdl_model *m, size_t *count);
 float *tdl_model_gradients(tdl_model *m, size_t *count);
-/* NAME_gradcheck: see docs/generated-c.md; negative on error. */
+/* NAME_gradcheck: see docs/generated-c.md; negative on error. Non-trainable
+ * state is neither checked nor changed. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
 /* NAME_set_learning_rate: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate);
+/* NAME_state: the non-trainable state block and its float count (NULL and
+ * 0 when the model has none, or m is NULL). */
+float *tdl_model_state(tdl_model *m, size_t *count);
 
 #ifdef __cplusplus
 }

@@ -49,7 +49,7 @@ add_dependencies(e2e_test_compiled_weights e2e_weights_reference)
 # --inference agree (test_arena.c compiled with TSC_ARENA_INFERENCE).
 set(inference_libs "")
 foreach(model ${TSC_EXAMPLE_MODELS} ${PROJECT_SOURCE_DIR}/examples/fashion_mnist/fashion_cnn.tdl
-        ${CMAKE_CURRENT_SOURCE_DIR}/golden/tiny.tdl)
+        ${CMAKE_CURRENT_SOURCE_DIR}/golden/tiny.tdl ${CMAKE_CURRENT_SOURCE_DIR}/models/fx_batch_norm.tdl)
   get_filename_component(name ${model} NAME_WE)
   tsc_add_model(e2e_inference_${name} ${model} MODELS ${name} OPTIONS --inference)
   target_compile_options(e2e_inference_${name} PRIVATE ${TSC_GENERATED_C_FLAGS})
