@@ -89,7 +89,7 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
-    const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
     return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
@@ -192,7 +192,7 @@ void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const flo
     if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
     if (conv_xsmm_forward(y, x, kernel, bias, d, batch, scratch)) return;
-    conv_gemm_forward(y, x, kernel, bias, d, batch, scratch);
+    conv_general_forward(y, x, kernel, bias, d, batch, scratch);
 }
 
 /* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */
@@ -201,7 +201,7 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
     if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
-    conv_gemm_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
+    conv_general_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
 }
 
 /* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) -> dx: (B,H,W,C) += */
@@ -210,7 +210,7 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
     if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
-    conv_gemm_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
+    conv_general_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }
 
 /* dy, y: (B,OH,OW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)

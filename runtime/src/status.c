@@ -21,6 +21,7 @@ const char *tdl_status_name(tdl_status status) {
     case TDL_STATUS_IO: return "TDL_STATUS_IO";
     case TDL_STATUS_NO_MEMORY: return "TDL_STATUS_NO_MEMORY";
     case TDL_STATUS_NOT_FINITE: return "TDL_STATUS_NOT_FINITE";
+    case TDL_STATUS_UNSUPPORTED: return "TDL_STATUS_UNSUPPORTED";
     }
     return "TDL_STATUS_UNKNOWN";
 }

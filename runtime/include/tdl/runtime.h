@@ -42,6 +42,7 @@ typedef enum tdl_status {
     TDL_STATUS_IO,             /* open/read/write failed */
     TDL_STATUS_NO_MEMORY,
     TDL_STATUS_NOT_FINITE,     /* a loss or gradient is NaN or infinite: nothing was updated */
+    TDL_STATUS_UNSUPPORTED,    /* not in this build of the runtime (the portable one has no heap and no weight files) */
 } tdl_status;
 
 /* The message of the last error in this thread ("" if none). */
