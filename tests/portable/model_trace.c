@@ -38,21 +38,29 @@ static FILE *output;    /* --write */
 static long compared, mismatches;
 static double worst;
 
-/* Records x[0..n) as `what` of `model`: writes it, or compares it with the reference. */
+/* Records x[0..n) as `what` of `model`: writes it (its length, then the
+ * floats as they are in memory), or compares it with the reference. */
 static void trace(const char *model, const char *what, const float *x, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        if (output != NULL) {
-            fprintf(output, "%s %s %zu %.9g\n", model, what, i, (double)x[i]);
-            continue;
-        }
-        char ref_model[64], ref_what[64];
-        size_t ref_i;
-        double want;
-        if (fscanf(reference, "%63s %63s %zu %lf", ref_model, ref_what, &ref_i, &want) != 4 ||
-            strcmp(ref_model, model) != 0 || strcmp(ref_what, what) != 0 || ref_i != i) {
-            fprintf(stderr, "the reference trace does not follow at %s %s[%zu]\n", model, what, i);
+    const uint64_t count = n;
+    if (output != NULL) {
+        if (fwrite(&count, sizeof count, 1, output) != 1 || fwrite(x, sizeof *x, n, output) != n) {
+            fprintf(stderr, "cannot write the trace at %s %s\n", model, what);
             exit(1);
         }
+        return;
+    }
+    uint64_t ref_count = 0;
+    if (fread(&ref_count, sizeof ref_count, 1, reference) != 1 || ref_count != count) {
+        fprintf(stderr, "the reference trace does not follow at %s %s\n", model, what);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; ++i) {
+        float want_float;
+        if (fread(&want_float, sizeof want_float, 1, reference) != 1) {
+            fprintf(stderr, "the reference trace ends at %s %s[%zu]\n", model, what, i);
+            exit(1);
+        }
+        const double want = want_float;
         const double error = fabs((double)x[i] - want);
         ++compared;
         if (!(error <= TOLERANCE + TOLERANCE * fabs(want))) {
@@ -201,7 +209,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: model_trace --write FILE | --compare FILE\n");
         return 2;
     }
-    FILE *file = fopen(argv[2], argv[1][2] == 'w' ? "w" : "r");
+    FILE *file = fopen(argv[2], argv[1][2] == 'w' ? "wb" : "rb");
     if (file == NULL) {
         perror(argv[2]);
         return 1;
