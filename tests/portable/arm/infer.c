@@ -1,0 +1,51 @@
+/* See infer.h. The arenas are static buffers of LENET5_ARENA_BYTES and
+ * FASHION_CNN_ARENA_BYTES (the test passes the models' exact sizes, measured
+ * by the host build; create_in refuses an arena that is too small). The
+ * weights come from NAME_init with a fixed seed, or are compiled in by tsc
+ * when the build defines INFER_WEIGHTS_COMPILED_IN. */
+#include "infer.h"
+
+#include "fashion_cnn.h"
+#include "lenet5.h"
+
+/* Room enough for the optimised runtime's scratch, when no size is given. */
+#ifndef LENET5_ARENA_BYTES
+#define LENET5_ARENA_BYTES (8ul << 20)
+#endif
+#ifndef FASHION_CNN_ARENA_BYTES
+#define FASHION_CNN_ARENA_BYTES (8ul << 20)
+#endif
+
+#ifdef INFER_WEIGHTS_COMPILED_IN
+#define INFER_START(name, m) ((void)(m))
+#else
+#define INFER_START(name, m) name##_init(m, 42)
+#endif
+
+static _Alignas(64) unsigned char lenet5_arena[LENET5_ARENA_BYTES];
+static _Alignas(64) unsigned char fashion_cnn_arena[FASHION_CNN_ARENA_BYTES];
+
+/* One image as the models read it: grey levels scaled to [0, 1]. */
+static void image_of(float image[28][28][1], int index) {
+    for (int i = 0; i < 28 * 28; ++i) image[i / 28][i % 28][0] = (float)fashion_batch_images[index][i] / 255.0f;
+}
+
+int infer_fashion_batch(float probs[INFER_MODELS][FASHION_BATCH_COUNT][INFER_CLASSES]) {
+    lenet5 *lenet = lenet5_create_in(lenet5_arena, sizeof lenet5_arena, 1);
+    if (lenet == NULL) return 1;
+    INFER_START(lenet5, lenet);
+    fashion_cnn *cnn = fashion_cnn_create_in(fashion_cnn_arena, sizeof fashion_cnn_arena, 1);
+    if (cnn == NULL) return 2;
+    INFER_START(fashion_cnn, cnn);
+    for (int n = 0; n < FASHION_BATCH_COUNT; ++n) {
+        float image[1][28][28][1];
+        image_of(image[0], n);
+        if (lenet5_forward(lenet, 1, (const float(*)[28][28][1])image, &probs[0][n]) != TDL_STATUS_OK) return 1;
+        if (fashion_cnn_forward(cnn, 1, (const float(*)[28][28][1])image, &probs[1][n]) != TDL_STATUS_OK) return 2;
+    }
+    return 0;
+}
+
+unsigned long infer_arena_bytes(int model) {
+    return (unsigned long)(model == 0 ? lenet5_arena_size(1) : fashion_cnn_arena_size(1));
+}
