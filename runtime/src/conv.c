@@ -89,8 +89,14 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
+    return activation_gradient + tdl_conv2d_forward_workspace_size(d, batch);
+}
+
+/* The forward pass keeps no gradient: its scratch starts the workspace. */
+size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
+    if (!conv_args_usable(d, batch)) return 0;
     const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
-    return activation_gradient + (gemm > xsmm ? gemm : xsmm);
+    return gemm > xsmm ? gemm : xsmm;
 }
 
 static float *path_scratch(const tdl_conv2d_desc *d, int batch, float *workspace) {
@@ -189,10 +195,10 @@ static void bias_share(void *context, int t, int threads) {
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
-    float *scratch = path_scratch(d, batch, workspace);
-    if (conv_xsmm_forward(y, x, kernel, bias, d, batch, scratch)) return;
-    conv_general_forward(y, x, kernel, bias, d, batch, scratch);
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL) return;
+    if (workspace == NULL && tdl_conv2d_forward_workspace_size(d, batch) > 0) return;
+    if (conv_xsmm_forward(y, x, kernel, bias, d, batch, workspace)) return;
+    conv_general_forward(y, x, kernel, bias, d, batch, workspace);
 }
 
 /* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */

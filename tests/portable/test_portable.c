@@ -132,14 +132,26 @@ static void test_serial_team(void **state) {
 }
 
 /* The direct convolution needs no scratch: the workspace is the
- * pre-activation gradient alone, whatever the layer (LeNet-5's first one here). */
+ * pre-activation gradient alone, whatever the layer (LeNet-5's first one
+ * here), and the forward pass needs none at all. */
 static void test_conv_workspace_is_the_gradient_alone(void **state) {
     (void)state;
     tdl_conv2d_desc d;
     assert_int_equal(tdl_conv2d_desc_init(&d, 28, 28, 1, 6, 5, 5, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
     assert_int_equal(tdl_conv2d_workspace_size(&d, 1), (size_t)28 * 28 * 6);
     assert_int_equal(tdl_conv2d_workspace_size(&d, 3), (size_t)3 * 28 * 28 * 6);
+    assert_int_equal(tdl_conv2d_forward_workspace_size(&d, 3), 0);
     assert_false(tdl_xsmm_available());
+    /* So the forward pass takes no workspace at all. */
+    float x[28 * 28], kernel[5 * 5 * 6], y[28 * 28 * 6];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) x[i] = 1.0f;
+    for (size_t i = 0; i < sizeof kernel / sizeof kernel[0]; ++i) kernel[i] = 0.5f;
+    memset(y, 0, sizeof y);
+    tdl_conv2d_forward(y, x, kernel, NULL, &d, 1, NULL);
+    /* pixel (14, 14): all 25 taps inside, 25 * 0.5 */
+    assert_float_equal(y[(14 * 28 + 14) * 6 + 3], 12.5f, 0.0f);
+    /* pixel (0, 0): 3x3 taps inside */
+    assert_float_equal(y[0], 4.5f, 0.0f);
 }
 
 int main(void) {

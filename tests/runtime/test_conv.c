@@ -214,14 +214,18 @@ static void check_forward(const conv_case *cc, tdl_activation activation, bias_u
     float *kernel = random_floats(kernel_size(cc), -0.5f, 0.5f);
     float *bias = use_bias == WITH_BIAS ? random_floats((size_t)cc->filters, -0.5f, 0.5f) : NULL;
     const size_t ny = output_size(cc);
-    /* Guard floats past the end catch writes outside y; a NaN-filled workspace
-     * shows up in y if anything reads scratch it did not write. */
+    /* Guard floats past the end catch writes outside y and outside the
+     * forward workspace; a NaN-filled workspace shows up in y if anything
+     * reads scratch it did not write. */
     float *y = filled_floats(ny + 8, 7.0f);
-    float *workspace = filled_floats(tdl_conv2d_workspace_size(&d, cc->batch), NAN);
+    const size_t scratch = tdl_conv2d_forward_workspace_size(&d, cc->batch);
+    assert_true(scratch < tdl_conv2d_workspace_size(&d, cc->batch));
+    float *workspace = filled_floats(scratch + 8, NAN);
     tdl_conv2d_forward(y, x, kernel, bias, &d, cc->batch, workspace);
     double *expected = reference_forward(x, kernel, bias, cc, activation);
     for (size_t i = 0; i < ny; ++i) assert_close(y[i], expected[i], 1e-4, 1e-4, "y", i);
     for (size_t i = ny; i < ny + 8; ++i) assert_float_equal(y[i], 7.0f, 0.0f);
+    for (size_t i = scratch; i < scratch + 8; ++i) assert_true(isnan(workspace[i]));
     free(expected);
     free(workspace);
     free(y);

@@ -175,6 +175,10 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
 /* Floats of scratch that forward/backward/backprop_* need for this batch.
  * Never shrinks as the batch grows: size it for max_batch, use it for any batch. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
+/* Floats of scratch that tdl_conv2d_forward alone needs (inference: no room
+ * for the gradient); 0 on the portable runtime, whose forward then takes a
+ * NULL workspace. Never shrinks as the batch grows, never exceeds the above. */
+size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch);
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
