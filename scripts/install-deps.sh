@@ -4,7 +4,10 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
-          libcjson-dev zlib1g-dev libxsmm-dev "$@")
+          libcjson-dev zlib1g-dev libxsmm-dev
+          # the portable runtime's ARM tests (tests/portable/arm)
+          gcc-arm-linux-gnueabihf qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
+          "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do
