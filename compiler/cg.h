@@ -214,6 +214,9 @@ typedef struct cg_op_lowering {
      * function, and that function's name for the generated code (NULL: none) */
     size_t (*workspace_floats)(const checked_node *n, int max_batch);
     const char *workspace_function;
+    /* the same for the forward step alone (inference builds; NULL: none) */
+    size_t (*forward_workspace_floats)(const checked_node *n, int max_batch);
+    const char *forward_workspace_function;
 } cg_op_lowering;
 
 extern const cg_op_lowering *const cg_op_lowerings[TSC_OP_COUNT];
@@ -235,8 +238,12 @@ void cg_plan_memory(cg_program *program);
  * order, each 64-byte aligned (sizes in floats; activation parts are those
  * of the largest of the entry points' plans). */
 typedef struct cg_layout {
-    cg_program *programs[CG_MODE_COUNT]; /* TRAIN is NULL without optimizer or loss */
+    cg_program *programs[CG_MODE_COUNT]; /* TRAIN is NULL without has_train, EVAL without has_eval */
     bool has_train;
+    bool has_eval;                 /* evaluate: the model has a loss or a metric */
+    bool inference;                /* forward-only memory: no gradients, slots or training scratch */
+    const tsc_weights *weights;    /* the compiled-in parameters' values, or NULL */
+    bool weights_compiled_in;      /* the parameters are static const data, none in the arena */
     int param_tensors;
     int64_t param_floats;          /* parameters; gradients have as many with has_train */
     int64_t *param_offsets;        /* per node index: where its first parameter starts */
@@ -247,10 +254,14 @@ typedef struct cg_layout {
     int64_t act_fixed;             /* the fixed activation part */
 } cg_layout;
 
-void cg_layout_build(cg_layout *layout, const checked_model *model);
+void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_codegen_options *options);
 void cg_layout_release(cg_layout *layout);
+/* The kernel scratch query of node n in this layout (forward-only in an
+ * inference build; none for a node no entry point runs): false if none. */
+bool cg_workspace_query(const cg_layout *layout, const checked_node *n,
+                        size_t (**floats)(const checked_node *n, int max_batch), const char **function);
 /* The largest kernel scratch of the model for max_batch, in floats. */
-uint64_t cg_workspace_floats(const checked_model *model, int max_batch);
+uint64_t cg_workspace_floats(const cg_layout *layout, int max_batch);
 /* The runtime's description of the same layout (needs <tdl/runtime.h>). */
 struct tdl_model_layout;
 void cg_layout_runtime(const cg_layout *layout, struct tdl_model_layout *out);
@@ -265,6 +276,7 @@ struct cg_emitter {
     const char *prefix;      /* the model's C name: prefix of every generated symbol */
     const char *source_name; /* the model file's name, for trace comments */
     const int64_t *param_offsets; /* the layout's: per node index, its first parameter in m->params */
+    const char *params_base;      /* "m->params", or the compiled-in weights array; NULL: "m->params" */
     int64_t layout_param_floats;  /* the layout's parameter count */
     char *const *type_texts;      /* the layout's */
     char *const *fields;     /* metrics struct fields: losses, then metrics */
@@ -314,6 +326,13 @@ void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
 void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
 
 /* emit_c.c: the two files of one model into buffers. */
+/* weights.c: the n floats of the parameter tensor `name`, decoded from the
+ * file's little-endian F32 (the reader checked it is there with n elements). */
+void cg_weights_tensor(const tsc_weights *weights, const char *name, float *out, size_t n);
+/* emit_weights.c: `static const float name[] = {…};`, every parameter of
+ * the model from layout->weights in the layout's order. */
+void cg_emit_weights(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *name);
+
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);
 void cg_emit_source(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);
 /* The model's C name (heap): the mangled model name, also the file stem. */

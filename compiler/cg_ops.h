@@ -69,6 +69,7 @@ void emit_pool_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_dense_desc(cg_buf *out, const char *name, const checked_node *n);
 void emit_focal_desc(cg_buf *out, const char *name, const checked_node *n);
 size_t conv_workspace_floats(const checked_node *n, int max_batch);
+size_t conv_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t dense_workspace_floats(const checked_node *n, int max_batch);
 
 #endif /* TSC_CG_OPS_H */

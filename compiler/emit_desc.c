@@ -115,6 +115,12 @@ size_t conv_workspace_floats(const checked_node *n, int max_batch) {
     return tdl_conv2d_workspace_size(&d, max_batch);
 }
 
+size_t conv_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_conv2d_desc d;
+    cg_conv_desc(n, &d);
+    return tdl_conv2d_forward_workspace_size(&d, max_batch);
+}
+
 size_t dense_workspace_floats(const checked_node *n, int max_batch) {
     tdl_dense_desc d;
     cg_dense_desc(n, &d);

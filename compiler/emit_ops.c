@@ -56,12 +56,16 @@ static const char *product_expr(cg_emitter *e, const tsc_type *t, int from, int 
 }
 
 /* The parameter `role` ("kernel", "bias") of n as "m->params + OFFSET"
- * (or m->grads), or "NULL" when the layer has none. Offsets are the
- * layout's (plan.c). */
+ * (or m->grads; with compiled-in weights the parameters are the const
+ * array e->params_base), or "NULL" when the layer has none. Offsets are
+ * the layout's (plan.c). */
 static const char *param_expr(cg_emitter *e, const checked_node *n, const char *role, const char *base) {
     int64_t offset = e->param_offsets[n->index];
+    bool compiled_in = strcmp(base, "params") == 0 && e->params_base != NULL;
     for (int k = 0; k < n->param_count; k++) {
-        if (strcmp(n->params[k].role, role) == 0) return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+        if (strcmp(n->params[k].role, role) == 0)
+            return compiled_in ? cg_fmt(e, "%s + %lld", e->params_base, (long long)offset)
+                               : cg_fmt(e, "m->%s + %lld", base, (long long)offset);
         int64_t elements = 0;
         tsc_type_elements(&n->params[k].type, 1, 0, &elements);
         offset += elements;

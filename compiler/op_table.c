@@ -7,7 +7,15 @@
  * op a backward. */
 #include "cg_ops.h"
 
+/* Kernel scratch: what every step of the op needs, and what its forward
+ * step alone needs (an inference build sizes its workspace with that). A
+ * conv2d_backprop's forward step is a backprop kernel: all of it. */
 #define CONV_WORKSPACE .workspace_floats = conv_workspace_floats, .workspace_function = "tdl_conv2d_workspace_size"
+#define CONV_FORWARD_WORKSPACE \
+    .forward_workspace_floats = conv_forward_workspace_floats, \
+    .forward_workspace_function = "tdl_conv2d_forward_workspace_size"
+#define BACKPROP_FORWARD_WORKSPACE \
+    .forward_workspace_floats = conv_workspace_floats, .forward_workspace_function = "tdl_conv2d_workspace_size"
 #define DENSE_WORKSPACE .workspace_floats = dense_workspace_floats, .workspace_function = "tdl_dense_workspace_size"
 #define UNARY(fwd, bwd) \
     .forward_operands = lower_unary_forward, .backward_operands = bwd, .emit_forward = emit_##fwd##_forward
@@ -24,7 +32,8 @@ static const cg_op_lowering lower_view = {0};
 static const cg_op_lowering lower_conv2d = {
     .forward_operands = lower_conv_dense_forward,
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
-    .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_conv_desc, CONV_WORKSPACE};
+    .emit_backward = emit_conv_dense_backward, .emit_descriptor = emit_conv_desc, CONV_WORKSPACE,
+    CONV_FORWARD_WORKSPACE};
 static const cg_op_lowering lower_dense = {
     .forward_operands = lower_conv_dense_forward,
     .backward_operands = lower_conv_dense_backward, .emit_forward = emit_conv_dense_forward,
@@ -54,7 +63,8 @@ static const cg_op_lowering lower_one_hot = {UNARY(one_hot, NULL)};
 static const cg_op_lowering lower_conv2d_backprop = {
     .forward_operands = lower_binary_forward,
     .backward_operands = lower_conv_backprop_backward, .emit_forward = emit_conv_backprop_forward,
-    .emit_backward = emit_conv_backprop_backward, .emit_descriptor = emit_conv_desc, CONV_WORKSPACE};
+    .emit_backward = emit_conv_backprop_backward, .emit_descriptor = emit_conv_desc, CONV_WORKSPACE,
+    BACKPROP_FORWARD_WORKSPACE};
 static const cg_op_lowering lower_activation = {UNARY(activation, lower_activation_backward),
                                                 .emit_backward = emit_activation_backward};
 static const cg_op_lowering lower_softmax = {UNARY(softmax, lower_activation_backward),

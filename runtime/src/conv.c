@@ -89,16 +89,19 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
-    return activation_gradient + tdl_conv2d_forward_workspace_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
+    return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
-/* The forward pass keeps no gradient: its scratch starts the workspace. */
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
-    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
     return gemm > xsmm ? gemm : xsmm;
 }
 
+/* Backward keeps the activation's gradient at the start of the workspace and
+ * hands the kernel path what follows; forward needs no gradient, so its path
+ * scratch starts at the workspace itself (tdl_conv2d_forward_workspace_size). */
 static float *path_scratch(const tdl_conv2d_desc *d, int batch, float *workspace) {
     return workspace + conv_output_pixels(d, batch) * (size_t)d->out_c;
 }

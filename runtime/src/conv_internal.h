@@ -41,6 +41,8 @@ void conv_general_backward(float *dx, float *dkernel, const float *x, const floa
  * when it cannot run (not built in, the path switched off, no JIT for these
  * shapes on this CPU); the caller then takes the gemm path. */
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* What conv_xsmm_forward alone uses of it: one padded input copy per slot. */
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
                        const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,

@@ -146,6 +146,18 @@ size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return kernel_floats(d) + (size_t)slots_for(d, batch) * slot_layout_of(d).total;
 }
 
+/* Forward reads the kernel as it is and needs a slot only for a padded copy
+ * of the input rows (none without padding), so its slots are that small. */
+static size_t forward_slot_floats(const tdl_conv2d_desc *d) {
+    const padded_geometry g = padded_of(d);
+    return g.needed ? (size_t)g.rows * (size_t)g.cols * (size_t)d->in_c : 0;
+}
+
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (d->out_c < XSMM_MIN_VECTOR_ROWS || !shapes_suitable(d)) return 0;
+    return (size_t)slots_for(d, batch) * forward_slot_floats(d);
+}
+
 /* One call's shared state: sizes, kernels, tensors and scratch. */
 typedef struct xsmm_job {
     const tdl_conv2d_desc *d;
@@ -297,6 +309,8 @@ bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const floa
                        const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (d->out_c < XSMM_MIN_VECTOR_ROWS || !xsmm_enabled(d)) return false;
     xsmm_job j = job_new(d, batch, scratch);
+    j.slots = scratch; /* conv_xsmm_forward_scratch_size: padded input copies only */
+    j.slot.total = forward_slot_floats(d);
     const int row_stride = d->in_c * d->stride_w;
     j.kernel = dispatch(d->out_c, d->out_w, d->in_c, d->out_c, row_stride, d->out_c, true);
     j.kernel_first = dispatch(d->out_c, d->out_w, d->in_c, d->out_c, row_stride, d->out_c, false);
@@ -475,6 +489,12 @@ bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, 
 bool tdl_xsmm_available(void) { return false; }
 
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    (void)d;
+    (void)batch;
+    return 0;
+}
+
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     (void)d;
     (void)batch;
     return 0;

@@ -163,21 +163,9 @@ static tdl_status check_finite(const tdl_model *m, const char *function, float l
     return TDL_STATUS_OK;
 }
 
-tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
-                                float *loss) {
-    tdl_status status = tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs);
-    if (status != TDL_STATUS_OK) return status;
+/* The optimizer step on m->grads, whose every value is finite. */
+static void update_parameters(tdl_model *m) {
     const tdl_model_info *info = m->info;
-    if (!info->train_pass)
-        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model has no optimizer or no loss", function);
-    tdl_rng saved_rng = m->dropout_rng;
-    float total = 0.0f;
-    status = info->train_pass(m, batch, inputs, &total, 1);
-    if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
-    if (status != TDL_STATUS_OK) {
-        m->dropout_rng = saved_rng; /* nothing changed */
-        return status;
-    }
     m->step += 1;
     size_t n = info->layout.param_floats;
     if (info->optimizer == TDL_OPTIMIZER_ADAM) {
@@ -189,8 +177,66 @@ tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, c
         config.learning_rate = m->learning_rate;
         tdl_sgd_step(m->params, m->slot1, m->grads, n, &config);
     }
+}
+
+static tdl_status check_trains(const tdl_model *m, const char *function) {
+    if (!m->info->train_pass)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model has no optimizer or no loss", function);
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                       float *loss) {
+    tdl_status status = tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs);
+    if (status == TDL_STATUS_OK) status = check_trains(m, function);
+    if (status != TDL_STATUS_OK) return status;
+    tdl_rng saved_rng = m->dropout_rng;
+    float total = 0.0f;
+    status = m->info->train_pass(m, batch, inputs, &total, 1);
+    if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
+    if (status != TDL_STATUS_OK) {
+        m->dropout_rng = saved_rng; /* nothing changed */
+        return status;
+    }
     if (loss) *loss = total;
     return TDL_STATUS_OK;
+}
+
+tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float scale) {
+    if (!m) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model is NULL", function);
+    tdl_status status = check_trains(m, function);
+    if (status != TDL_STATUS_OK) return status;
+    if (!isfinite(scale))
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the scale %g is not finite", function, (double)scale);
+    size_t n = m->info->layout.param_floats;
+    /* x * 1 is x exactly, so skipping it changes nothing but the time. */
+    if (scale != 1.0f)
+        for (size_t i = 0; i < n; i++) m->grads[i] *= scale;
+    /* Gradients summed over processes are checked again here: one process's
+     * NaN reaches every process through the sum, and all of them refuse. */
+    status = check_finite(m, function, 0.0f);
+    if (status != TDL_STATUS_OK) return status;
+    update_parameters(m);
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                float *loss) {
+    tdl_status status = tdl_model_compute_gradients(m, function, batch, inputs, loss);
+    if (status != TDL_STATUS_OK) return status;
+    update_parameters(m);
+    return TDL_STATUS_OK;
+}
+
+float *tdl_model_parameters(tdl_model *m, size_t *count) {
+    if (count) *count = m ? m->info->layout.param_floats : 0;
+    return m ? m->params : NULL;
+}
+
+float *tdl_model_gradients(tdl_model *m, size_t *count) {
+    bool trains = m && m->info->train_pass;
+    if (count) *count = trains ? m->info->layout.grad_floats : 0;
+    return trains ? m->grads : NULL;
 }
 
 tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate) {
@@ -270,12 +316,10 @@ static tdl_status gradcheck_tensor(tdl_model *m, int batch, const void *const *i
 }
 
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs) {
-    if (tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs) != TDL_STATUS_OK) return -1.0;
-    const tdl_model_info *info = m->info;
-    if (!info->train_pass) {
-        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model has no optimizer or no loss", function);
+    if (tdl_model_check_call(m, batch, function, TDL_MODEL_TRAIN, inputs) != TDL_STATUS_OK ||
+        check_trains(m, function) != TDL_STATUS_OK)
         return -1.0;
-    }
+    const tdl_model_info *info = m->info;
     const double steps[3] = {GRADCHECK_STEP, GRADCHECK_STEP / 10.0, GRADCHECK_STEP / 30.0};
     tdl_rng saved_rng = m->dropout_rng;
     float loss = 0.0f;

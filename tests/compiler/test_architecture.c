@@ -59,6 +59,7 @@ static const source_file sources[] = {
     {"lower.c", STAGE_CODEGEN},    {"lower_ops.c", STAGE_CODEGEN},  {"op_table.c", STAGE_CODEGEN},
     {"emit_desc.c", STAGE_CODEGEN}, {"emit_files.c", STAGE_CODEGEN}, {"cbuf.c", STAGE_CODEGEN},
     {"names.c", STAGE_CODEGEN},    {"emit_steps.c", STAGE_CODEGEN}, {"lower_support.c", STAGE_CODEGEN},
+    {"weights.c", STAGE_CODEGEN},  {"emit_weights.c", STAGE_CODEGEN},
     {"summary.c", STAGE_REPORT},   {"dot.c", STAGE_REPORT},         {"main.c", STAGE_CLI},
 };
 

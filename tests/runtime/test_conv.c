@@ -214,18 +214,17 @@ static void check_forward(const conv_case *cc, tdl_activation activation, bias_u
     float *kernel = random_floats(kernel_size(cc), -0.5f, 0.5f);
     float *bias = use_bias == WITH_BIAS ? random_floats((size_t)cc->filters, -0.5f, 0.5f) : NULL;
     const size_t ny = output_size(cc);
-    /* Guard floats past the end catch writes outside y and outside the
-     * forward workspace; a NaN-filled workspace shows up in y if anything
-     * reads scratch it did not write. */
+    /* Guard floats past the end catch writes outside y; a NaN-filled workspace
+     * shows up in y if anything reads scratch it did not write. Forward gets
+     * exactly its own share (AddressSanitizer checks the bound). */
     float *y = filled_floats(ny + 8, 7.0f);
-    const size_t scratch = tdl_conv2d_forward_workspace_size(&d, cc->batch);
-    assert_true(scratch < tdl_conv2d_workspace_size(&d, cc->batch));
-    float *workspace = filled_floats(scratch + 8, NAN);
+    const size_t forward_floats = tdl_conv2d_forward_workspace_size(&d, cc->batch);
+    assert_true(forward_floats <= tdl_conv2d_workspace_size(&d, cc->batch));
+    float *workspace = filled_floats(forward_floats > 0 ? forward_floats : 1, NAN);
     tdl_conv2d_forward(y, x, kernel, bias, &d, cc->batch, workspace);
     double *expected = reference_forward(x, kernel, bias, cc, activation);
     for (size_t i = 0; i < ny; ++i) assert_close(y[i], expected[i], 1e-4, 1e-4, "y", i);
     for (size_t i = ny; i < ny + 8; ++i) assert_float_equal(y[i], 7.0f, 0.0f);
-    for (size_t i = scratch; i < scratch + 8; ++i) assert_true(isnan(workspace[i]));
     free(expected);
     free(workspace);
     free(y);
@@ -712,6 +711,24 @@ static void test_workspace_for_larger_batch(void **state) {
 /* 2*4608*576*16 = 85 MFLOP: enough work for the batch to be split over up to 5 threads. */
 static const conv_case splittable = {8, 24, 24, 64, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
 
+/* The forward-only workspace serves forward on any thread count, on the
+ * libxsmm path too (16 filters, 'same' padding: padded input copies). */
+static void test_forward_workspace_on_threads(void **state) {
+    (void)state;
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 4; ++threads) {
+        tdl_set_num_threads(threads);
+        check_forward(&splittable, TDL_ACTIVATION_RELU, WITH_BIAS);
+        check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    }
+    tdl_set_num_threads(threads_before);
+    /* No gradient is kept for forward: its share is smaller by at least that. */
+    const tdl_conv2d_desc d = make_desc(&splittable, TDL_ACTIVATION_RELU);
+    assert_true(tdl_conv2d_forward_workspace_size(&d, 8) + output_size(&splittable) <=
+                tdl_conv2d_workspace_size(&d, 8));
+    assert_int_equal(tdl_conv2d_forward_workspace_size(NULL, 3), 0);
+}
+
 /* Splitting the batch over 2 or 3 threads gives what one thread gives. */
 static void test_thread_counts_agree(void **state) {
     (void)state;
@@ -744,6 +761,7 @@ static void test_thread_counts_agree(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_desc_arithmetic),
+        cmocka_unit_test(test_forward_workspace_on_threads),
         cmocka_unit_test(test_desc_rejects_bad_sizes),
         cmocka_unit_test(test_desc_rejects_huge_dilation),
         cmocka_unit_test(test_forward_huge_padding),

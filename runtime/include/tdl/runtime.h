@@ -175,9 +175,10 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
 /* Floats of scratch that forward/backward/backprop_* need for this batch.
  * Never shrinks as the batch grows: size it for max_batch, use it for any batch. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
-/* Floats of scratch that tdl_conv2d_forward alone needs (inference: no room
- * for the gradient); 0 on the portable runtime, whose forward then takes a
- * NULL workspace. Never shrinks as the batch grows, never exceeds the above. */
+/* What tdl_conv2d_forward and tdl_conv2d_max_pool2d_forward alone use of it
+ * (the kernel path's scratch, without the gradient that backward keeps there):
+ * an inference-only model sizes its workspace with this. 0 on the portable
+ * runtime, whose forward then also accepts a NULL workspace. */
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch);
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
@@ -450,6 +451,23 @@ tdl_status tdl_safetensors_load(const char *path, const tdl_tensor_ref *tensors,
 tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const tdl_tensor_ref *tensors,
                                        size_t count);
 
+/* A file in memory, checked as a load checks it (header, offsets, sizes,
+ * overlaps), for a reader that looks at each tensor itself (tsc --weights
+ * compares them with a model and prints them as C). `bytes` must outlive it. */
+typedef struct tdl_safetensors_view tdl_safetensors_view;
+typedef struct tdl_safetensors_entry {
+    const char *dtype;       /* as the file spells it: "F32", "F16", … */
+    size_t rank;             /* may exceed TDL_MAX_RANK: shape then holds the first TDL_MAX_RANK */
+    uint64_t shape[TDL_MAX_RANK];
+    const uint8_t *data;     /* the tensor's bytes in the data section (little-endian elements) */
+    uint64_t bytes;
+} tdl_safetensors_entry;
+/* *view is NULL after an error (a corrupt file: TDL_STATUS_BAD_FILE). */
+tdl_status tdl_safetensors_view_open(const uint8_t *bytes, size_t size, tdl_safetensors_view **view);
+/* false (entry untouched) when the file has no tensor of that name. */
+bool tdl_safetensors_view_find(const tdl_safetensors_view *view, const char *name, tdl_safetensors_entry *entry);
+void tdl_safetensors_view_close(tdl_safetensors_view *view);
+
 /* ===================================================================== */
 /* Generated models (model.c): what the code of every model does alike     */
 /* ===================================================================== */
@@ -572,6 +590,20 @@ tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *funct
  * with parameters, optimizer state, step count and dropout stream unchanged. */
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss);
+/* NAME_compute_gradients: the train pass with backward into m->grads, no
+ * update. A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE
+ * (the dropout stream unchanged; the gradients are then unspecified). */
+tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int batch, const void *const *inputs,
+                                       float *loss);
+/* NAME_apply_gradients: m->grads times scale (finite; 1 leaves them as they
+ * are), then one optimizer step. Gradients that are not finite are
+ * TDL_STATUS_NOT_FINITE and nothing is updated. train_step is
+ * compute_gradients then apply_gradients(1), bit for bit. */
+tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float scale);
+/* NAME_parameters, NAME_gradients: the contiguous blocks and their float
+ * counts (gradients: NULL and 0 for a model that does not train). */
+float *tdl_model_parameters(tdl_model *m, size_t *count);
+float *tdl_model_gradients(tdl_model *m, size_t *count);
 /* NAME_gradcheck: see docs/generated-c.md; negative on error. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
 /* NAME_set_learning_rate: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */

@@ -219,6 +219,10 @@ tdl_status tiny_save(const tiny *m, const char *path) {
     return tdl_model_save((const tdl_model *)(const void *)m, "tiny_save", path);
 }
 
+float *tiny_parameters(tiny *m, size_t *count) {
+    return tdl_model_parameters((tdl_model *)(void *)m, count);
+}
+
 tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float probs[][3]) {
     const void *inputs[2] = {image, NULL};
     void *outputs[1] = {probs};
@@ -247,4 +251,17 @@ double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const in
 
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate) {
     return tdl_model_set_learning_rate((tdl_model *)(void *)m, "tiny_set_learning_rate", learning_rate);
+}
+
+tdl_status tiny_compute_gradients(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], float *loss) {
+    const void *inputs[2] = {image, label};
+    return tdl_model_compute_gradients((tdl_model *)(void *)m, "tiny_compute_gradients", batch, inputs, loss);
+}
+
+tdl_status tiny_apply_gradients(tiny *m, float scale) {
+    return tdl_model_apply_gradients((tdl_model *)(void *)m, "tiny_apply_gradients", scale);
+}
+
+float *tiny_gradients(tiny *m, size_t *count) {
+    return tdl_model_gradients((tdl_model *)(void *)m, count);
 }

@@ -54,6 +54,9 @@ void tiny_init(tiny *m, uint64_t seed);
 /* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */
 tdl_status tiny_load(tiny *m, const char *path);
 tdl_status tiny_save(const tiny *m, const char *path);
+/* The parameters as one contiguous block of *count floats, tensor after tensor
+ * in the model's order (for broadcasts between processes). */
+float *tiny_parameters(tiny *m, size_t *count);
 /* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */
 tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float probs[][3]);
 /* Every loss and metric on one batch (dropout off). */
@@ -69,6 +72,15 @@ tdl_status tiny_train_step(tiny *m, int batch, const float image[][6][6][1], con
 double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const int32_t label[]);
 /* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
+/* train_step in two halves, for data-parallel training (docs/distributed.md):
+ * the gradients of one batch into the block tiny_gradients returns, with no
+ * update; then, after the processes have summed that block, one optimizer
+ * step on the gradients times scale. train_step is compute_gradients then
+ * apply_gradients(m, 1), bit for bit. A loss or gradient that is not finite
+ * is TDL_STATUS_NOT_FINITE; apply_gradients then updates nothing. */
+tdl_status tiny_compute_gradients(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], float *loss);
+tdl_status tiny_apply_gradients(tiny *m, float scale);
+float *tiny_gradients(tiny *m, size_t *count);
 
 #ifdef __cplusplus
 }
