@@ -51,10 +51,13 @@ DEFINE_START(lenet5)
 DEFINE_START(fashion_cnn)
 #endif
 
+static lenet5 *lenet;
+static fashion_cnn *cnn;
+
 int infer_fashion_batch(float probs[INFER_MODELS][FASHION_BATCH_COUNT][INFER_CLASSES]) {
-    lenet5 *lenet = lenet5_create_in(lenet5_arena, sizeof lenet5_arena, 1);
+    lenet = lenet5_create_in(lenet5_arena, sizeof lenet5_arena, 1);
     if (lenet == NULL || INFER_START(lenet5, lenet) != TDL_STATUS_OK) return 1;
-    fashion_cnn *cnn = fashion_cnn_create_in(fashion_cnn_arena, sizeof fashion_cnn_arena, 1);
+    cnn = fashion_cnn_create_in(fashion_cnn_arena, sizeof fashion_cnn_arena, 1);
     if (cnn == NULL || INFER_START(fashion_cnn, cnn) != TDL_STATUS_OK) return 2;
     for (int n = 0; n < FASHION_BATCH_COUNT; ++n) {
         float image[1][28][28][1];
@@ -67,4 +70,15 @@ int infer_fashion_batch(float probs[INFER_MODELS][FASHION_BATCH_COUNT][INFER_CLA
 
 unsigned long infer_arena_bytes(int model) {
     return (unsigned long)(model == 0 ? lenet5_arena_size(1) : fashion_cnn_arena_size(1));
+}
+
+int infer_save_weights(const char *lenet5_path, const char *fashion_cnn_path) {
+#ifdef INFER_WEIGHTS_COMPILED_IN
+    (void)lenet5_path, (void)fashion_cnn_path;
+    return 1;
+#else
+    if (lenet == NULL || lenet5_save(lenet, lenet5_path) != TDL_STATUS_OK) return 1;
+    if (cnn == NULL || fashion_cnn_save(cnn, fashion_cnn_path) != TDL_STATUS_OK) return 2;
+    return 0;
+#endif
 }

@@ -16,4 +16,8 @@ int infer_fashion_batch(float probs[INFER_MODELS][FASHION_BATCH_COUNT][INFER_CLA
 /* The arena bytes each model asks for at batch 1 (NAME_arena_size(1)). */
 unsigned long infer_arena_bytes(int model);
 
+/* After infer_fashion_batch, without compiled-in weights: the two models'
+ * weights as safetensors files (NAME_save), for `tsc --weights`. */
+int infer_save_weights(const char *lenet5_path, const char *fashion_cnn_path);
+
 #endif
