@@ -37,16 +37,21 @@ static bool tap_offset(const tdl_conv2d_desc *d, int oh, int ow, int kh, int kw,
     return true;
 }
 
-/* acc[j] += sum over c of in[c] * k[c * f_stride + j], for j < nf (nf <= DIRECT_FILTERS). */
+/* acc[j] += sum over c of in[c] * k[c * f_stride + j], for j < nf (nf <= DIRECT_FILTERS).
+ * The sums run in a local copy, which the compiler keeps in registers (acc
+ * itself might alias the inputs as far as it knows). */
 TDL_VECTOR_CLONES static void accumulate_tap(float acc[DIRECT_FILTERS], const float *restrict in, const float *restrict k,
                                              int channels, size_t f_stride, int nf) {
+    float sum[DIRECT_FILTERS];
+    for (int j = 0; j < DIRECT_FILTERS; ++j) sum[j] = acc[j];
     if (nf == DIRECT_FILTERS) {
         for (int c = 0; c < channels; ++c, k += f_stride)
-            for (int j = 0; j < DIRECT_FILTERS; ++j) acc[j] += in[c] * k[j];
-        return;
+            for (int j = 0; j < DIRECT_FILTERS; ++j) sum[j] += in[c] * k[j];
+    } else {
+        for (int c = 0; c < channels; ++c, k += f_stride)
+            for (int j = 0; j < nf; ++j) sum[j] += in[c] * k[j];
     }
-    for (int c = 0; c < channels; ++c, k += f_stride)
-        for (int j = 0; j < nf; ++j) acc[j] += in[c] * k[j];
+    for (int j = 0; j < DIRECT_FILTERS; ++j) acc[j] = sum[j];
 }
 
 /* out[f] = bias[f] + the sum over taps for filters [f0, f0 + nf) of output pixel (oh, ow). */

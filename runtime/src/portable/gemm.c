@@ -19,6 +19,7 @@
 /* 4 x 8 accumulators fill 8 SSE or NEON registers, 4 AVX ones; the panel
  * (GEMM_KC x GEMM_NR floats, 2 KiB) stays small enough for a firmware stack. */
 enum { GEMM_MR = 4, GEMM_NR = 8, GEMM_KC = 64 };
+_Static_assert(GEMM_MR == 4, "tile_product names the four rows of A");
 
 /* Where op(X)'s element (row, col) is: x[row * row_stride + col * col_stride]. */
 typedef struct strided {
@@ -38,26 +39,31 @@ static strided operand(const float *x, int ld, tdl_transpose trans) {
 /* acc = sum over p < kc of A(rows, p) * B(p, 0..GEMM_NR), B's row p at b + p * b_row. */
 TDL_VECTOR_CLONES static void tile_product(float acc[GEMM_MR][GEMM_NR], const float *const rows[GEMM_MR],
                                            size_t a_col, int kc, const float *b, size_t b_row) {
-    for (int i = 0; i < GEMM_MR; ++i)
-        for (int j = 0; j < GEMM_NR; ++j) acc[i][j] = 0.0f;
+    /* A local tile the compiler keeps in registers (acc might alias A or B
+     * as far as it knows), and A's rows as local pointers. */
+    float sum[GEMM_MR][GEMM_NR] = {{0.0f}};
+    const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3];
     for (int p = 0; p < kc; ++p) {
         const float *restrict bp = b + (size_t)p * b_row;
-        for (int i = 0; i < GEMM_MR; ++i) {
-            const float a = rows[i][(size_t)p * a_col];
-            for (int j = 0; j < GEMM_NR; ++j) acc[i][j] += a * bp[j];
-        }
+        const size_t at = (size_t)p * a_col;
+        const float a[GEMM_MR] = {a0[at], a1[at], a2[at], a3[at]};
+        for (int i = 0; i < GEMM_MR; ++i)
+            for (int j = 0; j < GEMM_NR; ++j) sum[i][j] += a[i] * bp[j];
     }
+    for (int i = 0; i < GEMM_MR; ++i)
+        for (int j = 0; j < GEMM_NR; ++j) acc[i][j] = sum[i][j];
 }
 
 /* acc = sum over p < kc of A(row, p) * B(p, 0..GEMM_NR): one row of C's tile. */
 TDL_VECTOR_CLONES static void row_product(float acc[GEMM_NR], const float *row, size_t a_col, int kc, const float *b,
                                           size_t b_row) {
-    for (int j = 0; j < GEMM_NR; ++j) acc[j] = 0.0f;
+    float sum[GEMM_NR] = {0.0f};
     for (int p = 0; p < kc; ++p) {
         const float *restrict bp = b + (size_t)p * b_row;
         const float a = row[(size_t)p * a_col];
-        for (int j = 0; j < GEMM_NR; ++j) acc[j] += a * bp[j];
+        for (int j = 0; j < GEMM_NR; ++j) sum[j] += a * bp[j];
     }
+    for (int j = 0; j < GEMM_NR; ++j) acc[j] = sum[j];
 }
 
 /* panel (kc x GEMM_NR) = B(p0.., j0..j0+nr), zero beyond nr. */
