@@ -37,36 +37,31 @@ static bool tap_offset(const tdl_conv2d_desc *d, int oh, int ow, int kh, int kw,
     return true;
 }
 
-/* acc[j] += sum over c of in[c] * k[c * f_stride + j], for j < nf (nf <= DIRECT_FILTERS).
- * The sums run in a local copy, which the compiler keeps in registers (acc
- * itself might alias the inputs as far as it knows). */
-TDL_VECTOR_CLONES static void accumulate_tap(float acc[DIRECT_FILTERS], const float *restrict in, const float *restrict k,
-                                             int channels, size_t f_stride, int nf) {
-    float sum[DIRECT_FILTERS];
-    for (int j = 0; j < DIRECT_FILTERS; ++j) sum[j] = acc[j];
-    if (nf == DIRECT_FILTERS) {
-        for (int c = 0; c < channels; ++c, k += f_stride)
-            for (int j = 0; j < DIRECT_FILTERS; ++j) sum[j] += in[c] * k[j];
-    } else {
-        for (int c = 0; c < channels; ++c, k += f_stride)
-            for (int j = 0; j < nf; ++j) sum[j] += in[c] * k[j];
-    }
-    for (int j = 0; j < DIRECT_FILTERS; ++j) acc[j] = sum[j];
-}
-
-/* out[f] = bias[f] + the sum over taps for filters [f0, f0 + nf) of output pixel (oh, ow). */
-static void forward_block(float *out, const float *image, const float *kernel, const float *bias,
-                          const tdl_conv2d_desc *d, int oh, int ow, int f0, int nf) {
+/* out[f] = bias[f] + the sum over taps and channels, for filters [f0, f0 + nf)
+ * (nf <= DIRECT_FILTERS) of output pixel (oh, ow). All the taps run here, in
+ * one local accumulator that the compiler keeps in registers: a layer with
+ * few channels (C = 1 in a first layer) has little work per tap. */
+TDL_VECTOR_CLONES static void forward_block(float *restrict out, const float *restrict image,
+                                            const float *restrict kernel, const float *restrict bias,
+                                            const tdl_conv2d_desc *d, int oh, int ow, int f0, int nf) {
     const size_t f = (size_t)d->out_c, tap_size = (size_t)d->in_c * f;
-    float acc[DIRECT_FILTERS] = {0};
+    const int channels = d->in_c;
+    float sum[DIRECT_FILTERS] = {0.0f};
     for (int kh = 0; kh < d->kernel_h; ++kh)
         for (int kw = 0; kw < d->kernel_w; ++kw) {
-            size_t in;
-            if (!tap_offset(d, oh, ow, kh, kw, &in)) continue;
+            size_t at;
+            if (!tap_offset(d, oh, ow, kh, kw, &at)) continue;
+            const float *in = image + at;
             const float *k = kernel + (size_t)(kh * d->kernel_w + kw) * tap_size + (size_t)f0;
-            accumulate_tap(acc, image + in, k, d->in_c, f, nf);
+            if (nf == DIRECT_FILTERS) {
+                for (int c = 0; c < channels; ++c, k += f)
+                    for (int j = 0; j < DIRECT_FILTERS; ++j) sum[j] += in[c] * k[j];
+            } else {
+                for (int c = 0; c < channels; ++c, k += f)
+                    for (int j = 0; j < nf; ++j) sum[j] += in[c] * k[j];
+            }
         }
-    for (int j = 0; j < nf; ++j) out[f0 + j] = acc[j] + (bias != NULL ? bias[f0 + j] : 0.0f);
+    for (int j = 0; j < nf; ++j) out[f0 + j] = sum[j] + (bias != NULL ? bias[f0 + j] : 0.0f);
 }
 
 /* y = f(conv(x, kernel) + bias) */
