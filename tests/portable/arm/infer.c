@@ -1,11 +1,12 @@
 /* See infer.h. The arenas are static buffers of LENET5_ARENA_BYTES and
  * FASHION_CNN_ARENA_BYTES (the test passes the models' exact sizes, measured
- * by the host build; create_in refuses an arena that is too small). The
- * weights are compiled in by tsc when the build defines
- * INFER_WEIGHTS_COMPILED_IN; until then they come from NAME_init with a fixed
- * seed and INFER_TRAIN_EPOCHS passes of train steps over the batch, on the
- * device itself, so that the backward pass runs there too and the
- * probabilities compared are far from the near-uniform ones of fresh weights. */
+ * by the host build; create_in refuses an arena that is too small). With
+ * INFER_WEIGHTS_COMPILED_IN the models are inference builds whose weights
+ * tsc compiled in (--weights); otherwise they start from NAME_init with a
+ * fixed seed and train for INFER_TRAIN_EPOCHS passes of batch-1 steps over
+ * the batch, on the device itself, so that the backward pass runs there too
+ * and the probabilities compared are far from the near-uniform ones of fresh
+ * weights (the x86 reference does the same and saves what it trained). */
 #include "infer.h"
 
 #include "fashion_cnn.h"
