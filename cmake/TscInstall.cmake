@@ -62,6 +62,9 @@ if(TARGET tdlrt_mpi)
 endif()
 # pkg-config modules whose imported targets libtdlrt's link interface names.
 set(TSC_PKG_DEPENDENCIES "\"OPENBLAS;openblas\" \"CJSON;libcjson\"")
+if(TDLRT_PORTABLE)
+  set(TSC_PKG_DEPENDENCIES "")  # the portable runtime needs libm alone
+endif()
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/tsc-config.cmake.in
   ${PROJECT_BINARY_DIR}/tsc-config.cmake
@@ -99,6 +102,13 @@ string(REPLACE ";" " " TSC_PC_SANITIZE_LIBS "${TSC_SANITIZE_LINK_FLAGS}")
 set(TSC_PC_LIBXSMM "")
 if(LIBXSMM_FOUND)
   set(TSC_PC_LIBXSMM " libxsmm")
+endif()
+# What a static libtdlrt needs besides libm: nothing for the portable one.
+set(TSC_PC_REQUIRES_PRIVATE "openblas libcjson${TSC_PC_LIBXSMM}")
+set(TSC_PC_LIBS_PRIVATE "-lm -lpthread")
+if(TDLRT_PORTABLE)
+  set(TSC_PC_REQUIRES_PRIVATE "")
+  set(TSC_PC_LIBS_PRIVATE "-lm")
 endif()
 
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tdlrt.pc.in ${PROJECT_BINARY_DIR}/tdlrt.pc @ONLY)

@@ -103,14 +103,14 @@ size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
     if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);
-    const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
     return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     if (conv_groups(d) > 1) return conv_grouped_forward_scratch_size(d, batch);
-    const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
     return gemm > xsmm ? gemm : xsmm;
 }
 
@@ -228,7 +228,9 @@ TDL_VECTOR_CLONES void conv_affine_rows(float *restrict y, const float *restrict
 
 static void forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                     const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL) return;
+    /* A workspace may be NULL only where forward needs none (the portable direct convolution). */
+    if (workspace == NULL && tdl_conv2d_forward_workspace_size(d, batch) > 0) return;
     if (conv_groups(d) > 1) {
         /* Groups run the plain kernels on slices; the affine map follows in its own pass. */
         conv_grouped_forward(y, x, kernel, bias, d, batch, workspace);
@@ -237,7 +239,7 @@ static void forward(float *y, const float *x, const float *kernel, const float *
         return;
     }
     if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
-    conv_gemm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
+    conv_general_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
 }
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
@@ -264,7 +266,7 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
         return;
     }
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
-    conv_gemm_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
+    conv_general_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
 }
 
 /* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) -> dx: (B,H,W,C) += */
@@ -277,7 +279,7 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
         return;
     }
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
-    conv_gemm_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
+    conv_general_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }
 
 /* dy, y: (B,OH,OW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)

@@ -85,7 +85,7 @@ static size_t part_scratch_size(const tdl_conv2d_desc *d, int batch) {
 
 /* One scratch block per part. Every term grows with the batch, so scratch
  * sized for the largest batch serves every smaller one. */
-size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch) {
+size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
 }
 
@@ -403,8 +403,8 @@ static void run_backward(conv_job *job) {
 }
 
 /* y = f(conv(x, kernel) + bias) */
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
-                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     conv_job job = job_new(d, batch, scratch);
     job.y = y;
     job.x = x;
@@ -416,8 +416,8 @@ void conv_gemm_forward(float *y, const float *x, const float *kernel, const floa
 }
 
 /* dkernel += im2col(x)^T dz, dx += col2im(dz kernel^T); either may be NULL. */
-void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
-                        const tdl_conv2d_desc *d, int batch, float *scratch) {
+void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
+                           const tdl_conv2d_desc *d, int batch, float *scratch) {
     conv_job job = job_new(d, batch, scratch);
     job.dx = dx;
     job.dkernel = dkernel;

@@ -1,6 +1,8 @@
 /* Internal to libtdlrt: what conv.c (descriptors, entry points, the choice of
- * path) shares with the two ways of computing a convolution:
- *   conv_gemm.c  im2col + tdl_sgemm (OpenBLAS), which runs anywhere;
+ * path) shares with the ways of computing a convolution:
+ *   conv_gemm.c  the general path: im2col + tdl_sgemm (OpenBLAS), which runs
+ *                anywhere; in the portable build portable/conv_direct.c,
+ *                a direct convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
  *                libxsmm was found at configure time and can JIT here.
  * Each path's scratch comes after the pre-activation gradient that
@@ -40,14 +42,15 @@ void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activati
 void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift, size_t rows,
                       size_t f);
 
-/* im2col + sgemm: floats of scratch, forward, and the two gradients (either
- * of dx and dkernel may be NULL). */
-size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch);
-/* scale and shift (both or neither NULL): conv_affine_rows after the activation. */
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
-                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
-void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
-                        const tdl_conv2d_desc *d, int batch, float *scratch);
+/* The general path (im2col + sgemm, or the portable direct convolution):
+ * floats of scratch, forward, and the two gradients (either of dx and
+ * dkernel may be NULL). scale and shift (both or neither NULL):
+ * conv_affine_rows after the activation. */
+size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch);
+void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
+                           const tdl_conv2d_desc *d, int batch, float *scratch);
 
 /* libxsmm: the same three, each returning false without touching any output
  * when it cannot run (not built in, the path switched off, no JIT for these

@@ -43,6 +43,7 @@ typedef enum tdl_status {
     TDL_STATUS_IO,             /* open/read/write failed */
     TDL_STATUS_NO_MEMORY,
     TDL_STATUS_NOT_FINITE,     /* a loss or gradient is NaN or infinite: nothing was updated */
+    TDL_STATUS_UNSUPPORTED,    /* not in this build of the runtime (the portable one has no heap and no weight files) */
 } tdl_status;
 
 /* The message of the last error in this thread ("" if none). */
@@ -226,7 +227,8 @@ tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups);
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
 /* What tdl_conv2d_forward and tdl_conv2d_max_pool2d_forward alone use of it
  * (the kernel path's scratch, without the gradient that backward keeps there):
- * an inference-only model sizes its workspace with this. */
+ * an inference-only model sizes its workspace with this. 0 on the portable
+ * runtime, whose forward then also accepts a NULL workspace. */
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch);
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
