@@ -10,6 +10,7 @@
  *   weights themselves;
  * - the header declares no init, load, save, train_step, gradcheck or
  *   set_learning_rate. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,7 +93,16 @@ static void test_forward_equals_loaded_model(void **state) {
     assert_non_null(m);
     assert_int_equal(status, TDL_STATUS_OK);
     assert_int_equal(allocations, 0);
-    assert_memory_equal(probs, expected, sizeof probs);
+    /* The reference was computed when the tests were built, on the default
+     * kernel path: the same path gives the same bits. Another path
+     * (TDL_KERNEL_PATH=blas, which CI runs again) sums in another order and
+     * agrees within float rounding. */
+    const char *path = getenv("TDL_KERNEL_PATH");
+    if (path == NULL || path[0] == '\0')
+        assert_memory_equal(probs, expected, sizeof probs);
+    else
+        for (size_t i = 0; i < sizeof probs / sizeof probs[0]; i++)
+            assert_true(fabsf(probs[i] - expected[i]) <= 1e-6f);
     lenet5_destroy(m); /* create_in memory: nothing to free */
 }
 
