@@ -45,6 +45,13 @@ ast_value *ast_new_ident(tsc_arena *a, tsc_loc loc, const char *name)
     return value;
 }
 
+ast_value *ast_new_call_value(tsc_arena *a, tsc_loc loc, const ast_call *call)
+{
+    ast_value *value = new_value(a, loc, VALUE_CALL);
+    value->call = call;
+    return value;
+}
+
 /* items is a list already chained through next. */
 ast_value *ast_new_seq(tsc_arena *a, tsc_loc loc, ast_value_kind kind, ast_value *items)
 {
@@ -144,6 +151,7 @@ const char *ast_value_kind_name(ast_value_kind kind)
     case VALUE_IDENT: return "a name";
     case VALUE_TUPLE: return "a tuple";
     case VALUE_LIST: return "a list";
+    case VALUE_CALL: return "a call";
     }
     TSC_UNREACHABLE();
 }

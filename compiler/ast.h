@@ -14,6 +14,7 @@ typedef enum ast_value_kind {
     VALUE_IDENT,   /* a tensor name, an enum word (relu, same) or a const */
     VALUE_TUPLE,   /* ( v, v, … ) */
     VALUE_LIST,    /* [ v, … ], may be empty */
+    VALUE_CALL,    /* op(…) as an argument: a learning-rate schedule */
 } ast_value_kind;
 
 typedef struct ast_value {
@@ -26,6 +27,7 @@ typedef struct ast_value {
     struct ast_value *items;      /* VALUE_TUPLE / VALUE_LIST: first element */
     int item_count;
     struct ast_value *next;       /* next element of the enclosing tuple/list */
+    const struct ast_call *call;  /* VALUE_CALL */
 } ast_value;
 
 typedef struct ast_arg {
@@ -124,6 +126,7 @@ ast_value *ast_new_float(tsc_arena *a, tsc_loc loc, double v);
 ast_value *ast_new_string(tsc_arena *a, tsc_loc loc, const char *text);
 ast_value *ast_new_bool(tsc_arena *a, tsc_loc loc, bool v);
 ast_value *ast_new_ident(tsc_arena *a, tsc_loc loc, const char *name);
+ast_value *ast_new_call_value(tsc_arena *a, tsc_loc loc, const ast_call *call);
 ast_value *ast_new_seq(tsc_arena *a, tsc_loc loc, ast_value_kind kind, ast_value *items);
 ast_arg *ast_new_arg(tsc_arena *a, tsc_loc loc, const char *keyword, tsc_loc keyword_loc, ast_value *value);
 ast_call *ast_new_call(tsc_arena *a, tsc_loc loc, const char *callee, tsc_loc callee_loc, ast_arg *args);

@@ -242,7 +242,7 @@ typedef struct cg_layout {
     int64_t *param_offsets;        /* per node index: where its first parameter starts */
     char **node_names;             /* per node index: the mangled layer name, made once */
     char **type_texts;             /* per node index: "f32[B,10]", for trace comments */
-    int optimizer_slots;           /* Adam 2, SGD with momentum 1, else 0 */
+    int optimizer_slots;           /* 0 to 3 (tdl_model_slot_names) */
     int64_t act_per_sample;        /* the batched activation part, per example */
     int64_t act_fixed;             /* the fixed activation part */
 } cg_layout;

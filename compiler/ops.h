@@ -22,6 +22,7 @@ typedef enum tsc_op_family {
     TSC_FAMILY_LOSS,        /* `loss name = op(...)`: scalar f32[] */
     TSC_FAMILY_METRIC,      /* `metric name = op(...)`: scalar f32[] */
     TSC_FAMILY_OPTIMIZER,   /* `optimizer op(...)` */
+    TSC_FAMILY_SCHEDULE,    /* a learning-rate schedule: only as an optimizer's learning_rate= */
 } tsc_op_family;
 
 /* Properties of an op that stages other than its own rules ask about. */
@@ -54,6 +55,8 @@ typedef enum tsc_arg_kind {
     TSC_ARG_AXES,        /* an axis or a list/tuple of axes (negative counts from the end) */
     TSC_ARG_INT_LIST,    /* a list/tuple of integers: reshape's shape, filter_sizes, input_sizes */
     TSC_ARG_STRING,      /* "text": name= */
+    TSC_ARG_RATE,        /* a number, or a schedule call: an optimizer's learning_rate= */
+    TSC_ARG_NUMBERS,     /* a list of numbers of any length (schedules' boundaries and values) */
 } tsc_arg_kind;
 
 /* How a parameter that the call leaves out gets its value. */

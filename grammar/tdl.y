@@ -250,6 +250,7 @@ value:
 | "'true'"                                  { $$ = ast_new_bool(ctx->arena, @$, true); }
 | "'false'"                                 { $$ = ast_new_bool(ctx->arena, @$, false); }
 | IDENT                                     { $$ = ast_new_ident(ctx->arena, @$, $1); }
+| call                                      { $$ = ast_new_call_value(ctx->arena, @$, $1); }
 | "'('" value "')'"                         { $$ = $2; }
 | "'('" tuple_items "')'"                   { $$ = ast_new_seq(ctx->arena, @$, VALUE_TUPLE, $2.first); }
 | "'['" "']'"                               { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, NULL); }
@@ -364,6 +365,19 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, tdl_parse_ctx *ctx)
         int kept = 0;
         for (int i = 0; i < count; i++)
             if (!is_keyword_name_only(expected[i]))
+                expected[kept++] = expected[i];
+        count = kept;
+    }
+    /* After a name in an argument, '(' would make it a call (a schedule as
+     * learning_rate=); a missing ',' or '=' is the likely mistake, so the
+     * message offers those and leaves '(' out. */
+    bool assign_expected = false;
+    for (int i = 0; i < count; i++)
+        assign_expected |= expected[i] == YYSYMBOL_ASSIGN;
+    if (assign_expected) {
+        int kept = 0;
+        for (int i = 0; i < count; i++)
+            if (expected[i] != YYSYMBOL_LPAREN)
                 expected[kept++] = expected[i];
         count = kept;
     }

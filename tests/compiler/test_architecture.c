@@ -54,6 +54,7 @@ static const source_file sources[] = {
     {"parse.c", STAGE_FRONT},      {"ops.c", STAGE_FRONT},          {"tensor_type.c", STAGE_CHECK},
     {"resolve.c", STAGE_CHECK},    {"check_support.c", STAGE_CHECK}, {"shape.c", STAGE_CHECK},
     {"shape_conv.c", STAGE_CHECK}, {"shape_loss.c", STAGE_CHECK},   {"shape_combine.c", STAGE_CHECK},
+    {"shape_schedule.c", STAGE_CHECK},
     {"autodiff.c", STAGE_CODEGEN}, {"plan.c", STAGE_CODEGEN},       {"emit_c.c", STAGE_CODEGEN},
     {"emit_ops.c", STAGE_CODEGEN}, {"emit_support.c", STAGE_CODEGEN}, {"depfile.c", STAGE_CODEGEN},
     {"lower.c", STAGE_CODEGEN},    {"lower_ops.c", STAGE_CODEGEN},  {"op_table.c", STAGE_CODEGEN},
