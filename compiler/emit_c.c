@@ -271,7 +271,8 @@ static void prototypes(cg_buf *out, const model_emit *me) {
                      " * The model is left unchanged. */\n");
     cg_buf_printf(out, "double %s_gradcheck(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_TRAIN);
-    cg_buf_puts(out, ");\n/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
+    cg_buf_puts(out, ");\n/* The learning rate of every later update (a schedule declared in the model is\n"
+                     " * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
     cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
     cg_buf_puts(out, "/* The whole training state (parameters, optimizer slots, step count, learning\n"
                      " * rate, dropout stream) in one safetensors file, for an exact resume: training\n"

@@ -443,30 +443,37 @@ bool check_sgd(check_ctx *ctx, checked_node *node, const check_value *values)
     return clip_args(node, values, P_sgd_clipnorm) && ok;
 }
 
+/* Where adam and adamw keep each argument (their lists differ in order and defaults). */
+typedef struct adam_params {
+    int learning_rate, weight_decay, beta_1, beta_2, epsilon, amsgrad, clipnorm;
+} adam_params;
+
+static bool adam_args(checked_node *node, const check_value *values, const adam_params *p)
+{
+    checked_attrs *at = &node->attrs;
+    bool ok = float_arg(node, values, p->weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
+    ok = rate_arg(node, values, p->learning_rate) && ok;
+    ok = float_arg(node, values, p->beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
+    ok = float_arg(node, values, p->beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
+    ok = float_arg(node, values, p->epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
+    at->amsgrad = values[p->amsgrad].flag;
+    return clip_args(node, values, p->clipnorm) && ok;
+}
+
 bool check_adam(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     (void)ctx;
-    checked_attrs *at = &node->attrs;
-    bool ok = float_arg(node, values, P_adam_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
-    ok = rate_arg(node, values, P_adam_learning_rate) && ok;
-    ok = float_arg(node, values, P_adam_beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
-    ok = float_arg(node, values, P_adam_beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
-    ok = float_arg(node, values, P_adam_epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
-    at->amsgrad = values[P_adam_amsgrad].flag;
-    return clip_args(node, values, P_adam_clipnorm) && ok;
+    static const adam_params adam = {P_adam_learning_rate, P_adam_weight_decay, P_adam_beta_1, P_adam_beta_2,
+                                     P_adam_epsilon,       P_adam_amsgrad,      P_adam_clipnorm};
+    return adam_args(node, values, &adam);
 }
 
 bool check_adamw(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     (void)ctx;
-    checked_attrs *at = &node->attrs;
-    bool ok = float_arg(node, values, P_adamw_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
-    ok = rate_arg(node, values, P_adamw_learning_rate) && ok;
-    ok = float_arg(node, values, P_adamw_beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
-    ok = float_arg(node, values, P_adamw_beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
-    ok = float_arg(node, values, P_adamw_epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
-    at->amsgrad = values[P_adamw_amsgrad].flag;
-    return clip_args(node, values, P_adamw_clipnorm) && ok;
+    static const adam_params adamw = {P_adamw_learning_rate, P_adamw_weight_decay, P_adamw_beta_1, P_adamw_beta_2,
+                                      P_adamw_epsilon,       P_adamw_amsgrad,      P_adamw_clipnorm};
+    return adam_args(node, values, &adamw);
 }
 
 bool check_rmsprop(check_ctx *ctx, checked_node *node, const check_value *values)
