@@ -70,7 +70,8 @@ tdl_status tiny_train_step(tiny *m, int batch, const float image[][6][6][1], con
  * error beyond float rounding noise (negative on error, see tdl_last_error()).
  * The model is left unchanged. */
 double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const int32_t label[]);
-/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
+/* The learning rate of every later update (a schedule declared in the model is
+ * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
 /* The whole training state (parameters, optimizer slots, step count, learning
  * rate, dropout stream) in one safetensors file, for an exact resume: training
