@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "e2e_data.h"
+#include "e2e_files.h"
 #include "fx_clip_schedule.h"
 #include "fx_momentum.h"
 #include "fx_rmsprop.h"
@@ -212,28 +213,6 @@ static void expect_refused(const model_api *api, const instance *target, const c
     free(before);
 }
 
-static void write_bytes(const char *path, const unsigned char *bytes, size_t size) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(bytes, 1, size, f), size);
-    assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long length = ftell(f);
-    assert_true(length > 0);
-    rewind(f);
-    unsigned char *bytes = malloc((size_t)length);
-    assert_non_null(bytes);
-    assert_int_equal(fread(bytes, 1, (size_t)length, f), (size_t)length);
-    fclose(f);
-    *size = (size_t)length;
-    return bytes;
-}
-
 /* Replaces the first `from` in the bytes by `to` (same length). */
 static void patch(unsigned char *bytes, size_t size, const char *from, const char *to) {
     size_t n = strlen(from);
@@ -270,22 +249,22 @@ static void test_load_state_refuses(void **state) {
     /* The same model's file, damaged: a truncated data section, a step count
      * that is no integer, an even PCG increment, another optimizer. */
     size_t size = 0;
-    unsigned char *bytes = read_bytes(momentum_path, &size);
-    write_bytes(bad_path, bytes, size - 4);
+    unsigned char *bytes = read_whole_file(momentum_path, &size);
+    write_whole_file(bad_path, bytes, size - 4);
     expect_refused(&fx_momentum_api, &momentum, bad_path, "fx_momentum_load_state");
     unsigned char *copy = malloc(size);
     assert_non_null(copy);
     memcpy(copy, bytes, size);
     patch(copy, size, "\"step\":\"1\"", "\"step\":\"x\"");
-    write_bytes(bad_path, copy, size);
+    write_whole_file(bad_path, copy, size);
     expect_refused(&fx_momentum_api, &momentum, bad_path, "step count 'x'");
     memcpy(copy, bytes, size);
     patch(copy, size, "\"optimizer\":\"sgd\"", "\"optimizer\":\"sgx\"");
-    write_bytes(bad_path, copy, size);
+    write_whole_file(bad_path, copy, size);
     expect_refused(&fx_momentum_api, &momentum, bad_path, "optimizer 'sgx'");
     memcpy(copy, bytes, size);
     patch(copy, size, "optimizer/momentum/dense_1.bias\":{", "optimizer/momentum/dense_1.bia_\":{");
-    write_bytes(bad_path, copy, size);
+    write_whole_file(bad_path, copy, size);
     expect_refused(&fx_momentum_api, &momentum, bad_path, "missing tensor 'optimizer/momentum/dense_1.bias'");
 
     /* And the intact file loads; NAME_load reads its parameters too. */

@@ -108,16 +108,16 @@ static void test_rmsprop_needs_its_slots(void **state) {
     assert_non_null(strstr(tdl_last_error(), "tdl_rmsprop_step"));
 }
 
-/* Keras Adam with amsgrad in double. */
+/* Keras Adam with amsgrad in double: v_hat = max(v_hat, v) replaces v in the step. */
 static void reference_amsgrad(double *p, double *m, double *v, double *v_hat, const double *g,
                               const tdl_adam_config *c, int t) {
-    double lr = c->learning_rate, b1 = c->beta_1, b2 = c->beta_2;
-    double lr_t = lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t));
+    double b1 = c->beta_1, b2 = c->beta_2;
+    double lr_t = c->learning_rate * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t));
     for (int i = 0; i < N; ++i) {
-        p[i] -= lr * c->weight_decay * p[i];
-        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-        v_hat[i] = v_hat[i] > v[i] ? v_hat[i] : v[i];
+        p[i] *= 1.0 - (double)c->learning_rate * c->weight_decay;
+        m[i] += (1.0 - b1) * (g[i] - m[i]);
+        v[i] += (1.0 - b2) * (g[i] * g[i] - v[i]);
+        v_hat[i] = fmax(v_hat[i], v[i]);
         p[i] -= lr_t * m[i] / (sqrt(v_hat[i]) + c->epsilon);
     }
 }
