@@ -239,9 +239,12 @@ static tdl_status load_open_state(tdl_model *m, const char *function, const tdl_
     if (status != TDL_STATUS_OK) return status;
     state_tensor_list list;
     if (!state_tensors(m, &list)) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
-    /* The learning rate goes through a local: it must be finite and >= 0. */
+    /* The learning rate goes through a local: it must be finite and >= 0.
+     * The other tensors are read straight into the arena. */
     float learning_rate = 0.0f;
-    tdl_tensor_ref *rate = &list.refs[list.count - 1];
+    size_t rate_index = 0;
+    while (strcmp(list.roles[rate_index], "learning_rate") != 0) rate_index++; /* state_tensors adds it */
+    tdl_tensor_ref *rate = &list.refs[rate_index];
     rate->data = &learning_rate;
     status = tdl_safetensors_check(file, list.refs, list.count);
     if (status != TDL_STATUS_OK) {
@@ -253,7 +256,7 @@ static tdl_status load_open_state(tdl_model *m, const char *function, const tdl_
                                    function, (double)learning_rate);
     }
     if (status == TDL_STATUS_OK) {
-        tdl_safetensors_read(file, list.refs, list.count - 1);
+        tdl_safetensors_read(file, list.refs, list.count); /* the rate into the local again, harmlessly */
         m->learning_rate = learning_rate;
         m->step = (int64_t)counters.step;
         m->dropout_rng.state = counters.rng_state;
