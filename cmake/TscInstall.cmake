@@ -1,12 +1,13 @@
 # What `cmake --install` puts under the prefix (see docs/build-integration.md):
 #
 #   bin/tsc
-#   include/tdl/runtime.h
-#   lib/libtdlrt.a, lib/libtdlrt.so.0.1.0 (+ .so.0, .so)
+#   include/tdl/runtime.h, include/tdl/mpi.h (with MPI)
+#   lib/libtdlrt.a, lib/libtdlrt.so.0.1.0 (+ .so.0, .so), lib/libtdlrt_mpi.a (with MPI)
 #   lib/pkgconfig/tdlrt.pc
 #   lib/cmake/tsc/    tsc-config.cmake, tsc-config-version.cmake,
 #                     tsc-targets*.cmake (tsc::tsc, tsc::runtime,
-#                     tsc::runtime_shared), TscAddModel.cmake
+#                     tsc::runtime_shared), tsc-mpi-targets*.cmake
+#                     (tsc::runtime_mpi, with MPI), TscAddModel.cmake
 #   share/man/man1/tsc.1
 #
 # Nothing installed names an absolute path: the CMake files find the prefix
@@ -47,8 +48,23 @@ install(EXPORT tsc-targets
   NAMESPACE tsc::
   FILE tsc-targets.cmake
   DESTINATION ${TSC_INSTALL_CMAKEDIR})
+# libtdlrt_mpi has its own export file: tsc-config.cmake includes it only
+# where MPI is found, so that the package works without MPI too.
+if(TARGET tdlrt_mpi)
+  install(TARGETS tdlrt_mpi EXPORT tsc-mpi-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES ${PROJECT_SOURCE_DIR}/runtime/mpi/include/tdl/mpi.h
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tdl)
+  install(EXPORT tsc-mpi-targets
+    NAMESPACE tsc::
+    FILE tsc-mpi-targets.cmake
+    DESTINATION ${TSC_INSTALL_CMAKEDIR})
+endif()
 # pkg-config modules whose imported targets libtdlrt's link interface names.
 set(TSC_PKG_DEPENDENCIES "\"OPENBLAS;openblas\" \"CJSON;libcjson\"")
+if(TDLRT_PORTABLE)
+  set(TSC_PKG_DEPENDENCIES "")  # the portable runtime needs libm alone
+endif()
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/tsc-config.cmake.in
   ${PROJECT_BINARY_DIR}/tsc-config.cmake
@@ -86,6 +102,13 @@ string(REPLACE ";" " " TSC_PC_SANITIZE_LIBS "${TSC_SANITIZE_LINK_FLAGS}")
 set(TSC_PC_LIBXSMM "")
 if(LIBXSMM_FOUND)
   set(TSC_PC_LIBXSMM " libxsmm")
+endif()
+# What a static libtdlrt needs besides libm: nothing for the portable one.
+set(TSC_PC_REQUIRES_PRIVATE "openblas libcjson${TSC_PC_LIBXSMM}")
+set(TSC_PC_LIBS_PRIVATE "-lm -lpthread")
+if(TDLRT_PORTABLE)
+  set(TSC_PC_REQUIRES_PRIVATE "")
+  set(TSC_PC_LIBS_PRIVATE "-lm")
 endif()
 
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tdlrt.pc.in ${PROJECT_BINARY_DIR}/tdlrt.pc @ONLY)

@@ -45,21 +45,19 @@ ast_value *ast_new_ident(tsc_arena *a, tsc_loc loc, const char *name)
     return value;
 }
 
-ast_value *ast_new_call_value(tsc_arena *a, tsc_loc loc, const ast_call *call)
-{
-    ast_value *value = new_value(a, loc, VALUE_CALL);
-    value->call = call;
-    return value;
-}
-
 /* items is a list already chained through next. */
 ast_value *ast_new_seq(tsc_arena *a, tsc_loc loc, ast_value_kind kind, ast_value *items)
 {
     TSC_ASSERT(kind == VALUE_TUPLE || kind == VALUE_LIST);
     ast_value *value = new_value(a, loc, kind);
     value->items = items;
-    for (ast_value *item = items; item; item = item->next)
+    for (ast_value *item = items; item; item = item->next) {
         value->item_count++;
+        if (item->depth < 0 || value->depth < 0)
+            value->depth = -1;
+        else if (item->depth > value->depth)
+            value->depth = item->depth;
+    }
     return value;
 }
 
@@ -151,7 +149,7 @@ const char *ast_value_kind_name(ast_value_kind kind)
     case VALUE_IDENT: return "a name";
     case VALUE_TUPLE: return "a tuple";
     case VALUE_LIST: return "a list";
-    case VALUE_CALL: return "a call";
+    case VALUE_CALL: return "an expression";
     }
     TSC_UNREACHABLE();
 }

@@ -14,8 +14,10 @@ typedef enum ast_value_kind {
     VALUE_IDENT,   /* a tensor name, an enum word (relu, same) or a const */
     VALUE_TUPLE,   /* ( v, v, … ) */
     VALUE_LIST,    /* [ v, … ], may be empty */
-    VALUE_CALL,    /* op(…) as an argument: a learning-rate schedule */
+    VALUE_CALL,    /* a nested call or an operator expression: relu(x), a + b */
 } ast_value_kind;
+
+typedef struct ast_call ast_call;
 
 typedef struct ast_value {
     ast_value_kind kind;
@@ -23,11 +25,17 @@ typedef struct ast_value {
     int64_t int_value;            /* VALUE_INT (a leading '-' is folded in) */
     double float_value;           /* VALUE_FLOAT */
     bool bool_value;              /* VALUE_BOOL */
-    const char *text;             /* VALUE_STRING (unquoted, unescaped) and VALUE_IDENT */
+    /* VALUE_STRING (unquoted, unescaped), VALUE_IDENT, and for VALUE_CALL
+     * the source text with blanks squeezed and cut at 40 bytes: how messages
+     * name an operand that is a sub-expression ('relu(a + b)'). */
+    const char *text;
     struct ast_value *items;      /* VALUE_TUPLE / VALUE_LIST: first element */
     int item_count;
+    ast_call *call;               /* VALUE_CALL */
+    /* Calls and operators nested inside, this one included (relu(a + b): 2);
+     * -1 once E0007 was reported for it, so enclosing ones stay silent. */
+    int depth;
     struct ast_value *next;       /* next element of the enclosing tuple/list */
-    const struct ast_call *call;  /* VALUE_CALL */
 } ast_value;
 
 typedef struct ast_arg {
@@ -38,13 +46,14 @@ typedef struct ast_arg {
     struct ast_arg *next;
 } ast_arg;
 
-typedef struct ast_call {
-    const char *callee;
-    tsc_loc callee_loc;
+struct ast_call {
+    const char *callee;           /* for an operator, the op it stands for: add, subtract, multiply */
+    tsc_loc callee_loc;           /* for an operator, the operator */
+    const char *infix;            /* "+", "-" or "*" for an operator expression; NULL for a call */
     ast_arg *args;                /* in source order */
     int arg_count;
-    tsc_loc loc;                  /* callee through ')' */
-} ast_call;
+    tsc_loc loc;                  /* callee through ')'; an operator's whole expression */
+};
 
 typedef enum ast_dtype { AST_DTYPE_NONE = 0, AST_DTYPE_F32, AST_DTYPE_I32 } ast_dtype;
 
@@ -67,7 +76,7 @@ typedef struct ast_type {
 
 typedef enum ast_stmt_kind {
     STMT_INPUT,      /* input NAME : type ; */
-    STMT_ASSIGN,     /* NAME [: type] = call ; */
+    STMT_ASSIGN,     /* NAME [: type] = call ; (or an operator expression, as a call) */
     STMT_LOSS,       /* loss NAME = call ; */
     STMT_METRIC,     /* metric NAME = call ; */
     STMT_OUTPUT,     /* output NAME [= call] ; */
@@ -126,7 +135,6 @@ ast_value *ast_new_float(tsc_arena *a, tsc_loc loc, double v);
 ast_value *ast_new_string(tsc_arena *a, tsc_loc loc, const char *text);
 ast_value *ast_new_bool(tsc_arena *a, tsc_loc loc, bool v);
 ast_value *ast_new_ident(tsc_arena *a, tsc_loc loc, const char *name);
-ast_value *ast_new_call_value(tsc_arena *a, tsc_loc loc, const ast_call *call);
 ast_value *ast_new_seq(tsc_arena *a, tsc_loc loc, ast_value_kind kind, ast_value *items);
 ast_arg *ast_new_arg(tsc_arena *a, tsc_loc loc, const char *keyword, tsc_loc keyword_loc, ast_value *value);
 ast_call *ast_new_call(tsc_arena *a, tsc_loc loc, const char *callee, tsc_loc callee_loc, ast_arg *args);

@@ -20,8 +20,13 @@ static void find_live_nodes(cg_program *p) {
     for (int i = m->node_count - 1; i >= 0; i--) {
         const checked_node *n = m->nodes[i];
         if (!p->live[i]) continue;
-        for (int k = 0; k < n->input_count; k++) p->live[n->inputs[k]->index] = true;
+        for (int k = 0; k < n->input_count; k++) {
+            p->live[n->inputs[k]->index] = true;
+            p->readers[n->inputs[k]->index]++;
+        }
     }
+    if (p->mode == CG_MODE_INFER)
+        for (int i = 0; i < m->output_count; i++) p->readers[m->outputs[i].node->index]++;
 }
 
 const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n) {
@@ -130,6 +135,20 @@ static int add_alias(cg_program *p, cg_buffer_role role, const checked_node *nod
     return b;
 }
 
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv) {
+    const checked_model *m = p->model;
+    if (p->mode == CG_MODE_TRAIN || conv->op != TSC_OP_CONV2D || p->node_buffers[conv->index].pre >= 0 ||
+        conv->index + 1 >= m->node_count)
+        return NULL;   /* training normalises with the batch's statistics, which need the whole output */
+    /* The very next node, and the only reader of the convolution's output:
+     * the fused step writes the normalised values and never the plain ones. */
+    const checked_node *next = m->nodes[conv->index + 1];
+    if (next->op != TSC_OP_BATCH_NORM || next->inputs[0] != conv || !p->live[next->index] ||
+        next->attrs.axis != conv->type.rank - 1 || p->readers[conv->index] != 1)
+        return NULL;
+    return next;
+}
+
 static const tsc_type scalar_f32 = {TSC_DTYPE_F32, 0, {0}};
 
 static void add_node_buffers(cg_program *p, const checked_node *n) {
@@ -152,8 +171,10 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
         nb->value = add_buffer(p, CG_BUFFER_VALUE, n, &n->type);
     }
 
-    bool softmax_activation = (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation == TSC_ACTIVATION_SOFTMAX;
-    if (softmax_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
+    /* An activation= the layer kernel does not fuse runs after it, from a pre-activation buffer. */
+    bool separate_activation =
+        (flags & CG_OP_FUSED_ACTIVATION) && n->attrs.activation >= TSC_ACTIVATION_FIRST_UNFUSED;
+    if (separate_activation) nb->pre = add_buffer(p, CG_BUFFER_PRE, n, &n->type);
     if ((flags & CG_OP_MASK) && train) nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &n->type);
     if ((flags & CG_OP_ARGMAX) && train && p->grad[n->index]) {
         /* Max pooling's backward scatters through the argmax its forward
@@ -161,6 +182,11 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
         tsc_type argmax = n->type;
         argmax.dtype = TSC_DTYPE_I32;
         nb->mask = add_buffer(p, CG_BUFFER_MASK, n, &argmax);
+    }
+    if (n->op == TSC_OP_BATCH_NORM && n->index > 0 && cg_fused_batch_norm(p, p->model->nodes[n->index - 1]) == n) {
+        /* The per-channel scale and shift the convolution's output pass applies. */
+        tsc_type affine = {TSC_DTYPE_F32, 1, {2 * n->type.dims[n->attrs.axis]}};
+        nb->temp = add_buffer(p, CG_BUFFER_TEMP, n, &affine);
     }
     if (n->attrs.labels_f32) {
         /* f32 class indices are converted to int32 (as Keras casts) before the kernel. */
@@ -172,7 +198,7 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     if (!p->grad[n->index] || family == TSC_FAMILY_LOSS) return;
     if (view) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
     else nb->grad = add_buffer(p, CG_BUFFER_GRAD, n, &n->type);
-    if (softmax_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);
+    if (separate_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);
     /* The out_backprop gradient of the conv2d_backprop_* ops is a conv2d
      * forward, which overwrites: it goes through a temporary. */
     if ((flags & CG_OP_GRAD_TEMP) && p->grad[n->inputs[1]->index])
@@ -187,6 +213,7 @@ cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const
     int count = model->node_count;
     p->live = tsc_xcalloc((size_t)count + 1, sizeof *p->live);
     p->grad = tsc_xcalloc((size_t)count + 1, sizeof *p->grad);
+    p->readers = tsc_xcalloc((size_t)count + 1, sizeof *p->readers);
     p->node_buffers = tsc_xcalloc((size_t)count + 1, sizeof *p->node_buffers);
     /* Room for the usual two or three buffers per node up front: growing a
      * large array by doubling copies it again and again. */
@@ -205,6 +232,7 @@ void cg_program_free(cg_program *p) {
     if (!p) return;
     free(p->live);
     free(p->grad);
+    free(p->readers);
     free(p->node_buffers);
     for (int b = 0; b < p->buffer_count; b++) free(p->buffers[b].c_name);
     free(p->buffers);

@@ -81,7 +81,7 @@ typedef enum cg_buffer_role {
     CG_BUFFER_VALUE = 0, /* a node's output */
     CG_BUFFER_GRAD,      /* the gradient of a node's output */
     CG_BUFFER_MASK,      /* dropout's mask */
-    CG_BUFFER_PRE,       /* the pre-softmax output of a conv2d/dense with activation=softmax */
+    CG_BUFFER_PRE,       /* the pre-activation output of a conv2d/dense with activation=softmax, gelu or swish */
     CG_BUFFER_DPRE,      /* its gradient */
     CG_BUFFER_TEMP,      /* a backward partial result added into a gradient */
     CG_BUFFER_LABELS,    /* f32 labels converted to the int32 indices a loss or metric takes */
@@ -140,6 +140,7 @@ typedef struct cg_program {
     char *const *node_names; /* per node index: its mangled name (the layout's) */
     bool *live;              /* per node index: computed in this mode */
     bool *grad;              /* per node index: its gradient is needed (train) */
+    int *readers;            /* per node index: live nodes reading its value, plus 1 if it is an output */
     cg_node_buffers *node_buffers;
     cg_buffer *buffers;
     int buffer_count, buffer_capacity;
@@ -156,6 +157,11 @@ typedef struct cg_program {
  * (plan.c), which cg_layout_build runs in that order. */
 cg_program *cg_program_new(const checked_model *model, cg_mode mode, char *const *node_names);
 void cg_program_free(cg_program *program);
+/* The batch_norm that directly follows conv2d `conv` in forward or evaluate
+ * and is its only reader, applied in the convolution's output pass (the
+ * moving statistics as a per-channel scale and shift), or NULL. Decided
+ * here, where the batch_norm gets the buffer for that scale and shift. */
+const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node *conv);
 /* Which input of a loss or metric holds the class indices (in_top_k: 1, else 0). */
 int cg_labels_input(const checked_node *node);
 /* The buffer whose memory b uses (follows aliases). */
@@ -179,7 +185,7 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
  * done while the convolution's output is in cache), or NULL. Lowering and
  * emission both ask, so they agree. */
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
-/* Whether node n's forward was done by its producer's step (a fused pool). */
+/* Whether node n's forward was done by its producer's step (a fused pool or batch_norm). */
 bool cg_forward_fused(const cg_program *p, const checked_node *n);
 
 /* ===================================================================== */
@@ -192,7 +198,7 @@ enum {
     CG_OP_VIEW = 1u << 0,          /* output and gradient are views of input 0 (flatten, reshape, …) */
     CG_OP_TRAIN_ONLY = 1u << 1,    /* the identity (a view) outside training: dropout */
     CG_OP_MASK = 1u << 2,          /* keeps a mask in training: dropout */
-    CG_OP_FUSED_ACTIVATION = 1u << 3, /* activation= (softmax needs a pre-activation buffer) */
+    CG_OP_FUSED_ACTIVATION = 1u << 3, /* activation= (softmax, gelu, swish need a pre-activation buffer) */
     CG_OP_GRAD_TEMP = 1u << 4,     /* input 1's gradient goes through a temporary */
     CG_OP_NO_CODE = 1u << 5,       /* inputs and optimizers: no step of their own */
     CG_OP_ARGMAX = 1u << 6,        /* training keeps each window's argmax (int32) in the mask buffer */
@@ -214,6 +220,9 @@ typedef struct cg_op_lowering {
      * function, and that function's name for the generated code (NULL: none) */
     size_t (*workspace_floats)(const checked_node *n, int max_batch);
     const char *workspace_function;
+    /* the same for the forward step alone (inference builds; NULL: none) */
+    size_t (*forward_workspace_floats)(const checked_node *n, int max_batch);
+    const char *forward_workspace_function;
 } cg_op_lowering;
 
 extern const cg_op_lowering *const cg_op_lowerings[TSC_OP_COUNT];
@@ -235,22 +244,33 @@ void cg_plan_memory(cg_program *program);
  * order, each 64-byte aligned (sizes in floats; activation parts are those
  * of the largest of the entry points' plans). */
 typedef struct cg_layout {
-    cg_program *programs[CG_MODE_COUNT]; /* TRAIN is NULL without optimizer or loss */
+    cg_program *programs[CG_MODE_COUNT]; /* TRAIN is NULL without has_train, EVAL without has_eval */
     bool has_train;
+    bool has_eval;                 /* evaluate: the model has a loss or a metric */
+    bool inference;                /* forward-only memory: no gradients, slots or training scratch */
+    const tsc_weights *weights;    /* the compiled-in parameters' values, or NULL */
+    bool weights_compiled_in;      /* the parameters are static const data, none in the arena */
     int param_tensors;
     int64_t param_floats;          /* parameters; gradients have as many with has_train */
     int64_t *param_offsets;        /* per node index: where its first parameter starts */
     char **node_names;             /* per node index: the mangled layer name, made once */
     char **type_texts;             /* per node index: "f32[B,10]", for trace comments */
     int optimizer_slots;           /* 0 to 3 (tdl_model_slot_names) */
+    int state_tensors;
+    int64_t state_floats;          /* non-trainable state (one block); the batch's statistics have as many with has_train */
+    int64_t *state_offsets;        /* per node index: where its first state tensor starts */
     int64_t act_per_sample;        /* the batched activation part, per example */
     int64_t act_fixed;             /* the fixed activation part */
 } cg_layout;
 
-void cg_layout_build(cg_layout *layout, const checked_model *model);
+void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_codegen_options *options);
 void cg_layout_release(cg_layout *layout);
+/* The kernel scratch query of node n in this layout (forward-only in an
+ * inference build; none for a node no entry point runs): false if none. */
+bool cg_workspace_query(const cg_layout *layout, const checked_node *n,
+                        size_t (**floats)(const checked_node *n, int max_batch), const char **function);
 /* The largest kernel scratch of the model for max_batch, in floats. */
-uint64_t cg_workspace_floats(const checked_model *model, int max_batch);
+uint64_t cg_workspace_floats(const cg_layout *layout, int max_batch);
 /* The runtime's description of the same layout (needs <tdl/runtime.h>). */
 struct tdl_model_layout;
 void cg_layout_runtime(const cg_layout *layout, struct tdl_model_layout *out);
@@ -265,6 +285,9 @@ struct cg_emitter {
     const char *prefix;      /* the model's C name: prefix of every generated symbol */
     const char *source_name; /* the model file's name, for trace comments */
     const int64_t *param_offsets; /* the layout's: per node index, its first parameter in m->params */
+    const char *params_base;      /* "m->params", or the compiled-in weights array; NULL: "m->params" */
+    const char *state_base;       /* the compiled-in state array; NULL: "m->state" */
+    const int64_t *state_offsets; /* the layout's: per node index, its first state tensor in m->state */
     int64_t layout_param_floats;  /* the layout's parameter count */
     char *const *type_texts;      /* the layout's */
     char *const *fields;     /* metrics struct fields: losses, then metrics */
@@ -310,10 +333,24 @@ const char *cg_desc(cg_emitter *e, const checked_node *n);
  * node, filled from the geometry the checker stored. */
 struct tdl_conv2d_desc;
 struct tdl_dense_desc;
+struct tdl_separable_conv2d_desc;
 void cg_conv_desc(const checked_node *node, struct tdl_conv2d_desc *desc);
+void cg_separable_desc(const checked_node *node, struct tdl_separable_conv2d_desc *desc);
 void cg_dense_desc(const checked_node *node, struct tdl_dense_desc *desc);
+struct tdl_batch_norm_desc;
+void cg_batch_norm_desc(const checked_node *node, struct tdl_batch_norm_desc *desc);
 
 /* emit_c.c: the two files of one model into buffers. */
+/* weights.c: the n floats of the parameter tensor `name`, decoded from the
+ * file's little-endian F32 (the reader checked it is there with n elements). */
+void cg_weights_tensor(const tsc_weights *weights, const char *name, float *out, size_t n);
+/* emit_weights.c: `static const float name[] = {…};`, every parameter of
+ * the model from layout->weights in the layout's order. */
+void cg_emit_weights(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *name);
+/* The same for the non-trainable state: `static const float name[]`, read
+ * where the passes would read m->state. */
+void cg_emit_state_weights(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *name);
+
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);
 void cg_emit_source(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name);
 /* The model's C name (heap): the mangled model name, also the file stem. */

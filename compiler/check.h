@@ -71,17 +71,24 @@ bool tsc_type_elements(const tsc_type *type, int64_t batch, int from, int64_t *o
 
 /* --- Resolved attributes --------------------------------------------------- */
 
-/* Matches tdl_activation of the runtime value for value, plus SOFTMAX, which
- * the runtime does not fuse: code generation applies tdl_softmax_forward over
- * the last axis after the layer. */
+/* Up to SOFTPLUS it matches tdl_activation of the runtime value for value.
+ * The runtime does not fuse the rest: code generation runs the layer linear
+ * into a pre-activation buffer and applies tdl_gelu_forward,
+ * tdl_swish_forward or tdl_softmax_forward (over the last axis) after it. */
 typedef enum tsc_activation {
     TSC_ACTIVATION_LINEAR = 0,
     TSC_ACTIVATION_RELU,
     TSC_ACTIVATION_SIGMOID,
     TSC_ACTIVATION_TANH,
     TSC_ACTIVATION_LEAKY_RELU,
+    TSC_ACTIVATION_ELU,
+    TSC_ACTIVATION_SOFTPLUS,
+    TSC_ACTIVATION_GELU,             /* the exact (erf) form, as Keras' activation="gelu" */
+    TSC_ACTIVATION_SWISH,            /* also written silu */
     TSC_ACTIVATION_SOFTMAX,
 } tsc_activation;
+/* The first activation the runtime's conv2d and dense kernels do not fuse. */
+#define TSC_ACTIVATION_FIRST_UNFUSED TSC_ACTIVATION_GELU
 
 /* Matches tdl_padding of the runtime. */
 typedef enum tsc_padding { TSC_PADDING_VALID = 0, TSC_PADDING_SAME } tsc_padding;
@@ -91,17 +98,24 @@ typedef enum tsc_padding { TSC_PADDING_VALID = 0, TSC_PADDING_SAME } tsc_padding
 typedef struct checked_attrs {
     /* conv2d, dense */
     int64_t filters;                 /* conv2d; = kernel out channels */
+    int64_t groups;                  /* conv2d (1: ungrouped); depthwise_conv2d: C */
+    int64_t depth_multiplier;        /* depthwise_conv2d, separable_conv2d */
     int64_t units;                   /* dense */
     tsc_activation activation;       /* conv2d, dense; LINEAR when absent */
-    double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); focal_loss alpha (0.25) */
+    double alpha;                    /* leaky_relu slope (op or activation=leaky_relu, 0.3); elu alpha (1.0);
+                                        focal_loss alpha (0.25) */
+    bool approximate;                /* gelu: the tanh form */
     bool use_bias;                   /* conv2d, dense */
+    int kernel_init, bias_init;      /* conv2d, dense: checked_param_init (kernel_/bias_initializer) */
     /* conv2d, pools, conv2d_backprop_*: spatial window, [0] = rows, [1] = columns */
     int64_t kernel[2];               /* conv2d kernel_size; pools pool_size; backprop: filter_sizes kh, kw */
     int64_t strides[2];
     int64_t dilation[2];             /* 1 for pools */
     tsc_padding padding;
-    int64_t pad_top, pad_left;       /* TF: 'same' puts the odd extra row/column at the bottom/right */
+    int64_t pad_top, pad_left;       /* TF: 'same' puts the odd extra row/column at the bottom/right;
+                                        zero_padding2d: its amounts; cropping2d: its amounts, negated */
     int64_t pad_bottom, pad_right;
+    int interpolation;               /* upsample2d (kernel[] holds its size): tdl_interpolation */
     /* softmax, argmax, squeeze, expand_dims: the axis, normalised to >= 0
      * (for expand_dims: the index of the new axis in the output) */
     int axis;
@@ -109,6 +123,10 @@ typedef struct checked_attrs {
     uint32_t axis_mask;
     bool keepdims;
     double rate;                     /* dropout, in [0, 1) */
+    double scale, offset;            /* rescaling: y = x * scale + offset */
+    /* batch_norm: axis (normalised), momentum and epsilon (the optimizer's
+     * fields below, which are its own here), and whether it has beta and gamma */
+    bool has_beta, has_gamma;        /* center=, scale= */
     int64_t depth;                   /* one_hot */
     int64_t k;                       /* in_top_k (accuracy: 1) */
     /* reshape's target (-1 resolved, batch dim included as TSC_DIM_BATCH);
@@ -119,6 +137,8 @@ typedef struct checked_attrs {
     bool labels_f32;                 /* labels that should be i32 indices are f32 (warning W0102): the
                                         generated code converts each to int32 first, as Keras casts */
     double gamma;                    /* focal_loss, 2.0 */
+    double delta;                    /* huber, 1.0 */
+    double label_smoothing;          /* the cross-entropies, in [0, 1] (0.0) */
     double weight;                   /* loss weight, 1.0: the total loss is the weighted sum */
     bool from_logits;                /* binary_cross_entropy (true); the others take logits by definition */
     bool sparse_labels;              /* labels are i32 class indices (sparse CE, sparse focal form, in_top_k, accuracy) */
@@ -151,21 +171,30 @@ typedef struct checked_schedule {
 
 /* --- Nodes ------------------------------------------------------------------- */
 
+/* Keras' initializers, in the order of their words (ops.c): the checker
+ * stores the word's index. */
 typedef enum checked_param_init {
     TSC_INIT_GLOROT_UNIFORM = 0,     /* Keras default for kernels */
+    TSC_INIT_GLOROT_NORMAL,
+    TSC_INIT_HE_UNIFORM,
+    TSC_INIT_HE_NORMAL,
+    TSC_INIT_LECUN_UNIFORM,
+    TSC_INIT_LECUN_NORMAL,
     TSC_INIT_ZEROS,                  /* Keras default for biases */
+    TSC_INIT_ONES,                   /* batch_norm's gamma and moving_variance */
+    TSC_INIT_COUNT
 } checked_param_init;
 
-/* A trainable tensor of a layer. */
+/* A trainable tensor of a layer, or (in checked_node.state) a non-trainable one. */
 typedef struct checked_param {
     const char *name;                /* "conv2d_1.kernel": the key in the weight file */
     const char *role;                /* "kernel" or "bias" */
     tsc_type type;                   /* f32, no batch: conv2d kernel [kh,kw,C,filters] (HWIO), dense [F,units], bias [n] */
     checked_param_init init;
-    int64_t fan_in, fan_out;         /* glorot: conv kh*kw*C and kh*kw*filters; dense F and units */
+    int64_t fan_in, fan_out;         /* kernels: conv kh*kw*C and kh*kw*filters, dense F and units; bias: n, n */
 } checked_param;
 
-#define TSC_MAX_NODE_PARAMS 2
+#define TSC_MAX_NODE_PARAMS 3   /* separable_conv2d: two kernels and a bias */
 
 /* One op call (or one input declaration): a vertex of the graph. */
 typedef struct checked_node {
@@ -196,6 +225,10 @@ typedef struct checked_node {
     checked_attrs attrs;
     checked_param params[TSC_MAX_NODE_PARAMS];
     int param_count;
+    /* Non-trainable state saved with the weights (batch_norm's moving_mean
+     * and moving_variance, role "moving_mean", "moving_variance"). */
+    checked_param state[TSC_MAX_NODE_PARAMS];
+    int state_count;
     /* How the shape was computed, with the arithmetic written out, e.g.
      * "max_pool2d(pool_size=2) halves f32[B,11,11,64]: floor((11 - 2)/2) + 1 = 5".
      * NULL when there is nothing to explain (same shape as the input). */
@@ -260,6 +293,7 @@ struct checked_model {
     int output_count;
     checked_optimizer *optimizer;    /* NULL when the model has none (inference only) */
     int64_t param_total;             /* number of trainable floats (saturates at INT64_MAX) */
+    int64_t state_total;             /* number of non-trainable state floats (saturates at INT64_MAX) */
 };
 
 struct checked_file {

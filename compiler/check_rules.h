@@ -14,7 +14,7 @@
 typedef struct check_value {
     const ast_arg *arg;              /* NULL: not given; a typed default is filled in (ops.def) */
     bool ok;                         /* given and converted without error, or defaulted */
-    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST: [0, count) */
+    int64_t ints[TSC_MAX_RANK];      /* INT: [0]; INT_PAIR: [0], [1]; AXES, INT_LIST, INT_SIDES: [0, count) */
     bool is_batch[TSC_MAX_RANK];     /* INT_LIST: this entry is the batch symbol */
     int count;
     double number;                   /* FLOAT */
@@ -75,10 +75,36 @@ bool check_range_error(const checked_node *node, int param, const char *what, do
 /* The learning rate of a schedule at step 0 (shape_schedule.c). */
 double check_schedule_initial_rate(const checked_schedule *schedule);
 tsc_type check_make_type(tsc_dtype dtype, int rank);
+/* f32[B,height,width,channels] with the batch of the feature map x. */
+tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels);
 /* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
 void check_layer_options(checked_node *node, const check_value *values);
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias);
+/* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the glorot
+ * fans Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias);
+/* One glorot-initialised kernel named `role` (the weight is "<layer>.<role>"),
+ * and the zero-initialised bias of [size] when use_bias is set. */
+void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
+                      int64_t fan_in, int64_t fan_out);
+void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size);
+
+/* The window part of a convolution's rule (shape_conv.c), shared by conv2d,
+ * depthwise_conv2d and separable_conv2d: the input is f32 of rank 4, the
+ * window arguments are in range, the window fits (E0201), a stride that skips
+ * data is warned about (W0104); then the window is stored in node->attrs,
+ * out_hw gets H' and W', and *reason "<call> halves f32[…]: ceil(28/2) = 14". */
+typedef struct check_conv_params {
+    int x, kernel_size, strides, padding, dilation_rate;
+    const char *const *reason_keys;  /* the arguments the reason shows, NULL-terminated */
+} check_conv_params;
+bool check_conv_window(check_ctx *ctx, checked_node *node, const check_value *values, const check_conv_params *p,
+                       int64_t out_hw[2], const char **reason);
+/* A vector of `length` floats named "<layer>.<role>" (batch_norm's gamma,
+ * beta): a parameter when trainable, else non-trainable state (node->state). */
+void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
+                      bool trainable);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the
@@ -91,7 +117,8 @@ const char *check_call_summary(check_ctx *ctx, const checked_node *node, const c
 const char *check_type_str(check_ctx *ctx, const tsc_type *type);
 /* Where argument `param` of the node is: its value, or the call when defaulted. */
 tsc_loc check_arg_loc(const checked_node *node, int param);
-/* The name the user wrote for tensor argument `param` ("x"). */
+/* The name the user wrote for tensor argument `param` ("x"), or the text of
+ * the sub-expression written there ("relu(a + b)"). */
 const char *check_arg_name(const checked_node *node, int param);
 /* A note saying where the shape of `node` (called `shown_name`) came from. */
 void check_note_origin(check_ctx *ctx, const checked_node *node, const char *shown_name);
@@ -103,7 +130,16 @@ void check_note_dim_origin(check_ctx *ctx, const checked_node *node, const char 
 const checked_node *check_probability_source(const checked_node *node);
 /* The binding of a name at this point of the model (the latest), or NULL. */
 const check_binding *check_find_binding(const check_ctx *ctx, const char *name);
+/* The const of that name in the file, or NULL. */
+const ast_const *check_find_const(const check_ctx *ctx, const char *name);
 /* The tensor bound to a name at this point of the model, or NULL. */
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name);
+
+/* Operator expressions (resolve_expr.c). */
+/* The call an operator expression stands for: `a OP b` of two tensors is
+ * itself (add, subtract, multiply); with one number operand it becomes
+ * rescaling(x, scale=…, offset=…), built in the arena. NULL after an error
+ * (both operands numbers). A call that is no operator is returned as is. */
+const ast_call *check_operator_call(check_ctx *ctx, const ast_call *call);
 
 #endif /* TSC_CHECK_RULES_H */

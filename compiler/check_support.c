@@ -18,6 +18,15 @@ const check_binding *check_find_binding(const check_ctx *ctx, const char *name)
     return NULL;
 }
 
+const ast_const *check_find_const(const check_ctx *ctx, const char *name)
+{
+    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 checked_node *check_lookup_tensor(check_ctx *ctx, const char *name)
 {
     const check_binding *b = check_find_binding(ctx, name);
@@ -43,7 +52,7 @@ tsc_loc check_arg_loc(const checked_node *node, int param)
 const char *check_arg_name(const checked_node *node, int param)
 {
     const ast_arg *arg = node->args[param];
-    TSC_ASSERT(arg != NULL && arg->value->kind == VALUE_IDENT);
+    TSC_ASSERT(arg != NULL && (arg->value->kind == VALUE_IDENT || arg->value->kind == VALUE_CALL));
     return arg->value->text;
 }
 
@@ -208,6 +217,16 @@ tsc_type check_make_type(tsc_dtype dtype, int rank)
     return t;
 }
 
+tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels)
+{
+    tsc_type t = check_make_type(TSC_DTYPE_F32, 4);
+    t.dims[0] = x->type.dims[0];
+    t.dims[1] = height;
+    t.dims[2] = width;
+    t.dims[3] = channels;
+    return t;
+}
+
 static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_type type, checked_param_init init,
                       int64_t fan_in, int64_t fan_out)
 {
@@ -220,32 +239,92 @@ static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_
     p->fan_out = fan_out;
 }
 
+/* Whether the op takes kernel_initializer= and bias_initializer= (and
+ * check_layer_options filled them in); the others keep Keras' defaults. */
+static bool chooses_initializers(const checked_node *node)
+{
+    return tsc_op_param_index(node->info, "kernel_initializer") >= 0;
+}
+
+void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
+                      int64_t fan_in, int64_t fan_out)
+{
+    tsc_type kernel = check_make_type(TSC_DTYPE_F32, rank);
+    memcpy(kernel.dims, dims, (size_t)rank * sizeof kernel.dims[0]);
+    checked_param_init init =
+        chooses_initializers(node) ? (checked_param_init)node->attrs.kernel_init : TSC_INIT_GLOROT_UNIFORM;
+    add_param(ctx, node, role, kernel, init, fan_in, fan_out);
+}
+
+void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
+{
+    if (!node->attrs.use_bias)
+        return;
+    tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
+    b.dims[0] = size;
+    checked_param_init init = chooses_initializers(node) ? (checked_param_init)node->attrs.bias_init : TSC_INIT_ZEROS;
+    /* Keras' fans of a rank-1 tensor are its size, both of them. */
+    add_param(ctx, node, "bias", b, init, size, size);
+}
+
+/* A vector of `length` floats named "<layer>.<role>": trainable, or non-trainable state. */
+void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
+                      bool trainable)
+{
+    tsc_type type = check_make_type(TSC_DTYPE_F32, 1);
+    type.dims[0] = length;
+    if (trainable) {
+        add_param(ctx, node, role, type, init, 0, 0);
+        return;
+    }
+    checked_param *p = &node->state[node->state_count++];
+    p->name = tsc_arena_format(ctx->arena, "%s.%s", node->layer_name, role);
+    p->role = role;
+    p->type = type;
+    p->init = init;
+}
+
 /* Kernel and bias of conv2d and dense. */
 void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
                        int64_t fan_in, int64_t fan_out, int64_t bias)
 {
-    tsc_type kernel = check_make_type(TSC_DTYPE_F32, kernel_rank);
-    memcpy(kernel.dims, kernel_dims, (size_t)kernel_rank * sizeof kernel.dims[0]);
-    add_param(ctx, node, "kernel", kernel, TSC_INIT_GLOROT_UNIFORM, fan_in, fan_out);
-    if (node->attrs.use_bias) {
-        tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
-        b.dims[0] = bias;
-        add_param(ctx, node, "bias", b, TSC_INIT_ZEROS, 0, 0);
-    }
+    check_add_kernel(ctx, node, "kernel", kernel_dims, kernel_rank, fan_in, fan_out);
+    check_add_bias(ctx, node, bias);
 }
 
-/* Fills activation/alpha/use_bias from the arguments of conv2d or dense
- * (activation's words are in tsc_activation order; defaults are filled in). */
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias)
+{
+    int64_t area = tsc_mul_saturating(kernel[0], kernel[1]);
+    check_add_weights(ctx, node, kernel, 4, tsc_mul_saturating(area, kernel[2]), tsc_mul_saturating(area, kernel[3]),
+                      bias);
+}
+
+/* Fills activation/alpha/use_bias and the initializers from the arguments
+ * of a layer with weights (activation's words are in tsc_activation order, the
+ * initializers' in checked_param_init order; defaults are filled in). */
 void check_layer_options(checked_node *node, const check_value *values)
 {
     int act = tsc_op_param_index(node->info, "activation");
     int bias = tsc_op_param_index(node->info, "use_bias");
     TSC_ASSERT(act >= 0 && bias >= 0);
-    node->attrs.activation = (tsc_activation)values[act].word;
-    /* activation=leaky_relu takes the leaky_relu op's default slope. */
+    /* The word after softmax is silu, Keras' other name of swish. */
+    int word = values[act].word;
+    node->attrs.activation = word > TSC_ACTIVATION_SOFTMAX ? TSC_ACTIVATION_SWISH : (tsc_activation)word;
+    /* activation=leaky_relu and activation=elu take their op's default alpha. */
     const tsc_param_spec *slope = &tsc_op_info_of(TSC_OP_LEAKY_RELU)->params[P_leaky_relu_alpha];
-    node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float : 0.0;
+    const tsc_param_spec *scale = &tsc_op_info_of(TSC_OP_ELU)->params[P_elu_alpha];
+    node->attrs.alpha = node->attrs.activation == TSC_ACTIVATION_LEAKY_RELU ? slope->default_float
+                        : node->attrs.activation == TSC_ACTIVATION_ELU      ? scale->default_float
+                                                                            : 0.0;
     node->attrs.use_bias = values[bias].flag;
+    /* Layers without initializer arguments keep Keras' defaults (chooses_initializers). */
+    if (!chooses_initializers(node))
+        return;
+    int kernel_init = tsc_op_param_index(node->info, "kernel_initializer");
+    int bias_init = tsc_op_param_index(node->info, "bias_initializer");
+    TSC_ASSERT(kernel_init >= 0 && bias_init >= 0);
+    node->attrs.kernel_init = values[kernel_init].word;
+    node->attrs.bias_init = values[bias_init].word;
 }
 
 /* Whether a fix-it already inserts this statement earlier in the model: it

@@ -151,6 +151,8 @@ typedef struct model_emit {
     const cg_layout *layout;
     const char *source_name;
     names nm;
+    char *weights_name;   /* the compiled-in weights array (NULL: the parameters are in the arena) */
+    char *state_name;     /* the compiled-in state array (NULL: the state, if any, is in the arena) */
 } model_emit;
 
 static bool input_is_live(const cg_program *p, int input) {
@@ -216,35 +218,54 @@ static void shape_macros(cg_buf *out, const char *stem, const char *name, const 
 static void prototypes(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const checked_model *model = me->model;
-    template_text(out,
-                  "typedef struct $ $; /* opaque */\n\n"
-                  "/* One float per loss and metric, named as in the model. */\n"
-                  "typedef struct $_metrics {\n",
-                  p);
-    for (int i = 0; i < model->loss_count + model->metric_count; i++) cg_buf_printf(out, "    float %s;\n", me->nm.fields[i]);
-    if (model->loss_count + model->metric_count == 0) cg_buf_puts(out, "    float unused_;\n");
-    cg_buf_printf(out, "} %s_metrics;\n\n", p);
+    const cg_layout *l = me->layout;
+    template_text(out, "typedef struct $ $; /* opaque */\n\n", p);
+    if (l->has_eval) {
+        template_text(out, "/* One float per loss and metric, named as in the model. */\ntypedef struct $_metrics {\n", p);
+        for (int i = 0; i < model->loss_count + model->metric_count; i++)
+            cg_buf_printf(out, "    float %s;\n", me->nm.fields[i]);
+        cg_buf_printf(out, "} %s_metrics;\n\n", p);
+    }
 
+    /* What the arena holds, as the build made it. */
+    const char *contents = l->has_train ? "parameters, gradients, optimizer state and activations"
+                           : l->weights ? "activations (the weights are compiled in)"
+                                        : "parameters and activations";
+    cg_buf_printf(out, "/* The only allocation: %s\n", contents);
     template_text(out,
-                  "/* The only allocation: parameters, gradients, optimizer state and activations\n"
                   " * for up to max_batch examples. NULL (see tdl_last_error()) when max_batch < 1,\n"
-                  " * the arena would not fit in size_t, or the memory is not there. Weights start\n"
-                  " * as $_init(m, 0) makes them. */\n"
+                  " * the arena would not fit in size_t, or the memory is not there.",
+                  p);
+    if (!l->weights) template_text(out, " Weights start\n * as $_init(m, 0) makes them.", p);
+    template_text(out,
+                  " */\n"
                   "$ *$_create(int max_batch);\n"
                   "/* Bytes $_create_in needs for max_batch (0 if max_batch is out of range). */\n"
                   "size_t $_arena_size(int max_batch);\n"
                   "/* The same in the caller's memory: 64-byte aligned, at least $_arena_size(max_batch) bytes. */\n"
                   "$ *$_create_in(void *arena, size_t bytes, int max_batch);\n"
-                  "void $_destroy($ *m);\n"
-                  "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
-                  "void $_init($ *m, uint64_t seed);\n"
-                  "/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */\n"
-                  "tdl_status $_load($ *m, const char *path);\n"
-                  "tdl_status $_save(const $ *m, const char *path);\n"
-                  "/* The parameters as one contiguous block of *count floats, tensor after tensor\n"
-                  " * in the model's order (for broadcasts between processes). */\n"
-                  "float *$_parameters($ *m, size_t *count);\n",
+                  "void $_destroy($ *m);\n",
                   p);
+    /* Compiled-in weights are const: nothing initialises, loads or saves them. */
+    if (!l->weights)
+        template_text(out,
+                      l->has_train ? "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
+                                   : "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed. */\n",
+                      p);
+    if (!l->weights)
+        template_text(out,
+                      "void $_init($ *m, uint64_t seed);\n"
+                      "/* Weights as safetensors, names as in the model (conv2d_1.kernel), with the\n"
+                      " * non-trainable state (batch_norm_1.moving_mean). All or nothing. */\n"
+                      "tdl_status $_load($ *m, const char *path);\n"
+                      "tdl_status $_save(const $ *m, const char *path);\n"
+                      "/* The parameters as one contiguous block of *count floats, tensor after tensor\n"
+                      " * in the model's order (for broadcasts between processes). */\n"
+                      "float *$_parameters($ *m, size_t *count);\n"
+                      "/* The non-trainable state (batch_norm's moving statistics) as one block of\n"
+                      " * *count floats; NULL and 0 when the model has none. */\n"
+                      "float *$_state($ *m, size_t *count);\n",
+                      p);
     /* A model that declares no output has nothing to forward: no
      * NAME_forward, rather than one that takes nothing and returns nothing. */
     if (me->model->output_count > 0) {
@@ -254,11 +275,13 @@ static void prototypes(cg_buf *out, const model_emit *me) {
         output_params(out, me);
         cg_buf_puts(out, ");\n");
     }
-    cg_buf_puts(out, "/* Every loss and metric on one batch (dropout off). */\n");
-    cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
-    input_params(out, me, CG_MODE_EVAL);
-    cg_buf_printf(out, ", %s_metrics *out);\n", p);
-    if (!me->layout->has_train) return;
+    if (l->has_eval) {
+        cg_buf_puts(out, "/* Every loss and metric on one batch (dropout off). */\n");
+        cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
+        input_params(out, me, CG_MODE_EVAL);
+        cg_buf_printf(out, ", %s_metrics *out);\n", p);
+    }
+    if (!l->has_train) return;
     cg_buf_puts(out, "/* One optimizer step; *loss (if not NULL) gets the loss before the update,\n"
                      " * the weighted sum of the model's losses. A loss or gradient that is not\n"
                      " * finite is TDL_STATUS_NOT_FINITE and changes nothing. */\n");
@@ -274,10 +297,11 @@ static void prototypes(cg_buf *out, const model_emit *me) {
     cg_buf_puts(out, ");\n/* The learning rate of every later update (a schedule declared in the model is\n"
                      " * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
     cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
-    cg_buf_puts(out, "/* The whole training state (parameters, optimizer slots, step count, learning\n"
-                     " * rate, dropout stream) in one safetensors file, for an exact resume: training\n"
-                     " * on after load_state is bit for bit training on without the pause. A file of\n"
-                     " * another model or a damaged one is an error and changes nothing. */\n");
+    cg_buf_puts(out, "/* The whole training state (parameters, non-trainable state, optimizer slots,\n"
+                     " * step count, learning rate, dropout stream) in one safetensors file, for an\n"
+                     " * exact resume: training on after load_state is bit for bit training on\n"
+                     " * without the pause. A file of another model or a damaged one is an error\n"
+                     " * and changes nothing. */\n");
     template_text(out,
                   "tdl_status $_save_state(const $ *m, const char *path);\n"
                   "tdl_status $_load_state($ *m, const char *path);\n",
@@ -324,8 +348,10 @@ static void emit_header(cg_buf *out, const model_emit *me) {
     for (int i = 0; i < model->output_count; i++)
         shape_macros(out, me->nm.output_macros[i], model->outputs[i].name, &model->outputs[i].node->type, "output",
                      model->batch_symbol);
-    cg_buf_printf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n\n", upper,
+    cg_buf_printf(out, "/* trainable parameters */\n#define %s_PARAM_COUNT %lld\n", upper,
                   (long long)me->layout->param_floats);
+    cg_buf_printf(out, "/* non-trainable state */\n#define %s_STATE_COUNT %lld\n\n", upper,
+                  (long long)me->layout->state_floats);
     prototypes(out, me);
     cg_buf_printf(out, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
     free(guard);
@@ -402,7 +428,8 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
     cg_buf_puts(out, "    (void)m;\n    (void)batch;\n    (void)in;\n    (void)status;\n");
     if (mode != CG_MODE_TRAIN) cg_buf_puts(out, "    (void)out;\n");
     cg_emitter e = {.out = out, .program = p, .prefix = prefix, .source_name = me->source_name,
-                    .param_offsets = me->layout->param_offsets, .fields = me->nm.fields,
+                    .param_offsets = me->layout->param_offsets, .state_offsets = me->layout->state_offsets,
+                    .fields = me->nm.fields, .params_base = me->weights_name, .state_base = me->state_name,
                     .layout_param_floats = me->layout->param_floats, .type_texts = me->layout->type_texts};
     cg_emit_steps(&e, print_special_step);
     cg_buf_puts(out, "    return TDL_STATUS_OK;\n");
@@ -411,6 +438,14 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
 }
 
 /* --- Tables --------------------------------------------------------------------------------- */
+
+/* The runtime's name of each initializer, by checked_param_init. */
+static const char *const initializer_names[TSC_INIT_COUNT] = {
+    [TSC_INIT_GLOROT_UNIFORM] = "TDL_INIT_GLOROT_UNIFORM", [TSC_INIT_GLOROT_NORMAL] = "TDL_INIT_GLOROT_NORMAL",
+    [TSC_INIT_HE_UNIFORM] = "TDL_INIT_HE_UNIFORM",         [TSC_INIT_HE_NORMAL] = "TDL_INIT_HE_NORMAL",
+    [TSC_INIT_LECUN_UNIFORM] = "TDL_INIT_LECUN_UNIFORM",   [TSC_INIT_LECUN_NORMAL] = "TDL_INIT_LECUN_NORMAL",
+    [TSC_INIT_ZEROS] = "TDL_INIT_ZEROS",                   [TSC_INIT_ONES] = "TDL_INIT_ONES",
+};
 
 static void param_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
@@ -430,13 +465,44 @@ static void param_table(cg_buf *out, const model_emit *me) {
             cg_buf_printf(out, ", %lld, %lld, %d, {", (long long)offset, (long long)count, prm->type.rank);
             for (int d = 0; d < prm->type.rank; d++)
                 cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)prm->type.dims[d]);
-            bool zeros = prm->init == TSC_INIT_ZEROS;
-            cg_buf_printf(out, "}, %lld, %lld},\n", zeros ? 0LL : (long long)prm->fan_in,
-                          zeros ? 0LL : (long long)prm->fan_out);
+            cg_buf_printf(out, "}, %s, %lld, %lld},\n", initializer_names[prm->init], (long long)prm->fan_in,
+                          (long long)prm->fan_out);
             offset += count;
         }
     }
-    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0, 0}};\n\n");
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};\n\n");
+}
+
+/* The non-trainable tensors in m->state order. A batch_norm that train_step
+ * does not compute (no loss depends on it) gets momentum 1: it keeps its
+ * statistics, as nothing would refresh the batch's. */
+static void state_table(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const cg_program *train = me->layout->programs[CG_MODE_TRAIN];
+    cg_buf_printf(out, "/* Every non-trainable tensor: its key in the weight file, where it lives in\n"
+                       " * m->state, its shape, its initial value and its momentum. */\n"
+                       "static const tdl_state_info %s_state_tensors[%s_STATE_TENSORS + 1] = {\n",
+                  p, me->nm.upper);
+    for (int i = 0; i < me->model->node_count; i++) {
+        const checked_node *n = me->model->nodes[i];
+        int64_t offset = me->layout->state_offsets[i];
+        bool updated = train && train->live[i];
+        for (int k = 0; k < n->state_count; k++) {
+            const checked_param *s = &n->state[k];
+            int64_t count = 0;
+            tsc_type_elements(&s->type, 1, 0, &count);
+            cg_buf_puts(out, "    {");
+            string_literal(out, s->name);
+            cg_buf_printf(out, ", %lld, %lld, %d, {", (long long)offset, (long long)count, s->type.rank);
+            for (int d = 0; d < s->type.rank; d++)
+                cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)s->type.dims[d]);
+            char *momentum = cg_float_literal(updated ? n->attrs.momentum : 1.0);
+            cg_buf_printf(out, "}, %s, %s},\n", s->init == TSC_INIT_ONES ? "1.0f" : "0.0f", momentum);
+            free(momentum);
+            offset += count;
+        }
+    }
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0.0f, 0.0f}};\n\n");
 }
 
 static void input_table(cg_buf *out, const model_emit *me) {
@@ -462,11 +528,12 @@ static void workspace_function(cg_buf *out, const model_emit *me) {
                   me->nm.prefix);
     for (int i = 0; i < me->model->node_count; i++) {
         const checked_node *n = me->model->nodes[i];
-        const cg_op_lowering *row = cg_lowering_of(n);
-        if (!row->workspace_function) continue;
+        size_t (*floats)(const checked_node *, int);
+        const char *function;
+        if (!cg_workspace_query(me->layout, n, &floats, &function)) continue;
         char *desc = cg_desc_name(me->nm.prefix, n);
-        cg_buf_printf(out, "    if (%s(&%s, max_batch) > need) need = %s(&%s, max_batch);\n", row->workspace_function,
-                      desc, row->workspace_function, desc);
+        cg_buf_printf(out, "    if (%s(&%s, max_batch) > need) need = %s(&%s, max_batch);\n", function, desc,
+                      function, desc);
         free(desc);
     }
     cg_buf_puts(out, "    (void)max_batch;\n    return need;\n}\n\n");
@@ -543,12 +610,19 @@ static void info_table(cg_buf *out, const model_emit *me) {
     schedule_arrays(out, me, o->schedule);
     cg_buf_printf(out, "/* The model as libtdlrt sees it. */\nstatic const tdl_model_info %s_info = {\n    ", p);
     string_literal(out, p);
-    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
-                       "activations per example, fixed */\n",
-                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed);
-    template_text(out, "    $_workspace_floats,\n    $_params, ", p);
-    cg_buf_printf(out, "%s_PARAM_TENSORS,\n    %s_inputs, %d,\n    %s,\n    ", me->nm.upper, p,
-                  me->model->input_count, optimizer_enum(o, l->has_train));
+    cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
+                       "activations per example, fixed, state, batch statistics */\n",
+                  rl.param_floats, rl.grad_floats, rl.optimizer_slots, rl.act_per_sample, rl.act_fixed,
+                  rl.state_floats, rl.batch_state_floats);
+    template_text(out, "    $_workspace_floats,\n", p);
+    /* Compiled-in weights are no business of the runtime: no parameters to
+     * place, initialise, load or save. */
+    if (l->weights) cg_buf_puts(out, "    NULL, 0, /* the parameters are compiled in */\n");
+    else cg_buf_printf(out, "    %s_params, %s_PARAM_TENSORS,\n", p, me->nm.upper);
+    if (l->weights) cg_buf_puts(out, "    NULL, 0, /* the state is compiled in */\n");
+    else cg_buf_printf(out, "    %s_state_tensors, %s_STATE_TENSORS,\n", p, me->nm.upper);
+    cg_buf_printf(out, "    %s_inputs, %d,\n    %s,\n    ", p, me->model->input_count,
+                  optimizer_enum(o, l->has_train));
     /* tdl_sgd_config: learning rate, momentum, nesterov, weight decay */
     char *lr = cg_float_literal(o->learning_rate), *momentum = cg_float_literal(o->momentum);
     char *decay = cg_float_literal(o->weight_decay);
@@ -582,6 +656,9 @@ static void info_table(cg_buf *out, const model_emit *me) {
 
 /* --- Wrappers -------------------------------------------------------------------------------- */
 
+static void evaluate_wrapper(cg_buf *out, const model_emit *me);
+static void train_wrappers(cg_buf *out, const model_emit *me);
+
 static void wrappers(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const char *self = "(tdl_model *)(void *)m";
@@ -590,15 +667,20 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                   "size_t $_arena_size(int max_batch) {\n    return tdl_model_arena_size(&$_info, max_batch);\n}\n\n"
                   "$ *$_create_in(void *arena, size_t bytes, int max_batch) {\n"
                   "    return ($ *)(void *)tdl_model_create_in(&$_info, arena, bytes, max_batch);\n}\n\n"
-                  "void $_destroy($ *m) {\n    tdl_model_destroy((tdl_model *)(void *)m);\n}\n\n"
-                  "void $_init($ *m, uint64_t seed) {\n    tdl_model_init((tdl_model *)(void *)m, seed);\n}\n\n"
-                  "tdl_status $_load($ *m, const char *path) {\n"
-                  "    return tdl_model_load((tdl_model *)(void *)m, \"$_load\", path);\n}\n\n"
-                  "tdl_status $_save(const $ *m, const char *path) {\n"
-                  "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n"
-                  "float *$_parameters($ *m, size_t *count) {\n"
-                  "    return tdl_model_parameters((tdl_model *)(void *)m, count);\n}\n\n",
+                  "void $_destroy($ *m) {\n    tdl_model_destroy((tdl_model *)(void *)m);\n}\n\n",
                   p);
+    if (!me->layout->weights)
+        template_text(out,
+                      "void $_init($ *m, uint64_t seed) {\n    tdl_model_init((tdl_model *)(void *)m, seed);\n}\n\n"
+                      "tdl_status $_load($ *m, const char *path) {\n"
+                      "    return tdl_model_load((tdl_model *)(void *)m, \"$_load\", path);\n}\n\n"
+                      "tdl_status $_save(const $ *m, const char *path) {\n"
+                      "    return tdl_model_save((const tdl_model *)(const void *)m, \"$_save\", path);\n}\n\n"
+                      "float *$_parameters($ *m, size_t *count) {\n"
+                      "    return tdl_model_parameters((tdl_model *)(void *)m, count);\n}\n\n"
+                      "float *$_state($ *m, size_t *count) {\n"
+                      "    return tdl_model_state((tdl_model *)(void *)m, count);\n}\n\n",
+                      p);
 
     int no = me->model->output_count;
     if (no > 0) {   /* see the header: no outputs, no NAME_forward */
@@ -616,6 +698,14 @@ static void wrappers(cg_buf *out, const model_emit *me) {
                       p, self);
     }
 
+    if (me->layout->has_eval) evaluate_wrapper(out, me);
+    if (!me->layout->has_train) return;
+    train_wrappers(out, me);
+}
+
+static void evaluate_wrapper(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const char *self = "(tdl_model *)(void *)m";
     cg_buf_printf(out, "tdl_status %s_evaluate(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_EVAL);
     cg_buf_printf(out, ", %s_metrics *out) {\n", p);
@@ -628,8 +718,11 @@ static void wrappers(cg_buf *out, const model_emit *me) {
     string_literal(out, message);
     free(message);
     cg_buf_printf(out, ");\n    return %s_eval_pass(%s, batch, inputs, out);\n}\n\n", p, self);
+}
 
-    if (!me->layout->has_train) return;
+static void train_wrappers(cg_buf *out, const model_emit *me) {
+    const char *p = me->nm.prefix;
+    const char *self = "(tdl_model *)(void *)m";
     cg_buf_printf(out, "tdl_status %s_train_step(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_TRAIN);
     cg_buf_puts(out, ", float *loss) {\n");
@@ -690,16 +783,21 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     char *header = cg_strf("%s.h", p);
     cg_buf_c_string(out, header);
     free(header);
-    cg_buf_puts(out, "\"\n\n#include <stdbool.h>\n#include <string.h>\n\n");
+    cg_buf_puts(out, "\"\n\n");
+    if (me->weights_name || me->state_name)
+        cg_buf_puts(out, "#include <math.h> /* INFINITY, NAN among the weights */\n");
+    cg_buf_puts(out, "#include <stdbool.h>\n#include <string.h>\n\n");
     cg_buf_printf(out,
                   "#ifdef __cplusplus\n#define %s_STATIC_ASSERT(c, m) static_assert(c, m)\n#else\n"
                   "#define %s_STATIC_ASSERT(c, m) _Static_assert(c, m)\n#endif\n\n",
                   P, P);
     cg_buf_printf(out,
-                  "#define %s_PARAM_TENSORS %d\n"
+                  "#define %s_PARAM_TENSORS %d\n#define %s_STATE_TENSORS %d\n"
                   "%s_STATIC_ASSERT(sizeof(float) == 4, \"tsc generates code for 32-bit floats\");\n"
-                  "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n\n",
-                  P, me->layout->param_tensors, P, P, P, (long long)me->layout->param_floats);
+                  "%s_STATIC_ASSERT(%s_PARAM_COUNT == %lld, \"the header does not match this file\");\n"
+                  "%s_STATIC_ASSERT(%s_STATE_COUNT == %lld, \"the header does not match this file\");\n\n",
+                  P, me->layout->param_tensors, P, me->layout->state_tensors, P, P, P,
+                  (long long)me->layout->param_floats, P, P, (long long)me->layout->state_floats);
     cg_buf_printf(out, "/* The arena starts with the runtime's model struct. */\nstruct %s {\n    tdl_model base;\n};\n\n", p);
     for (int i = 0; i < me->model->node_count; i++) {
         const checked_node *n = me->model->nodes[i];
@@ -710,7 +808,10 @@ static void emit_source(cg_buf *out, const model_emit *me) {
         free(desc);
     }
     cg_buf_putc(out, '\n');
-    param_table(out, me);
+    if (me->weights_name) cg_emit_weights(out, me->model, me->layout, me->weights_name);
+    else param_table(out, me);
+    if (me->state_name) cg_emit_state_weights(out, me->model, me->layout, me->state_name);
+    else if (!me->layout->weights) state_table(out, me);
     input_table(out, me);
     workspace_function(out, me);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
@@ -721,23 +822,44 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     wrappers(out, me);
 }
 
+static void model_emit_make(model_emit *me, const checked_model *model, const cg_layout *layout,
+                            const char *source_name) {
+    *me = (model_emit){model, layout, source_name, {0}, NULL, NULL};
+    names_make(&me->nm, model);
+    /* Sizing without values (weights_compiled_in alone) is for --summary. */
+    TSC_ASSERT(layout->weights || !layout->weights_compiled_in);
+    if (layout->weights && layout->param_floats > 0) me->weights_name = cg_join(me->nm.prefix, "weights");
+    if (layout->weights && layout->state_floats > 0) me->state_name = cg_join(me->nm.prefix, "state_values");
+}
+
+static void model_emit_free(model_emit *me) {
+    names_free(&me->nm, me->model);
+    free(me->weights_name);
+    free(me->state_name);
+}
+
 void cg_emit_header(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name) {
-    model_emit me = {model, layout, source_name, {0}};
-    names_make(&me.nm, model);
+    model_emit me;
+    model_emit_make(&me, model, layout, source_name);
     emit_header(out, &me);
-    names_free(&me.nm, model);
+    model_emit_free(&me);
 }
 
 void cg_emit_source(cg_buf *out, const checked_model *model, const cg_layout *layout, const char *source_name) {
-    model_emit me = {model, layout, source_name, {0}};
-    names_make(&me.nm, model);
+    model_emit me;
+    model_emit_make(&me, model, layout, source_name);
     emit_source(out, &me);
-    names_free(&me.nm, model);
+    model_emit_free(&me);
 }
 
 void tsc_emit_model(const checked_model *model, const char *source_name, FILE *header, FILE *source) {
+    tsc_emit_model_with(model, source_name, NULL, header, source);
+}
+
+void tsc_emit_model_with(const checked_model *model, const char *source_name, const tsc_codegen_options *options,
+                         FILE *header, FILE *source) {
     cg_layout layout;
-    cg_layout_build(&layout, model);
+    cg_layout_build(&layout, model, options);
     cg_buf h = {.sink = header}, c = {.sink = source};
     cg_emit_header(&h, model, &layout, source_name);
     cg_emit_source(&c, model, &layout, source_name);

@@ -76,9 +76,10 @@ bool cg_refuse_input(const char *output_path, const char *input_path) {
 static const char *const suffixes[2] = {".h", ".c"};
 
 /* Writes one model's pair: both to temporaries, then both renamed. */
-static int write_model(const checked_model *model, const char *out_dir, const char *source_name) {
+static int write_model(const checked_model *model, const char *out_dir, const char *source_name,
+                       const tsc_codegen_options *options) {
     cg_layout layout;
-    cg_layout_build(&layout, model);
+    cg_layout_build(&layout, model, options);
     char *prefix = cg_model_prefix(model);
     char *temps[2] = {NULL, NULL}, *paths[2];
     int rc = 0;
@@ -123,6 +124,11 @@ static int write_model(const checked_model *model, const char *out_dir, const ch
 }
 
 int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source_name) {
+    return tsc_emit_c_with(file, out_dir, source_name, NULL);
+}
+
+int tsc_emit_c_with(const checked_file *file, const char *out_dir, const char *source_name,
+                    const tsc_codegen_options *options) {
     const char *input_path = file->source ? file->source->path : NULL;
     for (int i = 0; i < file->model_count; i++) {
         char *prefix = cg_model_prefix(&file->models[i]);
@@ -138,6 +144,6 @@ int tsc_emit_c(const checked_file *file, const char *out_dir, const char *source
         free(prefix);
     }
     for (int i = 0; i < file->model_count; i++)
-        if (write_model(&file->models[i], out_dir, source_name) != 0) return -1;
+        if (write_model(&file->models[i], out_dir, source_name, options) != 0) return -1;
     return 0;
 }

@@ -56,12 +56,16 @@ static const char *product_expr(cg_emitter *e, const tsc_type *t, int from, int 
 }
 
 /* The parameter `role` ("kernel", "bias") of n as "m->params + OFFSET"
- * (or m->grads), or "NULL" when the layer has none. Offsets are the
- * layout's (plan.c). */
+ * (or m->grads; with compiled-in weights the parameters are the const
+ * array e->params_base), or "NULL" when the layer has none. Offsets are
+ * the layout's (plan.c). */
 static const char *param_expr(cg_emitter *e, const checked_node *n, const char *role, const char *base) {
     int64_t offset = e->param_offsets[n->index];
+    bool compiled_in = strcmp(base, "params") == 0 && e->params_base != NULL;
     for (int k = 0; k < n->param_count; k++) {
-        if (strcmp(n->params[k].role, role) == 0) return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+        if (strcmp(n->params[k].role, role) == 0)
+            return compiled_in ? cg_fmt(e, "%s + %lld", e->params_base, (long long)offset)
+                               : cg_fmt(e, "m->%s + %lld", base, (long long)offset);
         int64_t elements = 0;
         tsc_type_elements(&n->params[k].type, 1, 0, &elements);
         offset += elements;
@@ -70,26 +74,34 @@ static const char *param_expr(cg_emitter *e, const checked_node *n, const char *
 }
 
 static tdl_activation runtime_activation(tsc_activation a) {
-    /* softmax is not fused: the layer runs linear, then tdl_softmax_forward. */
-    return a == TSC_ACTIVATION_SOFTMAX ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
+    /* softmax, gelu and swish are not fused: the layer runs linear, then their own kernel. */
+    return a >= TSC_ACTIVATION_FIRST_UNFUSED ? TDL_ACTIVATION_LINEAR : (tdl_activation)a;
 }
 
 static const char *const activation_constants[] = {
     [TDL_ACTIVATION_LINEAR] = "TDL_ACTIVATION_LINEAR",   [TDL_ACTIVATION_RELU] = "TDL_ACTIVATION_RELU",
     [TDL_ACTIVATION_SIGMOID] = "TDL_ACTIVATION_SIGMOID", [TDL_ACTIVATION_TANH] = "TDL_ACTIVATION_TANH",
-    [TDL_ACTIVATION_LEAKY_RELU] = "TDL_ACTIVATION_LEAKY_RELU",
+    [TDL_ACTIVATION_LEAKY_RELU] = "TDL_ACTIVATION_LEAKY_RELU", [TDL_ACTIVATION_ELU] = "TDL_ACTIVATION_ELU",
+    [TDL_ACTIVATION_SOFTPLUS] = "TDL_ACTIVATION_SOFTPLUS",
 };
 
-/* The activation an activation op applies (relu, sigmoid, tanh, leaky_relu). */
+/* The activation an activation op applies (relu, sigmoid, tanh, leaky_relu, elu, softplus). */
 static const char *activation_of_op(const checked_node *n) {
     static const tsc_activation by_op[TSC_OP_COUNT] = {
         [TSC_OP_RELU] = TSC_ACTIVATION_RELU,
         [TSC_OP_SIGMOID] = TSC_ACTIVATION_SIGMOID,
         [TSC_OP_TANH] = TSC_ACTIVATION_TANH,
         [TSC_OP_LEAKY_RELU] = TSC_ACTIVATION_LEAKY_RELU,
+        [TSC_OP_ELU] = TSC_ACTIVATION_ELU,
+        [TSC_OP_SOFTPLUS] = TSC_ACTIVATION_SOFTPLUS,
     };
     TSC_ASSERT(by_op[n->op] != TSC_ACTIVATION_LINEAR);
     return activation_constants[runtime_activation(by_op[n->op])];
+}
+
+/* The alpha an activation op passes: leaky_relu's slope, elu's scale, else 0. */
+static double alpha_of_op(const checked_node *n) {
+    return n->op == TSC_OP_LEAKY_RELU || n->op == TSC_OP_ELU ? n->attrs.alpha : 0.0;
 }
 
 /* A status-returning call: jump to the entry point's failure path. */
@@ -142,13 +154,77 @@ static long long classes_of(const tsc_type *logits) {
     return (long long)(logits->rank > 0 ? dim(logits, logits->rank - 1) : 1);
 }
 
-/* --- conv2d and dense ---------------------------------------------------------- */
+/* --- gelu, swish, silu: alone or after a conv2d/dense ------------------------ */
+
+/* The tdl_gelu_form of a gelu (activation=gelu is the exact form, as
+ * Keras'), or NULL for swish and silu. */
+static const char *gelu_form(const checked_node *n) {
+    if (n->op == TSC_OP_GELU) return n->attrs.approximate ? "TDL_GELU_TANH" : "TDL_GELU_EXACT";
+    if (tsc_op_has(n->op, TSC_OPF_WEIGHTS) && n->attrs.activation == TSC_ACTIVATION_GELU) return "TDL_GELU_EXACT";
+    return NULL;
+}
+
+/* y = f(x) on count elements. */
+static void gated_forward_call(cg_emitter *e, const checked_node *n, const char *y, const char *x, const char *count) {
+    const char *form = gelu_form(n);
+    if (form != NULL)
+        cg_line(e, "    tdl_gelu_forward(%s, %s, %s, %s);\n", y, x, count, form);
+    else
+        cg_line(e, "    tdl_swish_forward(%s, %s, %s);\n", y, x, count);
+}
+
+/* dx += dy * f'(x), x being the activation's input. */
+static void gated_backward_call(cg_emitter *e, const checked_node *n, const char *dx, const char *dy, const char *x,
+                                const char *count) {
+    const char *form = gelu_form(n);
+    if (form != NULL)
+        cg_line(e, "    tdl_gelu_backward(%s, %s, %s, %s, %s);\n", dx, dy, x, count, form);
+    else
+        cg_line(e, "    tdl_swish_backward(%s, %s, %s, %s);\n", dx, dy, x, count);
+}
+
+/* --- conv2d, depthwise_conv2d, separable_conv2d and dense ---------------------------- */
+
+/* The layer's kernels in their order ("m->params + 0, m->params + 288"), or
+ * their gradients: the kernel arguments of tdl_<op>_forward / _backward. */
+static const char *kernels_expr(cg_emitter *e, const checked_node *n, const char *base) {
+    const char *list = NULL;
+    for (int k = 0; k < n->param_count; k++) {
+        if (strcmp(n->params[k].role, "bias") == 0) continue;
+        const char *one = param_expr(e, n, n->params[k].role, base);
+        list = list == NULL ? one : cg_fmt(e, "%s, %s", list, one);
+    }
+    TSC_ASSERT(list != NULL);
+    return list;
+}
+
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base);
+
+/* An inference batch_norm folded into conv2d: its moving statistics, gamma
+ * and beta become a scale and shift per channel, which the convolution
+ * applies in its output pass after the bias and activation. */
+static void emit_folded_batch_norm(cg_emitter *e, const checked_node *norm, const char *kernel, const char *bias,
+                                   const char *desc, const char *x) {
+    const char *affine = cg_use(e, buffers_of(e, norm)->temp);
+    long long channels = (long long)dim(&norm->type, norm->attrs.axis);
+    const char *norm_desc = cg_desc(e, norm);
+    cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %s.channels, %s.epsilon);\n", affine, affine,
+            channels, state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"),
+            param_expr(e, norm, "gamma", "params"), param_expr(e, norm, "beta", "params"), norm_desc, norm_desc);
+    cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, m->workspace);\n",
+            value_of(e, norm), x, kernel, bias, affine, affine, channels, desc);
+}
 
 void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
-    const char *kernel = param_expr(e, n, "kernel", "params"), *bias = param_expr(e, n, "bias", "params");
+    const char *kernel = kernels_expr(e, n, "params"), *bias = param_expr(e, n, "bias", "params");
     const char *desc = cg_desc(e, n);
     const char *x = value_of(e, n->inputs[0]);
+    const checked_node *norm = cg_fused_batch_norm(e->program, n);
+    if (norm) {   /* conv2d -> batch_norm as one step (the batch_norm's step prints nothing) */
+        emit_folded_batch_norm(e, norm, kernel, bias, desc, x);
+        return;
+    }
     const char *y = nb->pre >= 0 ? cg_use(e, nb->pre) : cg_use(e, nb->value);
     const checked_node *pool = cg_fused_pool(e->program, n);
     if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
@@ -156,33 +232,42 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
         cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                 cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
                 cg_desc(e, pool));
-    } else if (n->op == TSC_OP_CONV2D)
-        cg_line(e, "    tdl_conv2d_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", y, x, kernel, bias, desc);
+    } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
+        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
+                bias, desc);
     else
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
-    if (nb->pre >= 0)
+    if (nb->pre < 0) return;
+    if (n->attrs.activation == TSC_ACTIVATION_SOFTMAX)
         cg_line(e, "    tdl_softmax_forward(%s, %s, %s, %lld, 1);\n", cg_use(e, nb->value), y,
                 product_expr(e, &n->type, 0, n->type.rank - 1), (long long)dim(&n->type, n->type.rank - 1));
+    else
+        gated_forward_call(e, n, cg_use(e, nb->value), y, cg_type_count(e, &n->type));
 }
 
 void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     const cg_node_buffers *nb = buffers_of(e, n);
-    const char *kernel = param_expr(e, n, "kernel", "params"), *dkernel = param_expr(e, n, "kernel", "grads");
+    const char *kernel = kernels_expr(e, n, "params"), *dkernel = kernels_expr(e, n, "grads");
     const char *dbias = param_expr(e, n, "bias", "grads");
     const char *desc = cg_desc(e, n);
-    const char *dy = grad_of(e, n), *y = value_of(e, n);
+    const char *dy = grad_of(e, n);
+    const char *y = nb->pre < 0 || n->attrs.activation == TSC_ACTIVATION_SOFTMAX ? value_of(e, n) : NULL;
     if (nb->pre >= 0) {
-        /* softmax after a linear layer: through the softmax first. */
+        /* an unfused activation after a linear layer: through it first. */
         const char *dpre = cg_accumulate(e, nb->dpre);
-        cg_line(e, "    tdl_softmax_backward(%s, %s, %s, %s, %lld, 1);\n", dpre, dy, y,
-                product_expr(e, &n->type, 0, n->type.rank - 1), (long long)dim(&n->type, n->type.rank - 1));
+        const char *pre = cg_use(e, nb->pre);
+        if (n->attrs.activation == TSC_ACTIVATION_SOFTMAX)
+            cg_line(e, "    tdl_softmax_backward(%s, %s, %s, %s, %lld, 1);\n", dpre, dy, y,
+                    product_expr(e, &n->type, 0, n->type.rank - 1), (long long)dim(&n->type, n->type.rank - 1));
+        else
+            gated_backward_call(e, n, dpre, dy, pre, cg_type_count(e, &n->type));
         dy = dpre;
-        y = cg_use(e, nb->pre);
+        y = pre;
     }
     const char *dx = grad_into(e, n->inputs[0]);
     const char *x = value_of(e, n->inputs[0]);
     cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, m->workspace);\n",
-            n->op == TSC_OP_CONV2D ? "conv2d" : "dense", dx, dkernel, dbias, dy, y, x, kernel, desc);
+            n->info->name, dx, dkernel, dbias, dy, y, x, kernel, desc);
 }
 
 /* --- Pools ---------------------------------------------------------------------- */
@@ -233,6 +318,24 @@ void emit_global_pool_backward(cg_emitter *e, const checked_node *n) {
                 value_of(e, n->inputs[0]), b, spatial, channels);
     else
         cg_line(e, "    tdl_global_avg_pool2d_backward(%s, %s, %s, %lld, %lld);\n", dx, dy, b, spatial, channels);
+}
+
+/* --- upsample2d, zero_padding2d, cropping2d ------------------------------------------ */
+
+/* Padding and cropping share the runtime's pad2d kernels (cropping pads by a negative amount). */
+static const char *resize_kernel(const checked_node *n) {
+    return n->op == TSC_OP_UPSAMPLE2D ? "upsample2d" : "pad2d";
+}
+
+void emit_resize_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_%s_forward(%s, %s, &%s, batch);\n", resize_kernel(n), value_of(e, n), value_of(e, n->inputs[0]),
+            cg_desc(e, n));
+}
+
+void emit_resize_backward(cg_emitter *e, const checked_node *n) {
+    const char *desc = cg_desc(e, n);
+    const char *dy = grad_of(e, n);
+    cg_line(e, "    tdl_%s_backward(%s, %s, &%s, batch);\n", resize_kernel(n), grad_into(e, n->inputs[0]), dy, desc);
 }
 
 /* --- Reductions, argmax, one_hot -------------------------------------------------- */
@@ -296,6 +399,31 @@ void emit_add_backward(cg_emitter *e, const checked_node *n) {
     }
 }
 
+/* --- subtract and rescaling ------------------------------------------------------------ */
+
+void emit_subtract_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_subtract_forward(%s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
+            value_of(e, n->inputs[1]), cg_type_count(e, &n->type));
+}
+
+void emit_subtract_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n);
+    const char *da = grad_into(e, n->inputs[0]);
+    const char *db = grad_into(e, n->inputs[1]);
+    cg_line(e, "    tdl_subtract_backward(%s, %s, %s, %s);\n", da, db, dy, cg_type_count(e, &n->type));
+}
+
+void emit_rescaling_forward(cg_emitter *e, const checked_node *n) {
+    cg_line(e, "    tdl_rescaling_forward(%s, %s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
+            cg_type_count(e, &n->type), cg_float(e, n->attrs.scale), cg_float(e, n->attrs.offset));
+}
+
+void emit_rescaling_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n);
+    cg_line(e, "    tdl_rescaling_backward(%s, %s, %s, %s);\n", grad_into(e, n->inputs[0]), dy,
+            cg_type_count(e, &n->type), cg_float(e, n->attrs.scale));
+}
+
 /* --- conv2d_backprop_filter / _input ------------------------------------------------- */
 
 void emit_conv_backprop_forward(cg_emitter *e, const checked_node *n) {
@@ -334,15 +462,22 @@ void emit_conv_backprop_backward(cg_emitter *e, const checked_node *n) {
 
 void emit_activation_forward(cg_emitter *e, const checked_node *n) {
     cg_line(e, "    tdl_activation_forward(%s, %s, %s, %s, %s);\n", value_of(e, n), value_of(e, n->inputs[0]),
-            cg_type_count(e, &n->type), activation_of_op(n),
-            cg_float(e, n->op == TSC_OP_LEAKY_RELU ? n->attrs.alpha : 0.0));
+            cg_type_count(e, &n->type), activation_of_op(n), cg_float(e, alpha_of_op(n)));
 }
 
 void emit_activation_backward(cg_emitter *e, const checked_node *n) {
     const char *dy = grad_of(e, n), *y = value_of(e, n);
     cg_line(e, "    tdl_activation_backward(%s, %s, %s, %s, %s, %s);\n", grad_into(e, n->inputs[0]), dy, y,
-            cg_type_count(e, &n->type), activation_of_op(n),
-            cg_float(e, n->op == TSC_OP_LEAKY_RELU ? n->attrs.alpha : 0.0));
+            cg_type_count(e, &n->type), activation_of_op(n), cg_float(e, alpha_of_op(n)));
+}
+
+void emit_gated_forward(cg_emitter *e, const checked_node *n) {
+    gated_forward_call(e, n, value_of(e, n), value_of(e, n->inputs[0]), cg_type_count(e, &n->type));
+}
+
+void emit_gated_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n), *x = value_of(e, n->inputs[0]);
+    gated_backward_call(e, n, grad_into(e, n->inputs[0]), dy, x, cg_type_count(e, &n->type));
 }
 
 void emit_softmax_forward(cg_emitter *e, const checked_node *n) {
@@ -399,73 +534,112 @@ static loss_call loss_backward_call(cg_emitter *e, const checked_node *n) {
     return c;
 }
 
+/* A cross-entropy or focal call: `family`_`step`(args), or with
+ * label_smoothing > 0 `family`_smoothed_`step`(args, s), which returns a
+ * status. The kernels on class indices return one either way (they check
+ * the labels). */
+static void xent_call(cg_emitter *e, const checked_node *n, const char *family, const char *step, const char *args) {
+    if (n->attrs.label_smoothing > 0.0)
+        status_call(e, cg_fmt(e, "%s_smoothed_%s(%s, %s)", family, step, args, cg_float(e, n->attrs.label_smoothing)));
+    else if (n->attrs.sparse_labels)
+        status_call(e, cg_fmt(e, "%s_%s(%s)", family, step, args));
+    else
+        cg_line(e, "    %s_%s(%s);\n", family, step, args);
+}
+
 void emit_sparse_xent_forward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_forward_call(e, n);
-    status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_forward(%s, %s, %s, %s, %lld)", c.v, c.x, c.y, c.positions,
-                          c.classes));
+    xent_call(e, n, "tdl_sparse_softmax_xent", "forward",
+              cg_fmt(e, "%s, %s, %s, %s, %lld", c.v, c.x, c.y, c.positions, c.classes));
 }
 
 void emit_sparse_xent_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    status_call(e, cg_fmt(e, "tdl_sparse_softmax_xent_backward(%s, %s, %s, %s, %s, %lld)", c.dx, c.weight, c.x, c.y,
-                          c.positions, c.classes));
+    xent_call(e, n, "tdl_sparse_softmax_xent", "backward",
+              cg_fmt(e, "%s, %s, %s, %s, %s, %lld", c.dx, c.weight, c.x, c.y, c.positions, c.classes));
 }
 
 void emit_softmax_xent_forward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_forward_call(e, n);
-    cg_line(e, "    tdl_softmax_xent_forward(%s, %s, %s, %s, %lld);\n", c.v, c.x, c.y, c.positions, c.classes);
+    xent_call(e, n, "tdl_softmax_xent", "forward", cg_fmt(e, "%s, %s, %s, %s, %lld", c.v, c.x, c.y, c.positions, c.classes));
 }
 
 void emit_softmax_xent_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    cg_line(e, "    tdl_softmax_xent_backward(%s, %s, %s, %s, %s, %s, %lld);\n", c.dx, c.dy, c.weight, c.x, c.y,
-            c.positions, c.classes);
+    xent_call(e, n, "tdl_softmax_xent", "backward",
+              cg_fmt(e, "%s, %s, %s, %s, %s, %s, %lld", c.dx, c.dy, c.weight, c.x, c.y, c.positions, c.classes));
 }
 
 /* sigmoid_cross_entropy, and binary_cross_entropy with from_logits=true */
-static bool on_logits(const checked_node *n) {
-    return n->op == TSC_OP_SIGMOID_CROSS_ENTROPY || n->attrs.from_logits;
+static const char *binary_family(const checked_node *n) {
+    return n->op == TSC_OP_SIGMOID_CROSS_ENTROPY || n->attrs.from_logits ? "tdl_sigmoid_xent" : "tdl_binary_xent";
 }
 
 void emit_binary_xent_forward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_forward_call(e, n);
-    cg_line(e, "    tdl_%s_xent_forward(%s, %s, %s, %s);\n", on_logits(n) ? "sigmoid" : "binary", c.v, c.x, c.y,
-            c.count);
+    xent_call(e, n, binary_family(n), "forward", cg_fmt(e, "%s, %s, %s, %s", c.v, c.x, c.y, c.count));
 }
 
 void emit_binary_xent_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    cg_line(e, "    tdl_%s_xent_backward(%s, %s, %s, %s, %s, %s);\n", on_logits(n) ? "sigmoid" : "binary", c.dx, c.dy,
-            c.weight, c.x, c.y, c.count);
+    xent_call(e, n, binary_family(n), "backward",
+              cg_fmt(e, "%s, %s, %s, %s, %s, %s", c.dx, c.dy, c.weight, c.x, c.y, c.count));
+}
+
+static const char *focal_family(const checked_node *n) {
+    return n->attrs.sparse_labels ? "tdl_sparse_focal" : "tdl_focal";
 }
 
 void emit_focal_forward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_forward_call(e, n);
-    if (n->attrs.sparse_labels)
-        status_call(e, cg_fmt(e, "tdl_sparse_focal_forward(%s, %s, %s, %s, %lld, &%s)", c.v, c.x, c.y, c.positions,
-                              c.classes, c.desc));
-    else
-        cg_line(e, "    tdl_focal_forward(%s, %s, %s, %s, %lld, &%s);\n", c.v, c.x, c.y, c.positions, c.classes, c.desc);
+    xent_call(e, n, focal_family(n), "forward",
+              cg_fmt(e, "%s, %s, %s, %s, %lld, &%s", c.v, c.x, c.y, c.positions, c.classes, c.desc));
 }
 
 void emit_focal_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    if (n->attrs.sparse_labels)
-        status_call(e, cg_fmt(e, "tdl_sparse_focal_backward(%s, %s, %s, %s, %s, %lld, &%s)", c.dx, c.weight, c.x, c.y,
-                              c.positions, c.classes, c.desc));
-    else
-        cg_line(e, "    tdl_focal_backward(%s, %s, %s, %s, %s, %lld, &%s);\n", c.dx, c.weight, c.x, c.y, c.positions,
-                c.classes, c.desc);
+    xent_call(e, n, focal_family(n), "backward",
+              cg_fmt(e, "%s, %s, %s, %s, %s, %lld, &%s", c.dx, c.weight, c.x, c.y, c.positions, c.classes, c.desc));
+}
+
+/* mean_squared_error and mean_absolute_error: `kernel`_forward/_backward
+ * over all elements, the labels' gradient included. */
+static void regression_forward(cg_emitter *e, const checked_node *n, const char *kernel) {
+    loss_call c = loss_forward_call(e, n);
+    cg_line(e, "    %s_forward(%s, %s, %s, %s);\n", kernel, c.v, c.x, c.y, c.count);
+}
+
+static void regression_backward(cg_emitter *e, const checked_node *n, const char *kernel) {
+    loss_call c = loss_backward_call(e, n);
+    cg_line(e, "    %s_backward(%s, %s, %s, %s, %s, %s);\n", kernel, c.dx, c.dy, c.weight, c.x, c.y, c.count);
 }
 
 void emit_mse_forward(cg_emitter *e, const checked_node *n) {
-    loss_call c = loss_forward_call(e, n);
-    cg_line(e, "    tdl_mse_forward(%s, %s, %s, %s);\n", c.v, c.x, c.y, c.count);
+    regression_forward(e, n, "tdl_mse");
 }
 
 void emit_mse_backward(cg_emitter *e, const checked_node *n) {
+    regression_backward(e, n, "tdl_mse");
+}
+
+void emit_mae_forward(cg_emitter *e, const checked_node *n) {
+    regression_forward(e, n, "tdl_mae");
+}
+
+void emit_mae_backward(cg_emitter *e, const checked_node *n) {
+    regression_backward(e, n, "tdl_mae");
+}
+
+void emit_huber_forward(cg_emitter *e, const checked_node *n) {
+    loss_call c = loss_forward_call(e, n);
+    status_call(e, cg_fmt(e, "tdl_huber_forward(%s, %s, %s, %s, %s)", c.v, c.x, c.y, c.count,
+                          cg_float(e, n->attrs.delta)));
+}
+
+void emit_huber_backward(cg_emitter *e, const checked_node *n) {
     loss_call c = loss_backward_call(e, n);
-    cg_line(e, "    tdl_mse_backward(%s, %s, %s, %s, %s, %s);\n", c.dx, c.dy, c.weight, c.x, c.y, c.count);
+    status_call(e, cg_fmt(e, "tdl_huber_backward(%s, %s, %s, %s, %s, %s, %s)", c.dx, c.dy, c.weight, c.x, c.y,
+                          c.count, cg_float(e, n->attrs.delta)));
 }
 
 void emit_metric_forward(cg_emitter *e, const checked_node *n) {
@@ -537,4 +711,52 @@ void emit_multiply_backward(cg_emitter *e, const checked_node *n) {
     const char *da = grad_into(e, n->inputs[0]);
     const char *db = grad_into(e, n->inputs[1]);
     cg_line(e, "    tdl_multiply_backward(%s, %s, %s, %s, %s, %s);\n", da, db, dy, a, b, cg_type_count(e, &n->type));
+}
+
+/* --- batch_norm ------------------------------------------------------------------ */
+
+/* State tensor `k` of n (0 moving_mean, 1 moving_variance) in m->state, or
+ * the batch's statistic for it in m->batch_state: the same offset in both. */
+static const char *state_expr(cg_emitter *e, const checked_node *n, int k, const char *base) {
+    int64_t offset = e->state_offsets[n->index];
+    for (int i = 0; i < k; i++) {
+        int64_t elements = 0;
+        tsc_type_elements(&n->state[i].type, 1, 0, &elements);
+        offset += elements;
+    }
+    if (e->state_base && strcmp(base, "state") == 0) return cg_fmt(e, "%s + %lld", e->state_base, (long long)offset);
+    return cg_fmt(e, "m->%s + %lld", base, (long long)offset);
+}
+
+/* The examples a kernel sees: the batch, or a static first dimension. */
+static const char *examples_of(cg_emitter *e, const tsc_type *t) {
+    return dim_expr(e, t, 0);
+}
+
+void emit_batch_norm_forward(cg_emitter *e, const checked_node *n) {
+    if (cg_forward_fused(e->program, n)) {   /* done by the conv2d's step */
+        cg_line(e, "    /* applied by the convolution above */\n");
+        return;
+    }
+    const char *y = value_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params"), *beta = param_expr(e, n, "beta", "params");
+    const char *desc = cg_desc(e, n), *examples = examples_of(e, &n->type);
+    if (e->program->mode == CG_MODE_TRAIN) {   /* the batch's statistics, kept for backward and the update */
+        cg_line(e, "    tdl_batch_norm_forward_train(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y,
+                state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), x, gamma, beta, desc,
+                examples);
+        return;
+    }
+    cg_line(e, "    tdl_batch_norm_forward(%s, %s, %s, %s, %s, %s, &%s, %s);\n", y, x, state_expr(e, n, 0, "state"),
+            state_expr(e, n, 1, "state"), gamma, beta, desc, examples);
+}
+
+void emit_batch_norm_backward(cg_emitter *e, const checked_node *n) {
+    const char *dy = grad_of(e, n), *x = value_of(e, n->inputs[0]);
+    const char *dx = grad_into(e, n->inputs[0]);
+    const char *gamma = param_expr(e, n, "gamma", "params");
+    const char *dgamma = param_expr(e, n, "gamma", "grads"), *dbeta = param_expr(e, n, "beta", "grads");
+    cg_line(e, "    tdl_batch_norm_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, %s);\n", dx, dgamma, dbeta, dy, x,
+            state_expr(e, n, 0, "batch_state"), state_expr(e, n, 1, "batch_state"), gamma, cg_desc(e, n),
+            examples_of(e, &n->type));
 }

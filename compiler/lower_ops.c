@@ -35,6 +35,12 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n) {
     const cg_node_buffers *nb = cg_buffers_of(l->program, n);
     cg_read(l, value(l, n->inputs[0]));
     if (nb->pre >= 0) cg_write(l, nb->pre);
+    const checked_node *norm = cg_fused_batch_norm(l->program, n);
+    if (norm) {   /* the batch_norm's scale and shift, then its output, in this step */
+        cg_write(l, cg_buffers_of(l->program, norm)->temp);
+        cg_write(l, value(l, norm));
+        return;
+    }
     cg_write(l, nb->value);
     const checked_node *pool = cg_fused_pool(l->program, n);
     if (pool) {   /* the pool's outputs are written by this step */
@@ -47,7 +53,8 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n) {
 void lower_conv_dense_backward(cg_lowerer *l, const checked_node *n) {
     const cg_node_buffers *nb = cg_buffers_of(l->program, n);
     read_grad(l, n);
-    cg_read(l, nb->value);
+    /* softmax's backward reads its output; gelu's and swish's only their input, pre. */
+    if (nb->pre < 0 || n->attrs.activation == TSC_ACTIVATION_SOFTMAX) cg_read(l, nb->value);
     if (nb->pre >= 0) {
         cg_accumulate_into(l, nb->dpre);
         cg_read(l, nb->pre);
@@ -93,6 +100,12 @@ void lower_reduce_backward(cg_lowerer *l, const checked_node *n) {
     grad_into(l, n->inputs[0]);
 }
 
+/* A linear op whose gradient needs nothing but its own (padding, cropping, upsampling). */
+void lower_linear_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    grad_into(l, n->inputs[0]);
+}
+
 void lower_dropout_forward(cg_lowerer *l, const checked_node *n) {
     if (l->program->mode != CG_MODE_TRAIN) return; /* the identity: a view */
     cg_write(l, value(l, n));
@@ -134,6 +147,13 @@ void lower_activation_backward(cg_lowerer *l, const checked_node *n) {
     grad_into(l, n->inputs[0]);
 }
 
+/* gelu, swish, silu: the derivative is a function of the input. */
+void lower_gated_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    cg_read(l, value(l, n->inputs[0]));
+    grad_into(l, n->inputs[0]);
+}
+
 void lower_loss_forward(cg_lowerer *l, const checked_node *n) {
     cg_write(l, value(l, n));
     cg_read(l, value(l, n->inputs[1]));
@@ -159,6 +179,19 @@ void lower_metric_forward(cg_lowerer *l, const checked_node *n) {
     const checked_node *scores = n->op == TSC_OP_IN_TOP_K ? n->inputs[0] : n->inputs[1];
     cg_read(l, value(l, scores));
     class_indices(l, n);
+}
+
+void lower_batch_norm_forward(cg_lowerer *l, const checked_node *n) {
+    if (cg_forward_fused(l->program, n)) return;   /* done by the conv2d's step */
+    lower_unary_forward(l, n);
+}
+
+/* batch_norm's backward recomputes the normalised input from x and the
+ * batch's statistics (kept in m->batch_state, not a buffer). */
+void lower_batch_norm_backward(cg_lowerer *l, const checked_node *n) {
+    read_grad(l, n);
+    cg_read(l, value(l, n->inputs[0]));
+    grad_into(l, n->inputs[0]);
 }
 
 /* --- concat and multiply -------------------------------------------------- */

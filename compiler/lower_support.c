@@ -37,7 +37,7 @@ void cg_accumulate_into(cg_lowerer *l, int buffer) {
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv) {
     const checked_model *m = p->model;
     if (conv->op != TSC_OP_CONV2D || cg_buffers_of(p, conv)->pre >= 0 || conv->index + 1 >= m->node_count)
-        return NULL;   /* softmax after the conv needs its pre-activation pass */
+        return NULL;   /* an unfused activation after the conv needs its own pass */
     /* The very next node: nothing in between may read the convolution's
      * output before the fused step has written it. */
     const checked_node *next = m->nodes[conv->index + 1];
@@ -46,6 +46,9 @@ const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv)
 }
 
 bool cg_forward_fused(const cg_program *p, const checked_node *n) {
-    return n->op == TSC_OP_MAX_POOL2D && n->index > 0 && cg_fused_pool(p, p->model->nodes[n->index - 1]) == n;
+    if (n->index == 0) return false;
+    const checked_node *before = p->model->nodes[n->index - 1];
+    if (n->op == TSC_OP_MAX_POOL2D) return cg_fused_pool(p, before) == n;
+    return n->op == TSC_OP_BATCH_NORM && cg_fused_batch_norm(p, before) == n;
 }
 

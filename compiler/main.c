@@ -36,6 +36,8 @@ typedef struct cli_options {
     const char *depfile_path;      /* -MF FILE (default: <output dir>/<input stem>.d) */
     int64_t batch;                 /* --summary --batch N */
     bool batch_given;
+    bool inference;                /* --inference: forward-only code and memory */
+    const char *weights_path;      /* --weights FILE: parameters compiled in */
     diag_format format;
     cli_color color;
     const char *explain_code;      /* --explain CODE */
@@ -60,6 +62,12 @@ static const char usage_text[] =
     "Output:\n"
     "  -o DIR                   directory for the generated model.c and model.h\n"
     "                           (default: beside the input)\n"
+    "  --inference              forward (and evaluate) only: no gradients, optimizer\n"
+    "                           state or training entry points; with --summary, also\n"
+    "                           the flash and RAM a firmware build needs\n"
+    "  --weights FILE           compile the parameters in from a safetensors file\n"
+    "                           (as NAME_save writes it) as static const arrays;\n"
+    "                           implies --inference\n"
     "  -MD                      also write a make/ninja dependency file\n"
     "  -MF FILE                 its name (default: the input's stem + .d in the\n"
     "                           output directory); implies -MD\n"
@@ -170,6 +178,17 @@ static int parse_arguments(int argc, char **argv, cli_options *options) {
             continue;
         }
 
+        if (strcmp(arg, "--inference") == 0) {
+            options->inference = true;
+            continue;
+        }
+        value = option_value("--weights", argc, argv, &i, &matched, &missing);
+        if (matched) {
+            if (missing || !*value) return usage_error("missing file name after '--weights'");
+            options->weights_path = value;
+            continue;
+        }
+
         if (strcmp(arg, "-MD") == 0) {
             options->write_depfile = true;
             continue;
@@ -237,6 +256,8 @@ static int parse_arguments(int argc, char **argv, cli_options *options) {
         return usage_error("--batch only applies to --summary");
     if (options->output_dir && options->action != ACTION_GENERATE)
         return usage_error("-o only applies when writing C, not with --check, --summary or --dot");
+    if ((options->inference || options->weights_path) && options->action == ACTION_DOT)
+        return usage_error("--inference and --weights do not apply to --dot");
     if (options->write_depfile && options->action != ACTION_GENERATE)
         return usage_error("-MD and -MF only apply when writing C, not with --check, --summary or --dot");
     if (!options->input_path) return usage_error("no input file");
@@ -276,7 +297,7 @@ static int explain(const char *code) {
  * output_dir, or beside the input when there is none. The banner names the
  * input by its file name only, so the output does not depend on where the
  * build runs. With -MD, the dependency file follows. */
-static int generate_c(const checked_file *file, const cli_options *options) {
+static int generate_c(const checked_file *file, const cli_options *options, const tsc_codegen_options *codegen) {
     const char *input_path = options->input_path;
     const char *slash = strrchr(input_path, '/');
     const char *source_name = slash ? slash + 1 : input_path;
@@ -284,7 +305,7 @@ static int generate_c(const checked_file *file, const cli_options *options) {
                       : slash             ? tsc_xstrndup(input_path, (size_t)(slash - input_path))
                                           : tsc_xstrdup(".");
     const char *out_dir = options->output_dir ? options->output_dir : input_dir;
-    int rc = tsc_emit_c(file, out_dir, source_name);
+    int rc = tsc_emit_c_with(file, out_dir, source_name, codegen);
     if (rc == 0 && options->write_depfile) {
         const char *dot = strrchr(source_name, '.');
         size_t stem = dot && dot != source_name ? (size_t)(dot - source_name) : strlen(source_name);
@@ -298,13 +319,24 @@ static int generate_c(const checked_file *file, const cli_options *options) {
 }
 
 static int run_action(const cli_options *options, const checked_file *checked) {
-    switch (options->action) {
-    case ACTION_CHECK: return EXIT_OK;
-    case ACTION_SUMMARY: tsc_print_summary(stdout, checked, options->batch); return EXIT_OK;
-    case ACTION_DOT: tsc_print_dot(stdout, checked); return EXIT_OK;
-    case ACTION_GENERATE: return generate_c(checked, options);
+    tsc_codegen_options codegen = {.inference = options->inference};
+    tsc_weights *weights = NULL;
+    /* The weights are checked against the model (and reported like its
+     * errors) whatever the action, --check included. */
+    if (options->weights_path) {
+        weights = tsc_weights_read(options->weights_path, checked);
+        if (!weights) return diag_error_count() > 0 ? EXIT_MODEL_ERRORS : EXIT_USAGE;
+        codegen.weights = weights;
     }
-    TSC_UNREACHABLE();
+    int status = EXIT_OK;
+    switch (options->action) {
+    case ACTION_CHECK: break;
+    case ACTION_SUMMARY: tsc_print_summary_with(stdout, checked, options->batch, &codegen); break;
+    case ACTION_DOT: tsc_print_dot(stdout, checked); break;
+    case ACTION_GENERATE: status = generate_c(checked, options, &codegen); break;
+    }
+    tsc_weights_free(weights);
+    return status;
 }
 
 /* Reads the input; NULL after reporting why it cannot be read. */

@@ -8,8 +8,15 @@
 #include "ops.h"
 
 static const char *const padding_words[] = {"valid", "same", NULL};
-/* In tsc_activation order: the checker stores the word's index. */
-static const char *const activation_words[] = {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", NULL};
+/* In tsc_activation order: the checker stores the word's index. silu, after
+ * them, is Keras' other name of swish (check_layer_options). */
+static const char *const activation_words[] = {"linear", "relu",  "sigmoid", "tanh",    "leaky_relu", "elu",
+                                               "softplus", "gelu", "swish", "softmax", "silu",       NULL};
+/* In tdl_interpolation order. */
+static const char *const interpolation_words[] = {"nearest", "bilinear", NULL};
+/* In checked_param_init order: Keras' initializers by their string names. */
+static const char *const initializer_words[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                                                "lecun_uniform", "lecun_normal", "zeros", "ones", NULL};
 #define NO_WORDS NULL
 
 #define REQUIRED .default_kind = TSC_DEFAULT_REQUIRED
@@ -75,20 +82,37 @@ static const struct {
     const char *keras, *tdl;
 } keras_names[] = {
     {"concatenate", "concat"},
+    {"separable_convolution2d", "separable_conv2d"},
     {"global_average_pooling2d", "global_avg_pool2d"},
     {"global_max_pooling2d", "global_max_pool2d"},
     {"max_pooling2d", "max_pool2d"},
     {"average_pooling2d", "avg_pool2d"},
     {"avg_pooling2d", "avg_pool2d"},
+    {"up_sampling2d", "upsample2d"},
+    {"upsampling2d", "upsample2d"},
     {"sparse_categorical_crossentropy", "sparse_softmax_cross_entropy"},
     {"categorical_crossentropy", "softmax_cross_entropy"},
     {"binary_crossentropy", "binary_cross_entropy"},
     {"mse", "mean_squared_error"},
+    {"mae", "mean_absolute_error"},
+    {"huber_loss", "huber"},
     {"top_k_categorical_accuracy", "in_top_k"},
     {"sparse_top_k_categorical_accuracy", "in_top_k"},
     {"sparse_categorical_accuracy", "accuracy"},
     {"leakyrelu", "leaky_relu"},
+    {"leaky_re_lu", "leaky_relu"},          /* Keras' own snake case of LeakyReLU, as in its layer names */
+    {"re_lu", "relu"},
+    {"rescale", "rescaling"},               /* the rescale= of Keras' ImageDataGenerator */
+    {"batch_normalization", "batch_norm"},
 };
+
+const char *tsc_op_keras_alias_at(int index, const char **tdl)
+{
+    if (index < 0 || (size_t)index >= sizeof keras_names / sizeof keras_names[0])
+        return NULL;
+    *tdl = keras_names[index].tdl;
+    return keras_names[index].keras;
+}
 
 const char *tsc_op_keras_alias(const char *name)
 {

@@ -54,6 +54,8 @@ typedef enum tsc_arg_kind {
     TSC_ARG_INT_PAIR,    /* n or (h, w): kernel_size, strides, pool_size, dilation_rate */
     TSC_ARG_AXES,        /* an axis or a list/tuple of axes (negative counts from the end) */
     TSC_ARG_INT_LIST,    /* a list/tuple of integers: reshape's shape, filter_sizes, input_sizes */
+    TSC_ARG_INT_SIDES,   /* n, (rows, columns) or ((top, bottom), (left, right)), as Keras' ZeroPadding2D
+                            (also flat (top, bottom, left, right)): 1, 2 or 4 integers */
     TSC_ARG_STRING,      /* "text": name= */
     TSC_ARG_RATE,        /* a number, or a schedule call: an optimizer's learning_rate= */
     TSC_ARG_NUMBERS,     /* a list of numbers of any length (schedules' boundaries and values) */
@@ -89,7 +91,7 @@ typedef struct tsc_param_spec {
 #undef PARAM_LIST_END
 
 /* The most parameters any op takes (checked in ops.c). */
-#define TSC_OP_MAX_PARAMS 10
+#define TSC_OP_MAX_PARAMS 12
 
 typedef struct tsc_op_info {
     tsc_op op;
@@ -112,6 +114,9 @@ const tsc_op_info *tsc_op_lookup(const char *name);
 /* The TDL name of an op a Keras user may write by its Keras name in snake
  * case ("concatenate" -> "concat"), or NULL. */
 const char *tsc_op_keras_alias(const char *name);
+/* Row `index` of that table: the Keras name (and *tdl the TDL one), or NULL
+ * past its end. */
+const char *tsc_op_keras_alias_at(int index, const char **tdl);
 /* Index of a parameter by keyword in info->params, or -1. */
 int tsc_op_param_index(const tsc_op_info *info, const char *keyword);
 /* The closest of `count` candidate names to `name` (edit distance with

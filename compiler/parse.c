@@ -255,3 +255,100 @@ char *tdl_printable(const char *text, size_t length, size_t max_bytes)
     out[n] = '\0';
     return out;
 }
+
+/* ---- expressions ---------------------------------------------------------- */
+
+/* The source text of an expression for messages: blanks squeezed to one
+ * space, at most 40 bytes and then "...". At most MAX_READ bytes of the
+ * source are read, so that a long chain of operators over long runs of
+ * blanks stays linear. */
+static const char *expression_text(tdl_parse_ctx *ctx, tsc_loc loc)
+{
+    enum { MAX_SHOWN = 40, MAX_READ = 1024 };
+    const char *text = ctx->source->text;
+    uint32_t end = loc.last < ctx->source->length ? loc.last + 1 : (uint32_t)ctx->source->length;
+    if (end > loc.first && end - loc.first > MAX_READ)
+        end = loc.first + MAX_READ;
+    char squeezed[MAX_SHOWN + 1];
+    size_t n = 0;
+    bool cut = false;
+    for (uint32_t i = loc.first; i < end; i++) {
+        char c = text[i];
+        bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+        if (blank && (n == 0 || squeezed[n - 1] == ' '))
+            continue;
+        if (n == MAX_SHOWN) {
+            cut = true;
+            break;
+        }
+        squeezed[n++] = blank ? ' ' : c;
+    }
+    char *shown = tdl_printable(squeezed, n, MAX_SHOWN);
+    cut = cut || (loc.last < ctx->source->length && end < loc.last + 1);
+    const char *result = tsc_arena_format(ctx->arena, "%s%s", shown, cut ? "..." : "");
+    free(shown);
+    return result;
+}
+
+/* How deep calls and operators may nest in one expression: as deep as
+ * brackets may (the scanner's limit). */
+enum { MAX_EXPRESSION_DEPTH = 64 };
+
+ast_value *tdl_call_value(tdl_parse_ctx *ctx, tsc_loc loc, ast_call *call)
+{
+    ast_value *value = tsc_arena_alloc(ctx->arena, sizeof *value);
+    value->kind = VALUE_CALL;
+    value->loc = loc;
+    value->call = call;
+    value->text = expression_text(ctx, loc);
+    int deepest = 0;
+    for (const ast_arg *arg = call->args; arg != NULL && deepest >= 0; arg = arg->next)
+        deepest = arg->value->depth < 0 ? -1 : (arg->value->depth > deepest ? arg->value->depth : deepest);
+    if (deepest < 0) {
+        value->depth = -1;   /* an inner one was reported */
+    } else if (deepest + 1 > MAX_EXPRESSION_DEPTH) {
+        /* The checker walks expressions recursively: a bound keeps its stack
+         * small however long a chain like a + a + … + a is. Brackets nested
+         * too deep were reported by the scanner already. */
+        if (!ast_file_has_error_in(ctx->file, loc))
+            tdl_error(ctx, loc, "E0007", "the expression nests more than %d calls and operators",
+                      MAX_EXPRESSION_DEPTH);
+        value->depth = -1;
+    } else {
+        value->depth = deepest + 1;
+    }
+    return value;
+}
+
+/* The op an operator stands for; `x OP number` is rescaling, which the
+ * checker decides, since a name may be a const. */
+static const char *infix_op(const char *op)
+{
+    switch (op[0]) {
+    case '+': return "add";
+    case '-': return "subtract";
+    default: return "multiply";
+    }
+}
+
+ast_value *tdl_infix(tdl_parse_ctx *ctx, tsc_loc loc, const char *op, tsc_loc op_loc, ast_value *a, ast_value *b)
+{
+    ast_arg *first = ast_new_arg(ctx->arena, a->loc, NULL, (tsc_loc){0}, a);
+    first->next = ast_new_arg(ctx->arena, b->loc, NULL, (tsc_loc){0}, b);
+    ast_call *call = ast_new_call(ctx->arena, loc, infix_op(op), op_loc, first);
+    call->infix = op;
+    return tdl_call_value(ctx, loc, call);
+}
+
+ast_call *tdl_rhs_call(tdl_parse_ctx *ctx, ast_value *value)
+{
+    if (value->kind == VALUE_CALL)
+        return value->call;
+    const char *text = ctx->source->text + value->loc.first;
+    size_t length = value->loc.last >= value->loc.first ? value->loc.last - value->loc.first + 1 : 0;
+    char *shown = tdl_printable(text, length, 40);
+    tdl_error(ctx, value->loc, "E0001", "expected a call or an operator expression but found %s '%s'",
+              value->kind == VALUE_IDENT ? "identifier" : "number", shown);
+    free(shown);
+    return NULL;
+}

@@ -247,12 +247,20 @@ static int optimizer_slots(const checked_optimizer *o) {
     }
 }
 
-void cg_layout_build(cg_layout *layout, const checked_model *model) {
+void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_codegen_options *options) {
     memset(layout, 0, sizeof *layout);
-    layout->has_train = model->optimizer != NULL && model->loss_count > 0;
+    layout->weights = options ? options->weights : NULL;
+    layout->weights_compiled_in = options && (options->weights || options->weights_compiled_in);
+    /* Compiled-in weights are const: nothing may train them. */
+    bool inference_asked = options && (options->inference || layout->weights_compiled_in);
+    layout->has_train = !inference_asked && model->optimizer != NULL && model->loss_count > 0;
+    layout->inference = !layout->has_train;
+    /* No evaluate that would report nothing. */
+    layout->has_eval = model->loss_count + model->metric_count > 0;
     layout->param_offsets = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->param_offsets);
     layout->node_names = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->node_names);
     layout->type_texts = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->type_texts);
+    layout->state_offsets = tsc_xcalloc((size_t)model->node_count + 1, sizeof *layout->state_offsets);
     for (int i = 0; i < model->node_count; i++) {
         layout->node_names[i] = cg_node_c_name(model->nodes[i]);
         layout->type_texts[i] = cg_type_text(&model->nodes[i]->type, model->batch_symbol);
@@ -263,11 +271,18 @@ void cg_layout_build(cg_layout *layout, const checked_model *model) {
             layout->param_floats = add_sat(layout->param_floats, count);
             layout->param_tensors++;
         }
+        layout->state_offsets[i] = layout->state_floats;
+        for (int k = 0; k < model->nodes[i]->state_count; k++) {
+            int64_t count = 0;
+            if (!tsc_type_elements(&model->nodes[i]->state[k].type, 1, 0, &count)) count = INT64_MAX;
+            layout->state_floats = add_sat(layout->state_floats, count);
+            layout->state_tensors++;
+        }
     }
     const checked_optimizer *o = model->optimizer;
     if (layout->has_train) layout->optimizer_slots = optimizer_slots(o);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
-        if (mode == CG_MODE_TRAIN && !layout->has_train) continue;
+        if ((mode == CG_MODE_TRAIN && !layout->has_train) || (mode == CG_MODE_EVAL && !layout->has_eval)) continue;
         /* The back end's stages, in order: autodiff (the program's nodes,
          * gradients and buffers), lowering (its steps), planning (lifetimes
          * from the steps, then offsets). */
@@ -287,16 +302,35 @@ void cg_layout_release(cg_layout *layout) {
     free(layout->node_names);
     free(layout->type_texts);
     free(layout->param_offsets);
+    free(layout->state_offsets);
     memset(layout, 0, sizeof *layout);
 }
 
-uint64_t cg_workspace_floats(const checked_model *model, int max_batch) {
+bool cg_workspace_query(const cg_layout *layout, const checked_node *n,
+                        size_t (**floats)(const checked_node *n, int max_batch), const char **function) {
+    const cg_op_lowering *row = cg_lowering_of(n);
+    *floats = row->workspace_floats;
+    *function = row->workspace_function;
+    if (layout->inference) {
+        /* Only the steps an inference build runs: the forward ones of the
+         * nodes forward or evaluate computes. */
+        bool runs = false;
+        for (int mode = 0; mode < CG_MODE_COUNT; mode++)
+            if (layout->programs[mode] && layout->programs[mode]->live[n->index]) runs = true;
+        *floats = runs ? row->forward_workspace_floats : NULL;
+        *function = runs ? row->forward_workspace_function : NULL;
+    }
+    return *floats != NULL;
+}
+
+uint64_t cg_workspace_floats(const cg_layout *layout, int max_batch) {
+    const checked_model *model = layout->programs[CG_MODE_INFER]->model;
     uint64_t need = 0;
     for (int i = 0; i < model->node_count; i++) {
-        const checked_node *n = model->nodes[i];
-        const cg_op_lowering *row = cg_lowering_of(n);
-        if (!row->workspace_floats) continue;
-        uint64_t size = row->workspace_floats(n, max_batch);
+        size_t (*floats)(const checked_node *, int);
+        const char *function;
+        if (!cg_workspace_query(layout, model->nodes[i], &floats, &function)) continue;
+        uint64_t size = floats(model->nodes[i], max_batch);
         if (size > need) need = size;
     }
     return need;
@@ -304,34 +338,46 @@ uint64_t cg_workspace_floats(const checked_model *model, int max_batch) {
 
 void cg_layout_runtime(const cg_layout *layout, tdl_model_layout *out) {
     *out = (tdl_model_layout){
-        .param_floats = (size_t)layout->param_floats,
+        /* compiled-in parameters are static const data, not arena */
+        .param_floats = layout->weights_compiled_in ? 0 : (size_t)layout->param_floats,
         .grad_floats = layout->has_train ? (size_t)layout->param_floats : 0,
         .optimizer_slots = layout->optimizer_slots,
         .act_per_sample = (size_t)layout->act_per_sample,
         .act_fixed = (size_t)layout->act_fixed,
+        .state_floats = layout->weights_compiled_in ? 0 : (size_t)layout->state_floats,   /* rodata too */
+        .batch_state_floats = layout->has_train ? (size_t)layout->state_floats : 0,
     };
 }
 
 bool tsc_model_arena(const checked_model *model, int64_t max_batch, tsc_arena_report *report) {
+    return tsc_model_arena_with(model, NULL, max_batch, report);
+}
+
+bool tsc_model_arena_with(const checked_model *model, const tsc_codegen_options *options, int64_t max_batch,
+                          tsc_arena_report *report) {
     if (max_batch < 1 || max_batch > INT32_MAX) return false;
     cg_layout layout;
-    cg_layout_build(&layout, model);
+    cg_layout_build(&layout, model, options);
     tdl_model_layout runtime, forward;
     cg_layout_runtime(&layout, &runtime);
     forward = runtime;
     forward.act_per_sample = (size_t)layout.programs[CG_MODE_INFER]->batched_floats;
     forward.act_fixed = (size_t)layout.programs[CG_MODE_INFER]->fixed_floats;
-    size_t workspace = (size_t)cg_workspace_floats(model, (int)max_batch);
+    size_t workspace = (size_t)cg_workspace_floats(&layout, (int)max_batch);
     tdl_model_arena_parts parts, forward_parts;
     bool ok = tdl_model_arena_parts_of(&runtime, (int)max_batch, workspace, &parts) &&
               tdl_model_arena_parts_of(&forward, (int)max_batch, workspace, &forward_parts);
     if (ok) {
         report->header_bytes = TDL_MODEL_HEADER_BYTES;
         report->parameter_bytes = (uint64_t)(parts.params + parts.grads + parts.slots) * sizeof(float);
+        report->weight_bytes = (uint64_t)layout.param_floats * sizeof(float);
+        report->state_bytes = (uint64_t)(parts.state + parts.batch_state) * sizeof(float);
         report->activation_bytes = (uint64_t)(parts.activations + parts.fixed) * sizeof(float);
         report->forward_activation_bytes = (uint64_t)(forward_parts.activations + forward_parts.fixed) * sizeof(float);
         report->workspace_bytes = (uint64_t)parts.workspace * sizeof(float);
         report->total_bytes = parts.total_bytes;
+        report->trains = layout.has_train;
+        report->weights_compiled_in = layout.weights_compiled_in;
     }
     cg_layout_release(&layout);
     return ok;

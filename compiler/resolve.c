@@ -17,15 +17,6 @@ static check_rule *const shape_rules[TSC_OP_COUNT] = {
 
 /* ---- names ------------------------------------------------------------- */
 
-static const ast_const *find_const(const check_ctx *ctx, const char *name)
-{
-    for (const ast_const *c = ctx->ast->consts; c != NULL; c = c->next) {
-        if (strcmp(c->name, name) == 0)
-            return c;
-    }
-    return NULL;
-}
-
 static void bind_name(check_ctx *ctx, const char *name, tsc_loc loc, checked_node *node)
 {
     check_binding *b = &ctx->bindings[ctx->binding_count++];
@@ -80,7 +71,7 @@ static bool convert_int(check_ctx *ctx, const checked_node *node, const tsc_para
         return true;
     }
     if (v->kind == VALUE_IDENT) {
-        const ast_const *c = find_const(ctx, v->text);
+        const ast_const *c = check_find_const(ctx, v->text);
         if (c != NULL && c->value->kind == VALUE_INT) {
             *out = c->value->int_value;
             return true;
@@ -112,7 +103,7 @@ static bool convert_float(check_ctx *ctx, const checked_node *node, const tsc_pa
         return true;
     }
     if (v->kind == VALUE_IDENT) {
-        const ast_const *c = find_const(ctx, v->text);
+        const ast_const *c = check_find_const(ctx, v->text);
         if (c != NULL) {
             *out = c->value->kind == VALUE_INT ? (double)c->value->int_value : c->value->float_value;
             return true;
@@ -129,9 +120,16 @@ static bool convert_float(check_ctx *ctx, const checked_node *node, const tsc_pa
     return false;
 }
 
+static checked_node *check_call(check_ctx *ctx, const ast_call *call, ast_stmt_kind kind, const char *binding);
+
 static bool convert_tensor(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
                            checked_node **out)
 {
+    if (v->kind == VALUE_CALL) {
+        /* A nested call or operator: a layer of its own, named by its text. */
+        *out = check_call(ctx, v->call, STMT_ASSIGN, v->text);
+        return *out != NULL;
+    }
     if (v->kind != VALUE_IDENT) {
         diag_error(v->loc, "E0108", "%s expects a tensor for '%s', found %s", node->info->name, p->name,
                    ast_value_kind_name(v->kind));
@@ -142,7 +140,7 @@ static bool convert_tensor(check_ctx *ctx, const checked_node *node, const tsc_p
         *out = b->node;
         return b->node != NULL;   /* a poisoned name: its error was reported already */
     }
-    const ast_const *c = find_const(ctx, v->text);
+    const ast_const *c = check_find_const(ctx, v->text);
     if (c != NULL) {
         diag_error(v->loc, "E0108", "'%s' is a const, but '%s' of %s expects a tensor", v->text, p->name,
                    node->info->name);
@@ -224,6 +222,36 @@ static bool convert_pair(check_ctx *ctx, const checked_node *node, const tsc_par
     return false;
 }
 
+/* Keras' padding/cropping forms: n, (rows, columns), ((top, bottom),
+ * (left, right)), or the same four flat; ints[0, count) in that order. */
+static bool convert_sides(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                          check_value *out)
+{
+    if (v->kind != VALUE_TUPLE && v->kind != VALUE_LIST) {
+        out->count = 1;
+        return convert_int(ctx, node, p, v, &out->ints[0]);
+    }
+    bool nested = v->item_count == 2 && v->items->kind != VALUE_INT && v->items->kind != VALUE_IDENT;
+    if (v->item_count == 4 || (v->item_count == 2 && !nested)) {
+        for (const ast_value *item = v->items; item != NULL; item = item->next)
+            if (!convert_int(ctx, node, p, item, &out->ints[out->count++]))
+                return false;
+        return true;
+    }
+    for (const ast_value *pair = nested ? v->items : NULL; pair != NULL; pair = pair->next) {
+        if ((pair->kind != VALUE_TUPLE && pair->kind != VALUE_LIST) || pair->item_count != 2)
+            break;
+        for (const ast_value *item = pair->items; item != NULL; item = item->next)
+            if (!convert_int(ctx, node, p, item, &out->ints[out->count++]))
+                return false;
+    }
+    if (out->count == 4)
+        return true;
+    diag_error(v->loc, "E0106", "%s expects '%s' as n, (rows, columns) or ((top, bottom), (left, right))",
+               node->info->name, p->name);
+    return false;
+}
+
 /* A list or tuple of integers; INT_LIST also accepts the batch symbol. */
 static bool convert_int_list(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p,
                              const ast_value *v, check_value *out)
@@ -245,7 +273,7 @@ static bool convert_int_list(check_ctx *ctx, const checked_node *node, const tsc
     for (const ast_value *item = v->items; item != NULL; item = item->next) {
         int i = out->count++;
         if (p->kind == TSC_ARG_INT_LIST && item->kind == VALUE_IDENT && batch != NULL &&
-            strcmp(item->text, batch) == 0 && find_const(ctx, item->text) == NULL) {
+            strcmp(item->text, batch) == 0 && check_find_const(ctx, item->text) == NULL) {
             out->is_batch[i] = true;
             out->ints[i] = TSC_DIM_BATCH;
             continue;
@@ -304,6 +332,12 @@ static bool convert_rate(check_ctx *ctx, const checked_node *node, const tsc_par
 {
     if (v->kind != VALUE_CALL)
         return convert_float(ctx, node, p, v, &out->number);
+    if (v->call->infix != NULL) {
+        /* `0.1 * 2` parses as a call of multiply; the rate is a literal. */
+        diag_error(v->loc, "E0106", "%s expects a number or a schedule for '%s', found %s", node->info->name,
+                   p->name, ast_value_kind_name(v->kind));
+        return false;
+    }
     const tsc_op_info *info = tsc_op_lookup(v->call->callee);
     if (info == NULL || info->family != TSC_FAMILY_SCHEDULE) {
         diag_error(v->call->callee_loc, "E0106",
@@ -355,6 +389,8 @@ static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_pa
     case TSC_ARG_AXES:
     case TSC_ARG_INT_LIST:
         return convert_int_list(ctx, node, p, v, out);
+    case TSC_ARG_INT_SIDES:
+        return convert_sides(ctx, node, p, v, out);
     case TSC_ARG_STRING:
         if (v->kind != VALUE_STRING) {
             wrong_kind(node, p, v, "a string");
@@ -408,6 +444,7 @@ static void fill_default(const tsc_param_spec *p, check_value *v)
     case TSC_ARG_TENSOR:
     case TSC_ARG_TENSORS:
     case TSC_ARG_INT_LIST:
+    case TSC_ARG_INT_SIDES:
     case TSC_ARG_STRING:
     case TSC_ARG_NUMBERS:
         break;
@@ -521,15 +558,28 @@ static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *
 
 /* ---- nodes ---------------------------------------------------------------- */
 
-static checked_node *new_node(check_ctx *ctx, tsc_op op)
+/* A node not yet in the graph: a call's operands, which may be nested calls,
+ * are added first, so that the nodes stay in a topological order. */
+static checked_node *alloc_node(check_ctx *ctx, tsc_op op)
 {
-    checked_model *m = ctx->model;
     checked_node *node = tsc_arena_alloc(ctx->arena, sizeof *node);
-    node->index = m->node_count;
     node->op = op;
     node->info = tsc_op_info_of(op);
     node->stmt = ctx->stmt;
+    return node;
+}
+
+static void append_node(check_ctx *ctx, checked_node *node)
+{
+    checked_model *m = ctx->model;
+    node->index = m->node_count;
     m->nodes[m->node_count++] = node;
+}
+
+static checked_node *new_node(check_ctx *ctx, tsc_op op)
+{
+    checked_node *node = alloc_node(ctx, op);
+    append_node(ctx, node);
     return node;
 }
 
@@ -657,23 +707,22 @@ static const char *statement_callee_kind(ast_stmt_kind kind)
 
 /* E0101 for a callee that is no op: did-you-mean among the ops that fit the
  * statement, and for losses, metrics and optimizers the whole short list. */
-static void report_unknown_op(check_ctx *ctx, const ast_stmt *stmt)
+static void report_unknown_op(check_ctx *ctx, const ast_call *call, ast_stmt_kind stmt_kind)
 {
-    const ast_call *call = stmt->call;
-    const char *kind = statement_callee_kind(stmt->kind);
+    const char *kind = statement_callee_kind(stmt_kind);
     diag_error(call->callee_loc, "E0101", "unknown %s '%s'", kind, call->callee);
     const char *names[TSC_OP_COUNT];
     const char *known = "";
     for (int i = 0; i < TSC_OP_COUNT; i++) {
         const tsc_op_info *info = tsc_op_info_of((tsc_op)i);
-        bool fits = i != TSC_OP_INPUT && family_fits(stmt->kind, info->family);
+        bool fits = i != TSC_OP_INPUT && family_fits(stmt_kind, info->family);
         names[i] = fits ? info->name : NULL;
-        if (fits && stmt->kind != STMT_ASSIGN && stmt->kind != STMT_OUTPUT)
+        if (fits && stmt_kind != STMT_ASSIGN && stmt_kind != STMT_OUTPUT)
             known = tsc_arena_format(ctx->arena, "%s%s%s", known, known[0] ? ", " : "", info->name);
     }
     const char *keras = tsc_op_keras_alias(call->callee);
     const tsc_op_info *alias = keras != NULL ? tsc_op_lookup(keras) : NULL;
-    if (alias != NULL && family_fits(stmt->kind, alias->family)) {
+    if (alias != NULL && family_fits(stmt_kind, alias->family)) {
         diag_help(call->callee_loc, "'%s' is the Keras name; TDL calls it '%s'", call->callee, keras);
         diag_fixit(call->callee_loc, keras);
         return;
@@ -689,16 +738,16 @@ static void report_unknown_op(check_ctx *ctx, const ast_stmt *stmt)
     }
 }
 
-/* The op of a call, or NULL after an error (unknown op, wrong statement). */
-static const tsc_op_info *lookup_op(check_ctx *ctx, const ast_stmt *stmt)
+/* The op of a call in a statement of that kind (a nested call: as in
+ * STMT_ASSIGN), or NULL after an error (unknown op, wrong statement). */
+static const tsc_op_info *lookup_op(check_ctx *ctx, const ast_call *call, ast_stmt_kind kind)
 {
-    const ast_call *call = stmt->call;
     const tsc_op_info *info = tsc_op_lookup(call->callee);
     if (info == NULL) {
-        report_unknown_op(ctx, stmt);
+        report_unknown_op(ctx, call, kind);
         return NULL;
     }
-    if (!family_fits(stmt->kind, info->family)) {
+    if (!family_fits(kind, info->family)) {
         char *what = tsc_format(family_statement(info->family), info->name);
         diag_error(call->callee_loc, "E0111", "'%s' cannot be used here: it is %s", info->name, what);
         free(what);
@@ -782,7 +831,7 @@ static void check_assertion(check_ctx *ctx, const ast_stmt *stmt, const checked_
         if (d->kind == DIM_INT) {
             expected = d->value;
         } else {
-            const ast_const *c = find_const(ctx, d->name);
+            const ast_const *c = check_find_const(ctx, d->name);
             const char *batch = ctx->model->batch_symbol;
             if (c != NULL && c->value->kind == VALUE_INT) {
                 expected = c->value->int_value;
@@ -804,18 +853,27 @@ static void check_assertion(check_ctx *ctx, const ast_stmt *stmt, const checked_
     }
 }
 
-/* Builds the node of a call statement. Returns NULL when the op is unknown or
- * misplaced; otherwise a node whose type is POISON after an error. */
-static checked_node *check_call(check_ctx *ctx, const ast_stmt *stmt, check_value *values)
+/* Builds the node of a call (of a statement of that kind, or nested: then
+ * STMT_ASSIGN) after the nodes of its nested calls. `binding` names its value
+ * in messages: the statement's name, or a nested call's text. Returns NULL
+ * when the op is unknown or misplaced; otherwise a node whose type is POISON
+ * after an error. */
+static checked_node *check_call(check_ctx *ctx, const ast_call *call, ast_stmt_kind kind, const char *binding)
 {
-    const tsc_op_info *info = lookup_op(ctx, stmt);
+    call = check_operator_call(ctx, call);
+    if (call == NULL)
+        return NULL;
+    const tsc_op_info *info = lookup_op(ctx, call, kind);
     if (info == NULL)
         return NULL;
-    checked_node *node = new_node(ctx, info->op);
-    node->call = stmt->call;
-    node->loc = stmt->call->loc;
-    node->binding = stmt->name;
-    bool ok = bind_args(ctx, node, stmt->call, values);
+    /* In the arena, not on the stack: nested calls recurse through here. */
+    check_value *values = tsc_arena_alloc(ctx->arena, TSC_OP_MAX_PARAMS * sizeof *values);
+    checked_node *node = alloc_node(ctx, info->op);
+    node->call = call;
+    node->loc = call->loc;
+    node->binding = binding;
+    bool ok = bind_args(ctx, node, call, values);
+    append_node(ctx, node);
     int tensors = 0;
     for (int i = 0; i < info->param_count; i++)
         tensors += info->params[i].kind == TSC_ARG_TENSORS ? values[i].count : 1;
@@ -881,7 +939,7 @@ static tsc_type input_type(check_ctx *ctx, const ast_stmt *stmt)
             }
             type.dims[i] = d->value;
         } else {
-            const ast_const *c = find_const(ctx, d->name);
+            const ast_const *c = check_find_const(ctx, d->name);
             const char *batch = ctx->model->batch_symbol;
             if (c != NULL) {
                 if (c->value->kind != VALUE_INT || c->value->int_value < 1) {
@@ -995,8 +1053,6 @@ static void check_output_name(check_ctx *ctx, const ast_stmt *stmt)
 
 static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
 {
-    check_value values[TSC_OP_MAX_PARAMS];
-    memset(values, 0, sizeof values);
     ctx->stmt = stmt;
     checked_model *m = ctx->model;
     /* A statement lost to a syntax error: its name is poison, so later uses
@@ -1016,7 +1072,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
         check_input(ctx, stmt);
         return;
     case STMT_ASSIGN: {
-        checked_node *node = check_call(ctx, stmt, values);
+        checked_node *node = check_call(ctx, stmt->call, stmt->kind, stmt->name);
         if (node != NULL && stmt->type != NULL && !tsc_type_is_poison(&node->type))
             check_assertion(ctx, stmt, node);
         bind_name(ctx, stmt->name, stmt->name_loc, node);
@@ -1025,7 +1081,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
     case STMT_LOSS:
     case STMT_METRIC: {
         bool clash = report_name_clash(ctx, stmt);
-        checked_node *node = check_call(ctx, stmt, values);
+        checked_node *node = check_call(ctx, stmt->call, stmt->kind, stmt->name);
         bind_name(ctx, stmt->name, stmt->name_loc, node);
         if (node == NULL || clash)
             return;
@@ -1043,7 +1099,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
     }
     case STMT_OUTPUT:
         if (stmt->call != NULL) {
-            checked_node *node = check_call(ctx, stmt, values);
+            checked_node *node = check_call(ctx, stmt->call, stmt->kind, stmt->name);
             bind_name(ctx, stmt->name, stmt->name_loc, node);
         } else if (check_find_binding(ctx, stmt->name) == NULL) {
             diag_error(stmt->name_loc, "E0107", "undefined tensor '%s'", stmt->name);
@@ -1060,7 +1116,7 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
             diag_note(m->optimizer->loc, "the first one is here");
             return;
         }
-        checked_node *node = check_call(ctx, stmt, values);
+        checked_node *node = check_call(ctx, stmt->call, stmt->kind, stmt->name);
         if (node == NULL)
             return;
         /* The optimizer is configuration, not a vertex of the graph: its
@@ -1130,19 +1186,56 @@ static void warn_unused(check_ctx *ctx)
     }
 }
 
+/* Floats of `count` tensors, saturating at INT64_MAX. */
+static int64_t count_floats(const checked_param *tensors, int count, int64_t total)
+{
+    for (int j = 0; j < count; j++) {
+        int64_t n;
+        if (!tsc_type_elements(&tensors[j].type, 1, 0, &n) || total > INT64_MAX - n)
+            total = INT64_MAX;
+        else
+            total += n;
+    }
+    return total;
+}
+
 static void count_params(checked_model *m)
 {
-    int64_t total = 0;
+    int64_t total = 0, state = 0;
     for (int i = 0; i < m->node_count; i++) {
-        for (int j = 0; j < m->nodes[i]->param_count; j++) {
-            int64_t n;
-            if (!tsc_type_elements(&m->nodes[i]->params[j].type, 1, 0, &n) || total > INT64_MAX - n)
-                total = INT64_MAX;
-            else
-                total += n;
-        }
+        total = count_floats(m->nodes[i]->params, m->nodes[i]->param_count, total);
+        state = count_floats(m->nodes[i]->state, m->nodes[i]->state_count, state);
     }
     m->param_total = total;
+    m->state_total = state;
+}
+
+/* The calls of a value: nested ones, operators, and those in lists. The
+ * recursion is as deep as the value's brackets and calls, which the parser
+ * bounds (E0007). */
+static size_t value_calls(const ast_value *v)
+{
+    size_t n = 0;
+    if (v->kind == VALUE_CALL) {
+        n++;
+        for (const ast_arg *arg = v->call->args; arg != NULL; arg = arg->next)
+            n += value_calls(arg->value);
+    }
+    for (const ast_value *item = v->items; item != NULL; item = item->next)
+        n += value_calls(item);
+    return n;
+}
+
+/* The calls nested in a statement's call; none for a statement with an
+ * error, which the checker skips (and whose nesting may be unbounded). */
+static size_t statement_calls(const ast_file *file, const ast_stmt *stmt)
+{
+    size_t n = 0;
+    if (stmt->call == NULL || ast_file_has_error_in(file, stmt->loc))
+        return 0;
+    for (const ast_arg *arg = stmt->call->args; arg != NULL; arg = arg->next)
+        n += value_calls(arg->value);
+    return n;
 }
 
 static void check_model(tsc_arena *arena, const ast_file *file, const ast_model *ast, checked_model *m)
@@ -1154,11 +1247,14 @@ static void check_model(tsc_arena *arena, const ast_file *file, const ast_model 
     ctx.model = m;
     m->name = ast->name;
     m->ast = ast;
-    /* Each statement makes at most one node and binds at most one name. */
-    size_t n = 1;
-    for (const ast_stmt *s = ast->stmts; s != NULL; s = s->next)
+    /* Each statement binds at most one name and makes at most one node per
+     * call in it (nested ones and operators included). */
+    size_t n = 1, nodes = 1;
+    for (const ast_stmt *s = ast->stmts; s != NULL; s = s->next) {
         n++;
-    m->nodes = tsc_arena_alloc(arena, n * sizeof *m->nodes);
+        nodes += 1 + statement_calls(file, s);
+    }
+    m->nodes = tsc_arena_alloc(arena, nodes * sizeof *m->nodes);
     m->inputs = tsc_arena_alloc(arena, n * sizeof *m->inputs);
     m->losses = tsc_arena_alloc(arena, n * sizeof *m->losses);
     m->metrics = tsc_arena_alloc(arena, n * sizeof *m->metrics);

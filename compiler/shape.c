@@ -49,6 +49,31 @@ static void help_rank2(check_ctx *ctx, const checked_node *node, const checked_n
         check_fixit_before_statement(ctx, fix);
 }
 
+/* The same for an operand that is a sub-expression, which has no name to
+ * rebind: wrap it where it is written. */
+static void help_rank2_wrap(check_ctx *ctx, const checked_node *x, tsc_loc written)
+{
+    const tsc_type *t = &x->type;
+    const char *before, *after;
+    tsc_type fixed = check_make_type(t->dtype, 2);
+    fixed.dims[0] = t->dims[0];
+    if (t->rank >= 3) {
+        if (!tsc_type_elements(t, 1, 1, &fixed.dims[1]))
+            return;
+        before = "flatten(";
+        after = ")";
+    } else if (t->rank == 1) {
+        fixed.dims[1] = 1;
+        before = "expand_dims(";
+        after = ", axis=-1)";
+    } else {
+        return;
+    }
+    diag_help(written, "wrap it: %s…%s (gives %s)", before, after, check_type_str(ctx, &fixed));
+    diag_fixit((tsc_loc){written.file, written.first, written.first - 1}, before);
+    diag_fixit((tsc_loc){written.file, written.last + 1, written.last}, after);
+}
+
 bool check_dense(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     const checked_node *x = values[P_dense_x].tensor;
@@ -60,7 +85,10 @@ bool check_dense(check_ctx *ctx, checked_node *node, const check_value *values)
                    "dense expects a rank-2 input [batch, features], but '%s' is rank %d: %s", name, x->type.rank,
                    check_type_str(ctx, &x->type));
         check_note_origin(ctx, x, name);
-        help_rank2(ctx, node, x, name);
+        if (node->args[P_dense_x]->value->kind == VALUE_CALL)
+            help_rank2_wrap(ctx, x, check_arg_loc(node, P_dense_x));
+        else
+            help_rank2(ctx, node, x, name);
         return false;
     }
     int64_t units = values[P_dense_units].ints[0];
@@ -286,6 +314,16 @@ bool check_activation(check_ctx *ctx, checked_node *node, const check_value *val
     return true;
 }
 
+bool check_rescaling(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!check_expect_dtype(ctx, node, values, P_rescaling_x, TSC_DTYPE_F32))
+        return false;
+    node->attrs.scale = values[P_rescaling_scale].number;
+    node->attrs.offset = values[P_rescaling_offset].number;
+    node->type = values[P_rescaling_x].tensor->type;
+    return true;
+}
+
 bool check_leaky_relu(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     if (!check_expect_dtype(ctx, node, values, P_leaky_relu_x, TSC_DTYPE_F32))
@@ -295,6 +333,29 @@ bool check_leaky_relu(check_ctx *ctx, checked_node *node, const check_value *val
         return check_range_error(node, P_leaky_relu_alpha, ">= 0", alpha);
     node->attrs.alpha = alpha;
     node->type = values[P_leaky_relu_x].tensor->type;
+    return true;
+}
+
+bool check_elu(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!check_expect_dtype(ctx, node, values, P_elu_x, TSC_DTYPE_F32))
+        return false;
+    /* >= 0 keeps the output's sign that of the input, which the backward
+     * reads the slope from. */
+    double alpha = values[P_elu_alpha].number;
+    if (alpha < 0)
+        return check_range_error(node, P_elu_alpha, ">= 0", alpha);
+    node->attrs.alpha = alpha;
+    node->type = values[P_elu_x].tensor->type;
+    return true;
+}
+
+bool check_gelu(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    if (!check_expect_dtype(ctx, node, values, P_gelu_x, TSC_DTYPE_F32))
+        return false;
+    node->attrs.approximate = values[P_gelu_approximate].flag;
+    node->type = values[P_gelu_x].tensor->type;
     return true;
 }
 

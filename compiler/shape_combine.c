@@ -1,6 +1,7 @@
-/* Shape rules of the ops that combine tensors: add and multiply (two
- * tensors of one shape, as Keras' Add and Multiply) and concat (Keras'
- * Concatenate: equal shapes but for the joined axis). */
+/* Shape rules of the ops that combine tensors: add, subtract and multiply
+ * (two tensors of one shape, as Keras' Add, Subtract and Multiply) and
+ * concat (Keras' Concatenate: equal shapes but for the joined axis). Each
+ * is also what an operator a + b, a - b, a * b stands for. */
 #include <string.h>
 
 #include "check_rules.h"
@@ -16,8 +17,11 @@ static bool check_same_shape_pair(check_ctx *ctx, checked_node *node, const chec
     if (!tsc_type_equal(&a->type, &b->type)) {
         const char *a_name = check_arg_name(node, P_binary_a);
         const char *b_name = check_arg_name(node, P_binary_b);
+        /* An operator is named as written: '+' rather than add. */
+        const char *what = node->call->infix != NULL ? tsc_arena_format(ctx->arena, "'%s'", node->call->infix)
+                                                     : node->info->name;
         diag_error(check_arg_loc(node, P_binary_b), "E0204",
-                   "%s needs two tensors of one shape, but '%s' is %s and '%s' is %s", node->info->name, a_name,
+                   "%s needs two tensors of one shape, but '%s' is %s and '%s' is %s", what, a_name,
                    check_type_str(ctx, &a->type), b_name, check_type_str(ctx, &b->type));
         check_note_origin(ctx, a, a_name);
         check_note_origin(ctx, b, b_name);
@@ -28,6 +32,11 @@ static bool check_same_shape_pair(check_ctx *ctx, checked_node *node, const chec
 }
 
 bool check_add(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return check_same_shape_pair(ctx, node, values);
+}
+
+bool check_subtract(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     return check_same_shape_pair(ctx, node, values);
 }

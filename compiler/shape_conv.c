@@ -231,17 +231,13 @@ static bool window_input(check_ctx *ctx, const checked_node *node, const check_v
            check_expect_rank(ctx, node, values, w->x_param, 4, "[batch, height, width, channels]");
 }
 
-bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
+bool check_conv_window(check_ctx *ctx, checked_node *node, const check_value *values, const check_conv_params *p,
+                       int64_t out_hw[2], const char **reason)
 {
-    static const window_args w = {P_conv2d_x, P_conv2d_kernel_size, P_conv2d_strides, P_conv2d_padding,
-                                  P_conv2d_dilation_rate};
-    static const char *const keys[] = {"filters", "kernel_size", "strides", "padding", "dilation_rate", NULL};
-    const checked_node *x = values[P_conv2d_x].tensor;
+    const window_args w = {p->x, p->kernel_size, p->strides, p->padding, p->dilation_rate};
+    const checked_node *x = values[p->x].tensor;
     if (!window_input(ctx, node, values, &w))
         return false;
-    int64_t filters = values[P_conv2d_filters].ints[0];
-    if (filters < 1 || filters > INT32_MAX)
-        return check_range_error(node, P_conv2d_filters, "between 1 and 2147483647", (double)filters);
     spatial axes[2];
     if (!window_setup(node, values, &w, &x->type.dims[1], NULL, axes))
         return false;
@@ -251,24 +247,119 @@ bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
     }
     warn_dropped(ctx, node, x, &w, values[w.strides_param].arg != NULL ? w.strides_param : w.kernel_param, axes);
     store_window(node, axes);
-    node->attrs.filters = filters;
-    check_layer_options(node, values);
+    out_hw[0] = axes[0].out;
+    out_hw[1] = axes[1].out;
+    *reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, p->reason_keys), verb(axes),
+                               check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
+    return true;
+}
+
+static int64_t gcd(int64_t a, int64_t b)
+{
+    while (b != 0) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* "use groups=2 or groups=4": the common divisors of the channels and the
+ * filters nearest to the count given, below and above it. */
+static void help_nearest_groups(const checked_node *node, int64_t groups, int64_t channels,
+                                int64_t filters)
+{
+    int64_t common = gcd(channels, filters), below = 1, above = 0;
+    for (int64_t d = 1; d * d <= common; d++) {
+        if (common % d != 0)
+            continue;
+        int64_t pair[2] = {d, common / d};
+        for (int i = 0; i < 2; i++) {
+            if (pair[i] < groups && pair[i] > below)
+                below = pair[i];
+            if (pair[i] > groups && (above == 0 || pair[i] < above))
+                above = pair[i];
+        }
+    }
+    if (above > 0)
+        diag_help(check_arg_loc(node, P_conv2d_groups), "use groups=%lld or groups=%lld: the group counts nearest "
+                  "to %lld that divide both %lld and %lld", (long long)below, (long long)above, (long long)groups,
+                  (long long)channels, (long long)filters);
+    else
+        diag_help(check_arg_loc(node, P_conv2d_groups), "use groups=%lld: the largest group count that divides "
+                  "both %lld and %lld", (long long)below, (long long)channels, (long long)filters);
+}
+
+/* conv2d's groups=: in range, and dividing both the input channels and the
+ * filters (E0211, with the nearest counts that do). */
+static bool check_conv_groups(check_ctx *ctx, const checked_node *node, const check_value *values, int64_t *groups_out)
+{
+    const checked_node *x = values[P_conv2d_x].tensor;
+    int64_t groups = values[P_conv2d_groups].ints[0];
+    int64_t filters = values[P_conv2d_filters].ints[0];
+    if (groups < 1 || groups > INT32_MAX)
+        return check_range_error(node, P_conv2d_groups, "between 1 and 2147483647", (double)groups);
     int64_t channels = x->type.dims[3];
+    int64_t channel_rest = channels % groups, filter_rest = filters % groups;
+    if (channel_rest == 0 && filter_rest == 0) {
+        *groups_out = groups;
+        return true;
+    }
+    const char *name = check_arg_name(node, P_conv2d_x);
+    const char *which = channel_rest != 0 && filter_rest != 0 ? "divides neither"
+                        : channel_rest != 0                   ? "does not divide the channels"
+                                                              : "does not divide the filters";
+    diag_error(check_arg_loc(node, P_conv2d_groups), "E0211",
+               "conv2d with groups=%lld splits the %lld channels of '%s' (%s) and its %lld filters into %lld groups, "
+               "but %lld %s: %lld %% %lld = %lld, %lld %% %lld = %lld",
+               (long long)groups, (long long)channels, name, check_type_str(ctx, &x->type), (long long)filters,
+               (long long)groups, (long long)groups, which, (long long)channels, (long long)groups,
+               (long long)channel_rest, (long long)filters, (long long)groups, (long long)filter_rest);
+    check_note_origin(ctx, x, name);
+    help_nearest_groups(node, groups, channels, filters);
+    return false;
+}
+
+bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    static const char *const keys[] = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "groups",
+                                       NULL};
+    static const check_conv_params p = {P_conv2d_x, P_conv2d_kernel_size, P_conv2d_strides, P_conv2d_padding,
+                                        P_conv2d_dilation_rate, keys};
+    const checked_node *x = values[P_conv2d_x].tensor;
+    int64_t filters = values[P_conv2d_filters].ints[0];
+    if (!window_input(ctx, node, values, &(window_args){p.x, p.kernel_size, p.strides, p.padding, p.dilation_rate}))
+        return false;
+    if (filters < 1 || filters > INT32_MAX)
+        return check_range_error(node, P_conv2d_filters, "between 1 and 2147483647", (double)filters);
+    int64_t groups = 1;
+    if (!check_conv_groups(ctx, node, values, &groups))
+        return false;
+    int64_t out_hw[2];
+    const char *reason;
+    if (!check_conv_window(ctx, node, values, &p, out_hw, &reason))
+        return false;
+    node->attrs.filters = filters;
+    node->attrs.groups = groups;
+    check_layer_options(node, values);
+    int64_t channels = x->type.dims[3] / groups;   /* per group: what each filter reads */
     node->type = check_make_type(TSC_DTYPE_F32, 4);
     node->type.dims[0] = x->type.dims[0];
-    node->type.dims[1] = axes[0].out;
-    node->type.dims[2] = axes[1].out;
+    node->type.dims[1] = out_hw[0];
+    node->type.dims[2] = out_hw[1];
     node->type.dims[3] = filters;
-    int64_t kernel[4] = {axes[0].k, axes[1].k, channels, filters};
-    int64_t area = axes[0].k * axes[1].k, fan_in = INT64_MAX, fan_out = INT64_MAX;
+    int64_t kernel[4] = {node->attrs.kernel[0], node->attrs.kernel[1], channels, filters};
+    int64_t area = kernel[0] * kernel[1], fan_in = INT64_MAX, fan_out = INT64_MAX;
     (void)tsc_mul_checked(area, channels, &fan_in);
     (void)tsc_mul_checked(area, filters, &fan_out);
     check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
-    /* Each output element is a dot product over the kh*kw*C window. */
-    int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(axes[0].out, axes[1].out), filters);
+    /* Each output element is a dot product over the kh*kw*(C/groups) window. */
+    int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(out_hw[0], out_hw[1]), filters);
     node->macs_per_example = tsc_mul_saturating(outputs, fan_in);
-    node->shape_reason = tsc_arena_format(ctx->arena, "%s %s %s: %s", check_call_summary(ctx, node, keys),
-                                          verb(axes), check_type_str(ctx, &x->type), formulas(ctx, &axes[0], &axes[1]));
+    node->shape_reason = groups == 1 ? reason
+                                     : tsc_arena_format(ctx->arena, "%s; %lld groups, each %lld channels -> %lld "
+                                                        "filters", reason, (long long)groups, (long long)channels,
+                                                        (long long)(filters / groups));
     return true;
 }
 

@@ -81,10 +81,22 @@ static void warn_probabilities(check_ctx *ctx, const checked_node *node, int par
     }
 }
 
+/* Whether an operand was written as a name: the fix-its below rebind it in
+ * a statement before this one, which a sub-expression ('relu(x)') cannot be. */
+static bool is_plain_name(const char *name)
+{
+    for (const char *c = name; *c != '\0'; c++) {
+        bool letter = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_';
+        if (!letter && !(c > name && *c >= '0' && *c <= '9'))
+            return false;
+    }
+    return name[0] != '\0';
+}
+
 /* Labels with a trailing size-1 axis ([B,1] for [B]): offer squeeze. */
 static void help_squeeze(check_ctx *ctx, const checked_node *node, const checked_node *y, const char *name)
 {
-    if (y->type.rank < 1 || y->type.dims[y->type.rank - 1] != 1)
+    if (y->type.rank < 1 || y->type.dims[y->type.rank - 1] != 1 || !is_plain_name(name))
         return;
     tsc_type squeezed = y->type;
     squeezed.rank--;
@@ -99,7 +111,8 @@ enum { LABELS = 0, LOGITS = 1 };
 #define TAKES_LABELS_LOGITS(list, labels, logits) ((int)P_##list##_##labels == LABELS && (int)P_##list##_##logits == LOGITS)
 _Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_LOGITS(dense_xent, labels, logits) &&
                TAKES_LABELS_LOGITS(binary_xent, labels, x) && TAKES_LABELS_LOGITS(focal, labels, logits) &&
-               TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(accuracy, labels, logits),
+               TAKES_LABELS_LOGITS(mse, labels, predictions) && TAKES_LABELS_LOGITS(huber, labels, predictions) &&
+               TAKES_LABELS_LOGITS(accuracy, labels, logits),
                "losses and accuracy take (labels, logits) first");
 
 /* Scores f32[B,H,W,C] where one row per example is wanted: offer pooling
@@ -107,6 +120,8 @@ _Static_assert(TAKES_LABELS_LOGITS(sparse_xent, labels, logits) && TAKES_LABELS_
  * feature map are left as they are) or flatten plus dense. */
 static void help_pool_scores(check_ctx *ctx, const checked_node *node, const checked_node *p, const char *name)
 {
+    if (!is_plain_name(name))
+        return;
     tsc_type pooled = check_make_type(TSC_DTYPE_F32, 2);
     pooled.dims[0] = p->type.dims[0];
     pooled.dims[1] = p->type.dims[3];
@@ -264,6 +279,7 @@ static bool scalar_result(checked_node *node, bool ok)
 bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     if (!float_arg(node, values, P_sparse_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_sparse_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_sparse_pair(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "softmax");
@@ -273,6 +289,7 @@ bool check_sparse_softmax_xent(check_ctx *ctx, checked_node *node, const check_v
 bool check_softmax_xent(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_dense_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "softmax");
@@ -283,6 +300,7 @@ bool check_sigmoid_xent(check_ctx *ctx, checked_node *node, const check_value *v
 {
     node->attrs.from_logits = true;
     if (!float_arg(node, values, P_dense_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_dense_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     warn_probabilities(ctx, node, LOGITS, "sigmoid");
@@ -293,6 +311,7 @@ bool check_binary_xent(check_ctx *ctx, checked_node *node, const check_value *va
 {
     node->attrs.from_logits = values[P_binary_xent_from_logits].flag;
     if (!float_arg(node, values, P_binary_xent_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) ||
+        !float_arg(node, values, P_binary_xent_label_smoothing, RANGE_UNIT_CLOSED, &node->attrs.label_smoothing) ||
         !check_same_shape(ctx, node, values))
         return false;
     if (node->attrs.from_logits)
@@ -305,7 +324,8 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     checked_attrs *at = &node->attrs;
     if (!float_arg(node, values, P_focal_weight, RANGE_NON_NEGATIVE, &at->weight) ||
         !float_arg(node, values, P_focal_gamma, RANGE_NON_NEGATIVE, &at->gamma) ||
-        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha))
+        !float_arg(node, values, P_focal_alpha, RANGE_UNIT_CLOSED, &at->alpha) ||
+        !float_arg(node, values, P_focal_label_smoothing, RANGE_UNIT_CLOSED, &at->label_smoothing))
         return false;
     const checked_node *y = values[LABELS].tensor;
     const checked_node *l = values[LOGITS].tensor;
@@ -319,9 +339,27 @@ bool check_focal_loss(check_ctx *ctx, checked_node *node, const check_value *val
     return scalar_result(node, true);
 }
 
-bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_value *values)
+/* mean_squared_error and mean_absolute_error: one parameter list, one rule. */
+static bool check_regression(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     return float_arg(node, values, P_mse_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) &&
+           scalar_result(node, check_same_shape(ctx, node, values));
+}
+
+bool check_mean_squared_error(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return check_regression(ctx, node, values);
+}
+
+bool check_mean_absolute_error(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return check_regression(ctx, node, values);
+}
+
+bool check_huber(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    return float_arg(node, values, P_huber_weight, RANGE_NON_NEGATIVE, &node->attrs.weight) &&
+           float_arg(node, values, P_huber_delta, RANGE_POSITIVE, &node->attrs.delta) &&
            scalar_result(node, check_same_shape(ctx, node, values));
 }
 

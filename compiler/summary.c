@@ -34,7 +34,8 @@ typedef struct summary_row {
 
 /* The figures of one node for a given batch; each saturates at INT64_MAX. */
 typedef struct node_figures {
-    int64_t params;
+    int64_t params;         /* trainable and non-trainable, as Keras' Param # column */
+    int64_t trainable;
     int64_t flops;
     int64_t activation_bytes;
 } node_figures;
@@ -62,9 +63,13 @@ static int64_t type_elements(const tsc_type *type, int64_t batch)
 
 static node_figures node_figures_of(const checked_node *node, int64_t batch)
 {
-    node_figures figures = {0, 0, 0};
+    node_figures figures = {0, 0, 0, 0};
     for (int i = 0; i < node->param_count; i++) {
-        figures.params = saturating_add(figures.params, type_elements(&node->params[i].type, 1));
+        figures.trainable = saturating_add(figures.trainable, type_elements(&node->params[i].type, 1));
+    }
+    figures.params = figures.trainable;
+    for (int i = 0; i < node->state_count; i++) {
+        figures.params = saturating_add(figures.params, type_elements(&node->state[i].type, 1));
     }
     /* The checker counted the multiply-adds of one example. */
     int64_t macs = tsc_type_is_poison(&node->type) ? 0 : saturating_mul(node->macs_per_example, batch);
@@ -237,28 +242,69 @@ static void print_optimizer(FILE *out, const checked_optimizer *optimizer)
 
 /* The arena the generated NAME_create(batch) allocates, part by part, from the
  * code generator's own memory plan. A model with errors has no plan. */
-static void print_arena(FILE *out, const checked_model *model, int64_t batch)
+static bool model_has_errors(const checked_model *model)
 {
     for (int i = 0; i < model->node_count; i++) {
         if (tsc_type_is_poison(&model->nodes[i]->type)) {
-            return;
+            return true;
         }
     }
+    return false;
+}
+
+static void print_arena(FILE *out, const checked_model *model, int64_t batch, const tsc_codegen_options *options)
+{
     tsc_arena_report arena;
-    if (!tsc_model_arena(model, batch, &arena)) {
+    if (!tsc_model_arena_with(model, options, batch, &arena)) {
         return;
     }
-    char total[32], params[32], activations[32], forward[32], scratch[32];
-    fprintf(out, "Arena for max_batch %" PRId64 ": %s (parameters, gradients and optimizer state %s; ", batch,
-            format_bytes(total, sizeof total, (int64_t)arena.total_bytes),
-            format_bytes(params, sizeof params, (int64_t)arena.parameter_bytes));
+    char total[32], params[32], activations[32], forward[32], scratch[32], state[32];
+    fprintf(out, "Arena for max_batch %" PRId64 ": %s (", batch,
+            format_bytes(total, sizeof total, (int64_t)arena.total_bytes));
+    if (arena.weights_compiled_in) {
+        fputs("parameters compiled in; ", out);
+    } else {
+        fprintf(out, "%s %s; ", arena.trains ? "parameters, gradients and optimizer state" : "parameters",
+                format_bytes(params, sizeof params, (int64_t)arena.parameter_bytes));
+    }
+    if (arena.state_bytes > 0) {
+        fprintf(out, "non-trainable state %s; ", format_bytes(state, sizeof state, (int64_t)arena.state_bytes));
+    }
     fprintf(out, "activations %s, of which forward alone uses %s; kernel scratch %s)\n",
             format_bytes(activations, sizeof activations, (int64_t)arena.activation_bytes),
             format_bytes(forward, sizeof forward, (int64_t)arena.forward_activation_bytes),
             format_bytes(scratch, sizeof scratch, (int64_t)arena.workspace_bytes));
 }
 
-static void print_model_summary(FILE *out, const checked_model *model, int64_t batch)
+/* What an inference build needs on a device, in bytes: the weights (flash,
+ * when compiled in with --weights) and the arena (RAM) at max_batch 1 and
+ * at the chosen batch, with the weights compiled in and with them loaded
+ * into the arena. */
+static void print_footprint(FILE *out, const checked_model *model, int64_t batch, const tsc_codegen_options *options)
+{
+    tsc_codegen_options in_flash = *options, in_ram = *options;
+    in_flash.weights_compiled_in = true;
+    in_ram.weights = NULL;
+    in_ram.weights_compiled_in = false;
+    tsc_arena_report flash_one, flash_batch, ram_one, ram_batch;
+    if (!tsc_model_arena_with(model, &in_flash, 1, &flash_one) ||
+        !tsc_model_arena_with(model, &in_flash, batch, &flash_batch) ||
+        !tsc_model_arena_with(model, &in_ram, 1, &ram_one) || !tsc_model_arena_with(model, &in_ram, batch, &ram_batch)) {
+        return;
+    }
+    char a[32], b[32], c[32];
+    fprintf(out, "Footprint (inference): flash %s bytes of weights (static const with --weights)\n",
+            format_count(a, sizeof a, (int64_t)flash_one.weight_bytes));
+    fprintf(out, "  RAM, weights in flash: arena %s bytes at max_batch 1, %s bytes at max_batch %" PRId64 "\n",
+            format_count(b, sizeof b, (int64_t)flash_one.total_bytes),
+            format_count(c, sizeof c, (int64_t)flash_batch.total_bytes), batch);
+    fprintf(out, "  RAM, weights loaded:   arena %s bytes at max_batch 1, %s bytes at max_batch %" PRId64 "\n",
+            format_count(b, sizeof b, (int64_t)ram_one.total_bytes),
+            format_count(c, sizeof c, (int64_t)ram_batch.total_bytes), batch);
+}
+
+static void print_model_summary(FILE *out, const checked_model *model, int64_t batch,
+                                const tsc_codegen_options *options)
 {
     int row_count = model->node_count;
     summary_row *rows = tsc_xcalloc((size_t)(row_count > 0 ? row_count : 1), sizeof *rows);
@@ -269,11 +315,12 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
         widths[column] = strlen(column_titles[column]);
     }
 
-    node_figures totals = {0, 0, 0};
+    node_figures totals = {0, 0, 0, 0};
     for (int i = 0; i < row_count; i++) {
         const checked_node *node = model->nodes[i];
         node_figures figures = node_figures_of(node, batch);
         totals.params = saturating_add(totals.params, figures.params);
+        totals.trainable = saturating_add(totals.trainable, figures.trainable);
         totals.flops = saturating_add(totals.flops, figures.flops);
         totals.activation_bytes = saturating_add(totals.activation_bytes, figures.activation_bytes);
 
@@ -312,17 +359,30 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
 
     char count[32];
     char size[32];
-    /* Every parameter is trainable in this version of TDL. */
+    /* Non-trainable: batch_norm's moving statistics, as Keras counts them. */
+    int64_t frozen = totals.params - totals.trainable;
+    if (totals.params == INT64_MAX) {
+        frozen = model->state_total;
+    }
     fprintf(out, "Total params: %s (%s)\n", format_count(count, sizeof count, totals.params),
             format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
-    fprintf(out, "Trainable params: %s (%s)\n", format_count(count, sizeof count, totals.params),
-            format_bytes(size, sizeof size, saturating_mul(totals.params, 4)));
-    fprintf(out, "Non-trainable params: 0 (%s)\n", format_bytes(size, sizeof size, 0));
+    fprintf(out, "Trainable params: %s (%s)\n", format_count(count, sizeof count, totals.trainable),
+            format_bytes(size, sizeof size, saturating_mul(totals.trainable, 4)));
+    fprintf(out, "Non-trainable params: %s (%s)\n", format_count(count, sizeof count, frozen),
+            format_bytes(size, sizeof size, saturating_mul(frozen, 4)));
     fprintf(out, "Total FLOPs (forward pass): %s\n", format_count(count, sizeof count, totals.flops));
     fprintf(out, "Total activation bytes: %s (%s)\n", format_count(count, sizeof count, totals.activation_bytes),
             format_bytes(size, sizeof size, totals.activation_bytes));
-    print_arena(out, model, batch);
+    if (!model_has_errors(model)) {   /* a model with errors has no plan */
+        print_arena(out, model, batch, options);
+        if (options->inference || options->weights) {
+            print_footprint(out, model, batch, options);
+        }
+    }
     print_optimizer(out, model->optimizer);
+    if (model->optimizer && (options->inference || options->weights)) {
+        fputs("  (not in this build: --inference generates no training code)\n", out);
+    }
     print_repeated(out, '_', line_width);
 
     for (int column = 0; column < COLUMN_COUNT; column++) {
@@ -336,10 +396,16 @@ static void print_model_summary(FILE *out, const checked_model *model, int64_t b
 
 void tsc_print_summary(FILE *out, const checked_file *file, int64_t batch)
 {
+    const tsc_codegen_options defaults = {0};
+    tsc_print_summary_with(out, file, batch, &defaults);
+}
+
+void tsc_print_summary_with(FILE *out, const checked_file *file, int64_t batch, const tsc_codegen_options *options)
+{
     for (int i = 0; i < file->model_count; i++) {
         if (i > 0) {
             fputc('\n', out);
         }
-        print_model_summary(out, &file->models[i], batch);
+        print_model_summary(out, &file->models[i], batch, options);
     }
 }

@@ -10,7 +10,6 @@
 %define api.value.type union
 %define api.token.prefix {TOK_}
 %define parse.error custom
-%define parse.lac full
 %expect 0
 
 %code requires {
@@ -62,6 +61,13 @@ void tdl_add_const(tdl_parse_ctx *ctx, ast_const *constant);
 void tdl_add_model(tdl_parse_ctx *ctx, ast_model *model);
 /* A statement lost to a syntax error, keeping the name it would bind. */
 ast_stmt *tdl_broken_stmt(tdl_parse_ctx *ctx, tsc_loc span);
+/* A nested call as a value, and `a OP b` as the call it stands for
+ * (op "+", "-" or "*"); both report E0007 past 64 levels, as for brackets. */
+ast_value *tdl_call_value(tdl_parse_ctx *ctx, tsc_loc loc, ast_call *call);
+ast_value *tdl_infix(tdl_parse_ctx *ctx, tsc_loc loc, const char *op, tsc_loc op_loc, ast_value *a, ast_value *b);
+/* The call a tensor statement computes, or NULL after reporting E0001 for a
+ * right-hand side that computes nothing (`y = x;`). */
+ast_call *tdl_rhs_call(tdl_parse_ctx *ctx, ast_value *value);
 /* Extend a declaration's span through its ';'. */
 ast_stmt *tdl_stmt_end(ast_stmt *stmt, tsc_loc semicolon);
 ast_const *tdl_const_end(ast_const *constant, tsc_loc semicolon);
@@ -135,6 +141,8 @@ static const tsc_loc no_loc;
 %token COLON "':'"
 %token ASSIGN "'='"
 %token MINUS "'-'"
+%token PLUS "'+'"
+%token STAR "'*'"
 %token UNDERSCORE "'_'"
 
 %nterm <ast_const *> const_decl
@@ -149,7 +157,8 @@ static const tsc_loc no_loc;
 %nterm <tdl_arg_list> args
 %nterm <ast_arg *> arg
 %nterm <const char *> keyword_name
-%nterm <ast_value *> value number
+%nterm <ast_value *> value other_value number expr term primary
+%nterm <ast_call *> rhs
 %nterm <tdl_value_list> values tuple_items
 
 %%
@@ -185,12 +194,12 @@ stmts:
 /* A statement without its ';'. */
 stmt:
   "'input'" IDENT "':'" type                { $$ = ast_new_stmt(ctx->arena, @$, STMT_INPUT, $2, @2, $4, NULL); }
-| IDENT "'='" call                          { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, NULL, $3); }
-| IDENT "':'" type "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, $3, $5); }
+| IDENT "'='" rhs                           { $$ = $3 ? ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, NULL, $3) : tdl_broken_stmt(ctx, @$); }
+| IDENT "':'" type "'='" rhs                { $$ = $5 ? ast_new_stmt(ctx->arena, @$, STMT_ASSIGN, $1, @1, $3, $5) : tdl_broken_stmt(ctx, @$); }
 | "'loss'" IDENT "'='" call                 { $$ = ast_new_stmt(ctx->arena, @$, STMT_LOSS, $2, @2, NULL, $4); }
 | "'metric'" IDENT "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_METRIC, $2, @2, NULL, $4); }
 | "'output'" IDENT                          { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, NULL); }
-| "'output'" IDENT "'='" call               { $$ = ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, $4); }
+| "'output'" IDENT "'='" rhs                { $$ = $4 ? ast_new_stmt(ctx->arena, @$, STMT_OUTPUT, $2, @2, NULL, $4) : tdl_broken_stmt(ctx, @$); }
 | "'optimizer'" call                        { $$ = ast_new_stmt(ctx->arena, @$, STMT_OPTIMIZER, NULL, no_loc, NULL, $2); }
 ;
 
@@ -213,6 +222,11 @@ dim:
   INT                                       { $$ = ast_new_dim(ctx->arena, @$, DIM_INT, $1, NULL); }
 | IDENT                                     { $$ = ast_new_dim(ctx->arena, @$, DIM_NAME, 0, $1); }
 | "'_'"                                     { $$ = ast_new_dim(ctx->arena, @$, DIM_ANY, 0, NULL); }
+;
+
+/* What a tensor statement computes: a call or an operator expression. */
+rhs:
+  expr                                      { $$ = tdl_rhs_call(ctx, $1); }
 ;
 
 call:
@@ -245,13 +259,36 @@ keyword_name:
 ;
 
 value:
+  expr                                      { $$ = $1; }
+| other_value                               { $$ = $1; }
+;
+
+/* Infix operators on tensors, as in Python: '*' binds tighter than '+' and
+ * '-', and all three group to the left. Each becomes a call (parse.c). */
+expr:
+  term                                      { $$ = $1; }
+| expr "'+'" term                           { $$ = tdl_infix(ctx, @$, "+", @2, $1, $3); }
+| expr "'-'" term                           { $$ = tdl_infix(ctx, @$, "-", @2, $1, $3); }
+;
+
+term:
+  primary                                   { $$ = $1; }
+| term "'*'" primary                        { $$ = tdl_infix(ctx, @$, "*", @2, $1, $3); }
+;
+
+primary:
   number                                    { $$ = $1; }
-| STRING                                    { $$ = ast_new_string(ctx->arena, @$, $1); }
+| IDENT                                     { $$ = ast_new_ident(ctx->arena, @$, $1); }
+| call                                      { $$ = tdl_call_value(ctx, @$, $1); }
+| "'('" expr "')'"                          { $$ = $2; }
+;
+
+/* The values that are no expression; (v) is still just v. */
+other_value:
+  STRING                                    { $$ = ast_new_string(ctx->arena, @$, $1); }
 | "'true'"                                  { $$ = ast_new_bool(ctx->arena, @$, true); }
 | "'false'"                                 { $$ = ast_new_bool(ctx->arena, @$, false); }
-| IDENT                                     { $$ = ast_new_ident(ctx->arena, @$, $1); }
-| call                                      { $$ = ast_new_call_value(ctx->arena, @$, $1); }
-| "'('" value "')'"                         { $$ = $2; }
+| "'('" other_value "')'"                   { $$ = $2; }
 | "'('" tuple_items "')'"                   { $$ = ast_new_seq(ctx->arena, @$, VALUE_TUPLE, $2.first); }
 | "'['" "']'"                               { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, NULL); }
 | "'['" values "']'"                        { $$ = ast_new_seq(ctx->arena, @$, VALUE_LIST, $2.first); }

@@ -3,8 +3,13 @@
 # Usage: scripts/install-deps.sh [extra-package …]
 set -euo pipefail
 
+# libopenmpi-dev and openmpi-bin: libtdlrt_mpi, its tests and train_mpi
+# (optional: without them those are left out and their test says so).
 packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
-          libcjson-dev zlib1g-dev libxsmm-dev "$@")
+          libcjson-dev zlib1g-dev libxsmm-dev libopenmpi-dev openmpi-bin
+          # the portable runtime's ARM tests (tests/portable/arm)
+          gcc-arm-linux-gnueabihf qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
+          "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

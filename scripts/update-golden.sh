@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates tests/diagnostics/*.stderr from the tsc in a build directory,
-# exactly as the golden tests run it (--check, in tests/diagnostics, NO_COLOR=1).
+# exactly as the golden tests run it (--check and NAME.args if present, in
+# tests/diagnostics, NO_COLOR=1).
 # Review the result with `git diff tests/diagnostics` before committing it.
 # Usage: scripts/update-golden.sh [build-dir] [name …]   (default: build, all files)
 set -euo pipefail
@@ -17,7 +18,9 @@ for tdl in "${names[@]}"; do
   name="${tdl%.tdl}"
   [ -f "$name.tdl" ] || { echo "update-golden.sh: no $name.tdl" >&2; exit 2; }
   status=0
-  NO_COLOR=1 "$tsc" --check "$name.tdl" 2>"$name.stderr" >/dev/null || status=$?
+  extra=()   # NAME.args: more arguments, one per line (--weights FILE)
+  if [ -f "$name.args" ]; then mapfile -t extra < "$name.args"; fi
+  NO_COLOR=1 "$tsc" --check "${extra[@]}" "$name.tdl" 2>"$name.stderr" >/dev/null || status=$?
   if [ "$status" -gt 1 ]; then
     echo "update-golden.sh: tsc exited with $status on $name.tdl (see $name.stderr)" >&2
     exit 2

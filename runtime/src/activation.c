@@ -1,5 +1,6 @@
 /* Elementwise activations and softmax along one axis. */
 #include "tdl/runtime.h"
+#include "activation_math.h"
 #include "vector.h"
 
 #include <math.h>
@@ -34,6 +35,12 @@ TDL_VECTOR_CLONES static void activate(float *restrict y, const float *restrict 
     case TDL_ACTIVATION_LEAKY_RELU:
         for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
         return;
+    case TDL_ACTIVATION_ELU:
+        for (size_t i = 0; i < n; ++i) y[i] = tdl_elu(x[i], alpha);
+        return;
+    case TDL_ACTIVATION_SOFTPLUS:
+        for (size_t i = 0; i < n; ++i) y[i] = tdl_softplus(x[i]);
+        return;
     }
 }
 
@@ -54,6 +61,12 @@ TDL_VECTOR_CLONES static void activate_in_place(float *restrict y, size_t n, tdl
         return;
     case TDL_ACTIVATION_LEAKY_RELU:
         for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
+        return;
+    case TDL_ACTIVATION_ELU:
+        for (size_t i = 0; i < n; ++i) y[i] = tdl_elu(y[i], alpha);
+        return;
+    case TDL_ACTIVATION_SOFTPLUS:
+        for (size_t i = 0; i < n; ++i) y[i] = tdl_softplus(y[i]);
         return;
     }
 }
@@ -88,6 +101,12 @@ TDL_VECTOR_CLONES static void activation_gradient_add(float *restrict dx, const 
     case TDL_ACTIVATION_LEAKY_RELU:
         for (size_t i = 0; i < n; ++i) dx[i] += y[i] > 0.0f ? dy[i] : alpha * dy[i];
         return;
+    case TDL_ACTIVATION_ELU:
+        for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * tdl_elu_slope(y[i], alpha);
+        return;
+    case TDL_ACTIVATION_SOFTPLUS:
+        for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * tdl_softplus_slope(y[i]);
+        return;
     }
 }
 
@@ -103,6 +122,8 @@ void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t 
             if (activation == TDL_ACTIVATION_SIGMOID) g = dy[i] * y[i] * (1.0f - y[i]);
             if (activation == TDL_ACTIVATION_TANH) g = dy[i] * (1.0f - y[i] * y[i]);
             if (activation == TDL_ACTIVATION_LEAKY_RELU) g = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+            if (activation == TDL_ACTIVATION_ELU) g = dy[i] * tdl_elu_slope(y[i], alpha);
+            if (activation == TDL_ACTIVATION_SOFTPLUS) g = dy[i] * tdl_softplus_slope(y[i]);
             dx[i] += g;
         }
         return;

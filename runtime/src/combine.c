@@ -1,4 +1,4 @@
-/* Ops that combine several tensors into one: concat and multiply. */
+/* Ops that combine several tensors into one: concat, subtract and multiply. */
 #include <string.h>
 
 #include "tdl/runtime.h"
@@ -52,6 +52,36 @@ void tdl_concat_backward(float *const *dinputs, const float *dy, const int *lens
             }
         }
         offset += run;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* subtract                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* a, b: (n) -> y: (n) = a - b; y may alias either input, as for multiply. */
+void tdl_subtract_forward(float *y, const float *a, const float *b, size_t n) {
+    if (y == NULL || a == NULL || b == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        y[i] = a[i] - b[i];
+    }
+}
+
+/* dy: (n) -> da += dy, db -= dy. Two loops, so that da == db (y = x - x)
+ * gets 0 in total. */
+void tdl_subtract_backward(float *da, float *db, const float *dy, size_t n) {
+    if (dy == NULL) {
+        return;
+    }
+    if (da != NULL) {
+        tdl_accumulate(da, dy, n);
+    }
+    if (db != NULL) {
+        for (size_t i = 0; i < n; ++i) {
+            db[i] -= dy[i];
+        }
     }
 }
 

@@ -74,13 +74,26 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
     d->pad_left = (int)pad_left;
     d->activation = TDL_ACTIVATION_LINEAR;
     d->alpha = 0.0f;
+    d->groups = 1;
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups) {
+    if (d == NULL) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "conv2d: NULL descriptor");
+    if (groups < 1 || d->in_c % groups != 0 || d->out_c % groups != 0)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                             "conv2d: groups=%d must be positive and divide both the %d input channels and the "
+                             "%d filters",
+                             groups, d->in_c, d->out_c);
+    d->groups = groups;
     return TDL_STATUS_OK;
 }
 
 /* Whether the kernels' arguments describe something they can run on. */
 static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
     return d != NULL && batch > 0 && d->out_h > 0 && d->out_w > 0 && d->in_c > 0 && d->out_c > 0 &&
-           d->kernel_h > 0 && d->kernel_w > 0;
+           d->kernel_h > 0 && d->kernel_w > 0 && d->groups >= 0 && d->in_c % conv_groups(d) == 0 &&
+           d->out_c % conv_groups(d) == 0;
 }
 
 /* Layout: the pre-activation gradient (B*OH*OW*F, used by backward), then the
@@ -89,10 +102,21 @@ static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
-    const size_t gemm = conv_gemm_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
+    if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
     return activation_gradient + (gemm > xsmm ? gemm : xsmm);
 }
 
+size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
+    if (!conv_args_usable(d, batch)) return 0;
+    if (conv_groups(d) > 1) return conv_grouped_forward_scratch_size(d, batch);
+    const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
+    return gemm > xsmm ? gemm : xsmm;
+}
+
+/* Backward keeps the activation's gradient at the start of the workspace and
+ * hands the kernel path what follows; forward needs no gradient, so its path
+ * scratch starts at the workspace itself (tdl_conv2d_forward_workspace_size). */
 static float *path_scratch(const tdl_conv2d_desc *d, int batch, float *workspace) {
     return workspace + conv_output_pixels(d, batch) * (size_t)d->out_c;
 }
@@ -125,6 +149,10 @@ TDL_VECTOR_CLONES void conv_activate_in_place(float *restrict y, size_t n, tdl_a
     case TDL_ACTIVATION_LEAKY_RELU:
         for (size_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : alpha * y[i];
         return;
+    case TDL_ACTIVATION_ELU:
+    case TDL_ACTIVATION_SOFTPLUS:
+        tdl_activation_forward(y, y, n, activation, alpha);
+        return;
     }
 }
 
@@ -148,6 +176,12 @@ TDL_VECTOR_CLONES static void activation_gradient(float *restrict dz, const floa
     case TDL_ACTIVATION_LEAKY_RELU:
         /* With alpha >= 0 the output has the sign of the input. */
         for (size_t i = 0; i < n; ++i) dz[i] = y[i] > 0.0f ? dy[i] : alpha * dy[i];
+        return;
+    case TDL_ACTIVATION_ELU:
+    case TDL_ACTIVATION_SOFTPLUS:
+        /* dz is written, not accumulated: start from zero. */
+        memset(dz, 0, n * sizeof *dz);
+        tdl_activation_backward(dz, dy, y, n, activation, alpha);
         return;
     }
 }
@@ -186,13 +220,40 @@ static void bias_share(void *context, int t, int threads) {
     }
 }
 
+TDL_VECTOR_CLONES void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift,
+                                        size_t rows, size_t f) {
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t i = 0; i < f; ++i) y[r * f + i] = y[r * f + i] * scale[i] + shift[i];
+}
+
+static void forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                    const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL) return;
+    /* A workspace may be NULL only where forward needs none (the portable direct convolution). */
+    if (workspace == NULL && tdl_conv2d_forward_workspace_size(d, batch) > 0) return;
+    if (conv_groups(d) > 1) {
+        /* Groups run the plain kernels on slices; the affine map follows in its own pass. */
+        conv_grouped_forward(y, x, kernel, bias, d, batch, workspace);
+        if (scale != NULL)
+            conv_affine_rows(y, scale, shift, (size_t)batch * (size_t)d->out_h * (size_t)d->out_w, (size_t)d->out_c);
+        return;
+    }
+    if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
+    conv_general_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
+}
+
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace) {
-    if (!conv_args_usable(d, batch) || y == NULL || x == NULL || kernel == NULL || workspace == NULL) return;
-    float *scratch = path_scratch(d, batch, workspace);
-    if (conv_xsmm_forward(y, x, kernel, bias, d, batch, scratch)) return;
-    conv_gemm_forward(y, x, kernel, bias, d, batch, scratch);
+    forward(y, x, kernel, bias, NULL, NULL, d, batch, workspace);
+}
+
+/* y = f(conv(x) + bias) * scale + shift, the affine map per channel in the
+ * same pass over each output row as the bias and the activation. */
+void tdl_conv2d_affine_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                               const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace) {
+    if (scale == NULL || shift == NULL) return;
+    forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
 }
 
 /* x: (B,H,W,C), dy: (B,OH,OW,F) -> dkernel: (KH,KW,C,F) += */
@@ -200,8 +261,12 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
                                 const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || dkernel == NULL || x == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
+    if (conv_groups(d) > 1) {
+        conv_grouped_backprop_filter(dkernel, x, dy, d, batch, scratch);
+        return;
+    }
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
-    conv_gemm_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
+    conv_general_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
 }
 
 /* kernel: (KH,KW,C,F), dy: (B,OH,OW,F) -> dx: (B,H,W,C) += */
@@ -209,8 +274,12 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
                                const tdl_conv2d_desc *d, int batch, float *workspace) {
     if (!conv_args_usable(d, batch) || dx == NULL || kernel == NULL || dy == NULL || workspace == NULL) return;
     float *scratch = path_scratch(d, batch, workspace);
+    if (conv_groups(d) > 1) {
+        conv_grouped_backprop_input(dx, kernel, dy, d, batch, scratch);
+        return;
+    }
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
-    conv_gemm_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
+    conv_general_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }
 
 /* dy, y: (B,OH,OW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)

@@ -85,7 +85,7 @@ static size_t part_scratch_size(const tdl_conv2d_desc *d, int batch) {
 
 /* One scratch block per part. Every term grows with the batch, so scratch
  * sized for the largest batch serves every smaller one. */
-size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch) {
+size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
 }
 
@@ -288,6 +288,7 @@ typedef struct conv_job {
     float *scratch;        /* parts blocks of scratch */
     float *y, *dx, *dkernel;
     const float *x, *kernel, *bias, *dz;
+    const float *scale, *shift;   /* a folded batch_norm, or NULL */
 } conv_job;
 
 static conv_job job_new(const tdl_conv2d_desc *d, int batch, float *scratch) {
@@ -346,6 +347,7 @@ static void forward_part(void *context, int part, int parts) {
         if (job->bias != NULL)
             for (size_t r = 0; r < n; ++r) add_floats(y_chunk + r * f, job->bias, f);
         conv_activate_in_place(y_chunk, n * f, d->activation, d->alpha);
+        if (job->scale != NULL) conv_affine_rows(y_chunk, job->scale, job->shift, n, f);
     }
 }
 
@@ -401,19 +403,21 @@ static void run_backward(conv_job *job) {
 }
 
 /* y = f(conv(x, kernel) + bias) */
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch) {
+void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     conv_job job = job_new(d, batch, scratch);
     job.y = y;
     job.x = x;
     job.kernel = kernel;
     job.bias = bias;
+    job.scale = scale;
+    job.shift = shift;
     tdl_team_run(job.parts, forward_part, &job);
 }
 
 /* dkernel += im2col(x)^T dz, dx += col2im(dz kernel^T); either may be NULL. */
-void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
-                        const tdl_conv2d_desc *d, int batch, float *scratch) {
+void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
+                           const tdl_conv2d_desc *d, int batch, float *scratch) {
     conv_job job = job_new(d, batch, scratch);
     job.dx = dx;
     job.dkernel = dkernel;

@@ -1,6 +1,8 @@
 /* Internal to libtdlrt: what conv.c (descriptors, entry points, the choice of
- * path) shares with the two ways of computing a convolution:
- *   conv_gemm.c  im2col + tdl_sgemm (OpenBLAS), which runs anywhere;
+ * path) shares with the ways of computing a convolution:
+ *   conv_gemm.c  the general path: im2col + tdl_sgemm (OpenBLAS), which runs
+ *                anywhere; in the portable build portable/conv_direct.c,
+ *                a direct convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
  *                libxsmm was found at configure time and can JIT here.
  * Each path's scratch comes after the pre-activation gradient that
@@ -23,26 +25,63 @@ static inline size_t conv_patch_size(const tdl_conv2d_desc *d) {
     return (size_t)d->kernel_h * (size_t)d->kernel_w * (size_t)d->in_c;
 }
 
+/* The number of groups; 0 (a descriptor written without the field) is 1. */
+static inline int conv_groups(const tdl_conv2d_desc *d) {
+    return d->groups > 1 ? d->groups : 1;
+}
+
+/* One group per input channel: the depthwise convolution's direct loops. */
+static inline bool conv_is_depthwise(const tdl_conv2d_desc *d) {
+    return conv_groups(d) > 1 && conv_groups(d) == d->in_c;
+}
+
 /* y: (n) -> f(y) in place, for the fused activation. */
 void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
+/* y: (rows, f) -> y * scale + shift per channel, in place: an inference
+ * batch_norm folded into the output pass. */
+void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift, size_t rows,
+                      size_t f);
 
-/* im2col + sgemm: floats of scratch, forward, and the two gradients (either
- * of dx and dkernel may be NULL). */
-size_t conv_gemm_scratch_size(const tdl_conv2d_desc *d, int batch);
-void conv_gemm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
-void conv_gemm_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
-                        const tdl_conv2d_desc *d, int batch, float *scratch);
+/* The general path (im2col + sgemm, or the portable direct convolution):
+ * floats of scratch, forward, and the two gradients (either of dx and
+ * dkernel may be NULL). scale and shift (both or neither NULL):
+ * conv_affine_rows after the activation. */
+size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch);
+void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
+                           const tdl_conv2d_desc *d, int batch, float *scratch);
 
 /* libxsmm: the same three, each returning false without touching any output
  * when it cannot run (not built in, the path switched off, no JIT for these
  * shapes on this CPU); the caller then takes the gemm path. */
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch);
+/* What conv_xsmm_forward alone uses of it: one padded input copy per slot. */
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
                               int batch, float *scratch);
+
+/* Grouped convolutions (groups > 1): forward on the workspace, the gradients
+ * on the scratch after the pre-activation gradient. Depthwise ones (conv_depthwise.c) run direct loops over the
+ * contiguous channels and need no scratch; the others (conv_grouped.c) copy
+ * each group's channels out and run the ordinary kernels on them. */
+size_t conv_grouped_scratch_size(const tdl_conv2d_desc *d, int batch);
+size_t conv_grouped_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+void conv_grouped_forward(float *y, const float *x, const float *kernel, const float *bias,
+                          const tdl_conv2d_desc *d, int batch, float *scratch);
+void conv_grouped_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch);
+void conv_grouped_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                                 int batch, float *scratch);
+void conv_depthwise_forward(float *y, const float *x, const float *kernel, const float *bias,
+                            const tdl_conv2d_desc *d, int batch);
+void conv_depthwise_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                    int batch);
+void conv_depthwise_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                                   int batch);
 
 #endif /* TDL_CONV_INTERNAL_H */

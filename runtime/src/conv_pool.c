@@ -19,7 +19,7 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
                                    const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
                                    int batch, float *workspace) {
     if (conv == NULL || pool == NULL || batch <= 0 || pooled == NULL || y == NULL || x == NULL ||
-        kernel == NULL || workspace == NULL)
+        kernel == NULL || (workspace == NULL && tdl_conv2d_forward_workspace_size(conv, batch) > 0))
         return;
     /* The pool must read exactly the convolution's output. */
     if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c) return;

@@ -146,6 +146,18 @@ size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return kernel_floats(d) + (size_t)slots_for(d, batch) * slot_layout_of(d).total;
 }
 
+/* Forward reads the kernel as it is and needs a slot only for a padded copy
+ * of the input rows (none without padding), so its slots are that small. */
+static size_t forward_slot_floats(const tdl_conv2d_desc *d) {
+    const padded_geometry g = padded_of(d);
+    return g.needed ? (size_t)g.rows * (size_t)g.cols * (size_t)d->in_c : 0;
+}
+
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (d->out_c < XSMM_MIN_VECTOR_ROWS || !shapes_suitable(d)) return 0;
+    return (size_t)slots_for(d, batch) * forward_slot_floats(d);
+}
+
 /* One call's shared state: sizes, kernels, tensors and scratch. */
 typedef struct xsmm_job {
     const tdl_conv2d_desc *d;
@@ -156,6 +168,7 @@ typedef struct xsmm_job {
     xsmm_kernel kernel, kernel_first; /* accumulate; and overwrite (forward without bias) */
     float *y, *dx, *transposed_kernel, *slots;
     const float *x, *w, *bias, *dz;
+    const float *scale, *shift;   /* a folded batch_norm, or NULL */
 } xsmm_job;
 
 static float *slot_of(const xsmm_job *j, int t) { return j->slots + (size_t)t * j->slot.total; }
@@ -263,6 +276,7 @@ static void forward_share(void *context, int t, int threads) {
             /* Bias and activation in one pass while the row is in L1. */
             if (j->bias != NULL) add_bias_rows(y_row, j->bias, ow_n, f);
             conv_activate_in_place(y_row, ow_n * f, d->activation, d->alpha);
+            if (j->scale != NULL) conv_affine_rows(y_row, j->scale, j->shift, ow_n, f);
         }
         row += (size_t)(r.end - r.begin);
     }
@@ -293,10 +307,12 @@ static xsmm_job job_new(const tdl_conv2d_desc *d, int batch, float *scratch) {
     return j;
 }
 
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch) {
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (d->out_c < XSMM_MIN_VECTOR_ROWS || !xsmm_enabled(d)) return false;
     xsmm_job j = job_new(d, batch, scratch);
+    j.slots = scratch; /* conv_xsmm_forward_scratch_size: padded input copies only */
+    j.slot.total = forward_slot_floats(d);
     const int row_stride = d->in_c * d->stride_w;
     j.kernel = dispatch(d->out_c, d->out_w, d->in_c, d->out_c, row_stride, d->out_c, true);
     j.kernel_first = dispatch(d->out_c, d->out_w, d->in_c, d->out_c, row_stride, d->out_c, false);
@@ -305,6 +321,8 @@ bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const floa
     j.x = x;
     j.w = kernel;
     j.bias = bias;
+    j.scale = scale;
+    j.shift = shift;
     j.work_rows = (size_t)batch * (size_t)d->out_h;
     tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch)), forward_share, &j);
     return true;
@@ -480,9 +498,16 @@ size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return 0;
 }
 
-bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_conv2d_desc *d, int batch, float *scratch) {
-    (void)y, (void)x, (void)kernel, (void)bias, (void)d, (void)batch, (void)scratch;
+size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    (void)d;
+    (void)batch;
+    return 0;
+}
+
+bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                       const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    (void)y, (void)x, (void)kernel, (void)bias, (void)scale, (void)shift, (void)d, (void)batch, (void)scratch;
+
     return false;
 }
 

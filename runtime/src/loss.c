@@ -56,12 +56,37 @@ static tdl_status check_sparse(const char *op, const void *out, const float *log
 }
 
 /* ---------------------------------------------------------------------- */
+/* Label smoothing                                                        */
+/* ---------------------------------------------------------------------- */
+
+/* A target z moved towards the uniform 1/K: z (1 - s) + s / K, exactly z
+ * when s == 0. Every cross-entropy is linear in its targets, so smoothing
+ * changes the targets and nothing else; the derivative with respect to the
+ * unsmoothed labels carries the factor 1 - s. */
+static double smooth(double z, double s, double k) {
+    return z * (1.0 - s) + s / k;
+}
+
+/* NaN is outside too. */
+static tdl_status check_smoothing(const char *op, float s) {
+    if (s >= 0.0f && s <= 1.0f) {
+        return TDL_STATUS_OK;
+    }
+    return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: label_smoothing must be in [0, 1], got %g", op, (double)s);
+}
+
+static tdl_status null_tensor(const char *op) {
+    return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: NULL tensor or empty size", op);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Softmax cross-entropy, sparse labels                                   */
 /* ---------------------------------------------------------------------- */
 
-/* logits: (P,C), labels: (P) -> loss: () = mean_p (lse(logits_p) - logits_p[label_p]) */
-tdl_status tdl_sparse_softmax_xent_forward(float *loss, const float *logits, const int32_t *labels,
-                                           size_t positions, int classes) {
+/* logits: (P,C), labels: (P) -> loss: () = mean_p sum_c z_pc (lse_p - logits_pc),
+ * z_p = one_hot(label_p) smoothed: lse - (1 - s) logits[label] - s/C sum_c logits_c. */
+static tdl_status sparse_xent_forward(float *loss, const float *logits, const int32_t *labels, size_t positions,
+                                      int classes, double s) {
     tdl_status status = check_sparse("sparse_softmax_cross_entropy", loss, logits, labels, positions, classes,
                                      classes);
     if (status != TDL_STATUS_OK) {
@@ -71,15 +96,22 @@ tdl_status tdl_sparse_softmax_xent_forward(float *loss, const float *logits, con
     double total = 0.0;
     for (size_t p = 0; p < positions; ++p) {
         const float *row = logits + p * width;
-        total += log_sum_exp(row, width) - row[labels[p]];
+        total += log_sum_exp(row, width) - (1.0 - s) * row[labels[p]];
+        if (s > 0.0) {
+            double sum = 0.0;
+            for (size_t c = 0; c < width; ++c) {
+                sum += row[c];
+            }
+            total -= s / (double)classes * sum;
+        }
     }
     *loss = (float)(total / (double)positions);
     return TDL_STATUS_OK;
 }
 
-/* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * (softmax - one_hot) */
-tdl_status tdl_sparse_softmax_xent_backward(float *dlogits, float dloss, const float *logits,
-                                            const int32_t *labels, size_t positions, int classes) {
+/* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * (softmax - z) */
+static tdl_status sparse_xent_backward(float *dlogits, float dloss, const float *logits, const int32_t *labels,
+                                       size_t positions, int classes, double s) {
     tdl_status status = check_sparse("sparse_softmax_cross_entropy", dlogits, logits, labels, positions,
                                      classes, classes);
     if (status != TDL_STATUS_OK) {
@@ -92,26 +124,49 @@ tdl_status tdl_sparse_softmax_xent_backward(float *dlogits, float dloss, const f
         float *drow = dlogits + p * width;
         const double lse = log_sum_exp(row, width);
         for (size_t c = 0; c < width; ++c) {
-            double grad = exp((double)row[c] - lse);
-            if (c == (size_t)labels[p]) {
-                grad -= 1.0;
-            }
-            drow[c] += (float)(scale * grad);
+            const double z = smooth(c == (size_t)labels[p] ? 1.0 : 0.0, s, (double)classes);
+            drow[c] += (float)(scale * (exp((double)row[c] - lse) - z));
         }
     }
     return TDL_STATUS_OK;
+}
+
+tdl_status tdl_sparse_softmax_xent_forward(float *loss, const float *logits, const int32_t *labels,
+                                           size_t positions, int classes) {
+    return sparse_xent_forward(loss, logits, labels, positions, classes, 0.0);
+}
+
+tdl_status tdl_sparse_softmax_xent_backward(float *dlogits, float dloss, const float *logits,
+                                            const int32_t *labels, size_t positions, int classes) {
+    return sparse_xent_backward(dlogits, dloss, logits, labels, positions, classes, 0.0);
+}
+
+tdl_status tdl_sparse_softmax_xent_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                                    size_t positions, int classes, float label_smoothing) {
+    tdl_status status = check_smoothing("sparse_softmax_cross_entropy", label_smoothing);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    return sparse_xent_forward(loss, logits, labels, positions, classes, label_smoothing);
+}
+
+tdl_status tdl_sparse_softmax_xent_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                                     const int32_t *labels, size_t positions, int classes,
+                                                     float label_smoothing) {
+    tdl_status status = check_smoothing("sparse_softmax_cross_entropy", label_smoothing);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    return sparse_xent_backward(dlogits, dloss, logits, labels, positions, classes, label_smoothing);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Softmax cross-entropy, probability labels                              */
 /* ---------------------------------------------------------------------- */
 
-/* logits, labels: (P,C) -> loss: () = mean_p sum_c labels_pc * (lse_p - logits_pc) */
-void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
-                              int classes) {
-    if (loss == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
-        return;
-    }
+/* logits, labels: (P,C) -> loss: () = mean_p sum_c z_pc * (lse_p - logits_pc), z smoothed labels */
+static void softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                 int classes, double s) {
     const size_t width = (size_t)classes;
     double total = 0.0;
     for (size_t p = 0; p < positions; ++p) {
@@ -119,20 +174,17 @@ void tdl_softmax_xent_forward(float *loss, const float *logits, const float *lab
         const float *z = labels + p * width;
         const double lse = log_sum_exp(row, width);
         for (size_t c = 0; c < width; ++c) {
-            total += (double)z[c] * (lse - row[c]);
+            total += smooth(z[c], s, (double)classes) * (lse - row[c]);
         }
     }
     *loss = (float)(total / (double)positions);
 }
 
 /* logits, labels: (P,C) -> dlogits += dloss / P * (sum(z) * softmax - z),
- * dlabels (optional) += dloss / P * -log_softmax.
+ * dlabels (optional) += dloss / P * (1 - s) * -log_softmax.
  * The sum(z) factor is the exact derivative; it is 1 for labels that sum to 1. */
-void tdl_softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
-                               const float *labels, size_t positions, int classes) {
-    if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
-        return;
-    }
+static void softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                  const float *labels, size_t positions, int classes, double s) {
     const size_t width = (size_t)classes;
     const double scale = (double)dloss / (double)positions;
     for (size_t p = 0; p < positions; ++p) {
@@ -141,49 +193,146 @@ void tdl_softmax_xent_backward(float *dlogits, float *dlabels, float dloss, cons
         const double lse = log_sum_exp(row, width);
         double label_sum = 0.0;
         for (size_t c = 0; c < width; ++c) {
-            label_sum += z[c];
+            label_sum += smooth(z[c], s, (double)classes);
         }
         for (size_t c = 0; c < width; ++c) {
             const double log_p = (double)row[c] - lse;
-            dlogits[p * width + c] += (float)(scale * (label_sum * exp(log_p) - z[c]));
+            dlogits[p * width + c] += (float)(scale * (label_sum * exp(log_p) - smooth(z[c], s, (double)classes)));
             if (dlabels != NULL) {
-                dlabels[p * width + c] += (float)(scale * -log_p);
+                dlabels[p * width + c] += (float)(scale * (1.0 - s) * -log_p);
             }
         }
     }
+}
+
+void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                              int classes) {
+    if (loss == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return;
+    }
+    softmax_xent_forward(loss, logits, labels, positions, classes, 0.0);
+}
+
+void tdl_softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                               const float *labels, size_t positions, int classes) {
+    if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return;
+    }
+    softmax_xent_backward(dlogits, dlabels, dloss, logits, labels, positions, classes, 0.0);
+}
+
+tdl_status tdl_softmax_xent_smoothed_forward(float *loss, const float *logits, const float *labels,
+                                             size_t positions, int classes, float label_smoothing) {
+    if (loss == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return null_tensor("softmax_cross_entropy");
+    }
+    tdl_status status = check_smoothing("softmax_cross_entropy", label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        softmax_xent_forward(loss, logits, labels, positions, classes, label_smoothing);
+    }
+    return status;
+}
+
+tdl_status tdl_softmax_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t positions, int classes,
+                                              float label_smoothing) {
+    if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return null_tensor("softmax_cross_entropy");
+    }
+    tdl_status status = check_smoothing("softmax_cross_entropy", label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        softmax_xent_backward(dlogits, dlabels, dloss, logits, labels, positions, classes, label_smoothing);
+    }
+    return status;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Sigmoid cross-entropy                                                  */
 /* ---------------------------------------------------------------------- */
 
-/* logits, labels: (n) -> loss: () = mean (max(x,0) - x z + log1p(exp(-|x|))) */
-void tdl_sigmoid_xent_forward(float *loss, const float *logits, const float *labels, size_t n) {
-    if (loss == NULL || logits == NULL || labels == NULL || n == 0) {
-        return;
-    }
+/* logits, labels: (n) -> loss: () = mean (max(x,0) - x z + log1p(exp(-|x|))), z smoothed towards 1/2 */
+static void sigmoid_xent_forward(float *loss, const float *logits, const float *labels, size_t n, double s) {
     double total = 0.0;
     for (size_t i = 0; i < n; ++i) {
         const double x = logits[i];
-        total += softplus(x) - x * labels[i];
+        total += softplus(x) - x * smooth(labels[i], s, 2.0);
     }
     *loss = (float)(total / (double)n);
 }
 
-/* dlogits += dloss / n * (sigmoid(x) - z); dlabels (optional) += dloss / n * -x */
+/* dlogits += dloss / n * (sigmoid(x) - z); dlabels (optional) += dloss / n * (1 - s) * -x */
+static void sigmoid_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                  const float *labels, size_t n, double s) {
+    const double scale = (double)dloss / (double)n;
+    for (size_t i = 0; i < n; ++i) {
+        const double x = logits[i];
+        dlogits[i] += (float)(scale * (sigmoid(x) - smooth(labels[i], s, 2.0)));
+        if (dlabels != NULL) {
+            dlabels[i] += (float)(scale * (1.0 - s) * -x);
+        }
+    }
+}
+
+void tdl_sigmoid_xent_forward(float *loss, const float *logits, const float *labels, size_t n) {
+    if (loss == NULL || logits == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    sigmoid_xent_forward(loss, logits, labels, n, 0.0);
+}
+
 void tdl_sigmoid_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
                                const float *labels, size_t n) {
     if (dlogits == NULL || logits == NULL || labels == NULL || n == 0) {
         return;
     }
-    const double scale = (double)dloss / (double)n;
-    for (size_t i = 0; i < n; ++i) {
-        const double x = logits[i];
-        dlogits[i] += (float)(scale * (sigmoid(x) - labels[i]));
-        if (dlabels != NULL) {
-            dlabels[i] += (float)(scale * -x);
-        }
+    sigmoid_xent_backward(dlogits, dlabels, dloss, logits, labels, n, 0.0);
+}
+
+/* The elementwise binary cross-entropies (sigmoid on logits, binary on
+ * probabilities) share their signature: one checker-and-dispatcher each way. */
+typedef void elementwise_xent_forward(float *loss, const float *x, const float *labels, size_t n, double s);
+typedef void elementwise_xent_backward(float *dx, float *dlabels, float dloss, const float *x, const float *labels,
+                                       size_t n, double s);
+
+static tdl_status smoothed_elementwise_forward(const char *op, elementwise_xent_forward *forward, float *loss,
+                                               const float *x, const float *labels, size_t n, float s) {
+    if (loss == NULL || x == NULL || labels == NULL || n == 0) {
+        return null_tensor(op);
     }
+    tdl_status status = check_smoothing(op, s);
+    if (status == TDL_STATUS_OK) {
+        forward(loss, x, labels, n, s);
+    }
+    return status;
+}
+
+/* dx may be NULL for binary_cross_entropy (only the labels' gradient wanted). */
+static tdl_status smoothed_elementwise_backward(const char *op, elementwise_xent_backward *backward, float *dx,
+                                                float *dlabels, float dloss, const float *x, const float *labels,
+                                                size_t n, float s) {
+    if (x == NULL || labels == NULL || n == 0) {
+        return null_tensor(op);
+    }
+    tdl_status status = check_smoothing(op, s);
+    if (status == TDL_STATUS_OK) {
+        backward(dx, dlabels, dloss, x, labels, n, s);
+    }
+    return status;
+}
+
+tdl_status tdl_sigmoid_xent_smoothed_forward(float *loss, const float *logits, const float *labels, size_t n,
+                                             float label_smoothing) {
+    return smoothed_elementwise_forward("sigmoid_cross_entropy", sigmoid_xent_forward, loss, logits, labels, n,
+                                        label_smoothing);
+}
+
+tdl_status tdl_sigmoid_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t n, float label_smoothing) {
+    if (dlogits == NULL) {
+        return null_tensor("sigmoid_cross_entropy");
+    }
+    return smoothed_elementwise_backward("sigmoid_cross_entropy", sigmoid_xent_backward, dlogits, dlabels, dloss,
+                                         logits, labels, n, label_smoothing);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -291,6 +440,64 @@ tdl_status tdl_sparse_focal_backward(float *dlogits, float dloss, const float *l
     return TDL_STATUS_OK;
 }
 
+/* The target of class c of one row: the label row y (dense form) or, with
+ * y NULL, one_hot(label) (sparse form), smoothed by s over K classes. */
+static double focal_target(const float *y, int32_t label, size_t c, double s, double k) {
+    return smooth(y != NULL ? (double)y[c] : (double)(c == (size_t)label), s, k);
+}
+
+/* One row of the softmax form, sum_c alpha z_c term(log p_c) with targets
+ * z from focal_target; with drow, drow += scale * its logit gradient
+ * g_j - p_j sum_c g_c, g_c = alpha z_c term'(log p_c). */
+static double focal_row(const float *row, size_t width, const float *y, int32_t label, double s,
+                        const tdl_focal_desc *d, float *drow, double scale) {
+    const double lse = log_sum_exp(row, width);
+    double total = 0.0, g_sum = 0.0;
+    for (size_t c = 0; c < width; ++c) {
+        const double z = focal_target(y, label, c, s, (double)width);
+        if (z != 0.0) {
+            double dterm;
+            total += d->alpha * z * focal_term((double)row[c] - lse, d->gamma, &dterm);
+            g_sum += d->alpha * z * dterm;
+        }
+    }
+    for (size_t c = 0; c < width && drow != NULL; ++c) {
+        const double z = focal_target(y, label, c, s, (double)width);
+        double g = 0.0;
+        if (z != 0.0) {
+            double dterm;
+            focal_term((double)row[c] - lse, d->gamma, &dterm);
+            g = d->alpha * z * dterm;
+        }
+        drow[c] += (float)(scale * (g - exp((double)row[c] - lse) * g_sum));
+    }
+    return total;
+}
+
+/* Every position of either form: the softmax rows, or for classes == 1 the
+ * binary term on the smoothed 0/1 (or [0, 1]) target. */
+static double focal_rows(const float *logits, const float *labels, const int32_t *sparse, size_t positions,
+                         int classes, double s, const tdl_focal_desc *d, float *dlogits, double scale) {
+    const size_t width = (size_t)classes;
+    double total = 0.0;
+    for (size_t p = 0; p < positions; ++p) {
+        const float *row = logits + p * width;
+        const float *y = labels != NULL ? labels + p * width : NULL;
+        const int32_t label = sparse != NULL ? sparse[p] : -1;
+        float *drow = dlogits != NULL ? dlogits + p * width : NULL;
+        if (classes == 1) {
+            double dx;
+            total += binary_focal_term(row[0], smooth(y != NULL ? y[0] : label, s, 2.0), d, &dx);
+            if (drow != NULL) {
+                drow[0] += (float)(scale * dx);
+            }
+        } else {
+            total += focal_row(row, width, y, label, s, d, drow, scale);
+        }
+    }
+    return total;
+}
+
 /* logits, labels: (P,C) -> loss: () = mean_p sum_c alpha y_pc term(log p_pc) */
 void tdl_focal_forward(float *loss, const float *logits, const float *labels, size_t positions, int classes,
                        const tdl_focal_desc *d) {
@@ -298,65 +505,81 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
         !focal_desc_valid(d)) {
         return;
     }
-    const size_t width = (size_t)classes;
-    double total = 0.0;
-    double unused;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *y = labels + p * width;
-        if (classes == 1) {
-            total += binary_focal_term(row[0], y[0], d, &unused);
-            continue;
-        }
-        const double lse = log_sum_exp(row, width);
-        for (size_t c = 0; c < width; ++c) {
-            if (y[c] != 0.0f) {
-                total += d->alpha * y[c] * focal_term((double)row[c] - lse, d->gamma, &unused);
-            }
-        }
-    }
-    *loss = (float)(total / (double)positions);
+    *loss = (float)(focal_rows(logits, labels, NULL, positions, classes, 0.0, d, NULL, 0.0) / (double)positions);
 }
 
-/* logits, labels: (P,C) -> dlogits += dloss / P * dL/dlogits, where with
- * g_c = alpha y_c term'(log p_c):  dL/dx_j = g_j - p_j * sum_c g_c. */
+/* logits, labels: (P,C) -> dlogits += dloss / P * dL/dlogits */
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d) {
     if (dlogits == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0 ||
         !focal_desc_valid(d)) {
         return;
     }
-    const size_t width = (size_t)classes;
-    const double scale = (double)dloss / (double)positions;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *y = labels + p * width;
-        float *drow = dlogits + p * width;
-        if (classes == 1) {
-            double dx;
-            binary_focal_term(row[0], y[0], d, &dx);
-            drow[0] += (float)(scale * dx);
-            continue;
-        }
-        const double lse = log_sum_exp(row, width);
-        double g_sum = 0.0;
-        for (size_t c = 0; c < width; ++c) {
-            if (y[c] != 0.0f) {
-                double dterm;
-                focal_term((double)row[c] - lse, d->gamma, &dterm);
-                g_sum += d->alpha * y[c] * dterm;
-            }
-        }
-        for (size_t c = 0; c < width; ++c) {
-            double g = 0.0;
-            if (y[c] != 0.0f) {
-                double dterm;
-                focal_term((double)row[c] - lse, d->gamma, &dterm);
-                g = d->alpha * y[c] * dterm;
-            }
-            drow[c] += (float)(scale * (g - exp((double)row[c] - lse) * g_sum));
-        }
+    focal_rows(logits, labels, NULL, positions, classes, 0.0, d, dlogits, (double)dloss / (double)positions);
+}
+
+/* Both forms with label smoothing: the sparse one runs the dense rows on
+ * smoothed one-hot targets. */
+static tdl_status check_focal_smoothed(const void *out, const float *logits, const float *labels,
+                                       const int32_t *sparse, size_t positions, int classes,
+                                       const tdl_focal_desc *d, float s) {
+    if (!focal_desc_valid(d)) {
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "focal_loss: gamma must be finite and >= 0");
     }
+    tdl_status status = check_smoothing("focal_loss", s);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    if (sparse != NULL) {
+        return check_sparse("focal_loss", out, logits, sparse, positions, classes, classes == 1 ? 2 : classes);
+    }
+    if (out == NULL || logits == NULL || labels == NULL || positions == 0 || classes <= 0) {
+        return null_tensor("focal_loss");
+    }
+    return TDL_STATUS_OK;
+}
+
+tdl_status tdl_sparse_focal_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                             size_t positions, int classes, const tdl_focal_desc *d,
+                                             float label_smoothing) {
+    tdl_status status = check_focal_smoothed(loss, logits, NULL, labels, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        *loss = (float)(focal_rows(logits, NULL, labels, positions, classes, label_smoothing, d, NULL, 0.0) /
+                        (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_sparse_focal_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                              const int32_t *labels, size_t positions, int classes,
+                                              const tdl_focal_desc *d, float label_smoothing) {
+    tdl_status status = check_focal_smoothed(dlogits, logits, NULL, labels, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        focal_rows(logits, NULL, labels, positions, classes, label_smoothing, d, dlogits,
+                   (double)dloss / (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_focal_smoothed_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                      int classes, const tdl_focal_desc *d, float label_smoothing) {
+    tdl_status status = check_focal_smoothed(loss, logits, labels, NULL, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        *loss = (float)(focal_rows(logits, labels, NULL, positions, classes, label_smoothing, d, NULL, 0.0) /
+                        (double)positions);
+    }
+    return status;
+}
+
+tdl_status tdl_focal_smoothed_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                                       size_t positions, int classes, const tdl_focal_desc *d,
+                                       float label_smoothing) {
+    tdl_status status = check_focal_smoothed(dlogits, logits, labels, NULL, positions, classes, d, label_smoothing);
+    if (status == TDL_STATUS_OK) {
+        focal_rows(logits, labels, NULL, positions, classes, label_smoothing, d, dlogits,
+                   (double)dloss / (double)positions);
+    }
+    return status;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -383,36 +606,58 @@ static double clip_probability(float p) {
     return fmin(fmax((double)p, BINARY_XENT_EPSILON), 1.0 - BINARY_XENT_EPSILON);
 }
 
-/* probabilities, labels: (n) -> loss: () = mean -(y log p + (1 - y) log(1 - p)) */
-void tdl_binary_xent_forward(float *loss, const float *probabilities, const float *labels, size_t n) {
-    if (loss == NULL || probabilities == NULL || labels == NULL || n == 0) {
-        return;
-    }
+/* probabilities, labels: (n) -> loss: () = mean -(z log p + (1 - z) log(1 - p)), z smoothed towards 1/2 */
+static void binary_xent_forward(float *loss, const float *probabilities, const float *labels, size_t n, double s) {
     double total = 0.0;
     for (size_t i = 0; i < n; ++i) {
-        const double p = clip_probability(probabilities[i]), y = labels[i];
-        total -= y * log(p) + (1.0 - y) * log1p(-p);
+        const double p = clip_probability(probabilities[i]), z = smooth(labels[i], s, 2.0);
+        total -= z * log(p) + (1.0 - z) * log1p(-p);
     }
     *loss = (float)(total / (double)n);
 }
 
-/* dprobabilities += dloss (-(y/p) + (1-y)/(1-p)) / n where p is not clipped;
- * dlabels (optional) += dloss (log(1-p) - log p) / n */
+/* dprobabilities += dloss (-(z/p) + (1-z)/(1-p)) / n where p is not clipped;
+ * dlabels (optional) += dloss (1 - s) (log(1-p) - log p) / n */
+static void binary_xent_backward(float *dprobabilities, float *dlabels, float dloss, const float *probabilities,
+                                 const float *labels, size_t n, double s) {
+    const double scale = (double)dloss / (double)n;
+    for (size_t i = 0; i < n; ++i) {
+        const double p = clip_probability(probabilities[i]), z = smooth(labels[i], s, 2.0);
+        if (dprobabilities != NULL && p == (double)probabilities[i]) {
+            dprobabilities[i] += (float)(scale * (-z / p + (1.0 - z) / (1.0 - p)));
+        }
+        if (dlabels != NULL) {
+            dlabels[i] += (float)(scale * (1.0 - s) * (log1p(-p) - log(p)));
+        }
+    }
+}
+
+void tdl_binary_xent_forward(float *loss, const float *probabilities, const float *labels, size_t n) {
+    if (loss == NULL || probabilities == NULL || labels == NULL || n == 0) {
+        return;
+    }
+    binary_xent_forward(loss, probabilities, labels, n, 0.0);
+}
+
 void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss, const float *probabilities,
                               const float *labels, size_t n) {
     if (probabilities == NULL || labels == NULL || n == 0) {
         return;
     }
-    const double scale = (double)dloss / (double)n;
-    for (size_t i = 0; i < n; ++i) {
-        const double p = clip_probability(probabilities[i]), y = labels[i];
-        if (dprobabilities != NULL && p == (double)probabilities[i]) {
-            dprobabilities[i] += (float)(scale * (-y / p + (1.0 - y) / (1.0 - p)));
-        }
-        if (dlabels != NULL) {
-            dlabels[i] += (float)(scale * (log1p(-p) - log(p)));
-        }
-    }
+    binary_xent_backward(dprobabilities, dlabels, dloss, probabilities, labels, n, 0.0);
+}
+
+tdl_status tdl_binary_xent_smoothed_forward(float *loss, const float *probabilities, const float *labels, size_t n,
+                                            float label_smoothing) {
+    return smoothed_elementwise_forward("binary_cross_entropy", binary_xent_forward, loss, probabilities, labels, n,
+                                        label_smoothing);
+}
+
+tdl_status tdl_binary_xent_smoothed_backward(float *dprobabilities, float *dlabels, float dloss,
+                                             const float *probabilities, const float *labels, size_t n,
+                                             float label_smoothing) {
+    return smoothed_elementwise_backward("binary_cross_entropy", binary_xent_backward, dprobabilities, dlabels,
+                                         dloss, probabilities, labels, n, label_smoothing);
 }
 
 /* dpredictions += dloss * 2 (p - y) / n; dlabels (optional) gets the negation */

@@ -1,5 +1,6 @@
 /* What the generated code of every model does alike, driven by the tables
- * tsc writes (tdl_model_info): the arena and its parts, create/destroy,
+ * tsc writes (tdl_model_info): the arena and its parts, create_in (create,
+ * destroy and the weight files are in model_hosted.c),
  * initialisation, weights, the checks at the start of each entry point, the
  * train step and gradcheck. Generated files keep only the model's own passes
  * and thin wrappers with the model's types (as nanopb and protobuf-c do). */
@@ -38,10 +39,11 @@ bool tdl_model_arena_parts_of(const tdl_model_layout *layout, int max_batch, siz
     if (layout->act_per_sample > 0 && (size_t)max_batch > SIZE_MAX / layout->act_per_sample) return false;
     activations = (size_t)max_batch * layout->act_per_sample;
     if (!round_floats(activations, &p.activations) || !round_floats(layout->act_fixed, &p.fixed) ||
-        !round_floats(workspace_floats, &p.workspace))
+        !round_floats(workspace_floats, &p.workspace) || !round_floats(layout->state_floats, &p.state) ||
+        !round_floats(layout->batch_state_floats, &p.batch_state))
         return false;
     size_t floats = 0;
-    const size_t sizes[] = {p.params, p.grads, p.slots, p.activations, p.fixed, p.workspace};
+    const size_t sizes[] = {p.params, p.grads, p.slots, p.state, p.batch_state, p.activations, p.fixed, p.workspace};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (!add_size(floats, sizes[i], &floats)) return false;
     if (floats > (SIZE_MAX - TDL_MODEL_HEADER_BYTES) / sizeof(float)) return false;
@@ -86,6 +88,10 @@ tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t b
     m->slot2 = info->layout.optimizer_slots >= 2 ? next + parts.params : NULL;
     m->slot3 = info->layout.optimizer_slots >= 3 ? next + 2 * parts.params : NULL;
     next += parts.slots;
+    m->state = info->layout.state_floats > 0 ? next : NULL;
+    next += parts.state;
+    m->batch_state = info->layout.batch_state_floats > 0 ? next : NULL;
+    next += parts.batch_state;
     m->activations = next;
     next += parts.activations;
     m->fixed = next;
@@ -93,35 +99,6 @@ tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t b
     m->workspace = next;
     tdl_model_init(m, 0);
     return m;
-}
-
-tdl_model *tdl_model_create(const tdl_model_info *info, int max_batch) {
-    size_t bytes = tdl_model_arena_size(info, max_batch);
-    if (bytes == 0) {
-        tdl_set_error(TDL_STATUS_BAD_BATCH, "%s_create: max_batch %d is out of range", info ? info->name : "tdl_model",
-                      max_batch);
-        return NULL;
-    }
-    if (bytes > SIZE_MAX - 63) {
-        tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_create: cannot allocate %zu bytes", info->name, bytes);
-        return NULL;
-    }
-    void *arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!arena) {
-        tdl_set_error(TDL_STATUS_NO_MEMORY, "%s_create: cannot allocate %zu bytes", info->name, bytes);
-        return NULL;
-    }
-    tdl_model *m = tdl_model_create_in(info, arena, bytes, max_batch);
-    if (!m) {
-        free(arena);
-        return NULL;
-    }
-    m->owns_memory = 1;
-    return m;
-}
-
-void tdl_model_destroy(tdl_model *m) {
-    if (m && m->owns_memory) free(m);
 }
 
 /* --- Weights ----------------------------------------------------------------------- */
@@ -132,6 +109,10 @@ static float scheduled_learning_rate(const tdl_model_info *info, int64_t step) {
     return tdl_lr_schedule_at(&info->schedule, step);
 }
 
+static void fill(float *x, size_t n, float value) {
+    for (size_t i = 0; i < n; i++) x[i] = value;
+}
+
 void tdl_model_init(tdl_model *m, uint64_t seed) {
     if (!m) return;
     const tdl_model_info *info = m->info;
@@ -139,11 +120,11 @@ void tdl_model_init(tdl_model *m, uint64_t seed) {
     tdl_rng_seed(&rng, seed, 0);
     for (int i = 0; i < info->param_tensors; i++) {
         const tdl_param_info *p = &info->params[i];
-        if (p->fan_in > 0)
-            tdl_init_glorot_uniform(m->params + p->offset, p->count, p->fan_in, p->fan_out, &rng);
-        else
-            tdl_init_zeros(m->params + p->offset, p->count);
+        tdl_init_fill(m->params + p->offset, p->count, p->init, p->fan_in, p->fan_out, &rng);
     }
+    for (int i = 0; i < info->state_tensors; i++)
+        fill(m->state + info->state[i].offset, info->state[i].count, info->state[i].fill);
+    if (m->batch_state) tdl_zero(m->batch_state, info->layout.batch_state_floats);
     tdl_zero(m->grads, info->layout.grad_floats);
     if (m->slot1) tdl_zero(m->slot1, info->layout.param_floats);
     if (m->slot2) tdl_zero(m->slot2, info->layout.param_floats);
@@ -152,39 +133,6 @@ void tdl_model_init(tdl_model *m, uint64_t seed) {
     m->learning_rate_fixed = 0;
     m->learning_rate = scheduled_learning_rate(info, 0);
     tdl_rng_seed(&m->dropout_rng, seed, 1);
-}
-
-/* The parameter tensors as safetensors references (heap; NULL when out of memory). */
-static tdl_tensor_ref *tensor_refs(const tdl_model *m) {
-    const tdl_model_info *info = m->info;
-    tdl_tensor_ref *refs = (tdl_tensor_ref *)calloc((size_t)info->param_tensors + 1, sizeof *refs);
-    if (!refs) return NULL;
-    for (int i = 0; i < info->param_tensors; i++) {
-        const tdl_param_info *p = &info->params[i];
-        refs[i].name = p->name;
-        refs[i].data = m->params + p->offset;
-        refs[i].rank = p->rank;
-        memcpy(refs[i].shape, p->shape, sizeof refs[i].shape);
-    }
-    return refs;
-}
-
-tdl_status tdl_model_load(tdl_model *m, const char *function, const char *path) {
-    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
-    tdl_tensor_ref *refs = tensor_refs(m);
-    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
-    tdl_status status = tdl_safetensors_load(path, refs, (size_t)m->info->param_tensors);
-    free(refs);
-    return status;
-}
-
-tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *path) {
-    if (!m || !path) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the model or the path is NULL", function);
-    tdl_tensor_ref *refs = tensor_refs(m);
-    if (!refs) return tdl_set_error(TDL_STATUS_NO_MEMORY, "%s: out of memory", function);
-    tdl_status status = tdl_safetensors_save(path, refs, (size_t)m->info->param_tensors);
-    free(refs);
-    return status;
 }
 
 /* --- Entry points -------------------------------------------------------------------- */
@@ -217,13 +165,18 @@ static bool all_finite(const float *x, size_t n) {
     return total == 0.0f;
 }
 
-/* Why a train step must not update: the loss or the first gradient tensor
- * that is not finite. */
+/* Why a train step must not update: the loss, a batch statistic or the
+ * first gradient tensor that is not finite. */
 static tdl_status check_finite(const tdl_model *m, const char *function, float loss) {
     if (!isfinite(loss))
         return tdl_set_error(TDL_STATUS_NOT_FINITE, "%s: the loss is %g; nothing was updated", function,
                              (double)loss);
     const tdl_model_info *info = m->info;
+    for (int t = 0; t < info->state_tensors; t++)
+        if (!all_finite(m->batch_state + info->state[t].offset, info->state[t].count))
+            return tdl_set_error(TDL_STATUS_NOT_FINITE,
+                                 "%s: the batch's statistic for '%s' is not finite; nothing was updated", function,
+                                 info->state[t].name);
     if (all_finite(m->grads, info->layout.param_floats)) return TDL_STATUS_OK;
     for (int t = 0; t < info->param_tensors; t++)
         if (!all_finite(m->grads + info->params[t].offset, info->params[t].count))
@@ -273,7 +226,8 @@ static void clip_gradients(tdl_model *m) {
 }
 
 /* The optimizer step on m->grads, whose every value is finite: clipping,
- * the learning rate of this update, the update. */
+ * the learning rate of this update, the update; then the moving statistics
+ * from the batch's (m->batch_state, also finite). */
 static void update_parameters(tdl_model *m) {
     const tdl_model_info *info = m->info;
     clip_gradients(m);
@@ -297,6 +251,13 @@ static void update_parameters(tdl_model *m) {
         tdl_sgd_config config = info->sgd;
         config.learning_rate = m->learning_rate;
         tdl_sgd_step(m->params, m->slot1, m->grads, n, &config);
+    }
+    /* Only now, with the step known to be good, does the batch's statistic
+     * reach the moving one: a failed step leaves the state as it was, and
+     * gradcheck (which runs the train pass alone) never moves it. */
+    for (int i = 0; i < info->state_tensors; i++) {
+        const tdl_state_info *s = &info->state[i];
+        tdl_batch_norm_update_moving(m->state + s->offset, m->batch_state + s->offset, s->count, s->momentum);
     }
 }
 
@@ -358,6 +319,12 @@ float *tdl_model_gradients(tdl_model *m, size_t *count) {
     bool trains = m && m->info->train_pass;
     if (count) *count = trains ? m->info->layout.grad_floats : 0;
     return trains ? m->grads : NULL;
+}
+
+float *tdl_model_state(tdl_model *m, size_t *count) {
+    size_t n = m && m->state ? m->info->layout.state_floats : 0;
+    if (count) *count = n;
+    return n > 0 ? m->state : NULL;
 }
 
 tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate) {

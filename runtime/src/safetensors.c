@@ -501,6 +501,50 @@ tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const 
 }
 
 /* ===================================================================== */
+/* Views: the checked header for readers of their own                     */
+/* ===================================================================== */
+
+struct tdl_safetensors_view {
+    header h;
+};
+
+tdl_status tdl_safetensors_view_open(const uint8_t *bytes, size_t size, tdl_safetensors_view **view) {
+    if (view == NULL || (bytes == NULL && size > 0))
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_view_open: NULL bytes or view");
+    *view = NULL;
+    tdl_safetensors_view *v = malloc(sizeof *v);
+    if (v == NULL) return tdl_set_error(TDL_STATUS_NO_MEMORY, "out of memory reading a safetensors header");
+    tdl_status status = header_parse(&v->h, bytes, size);
+    if (status != TDL_STATUS_OK) {
+        header_free(&v->h);
+        free(v);
+        return status;
+    }
+    *view = v;
+    return TDL_STATUS_OK;
+}
+
+bool tdl_safetensors_view_find(const tdl_safetensors_view *view, const char *name, tdl_safetensors_entry *entry) {
+    if (view == NULL || name == NULL || entry == NULL) return false;
+    const file_tensor *t = header_find(&view->h, name);
+    if (t == NULL) return false;
+    tdl_safetensors_entry e = {.dtype = t->dtype, .data = view->h.data + t->begin, .bytes = t->end - t->begin};
+    for (const cJSON *item = t->shape->child; item != NULL; item = item->next, ++e.rank) {
+        uint64_t dim = 0;
+        json_to_u64(item, &dim); /* validated by read_entry */
+        if (e.rank < TDL_MAX_RANK) e.shape[e.rank] = dim;
+    }
+    *entry = e;
+    return true;
+}
+
+void tdl_safetensors_view_close(tdl_safetensors_view *view) {
+    if (view == NULL) return;
+    header_free(&view->h);
+    free(view);
+}
+
+/* ===================================================================== */
 /* Files                                                                  */
 /* ===================================================================== */
 

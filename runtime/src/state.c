@@ -1,15 +1,18 @@
 /* NAME_save_state and NAME_load_state: the whole training state of a model
  * in one safetensors file, for a resume that continues bit for bit.
  *
- * Tensors (F32): every parameter under its weight-file name, every optimizer
- * slot as "optimizer/<slot>/<parameter>", and "train/learning_rate" [1].
+ * Tensors (F32): every parameter under its weight-file name, the
+ * non-trainable state (batch_norm's moving statistics) under its weight-file
+ * name too, every optimizer slot as "optimizer/<slot>/<parameter>", and
+ * "train/learning_rate" [1].
  * "__metadata__" (strings): "format", "model", "optimizer", "step",
  * "dropout_rng.state", "dropout_rng.increment" (decimal integers, exact),
  * "learning_rate_fixed" ("0" or "1"), and "role/<tensor>" for every tensor
- * ("parameter", "optimizer_slot", "learning_rate").
+ * ("parameter", "state", "optimizer_slot", "learning_rate").
  *
  * The tensor list is built by state_tensors alone: a new group of tensors
- * (non-trainable layer state, say) is one more add_group call there. */
+ * is one more add_group call there. The file I/O needs the heap and
+ * safetensors.c, so the portable build has portable/state.c in its place. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +66,16 @@ static void add_group(state_tensor_list *list, const tdl_model *m, float *block,
     }
 }
 
+/* One tensor per non-trainable state tensor (m->state), under its own name.
+ * The batch's statistics (m->batch_state) are scratch of one step: not saved. */
+static void add_state_group(state_tensor_list *list, const tdl_model *m) {
+    const tdl_model_info *info = m->info;
+    for (int t = 0; t < info->state_tensors; t++) {
+        const tdl_state_info *s = &info->state[t];
+        add_tensor(list, s->name, NULL, m->state + s->offset, s->rank, s->shape, "state");
+    }
+}
+
 static void state_tensors_free(state_tensor_list *list) {
     for (size_t i = 0; i < list->count; i++) free(list->owned_names[i]);
     free(list->refs);
@@ -79,7 +92,7 @@ static int state_tensors(tdl_model *m, state_tensor_list *list) {
     int slot_count = tdl_model_slot_names(info, slots);
     float *slot_blocks[3] = {m->slot1, m->slot2, m->slot3};
     memset(list, 0, sizeof *list);
-    list->capacity = (size_t)info->param_tensors * (size_t)(1 + slot_count) + 1;
+    list->capacity = (size_t)info->param_tensors * (size_t)(1 + slot_count) + (size_t)info->state_tensors + 1;
     list->refs = calloc(list->capacity, sizeof *list->refs);
     list->roles = calloc(list->capacity, sizeof *list->roles);
     list->owned_names = calloc(list->capacity, sizeof *list->owned_names);
@@ -88,6 +101,7 @@ static int state_tensors(tdl_model *m, state_tensor_list *list) {
         return 0;
     }
     add_group(list, m, m->params, NULL, "parameter");
+    add_state_group(list, m);
     for (int s = 0; s < slot_count; s++) {
         char prefix[64];
         snprintf(prefix, sizeof prefix, slot_prefix_format, slots[s]);

@@ -52,14 +52,19 @@ static const source_file headers[] = {
 static const source_file sources[] = {
     {"util.c", STAGE_COMMON},      {"diag.c", STAGE_DIAG},          {"ast.c", STAGE_FRONT},
     {"parse.c", STAGE_FRONT},      {"ops.c", STAGE_FRONT},          {"tensor_type.c", STAGE_CHECK},
-    {"resolve.c", STAGE_CHECK},    {"check_support.c", STAGE_CHECK}, {"shape.c", STAGE_CHECK},
+    {"resolve.c", STAGE_CHECK},    {"resolve_expr.c", STAGE_CHECK}, {"check_support.c", STAGE_CHECK},
+    {"shape.c", STAGE_CHECK},
     {"shape_conv.c", STAGE_CHECK}, {"shape_loss.c", STAGE_CHECK},   {"shape_combine.c", STAGE_CHECK},
     {"shape_schedule.c", STAGE_CHECK},
+    {"shape_spatial.c", STAGE_CHECK},
+    {"shape_conv_groups.c", STAGE_CHECK},
+    {"shape_norm.c", STAGE_CHECK},
     {"autodiff.c", STAGE_CODEGEN}, {"plan.c", STAGE_CODEGEN},       {"emit_c.c", STAGE_CODEGEN},
     {"emit_ops.c", STAGE_CODEGEN}, {"emit_support.c", STAGE_CODEGEN}, {"depfile.c", STAGE_CODEGEN},
     {"lower.c", STAGE_CODEGEN},    {"lower_ops.c", STAGE_CODEGEN},  {"op_table.c", STAGE_CODEGEN},
     {"emit_desc.c", STAGE_CODEGEN}, {"emit_files.c", STAGE_CODEGEN}, {"cbuf.c", STAGE_CODEGEN},
     {"names.c", STAGE_CODEGEN},    {"emit_steps.c", STAGE_CODEGEN}, {"lower_support.c", STAGE_CODEGEN},
+    {"weights.c", STAGE_CODEGEN},  {"emit_weights.c", STAGE_CODEGEN},
     {"summary.c", STAGE_REPORT},   {"dot.c", STAGE_REPORT},         {"main.c", STAGE_CLI},
 };
 

@@ -191,6 +191,61 @@ static void test_conv2d_arithmetic(void **state)
     checked_text_free(ct);
 }
 
+/* groups=, depthwise_conv2d and separable_conv2d: output types, weights
+ * (Keras names, shapes, fans), FLOPs, the shape notes, and bad group counts. */
+static void test_grouped_conv_arithmetic(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = conv2d(image, 6, 3, padding=same, name=\"base\");\n"
+                                  "    g = conv2d(a, 4, 3, groups=2, name=\"grouped\");\n"
+                                  "    d = depthwise_conv2d(a, 3, strides=2, padding=same, depth_multiplier=2, name=\"dw\");\n"
+                                  "    s = separable_conv2d(a, 8, (3, 1), depth_multiplier=3, use_bias=false, name=\"sep\");\n"
+                                  "    output g; output d; output s;");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    assert_type(ct, "grouped", "f32[B,26,26,4]");
+    assert_type(ct, "dw", "f32[B,14,14,12]");       /* 6 channels * depth_multiplier 2 */
+    assert_type(ct, "sep", "f32[B,26,28,8]");
+    const checked_node *g = layer(ct, "grouped");
+    assert_int_equal(g->attrs.groups, 2);
+    assert_int_equal(g->params[0].type.dims[2], 3);  /* kernel [3,3,6/2,4] */
+    assert_int_equal(g->params[0].fan_in, 3 * 3 * 3);
+    assert_int_equal(g->macs_per_example, 26 * 26 * 4 * 3 * 3 * 3);
+    assert_int_equal(layer(ct, "base")->attrs.groups, 1);
+    const checked_node *d = layer(ct, "dw");
+    assert_int_equal(d->attrs.groups, 6);
+    assert_int_equal(d->param_count, 2);
+    assert_string_equal(d->params[0].name, "dw.depthwise_kernel");
+    assert_int_equal(d->params[0].type.dims[2], 6);
+    assert_int_equal(d->params[0].type.dims[3], 2);
+    assert_int_equal(d->params[0].fan_in, 3 * 3 * 6);   /* Keras: receptive field times the last two dims */
+    assert_int_equal(d->params[0].fan_out, 3 * 3 * 2);
+    assert_int_equal(d->params[1].type.dims[0], 12);
+    assert_int_equal(d->macs_per_example, 14 * 14 * 12 * 3 * 3);
+    assert_string_equal(d->shape_reason, "depthwise_conv2d(kernel_size=3, strides=2, padding=same, depth_multiplier=2) "
+                                         "halves f32[B,28,28,6]: ceil(28/2) = 14; 6 channels * depth_multiplier 2 = 12");
+    const checked_node *sep = layer(ct, "sep");
+    assert_int_equal(sep->param_count, 2);           /* no bias */
+    assert_string_equal(sep->params[0].name, "sep.depthwise_kernel");
+    assert_string_equal(sep->params[1].name, "sep.pointwise_kernel");
+    assert_int_equal(sep->params[1].type.dims[2], 18);
+    assert_int_equal(sep->params[1].type.dims[3], 8);
+    assert_int_equal(sep->macs_per_example, 26 * 28 * (18 * 3 + 18 * 8));
+    checked_text_free(ct);
+
+    ct = check_body("    a = conv2d(image, 6, 3, groups=4);\n"
+                    "    b = conv2d(image, 6, 3, groups=0);\n"
+                    "    c = depthwise_conv2d(image, 3, depth_multiplier=-1);\n"
+                    "    output a; output b; output c;");
+    assert_int_equal(ct->errors, 3);
+    assert_non_null(strstr(ct->diagnostics, "conv2d with groups=4 splits the 3 channels of 'image' (f32[B,28,28,3]) and "
+                                            "its 6 filters into 4 groups, but 4 divides neither"));
+    assert_non_null(strstr(ct->diagnostics, "use groups=3: the largest group count that divides both 3 and 6"));
+    assert_non_null(strstr(ct->diagnostics, "groups of conv2d must be between 1 and 2147483647, found 0"));
+    assert_non_null(strstr(ct->diagnostics, "depth_multiplier of depthwise_conv2d must be between 1"));
+    checked_text_free(ct);
+}
+
 /* Pools: strides default to pool_size; same padding; global pools. */
 static void test_pools(void **state)
 {
@@ -284,13 +339,27 @@ static void test_combine(void **state)
     checked_text_free(ct);
 }
 
+/* A model body that must give exactly one error: its code, with these words. */
+typedef struct error_case {
+    const char *body, *code, *words;
+} error_case;
+
+static void expect_one_error_each(const error_case *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        checked_text *ct = check_body(cases[i].body);
+        if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
+            strstr(ct->diagnostics, cases[i].words) == NULL)
+            fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
 /* Errors of concat and multiply: each names both shapes. */
 static void test_combine_errors(void **state)
 {
     (void)state;
-    static const struct {
-        const char *body, *code, *words;
-    } cases[] = {
+    static const error_case cases[] = {
         {"    a = conv2d(image, filters=4, kernel_size=3);\n    c = concat(image, a);\n    output c;", "E0204",
          "dimension 1 is 26 in 'a' (f32[B,26,26,4]) and 28 in 'image' (f32[B,28,28,3])"},
         {"    a = flatten(image);\n    c = concat(image, a);\n    output c;", "E0203", "rank 2"},
@@ -300,6 +369,148 @@ static void test_combine_errors(void **state)
         {"    a = flatten(image);\n    c = multiply(image, a);\n    output c;", "E0204",
          "multiply needs two tensors of one shape"},
     };
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Nested calls: their nodes come before the call that uses them (a
+ * topological order), are named with the same counters as statements, in
+ * the order they are evaluated, and a nested layer's weights follow its name. */
+static void test_nested_calls_and_names(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    x = flatten(image);\n"
+                                  "    h = dense(x, units=4);\n"
+                                  "    y = dense(relu(dense(h, units=6)), units=3, name=\"head\");\n"
+                                  "    z = relu(add(y, dense(h, units=3)));\n"
+                                  "    output z;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "dense_2", "f32[B,6]");
+    assert_type(ct, "head", "f32[B,3]");
+    assert_type(ct, "dense_3", "f32[B,3]");
+    assert_string_equal(layer(ct, "dense_2")->params[0].name, "dense_2.kernel");
+    assert_string_equal(layer(ct, "dense_3")->params[1].name, "dense_3.bias");
+    assert_ptr_equal(layer(ct, "head")->inputs[0], layer(ct, "relu_1"));
+    assert_ptr_equal(layer(ct, "relu_1")->inputs[0], layer(ct, "dense_2"));
+    assert_ptr_equal(layer(ct, "relu_2")->inputs[0], layer(ct, "add_1"));
+    /* A nested node is known in messages by its text; the statement's by its name. */
+    assert_string_equal(layer(ct, "dense_2")->binding, "dense(h, units=6)");
+    assert_string_equal(layer(ct, "head")->binding, "y");
+    const checked_model *m = &ct->checked->models[0];
+    for (int i = 0; i < m->node_count; i++) {
+        assert_int_equal(m->nodes[i]->index, i);
+        for (int j = 0; j < m->nodes[i]->input_count; j++)
+            assert_true(m->nodes[i]->inputs[j]->index < i);
+    }
+    assert_int_equal(m->output_count, 1);
+    assert_ptr_equal(m->outputs[0].node, layer(ct, "relu_2"));
+    checked_text_free(ct);
+}
+
+/* loss, metric and output statements take nested calls and operators in
+ * their arguments; an optimizer's numbers are not expressions. */
+static void test_statements_with_expressions(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("model m {\n"
+                                  "    input x : f32[B, 4];\n"
+                                  "    input t : f32[B, 2];\n"
+                                  "    loss l = mean_squared_error(t, dense(relu(x), units=2) * 0.5);\n"
+                                  "    metric e = mean_squared_error(t - t, dense(x, units=2));\n"
+                                  "    output y = relu(x) + x;\n"
+                                  "    optimizer sgd(learning_rate=0.1);\n"
+                                  "}\n");
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    assert_int_equal(ct->errors, 0);
+    const checked_model *m = &ct->checked->models[0];
+    assert_int_equal(m->loss_count, 1);
+    assert_ptr_equal(m->losses[0].node->inputs[1], layer(ct, "rescaling_1"));
+    assert_ptr_equal(layer(ct, "rescaling_1")->inputs[0], layer(ct, "dense_1"));
+    assert_int_equal(m->metric_count, 1);
+    assert_ptr_equal(m->metrics[0].node->inputs[0], layer(ct, "subtract_1"));
+    assert_int_equal(m->output_count, 1);
+    assert_string_equal(m->outputs[0].name, "y");
+    assert_ptr_equal(m->outputs[0].node, layer(ct, "add_1"));
+    assert_non_null(m->optimizer);
+    checked_text_free(ct);
+
+    ct = check_body("    y = relu(image);\n    output y;\n    optimizer sgd(learning_rate=0.1 * 2);");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "sgd expects a number or a schedule for 'learning_rate', found an expression [E0106]"));
+    checked_text_free(ct);
+}
+
+/* Operators: add, subtract and multiply of two tensors; with a number (a
+ * literal or a const, unless a tensor has its name) one rescaling. */
+static void test_operators(void **state)
+{
+    (void)state;
+    checked_text *ct = check_text("const S = 3;\n"
+                                  "const image = 2;\n"
+                                  "model m {\n"
+                                  "    input image : f32[B, 4];\n"
+                                  "    input other : f32[B, 4];\n"
+                                  "    a = image + other * image - other;\n"
+                                  "    b = a * 0.5 + 1;\n"
+                                  "    c = 2 - b;\n"
+                                  "    d = S * c - 1.5;\n"
+                                  "    e = image * image;\n"
+                                  "    output o = a + b;\n"
+                                  "    output d;\n"
+                                  "    output e;\n"
+                                  "}\n");
+    if (ct->errors != 0)
+        fprintf(stderr, "%s", ct->diagnostics);
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "multiply_1", "f32[B,4]");
+    assert_ptr_equal(layer(ct, "add_1")->inputs[1], layer(ct, "multiply_1"));
+    assert_ptr_equal(layer(ct, "subtract_1")->inputs[0], layer(ct, "add_1"));
+    static const struct {
+        const char *layer;
+        double scale, offset;
+    } rescalings[] = {
+        {"rescaling_1", 0.5, 0.0},   /* a * 0.5 */
+        {"rescaling_2", 1.0, 1.0},   /* … + 1 */
+        {"rescaling_3", -1.0, 2.0},  /* 2 - b */
+        {"rescaling_4", 3.0, 0.0},   /* S * c */
+        {"rescaling_5", 1.0, -1.5},  /* … - 1.5 */
+    };
+    for (size_t i = 0; i < sizeof rescalings / sizeof rescalings[0]; i++) {
+        const checked_node *r = layer(ct, rescalings[i].layer);
+        assert_int_equal(r->op, TSC_OP_RESCALING);
+        assert_int_equal(r->input_count, 1);
+        assert_true(r->attrs.scale == rescalings[i].scale);
+        assert_true(r->attrs.offset == rescalings[i].offset);
+        assert_type(ct, rescalings[i].layer, "f32[B,4]");
+    }
+    /* The tensor 'image' shadows the const 'image': a product of tensors. */
+    assert_int_equal(layer(ct, "multiply_2")->input_count, 2);
+    assert_string_equal(ct->checked->models[0].outputs[0].name, "o");
+    assert_int_equal(ct->checked->models[0].outputs[0].node->op, TSC_OP_ADD);
+    checked_text_free(ct);
+}
+
+/* Errors inside sub-expressions point at the sub-expression and name it by its text. */
+static void test_operator_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *code, *words;
+    } cases[] = {
+        {"    x = flatten(image);\n    y = relu(x + image);\n    output y;", "E0204",
+         "m.tdl:4:18: error: '+' needs two tensors of one shape, but 'x' is f32[B,2352] and 'image' is f32[B,28,28,3]"},
+        {"    x = flatten(image);\n    y = x - dense(x, units=3) * 2.0;\n    output y;", "E0204",
+         "m.tdl:4:13: error: '-' needs two tensors of one shape, but 'x' is f32[B,2352] and 'dense(x, units=3) * 2.0' is "
+         "f32[B,3]"},
+        {"    y = subtract(image, flatten(image));\n    output y;", "E0204",
+         "subtract needs two tensors of one shape, but 'image' is f32[B,28,28,3] and 'flatten(image)' is f32[B,2352]"},
+        {"    y = image * (1.0 + 2);\n    output y;", "E0108", "m.tdl:3:18: error: '+' needs a tensor on at least one side"},
+        {"    y = dense(flatten(image), units=2 * 5);\n    output y;", "E0106", "found an expression"},
+        {"    y = relu(mean_squared_error(image, image));\n    output y;", "E0111", "m.tdl:3:14: error: 'mean_squared_error'"},
+        {"    y = relu(Flatten(image));\n    output y;", "E0101", "m.tdl:3:14: error: unknown op 'Flatten'"},
+        {"    y = dense(conv2d(image, filters=2, kernel_size=3), units=2);\n    output y;", "E0203",
+         "help: wrap it: flatten(…) (gives f32[B,1352])"},
+    };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         checked_text *ct = check_body(cases[i].body);
         if (ct->errors != 1 || strstr(ct->diagnostics, cases[i].code) == NULL ||
@@ -307,6 +518,35 @@ static void test_combine_errors(void **state)
             fail_msg("case %zu: want one %s with '%s', got:\n%s", i, cases[i].code, cases[i].words, ct->diagnostics);
         checked_text_free(ct);
     }
+}
+
+/* kernel_initializer= and bias_initializer= choose how each weight starts;
+ * a bias's fans are its size, as Keras computes them for a vector. */
+static void test_initializer_arguments(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    c = conv2d(image, filters=8, kernel_size=3, kernel_initializer=he_normal,\n"
+                                  "               bias_initializer=\"ones\");\n"
+                                  "    d = dense(flatten(c), units=4, kernel_initializer=lecun_uniform);\n"
+                                  "    output d;");
+    assert_int_equal(ct->errors, 0);
+    const checked_node *c = layer(ct, "conv2d_1"), *d = layer(ct, "dense_1");
+    assert_int_equal(c->params[0].init, TSC_INIT_HE_NORMAL);
+    assert_int_equal(c->params[0].fan_in, 3 * 3 * 3);
+    assert_int_equal(c->params[1].init, TSC_INIT_ONES);
+    assert_int_equal(c->params[1].fan_in, 8);
+    assert_int_equal(c->params[1].fan_out, 8);
+    assert_int_equal(d->params[0].init, TSC_INIT_LECUN_UNIFORM);
+    assert_int_equal(d->params[1].init, TSC_INIT_ZEROS);
+    checked_text_free(ct);
+
+    ct = check_body("    d = dense(flatten(image), units=4, kernel_initializer=he_normall);\n    output d;");
+    assert_int_equal(ct->errors, 1);
+    assert_non_null(strstr(ct->diagnostics, "'he_normall' is not a valid kernel_initializer for dense; expected one of: "
+                                            "glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, "
+                                            "lecun_normal, zeros, ones [E0106]"));
+    assert_non_null(strstr(ct->diagnostics, "help: did you mean 'he_normal'?"));
+    checked_text_free(ct);
 }
 
 /* Left-out parameters get the registry's typed defaults, read by name. */
@@ -350,6 +590,35 @@ static void test_registry_defaults(void **state)
     assert_int_equal(layer(ct, "conv2d_1")->attrs.strides[0], 1);
     const checked_optimizer *opt = ct->checked->models[0].optimizer;
     assert_true(opt->learning_rate == 0.001 && opt->beta_1 == 0.9 && opt->beta_2 == 0.999 && opt->epsilon == 1e-7);
+    checked_text_free(ct);
+
+    /* elu's alpha 1.0 (also for activation=elu), gelu's exact form (also for
+     * activation=gelu), silu as swish, huber's delta 1.0, label_smoothing 0.0. */
+    ct = check_body("    input label : i32[B];\n    input target : f32[B, 4];\n"
+                    "    a = elu(image);\n    b = gelu(image);\n    c = gelu(image, approximate=true);\n"
+                    "    d = conv2d(image, filters=2, kernel_size=1, activation=elu);\n"
+                    "    e = conv2d(image, filters=2, kernel_size=1, activation=gelu);\n"
+                    "    f = conv2d(image, filters=2, kernel_size=1, activation=silu);\n"
+                    "    g = conv2d(image, filters=2, kernel_size=1, activation=softplus);\n"
+                    "    q = flatten(a);\n    p = dense(q, units=4);\n"
+                    "    loss x = sparse_softmax_cross_entropy(label, p);\n"
+                    "    loss y = softmax_cross_entropy(target, p, label_smoothing=0.25);\n"
+                    "    loss h = huber(target, p);\n    loss m = mean_absolute_error(target, p);\n"
+                    "    output b; output c; output d; output e; output f; output g;\n    optimizer adam();");
+    assert_int_equal(ct->errors, 0);
+    assert_true(layer(ct, "elu_1")->attrs.alpha == 1.0);
+    assert_false(layer(ct, "gelu_1")->attrs.approximate);
+    assert_true(layer(ct, "gelu_2")->attrs.approximate);
+    assert_int_equal(layer(ct, "conv2d_1")->attrs.activation, TSC_ACTIVATION_ELU);
+    assert_true(layer(ct, "conv2d_1")->attrs.alpha == 1.0);
+    assert_int_equal(layer(ct, "conv2d_2")->attrs.activation, TSC_ACTIVATION_GELU);
+    assert_int_equal(layer(ct, "conv2d_3")->attrs.activation, TSC_ACTIVATION_SWISH);
+    assert_int_equal(layer(ct, "conv2d_4")->attrs.activation, TSC_ACTIVATION_SOFTPLUS);
+    const checked_model *m = &ct->checked->models[0];
+    assert_true(m->losses[0].node->attrs.label_smoothing == 0.0);
+    assert_true(m->losses[1].node->attrs.label_smoothing == 0.25);
+    assert_true(m->losses[2].node->attrs.delta == 1.0);
+    assert_int_equal(m->losses[3].node->op, TSC_OP_MEAN_ABSOLUTE_ERROR);
     checked_text_free(ct);
 }
 
@@ -416,6 +685,122 @@ static void test_conv2d_backprop(void **state)
     assert_int_equal(layer(ct, "conv2d_backprop_filter_1")->attrs.pad_top, 2);
     assert_null(ct->checked->models[0].batch_symbol);
     checked_text_free(ct);
+}
+
+/* conv2d_transpose: Keras' deconv_output_length in both paddings, with and
+ * without output_padding, dilation; the kernel [kh,kw,filters,C]; TF's
+ * padding of the conv2d it transposes; the arithmetic in the shape reason. */
+static void test_conv2d_transpose(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    e = conv2d(image, 8, 4, strides=4, padding=same);\n"   /* f32[B,7,7,8] */
+                                  "    a = conv2d_transpose(e, 4, 3, strides=2, padding=same, name=\"same\");\n"
+                                  "    b = conv2d_transpose(e, 4, 3, strides=2, padding=same, output_padding=0, name=\"odd\");\n"
+                                  "    c = conv2d_transpose(e, 4, 3, strides=2, name=\"valid\");\n"
+                                  "    d = conv2d_transpose(e, 4, 2, strides=3, name=\"gaps\");\n"
+                                  "    f = conv2d_transpose(e, 4, (3, 1), dilation_rate=2, padding=same, use_bias=false, "
+                                  "name=\"dil\");\n"
+                                  "    g = conv2d_transpose(e, 4, 4, strides=2, padding=same, output_padding=1, "
+                                  "activation=relu, name=\"even\");\n"
+                                  "    output a; output b; output c; output d; output f; output g;");
+    assert_int_equal(ct->errors, 0);
+    assert_int_equal(ct->warnings, 0);
+    assert_type(ct, "same", "f32[B,14,14,4]");    /* 7*2 */
+    assert_type(ct, "odd", "f32[B,13,13,4]");     /* (7 - 1)*2 + 3 - 2*1 + 0 */
+    assert_type(ct, "valid", "f32[B,15,15,4]");   /* 7*2 + max(3 - 2, 0) */
+    assert_type(ct, "gaps", "f32[B,21,21,4]");    /* 7*3 + max(2 - 3, 0) */
+    assert_type(ct, "dil", "f32[B,7,7,4]");       /* 7*1 */
+    assert_type(ct, "even", "f32[B,13,13,4]");    /* (7 - 1)*2 + 4 - 2*2 + 1 */
+    const checked_node *same = layer(ct, "same");
+    assert_int_equal(same->param_count, 2);
+    assert_string_equal(same->params[0].name, "same.kernel");
+    assert_int_equal(same->params[0].type.dims[2], 4);   /* [kh, kw, filters, C] */
+    assert_int_equal(same->params[0].type.dims[3], 8);
+    assert_int_equal(same->params[0].fan_in, 3 * 3 * 4);
+    assert_int_equal(same->attrs.pad_top, 0);            /* total (7-1)*2 + 3 - 14 = 1 goes to the bottom */
+    assert_int_equal(layer(ct, "odd")->attrs.pad_top, 1); /* (7-1)*2 + 3 - 13 = 2 */
+    assert_int_equal(layer(ct, "dil")->param_count, 1);
+    assert_int_equal(layer(ct, "dil")->attrs.pad_top, 2);
+    assert_int_equal(layer(ct, "even")->attrs.activation, TSC_ACTIVATION_RELU);
+    assert_string_equal(same->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=3, strides=2, padding=same) doubles f32[B,7,7,8]: "
+                        "7*2 = 14; without output_padding, padding=same gives H*s, always a multiple of the stride 2: "
+                        "output_padding=p (0 <= p < 2) gives (7 - 1)*2 + 3 - 2*1 + p = 13 + p rows instead");
+    assert_string_equal(layer(ct, "odd")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=3, strides=2, padding=same, output_padding=0) enlarges "
+                        "f32[B,7,7,8]: (7 - 1)*2 + 3 - 2*1 + 0 = 13");
+    assert_string_equal(layer(ct, "gaps")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=2, strides=3) enlarges f32[B,7,7,8]: 7*3 + max(2 - 3, 0) "
+                        "= 21; other sizes need output_padding: output_padding=p (0 <= p < 3) gives (7 - 1)*3 + 2 + p = "
+                        "20 + p rows instead");
+    assert_string_equal(layer(ct, "dil")->shape_reason,
+                        "conv2d_transpose(filters=4, kernel_size=(3, 1), padding=same, dilation_rate=2) enlarges "
+                        "f32[B,7,7,8]: 7*1 = 7");
+    checked_text_free(ct);
+}
+
+/* upsample2d multiplies H and W; zero_padding2d and cropping2d take Keras'
+ * three forms (n, (rows, columns), ((top, bottom), (left, right))). */
+static void test_resize_ops(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    a = upsample2d(image, name=\"twice\");\n"
+                                  "    b = upsample2d(image, size=(3, 1), interpolation=bilinear, name=\"uneven\");\n"
+                                  "    c = zero_padding2d(image, name=\"pad1\");\n"
+                                  "    d = zero_padding2d(image, padding=(2, 0), name=\"rows\");\n"
+                                  "    f = zero_padding2d(image, ((1, 2), (3, 4)), name=\"sides\");\n"
+                                  "    g = cropping2d(image, cropping=((1, 2), (0, 27)), name=\"crop\");\n"
+                                  "    h = cropping2d(image, name=\"none\");\n"
+                                  "    output a; output b; output c; output d; output f; output g; output h;");
+    assert_int_equal(ct->errors, 0);
+    assert_type(ct, "twice", "f32[B,56,56,3]");
+    assert_type(ct, "uneven", "f32[B,84,28,3]");
+    assert_int_equal(layer(ct, "uneven")->attrs.interpolation, 1);
+    assert_type(ct, "pad1", "f32[B,30,30,3]");
+    assert_type(ct, "rows", "f32[B,32,28,3]");
+    assert_type(ct, "sides", "f32[B,31,35,3]");
+    assert_type(ct, "crop", "f32[B,25,1,3]");
+    assert_type(ct, "none", "f32[B,28,28,3]");
+    const checked_node *crop = layer(ct, "crop");
+    assert_int_equal(crop->attrs.pad_top, -1);    /* cropping is stored as negative padding */
+    assert_int_equal(crop->attrs.pad_right, -27);
+    assert_string_equal(crop->shape_reason, "cropping2d(cropping=((1, 2), (0, 27))) crops f32[B,28,28,3]: "
+                                            "rows 28 - 1 - 2 = 25, columns 28 - 0 - 27 = 1");
+    assert_string_equal(layer(ct, "uneven")->shape_reason,
+                        "upsample2d(size=(3, 1), interpolation=bilinear) enlarges f32[B,28,28,3]: rows 28*3 = 84, "
+                        "columns 28*1 = 28");
+    assert_string_equal(layer(ct, "sides")->shape_reason, "zero_padding2d(padding=((1, 2), (3, 4))) pads "
+                                                          "f32[B,28,28,3]: rows 1 + 28 + 2 = 31, columns 3 + 28 + 4 = 35");
+    checked_text_free(ct);
+}
+
+/* Errors of the four: each with its arithmetic. */
+static void test_resize_errors(void **state)
+{
+    (void)state;
+    static const error_case cases[] = {
+        {"    a = conv2d_transpose(image, 4, 3, strides=2, output_padding=2);\n    output a;", "E0401",
+         "must be below the stride 2 of the rows, found 2"},
+        {"    a = conv2d_transpose(image, 4, 3, output_padding=(0, 1));\n    output a;", "E0401",
+         "below the stride 1 of the columns"},
+        {"    a = conv2d_transpose(image, 4, 2, strides=2, padding=same, output_padding=0);\n    output a;", "E0401",
+         "maps 54 rows back to ceil(54/2) = 27, not 28"},
+        {"    a = conv2d_transpose(image, 0, 3);\n    output a;", "E0401", "filters"},
+        {"    a = conv2d_transpose(image, 4, 3, dilation_rate=0);\n    output a;", "E0401", "dilation_rate"},
+        {"    a = flatten(image);\n    b = conv2d_transpose(a, 4, 3);\n    output b;", "E0203", "rank-4 input"},
+        {"    a = upsample2d(image, size=0);\n    output a;", "E0401", "size of upsample2d"},
+        {"    a = upsample2d(image, interpolation=bicubic);\n    output a;", "E0106", "nearest, bilinear"},
+        {"    a = cropping2d(image, cropping=(14, 0));\n    output a;", "E0401",
+         "removes 14 + 14 of the 28 rows of 'image' (f32[B,28,28,3]), leaving none: 28 - 14 - 14 = 0"},
+        {"    a = cropping2d(image, cropping=((0, 0), (30, 0)));\n    output a;", "E0401", "28 - 30 - 0 = -2"},
+        {"    a = zero_padding2d(image, padding=(1, 2, 3));\n    output a;", "E0106", "((top, bottom), (left, right))"},
+        {"    a = zero_padding2d(image, padding=-1);\n    output a;", "E0401", "between 0 and"},
+        {"    a = zero_padding2d(image, padding=9999999999);\n    output a;", "E0401", "between 0 and"},
+        {"    a = upsample2d(image, size=2147483647);\n    output a;", "E0210", "64-bit count"},
+        {"    a = upsample2d(image, size=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
+        {"    a = conv2d_transpose(image, 4, 3, strides=(100000000, 1));\n    output a;", "E0210", "above 2147483647"},
+    };
+    expect_one_error_each(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* Losses: per-pixel sparse CE, focal in both forms, mse, bce; weights; metrics. */
@@ -701,15 +1086,24 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fashion_cnn),
         cmocka_unit_test(test_conv2d_arithmetic),
+        cmocka_unit_test(test_grouped_conv_arithmetic),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_reshaping_and_dense),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_combine),
         cmocka_unit_test(test_combine_errors),
+        cmocka_unit_test(test_nested_calls_and_names),
+        cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_statements_with_expressions),
+        cmocka_unit_test(test_operator_errors),
+        cmocka_unit_test(test_initializer_arguments),
         cmocka_unit_test(test_registry_defaults),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),
         cmocka_unit_test(test_conv2d_backprop),
+        cmocka_unit_test(test_conv2d_transpose),
+        cmocka_unit_test(test_resize_ops),
+        cmocka_unit_test(test_resize_errors),
         cmocka_unit_test(test_losses_and_metrics),
         cmocka_unit_test(test_consts_names_rebinding),
         cmocka_unit_test(test_type_helpers),

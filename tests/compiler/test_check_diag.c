@@ -329,6 +329,14 @@ static void test_suggestions(void **state)
     assert_contains(r->text, "help: 'concatenate' is the Keras name; TDL calls it 'concat'");
     assert_contains(r->text, "help: 'global_average_pooling2d' is the Keras name; TDL calls it 'global_avg_pool2d'");
     run_free(r);
+
+    /* UpSampling2D's snake case; Conv2DTranspose, ZeroPadding2D and Cropping2D keep their Keras names. */
+    r = check("model m {\n  input x : f32[B, 4, 4, 2];\n  a = up_sampling2d(x);\n"
+              "  b = conv2d_transpose(x, 2, 3);\n  c = zero_padding2d(b);\n  d = cropping2d(c, 1);\n"
+              "  output a; output d;\n}\n");
+    assert_int_equal(r->errors, 1);
+    assert_contains(r->text, "help: 'up_sampling2d' is the Keras name; TDL calls it 'upsample2d'");
+    run_free(r);
 }
 
 /* A model with no error but several models and consts: independent namespaces. */

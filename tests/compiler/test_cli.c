@@ -23,6 +23,8 @@
 #include "diag.h"
 #include "report.h"
 
+#include <tdl/runtime.h>
+
 typedef struct run_result {
     int status;          /* exit status, or -1 if tsc did not exit normally */
     char *out;
@@ -174,6 +176,7 @@ static void test_help(void **state) {
     assert_int_equal(r->status, 0);
     assert_true(strncmp(r->out, "Usage: tsc [options] model.tdl\n", 31) == 0);
     const char *expected[] = {"--check", "--summary", "--batch N", "--dot", "-o DIR", "--explain CODE",
+                              "--inference", "--weights FILE",
                               "--diagnostics-format", "--color=WHEN", "NO_COLOR", "writes\n<model>.c and <model>.h",
                               "Exit status: 0 success, 1 errors in the model, 2 usage or I/O error."};
     for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) assert_non_null(strstr(r->out, expected[i]));
@@ -468,11 +471,154 @@ static void test_checks_after_syntax_error(void **state) {
                             "}\n");
     const run_result *r = RUN(f, "--check", path);
     assert_int_equal(r->status, 1);
-    assert_non_null(strstr(r->err, "syn.tdl:4:22: error: expected ')', ',' or '=' but found identifier 'filters' [E0001]"));
+    assert_non_null(strstr(r->err, "syn.tdl:4:22: error: expected ')' or ',' but found identifier 'filters' [E0001]"));
     assert_non_null(strstr(r->err, "syn.tdl:6:20: error: dense expects a rank-2 input"));
     assert_non_null(strstr(r->err, "syn.tdl:7:35: error: in_top_k expects a rank-1 input [batch], but 'label' is rank 2"));
     assert_null(strstr(r->err, "'x'"));   /* no cascade from the broken statement */
     assert_null(strstr(r->err, "warning"));
+    free(path);
+}
+
+/* --- --inference and --weights ------------------------------------------------------ */
+
+/* The text of a generated file of the fixture's directory (heap). */
+static char *generated(const fixture *f, const char *name) {
+    char *path = path_in(f, name);
+    char *text = slurp(path);
+    remove(path);
+    free(path);
+    return text;
+}
+
+/* --inference: forward and evaluate (the model has a loss), nothing of training. */
+static void test_inference_build(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "valid.tdl", valid_model);
+    const run_result *r = RUN(f, "--inference", "-o", f->dir, path);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->err, "");
+    char *header = generated(f, "tiny.h"), *source = generated(f, "tiny.c");
+    assert_non_null(strstr(header, "tiny_forward("));
+    assert_non_null(strstr(header, "tiny_evaluate("));
+    assert_non_null(strstr(header, "tiny_load("));
+    assert_null(strstr(header, "tiny_train_step("));
+    assert_null(strstr(header, "tiny_gradcheck("));
+    assert_null(strstr(header, "tiny_set_learning_rate("));
+    assert_null(strstr(source, "train_pass"));
+    assert_non_null(strstr(source, "TDL_OPTIMIZER_NONE"));
+    free(header);
+    free(source);
+    free(path);
+}
+
+/* A model without loss, metric or optimizer: no evaluate and no metrics struct. */
+static void test_forward_only_model(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "valid.tdl",
+                            "model plain {\n    input x : f32[B, 4];\n    y = dense(x, units=2);\n    output y;\n}\n");
+    const run_result *r = RUN(f, "-o", f->dir, path);
+    assert_int_equal(r->status, 0);
+    char *header = generated(f, "plain.h");
+    free(generated(f, "plain.c"));
+    assert_non_null(strstr(header, "plain_forward("));
+    assert_null(strstr(header, "plain_evaluate("));
+    assert_null(strstr(header, "plain_metrics"));
+    assert_null(strstr(header, "plain_train_step("));
+    free(header);
+    free(path);
+}
+
+/* A weights file for valid_model: dense_1.kernel [4,3] and dense_1.bias [3]. */
+static char *write_weights(const fixture *f) {
+    static float kernel[12], bias[3];
+    for (int i = 0; i < 12; i++) kernel[i] = 0.25f * (float)(i - 6);
+    bias[0] = 1.5f;
+    bias[1] = -0.1f;
+    bias[2] = 3.0e-39f; /* subnormal: printed exactly too */
+    const tdl_tensor_ref refs[2] = {{"dense_1.kernel", kernel, 2, {4, 3}}, {"dense_1.bias", bias, 1, {3}}};
+    char *path = path_in(f, "w.safetensors");
+    assert_int_equal(tdl_safetensors_save(path, refs, 2), TDL_STATUS_OK);
+    return path;
+}
+
+/* --weights: the parameters as a static const array, no init/load/save. */
+static void test_weights_build(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "valid.tdl", valid_model);
+    char *weights = write_weights(f);
+    const run_result *r = RUN(f, "--weights", weights, "-o", f->dir, path);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->err, "");
+    char *header = generated(f, "tiny.h"), *source = generated(f, "tiny.c");
+    assert_non_null(strstr(source, "static const float tiny_weights[15] = {"));
+    assert_non_null(strstr(source, "-1.5f, -1.25f,"));
+    assert_non_null(strstr(source, "    1.5f, -0.1f, 3e-39f,\n};"));
+    assert_non_null(strstr(source, "tiny_weights + 12"));
+    assert_null(strstr(source, "m->params"));
+    assert_null(strstr(header, "tiny_init("));
+    assert_null(strstr(header, "tiny_load("));
+    assert_null(strstr(header, "tiny_save("));
+    assert_null(strstr(header, "tiny_train_step("));
+    free(header);
+    free(source);
+
+    /* --check and --summary check the file too; --summary reports the footprint. */
+    r = RUN(f, "--check", "--weights", weights, path);
+    assert_int_equal(r->status, 0);
+    r = RUN(f, "--summary", "--weights", weights, path);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "(parameters compiled in; "));
+    assert_non_null(strstr(r->out, "Footprint (inference): flash 60 bytes of weights"));
+    remove(weights);
+    free(weights);
+    free(path);
+}
+
+/* --summary --inference: flash and RAM at max_batch 1 and at --batch. */
+static void test_summary_inference_footprint(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "valid.tdl", valid_model);
+    const run_result *r = RUN(f, "--summary", "--inference", "--batch", "8", path);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "Arena for max_batch 8: "));
+    assert_non_null(strstr(r->out, "(parameters 64.00 B; "));
+    assert_non_null(strstr(r->out, "Footprint (inference): flash 60 bytes of weights"));
+    assert_non_null(strstr(r->out, "  RAM, weights in flash: arena "));
+    assert_non_null(strstr(r->out, " at max_batch 8\n"));
+    assert_non_null(strstr(r->out, "(not in this build: --inference generates no training code)"));
+    r = RUN(f, "--summary", path);
+    assert_null(strstr(r->out, "Footprint"));
+    free(path);
+}
+
+/* Errors of --weights and --inference on the command line. */
+static void test_weights_errors(void **state) {
+    fixture *f = *state;
+    char *path = write_file(f, "valid.tdl", valid_model);
+    const run_result *r = RUN(f, "--check", path, "--weights");
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "missing file name after '--weights'"));
+    r = RUN(f, "--dot", "--inference", path);
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "do not apply to --dot"));
+    char *missing = path_in(f, "none.safetensors");
+    r = RUN(f, "--weights", missing, "-o", f->dir, path);
+    assert_int_equal(r->status, 2);
+    char *expected = tsc_format("tsc: error: cannot read weights '%s': No such file or directory\n", missing);
+    assert_string_equal(r->err, expected);
+    char *header = path_in(f, "tiny.h");
+    assert_int_not_equal(access(header, F_OK), 0); /* nothing written */
+    r = RUN(f, "--weights", f->dir, "--check", path);
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "not a regular file"));
+    /* The model file itself is no safetensors file: E0503, status 1. */
+    r = RUN(f, "--weights", path, "--check", path);
+    assert_int_equal(r->status, 1);
+    assert_non_null(strstr(r->err, "is not a usable safetensors file: "));
+    assert_non_null(strstr(r->err, "[E0503]"));
+    free(header);
+    free(expected);
+    free(missing);
     free(path);
 }
 
@@ -493,6 +639,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_machine_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_errors_in_machine_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks_after_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inference_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_only_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_build, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_inference_footprint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

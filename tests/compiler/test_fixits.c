@@ -231,12 +231,78 @@ static void test_shared_label_column(void **state)
     assert_true(check_fixits_of("shared label column", text));
 }
 
+/* dense of a nested conv2d: the fix-it wraps the sub-expression in
+ * flatten(…) where it is written (it has no name to rebind). */
+static void test_wrap_nested_operand(void **state)
+{
+    (void)state;
+    const char *text = "model m {\n    input image : f32[B, 6, 6, 2];\n"
+                       "    y = dense(conv2d(image, filters=3, kernel_size=3), units=4);\n    output y;\n}\n";
+    assert_true(check_fixits_of("nested operand", text));
+    checked_run before = run_check(text);
+    char *fixed = apply_fixits("nested operand", text, before.json);
+    assert_non_null(strstr(fixed, "    y = dense(flatten(conv2d(image, filters=3, kernel_size=3)), units=4);\n"));
+    free(fixed);
+    free(before.json);
+}
+
+/* Every Keras name of the alias table gets E0101 with a help naming the TDL
+ * op and a fix-it that, applied, writes that op's name in its place, in the
+ * statement its family belongs to (also nested in an expression). Rows
+ * whose target is not an op of this build are reported and skipped. */
+static void test_keras_aliases(void **state)
+{
+    (void)state;
+    int checked = 0;
+    const char *tdl = NULL;
+    for (int i = 0; tsc_op_keras_alias_at(i, &tdl) != NULL; i++) {
+        const char *keras = tsc_op_keras_alias_at(i, &tdl);
+        const tsc_op_info *info = tsc_op_lookup(tdl);
+        if (info == NULL) {
+            printf("alias %s -> %s: no such op in this build, skipped\n", keras, tdl);
+            continue;
+        }
+        assert_null(tsc_op_lookup(keras));   /* an alias never hides an op */
+        const char *format;
+        switch (info->family) {
+        case TSC_FAMILY_LOSS: format = "    loss l = %s(x, x);\n"; break;
+        case TSC_FAMILY_METRIC: format = "    metric l = %s(x, x);\n"; break;
+        case TSC_FAMILY_OPTIMIZER: format = "    optimizer %s();\n"; break;
+        default: format = "    y = x + %s(x);\n    output y;\n"; break;
+        }
+        char *statement = tsc_format(format, keras);
+        char *text = tsc_format("model m {\n    input x : f32[B, 4];\n%s}\n", statement);
+        free(statement);
+        statement = tsc_format(format, tdl);
+        char *want = tsc_format("model m {\n    input x : f32[B, 4];\n%s}\n", statement);
+        checked_run run = run_check(text);
+        if (strstr(run.codes, "E0101") == NULL)
+            fail_msg("%s: no E0101:\n%s", keras, run.json);
+        char *help = tsc_format("'%s' is the Keras name; TDL calls it '%s'", keras, tdl);
+        if (strstr(run.json, help) == NULL)
+            fail_msg("%s: no help '%s':\n%s", keras, help, run.json);
+        char *fixed = apply_fixits(keras, text, run.json);
+        assert_non_null(fixed);
+        assert_string_equal(fixed, want);
+        checked++;
+        free(fixed);
+        free(help);
+        free(run.json);
+        free(want);
+        free(text);
+        free(statement);
+    }
+    assert_true(checked >= 14);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gallery_fixits),
         cmocka_unit_test(test_two_statements_on_a_line),
         cmocka_unit_test(test_shared_label_column),
+        cmocka_unit_test(test_keras_aliases),
+        cmocka_unit_test(test_wrap_nested_operand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -408,7 +408,7 @@ static void test_error_unexpected_token(void **state)
                                 "}\n");
     assert_int_equal(fx->errors, 1);
     assert_non_null(strstr(fx->diagnostics,
-                           "test.tdl:3:15: error: expected ')', ',' or '=' but found identifier 'units' [E0001]\n"));
+                           "test.tdl:3:15: error: expected ')' or ',' but found identifier 'units' [E0001]\n"));
     assert_non_null(strstr(fx->diagnostics, "    3 |   y = dense(x units=10);\n"));
     assert_non_null(strstr(fx->diagnostics, "      |               ^~~~~\n"));
     /* The model and its good statement survive; the broken one is kept as
@@ -608,6 +608,170 @@ static void test_nesting_limit(void **state)
     assert_int_equal(fx->file->models->stmt_count, 2);
 }
 
+/* ---- expressions ------------------------------------------------------------ */
+
+/* The call an operator stands for: callee, operator, and both operands. */
+static const ast_call *assert_infix(const parse_fixture *fx, const ast_value *v, const char *callee,
+                                    const char *op, const char *text)
+{
+    assert_int_equal(v->kind, VALUE_CALL);
+    assert_non_null(v->call->infix);
+    assert_string_equal(v->call->infix, op);
+    assert_string_equal(v->call->callee, callee);
+    assert_int_equal(v->call->arg_count, 2);
+    assert_loc_text(fx, v->loc, text);
+    assert_loc_text(fx, v->call->callee_loc, op);
+    return v->call;
+}
+
+/* Nested calls are values; each keeps its own span and its text for messages. */
+static void test_nested_calls(void **state)
+{
+    parse_fixture *fx = parse(state,
+                                "model m {\n"
+                                "  x = relu(add(a, b));\n"
+                                "  y = dense(flatten(x), units=10);\n"
+                                "}\n");
+    assert_int_equal(fx->errors, 0);
+    const ast_stmt *s = fx->file->models->stmts;
+    assert_string_equal(s->call->callee, "relu");
+    assert_null(s->call->infix);
+    const ast_value *inner = arg_at(s->call, 0)->value;
+    assert_int_equal(inner->kind, VALUE_CALL);
+    assert_string_equal(inner->call->callee, "add");
+    assert_null(inner->call->infix);
+    assert_loc_text(fx, inner->loc, "add(a, b)");
+    assert_string_equal(inner->text, "add(a, b)");
+    assert_int_equal(inner->depth, 1);
+    const ast_call *dense = s->next->call;
+    assert_string_equal(dense->callee, "dense");
+    assert_int_equal(arg_at(dense, 0)->value->kind, VALUE_CALL);
+    assert_string_equal(arg_at(dense, 0)->value->call->callee, "flatten");
+    assert_string_equal(arg_at(dense, 1)->keyword, "units");
+}
+
+/* '*' binds tighter than '+' and '-', which group to the left; parentheses
+ * regroup; a statement's right side may be an operator expression. */
+static void test_operator_precedence(void **state)
+{
+    parse_fixture *fx = parse(state,
+                                "model m {\n"
+                                "  y = a + b * c - d;\n"
+                                "  z : [B, 4] = (a - b) * (c + d);\n"
+                                "  output o = a + b;\n"
+                                "}\n");
+    assert_int_equal(fx->errors, 0);
+    const ast_stmt *s = fx->file->models->stmts;
+    /* ((a + (b * c)) - d) */
+    const ast_call *top = s->call;
+    assert_string_equal(top->callee, "subtract");
+    assert_string_equal(top->infix, "-");
+    assert_loc_text(fx, top->loc, "a + b * c - d");
+    const ast_call *sum = assert_infix(fx, arg_at(top, 0)->value, "add", "+", "a + b * c");
+    assert_string_equal(arg_at(sum, 0)->value->text, "a");
+    assert_infix(fx, arg_at(sum, 1)->value, "multiply", "*", "b * c");
+    assert_string_equal(arg_at(top, 1)->value->text, "d");
+    assert_int_equal(s->kind, STMT_ASSIGN);
+
+    const ast_stmt *z = s->next;
+    assert_non_null(z->type);
+    assert_string_equal(z->call->callee, "multiply");
+    assert_infix(fx, arg_at(z->call, 0)->value, "subtract", "-", "a - b");
+    assert_infix(fx, arg_at(z->call, 1)->value, "add", "+", "c + d");
+
+    const ast_stmt *o = z->next;
+    assert_int_equal(o->kind, STMT_OUTPUT);
+    assert_string_equal(o->call->callee, "add");
+}
+
+/* Numbers are operands too ('-' is a sign where an operand starts); nested
+ * calls and operators mix inside arguments, and tuples still parse. */
+static void test_operators_with_numbers_and_calls(void **state)
+{
+    parse_fixture *fx = parse(state,
+                                "model m {\n"
+                                "  y = x * 0.5 + 1;\n"
+                                "  z = 2.0 * x - -1.5;\n"
+                                "  w = dense(relu(x) + x * x, units=4, kernel_size=(3, 3), name=(\"d\"));\n"
+                                "}\n");
+    assert_int_equal(fx->errors, 0);
+    const ast_stmt *y = fx->file->models->stmts;
+    assert_string_equal(y->call->callee, "add");
+    assert_int_equal(arg_at(y->call, 1)->value->kind, VALUE_INT);
+    assert_infix(fx, arg_at(y->call, 0)->value, "multiply", "*", "x * 0.5");
+    const ast_stmt *z = y->next;
+    assert_string_equal(z->call->callee, "subtract");
+    assert_true(arg_at(z->call, 1)->value->float_value == -1.5);
+    const ast_call *w = z->next->call;
+    const ast_call *sum = assert_infix(fx, arg_at(w, 0)->value, "add", "+", "relu(x) + x * x");
+    assert_int_equal(arg_at(w, 0)->value->depth, 2);
+    assert_string_equal(arg_at(sum, 0)->value->call->callee, "relu");
+    assert_int_equal(arg_at(w, 2)->value->kind, VALUE_TUPLE);
+    assert_int_equal(arg_at(w, 3)->value->kind, VALUE_STRING);
+}
+
+/* A right side that computes nothing is a syntax error naming what was found;
+ * the statement's name is kept (poisoned) and parsing goes on. */
+static void test_error_right_side_without_call(void **state)
+{
+    parse_fixture *fx = parse(state,
+                                "model m {\n"
+                                "  y = x;\n"
+                                "  output o = 3;\n"
+                                "  z = relu(x);\n"
+                                "}\n");
+    assert_int_equal(fx->errors, 2);
+    assert_non_null(strstr(fx->diagnostics,
+                           "test.tdl:2:7: error: expected a call or an operator expression but found identifier 'x' [E0001]"));
+    assert_non_null(strstr(fx->diagnostics,
+                           "test.tdl:3:14: error: expected a call or an operator expression but found number '3' [E0001]"));
+    const ast_stmt *s = fx->file->models->stmts;
+    assert_int_equal(s->kind, STMT_BROKEN);
+    assert_string_equal(s->name, "y");
+    assert_int_equal(s->next->kind, STMT_BROKEN);
+    assert_string_equal(s->next->name, "o");
+    assert_string_equal(s->next->next->call->callee, "relu");
+}
+
+/* A statement without its ';' after an operator expression is kept, as after a call. */
+static void test_missing_semicolon_after_operator(void **state)
+{
+    parse_fixture *fx = parse(state,
+                                "model m {\n"
+                                "  y = a + b\n"
+                                "  z = relu(y);\n"
+                                "}\n");
+    assert_int_equal(fx->errors, 1);
+    assert_non_null(strstr(fx->diagnostics, "test.tdl:3:3: error: expected ';' but found identifier 'z' [E0001]"));
+    assert_non_null(strstr(fx->diagnostics, "help: end the statement with ';'"));
+    assert_int_equal(fx->file->models->stmt_count, 2);
+    assert_string_equal(fx->file->models->stmts->call->callee, "add");
+}
+
+/* A chain of operators as long as brackets may nest is fine; one longer is
+ * E0007 once, however long (the checker recurses over expressions). */
+static void test_operator_chain_limit(void **state)
+{
+    enum { LONG = 5000 };
+    char *text = calloc(1, 4 * LONG + 128);
+    assert_non_null(text);
+    strcpy(text, "model m {\n  y = a");
+    for (int i = 1; i < 64; i++)
+        strcat(text, "+a");
+    strcat(text, ";\n  z = a");
+    size_t n = strlen(text);
+    for (int i = 0; i < LONG; i++, n += 2)
+        memcpy(text + n, "+a", 2);
+    strcpy(text + n, ";\n}\n");
+    parse_fixture *fx = parse(state, text);
+    free(text);
+    assert_int_equal(fx->errors, 1);
+    assert_non_null(strstr(fx->diagnostics, "test.tdl:3:7: error: the expression nests more than 64 calls and operators [E0007]"));
+    assert_int_equal(fx->file->models->stmts->call->arg_count, 2);
+    assert_true(ast_file_has_error_in(fx->file, fx->file->models->stmts->next->loc));
+    assert_false(ast_file_has_error_in(fx->file, fx->file->models->stmts->loc));
+}
+
 /* The return value counts only this parse's errors. */
 static void test_error_count_matches_diag(void **state)
 {
@@ -641,6 +805,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nesting_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_count_matches_diag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_precedence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operators_with_numbers_and_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_right_side_without_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_semicolon_after_operator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_chain_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,6 +209,29 @@ static void test_lenet5_total_params(void **state)
     checked_source_free(cs);
 }
 
+/* batch_norm: gamma and beta are trainable (PyTorch's parameters() of
+ * Conv2d(2, 4, 3, bias=False), BatchNorm2d(4), Linear(360, 5) count 72 + 8 +
+ * 1805 = 1885), the moving statistics non-trainable; the row shows all four
+ * vectors, as Keras' Param # column does, and the arena line the state. */
+static void test_batch_norm_params(void **state)
+{
+    (void)state;
+    checked_source *cs = check_file("tests/e2e/models/fx_batch_norm.tdl");
+    assert_clean(cs);
+    assert_int_equal(cs->checked->models[0].param_total, 1885);
+    assert_int_equal(cs->checked->models[0].state_total, 8);
+    char *table = summary_text(cs, 2);
+    assert_row(table, "conv2d_1 (conv2d)", "f32[B,9,10,4]", "72", NULL, NULL);
+    assert_row(table, "batch_norm_1 (batch_norm)", "f32[B,9,10,4]", "16", "0", NULL);
+    assert_contains(table, "\nTotal params: 1,893 (7.39 KB)\n");
+    assert_contains(table, "\nTrainable params: 1,885 (7.36 KB)\n");
+    assert_contains(table, "\nNon-trainable params: 8 (32.00 B)\n");
+    /* state and the batch's statistics: 8 floats each, a 64-byte line each */
+    assert_contains(table, "; non-trainable state 128.00 B; ");
+    free(table);
+    checked_source_free(cs);
+}
+
 /* The Fashion-MNIST model of SPEC §2: shapes and parameters per layer. */
 static void test_fashion_cnn_layers(void **state)
 {
@@ -313,6 +336,34 @@ static void test_backprop_filter_flops(void **state)
                "204,800");
     assert_contains(table, "Model: \"grad\"\n");
     free(table);
+    checked_source_free(cs);
+}
+
+/* conv2d_transpose counts each input pixel spread over its window; the
+ * resizing ops count no FLOPs; both reports take them from the registry. */
+static void test_spatial_ops_in_reports(void **state)
+{
+    (void)state;
+    checked_source *cs = check_text("model decoder {\n"
+                                    "    input code : f32[B, 4, 4, 16];\n"
+                                    "    x = conv2d_transpose(code, filters=8, kernel_size=3, strides=2, padding=same);\n"
+                                    "    x = upsample2d(x, size=2, interpolation=bilinear);\n"
+                                    "    x = zero_padding2d(x, padding=((1, 0), (0, 1)));\n"
+                                    "    x = cropping2d(x, cropping=1);\n"
+                                    "    output x;\n"
+                                    "}\n");
+    assert_clean(cs);
+    char *table = summary_text(cs, 1);
+    /* 4*4*16 input elements, each spread over a 3*3*8 window: 2 * 256 * 72; kernel 3*3*8*16 + bias 8 */
+    assert_row(table, "conv2d_transpose_1 (conv2d_transpose)", "f32[B,8,8,8]", "1,160", "36,864", "2,048");
+    assert_row(table, "upsample2d_1 (upsample2d)", "f32[B,16,16,8]", "0", "0", "8,192");
+    assert_row(table, "zero_padding2d_1 (zero_padding2d)", "f32[B,17,17,8]", "0", "0", "9,248");
+    assert_row(table, "cropping2d_1 (cropping2d)", "f32[B,15,15,8]", "0", "0", "7,200");
+    free(table);
+    char *dot = dot_text(cs);
+    assert_contains(dot, "    m0_n1 [label=\"conv2d_transpose_1\\nconv2d_transpose\", shape=box];\n");
+    assert_contains(dot, "    m0_n3 -> m0_n4 [label=\"f32[B,17,17,8]\"];\n");
+    free(dot);
     checked_source_free(cs);
 }
 
@@ -447,9 +498,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lenet5_total_params),
         cmocka_unit_test(test_fashion_cnn_layers),
+        cmocka_unit_test(test_batch_norm_params),
         cmocka_unit_test(test_example_models_params),
         cmocka_unit_test(test_flops_and_bytes_by_hand),
         cmocka_unit_test(test_backprop_filter_flops),
+        cmocka_unit_test(test_spatial_ops_in_reports),
         cmocka_unit_test(test_dot_edges),
         cmocka_unit_test(test_dot_deterministic),
         cmocka_unit_test(test_dot_escapes_names),

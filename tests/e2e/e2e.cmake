@@ -92,6 +92,10 @@ if(TARGET e2e_test_arena)
   target_compile_definitions(e2e_test_arena PRIVATE TSC_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()
 
+# --- Inference builds and compiled-in weights (their own executables).
+include(${CMAKE_CURRENT_SOURCE_DIR}/weights/weights.cmake)
+include(${CMAKE_CURRENT_SOURCE_DIR}/spatial/spatial.cmake)
+
 # --- Hostile names: models, inputs, outputs, losses and layers named after
 # what C, C++, libc and the generated code itself use, and layer names that
 # try to end a comment or a string. The generated code compiles as C11 and

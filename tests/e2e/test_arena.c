@@ -2,7 +2,10 @@
  * from the model's tables) and what --summary reports (tsc_model_arena, from
  * the compiler's layout) agree to the byte for every example model at
  * batches 1, 32 and 128; and a max_batch whose arena would not fit in
- * size_t gives 0 and is refused by create, never a wrapped-around size. */
+ * size_t gives 0 and is refused by create, never a wrapped-around size.
+ * Built twice: as e2e_test_arena against the normal builds, and with
+ * TSC_ARENA_INFERENCE as e2e_test_arena_inference against builds made with
+ * tsc --inference, whose arenas must hold no training memory. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fashion_cnn.h"
+#include "fx_batch_norm.h"
 #include "huge_arena.h"
 #include "lenet5.h"
 #include "mlp.h"
@@ -39,8 +43,13 @@ static const example examples[] = {
     {"examples/models/vgg_small.tdl", "vgg_small", vgg_small_arena_size},
     {"examples/fashion_mnist/fashion_cnn.tdl", "fashion_cnn", fashion_cnn_arena_size},
     {"tests/e2e/golden/tiny.tdl", "tiny", tiny_arena_size},
-    {"tests/e2e/models/huge_arena.tdl", "huge_arena", huge_arena_arena_size},
+    {"tests/e2e/models/huge_arena.tdl", "huge_arena", huge_arena_arena_size}, /* no training either way */
+    {"tests/e2e/models/fx_batch_norm.tdl", "fx_batch_norm", fx_batch_norm_arena_size}, /* non-trainable state */
 };
+
+#ifndef TSC_ARENA_INFERENCE
+#define TSC_ARENA_INFERENCE 0
+#endif
 
 /* --summary's figure for one model and batch, through the compiler. */
 static uint64_t summary_bytes(const char *relative_path, const char *name, int64_t batch, bool *ok) {
@@ -59,9 +68,14 @@ static uint64_t summary_bytes(const char *relative_path, const char *name, int64
     assert_non_null(model);
     tsc_arena_report report;
     memset(&report, 0, sizeof report);
-    *ok = tsc_model_arena(model, batch, &report);
+    const tsc_codegen_options options = {.inference = TSC_ARENA_INFERENCE};
+    *ok = tsc_model_arena_with(model, &options, batch, &report);
+    /* An inference build's parameters part is the parameters alone. */
+    if (*ok && (TSC_ARENA_INFERENCE || !report.trains))
+        assert_true(report.parameter_bytes == (report.weight_bytes + 63) / 64 * 64);
     if (*ok)
-        assert_true(report.header_bytes + report.parameter_bytes + report.activation_bytes + report.workspace_bytes ==
+        assert_true(report.header_bytes + report.parameter_bytes + report.state_bytes + report.activation_bytes +
+                        report.workspace_bytes ==
                     report.total_bytes);
     checked_file_free(checked);
     ast_file_free(ast);

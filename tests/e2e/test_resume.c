@@ -4,7 +4,9 @@
  * steps, bit for bit: losses, parameters, optimizer slots, gradients, step
  * count, learning rate and dropout stream. On gc_dense (Adam with weight
  * decay, and dropout), fx_momentum (SGD momentum) and fx_rmsprop (all three
- * RMSprop slots), fx_clip_schedule (a schedule and clipping). Then what
+ * RMSprop slots), fx_clip_schedule (a schedule and clipping), fx_batch_norm
+ * (batch_norm's moving statistics, which init does not draw from the seed:
+ * they must come from the file too). Then what
  * load_state refuses, leaving the model as it was. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,6 +23,7 @@
 
 #include "e2e_data.h"
 #include "e2e_files.h"
+#include "fx_batch_norm.h"
 #include "fx_clip_schedule.h"
 #include "fx_momentum.h"
 #include "fx_rmsprop.h"
@@ -99,6 +102,8 @@ IMAGE_TRAIN_STEP(fx_rmsprop)
 COMMON_API(fx_rmsprop)
 IMAGE_TRAIN_STEP(fx_clip_schedule)
 COMMON_API(fx_clip_schedule)
+IMAGE_TRAIN_STEP(fx_batch_norm)
+COMMON_API(fx_batch_norm)
 
 /* A model in its own 64-byte aligned arena. */
 typedef struct instance {
@@ -118,8 +123,8 @@ static instance make(const model_api *api, uint64_t seed) {
     return it;
 }
 
-/* Everything a resume must restore, byte for byte: parameters and
- * optimizer slots, the step count, the learning rate, whether it was fixed,
+/* Everything a resume must restore, byte for byte: parameters, optimizer
+ * slots and non-trainable state, the step count, the learning rate, whether it was fixed,
  * and the dropout stream. */
 static void assert_part_equal(const instance *x, const instance *y, const float *begin, const float *end) {
     size_t offset = (size_t)((const char *)begin - (const char *)x->arena);
@@ -127,14 +132,17 @@ static void assert_part_equal(const instance *x, const instance *y, const float 
     assert_memory_equal((const char *)x->arena + offset, (const char *)y->arena + offset, bytes);
 }
 
-/* with_gradients: the gradients too (the last step's; a loaded model has none yet). */
+/* with_gradients: the gradients and the batch's statistics too (the last
+ * step's; a loaded model has none yet). The arena holds params, grads,
+ * slots, state, batch_state, activations in that order. */
 static void assert_training_state_equal(const instance *x, const instance *y, bool with_gradients) {
     const tdl_model *a = x->arena, *b = y->arena;
     if (with_gradients) {
         assert_part_equal(x, y, a->params, a->activations);
     } else {
         assert_part_equal(x, y, a->params, a->grads);
-        if (a->slot1) assert_part_equal(x, y, a->slot1, a->activations);
+        float *after_grads = a->slot1 ? a->slot1 : a->state;
+        if (after_grads) assert_part_equal(x, y, after_grads, a->batch_state ? a->batch_state : a->activations);
     }
     assert_true(a->step == b->step);
     assert_memory_equal(&a->learning_rate, &b->learning_rate, sizeof a->learning_rate);
@@ -186,6 +194,11 @@ static void test_resume_adam_dropout(void **state) {
 static void test_resume_sgd_momentum(void **state) {
     (void)state;
     check_resume(&fx_momentum_api, false);
+}
+
+static void test_resume_batch_norm_state(void **state) {
+    (void)state;
+    check_resume(&fx_batch_norm_api, false);
 }
 
 static void test_resume_rmsprop_three_slots(void **state) {
@@ -294,6 +307,7 @@ int main(void) {
         cmocka_unit_test(test_resume_adam_dropout),
         cmocka_unit_test(test_resume_sgd_momentum),
         cmocka_unit_test(test_resume_rmsprop_three_slots),
+        cmocka_unit_test(test_resume_batch_norm_state),
         cmocka_unit_test(test_resume_schedule_and_fixed_rate),
         cmocka_unit_test(test_load_state_refuses),
     };

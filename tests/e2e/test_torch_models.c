@@ -4,7 +4,8 @@
  * architecture (a stride-2 'same' conv2d with uneven padding, a 'same'
  * max_pool2d, dense layers, relu/tanh, softmax, sparse softmax cross-entropy
  * plus a weighted focal loss, in_top_k, accuracy and mean metrics) and differ
- * in the optimizer. Any fx_ model with the same inputs, outputs, losses and
+ * in the optimizer; fx_concat and fx_batch_norm have graphs of their own
+ * (fx_batch_norm's moving statistics are checked with its weights). Any fx_ model with the same inputs, outputs, losses and
  * metrics fits this test: it brings its own table of weights.
  * tests/e2e/fixtures/make_model_fixtures.py builds every fx_ model in
  * PyTorch and stores, per model, the initial weights (under the
@@ -41,11 +42,16 @@
 #include "fx_adam.h"
 #include "fx_adamw.h"
 #include "fx_clip_schedule.h"
+#include "fx_batch_norm.h"
 #include "fx_concat.h"
+#include "fx_groups.h"
+#include "fx_expr.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
 #include "fx_rmsprop.h"
 #include "fx_sgd.h"
+#include "fx_smooth.h"
+#include "fx_spatial.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: differences are ~1e-7 here, so
@@ -178,6 +184,78 @@ static const weight_info concat_weights[] = {
     {"dense_1.bias", 1, {CLASSES}},
 };
 DEFINE_MODEL_API(fx_concat, FX_CONCAT, concat_weights, CONCAT_PARAM_COUNT)
+
+/* The weights of fx_spatial: 792 parameters; conv2d_transpose kernels are
+ * [kh, kw, filters, in_channels], as Keras stores them. */
+#define SPATIAL_PARAM_COUNT 792
+static const weight_info spatial_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
+    {"conv2d_1.bias", 1, {4}},
+    {"conv2d_transpose_1.kernel", 4, {3, 3, 3, 4}},
+    {"conv2d_transpose_1.bias", 1, {3}},
+    {"conv2d_transpose_2.kernel", 4, {2, 2, 2, 5}},
+    {"dense_1.kernel", 2, {4 * 14 * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_spatial, FX_SPATIAL, spatial_weights, SPATIAL_PARAM_COUNT)
+/* The weights of fx_groups (depthwise, separable, grouped conv2d): 783 parameters. */
+#define GROUPS_PARAM_COUNT 783
+static const weight_info groups_weights[] = {
+    {"depthwise_conv2d_1.depthwise_kernel", 4, {3, 3, CHANNELS, 2}},
+    {"depthwise_conv2d_1.bias", 1, {4}},
+    {"separable_conv2d_1.depthwise_kernel", 4, {3, 3, 4, 2}},
+    {"separable_conv2d_1.pointwise_kernel", 4, {1, 1, 8, 6}},
+    {"separable_conv2d_1.bias", 1, {6}},
+    {"conv2d_1.kernel", 4, {3, 3, 3, 4}},
+    {"conv2d_1.bias", 1, {4}},
+    {"dense_1.kernel", 2, {5 * 5 * 4, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_groups, FX_GROUPS, groups_weights, GROUPS_PARAM_COUNT)
+
+/* The weights of fx_smooth: 800 parameters. */
+#define SMOOTH_PARAM_COUNT 800
+static const weight_info smooth_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 3}},
+    {"conv2d_1.bias", 1, {3}},
+    {"dense_1.kernel", 2, {5 * 5 * 3, 8}},
+    {"dense_1.bias", 1, {8}},
+    {"dense_2.kernel", 2, {8, CLASSES}},
+    {"dense_2.bias", 1, {CLASSES}},
+    {"dense_3.kernel", 2, {8, CLASSES}},
+    {"dense_3.bias", 1, {CLASSES}},
+    {"dense_4.kernel", 2, {8, CLASSES}},
+    {"dense_4.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_smooth, FX_SMOOTH, smooth_weights, SMOOTH_PARAM_COUNT)
+
+/* The weights of fx_expr: 949 parameters; conv2d_2 is nested in `a + conv2d(…)`. */
+#define EXPR_PARAM_COUNT 949
+static const weight_info expr_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 2}},
+    {"conv2d_1.bias", 1, {2}},
+    {"conv2d_2.kernel", 4, {1, 1, 2, 2}},
+    {"conv2d_2.bias", 1, {2}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 2, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+};
+DEFINE_MODEL_API(fx_expr, FX_EXPR, expr_weights, EXPR_PARAM_COUNT)
+
+/* The weights of fx_batch_norm: 1885 trainable parameters, then its
+ * non-trainable state (checked after each step like the weights: the moving
+ * statistics move with the batch's). */
+#define BATCH_NORM_PARAM_COUNT 1885
+static const weight_info batch_norm_weights[] = {
+    {"conv2d_1.kernel", 4, {3, 3, CHANNELS, 4}},
+    {"batch_norm_1.gamma", 1, {4}},
+    {"batch_norm_1.beta", 1, {4}},
+    {"dense_1.kernel", 2, {HEIGHT * WIDTH * 4, CLASSES}},
+    {"dense_1.bias", 1, {CLASSES}},
+    {"batch_norm_1.moving_mean", 1, {4}},
+    {"batch_norm_1.moving_variance", 1, {4}},
+};
+_Static_assert(FX_BATCH_NORM_STATE_COUNT == 8, "fx_batch_norm: state count");
+DEFINE_MODEL_API(fx_batch_norm, FX_BATCH_NORM, batch_norm_weights, BATCH_NORM_PARAM_COUNT)
 
 typedef struct context {
     const model_api *api;
@@ -427,6 +505,40 @@ static void test_fx_concat(void **state)
     check_model_against_torch(*state);
 }
 
+/* An encoder-decoder: conv2d_transpose to an odd size, upsample2d (bilinear
+ * and nearest), zero_padding2d and cropping2d; Adam. */
+static void test_fx_spatial(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* depthwise_conv2d, separable_conv2d and a grouped conv2d (groups=2); Adam. */
+static void test_fx_groups(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* gelu, elu, swish, softplus, silu; label smoothing on the four cross-entropies,
+ * mean_absolute_error and huber, all in the objective train_step minimises. */
+static void test_fx_smooth(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* Nested calls and infix operators: a residual add, subtract, multiply and
+ * rescalings by numbers, with layers with weights nested; plain SGD. */
+static void test_fx_expr(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* conv2d, batch_norm, relu; Adam: batch statistics in training, moving ones
+ * in forward and evaluate, the moving statistics after each step. */
+static void test_fx_batch_norm(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 /* Adam with Keras' epsilon placement and bias-corrected learning rate. */
 static void test_fx_adam(void **state)
 {
@@ -465,6 +577,16 @@ int main(void)
                                                  (void *)&fx_adam_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_concat, setup, teardown,
                                                  (void *)&fx_concat_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_spatial, setup, teardown,
+                                                 (void *)&fx_spatial_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_groups, setup, teardown,
+                                                 (void *)&fx_groups_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_smooth, setup, teardown,
+                                                 (void *)&fx_smooth_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_expr, setup, teardown,
+                                                 (void *)&fx_expr_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_batch_norm, setup, teardown,
+                                                 (void *)&fx_batch_norm_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_rmsprop, setup, teardown,
                                                  (void *)&fx_rmsprop_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_adamw, setup, teardown,

@@ -150,7 +150,8 @@ typedef struct layer {
 static layer gen_window(text *t, byte_source *in, const shape *x, bool conv)
 {
     static const char *const pools[] = {"max_pool2d", "avg_pool2d"};
-    static const char *const activations[] = {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"};
+    static const char *const activations[] = {"linear", "relu",  "sigmoid", "tanh", "leaky_relu", "softmax",
+                                                   "elu",    "softplus", "gelu", "swish", "silu"};
     layer r = {.out = *x, .valid = x->rank == 4};
     int64_t k[2] = {pick_window(in), pick_window(in)};
     if (pick(in, 2) == 0)
@@ -189,7 +190,7 @@ static layer gen_window(text *t, byte_source *in, const shape *x, bool conv)
     if (same || pick(in, 2) == 0)
         append(t, ", padding=%s", same ? "same" : "valid");
     if (conv && pick(in, 2) == 0)
-        append(t, ", activation=%s", activations[pick(in, 6)]);
+        append(t, ", activation=%s", activations[pick(in, (unsigned)(sizeof activations / sizeof activations[0]))]);
     append(t, ")");
 
     if (!r.valid)
@@ -286,10 +287,11 @@ static layer gen_layer(text *t, byte_source *in, const shape *x)
     case 4:
     case 5: {
         int64_t units = pick_range(in, 1, 16);
-        static const char *const activations[] = {"linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"};
+        static const char *const activations[] = {"linear", "relu",  "sigmoid", "tanh", "leaky_relu", "softmax",
+                                                   "elu",    "softplus", "gelu", "swish", "silu"};
         append(t, "dense(x, units=%lld", (long long)units);
         if (pick(in, 2) == 0)
-            append(t, ", activation=%s", activations[pick(in, 6)]);
+            append(t, ", activation=%s", activations[pick(in, (unsigned)(sizeof activations / sizeof activations[0]))]);
         if (pick(in, 4) == 0)
             append(t, ", use_bias=%s", pick(in, 2) ? "true" : "false");
         append(t, ")");
@@ -299,8 +301,8 @@ static layer gen_layer(text *t, byte_source *in, const shape *x)
         return r;
     }
     case 6: {
-        static const char *const plain[] = {"relu", "sigmoid", "tanh"};
-        append(t, "%s(x)", plain[pick(in, 3)]);
+        static const char *const plain[] = {"relu", "sigmoid", "tanh", "softplus", "swish", "silu", "gelu", "elu"};
+        append(t, "%s(x)", plain[pick(in, (unsigned)(sizeof plain / sizeof plain[0]))]);
         return r;
     }
     case 7: {

@@ -33,13 +33,15 @@ static double reference_activation(double x, tdl_activation activation, double a
     case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case TDL_ACTIVATION_TANH: return tanh(x);
     case TDL_ACTIVATION_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case TDL_ACTIVATION_ELU: return x > 0 ? x : alpha * (exp(x) - 1.0);
+    case TDL_ACTIVATION_SOFTPLUS: return log(1.0 + exp(x));
     }
     return NAN;
 }
 
 static const tdl_activation ALL_ACTIVATIONS[] = {
     TDL_ACTIVATION_LINEAR, TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
-    TDL_ACTIVATION_LEAKY_RELU,
+    TDL_ACTIVATION_LEAKY_RELU, TDL_ACTIVATION_ELU, TDL_ACTIVATION_SOFTPLUS,
 };
 
 typedef struct activation_case {
@@ -127,6 +129,32 @@ static void test_activation_backward_at_zero(void **state) {
     assert_true(dx[0] == 0.0f && dx[1] == 0.0f);
     tdl_activation_backward(dx, dy, y, 2, TDL_ACTIVATION_LEAKY_RELU, 0.25f);
     assert_true(dx[0] == 0.5f && dx[1] == -1.0f);
+    /* elu at 0: alpha, the slope of the negative side (PyTorch's choice). */
+    dx[0] = dx[1] = 0.0f;
+    tdl_activation_backward(dx, dy, y, 2, TDL_ACTIVATION_ELU, 0.5f);
+    assert_true(dx[0] == 1.0f && dx[1] == -2.0f);
+}
+
+/* softplus keeps log1p(e^x) for very negative x and x itself for large x;
+ * elu saturates at -alpha; both slopes stay finite and in range. */
+static void test_elu_softplus_extreme_inputs(void **state) {
+    (void)state;
+    const float x[] = {-1e4f, -100.0f, -30.0f, -1e-3f, 0.0f, 1e-3f, 30.0f, 100.0f, 1e4f};
+    enum { COUNT = sizeof x / sizeof *x };
+    float sp[COUNT], elu[COUNT], dsp[COUNT] = {0}, delu[COUNT] = {0}, ones[COUNT];
+    for (size_t i = 0; i < COUNT; ++i) ones[i] = 1.0f;
+    tdl_activation_forward(sp, x, COUNT, TDL_ACTIVATION_SOFTPLUS, 0.0f);
+    tdl_activation_forward(elu, x, COUNT, TDL_ACTIVATION_ELU, 1.5f);
+    tdl_activation_backward(dsp, ones, sp, COUNT, TDL_ACTIVATION_SOFTPLUS, 0.0f);
+    tdl_activation_backward(delu, ones, elu, COUNT, TDL_ACTIVATION_ELU, 1.5f);
+    for (size_t i = 0; i < COUNT; ++i) {
+        check_close("softplus", i, sp[i], x[i] > 0 ? x[i] + log1p(exp(-x[i])) : log1p(exp(x[i])), 1e-30, 1e-6);
+        check_close("softplus'", i, dsp[i], 1.0 / (1.0 + exp(-(double)x[i])), 1e-30, 1e-4);
+        assert_true(isfinite(elu[i]) && elu[i] >= -1.5f);
+        assert_true(isfinite(delu[i]) && delu[i] >= 0.0f && delu[i] <= 1.5f);
+    }
+    assert_true(elu[0] == -1.5f && elu[COUNT - 1] == 1e4f);
+    assert_true(sp[COUNT - 1] == 1e4f && sp[0] == 0.0f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -235,6 +263,7 @@ int main(void) {
         cmocka_unit_test(test_activation_extreme_inputs),
         cmocka_unit_test(test_activation_backward_matches_finite_differences),
         cmocka_unit_test(test_activation_backward_at_zero),
+        cmocka_unit_test(test_elu_softplus_extreme_inputs),
         cmocka_unit_test(test_softmax_forward_matches_reference),
         cmocka_unit_test(test_softmax_extreme_logits),
         cmocka_unit_test(test_softmax_backward_matches_finite_differences),

@@ -93,7 +93,8 @@ static tdl_conv2d_desc make_desc(const conv_case *cc, tdl_activation activation)
                                           cc->dilation_w, cc->padding),
                      TDL_STATUS_OK);
     d.activation = activation;
-    d.alpha = activation == TDL_ACTIVATION_LEAKY_RELU ? 0.2f : 0.0f;
+    /* elu's default alpha = 1 has a continuous slope: no kink for the differences to straddle. */
+    d.alpha = activation == TDL_ACTIVATION_LEAKY_RELU ? 0.2f : activation == TDL_ACTIVATION_ELU ? 1.0f : 0.0f;
     return d;
 }
 
@@ -115,6 +116,8 @@ static double activate(double z, tdl_activation activation) {
     case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-z));
     case TDL_ACTIVATION_TANH: return tanh(z);
     case TDL_ACTIVATION_LEAKY_RELU: return z > 0 ? z : 0.2 * z;
+    case TDL_ACTIVATION_ELU: return z > 0 ? z : expm1(z);
+    case TDL_ACTIVATION_SOFTPLUS: return log1p(exp(z));
     }
     return z;
 }
@@ -215,9 +218,12 @@ static void check_forward(const conv_case *cc, tdl_activation activation, bias_u
     float *bias = use_bias == WITH_BIAS ? random_floats((size_t)cc->filters, -0.5f, 0.5f) : NULL;
     const size_t ny = output_size(cc);
     /* Guard floats past the end catch writes outside y; a NaN-filled workspace
-     * shows up in y if anything reads scratch it did not write. */
+     * shows up in y if anything reads scratch it did not write. Forward gets
+     * exactly its own share (AddressSanitizer checks the bound). */
     float *y = filled_floats(ny + 8, 7.0f);
-    float *workspace = filled_floats(tdl_conv2d_workspace_size(&d, cc->batch), NAN);
+    const size_t forward_floats = tdl_conv2d_forward_workspace_size(&d, cc->batch);
+    assert_true(forward_floats <= tdl_conv2d_workspace_size(&d, cc->batch));
+    float *workspace = filled_floats(forward_floats > 0 ? forward_floats : 1, NAN);
     tdl_conv2d_forward(y, x, kernel, bias, &d, cc->batch, workspace);
     double *expected = reference_forward(x, kernel, bias, cc, activation);
     for (size_t i = 0; i < ny; ++i) assert_close(y[i], expected[i], 1e-4, 1e-4, "y", i);
@@ -277,7 +283,7 @@ static void test_forward_asymmetric_strides(void **state) {
 static void test_forward_activations(void **state) {
     (void)state;
     const tdl_activation all[] = {TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
-                                  TDL_ACTIVATION_LEAKY_RELU};
+                                  TDL_ACTIVATION_LEAKY_RELU, TDL_ACTIVATION_ELU, TDL_ACTIVATION_SOFTPLUS};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) check_forward(&stride2_same_uneven, all[i], WITH_BIAS);
 }
 
@@ -415,9 +421,11 @@ static void test_backward_relu(void **state) {
     check_backward(&small_pointwise, TDL_ACTIVATION_RELU);
 }
 
-/* Gradients through a fused sigmoid, tanh and leaky ReLU. */
+/* Gradients through a fused sigmoid, tanh, softplus and elu. */
 static void test_backward_smooth_activations(void **state) {
     (void)state;
+    check_backward(&small_stride2_same, TDL_ACTIVATION_SOFTPLUS);
+    check_backward(&small_pointwise, TDL_ACTIVATION_ELU);
     check_backward(&small_stride2_same, TDL_ACTIVATION_SIGMOID);
     check_backward(&small_dilated_valid, TDL_ACTIVATION_SIGMOID);
     check_backward(&small_pointwise, TDL_ACTIVATION_TANH);
@@ -657,8 +665,13 @@ static void test_workspace_size(void **state) {
     assert_true(tdl_conv2d_workspace_size(&pw, 7) >= (size_t)7 * 5 * 3 * 7);
     const tdl_conv2d_desc small = make_desc(&stride2_same_uneven, TDL_ACTIVATION_RELU);
     const size_t rows = (size_t)7 * small.out_h * small.out_w;
-    /* room for the gradient and at least one im2col chunk of every row */
+    /* room for the gradient and at least one im2col chunk of every row (the
+     * portable build's direct convolution needs no chunk: tests/portable) */
+#ifndef TDL_TEST_PORTABLE_RUNTIME
     assert_true(tdl_conv2d_workspace_size(&small, 7) >= rows * 5 + rows * 4 * 3 * 3);
+#else
+    assert_true(tdl_conv2d_workspace_size(&small, 7) >= rows * 5);
+#endif
     const tdl_conv2d_desc big = make_desc(&chunked_same, TDL_ACTIVATION_LINEAR);
     size_t previous = 0;
     for (int batch = 1; batch <= 64; ++batch) {
@@ -703,6 +716,24 @@ static void test_workspace_for_larger_batch(void **state) {
 /* 2*4608*576*16 = 85 MFLOP: enough work for the batch to be split over up to 5 threads. */
 static const conv_case splittable = {8, 24, 24, 64, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
 
+/* The forward-only workspace serves forward on any thread count, on the
+ * libxsmm path too (16 filters, 'same' padding: padded input copies). */
+static void test_forward_workspace_on_threads(void **state) {
+    (void)state;
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 4; ++threads) {
+        tdl_set_num_threads(threads);
+        check_forward(&splittable, TDL_ACTIVATION_RELU, WITH_BIAS);
+        check_forward(&stride2_same_uneven, TDL_ACTIVATION_LINEAR, WITH_BIAS);
+    }
+    tdl_set_num_threads(threads_before);
+    /* No gradient is kept for forward: its share is smaller by at least that. */
+    const tdl_conv2d_desc d = make_desc(&splittable, TDL_ACTIVATION_RELU);
+    assert_true(tdl_conv2d_forward_workspace_size(&d, 8) + output_size(&splittable) <=
+                tdl_conv2d_workspace_size(&d, 8));
+    assert_int_equal(tdl_conv2d_forward_workspace_size(NULL, 3), 0);
+}
+
 /* Splitting the batch over 2 or 3 threads gives what one thread gives. */
 static void test_thread_counts_agree(void **state) {
     (void)state;
@@ -732,9 +763,44 @@ static void test_thread_counts_agree(void **state) {
     problem_free(&p);
 }
 
+/* tdl_conv2d_affine_forward (a batch_norm folded into the output pass) is
+ * tdl_conv2d_forward, activation included, then y * scale + shift per
+ * channel: the same float operations, so the same bits; on a narrow layer,
+ * a wide one (the libxsmm path where it runs) and one split over threads.
+ * A NULL scale or shift writes nothing. */
+static void test_affine_forward_is_forward_then_affine(void **state) {
+    (void)state;
+    const conv_case *cases[] = {&stride2_same_uneven, &wide_same, &splittable};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const conv_case *cc = cases[k];
+        conv_problem p = problem_new(cc, TDL_ACTIVATION_RELU);
+        float *scale = random_floats((size_t)cc->filters, 0.5f, 1.5f);
+        float *shift = random_floats((size_t)cc->filters, -0.5f, 0.5f);
+        const size_t ny = output_size(cc);
+        float *want = zero_floats(ny), *got = zero_floats(ny);
+        tdl_conv2d_forward(want, p.x, p.kernel, p.bias, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i)
+            want[i] = want[i] * scale[i % (size_t)cc->filters] + shift[i % (size_t)cc->filters];
+        tdl_conv2d_affine_forward(got, p.x, p.kernel, p.bias, scale, shift, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i) assert_close(got[i], want[i], 0.0, 0.0, "y", i);
+        float *untouched = zero_floats(ny);
+        tdl_conv2d_affine_forward(untouched, p.x, p.kernel, p.bias, NULL, shift, &p.d, cc->batch, p.workspace);
+        tdl_conv2d_affine_forward(untouched, p.x, p.kernel, p.bias, scale, NULL, &p.d, cc->batch, p.workspace);
+        for (size_t i = 0; i < ny; ++i) assert_true(untouched[i] == 0.0f);
+        free(untouched);
+        free(want);
+        free(got);
+        free(scale);
+        free(shift);
+        problem_free(&p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_affine_forward_is_forward_then_affine),
         cmocka_unit_test(test_desc_arithmetic),
+        cmocka_unit_test(test_forward_workspace_on_threads),
         cmocka_unit_test(test_desc_rejects_bad_sizes),
         cmocka_unit_test(test_desc_rejects_huge_dilation),
         cmocka_unit_test(test_forward_huge_padding),

@@ -42,6 +42,8 @@ static double reference_activation(double x, tdl_activation activation, double a
     case TDL_ACTIVATION_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case TDL_ACTIVATION_TANH: return tanh(x);
     case TDL_ACTIVATION_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case TDL_ACTIVATION_ELU: return x > 0 ? x : alpha * expm1(x);
+    case TDL_ACTIVATION_SOFTPLUS: return log1p(exp(x));
     }
     return NAN;
 }
@@ -59,7 +61,8 @@ static void dense_case_fill(dense_case *c, int batch, tdl_activation activation,
     c->d = (tdl_dense_desc){.in_features = F, .units = U, .activation = activation, .alpha = LEAKY_ALPHA};
     c->batch = batch;
     c->bias_use = bias_use;
-    const bool has_kink = activation == TDL_ACTIVATION_RELU || activation == TDL_ACTIVATION_LEAKY_RELU;
+    const bool has_kink = activation == TDL_ACTIVATION_RELU || activation == TDL_ACTIVATION_LEAKY_RELU ||
+                          activation == TDL_ACTIVATION_ELU;
     for (int attempt = 0; attempt < 1000; ++attempt) {
         for (int i = 0; i < batch * F; ++i) c->x[i] = uniform(-1.0f, 1.0f);
         for (int i = 0; i < F * U; ++i) c->kernel[i] = uniform(-0.5f, 0.5f);
@@ -85,7 +88,7 @@ static double dense_objective(void *ctx) {
 
 static const tdl_activation ALL_ACTIVATIONS[] = {
     TDL_ACTIVATION_LINEAR, TDL_ACTIVATION_RELU, TDL_ACTIVATION_SIGMOID, TDL_ACTIVATION_TANH,
-    TDL_ACTIVATION_LEAKY_RELU,
+    TDL_ACTIVATION_LEAKY_RELU, TDL_ACTIVATION_ELU, TDL_ACTIVATION_SOFTPLUS,
 };
 static const int BATCHES[] = {1, 7};
 

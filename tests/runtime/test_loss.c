@@ -42,6 +42,8 @@ typedef enum loss_kind {
     LOSS_SPARSE_FOCAL,
     LOSS_FOCAL,
     LOSS_MSE,
+    LOSS_MAE,
+    LOSS_HUBER,
 } loss_kind;
 
 typedef struct loss_case {
@@ -50,6 +52,8 @@ typedef struct loss_case {
     int classes;
     float dloss;
     tdl_focal_desc focal;
+    float smoothing;         /* label_smoothing of the cross-entropies (0: the plain kernels) */
+    float delta;             /* huber */
     float logits[MAX_N];
     float labels[MAX_N];     /* probabilities / targets for the dense forms */
     int32_t sparse[MAX_P];   /* class indices for the sparse forms */
@@ -57,9 +61,53 @@ typedef struct loss_case {
 
 static size_t case_elements(const loss_case *c) { return c->positions * (size_t)c->classes; }
 
+/* The cross-entropies with label smoothing: their _smoothed kernels. */
+static float run_smoothed_forward(const loss_case *c) {
+    float loss = NAN;
+    tdl_status status = TDL_STATUS_BAD_ARGUMENT;
+    const size_t n = case_elements(c);
+    if (c->kind == LOSS_SPARSE_XENT)
+        status = tdl_sparse_softmax_xent_smoothed_forward(&loss, c->logits, c->sparse, c->positions, c->classes,
+                                                          c->smoothing);
+    if (c->kind == LOSS_SOFT_XENT)
+        status = tdl_softmax_xent_smoothed_forward(&loss, c->logits, c->labels, c->positions, c->classes,
+                                                   c->smoothing);
+    if (c->kind == LOSS_SIGMOID_XENT)
+        status = tdl_sigmoid_xent_smoothed_forward(&loss, c->logits, c->labels, n, c->smoothing);
+    if (c->kind == LOSS_SPARSE_FOCAL)
+        status = tdl_sparse_focal_smoothed_forward(&loss, c->logits, c->sparse, c->positions, c->classes, &c->focal,
+                                                   c->smoothing);
+    if (c->kind == LOSS_FOCAL)
+        status = tdl_focal_smoothed_forward(&loss, c->logits, c->labels, c->positions, c->classes, &c->focal,
+                                            c->smoothing);
+    assert_int_equal(status, TDL_STATUS_OK);
+    return loss;
+}
+
+static void run_smoothed_backward(const loss_case *c, float *dlogits, float *dlabels) {
+    tdl_status status = TDL_STATUS_BAD_ARGUMENT;
+    const size_t n = case_elements(c);
+    if (c->kind == LOSS_SPARSE_XENT)
+        status = tdl_sparse_softmax_xent_smoothed_backward(dlogits, c->dloss, c->logits, c->sparse, c->positions,
+                                                           c->classes, c->smoothing);
+    if (c->kind == LOSS_SOFT_XENT)
+        status = tdl_softmax_xent_smoothed_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, c->positions,
+                                                    c->classes, c->smoothing);
+    if (c->kind == LOSS_SIGMOID_XENT)
+        status = tdl_sigmoid_xent_smoothed_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, n, c->smoothing);
+    if (c->kind == LOSS_SPARSE_FOCAL)
+        status = tdl_sparse_focal_smoothed_backward(dlogits, c->dloss, c->logits, c->sparse, c->positions, c->classes,
+                                                    &c->focal, c->smoothing);
+    if (c->kind == LOSS_FOCAL)
+        status = tdl_focal_smoothed_backward(dlogits, c->dloss, c->logits, c->labels, c->positions, c->classes,
+                                             &c->focal, c->smoothing);
+    assert_int_equal(status, TDL_STATUS_OK);
+}
+
 static float run_forward(const loss_case *c) {
     float loss = NAN;
     const size_t n = case_elements(c);
+    if (c->smoothing > 0.0f) return run_smoothed_forward(c);
     switch (c->kind) {
     case LOSS_SPARSE_XENT:
         assert_int_equal(tdl_sparse_softmax_xent_forward(&loss, c->logits, c->sparse, c->positions, c->classes),
@@ -74,6 +122,8 @@ static float run_forward(const loss_case *c) {
         break;
     case LOSS_FOCAL: tdl_focal_forward(&loss, c->logits, c->labels, c->positions, c->classes, &c->focal); break;
     case LOSS_MSE: tdl_mse_forward(&loss, c->logits, c->labels, n); break;
+    case LOSS_MAE: tdl_mae_forward(&loss, c->logits, c->labels, n); break;
+    case LOSS_HUBER: assert_int_equal(tdl_huber_forward(&loss, c->logits, c->labels, n, c->delta), TDL_STATUS_OK); break;
     }
     return loss;
 }
@@ -81,6 +131,10 @@ static float run_forward(const loss_case *c) {
 /* dlabels is only filled by the losses that differentiate their labels. */
 static void run_backward(const loss_case *c, float *dlogits, float *dlabels) {
     const size_t n = case_elements(c);
+    if (c->smoothing > 0.0f) {
+        run_smoothed_backward(c, dlogits, dlabels);
+        return;
+    }
     switch (c->kind) {
     case LOSS_SPARSE_XENT:
         assert_int_equal(tdl_sparse_softmax_xent_backward(dlogits, c->dloss, c->logits, c->sparse, c->positions,
@@ -100,11 +154,17 @@ static void run_backward(const loss_case *c, float *dlogits, float *dlabels) {
         tdl_focal_backward(dlogits, c->dloss, c->logits, c->labels, c->positions, c->classes, &c->focal);
         break;
     case LOSS_MSE: tdl_mse_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, n); break;
+    case LOSS_MAE: tdl_mae_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, n); break;
+    case LOSS_HUBER:
+        assert_int_equal(tdl_huber_backward(dlogits, dlabels, c->dloss, c->logits, c->labels, n, c->delta),
+                         TDL_STATUS_OK);
+        break;
     }
 }
 
 static bool has_label_gradient(loss_kind kind) {
-    return kind == LOSS_SOFT_XENT || kind == LOSS_SIGMOID_XENT || kind == LOSS_MSE;
+    return kind == LOSS_SOFT_XENT || kind == LOSS_SIGMOID_XENT || kind == LOSS_MSE || kind == LOSS_MAE ||
+           kind == LOSS_HUBER;
 }
 
 /* dloss * loss: its gradient is what backward(dloss) accumulates. */
@@ -137,6 +197,7 @@ static void fill_case(loss_case *c, loss_kind kind, size_t positions, int classe
     c->classes = classes;
     c->dloss = 1.5f;
     c->focal = (tdl_focal_desc){.gamma = 2.0f, .alpha = 0.25f};
+    c->delta = 0.7f;
     for (size_t i = 0; i < case_elements(c); ++i) c->logits[i] = uniform(-logit_range, logit_range);
     const int label_count = classes == 1 ? 2 : classes;
     for (size_t p = 0; p < positions; ++p) {
@@ -148,6 +209,9 @@ static void fill_case(loss_case *c, loss_kind kind, size_t positions, int classe
             for (int k = 0; k < classes; ++k) row[k] /= sum;
         }
     }
+    /* Keep mean_absolute_error's kink at p == y out of reach of the steps. */
+    for (size_t i = 0; i < case_elements(c) && kind == LOSS_MAE; ++i)
+        if (fabsf(c->logits[i] - c->labels[i]) < 0.05f) c->logits[i] += 0.1f;
 }
 
 /* Rows of one_hot(sparse) in labels, for the one-hot forms (classes == 1: the 0/1 label itself). */
@@ -181,15 +245,25 @@ static double reference_binary_focal(double x, double y, double gamma, double al
     return alpha_t * pow(1 - p_t, gamma) * ce;
 }
 
+/* One element of the elementwise losses; z already smoothed. */
+static double reference_elementwise(loss_kind kind, double x, double z, double delta) {
+    const double e = fabs(x - z);
+    switch (kind) {
+    case LOSS_MSE: return e * e;
+    case LOSS_MAE: return e;
+    case LOSS_HUBER: return e <= delta ? 0.5 * e * e : delta * (e - 0.5 * delta);
+    default: return -(z * log(reference_sigmoid(x)) + (1 - z) * log(1 - reference_sigmoid(x)));
+    }
+}
+
 static double reference_loss(const loss_case *c) {
     double total = 0;
     const size_t C = (size_t)c->classes;
-    const double gamma = c->focal.gamma, alpha = c->focal.alpha;
-    if (c->kind == LOSS_SIGMOID_XENT || c->kind == LOSS_MSE) {
+    const double gamma = c->focal.gamma, alpha = c->focal.alpha, s = c->smoothing;
+    if (c->kind == LOSS_SIGMOID_XENT || c->kind == LOSS_MSE || c->kind == LOSS_MAE || c->kind == LOSS_HUBER) {
         for (size_t i = 0; i < case_elements(c); ++i) {
-            const double x = c->logits[i], z = c->labels[i];
-            total += c->kind == LOSS_MSE ? (x - z) * (x - z)
-                                         : -(z * log(reference_sigmoid(x)) + (1 - z) * log(1 - reference_sigmoid(x)));
+            const double z = c->kind == LOSS_SIGMOID_XENT ? c->labels[i] * (1 - s) + s / 2 : c->labels[i];
+            total += reference_elementwise(c->kind, c->logits[i], z, c->delta);
         }
         return total / (double)case_elements(c);
     }
@@ -198,30 +272,32 @@ static double reference_loss(const loss_case *c) {
         const float *z = c->labels + p * C;
         const int t = c->sparse[p];
         switch (c->kind) {
-        case LOSS_SPARSE_XENT: total += -log(reference_softmax(row, c->classes, t)); break;
+        case LOSS_SPARSE_XENT:
+            for (int k = 0; k < c->classes; ++k)
+                total += -((k == t) * (1 - s) + s / (double)C) * log(reference_softmax(row, c->classes, k));
+            break;
         case LOSS_SOFT_XENT:
-            for (int k = 0; k < c->classes; ++k) total += -z[k] * log(reference_softmax(row, c->classes, k));
+            for (int k = 0; k < c->classes; ++k)
+                total += -(z[k] * (1 - s) + s / (double)C) * log(reference_softmax(row, c->classes, k));
             break;
         case LOSS_SPARSE_FOCAL:
-            if (c->classes == 1) {
-                total += reference_binary_focal(row[0], t, gamma, alpha);
-            } else {
-                const double pt = reference_softmax(row, c->classes, t);
-                total += -alpha * pow(1 - pt, gamma) * log(pt);
-            }
-            break;
         case LOSS_FOCAL:
+            /* Smoothed targets: one-hot rows (or the label rows) moved towards 1/K. */
             if (c->classes == 1) {
-                total += reference_binary_focal(row[0], z[0], gamma, alpha);
+                const double y = c->kind == LOSS_FOCAL ? z[0] : t;
+                total += reference_binary_focal(row[0], y * (1 - s) + s / 2, gamma, alpha);
             } else {
                 for (int k = 0; k < c->classes; ++k) {
+                    const double y = c->kind == LOSS_FOCAL ? z[k] : (k == t);
                     const double pk = reference_softmax(row, c->classes, k);
-                    total += -alpha * z[k] * pow(1 - pk, gamma) * log(pk);
+                    total += -alpha * (y * (1 - s) + s / (double)C) * pow(1 - pk, gamma) * log(pk);
                 }
             }
             break;
         case LOSS_SIGMOID_XENT:
-        case LOSS_MSE: break;
+        case LOSS_MSE:
+        case LOSS_MAE:
+        case LOSS_HUBER: break;
         }
     }
     return total / (double)c->positions;
@@ -234,7 +310,7 @@ static const struct {
 } SHAPES[] = {{1, 10}, {7, 10}, {18, 4}, {7, 2}};
 
 static const loss_kind ALL_KINDS[] = {
-    LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT, LOSS_SPARSE_FOCAL, LOSS_FOCAL, LOSS_MSE,
+    LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT, LOSS_SPARSE_FOCAL, LOSS_FOCAL, LOSS_MSE, LOSS_MAE, LOSS_HUBER,
 };
 static const float GAMMAS[] = {0.0f, 0.5f, 2.0f};
 
@@ -585,6 +661,158 @@ static void test_sparse_losses_reject_bad_arguments(void **state) {
     assert_true(loss == 42.0f);
 }
 
+/* ------------------------------------------------------------------ */
+/* Label smoothing, mean absolute error, Huber                         */
+/* ------------------------------------------------------------------ */
+
+/* The smoothed cross-entropies match the plain formulas on smoothed targets
+ * (K = C for softmax, 2 for sigmoid) and finite differences, for s up to 1. */
+static void test_label_smoothing_matches_reference_and_finite_differences(void **state) {
+    (void)state;
+    lcg_state = 41;
+    static loss_case c;
+    const loss_kind kinds[] = {LOSS_SPARSE_XENT, LOSS_SOFT_XENT, LOSS_SIGMOID_XENT, LOSS_SPARSE_FOCAL, LOSS_FOCAL};
+    const float amounts[] = {0.1f, 0.35f, 1.0f};
+    const int class_counts[] = {5, 1};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
+        for (size_t a = 0; a < 3 * 2; ++a) {
+            const int classes = class_counts[a % 2];
+            if (classes == 1 && (kinds[k] == LOSS_SPARSE_XENT || kinds[k] == LOSS_SOFT_XENT)) continue;
+            fill_case(&c, kinds[k], 7, classes, 3.0f);
+            c.smoothing = amounts[a / 2];
+            check_close("loss", a, run_forward(&c), reference_loss(&c), FORWARD_ATOL, FORWARD_RTOL);
+            check_gradients(&c);
+        }
+    }
+}
+
+/* Sparse smoothing is the dense one on one-hot rows (PyTorch's
+ * CrossEntropyLoss(label_smoothing) against Keras'), value and gradient;
+ * the same for focal_loss, also in its binary form. */
+static void test_sparse_smoothing_equals_one_hot_smoothing(void **state) {
+    (void)state;
+    lcg_state = 42;
+    static loss_case sparse, dense;
+    const loss_kind pairs[3][2] = {{LOSS_SPARSE_XENT, LOSS_SOFT_XENT}, {LOSS_SPARSE_FOCAL, LOSS_FOCAL},
+                                   {LOSS_SPARSE_FOCAL, LOSS_FOCAL}};
+    for (size_t k = 0; k < 3; ++k) {
+        fill_case(&sparse, pairs[k][0], 18, k == 2 ? 1 : 4, 4.0f);
+        sparse.smoothing = 0.2f;
+        dense = sparse;
+        dense.kind = pairs[k][1];
+        labels_from_sparse(&dense);
+        check_close("loss", k, run_forward(&dense), run_forward(&sparse), FORWARD_ATOL, FORWARD_RTOL);
+        float dsparse[MAX_N] = {0}, ddense[MAX_N] = {0};
+        run_backward(&sparse, dsparse, NULL);
+        run_backward(&dense, ddense, NULL);
+        for (size_t i = 0; i < case_elements(&sparse); ++i)
+            check_close("dlogits", i, ddense[i], dsparse[i], 1e-6, 1e-5);
+    }
+}
+
+/* binary_cross_entropy on probabilities with smoothing towards 1/2. */
+static double smoothed_binary_objective(void *ctx) {
+    binary_ctx *c = ctx;
+    float loss = NAN;
+    assert_int_equal(tdl_binary_xent_smoothed_forward(&loss, c->p, c->y, 12, 0.2f), TDL_STATUS_OK);
+    return loss;
+}
+
+static void test_binary_xent_smoothing_on_probabilities(void **state) {
+    (void)state;
+    lcg_state = 43;
+    binary_ctx c;
+    double want = 0.0;
+    for (size_t i = 0; i < 12; ++i) {
+        c.p[i] = uniform(0.05f, 0.95f);
+        c.y[i] = (float)(i % 2);
+        const double z = c.y[i] * 0.8 + 0.1;
+        want -= z * log(c.p[i]) + (1.0 - z) * log(1.0 - c.p[i]);
+    }
+    check_close("binary_xent", 0, smoothed_binary_objective(&c), want / 12.0, FORWARD_ATOL, FORWARD_RTOL);
+    float dp[12], dy[12];
+    for (size_t i = 0; i < 12; ++i) dp[i] = dy[i] = 0.5f;
+    assert_int_equal(tdl_binary_xent_smoothed_backward(dp, dy, 0.75f, c.p, c.y, 12, 0.2f), TDL_STATUS_OK);
+    for (size_t i = 0; i < 12; ++i) {
+        check_close("dp", i, dp[i] - 0.5, 0.75 * central_difference(smoothed_binary_objective, &c, c.p, i, 1e-3f),
+                    GRAD_ATOL, GRAD_RTOL);
+        check_close("dy", i, dy[i] - 0.5, 0.75 * central_difference(smoothed_binary_objective, &c, c.y, i, 1e-3f),
+                    GRAD_ATOL, GRAD_RTOL);
+    }
+}
+
+/* Huber is half the squared error within delta and grows linearly beyond,
+ * for several deltas; its gradient is the error clipped to +-delta. */
+static void test_huber_deltas(void **state) {
+    (void)state;
+    lcg_state = 44;
+    static loss_case c;
+    const float deltas[] = {0.05f, 1.0f, 10.0f};
+    for (size_t d = 0; d < 3; ++d) {
+        fill_case(&c, LOSS_HUBER, 7, 10, 3.0f);
+        c.delta = deltas[d];
+        check_close("huber", d, run_forward(&c), reference_loss(&c), FORWARD_ATOL, FORWARD_RTOL);
+        check_gradients(&c);
+    }
+    /* A large delta is half the mean squared error. */
+    c.delta = 100.0f;
+    c.kind = LOSS_MSE;
+    const double mse = run_forward(&c);
+    c.kind = LOSS_HUBER;
+    check_close("huber = mse / 2", 0, run_forward(&c), 0.5 * mse, FORWARD_ATOL, FORWARD_RTOL);
+}
+
+/* Where the prediction equals the label, mean_absolute_error passes 0 (PyTorch's L1Loss). */
+static void test_mae_subgradient_at_zero(void **state) {
+    (void)state;
+    const float p[3] = {1.0f, -2.0f, 3.0f}, y[3] = {1.0f, -1.0f, 2.0f};
+    float dp[3] = {0}, dy[3] = {0}, loss = NAN;
+    tdl_mae_forward(&loss, p, y, 3);
+    check_close("mae", 0, loss, 2.0 / 3.0, 1e-7, 1e-7);
+    tdl_mae_backward(dp, dy, 3.0f, p, y, 3);
+    assert_true(dp[0] == 0.0f && dp[1] == -1.0f && dp[2] == 1.0f);
+    assert_true(dy[0] == 0.0f && dy[1] == 1.0f && dy[2] == -1.0f);
+}
+
+/* label_smoothing outside [0, 1] (NaN too), a delta that is not > 0 and NULL tensors are BAD_ARGUMENT. */
+static void test_smoothing_and_delta_reject_bad_arguments(void **state) {
+    (void)state;
+    const float logits[3] = {0}, labels[3] = {0};
+    const int32_t sparse[1] = {0};
+    float loss = 42.0f, d[3] = {0};
+    assert_int_equal(tdl_sparse_softmax_xent_smoothed_forward(&loss, logits, sparse, 1, 3, 1.5f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_string_equal(tdl_last_error(), "sparse_softmax_cross_entropy: label_smoothing must be in [0, 1], got 1.5");
+    assert_int_equal(tdl_sparse_softmax_xent_smoothed_backward(d, 1.0f, logits, sparse, 1, 3, -0.1f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_softmax_xent_smoothed_forward(&loss, logits, labels, 1, 3, NAN), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_softmax_xent_smoothed_backward(d, NULL, 1.0f, logits, labels, 1, 3, 2.0f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_sigmoid_xent_smoothed_forward(&loss, logits, labels, 3, -1.0f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_sigmoid_xent_smoothed_backward(d, NULL, 1.0f, NULL, labels, 3, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_binary_xent_smoothed_forward(&loss, logits, labels, 3, 1.01f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_binary_xent_smoothed_backward(d, NULL, 1.0f, logits, labels, 0, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    const tdl_focal_desc focal = {.gamma = 2.0f, .alpha = 0.25f};
+    assert_int_equal(tdl_sparse_focal_smoothed_forward(&loss, logits, sparse, 1, 3, &focal, 1.5f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_string_equal(tdl_last_error(), "focal_loss: label_smoothing must be in [0, 1], got 1.5");
+    assert_int_equal(tdl_sparse_focal_smoothed_backward(d, 1.0f, logits, sparse, 1, 3, NULL, 0.1f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    const int32_t bad_label[1] = {3};
+    assert_int_equal(tdl_sparse_focal_smoothed_backward(d, 1.0f, logits, bad_label, 1, 3, &focal, 0.1f),
+                     TDL_STATUS_BAD_LABEL);
+    assert_int_equal(tdl_focal_smoothed_forward(&loss, logits, NULL, 1, 3, &focal, 0.1f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_focal_smoothed_backward(d, 1.0f, logits, labels, 1, 3, &focal, -0.5f),
+                     TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_huber_forward(&loss, logits, labels, 3, 0.0f), TDL_STATUS_BAD_ARGUMENT);
+    assert_string_equal(tdl_last_error(), "huber: delta must be finite and > 0, got 0");
+    assert_int_equal(tdl_huber_forward(&loss, logits, labels, 3, INFINITY), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_huber_backward(d, NULL, 1.0f, logits, labels, 3, -1.0f), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_huber_backward(NULL, NULL, 1.0f, logits, labels, 3, 1.0f), TDL_STATUS_BAD_ARGUMENT);
+    assert_true(loss == 42.0f);
+    for (size_t i = 0; i < 3; ++i) assert_true(d[i] == 0.0f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loss_forward_matches_reference),
@@ -600,6 +828,12 @@ int main(void) {
         cmocka_unit_test(test_sparse_losses_reject_bad_labels),
         cmocka_unit_test(test_sparse_losses_reject_bad_arguments),
         cmocka_unit_test(test_binary_xent_on_probabilities),
+        cmocka_unit_test(test_label_smoothing_matches_reference_and_finite_differences),
+        cmocka_unit_test(test_sparse_smoothing_equals_one_hot_smoothing),
+        cmocka_unit_test(test_binary_xent_smoothing_on_probabilities),
+        cmocka_unit_test(test_huber_deltas),
+        cmocka_unit_test(test_mae_subgradient_at_zero),
+        cmocka_unit_test(test_smoothing_and_delta_reject_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -515,9 +515,11 @@ static void test_sigmoid_xent(void **state)
 
 typedef enum focal_labels { FOCAL_SPARSE, FOCAL_DENSE } focal_labels;
 
+/* label_smoothing > 0 runs the _smoothed kernels. */
 static void check_focal(fixture *fx, const char *c, focal_labels form)
 {
     float dloss = load_scalar(fx, "losses", "dloss");
+    float s = has_tensor(fx, c, "label_smoothing") ? load_scalar(fx, c, "label_smoothing") : 0.0f;
     size_t config_count, n;
     const float *config = load_f32(fx, c, "config", &config_count);
     assert_int_equal(config_count, 2);
@@ -529,10 +531,18 @@ static void check_focal(fixture *fx, const char *c, focal_labels form)
     float *dlogits = alloc_floats(fx, n, GRADIENT_START);
     if (form == FOCAL_SPARSE) {
         const int32_t *labels = load_i32(fx, c, "labels", NULL);
-        tdl_status status = tdl_sparse_focal_forward(&loss, logits, labels, positions, classes, &d);
+        tdl_status status = s > 0.0f ? tdl_sparse_focal_smoothed_forward(&loss, logits, labels, positions, classes, &d, s)
+                                     : tdl_sparse_focal_forward(&loss, logits, labels, positions, classes, &d);
         assert_int_equal(status, TDL_STATUS_OK);
-        status = tdl_sparse_focal_backward(dlogits, dloss, logits, labels, positions, classes, &d);
+        status = s > 0.0f
+                     ? tdl_sparse_focal_smoothed_backward(dlogits, dloss, logits, labels, positions, classes, &d, s)
+                     : tdl_sparse_focal_backward(dlogits, dloss, logits, labels, positions, classes, &d);
         assert_int_equal(status, TDL_STATUS_OK);
+    } else if (s > 0.0f) {
+        const float *labels = load_f32(fx, c, "labels", NULL);
+        assert_int_equal(tdl_focal_smoothed_forward(&loss, logits, labels, positions, classes, &d, s), TDL_STATUS_OK);
+        assert_int_equal(tdl_focal_smoothed_backward(dlogits, dloss, logits, labels, positions, classes, &d, s),
+                         TDL_STATUS_OK);
     } else {
         const float *labels = load_f32(fx, c, "labels", NULL);
         tdl_focal_forward(&loss, logits, labels, positions, classes, &d);
@@ -554,25 +564,112 @@ static void test_focal(void **state)
     check_focal(fx, "focal_onehot", FOCAL_DENSE);
     check_focal(fx, "focal_soft", FOCAL_DENSE);
     check_focal(fx, "focal_binary_onehot", FOCAL_DENSE);
+    check_focal(fx, "focal_sparse_smooth", FOCAL_SPARSE);
+    check_focal(fx, "focal_onehot_smooth", FOCAL_DENSE);
+    check_focal(fx, "focal_binary_smooth", FOCAL_SPARSE);
     assert_true(fx->all_close);
+}
+
+typedef enum regression_loss { REGRESSION_MSE, REGRESSION_MAE, REGRESSION_HUBER } regression_loss;
+
+static void check_regression(fixture *fx, const char *c, regression_loss kind)
+{
+    float dloss = load_scalar(fx, "losses", "dloss");
+    size_t n;
+    const float *predictions = load_f32(fx, c, "predictions", &n);
+    const float *labels = load_f32(fx, c, "labels", NULL);
+    float loss = NAN;
+    float *dpredictions = alloc_floats(fx, n, GRADIENT_START);
+    float *dlabels = alloc_floats(fx, n, GRADIENT_START);
+    if (kind == REGRESSION_MSE) {
+        tdl_mse_forward(&loss, predictions, labels, n);
+        tdl_mse_backward(dpredictions, dlabels, dloss, predictions, labels, n);
+    } else if (kind == REGRESSION_MAE) {
+        tdl_mae_forward(&loss, predictions, labels, n);
+        tdl_mae_backward(dpredictions, dlabels, dloss, predictions, labels, n);
+    } else {
+        float delta = load_scalar(fx, c, "delta");
+        assert_int_equal(tdl_huber_forward(&loss, predictions, labels, n, delta), TDL_STATUS_OK);
+        assert_int_equal(tdl_huber_backward(dpredictions, dlabels, dloss, predictions, labels, n, delta),
+                         TDL_STATUS_OK);
+    }
+    compare(fx, c, "loss", NULL, &loss, 1, 0.0f);
+    compare(fx, c, "dpredictions", NULL, dpredictions, n, GRADIENT_START);
+    compare(fx, c, "dlabels", NULL, dlabels, n, GRADIENT_START);
 }
 
 /* Mean squared error and its gradients for predictions and labels. */
 static void test_mse(void **state)
 {
     fixture *fx = *state;
+    check_regression(fx, "mse", REGRESSION_MSE);
+    assert_true(fx->all_close);
+}
+
+/* Mean absolute error (0 gradient where prediction == label, as L1Loss) and
+ * Huber with delta 1 and 0.3. */
+static void test_mae_huber(void **state)
+{
+    fixture *fx = *state;
+    check_regression(fx, "mae", REGRESSION_MAE);
+    check_regression(fx, "huber", REGRESSION_HUBER);
+    check_regression(fx, "huber_delta_small", REGRESSION_HUBER);
+    assert_true(fx->all_close);
+}
+
+/* The _smoothed cross-entropies against F.cross_entropy(label_smoothing=…)
+ * (class indices and probability rows) and the binary forms on smoothed targets. */
+static void test_label_smoothing(void **state)
+{
+    fixture *fx = *state;
     float dloss = load_scalar(fx, "losses", "dloss");
-    size_t n;
-    const float *predictions = load_f32(fx, "mse", "predictions", &n);
-    const float *labels = load_f32(fx, "mse", "labels", NULL);
+    size_t n, positions;
+
+    const char *c = "sparse_softmax_xent_smooth";
+    float s = load_scalar(fx, c, "label_smoothing");
+    const float *logits = load_f32(fx, c, "logits", &n);
+    const int32_t *indices = load_i32(fx, c, "labels", &positions);
+    int classes = dim(fx, c, "logits", -1);
     float loss = NAN;
-    tdl_mse_forward(&loss, predictions, labels, n);
-    compare(fx, "mse", "loss", NULL, &loss, 1, 0.0f);
-    float *dpredictions = alloc_floats(fx, n, GRADIENT_START);
-    float *dlabels = alloc_floats(fx, n, GRADIENT_START);
-    tdl_mse_backward(dpredictions, dlabels, dloss, predictions, labels, n);
-    compare(fx, "mse", "dpredictions", NULL, dpredictions, n, GRADIENT_START);
-    compare(fx, "mse", "dlabels", NULL, dlabels, n, GRADIENT_START);
+    float *dlogits = alloc_floats(fx, n, GRADIENT_START);
+    assert_int_equal(tdl_sparse_softmax_xent_smoothed_forward(&loss, logits, indices, positions, classes, s),
+                     TDL_STATUS_OK);
+    assert_int_equal(
+        tdl_sparse_softmax_xent_smoothed_backward(dlogits, dloss, logits, indices, positions, classes, s),
+        TDL_STATUS_OK);
+    compare(fx, c, "loss", NULL, &loss, 1, 0.0f);
+    compare(fx, c, "dlogits", NULL, dlogits, n, GRADIENT_START);
+
+    const char *dense[] = {"softmax_xent_smooth", "sigmoid_xent_smooth", "binary_xent_smooth"};
+    for (size_t k = 0; k < 3; ++k) {
+        c = dense[k];
+        const char *x_name = k == 2 ? "probabilities" : "logits";
+        s = load_scalar(fx, c, "label_smoothing");
+        const float *x = load_f32(fx, c, x_name, &n);
+        const float *labels = load_f32(fx, c, "labels", NULL);
+        classes = dim(fx, c, x_name, -1);
+        float *dx = alloc_floats(fx, n, GRADIENT_START);
+        float *dlabels = alloc_floats(fx, n, GRADIENT_START);
+        tdl_status forward, backward;
+        if (k == 0) {
+            forward = tdl_softmax_xent_smoothed_forward(&loss, x, labels, n / (size_t)classes, classes, s);
+            backward = tdl_softmax_xent_smoothed_backward(dx, dlabels, dloss, x, labels, n / (size_t)classes,
+                                                          classes, s);
+        } else if (k == 1) {
+            forward = tdl_sigmoid_xent_smoothed_forward(&loss, x, labels, n, s);
+            backward = tdl_sigmoid_xent_smoothed_backward(dx, dlabels, dloss, x, labels, n, s);
+        } else {
+            forward = tdl_binary_xent_smoothed_forward(&loss, x, labels, n, s);
+            backward = tdl_binary_xent_smoothed_backward(dx, dlabels, dloss, x, labels, n, s);
+        }
+        assert_int_equal(forward, TDL_STATUS_OK);
+        assert_int_equal(backward, TDL_STATUS_OK);
+        char dname[32];
+        snprintf(dname, sizeof dname, "d%s", x_name);
+        compare(fx, c, "loss", NULL, &loss, 1, 0.0f);
+        compare(fx, c, dname, NULL, dx, n, GRADIENT_START);
+        compare(fx, c, "dlabels", NULL, dlabels, n, GRADIENT_START);
+    }
     assert_true(fx->all_close);
 }
 
@@ -679,6 +776,8 @@ static void test_dense(void **state)
     fixture *fx = *state;
     check_dense(fx, "dense_relu");
     check_dense(fx, "dense_leaky_relu_nobias");
+    check_dense(fx, "dense_elu");
+    check_dense(fx, "dense_softplus_nobias");
     assert_true(fx->all_close);
 }
 
@@ -699,7 +798,7 @@ static void check_activation(fixture *fx, const char *c)
     compare(fx, c, "dx", NULL, dx, n, GRADIENT_START);
 }
 
-/* relu, sigmoid, tanh and leaky_relu forward and backward (from the output). */
+/* relu, sigmoid, tanh, leaky_relu, elu and softplus forward and backward (from the output). */
 static void test_activation(void **state)
 {
     fixture *fx = *state;
@@ -707,6 +806,39 @@ static void test_activation(void **state)
     check_activation(fx, "activation_sigmoid");
     check_activation(fx, "activation_tanh");
     check_activation(fx, "activation_leaky_relu");
+    check_activation(fx, "activation_elu");
+    check_activation(fx, "activation_softplus");
+    assert_true(fx->all_close);
+}
+
+typedef enum gated_kind { GATED_GELU_EXACT, GATED_GELU_TANH, GATED_SWISH } gated_kind;
+
+static void check_gated(fixture *fx, const char *c, gated_kind kind)
+{
+    size_t n;
+    const float *x = load_f32(fx, c, "x", &n);
+    const float *dy = load_f32(fx, c, "dy", NULL);
+    float *y = alloc_floats(fx, n, NAN);
+    float *dx = alloc_floats(fx, n, GRADIENT_START);
+    const tdl_gelu_form form = kind == GATED_GELU_TANH ? TDL_GELU_TANH : TDL_GELU_EXACT;
+    if (kind == GATED_SWISH) {
+        tdl_swish_forward(y, x, n);
+        tdl_swish_backward(dx, dy, x, n);
+    } else {
+        tdl_gelu_forward(y, x, n, form);
+        tdl_gelu_backward(dx, dy, x, n, form);
+    }
+    compare(fx, c, "y", NULL, y, n, 0.0f);
+    compare(fx, c, "dx", NULL, dx, n, GRADIENT_START);
+}
+
+/* gelu (exact and tanh forms) and swish = silu, backward from the input. */
+static void test_gelu_swish(void **state)
+{
+    fixture *fx = *state;
+    check_gated(fx, "gelu_exact", GATED_GELU_EXACT);
+    check_gated(fx, "gelu_tanh", GATED_GELU_TANH);
+    check_gated(fx, "swish", GATED_SWISH);
     assert_true(fx->all_close);
 }
 
@@ -838,6 +970,72 @@ static void test_multiply(void **state)
     assert_true(fx->all_close);
 }
 
+/* ------------------------------------------------------------------------ */
+/* batch_norm                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* The channels are the last axis; everything before it is (batch, outer). */
+static tdl_batch_norm_desc batch_norm_desc(fixture *fx, const char *c, int *batch)
+{
+    int rank = rank_of(entry(fx, c, "x"));
+    size_t outer = 1;
+    for (int a = 1; a < rank - 1; a++)
+        outer *= (size_t)dim(fx, c, "x", a);
+    *batch = dim(fx, c, "x", 0);
+    return (tdl_batch_norm_desc){.outer = outer, .channels = dim(fx, c, "x", rank - 1), .inner = 1,
+                                 .epsilon = 1e-3f};
+}
+
+/* Training: the batch's statistics, the output, the gradients, and the
+ * moving statistics after Keras' update (biased variance). */
+static void check_batch_norm_train(fixture *fx, const char *c)
+{
+    int batch;
+    tdl_batch_norm_desc d = batch_norm_desc(fx, c, &batch);
+    size_t n, channels;
+    const float *x = load_f32(fx, c, "x", &n);
+    const float *gamma = load_f32(fx, c, "gamma", &channels);
+    const float *beta = load_f32(fx, c, "beta", NULL);
+    const float *dy = load_f32(fx, c, "dy", NULL);
+    float *y = alloc_floats(fx, n, NAN), *mean = alloc_floats(fx, channels, NAN);
+    float *variance = alloc_floats(fx, channels, NAN);
+    tdl_batch_norm_forward_train(y, mean, variance, x, gamma, beta, &d, batch);
+    compare(fx, c, "y", NULL, y, n, 0.0f);
+    compare(fx, c, "mean", NULL, mean, channels, 0.0f);
+    compare(fx, c, "variance", NULL, variance, channels, 0.0f);
+    float *dx = alloc_floats(fx, n, GRADIENT_START);
+    float *dgamma = alloc_floats(fx, channels, GRADIENT_START), *dbeta = alloc_floats(fx, channels, GRADIENT_START);
+    tdl_batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, variance, gamma, &d, batch);
+    compare(fx, c, "dx", NULL, dx, n, GRADIENT_START);
+    compare(fx, c, "dgamma", NULL, dgamma, channels, GRADIENT_START);
+    compare(fx, c, "dbeta", NULL, dbeta, channels, GRADIENT_START);
+    float *moving_mean = alloc_floats(fx, channels, 0.0f), *moving_variance = alloc_floats(fx, channels, 0.0f);
+    memcpy(moving_mean, load_f32(fx, c, "moving_mean", NULL), channels * sizeof *moving_mean);
+    memcpy(moving_variance, load_f32(fx, c, "moving_variance", NULL), channels * sizeof *moving_variance);
+    tdl_batch_norm_update_moving(moving_mean, mean, channels, 0.99f);
+    tdl_batch_norm_update_moving(moving_variance, variance, channels, 0.99f);
+    compare(fx, c, "moving_mean_out", NULL, moving_mean, channels, 0.0f);
+    compare(fx, c, "moving_variance_out", NULL, moving_variance, channels, 0.0f);
+}
+
+/* batch_norm in training on NHWC and on [B,F], and with moving statistics. */
+static void test_batch_norm(void **state)
+{
+    fixture *fx = *state;
+    check_batch_norm_train(fx, "batch_norm_nhwc");
+    check_batch_norm_train(fx, "batch_norm_rank2");
+    const char *c = "batch_norm_inference";
+    int batch;
+    tdl_batch_norm_desc d = batch_norm_desc(fx, c, &batch);
+    size_t n;
+    const float *x = load_f32(fx, c, "x", &n);
+    float *y = alloc_floats(fx, n, NAN);
+    tdl_batch_norm_forward(y, x, load_f32(fx, c, "moving_mean", NULL), load_f32(fx, c, "moving_variance", NULL),
+                           load_f32(fx, c, "gamma", NULL), load_f32(fx, c, "beta", NULL), &d, batch);
+    compare(fx, c, "y", NULL, y, n, 0.0f);
+    assert_true(fx->all_close);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -850,14 +1048,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigmoid_xent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_focal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mae_huber, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_label_smoothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sgd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dense, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gelu_swish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_softmax_middle_axis, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_top_k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_norm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

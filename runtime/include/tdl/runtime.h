@@ -25,7 +25,9 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 2   /* 2: generated models are tables driven by tdl_model_* */
+#define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
+                               3: tdl_param_info names its initializer; non-trainable state;
+                                  more optimizer slots, clipping and schedules in tdl_model_info */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -42,6 +44,7 @@ typedef enum tdl_status {
     TDL_STATUS_IO,             /* open/read/write failed */
     TDL_STATUS_NO_MEMORY,
     TDL_STATUS_NOT_FINITE,     /* a loss or gradient is NaN or infinite: nothing was updated */
+    TDL_STATUS_UNSUPPORTED,    /* not in this build of the runtime (the portable one has no heap and no weight files) */
 } tdl_status;
 
 /* The message of the last error in this thread ("" if none). */
@@ -104,6 +107,8 @@ typedef enum tdl_activation {
     TDL_ACTIVATION_SIGMOID,
     TDL_ACTIVATION_TANH,
     TDL_ACTIVATION_LEAKY_RELU, /* y = x > 0 ? x : alpha * x, alpha >= 0 */
+    TDL_ACTIVATION_ELU,        /* y = x > 0 ? x : alpha * (exp(x) - 1), alpha >= 0 */
+    TDL_ACTIVATION_SOFTPLUS,   /* y = log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) */
 } tdl_activation;
 
 /* x: (n) -> y: (n). y may alias x. */
@@ -112,6 +117,21 @@ void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation a
  * dx and dy must not alias. */
 void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
                              tdl_activation activation, float alpha);
+
+/* GELU and swish (activation_gated.c): x times a gate of x. Their derivative
+ * cannot be read from the output, so the backward takes the input x, and
+ * they are not a tdl_activation that conv2d and dense fuse (generated code
+ * runs the layer linear, then these). dx += dy * f'(x); y may alias x, and
+ * dx may alias x. */
+typedef enum tdl_gelu_form {
+    TDL_GELU_EXACT = 0, /* x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) */
+    TDL_GELU_TANH,      /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+} tdl_gelu_form;
+void tdl_gelu_forward(float *y, const float *x, size_t n, tdl_gelu_form form);
+void tdl_gelu_backward(float *dx, const float *dy, const float *x, size_t n, tdl_gelu_form form);
+/* swish = silu: y = x * sigmoid(x) */
+void tdl_swish_forward(float *y, const float *x, size_t n);
+void tdl_swish_backward(float *dx, const float *dy, const float *x, size_t n);
 
 /* Softmax along one axis of a tensor seen as (outer, axis_len, inner).
  * x: (outer, axis_len, inner) -> y: same. Max-subtracted, stable; y may alias x. */
@@ -148,6 +168,28 @@ void tdl_init_glorot_uniform(float *w, size_t n, int fan_in, int fan_out, tdl_rn
 void tdl_init_he_normal(float *w, size_t n, int fan_in, tdl_rng *rng);
 void tdl_init_zeros(float *w, size_t n);
 
+/* Keras' initializers by name. The six variance-scaling ones draw with
+ * variance scale / fan (Keras' VarianceScaling): glorot_* scale 1 over the
+ * average of fan_in and fan_out, he_* scale 2 over fan_in, lecun_* scale 1
+ * over fan_in; *_uniform from U(-l, l), l = sqrt(3 scale / fan); *_normal
+ * from a normal truncated at two standard deviations (|z| > 2 redrawn),
+ * stddev sqrt(scale / fan) / 0.87962566103423978 so that the truncated draws
+ * have the variance asked for. A fan below 1 counts as 1. */
+typedef enum tdl_initializer {
+    TDL_INIT_ZEROS = 0,
+    TDL_INIT_ONES,
+    TDL_INIT_GLOROT_UNIFORM,
+    TDL_INIT_GLOROT_NORMAL,
+    TDL_INIT_HE_UNIFORM,
+    TDL_INIT_HE_NORMAL,
+    TDL_INIT_LECUN_UNIFORM,
+    TDL_INIT_LECUN_NORMAL,
+} tdl_initializer;
+
+/* w: (n) <- init; the random ones draw from rng (n draws or more, in order).
+ * An unknown init fills zeros. */
+void tdl_init_fill(float *w, size_t n, tdl_initializer init, int fan_in, int fan_out, tdl_rng *rng);
+
 /* ===================================================================== */
 /* conv2d (conv.c) — NHWC input, HWIO kernel                              */
 /* ===================================================================== */
@@ -163,6 +205,12 @@ typedef struct tdl_conv2d_desc {
     int pad_top, pad_left;        /* TF 'same': an odd total puts the extra row/column at the bottom/right */
     tdl_activation activation;    /* fused after the bias */
     float alpha;                  /* for TDL_ACTIVATION_LEAKY_RELU */
+    /* Grouped convolution (Keras groups=, PyTorch Conv2d(groups=)): group g
+     * reads input channels [g*C/G, (g+1)*C/G) and writes filters
+     * [g*F/G, (g+1)*F/G); the kernel is (KH,KW,C/G,F). groups = in_c is the
+     * depthwise convolution. 0 counts as 1, so a descriptor written before
+     * this field existed stays an ordinary convolution. */
+    int groups;
 } tdl_conv2d_desc;
 
 /* Fills out_*, pad_* from the rest (TF arithmetic). activation = LINEAR.
@@ -171,13 +219,28 @@ tdl_status tdl_conv2d_desc_init(tdl_conv2d_desc *d, int in_h, int in_w, int in_c
                                 int kernel_h, int kernel_w, int stride_h, int stride_w,
                                 int dilation_h, int dilation_w, tdl_padding padding);
 
+/* Makes d grouped (d from tdl_conv2d_desc_init). in_c and filters must both be
+ * multiples of groups; else TDL_STATUS_BAD_ARGUMENT and d is unchanged. */
+tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups);
+
 /* Floats of scratch that forward/backward/backprop_* need for this batch.
  * Never shrinks as the batch grows: size it for max_batch, use it for any batch. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch);
+/* What tdl_conv2d_forward and tdl_conv2d_max_pool2d_forward alone use of it
+ * (the kernel path's scratch, without the gradient that backward keeps there):
+ * an inference-only model sizes its workspace with this. 0 on the portable
+ * runtime, whose forward then also accepts a NULL workspace. */
+size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch);
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL -> y: (B,OH,OW,F) */
 void tdl_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
                         const tdl_conv2d_desc *d, int batch, float *workspace);
+/* The same with a per-channel affine map after the activation, applied in
+ * the same pass over each output row as the bias and the activation:
+ * y = f(conv(x) + bias) * scale + shift; scale, shift: (F), e.g. an inference
+ * batch_norm from tdl_batch_norm_scale_shift. NULL scale or shift: nothing written. */
+void tdl_conv2d_affine_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                               const float *shift, const tdl_conv2d_desc *d, int batch, float *workspace);
 /* dy: (B,OH,OW,F) upstream gradient of y (post-activation), y: the saved output.
  * Accumulates dx (may be NULL), dkernel, dbias (may be NULL). */
 void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
@@ -190,6 +253,99 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
 /* TF Conv2DBackpropInput: dx += conv gradient w.r.t. the input. */
 void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
                                const tdl_conv2d_desc *d, int batch, float *workspace);
+/* Every entry point above takes grouped descriptors as well. */
+
+/* ===================================================================== */
+/* depthwise_conv2d and separable_conv2d (conv_depthwise.c, conv_separable.c) */
+/* ===================================================================== */
+
+/* Depthwise: a conv2d descriptor with groups = in_c and out_c = in_c * M (M,
+ * the depth multiplier, = out_c / in_c). The kernel (KH,KW,C,M) is the grouped
+ * kernel (KH,KW,1,C*M) in the same memory: output channel c*M + m reads input
+ * channel c only (tf.nn.depthwise_conv2d). The same arguments and workspace
+ * (tdl_conv2d_workspace_size) as tdl_conv2d_forward / tdl_conv2d_backward;
+ * nothing is written if d is not depthwise.
+ * x: (B,H,W,C), kernel: (KH,KW,C,M), bias: (C*M) or NULL -> y: (B,OH,OW,C*M) */
+void tdl_depthwise_conv2d_forward(float *y, const float *x, const float *kernel, const float *bias,
+                                  const tdl_conv2d_desc *d, int batch, float *workspace);
+void tdl_depthwise_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                                   const float *x, const float *kernel, const tdl_conv2d_desc *d, int batch,
+                                   float *workspace);
+
+/* Separable: a depthwise convolution (no bias, no activation) then a 1x1
+ * convolution with the bias and the activation (Keras SeparableConv2D). */
+typedef struct tdl_separable_conv2d_desc {
+    tdl_conv2d_desc depthwise;    /* groups = in_c, out_c = in_c * depth_multiplier, LINEAR */
+    tdl_conv2d_desc pointwise;    /* 1x1 over the depthwise output, out_c = filters */
+} tdl_separable_conv2d_desc;
+
+/* Fills both halves (activation = LINEAR: set d->pointwise.activation after). */
+tdl_status tdl_separable_conv2d_desc_init(tdl_separable_conv2d_desc *d, int in_h, int in_w, int in_c,
+                                          int depth_multiplier, int filters, int kernel_h, int kernel_w,
+                                          int stride_h, int stride_w, int dilation_h, int dilation_w,
+                                          tdl_padding padding);
+/* The depthwise output (twice in backward: it and its gradient) and the
+ * scratch of the larger half. Never shrinks as the batch grows. */
+size_t tdl_separable_conv2d_workspace_size(const tdl_separable_conv2d_desc *d, int batch);
+/* What forward alone uses (an inference-only model): the depthwise output and
+ * the larger half's forward scratch. */
+size_t tdl_separable_conv2d_forward_workspace_size(const tdl_separable_conv2d_desc *d, int batch);
+/* x: (B,H,W,C), depthwise_kernel: (KH,KW,C,M), pointwise_kernel: (1,1,C*M,F),
+ * bias: (F) or NULL -> y: (B,OH,OW,F) */
+void tdl_separable_conv2d_forward(float *y, const float *x, const float *depthwise_kernel,
+                                  const float *pointwise_kernel, const float *bias,
+                                  const tdl_separable_conv2d_desc *d, int batch, float *workspace);
+/* dy, y: (B,OH,OW,F). Accumulates dx (may be NULL), both kernel gradients and
+ * dbias (may be NULL). The depthwise output is computed again, not kept. */
+void tdl_separable_conv2d_backward(float *dx, float *ddepthwise_kernel, float *dpointwise_kernel, float *dbias,
+                                   const float *dy, const float *y, const float *x, const float *depthwise_kernel,
+                                   const float *pointwise_kernel, const tdl_separable_conv2d_desc *d, int batch,
+                                   float *workspace);
+
+/* ===================================================================== */
+/* conv2d_transpose (conv_transpose.c) — Keras Conv2DTranspose            */
+/* ===================================================================== */
+
+/* A transposed convolution is the input gradient of the conv2d `conv`
+ * describes: conv.in_* is this layer's output (H', W', filters), conv.out_*
+ * its input (H, W, C), and the kernel is conv's HWIO kernel
+ * (KH, KW, filters, C), the layout Keras stores. conv.activation stays
+ * LINEAR; the layer's own activation is applied to its output. */
+typedef struct tdl_conv2d_transpose_desc {
+    tdl_conv2d_desc conv;
+    tdl_activation activation;
+    float alpha;                  /* for TDL_ACTIVATION_LEAKY_RELU */
+} tdl_conv2d_transpose_desc;
+
+/* Fills d for an input of in_h x in_w x in_c with Keras' output size
+ * (deconv_output_length): without output padding (output_padding_h or _w
+ * negative) valid gives H*s + max(k' - s, 0) and same H*s; with it
+ * (H - 1)*s + k' - 2*pad + output_padding, pad = 0 (valid) or k'/2 (same),
+ * where k' = dilation*(kernel - 1) + 1. The padding is TensorFlow's for the
+ * conv2d of that output size. Returns TDL_STATUS_BAD_ARGUMENT if a size is
+ * non-positive, an output padding is not below its stride, or that conv2d
+ * does not map the output size back to the input size (padding=same, an
+ * even kernel and output_padding 0). activation = LINEAR. */
+tdl_status tdl_conv2d_transpose_desc_init(tdl_conv2d_transpose_desc *d, int in_h, int in_w, int in_c,
+                                          int filters, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                                          int dilation_h, int dilation_w, tdl_padding padding,
+                                          int output_padding_h, int output_padding_w);
+/* Floats of scratch for forward and backward: the pre-activation gradient,
+ * the input gradient before it is added, and the convolution's own. */
+size_t tdl_conv2d_transpose_workspace_size(const tdl_conv2d_transpose_desc *d, int batch);
+/* What the forward alone needs (inference builds): the convolution's
+ * input-gradient scratch, tdl_conv2d_workspace_size of d->conv. */
+size_t tdl_conv2d_transpose_forward_workspace_size(const tdl_conv2d_transpose_desc *d, int batch);
+/* x: (B,H,W,C), kernel: (KH,KW,F,C), bias: (F) or NULL -> y: (B,H',W',F) */
+void tdl_conv2d_transpose_forward(float *y, const float *x, const float *kernel, const float *bias,
+                                  const tdl_conv2d_transpose_desc *d, int batch, float *workspace);
+/* dy, y: (B,H',W',F) (y the saved post-activation output) -> dx: (B,H,W,C) +=
+ * (a conv2d of the pre-activation gradient), dkernel += (conv2d's filter
+ * gradient with that gradient as the conv2d's input and x as its output
+ * gradient), dbias +=. dx and dbias may be NULL. */
+void tdl_conv2d_transpose_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                                   const float *x, const float *kernel, const tdl_conv2d_transpose_desc *d,
+                                   int batch, float *workspace);
 
 /* ===================================================================== */
 /* Pooling (pool.c)                                                       */
@@ -264,6 +420,40 @@ void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy
                         float *workspace);
 
 /* ===================================================================== */
+/* Resizing and padding (resize.c, pad.c): upsample2d, zero_padding2d,    */
+/* cropping2d                                                             */
+/* ===================================================================== */
+
+typedef enum tdl_interpolation { TDL_INTERPOLATION_NEAREST = 0, TDL_INTERPOLATION_BILINEAR } tdl_interpolation;
+
+/* Keras UpSampling2D: out = in * size on each axis. */
+typedef struct tdl_upsample2d_desc {
+    int in_h, in_w, channels;
+    int size_h, size_w;
+    tdl_interpolation interpolation;
+} tdl_upsample2d_desc;
+
+/* x: (B,H,W,C) -> y: (B,H*sh,W*sw,C). NEAREST repeats each pixel; BILINEAR is
+ * tf.image.resize's (half-pixel centers, = PyTorch's interpolate with
+ * align_corners=False): source row (i + 0.5)/sh - 0.5, clamped to the image. */
+void tdl_upsample2d_forward(float *y, const float *x, const tdl_upsample2d_desc *d, int batch);
+/* dx += the adjoint: each dy element goes back to the pixels it was read from, with their weights. */
+void tdl_upsample2d_backward(float *dx, const float *dy, const tdl_upsample2d_desc *d, int batch);
+
+/* Zero padding and cropping in one: a positive amount adds that many zero
+ * rows (columns) on its side, a negative one removes them.
+ * out_h = in_h + top + bottom, out_w = in_w + left + right, both >= 1. */
+typedef struct tdl_pad2d_desc {
+    int in_h, in_w, channels;
+    int top, bottom, left, right;
+} tdl_pad2d_desc;
+
+/* x: (B,H,W,C) -> y: (B,H+top+bottom,W+left+right,C) */
+void tdl_pad2d_forward(float *y, const float *x, const tdl_pad2d_desc *d, int batch);
+/* dx += the part of dy that x was copied to. */
+void tdl_pad2d_backward(float *dx, const float *dy, const tdl_pad2d_desc *d, int batch);
+
+/* ===================================================================== */
 /* Other layers (layers.c): dropout, add, reductions, one_hot, argmax     */
 /* ===================================================================== */
 
@@ -299,7 +489,7 @@ tdl_status tdl_labels_from_float(int32_t *labels, const float *values, size_t n)
 void tdl_argmax_forward(int32_t *y, const float *x, size_t outer, int axis_len, size_t inner);
 
 /* ===================================================================== */
-/* Combining tensors (combine.c): concat, multiply                        */
+/* Combining tensors (combine.c): concat, subtract, multiply              */
 /* ===================================================================== */
 
 /* Concatenation along one axis. Input i is seen as (outer, lens[i], inner),
@@ -310,10 +500,58 @@ void tdl_concat_forward(float *y, const float *const *inputs, const int *lens, i
 void tdl_concat_backward(float *const *dinputs, const float *dy, const int *lens, int count,
                          size_t outer, size_t inner);
 
+/* y = a - b elementwise (Keras' Subtract). y may alias a or b. */
+void tdl_subtract_forward(float *y, const float *a, const float *b, size_t n);
+/* da += dy, db -= dy; a NULL da or db is skipped. da and db may be the same buffer (x - x). */
+void tdl_subtract_backward(float *da, float *db, const float *dy, size_t n);
+
+/* y = x * scale + offset elementwise (Keras' Rescaling, rescaling.c); y may alias x. */
+void tdl_rescaling_forward(float *y, const float *x, size_t n, float scale, float offset);
+/* dx += dy * scale; a NULL dx is skipped. */
+void tdl_rescaling_backward(float *dx, const float *dy, size_t n, float scale);
+
 /* y = a * b elementwise. y may alias a or b. */
 void tdl_multiply_forward(float *y, const float *a, const float *b, size_t n);
 /* da += dy * b, db += dy * a; a NULL da or db is skipped. da and db may be the same buffer (x * x). */
 void tdl_multiply_backward(float *da, float *db, const float *dy, const float *a, const float *b, size_t n);
+
+/* ===================================================================== */
+/* batch_norm (batch_norm.c) — Keras BatchNormalization                   */
+/* ===================================================================== */
+
+/* x is seen as (batch * outer, channels, inner): the statistics of channel c
+ * are over every element with that channel. NHWC with axis=-1 is
+ * (B*H*W, C, 1), and the loops then run along the contiguous channels. */
+typedef struct tdl_batch_norm_desc {
+    size_t outer;     /* per example: the product of the dims between the batch and the axis */
+    int channels;     /* the size of the normalised axis */
+    size_t inner;     /* the product of the dims after it (1 for the last axis) */
+    float epsilon;    /* added to the variance: 1e-3 */
+} tdl_batch_norm_desc;
+
+/* Training: mean and the biased variance (divided by the count, as Keras'
+ * ops.moments) of each channel of x -> mean, variance: (channels); then
+ * y = (x - mean) / sqrt(variance + epsilon) * gamma + beta. gamma NULL
+ * means 1 (scale=false), beta NULL means 0 (center=false). */
+void tdl_batch_norm_forward_train(float *y, float *mean, float *variance, const float *x, const float *gamma,
+                                  const float *beta, const tdl_batch_norm_desc *d, int batch);
+/* Inference: the same with given statistics (the moving ones). */
+void tdl_batch_norm_forward(float *y, const float *x, const float *mean, const float *variance,
+                            const float *gamma, const float *beta, const tdl_batch_norm_desc *d, int batch);
+/* The per-channel affine map that forward applies: y = x * scale + shift.
+ * scale, shift: (channels). */
+void tdl_batch_norm_scale_shift(float *scale, float *shift, const float *mean, const float *variance,
+                                const float *gamma, const float *beta, int channels, float epsilon);
+/* The gradient of the training forward (batch statistics, which depend on x):
+ * with xhat = (x - mean) / sqrt(variance + epsilon) and N the count per channel,
+ * dgamma += sum(dy * xhat), dbeta += sum(dy),
+ * dx += gamma / sqrt(variance + epsilon) * (dy - sum(dy) / N - xhat * sum(dy * xhat) / N).
+ * mean and variance are those forward_train wrote. dx, dgamma, dbeta may be NULL. */
+void tdl_batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *mean, const float *variance, const float *gamma,
+                             const tdl_batch_norm_desc *d, int batch);
+/* moving = moving * momentum + batch * (1 - momentum), elementwise (Keras). */
+void tdl_batch_norm_update_moving(float *moving, const float *batch_statistic, size_t n, float momentum);
 
 /* ===================================================================== */
 /* Losses (loss.c): scalar means over all leading positions               */
@@ -367,6 +605,21 @@ void tdl_focal_forward(float *loss, const float *logits, const float *labels, si
                        int classes, const tdl_focal_desc *d);
 void tdl_focal_backward(float *dlogits, float dloss, const float *logits, const float *labels,
                         size_t positions, int classes, const tdl_focal_desc *d);
+/* Both forms with label smoothing s in [0, 1] (Keras CategoricalFocalCrossentropy
+ * and BinaryFocalCrossentropy): the targets, one-hot rows for class indices,
+ * become z (1 - s) + s / K, K = classes (2 for classes == 1). s outside
+ * [0, 1], a bad gamma, a NULL tensor or a bad label is an error status. */
+tdl_status tdl_sparse_focal_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                             size_t positions, int classes, const tdl_focal_desc *d,
+                                             float label_smoothing);
+tdl_status tdl_sparse_focal_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                              const int32_t *labels, size_t positions, int classes,
+                                              const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_forward(float *loss, const float *logits, const float *labels, size_t positions,
+                                      int classes, const tdl_focal_desc *d, float label_smoothing);
+tdl_status tdl_focal_smoothed_backward(float *dlogits, float dloss, const float *logits, const float *labels,
+                                       size_t positions, int classes, const tdl_focal_desc *d,
+                                       float label_smoothing);
 
 /* binary_cross_entropy(from_logits=false): probabilities in (0, 1), clipped to
  * [1e-7, 1 - 1e-7] as Keras does; mean over all n elements of
@@ -380,6 +633,48 @@ void tdl_binary_xent_backward(float *dprobabilities, float *dlabels, float dloss
 void tdl_mse_forward(float *loss, const float *predictions, const float *labels, size_t n);
 void tdl_mse_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
                       const float *labels, size_t n);
+
+/* Mean over all n elements of |p - y| (loss_robust.c). The gradient is
+ * sign(p - y), 0 where p == y (as PyTorch's L1Loss). dlabels may be NULL. */
+void tdl_mae_forward(float *loss, const float *predictions, const float *labels, size_t n);
+void tdl_mae_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
+                      const float *labels, size_t n);
+
+/* Huber loss (Keras Huber, PyTorch HuberLoss), mean over all n elements of
+ * 0.5 e^2 where |e| <= delta, else delta (|e| - 0.5 delta), e = p - y.
+ * delta not finite and > 0, or a NULL tensor, is TDL_STATUS_BAD_ARGUMENT.
+ * dlabels may be NULL. */
+tdl_status tdl_huber_forward(float *loss, const float *predictions, const float *labels, size_t n, float delta);
+tdl_status tdl_huber_backward(float *dpredictions, float *dlabels, float dloss, const float *predictions,
+                              const float *labels, size_t n, float delta);
+
+/* The cross-entropies with label smoothing s in [0, 1]: each target z
+ * becomes z (1 - s) + s / K, K = classes for the softmax forms (Keras
+ * CategoricalCrossentropy; for class indices, PyTorch's
+ * CrossEntropyLoss(label_smoothing=s), the same on one-hot rows) and K = 2
+ * for the sigmoid and probability forms (Keras BinaryCrossentropy).
+ * dlabels, where there is one, is the derivative with respect to the
+ * unsmoothed labels (the factor 1 - s included). s outside [0, 1] or a NULL
+ * tensor is TDL_STATUS_BAD_ARGUMENT; s = 0 gives the functions above. */
+tdl_status tdl_sparse_softmax_xent_smoothed_forward(float *loss, const float *logits, const int32_t *labels,
+                                                    size_t positions, int classes, float label_smoothing);
+tdl_status tdl_sparse_softmax_xent_smoothed_backward(float *dlogits, float dloss, const float *logits,
+                                                     const int32_t *labels, size_t positions, int classes,
+                                                     float label_smoothing);
+tdl_status tdl_softmax_xent_smoothed_forward(float *loss, const float *logits, const float *labels,
+                                             size_t positions, int classes, float label_smoothing);
+tdl_status tdl_softmax_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t positions, int classes,
+                                              float label_smoothing);
+tdl_status tdl_sigmoid_xent_smoothed_forward(float *loss, const float *logits, const float *labels, size_t n,
+                                             float label_smoothing);
+tdl_status tdl_sigmoid_xent_smoothed_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
+                                              const float *labels, size_t n, float label_smoothing);
+tdl_status tdl_binary_xent_smoothed_forward(float *loss, const float *probabilities, const float *labels, size_t n,
+                                            float label_smoothing);
+tdl_status tdl_binary_xent_smoothed_backward(float *dprobabilities, float *dlabels, float dloss,
+                                             const float *probabilities, const float *labels, size_t n,
+                                             float label_smoothing);
 
 /* ===================================================================== */
 /* Metrics (metric.c)                                                     */
@@ -543,6 +838,22 @@ tdl_status tdl_safetensors_check(const tdl_safetensors *file, const tdl_tensor_r
 /* Copies the tensors that tdl_safetensors_check accepted. */
 void tdl_safetensors_read(const tdl_safetensors *file, const tdl_tensor_ref *tensors, size_t count);
 void tdl_safetensors_close(tdl_safetensors *file);
+/* A file in memory, checked as a load checks it (header, offsets, sizes,
+ * overlaps), for a reader that looks at each tensor itself (tsc --weights
+ * compares them with a model and prints them as C). `bytes` must outlive it. */
+typedef struct tdl_safetensors_view tdl_safetensors_view;
+typedef struct tdl_safetensors_entry {
+    const char *dtype;       /* as the file spells it: "F32", "F16", … */
+    size_t rank;             /* may exceed TDL_MAX_RANK: shape then holds the first TDL_MAX_RANK */
+    uint64_t shape[TDL_MAX_RANK];
+    const uint8_t *data;     /* the tensor's bytes in the data section (little-endian elements) */
+    uint64_t bytes;
+} tdl_safetensors_entry;
+/* *view is NULL after an error (a corrupt file: TDL_STATUS_BAD_FILE). */
+tdl_status tdl_safetensors_view_open(const uint8_t *bytes, size_t size, tdl_safetensors_view **view);
+/* false (entry untouched) when the file has no tensor of that name. */
+bool tdl_safetensors_view_find(const tdl_safetensors_view *view, const char *name, tdl_safetensors_entry *entry);
+void tdl_safetensors_view_close(tdl_safetensors_view *view);
 
 /* ===================================================================== */
 /* Generated models (model.c): what the code of every model does alike     */
@@ -563,8 +874,24 @@ typedef struct tdl_param_info {
     size_t count;
     int rank;
     int64_t shape[TDL_MAX_RANK];
-    int fan_in, fan_out;     /* glorot_uniform; 0, 0: zeros */
+    tdl_initializer init;    /* how tdl_model_init fills it */
+    int fan_in, fan_out;     /* as Keras computes them for the tensor (kernels: receptive field x channels) */
 } tdl_param_info;
+
+/* One tensor of non-trainable state (batch_norm's moving_mean and
+ * moving_variance): saved and loaded with the weights under its name,
+ * never touched by the optimizer. After a train step has succeeded, the
+ * statistic the train pass left at the same offset in m->batch_state is
+ * folded in: state = state * momentum + batch * (1 - momentum). */
+typedef struct tdl_state_info {
+    const char *name;        /* "batch_norm_1.moving_mean": the key in the weight file */
+    size_t offset;           /* floats from the start of the state */
+    size_t count;
+    int rank;
+    int64_t shape[TDL_MAX_RANK];
+    float fill;              /* what init starts it with: 0 for the mean, 1 for the variance */
+    float momentum;          /* 0.99 */
+} tdl_state_info;
 
 /* Which entry points read a model input (bits of tdl_model_entry). */
 typedef enum tdl_model_entry {
@@ -586,20 +913,23 @@ typedef enum tdl_optimizer {
 } tdl_optimizer;
 
 /* The arena, part after part, each starting on a 64-byte boundary: the
- * model struct, parameters, gradients, optimizer slots, activations that
- * scale with the batch, activations that do not, kernel scratch. */
+ * model struct, parameters, gradients, optimizer slots, non-trainable
+ * state, the batch's statistics for it, activations that scale with the
+ * batch, activations that do not, kernel scratch. */
 typedef struct tdl_model_layout {
     size_t param_floats;
     size_t grad_floats;      /* param_floats when the model trains, else 0 */
     int optimizer_slots;     /* 0 to 3: see tdl_model_slot_names */
     size_t act_per_sample;   /* activation floats per example */
     size_t act_fixed;        /* activation floats that do not scale with the batch */
+    size_t state_floats;     /* non-trainable state, one contiguous block */
+    size_t batch_state_floats; /* state_floats when the model trains, else 0 */
 } tdl_model_layout;
 
 /* The size of each part in floats (rounded to whole 64-byte lines) and the
  * total in bytes, header included. */
 typedef struct tdl_model_arena_parts {
-    size_t params, grads, slots, activations, fixed, workspace;
+    size_t params, grads, slots, state, batch_state, activations, fixed, workspace;
     size_t total_bytes;
 } tdl_model_arena_parts;
 
@@ -624,6 +954,8 @@ typedef struct tdl_model_info {
     size_t (*workspace_floats)(int max_batch);
     const tdl_param_info *params;
     int param_tensors;
+    const tdl_state_info *state;       /* non-trainable tensors, in m->state order */
+    int state_tensors;
     const tdl_model_input *inputs;
     int input_count;
     tdl_optimizer optimizer;
@@ -647,6 +979,8 @@ struct tdl_model {
     tdl_rng dropout_rng;
     float *params, *grads;
     float *slot1, *slot2, *slot3; /* optimizer state (NULL when there is none) */
+    float *state;            /* non-trainable state (NULL when there is none) */
+    float *batch_state;      /* the train pass's statistics for it (NULL unless the model trains) */
     float *activations;      /* max_batch * act_per_sample floats */
     float *fixed;
     float *workspace;
@@ -666,31 +1000,39 @@ tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *
  * ("tiny_forward") starts the message. */
 tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *function, tdl_model_entry entry,
                                 const void *const *inputs);
-/* NAME_train_step: the train pass with backward, then one optimizer step.
+/* NAME_train_step: the train pass with backward, then one optimizer step
+ * and the moving statistics updated from the batch's (tdl_state_info).
  * A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE naming it,
- * with parameters, optimizer state, step count and dropout stream unchanged. */
+ * with parameters, optimizer state, non-trainable state, step count and
+ * dropout stream unchanged. */
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss);
-/* NAME_compute_gradients: the train pass with backward into m->grads, no
- * update. A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE
- * (the dropout stream unchanged; the gradients are then unspecified). */
+/* NAME_compute_gradients: the train pass with backward into m->grads (and
+ * the batch's statistics into m->batch_state), no update. A loss, gradient
+ * or batch statistic that is not finite is TDL_STATUS_NOT_FINITE (the
+ * dropout stream unchanged; the gradients are then unspecified). */
 tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                        float *loss);
 /* NAME_apply_gradients: m->grads times scale (finite; 1 leaves them as they
- * are), then one optimizer step. Gradients that are not finite are
- * TDL_STATUS_NOT_FINITE and nothing is updated. train_step is
- * compute_gradients then apply_gradients(1), bit for bit. */
+ * are), then one optimizer step and the moving statistics updated from the
+ * batch's (tdl_state_info). Gradients that are not finite are
+ * TDL_STATUS_NOT_FINITE and nothing is updated, the state included.
+ * train_step is compute_gradients then apply_gradients(1), bit for bit. */
 tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float scale);
 /* NAME_parameters, NAME_gradients: the contiguous blocks and their float
  * counts (gradients: NULL and 0 for a model that does not train). */
 float *tdl_model_parameters(tdl_model *m, size_t *count);
 float *tdl_model_gradients(tdl_model *m, size_t *count);
-/* NAME_gradcheck: see docs/generated-c.md; negative on error. */
+/* NAME_gradcheck: see docs/generated-c.md; negative on error. Non-trainable
+ * state is neither checked nor changed. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
 /* NAME_set_learning_rate: a negative or non-finite rate is
  * TDL_STATUS_BAD_ARGUMENT. The rate holds for every later update: a schedule
  * is switched off until NAME_init (the state file keeps that). */
 tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate);
+/* NAME_state: the non-trainable state block and its float count (NULL and
+ * 0 when the model has none, or m is NULL). */
+float *tdl_model_state(tdl_model *m, size_t *count);
 
 /* The names of the model's optimizer slots in arena order (slot1, slot2,
  * slot3), as in Keras: sgd "momentum"; adam "momentum", "velocity"
@@ -700,7 +1042,8 @@ int tdl_model_slot_names(const tdl_model_info *info, const char *names[3]);
 
 /* NAME_save_state / NAME_load_state (state.c): everything an exact resume
  * needs in one safetensors file: the parameters (under their weight-file
- * names, so NAME_load reads them too), every optimizer slot
+ * names, so NAME_load reads them too), the non-trainable state (batch_norm's
+ * moving statistics, also under their weight-file names), every optimizer slot
  * ("optimizer/<slot>/<parameter>"), the current learning rate
  * ("train/learning_rate"), and in "__metadata__" the model, the optimizer,
  * the step count, the dropout stream, whether the learning rate was fixed by
@@ -711,6 +1054,8 @@ tdl_status tdl_model_save_state(const tdl_model *m, const char *function, const 
 tdl_status tdl_model_load_state(tdl_model *m, const char *function, const char *path);
 /* The same from a file in memory (for the fuzzer). */
 tdl_status tdl_model_load_state_buffer(tdl_model *m, const char *function, const uint8_t *bytes, size_t size);
+/* The portable runtime (TDLRT_PORTABLE) reads and writes no files: the three
+ * report TDL_STATUS_UNSUPPORTED there, as NAME_load and NAME_save do. */
 
 #ifdef __cplusplus
 }

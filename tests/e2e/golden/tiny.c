@@ -11,8 +11,10 @@
 #endif
 
 #define TINY_PARAM_TENSORS 4
+#define TINY_STATE_TENSORS 0
 TINY_STATIC_ASSERT(sizeof(float) == 4, "tsc generates code for 32-bit floats");
 TINY_STATIC_ASSERT(TINY_PARAM_COUNT == 47, "the header does not match this file");
+TINY_STATIC_ASSERT(TINY_STATE_COUNT == 0, "the header does not match this file");
 
 /* The arena starts with the runtime's model struct. */
 struct tiny {
@@ -24,7 +26,8 @@ static const tdl_conv2d_desc tiny_conv2d_1_desc = {
     4, 4, 2, /* out h, w, c */
     3, 3, 1, 1, 1, 1, /* kernel, strides, dilation */
     0, 0, /* pad top, left */
-    TDL_ACTIVATION_RELU, 0.0f};
+    TDL_ACTIVATION_RELU, 0.0f, /* activation, alpha */
+    1 /* groups */};
 static const tdl_pool2d_desc tiny_max_pool2d_1_desc = {
     4, 4, 2, /* in h, w, channels */
     2, 2, /* out h, w */
@@ -35,11 +38,16 @@ static const tdl_dense_desc tiny_dense_1_desc = {8, 3, TDL_ACTIVATION_LINEAR, 0.
 /* Every trainable tensor: its key in the weight file, where it lives in
  * m->params, its shape and how it starts. */
 static const tdl_param_info tiny_params[TINY_PARAM_TENSORS + 1] = {
-    {"conv2d_1.kernel", 0, 18, 4, {3, 3, 1, 2}, 9, 18},
-    {"conv2d_1.bias", 18, 2, 1, {2}, 0, 0},
-    {"dense_1.kernel", 20, 24, 2, {8, 3}, 8, 3},
-    {"dense_1.bias", 44, 3, 1, {3}, 0, 0},
-    {NULL, 0, 0, 0, {0}, 0, 0}};
+    {"conv2d_1.kernel", 0, 18, 4, {3, 3, 1, 2}, TDL_INIT_GLOROT_UNIFORM, 9, 18},
+    {"conv2d_1.bias", 18, 2, 1, {2}, TDL_INIT_ZEROS, 2, 2},
+    {"dense_1.kernel", 20, 24, 2, {8, 3}, TDL_INIT_GLOROT_UNIFORM, 8, 3},
+    {"dense_1.bias", 44, 3, 1, {3}, TDL_INIT_ZEROS, 3, 3},
+    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};
+
+/* Every non-trainable tensor: its key in the weight file, where it lives in
+ * m->state, its shape, its initial value and its momentum. */
+static const tdl_state_info tiny_state_tensors[TINY_STATE_TENSORS + 1] = {
+    {NULL, 0, 0, 0, {0}, 0.0f, 0.0f}};
 
 /* The inputs, and which entry points read each (tdl_model_entry bits). */
 static const tdl_model_input tiny_inputs[3] = {
@@ -181,9 +189,10 @@ fail:
 /* The model as libtdlrt sees it. */
 static const tdl_model_info tiny_info = {
     "tiny",
-    {47, 47, 2, 128, 32}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed */
+    {47, 47, 2, 128, 32, 0, 0}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed, state, batch statistics */
     tiny_workspace_floats,
     tiny_params, TINY_PARAM_TENSORS,
+    tiny_state_tensors, TINY_STATE_TENSORS,
     tiny_inputs, 2,
     TDL_OPTIMIZER_ADAM,
     {0.01f, 0.0f, false, 0.0f}, /* sgd: learning rate, momentum, nesterov, weight decay */
@@ -225,6 +234,10 @@ tdl_status tiny_save(const tiny *m, const char *path) {
 
 float *tiny_parameters(tiny *m, size_t *count) {
     return tdl_model_parameters((tdl_model *)(void *)m, count);
+}
+
+float *tiny_state(tiny *m, size_t *count) {
+    return tdl_model_state((tdl_model *)(void *)m, count);
 }
 
 tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float probs[][3]) {

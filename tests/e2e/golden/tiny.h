@@ -7,8 +7,8 @@
 
 #include <tdl/runtime.h>
 
-#if TDL_RUNTIME_ABI != 2
-#error "tiny.h was generated for libtdlrt ABI 2: regenerate it with tsc 0.1.0"
+#if TDL_RUNTIME_ABI != 3
+#error "tiny.h was generated for libtdlrt ABI 3: regenerate it with tsc 0.1.0"
 #endif
 
 #ifdef __cplusplus
@@ -30,6 +30,8 @@ extern "C" {
 #define TINY_PROBS_SAMPLE_SIZE 3
 /* trainable parameters */
 #define TINY_PARAM_COUNT 47
+/* non-trainable state */
+#define TINY_STATE_COUNT 0
 
 typedef struct tiny tiny; /* opaque */
 
@@ -51,12 +53,16 @@ tiny *tiny_create_in(void *arena, size_t bytes, int max_batch);
 void tiny_destroy(tiny *m);
 /* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */
 void tiny_init(tiny *m, uint64_t seed);
-/* Weights as safetensors, names as in the model (conv2d_1.kernel). All or nothing. */
+/* Weights as safetensors, names as in the model (conv2d_1.kernel), with the
+ * non-trainable state (batch_norm_1.moving_mean). All or nothing. */
 tdl_status tiny_load(tiny *m, const char *path);
 tdl_status tiny_save(const tiny *m, const char *path);
 /* The parameters as one contiguous block of *count floats, tensor after tensor
  * in the model's order (for broadcasts between processes). */
 float *tiny_parameters(tiny *m, size_t *count);
+/* The non-trainable state (batch_norm's moving statistics) as one block of
+ * *count floats; NULL and 0 when the model has none. */
+float *tiny_state(tiny *m, size_t *count);
 /* The inputs the outputs depend on, then the outputs; a NULL output is skipped. */
 tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float probs[][3]);
 /* Every loss and metric on one batch (dropout off). */
@@ -73,10 +79,11 @@ double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const in
 /* The learning rate of every later update (a schedule declared in the model is
  * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
-/* The whole training state (parameters, optimizer slots, step count, learning
- * rate, dropout stream) in one safetensors file, for an exact resume: training
- * on after load_state is bit for bit training on without the pause. A file of
- * another model or a damaged one is an error and changes nothing. */
+/* The whole training state (parameters, non-trainable state, optimizer slots,
+ * step count, learning rate, dropout stream) in one safetensors file, for an
+ * exact resume: training on after load_state is bit for bit training on
+ * without the pause. A file of another model or a damaged one is an error
+ * and changes nothing. */
 tdl_status tiny_save_state(const tiny *m, const char *path);
 tdl_status tiny_load_state(tiny *m, const char *path);
 /* train_step in two halves, for data-parallel training (docs/distributed.md):
