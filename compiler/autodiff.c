@@ -37,7 +37,9 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
 
 unsigned cg_op_flags(const checked_node *n) {
     unsigned f = n->info->flags, flags = 0;
-    if (n->info->family == TSC_FAMILY_INPUT || n->info->family == TSC_FAMILY_OPTIMIZER) flags |= CG_OP_NO_CODE;
+    if (n->info->family == TSC_FAMILY_INPUT || n->info->family == TSC_FAMILY_OPTIMIZER ||
+        n->info->family == TSC_FAMILY_SCHEDULE)
+        flags |= CG_OP_NO_CODE;
     if (f & TSC_OPF_VIEW) flags |= CG_OP_VIEW;
     if (f & TSC_OPF_TRAINING_ONLY) flags |= CG_OP_TRAIN_ONLY | CG_OP_MASK;   /* dropout keeps its mask */
     if (f & TSC_OPF_WEIGHTS) flags |= CG_OP_FUSED_ACTIVATION;                  /* conv2d, dense: activation= */

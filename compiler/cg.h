@@ -255,7 +255,7 @@ typedef struct cg_layout {
     int64_t *param_offsets;        /* per node index: where its first parameter starts */
     char **node_names;             /* per node index: the mangled layer name, made once */
     char **type_texts;             /* per node index: "f32[B,10]", for trace comments */
-    int optimizer_slots;           /* Adam 2, SGD with momentum 1, else 0 */
+    int optimizer_slots;           /* 0 to 3 (tdl_model_slot_names) */
     int state_tensors;
     int64_t state_floats;          /* non-trainable state (one block); the batch's statistics have as many with has_train */
     int64_t *state_offsets;        /* per node index: where its first state tensor starts */

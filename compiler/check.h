@@ -146,7 +146,28 @@ typedef struct checked_attrs {
     /* optimizers: copied into the model's checked_optimizer */
     double learning_rate, momentum, beta_1, beta_2, epsilon, weight_decay;
     bool nesterov;
+    double rho;                      /* rmsprop */
+    bool centered, amsgrad;          /* rmsprop; adam and adamw */
+    double clipnorm, clipvalue, global_clipnorm;   /* 0 = off */
+    const struct checked_schedule *schedule;       /* learning_rate=schedule(…), else NULL */
 } checked_attrs;
+
+/* A learning-rate schedule given as an optimizer's learning_rate= (its op
+ * says which; the fields of the other schedules are 0). */
+typedef struct checked_schedule {
+    tsc_op op;                       /* TSC_OP_EXPONENTIAL_DECAY, _PIECEWISE_CONSTANT_DECAY, _COSINE_DECAY */
+    double initial_learning_rate;    /* exponential, cosine */
+    int64_t decay_steps;             /* exponential, cosine: >= 1 */
+    double decay_rate;               /* exponential */
+    bool staircase;                  /* exponential */
+    double alpha;                    /* cosine */
+    bool warmup;                     /* cosine: warmup_target was given */
+    double warmup_target;            /* cosine */
+    int64_t warmup_steps;            /* cosine */
+    int boundary_count;              /* piecewise: values has boundary_count + 1 entries (arena) */
+    const int64_t *boundaries;
+    const double *values;
+} checked_schedule;
 
 /* --- Nodes ------------------------------------------------------------------- */
 
@@ -239,14 +260,19 @@ typedef struct checked_output {
 } checked_output;
 
 typedef struct checked_optimizer {
-    tsc_op op;                       /* TSC_OP_SGD or TSC_OP_ADAM */
+    tsc_op op;                       /* TSC_OP_SGD, _ADAM, _ADAMW or _RMSPROP */
     const ast_call *call;
     tsc_loc loc;
-    double learning_rate;            /* sgd: required; adam: 0.001 */
-    double momentum;                 /* sgd, 0 */
+    double learning_rate;            /* sgd: required; the others: 0.001 (a schedule: its value at step 0) */
+    const checked_schedule *schedule;/* learning_rate=schedule(…), else NULL */
+    double momentum;                 /* sgd, rmsprop: 0 */
     bool nesterov;                   /* sgd, false */
-    double beta_1, beta_2, epsilon;  /* adam: 0.9, 0.999, 1e-7 */
-    double weight_decay;             /* decoupled, 0 = off */
+    double beta_1, beta_2, epsilon;  /* adam(w): 0.9, 0.999, 1e-7; rmsprop epsilon 1e-7 */
+    bool amsgrad;                    /* adam(w), false */
+    double rho;                      /* rmsprop, 0.9 */
+    bool centered;                   /* rmsprop, false */
+    double weight_decay;             /* decoupled, 0 = off (adamw: 0.004) */
+    double clipnorm, clipvalue, global_clipnorm;   /* 0 = off; at most one is set */
 } checked_optimizer;
 
 struct checked_model {

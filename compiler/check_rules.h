@@ -24,6 +24,8 @@ typedef struct check_value {
     checked_node *tensor;            /* TENSOR */
     checked_node **tensors;          /* TENSORS: `count` of them (arena) */
     const ast_value **tensor_values; /* TENSORS: where each was written, for carets and names */
+    const double *numbers;           /* NUMBERS: `count` of them (arena) */
+    const checked_schedule *schedule;/* RATE given as a schedule call (else number holds the rate) */
 } check_value;
 
 /* A name bound in a model: to a node, or poisoned (its statement had an error). */
@@ -70,6 +72,8 @@ bool check_normalise_axis(check_ctx *ctx, const checked_node *node, int param, i
                           const checked_node *x, int *out);
 /* "<param> of <op> must be <what>, found <value>" (E0401); returns false. */
 bool check_range_error(const checked_node *node, int param, const char *what, double value);
+/* The learning rate of a schedule at step 0 (shape_schedule.c). */
+double check_schedule_initial_rate(const checked_schedule *schedule);
 tsc_type check_make_type(tsc_dtype dtype, int rank);
 /* f32[B,height,width,channels] with the batch of the feature map x. */
 tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels);

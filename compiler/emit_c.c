@@ -294,8 +294,18 @@ static void prototypes(cg_buf *out, const model_emit *me) {
                      " * The model is left unchanged. */\n");
     cg_buf_printf(out, "double %s_gradcheck(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_TRAIN);
-    cg_buf_puts(out, ");\n/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
+    cg_buf_puts(out, ");\n/* The learning rate of every later update (a schedule declared in the model is\n"
+                     " * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */\n");
     cg_buf_printf(out, "tdl_status %s_set_learning_rate(%s *m, float learning_rate);\n", p, p);
+    cg_buf_puts(out, "/* The whole training state (parameters, non-trainable state, optimizer slots,\n"
+                     " * step count, learning rate, dropout stream) in one safetensors file, for an\n"
+                     " * exact resume: training on after load_state is bit for bit training on\n"
+                     " * without the pause. A file of another model or a damaged one is an error\n"
+                     " * and changes nothing. */\n");
+    template_text(out,
+                  "tdl_status $_save_state(const $ *m, const char *path);\n"
+                  "tdl_status $_load_state($ *m, const char *path);\n",
+                  p);
     cg_buf_printf(out, "/* train_step in two halves, for data-parallel training (docs/distributed.md):\n"
                        " * the gradients of one batch into the block %s_gradients returns, with no\n"
                        " * update; then, after the processes have summed that block, one optimizer\n"
@@ -540,6 +550,55 @@ static void float_list(cg_buf *out, const double *values, int count) {
     cg_buf_putc(out, '}');
 }
 
+static const char *optimizer_enum(const checked_optimizer *o, bool trains) {
+    if (!trains) return "TDL_OPTIMIZER_NONE";
+    switch (o->op) {
+    case TSC_OP_ADAM:
+    case TSC_OP_ADAMW: return "TDL_OPTIMIZER_ADAM";
+    case TSC_OP_RMSPROP: return "TDL_OPTIMIZER_RMSPROP";
+    default: return "TDL_OPTIMIZER_SGD";
+    }
+}
+
+/* A piecewise schedule's boundaries and values as static arrays the info
+ * table points to (nothing for the other schedules). */
+static void schedule_arrays(cg_buf *out, const model_emit *me, const checked_schedule *s) {
+    if (!s || s->op != TSC_OP_PIECEWISE_CONSTANT_DECAY) return;
+    cg_buf_printf(out, "static const int64_t %s_schedule_boundaries[%d] = {", me->nm.prefix,
+                  s->boundary_count > 0 ? s->boundary_count : 1);
+    for (int i = 0; i < s->boundary_count; i++)
+        cg_buf_printf(out, "%s%lld", i ? ", " : "", (long long)s->boundaries[i]);
+    if (s->boundary_count == 0) cg_buf_puts(out, "0");
+    cg_buf_printf(out, "};\nstatic const float %s_schedule_values[%d] = ", me->nm.prefix, s->boundary_count + 1);
+    float_list(out, s->values, s->boundary_count + 1);
+    cg_buf_puts(out, ";\n\n");
+}
+
+/* tdl_lr_schedule: kind, initial rate, decay_steps, decay_rate, staircase,
+ * alpha, warmup, warmup_target, warmup_steps, boundary count, boundaries, values. */
+static void schedule_initializer(cg_buf *out, const model_emit *me, const checked_schedule *s) {
+    if (!s) {
+        cg_buf_puts(out, "{TDL_SCHEDULE_CONSTANT, 0.0f, 0, 0.0f, false, 0.0f, false, 0.0f, 0, 0, NULL, NULL}");
+        return;
+    }
+    const char *kind = s->op == TSC_OP_EXPONENTIAL_DECAY          ? "TDL_SCHEDULE_EXPONENTIAL_DECAY"
+                       : s->op == TSC_OP_PIECEWISE_CONSTANT_DECAY ? "TDL_SCHEDULE_PIECEWISE_CONSTANT"
+                                                                  : "TDL_SCHEDULE_COSINE_DECAY";
+    char *initial = cg_float_literal(s->initial_learning_rate), *rate = cg_float_literal(s->decay_rate);
+    char *alpha = cg_float_literal(s->alpha), *target = cg_float_literal(s->warmup_target);
+    cg_buf_printf(out, "{%s, %s, %lld, %s, %s, %s, %s, %s, %lld, %d, ", kind, initial, (long long)s->decay_steps,
+                  rate, s->staircase ? "true" : "false", alpha, s->warmup ? "true" : "false", target,
+                  (long long)s->warmup_steps, s->boundary_count);
+    if (s->op == TSC_OP_PIECEWISE_CONSTANT_DECAY)
+        cg_buf_printf(out, "%s_schedule_boundaries, %s_schedule_values}", me->nm.prefix, me->nm.prefix);
+    else
+        cg_buf_puts(out, "NULL, NULL}");
+    free(initial);
+    free(rate);
+    free(alpha);
+    free(target);
+}
+
 static void info_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const cg_layout *l = me->layout;
@@ -548,6 +607,7 @@ static void info_table(cg_buf *out, const model_emit *me) {
     const checked_optimizer *o = l->has_train ? me->model->optimizer : NULL;
     const checked_optimizer none = {0};
     if (!o) o = &none;
+    schedule_arrays(out, me, o->schedule);
     cg_buf_printf(out, "/* The model as libtdlrt sees it. */\nstatic const tdl_model_info %s_info = {\n    ", p);
     string_literal(out, p);
     cg_buf_printf(out, ",\n    {%zu, %zu, %d, %zu, %zu, %zu, %zu}, /* floats: parameters, gradients, optimizer slots, "
@@ -562,20 +622,36 @@ static void info_table(cg_buf *out, const model_emit *me) {
     if (l->weights) cg_buf_puts(out, "    NULL, 0, /* the state is compiled in */\n");
     else cg_buf_printf(out, "    %s_state_tensors, %s_STATE_TENSORS,\n", p, me->nm.upper);
     cg_buf_printf(out, "    %s_inputs, %d,\n    %s,\n    ", p, me->model->input_count,
-                  !l->has_train ? "TDL_OPTIMIZER_NONE" : o->op == TSC_OP_ADAM ? "TDL_OPTIMIZER_ADAM" : "TDL_OPTIMIZER_SGD");
+                  optimizer_enum(o, l->has_train));
     /* tdl_sgd_config: learning rate, momentum, nesterov, weight decay */
     char *lr = cg_float_literal(o->learning_rate), *momentum = cg_float_literal(o->momentum);
     char *decay = cg_float_literal(o->weight_decay);
     cg_buf_printf(out, "{%s, %s, %s, %s}, /* sgd: learning rate, momentum, nesterov, weight decay */\n    ", lr,
                   momentum, o->nesterov ? "true" : "false", decay);
-    const double adam[] = {o->learning_rate, o->beta_1, o->beta_2, o->epsilon, o->weight_decay};
-    float_list(out, adam, 5);
-    cg_buf_printf(out, ", /* adam: learning rate, beta_1, beta_2, epsilon, weight decay */\n    %s,\n", lr);
-    if (l->has_train) cg_buf_printf(out, "    %s_train_pass};\n\n", p);
-    else cg_buf_puts(out, "    NULL};\n\n");
+    char *beta_1 = cg_float_literal(o->beta_1), *beta_2 = cg_float_literal(o->beta_2);
+    char *epsilon = cg_float_literal(o->epsilon);
+    cg_buf_printf(out, "{%s, %s, %s, %s, %s, %s}, /* adam: learning rate, beta_1, beta_2, epsilon, weight decay, "
+                       "amsgrad */\n    %s,\n",
+                  lr, beta_1, beta_2, epsilon, decay, o->amsgrad ? "true" : "false", lr);
+    if (l->has_train) cg_buf_printf(out, "    %s_train_pass,\n", p);
+    else cg_buf_puts(out, "    NULL,\n");
+    char *rho = cg_float_literal(o->rho);
+    cg_buf_printf(out, "    {%s, %s, %s, %s, %s, %s}, /* rmsprop: learning rate, rho, momentum, epsilon, centered, "
+                       "weight decay */\n",
+                  lr, rho, momentum, epsilon, o->centered ? "true" : "false", decay);
+    const double clip[] = {o->clipnorm, o->global_clipnorm, o->clipvalue};
+    cg_buf_puts(out, "    ");
+    float_list(out, clip, 3);
+    cg_buf_puts(out, ", /* clipping: clipnorm, global_clipnorm, clipvalue */\n    ");
+    schedule_initializer(out, me, o->schedule);
+    cg_buf_puts(out, " /* learning-rate schedule */\n};\n\n");
+    free(beta_1);
+    free(beta_2);
     free(lr);
     free(momentum);
     free(decay);
+    free(rho);
+    free(epsilon);
 }
 
 /* --- Wrappers -------------------------------------------------------------------------------- */
@@ -668,6 +744,16 @@ static void train_wrappers(cg_buf *out, const model_emit *me) {
                   p, p, self);
     function_name_literal(out, &me->nm, "set_learning_rate");
     cg_buf_puts(out, ", learning_rate);\n}\n\n");
+
+    cg_buf_printf(out, "tdl_status %s_save_state(const %s *m, const char *path) {\n"
+                       "    return tdl_model_save_state((const tdl_model *)(const void *)m, ",
+                  p, p);
+    function_name_literal(out, &me->nm, "save_state");
+    cg_buf_printf(out, ", path);\n}\n\ntdl_status %s_load_state(%s *m, const char *path) {\n"
+                       "    return tdl_model_load_state(%s, ",
+                  p, p, self);
+    function_name_literal(out, &me->nm, "load_state");
+    cg_buf_puts(out, ", path);\n}\n\n");
 
     cg_buf_printf(out, "tdl_status %s_compute_gradients(%s *m, int batch", p, p);
     input_params(out, me, CG_MODE_TRAIN);

@@ -22,6 +22,7 @@ typedef enum tsc_op_family {
     TSC_FAMILY_LOSS,        /* `loss name = op(...)`: scalar f32[] */
     TSC_FAMILY_METRIC,      /* `metric name = op(...)`: scalar f32[] */
     TSC_FAMILY_OPTIMIZER,   /* `optimizer op(...)` */
+    TSC_FAMILY_SCHEDULE,    /* a learning-rate schedule: only as an optimizer's learning_rate= */
 } tsc_op_family;
 
 /* Properties of an op that stages other than its own rules ask about. */
@@ -56,6 +57,8 @@ typedef enum tsc_arg_kind {
     TSC_ARG_INT_SIDES,   /* n, (rows, columns) or ((top, bottom), (left, right)), as Keras' ZeroPadding2D
                             (also flat (top, bottom, left, right)): 1, 2 or 4 integers */
     TSC_ARG_STRING,      /* "text": name= */
+    TSC_ARG_RATE,        /* a number, or a schedule call: an optimizer's learning_rate= */
+    TSC_ARG_NUMBERS,     /* a list of numbers of any length (schedules' boundaries and values) */
 } tsc_arg_kind;
 
 /* How a parameter that the call leaves out gets its value. */

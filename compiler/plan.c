@@ -235,6 +235,18 @@ void cg_plan_memory(cg_program *p) {
 
 /* --- The layout -------------------------------------------------------------------- */
 
+/* Slots per parameter, in the order of tdl_model_slot_names: SGD its
+ * momentum; Adam m, v (and v_hat with amsgrad); RMSprop its velocity (and
+ * momentum, and the average gradient when centered). */
+static int optimizer_slots(const checked_optimizer *o) {
+    switch (o->op) {
+    case TSC_OP_ADAM:
+    case TSC_OP_ADAMW: return 2 + (o->amsgrad ? 1 : 0);
+    case TSC_OP_RMSPROP: return 1 + (o->momentum != 0.0 ? 1 : 0) + (o->centered ? 1 : 0);
+    default: return o->momentum != 0.0 ? 1 : 0;
+    }
+}
+
 void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_codegen_options *options) {
     memset(layout, 0, sizeof *layout);
     layout->weights = options ? options->weights : NULL;
@@ -268,7 +280,7 @@ void cg_layout_build(cg_layout *layout, const checked_model *model, const tsc_co
         }
     }
     const checked_optimizer *o = model->optimizer;
-    if (layout->has_train) layout->optimizer_slots = o->op == TSC_OP_ADAM ? 2 : o->momentum != 0.0 ? 1 : 0;
+    if (layout->has_train) layout->optimizer_slots = optimizer_slots(o);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
         if ((mode == CG_MODE_TRAIN && !layout->has_train) || (mode == CG_MODE_EVAL && !layout->has_eval)) continue;
         /* The back end's stages, in order: autodiff (the program's nodes,

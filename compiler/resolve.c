@@ -303,6 +303,66 @@ static bool convert_tensors(check_ctx *ctx, const checked_node *node, const tsc_
     return ok;
 }
 
+static bool bind_args(check_ctx *ctx, const checked_node *node, const ast_call *call, check_value *values);
+
+/* A list of numbers of any length (arena), or one number. */
+static bool convert_numbers(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                            check_value *out)
+{
+    int count = v->kind == VALUE_TUPLE || v->kind == VALUE_LIST ? v->item_count : 1;
+    double *numbers = tsc_arena_alloc(ctx->arena, (size_t)(count + 1) * sizeof *numbers);
+    out->count = 0;
+    if (v->kind != VALUE_TUPLE && v->kind != VALUE_LIST) {
+        if (!convert_float(ctx, node, p, v, &numbers[0]))
+            return false;
+        out->count = 1;
+    } else {
+        for (const ast_value *item = v->items; item != NULL; item = item->next)
+            if (!convert_float(ctx, node, p, item, &numbers[out->count++]))
+                return false;
+    }
+    out->numbers = numbers;
+    return true;
+}
+
+/* learning_rate=: a number, or a schedule call checked by the schedule's own
+ * rule (its arguments bound like any call's) into out->schedule. */
+static bool convert_rate(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, const ast_value *v,
+                         check_value *out)
+{
+    if (v->kind != VALUE_CALL)
+        return convert_float(ctx, node, p, v, &out->number);
+    if (v->call->infix != NULL) {
+        /* `0.1 * 2` parses as a call of multiply; the rate is a literal. */
+        diag_error(v->loc, "E0106", "%s expects a number or a schedule for '%s', found %s", node->info->name,
+                   p->name, ast_value_kind_name(v->kind));
+        return false;
+    }
+    const tsc_op_info *info = tsc_op_lookup(v->call->callee);
+    if (info == NULL || info->family != TSC_FAMILY_SCHEDULE) {
+        diag_error(v->call->callee_loc, "E0106",
+                   "%s expects a number or a schedule for '%s', but '%s' is %s", node->info->name, p->name,
+                   v->call->callee, info == NULL ? "not an op" : "not a learning-rate schedule");
+        diag_help(v->call->callee_loc, "the schedules are exponential_decay, piecewise_constant_decay and "
+                                       "cosine_decay");
+        return false;
+    }
+    checked_node *schedule = tsc_arena_alloc(ctx->arena, sizeof *schedule);
+    schedule->op = info->op;
+    schedule->info = info;
+    schedule->call = v->call;
+    schedule->loc = v->call->loc;
+    schedule->stmt = node->stmt;
+    check_value *values = tsc_arena_alloc(ctx->arena, TSC_OP_MAX_PARAMS * sizeof *values);
+    bool ok = bind_args(ctx, schedule, v->call, values);
+    for (int i = 0; i < info->param_count; i++)
+        schedule->args[i] = values[i].arg;
+    if (!ok || !shape_rules[info->op](ctx, schedule, values))
+        return false;
+    out->schedule = schedule->attrs.schedule;
+    return true;
+}
+
 static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_param_spec *p, check_value *out)
 {
     const ast_value *v = out->arg->value;
@@ -338,6 +398,10 @@ static bool convert_value(check_ctx *ctx, const checked_node *node, const tsc_pa
         }
         out->text = v->text;
         return true;
+    case TSC_ARG_RATE:
+        return convert_rate(ctx, node, p, v, out);
+    case TSC_ARG_NUMBERS:
+        return convert_numbers(ctx, node, p, v, out);
     }
     TSC_UNREACHABLE();
 }
@@ -363,6 +427,7 @@ static void fill_default(const tsc_param_spec *p, check_value *v)
         v->count = 2;
         return;
     case TSC_ARG_FLOAT:
+    case TSC_ARG_RATE:
         v->number = p->default_float;
         return;
     case TSC_ARG_BOOL:
@@ -381,6 +446,7 @@ static void fill_default(const tsc_param_spec *p, check_value *v)
     case TSC_ARG_INT_LIST:
     case TSC_ARG_INT_SIDES:
     case TSC_ARG_STRING:
+    case TSC_ARG_NUMBERS:
         break;
     }
     TSC_UNREACHABLE();   /* these kinds have no typed default */
@@ -593,6 +659,8 @@ static const char *family_statement(tsc_op_family family)
         return "a metric: write 'metric NAME = %s(…);'";
     case TSC_FAMILY_OPTIMIZER:
         return "an optimizer: write 'optimizer %s(…);'";
+    case TSC_FAMILY_SCHEDULE:
+        return "a learning-rate schedule: write 'optimizer adam(learning_rate=%s(…));'";
     default:
         return "a layer: write 'NAME = %s(…);'";
     }
@@ -714,8 +782,8 @@ static bool dims_fit(check_ctx *ctx, const tsc_type *type, tsc_loc loc, const ch
     return true;
 }
 
-/* E0210 when the model's parameters, with their gradients and two optimizer
- * slots each, could no longer be addressed; once per model. */
+/* E0210 when the model's parameters, with their gradients and up to three
+ * optimizer slots each, could no longer be addressed; once per model. */
 static bool params_fit(check_ctx *ctx, const checked_node *node)
 {
     if (ctx->params_too_large)
@@ -725,10 +793,10 @@ static bool params_fit(check_ctx *ctx, const checked_node *node)
         (void)tsc_type_elements(&node->params[i].type, 1, 0, &n);   /* dims_fit passed: n < 2^45 */
         ctx->param_floats += n;   /* at most 2^43 before this node, so no wrap */
     }
-    if (ctx->param_floats <= TSC_MAX_TENSOR_BYTES / 16)
+    if (ctx->param_floats <= TSC_MAX_TENSOR_BYTES / 20)
         return true;
     diag_error(node->loc, "E0210", "with %s the model has %lld parameters: with their gradients and optimizer "
-               "state (16 bytes each) more than memory can address (%lld bytes at most)", node->layer_name,
+               "state (up to 20 bytes each) more than memory can address (%lld bytes at most)", node->layer_name,
                (long long)ctx->param_floats, (long long)TSC_MAX_TENSOR_BYTES);
     ctx->params_too_large = true;
     return false;
@@ -1060,12 +1128,19 @@ static void check_statement(check_ctx *ctx, const ast_stmt *stmt)
         opt->call = stmt->call;
         opt->loc = stmt->call->loc;
         opt->learning_rate = at->learning_rate;
+        opt->schedule = at->schedule;
         opt->momentum = at->momentum;
         opt->nesterov = at->nesterov;
         opt->beta_1 = at->beta_1;
         opt->beta_2 = at->beta_2;
         opt->epsilon = at->epsilon;
+        opt->amsgrad = at->amsgrad;
+        opt->rho = at->rho;
+        opt->centered = at->centered;
         opt->weight_decay = at->weight_decay;
+        opt->clipnorm = at->clipnorm;
+        opt->clipvalue = at->clipvalue;
+        opt->global_clipnorm = at->global_clipnorm;
         m->optimizer = opt;
         return;
     }

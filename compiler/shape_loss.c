@@ -427,25 +427,102 @@ bool check_mean(check_ctx *ctx, checked_node *node, const check_value *values)
 /* ---- optimizers: their settings go to node->attrs, then to the model's
  * checked_optimizer (resolve.c) ------------------------------------------------ */
 
+/* learning_rate=: a number > 0, or a schedule (checked by its own rule when
+ * the argument was bound), whose value at step 0 stands for the rate. */
+static bool rate_arg(checked_node *node, const check_value *values, int param)
+{
+    checked_attrs *at = &node->attrs;
+    at->schedule = values[param].schedule;
+    if (at->schedule == NULL)
+        return float_arg(node, values, param, RANGE_POSITIVE, &at->learning_rate);
+    at->learning_rate = check_schedule_initial_rate(at->schedule);
+    return true;
+}
+
+/* clipnorm, clipvalue, global_clipnorm (indices first, first + 1, first + 2
+ * as CLIP_ROWS lists them): each >= 0, at most one set (E0402). */
+static bool clip_args(checked_node *node, const check_value *values, int first)
+{
+    checked_attrs *at = &node->attrs;
+    double *fields[3] = {&at->clipnorm, &at->clipvalue, &at->global_clipnorm};
+    bool ok = true;
+    for (int i = 0; i < 3; i++)
+        ok = float_arg(node, values, first + i, RANGE_NON_NEGATIVE, fields[i]) && ok;
+    if (!ok)
+        return false;
+    int first_set = -1;
+    for (int i = 0; i < 3; i++) {
+        if (*fields[i] == 0.0)
+            continue;
+        if (first_set < 0) {
+            first_set = i;
+            continue;
+        }
+        diag_error(check_arg_loc(node, first + i), "E0402",
+                   "%s takes one kind of gradient clipping, but both %s and %s are set", node->info->name,
+                   node->info->params[first + first_set].name, node->info->params[first + i].name);
+        diag_note(check_arg_loc(node, first + first_set), "%s is set here",
+                  node->info->params[first + first_set].name);
+        diag_help(check_arg_loc(node, first + i),
+                  "Keras refuses clipnorm with global_clipnorm and ignores clipvalue beside either; keep one");
+        return false;
+    }
+    return true;
+}
+
 bool check_sgd(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     (void)ctx;
     checked_attrs *at = &node->attrs;
     bool ok = float_arg(node, values, P_sgd_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
-    ok = float_arg(node, values, P_sgd_learning_rate, RANGE_POSITIVE, &at->learning_rate) && ok;
+    ok = rate_arg(node, values, P_sgd_learning_rate) && ok;
     ok = float_arg(node, values, P_sgd_momentum, RANGE_UNIT_OPEN, &at->momentum) && ok;
     at->nesterov = values[P_sgd_nesterov].flag;
-    return ok;
+    return clip_args(node, values, P_sgd_clipnorm) && ok;
+}
+
+/* Where adam and adamw keep each argument (their lists differ in order and defaults). */
+typedef struct adam_params {
+    int learning_rate, weight_decay, beta_1, beta_2, epsilon, amsgrad, clipnorm;
+} adam_params;
+
+static bool adam_args(checked_node *node, const check_value *values, const adam_params *p)
+{
+    checked_attrs *at = &node->attrs;
+    bool ok = float_arg(node, values, p->weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
+    ok = rate_arg(node, values, p->learning_rate) && ok;
+    ok = float_arg(node, values, p->beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
+    ok = float_arg(node, values, p->beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
+    ok = float_arg(node, values, p->epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
+    at->amsgrad = values[p->amsgrad].flag;
+    return clip_args(node, values, p->clipnorm) && ok;
 }
 
 bool check_adam(check_ctx *ctx, checked_node *node, const check_value *values)
 {
     (void)ctx;
+    static const adam_params adam = {P_adam_learning_rate, P_adam_weight_decay, P_adam_beta_1, P_adam_beta_2,
+                                     P_adam_epsilon,       P_adam_amsgrad,      P_adam_clipnorm};
+    return adam_args(node, values, &adam);
+}
+
+bool check_adamw(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    (void)ctx;
+    static const adam_params adamw = {P_adamw_learning_rate, P_adamw_weight_decay, P_adamw_beta_1, P_adamw_beta_2,
+                                      P_adamw_epsilon,       P_adamw_amsgrad,      P_adamw_clipnorm};
+    return adam_args(node, values, &adamw);
+}
+
+bool check_rmsprop(check_ctx *ctx, checked_node *node, const check_value *values)
+{
+    (void)ctx;
     checked_attrs *at = &node->attrs;
-    bool ok = float_arg(node, values, P_adam_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
-    ok = float_arg(node, values, P_adam_learning_rate, RANGE_POSITIVE, &at->learning_rate) && ok;
-    ok = float_arg(node, values, P_adam_beta_1, RANGE_UNIT_OPEN, &at->beta_1) && ok;
-    ok = float_arg(node, values, P_adam_beta_2, RANGE_UNIT_OPEN, &at->beta_2) && ok;
-    ok = float_arg(node, values, P_adam_epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
-    return ok;
+    bool ok = float_arg(node, values, P_rmsprop_weight_decay, RANGE_NON_NEGATIVE, &at->weight_decay);
+    ok = rate_arg(node, values, P_rmsprop_learning_rate) && ok;
+    ok = float_arg(node, values, P_rmsprop_rho, RANGE_UNIT_OPEN, &at->rho) && ok;
+    ok = float_arg(node, values, P_rmsprop_momentum, RANGE_UNIT_OPEN, &at->momentum) && ok;
+    ok = float_arg(node, values, P_rmsprop_epsilon, RANGE_POSITIVE, &at->epsilon) && ok;
+    at->centered = values[P_rmsprop_centered].flag;
+    return clip_args(node, values, P_rmsprop_clipnorm) && ok;
 }

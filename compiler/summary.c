@@ -182,6 +182,33 @@ static void print_row(FILE *out, char *const cells[COLUMN_COUNT], const size_t w
     fputc('\n', out);
 }
 
+/* learning_rate=…: the number, or the schedule with its arguments. */
+static void print_rate(FILE *out, const checked_optimizer *o)
+{
+    const checked_schedule *s = o->schedule;
+    if (!s) {
+        fprintf(out, "learning_rate=%g", o->learning_rate);
+    } else if (s->op == TSC_OP_EXPONENTIAL_DECAY) {
+        fprintf(out, "learning_rate=exponential_decay(initial_learning_rate=%g, decay_steps=%lld, decay_rate=%g, "
+                     "staircase=%s)",
+                s->initial_learning_rate, (long long)s->decay_steps, s->decay_rate, s->staircase ? "true" : "false");
+    } else if (s->op == TSC_OP_PIECEWISE_CONSTANT_DECAY) {
+        fputs("learning_rate=piecewise_constant_decay(boundaries=[", out);
+        for (int i = 0; i < s->boundary_count; i++)
+            fprintf(out, "%s%lld", i ? ", " : "", (long long)s->boundaries[i]);
+        fputs("], values=[", out);
+        for (int i = 0; i <= s->boundary_count; i++)
+            fprintf(out, "%s%g", i ? ", " : "", s->values[i]);
+        fputs("])", out);
+    } else {
+        fprintf(out, "learning_rate=cosine_decay(initial_learning_rate=%g, decay_steps=%lld, alpha=%g",
+                s->initial_learning_rate, (long long)s->decay_steps, s->alpha);
+        if (s->warmup)
+            fprintf(out, ", warmup_target=%g, warmup_steps=%lld", s->warmup_target, (long long)s->warmup_steps);
+        fputs(")", out);
+    }
+}
+
 /* The optimizer as written in TDL with its resolved hyper-parameters. */
 static void print_optimizer(FILE *out, const checked_optimizer *optimizer)
 {
@@ -189,16 +216,27 @@ static void print_optimizer(FILE *out, const checked_optimizer *optimizer)
         fputs("Optimizer: none (inference only)\n", out);
         return;
     }
+    fprintf(out, "Optimizer: %s(", tsc_op_info_of(optimizer->op)->name);
+    print_rate(out, optimizer);
     if (optimizer->op == TSC_OP_SGD) {
-        fprintf(out, "Optimizer: sgd(learning_rate=%g, momentum=%g, nesterov=%s", optimizer->learning_rate,
-                optimizer->momentum, optimizer->nesterov ? "true" : "false");
+        fprintf(out, ", momentum=%g, nesterov=%s", optimizer->momentum, optimizer->nesterov ? "true" : "false");
+    } else if (optimizer->op == TSC_OP_RMSPROP) {
+        fprintf(out, ", rho=%g, momentum=%g, epsilon=%g, centered=%s", optimizer->rho, optimizer->momentum,
+                optimizer->epsilon, optimizer->centered ? "true" : "false");
     } else {
-        fprintf(out, "Optimizer: adam(learning_rate=%g, beta_1=%g, beta_2=%g, epsilon=%g", optimizer->learning_rate,
-                optimizer->beta_1, optimizer->beta_2, optimizer->epsilon);
+        fprintf(out, ", beta_1=%g, beta_2=%g, epsilon=%g", optimizer->beta_1, optimizer->beta_2,
+                optimizer->epsilon);
+        if (optimizer->amsgrad)
+            fputs(", amsgrad=true", out);
     }
     if (optimizer->weight_decay != 0.0) {
         fprintf(out, ", weight_decay=%g", optimizer->weight_decay);
     }
+    const char *clip_names[3] = {"clipnorm", "global_clipnorm", "clipvalue"};
+    const double clips[3] = {optimizer->clipnorm, optimizer->global_clipnorm, optimizer->clipvalue};
+    for (int i = 0; i < 3; i++)
+        if (clips[i] != 0.0)
+            fprintf(out, ", %s=%g", clip_names[i], clips[i]);
     fputs(")\n", out);
 }
 

@@ -405,6 +405,19 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, tdl_parse_ctx *ctx)
                 expected[kept++] = expected[i];
         count = kept;
     }
+    /* After a name in an argument, '(' would make it a call (a schedule as
+     * learning_rate=); a missing ',' or '=' is the likely mistake, so the
+     * message offers those and leaves '(' out. */
+    bool assign_expected = false;
+    for (int i = 0; i < count; i++)
+        assign_expected |= expected[i] == YYSYMBOL_ASSIGN;
+    if (assign_expected) {
+        int kept = 0;
+        for (int i = 0; i < count; i++)
+            if (expected[i] != YYSYMBOL_LPAREN)
+                expected[kept++] = expected[i];
+        count = kept;
+    }
 
     yysymbol_kind_t found = yypcontext_token(yyctx);
     tsc_loc loc = *yypcontext_location(yyctx);

@@ -11,12 +11,14 @@
 #   model_hosted.c  heap arena, weight files -> portable/model_hosted.c create_in only; create/load/save
 #                                                                        report TDL_STATUS_UNSUPPORTED
 #   safetensors.c   cJSON                    -> portable/safetensors.c  TDL_STATUS_UNSUPPORTED
+#   state.c         heap, training-state files -> portable/state.c     save_state/load_state report
+#                                                                        TDL_STATUS_UNSUPPORTED
 #   error_message.c thread-local storage     -> portable/error_message.c one buffer
 # (conv_xsmm.c is common: without TDL_HAVE_LIBXSMM it compiles its fallback,
 # which declines every call.)
 set(TDLRT_SOURCE_DIR ${CMAKE_CURRENT_LIST_DIR}/src)
-set(TDLRT_HOSTED_NAMES blas.c team.c conv_gemm.c model_hosted.c safetensors.c error_message.c)
-set(TDLRT_PORTABLE_NAMES gemm.c team.c conv_direct.c model_hosted.c safetensors.c error_message.c)
+set(TDLRT_HOSTED_NAMES blas.c team.c conv_gemm.c model_hosted.c safetensors.c state.c error_message.c)
+set(TDLRT_PORTABLE_NAMES gemm.c team.c conv_direct.c model_hosted.c safetensors.c state.c error_message.c)
 
 file(GLOB TDLRT_COMMON_SOURCES CONFIGURE_DEPENDS ${TDLRT_SOURCE_DIR}/*.c)
 set(TDLRT_HOSTED_SOURCES "")

@@ -86,6 +86,7 @@ tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t b
     next += parts.grads;
     m->slot1 = info->layout.optimizer_slots >= 1 ? next : NULL;
     m->slot2 = info->layout.optimizer_slots >= 2 ? next + parts.params : NULL;
+    m->slot3 = info->layout.optimizer_slots >= 3 ? next + 2 * parts.params : NULL;
     next += parts.slots;
     m->state = info->layout.state_floats > 0 ? next : NULL;
     next += parts.state;
@@ -101,6 +102,12 @@ tdl_model *tdl_model_create_in(const tdl_model_info *info, void *arena, size_t b
 }
 
 /* --- Weights ----------------------------------------------------------------------- */
+
+/* The learning rate of the update after `step` updates, by the model's schedule. */
+static float scheduled_learning_rate(const tdl_model_info *info, int64_t step) {
+    if (info->schedule.kind == TDL_SCHEDULE_CONSTANT) return info->learning_rate;
+    return tdl_lr_schedule_at(&info->schedule, step);
+}
 
 static void fill(float *x, size_t n, float value) {
     for (size_t i = 0; i < n; i++) x[i] = value;
@@ -121,8 +128,10 @@ void tdl_model_init(tdl_model *m, uint64_t seed) {
     tdl_zero(m->grads, info->layout.grad_floats);
     if (m->slot1) tdl_zero(m->slot1, info->layout.param_floats);
     if (m->slot2) tdl_zero(m->slot2, info->layout.param_floats);
+    if (m->slot3) tdl_zero(m->slot3, info->layout.param_floats);
     m->step = 0;
-    m->learning_rate = info->learning_rate;
+    m->learning_rate_fixed = 0;
+    m->learning_rate = scheduled_learning_rate(info, 0);
     tdl_rng_seed(&m->dropout_rng, seed, 1);
 }
 
@@ -177,16 +186,67 @@ static tdl_status check_finite(const tdl_model *m, const char *function, float l
     return TDL_STATUS_OK;
 }
 
-/* The optimizer step on m->grads, whose every value is finite, then the
- * moving statistics from the batch's (m->batch_state, also finite). */
+int tdl_model_slot_names(const tdl_model_info *info, const char *names[3]) {
+    int count = 0;
+    if (!info || !names) return 0;
+    if (info->optimizer == TDL_OPTIMIZER_SGD && info->layout.optimizer_slots >= 1) {
+        names[count++] = "momentum";
+    } else if (info->optimizer == TDL_OPTIMIZER_ADAM) {
+        names[count++] = "momentum";
+        names[count++] = "velocity";
+        if (info->adam.amsgrad) names[count++] = "velocity_hat";
+    } else if (info->optimizer == TDL_OPTIMIZER_RMSPROP) {
+        names[count++] = "velocity";
+        if (info->rmsprop.momentum != 0.0f) names[count++] = "momentum";
+        if (info->rmsprop.centered) names[count++] = "average_gradient";
+    }
+    return count < info->layout.optimizer_slots ? count : info->layout.optimizer_slots;
+}
+
+/* Keras' clipping of m->grads: per tensor, over all of them, or elementwise. */
+static void clip_gradients(tdl_model *m) {
+    const tdl_model_info *info = m->info;
+    const tdl_clip_config *clip = &info->clip;
+    if (clip->clipnorm > 0.0f) {
+        for (int t = 0; t < info->param_tensors; t++) {
+            float *g = m->grads + info->params[t].offset;
+            size_t count = info->params[t].count;
+            tdl_clip_by_norm(g, count, tdl_sum_of_squares(g, count), clip->clipnorm);
+        }
+    } else if (clip->global_clipnorm > 0.0f) {
+        double total = 0.0;
+        for (int t = 0; t < info->param_tensors; t++)
+            total += tdl_sum_of_squares(m->grads + info->params[t].offset, info->params[t].count);
+        for (int t = 0; t < info->param_tensors; t++)
+            tdl_clip_by_global_norm(m->grads + info->params[t].offset, info->params[t].count, total,
+                                    clip->global_clipnorm);
+    } else if (clip->clipvalue > 0.0f) {
+        tdl_clip_by_value(m->grads, info->layout.param_floats, clip->clipvalue);
+    }
+}
+
+/* The optimizer step on m->grads, whose every value is finite: clipping,
+ * the learning rate of this update, the update; then the moving statistics
+ * from the batch's (m->batch_state, also finite). */
 static void update_parameters(tdl_model *m) {
     const tdl_model_info *info = m->info;
+    clip_gradients(m);
+    if (!m->learning_rate_fixed) m->learning_rate = scheduled_learning_rate(info, m->step);
     m->step += 1;
     size_t n = info->layout.param_floats;
     if (info->optimizer == TDL_OPTIMIZER_ADAM) {
         tdl_adam_config config = info->adam;
         config.learning_rate = m->learning_rate;
-        tdl_adam_step(m->params, m->slot1, m->slot2, m->grads, n, &config, m->step);
+        if (config.amsgrad)
+            tdl_adam_amsgrad_step(m->params, m->slot1, m->slot2, m->slot3, m->grads, n, &config, m->step);
+        else
+            tdl_adam_step(m->params, m->slot1, m->slot2, m->grads, n, &config, m->step);
+    } else if (info->optimizer == TDL_OPTIMIZER_RMSPROP) {
+        tdl_rmsprop_config config = info->rmsprop;
+        config.learning_rate = m->learning_rate;
+        float *momentum = config.momentum != 0.0f ? m->slot2 : NULL;
+        float *average = config.centered ? (momentum ? m->slot3 : m->slot2) : NULL;
+        tdl_rmsprop_step(m->params, m->slot1, momentum, average, m->grads, n, &config);
     } else if (info->optimizer == TDL_OPTIMIZER_SGD) {
         tdl_sgd_config config = info->sgd;
         config.learning_rate = m->learning_rate;
@@ -273,6 +333,7 @@ tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float
         return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "%s: the learning rate %g is not a finite number >= 0",
                              function, (double)learning_rate);
     m->learning_rate = learning_rate;
+    m->learning_rate_fixed = 1;
     return TDL_STATUS_OK;
 }
 

@@ -1,5 +1,5 @@
-/* Optimizer steps with the update rules of Keras 3 (keras.optimizers.SGD and
- * Adam), including its decoupled weight decay, which shrinks every parameter
+/* Optimizer steps with the update rules of Keras 3 (keras.optimizers.SGD,
+ * Adam with amsgrad, AdamW, which is Adam with a weight decay, and RMSprop), including its decoupled weight decay, which shrinks every parameter
  * by lr * weight_decay * p before the gradient step. */
 #include "tdl/runtime.h"
 
@@ -42,13 +42,10 @@ void tdl_sgd_step(float *param, float *velocity, const float *grad, size_t n, co
     }
 }
 
-/* param, m, v, grad: (n); step counts from 1 (a smaller step is taken as 1). */
-void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
-                   const tdl_adam_config *c, int64_t step) {
-    if (param == NULL || m == NULL || v == NULL || grad == NULL || c == NULL) {
-        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_adam_step: NULL parameter, moment, gradient or config");
-        return;
-    }
+/* param, m, v, grad: (n), v_hat too when not NULL (amsgrad); step counts
+ * from 1 (a smaller step is taken as 1). */
+static void adam_update(float *param, float *m, float *v, float *v_hat, const float *grad, size_t n,
+                        const tdl_adam_config *c, int64_t step) {
     if (step < 1)
         step = 1;
     /* The bias corrections in double: beta_2^t is within 1e-3 of 1 for the
@@ -61,11 +58,77 @@ void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n
     const float one_minus_beta_2 = 1.0f - c->beta_2;
 
     apply_weight_decay(param, n, c->learning_rate, c->weight_decay);
+    if (v_hat == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            float g = grad[i];
+            /* Keras' form of m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2. */
+            m[i] += (g - m[i]) * one_minus_beta_1;
+            v[i] += (g * g - v[i]) * one_minus_beta_2;
+            param[i] -= lr_t * m[i] / (sqrtf(v[i]) + c->epsilon);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         float g = grad[i];
-        /* Keras' form of m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2. */
         m[i] += (g - m[i]) * one_minus_beta_1;
         v[i] += (g * g - v[i]) * one_minus_beta_2;
-        param[i] -= lr_t * m[i] / (sqrtf(v[i]) + c->epsilon);
+        v_hat[i] = fmaxf(v_hat[i], v[i]);
+        param[i] -= lr_t * m[i] / (sqrtf(v_hat[i]) + c->epsilon);
+    }
+}
+
+void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
+                   const tdl_adam_config *c, int64_t step) {
+    if (param == NULL || m == NULL || v == NULL || grad == NULL || c == NULL) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_adam_step: NULL parameter, moment, gradient or config");
+        return;
+    }
+    adam_update(param, m, v, NULL, grad, n, c, step);
+}
+
+void tdl_adam_amsgrad_step(float *param, float *m, float *v, float *v_hat, const float *grad, size_t n,
+                           const tdl_adam_config *c, int64_t step) {
+    if (param == NULL || m == NULL || v == NULL || v_hat == NULL || grad == NULL || c == NULL) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                      "tdl_adam_amsgrad_step: NULL parameter, moment, v_hat, gradient or config");
+        return;
+    }
+    adam_update(param, m, v, v_hat, grad, n, c, step);
+}
+
+/* param, velocity, grad: (n); momentum and average_grad (n) when the config
+ * uses them, else they may be NULL. */
+void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *average_grad, const float *grad,
+                      size_t n, const tdl_rmsprop_config *c) {
+    if (param == NULL || velocity == NULL || grad == NULL || c == NULL ||
+        (c->momentum != 0.0f && momentum == NULL) || (c->centered && average_grad == NULL)) {
+        tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
+                      "tdl_rmsprop_step: NULL parameter, velocity, gradient or config, or a slot its settings need");
+        return;
+    }
+    const float lr = c->learning_rate;
+    const float rho = c->rho;
+    const float one_minus_rho = 1.0f - rho;
+    apply_weight_decay(param, n, lr, c->weight_decay);
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        float v = rho * velocity[i] + one_minus_rho * g * g;
+        velocity[i] = v;
+        float denominator;
+        if (c->centered) {
+            float a = rho * average_grad[i] + one_minus_rho * g;
+            average_grad[i] = a;
+            denominator = v - a * a + c->epsilon;
+        } else {
+            denominator = v + c->epsilon;
+        }
+        float increment = lr * g / sqrtf(denominator);
+        if (c->momentum != 0.0f) {
+            float mom = c->momentum * momentum[i] + increment;
+            momentum[i] = mom;
+            param[i] -= mom;
+        } else {
+            param[i] -= increment;
+        }
     }
 }

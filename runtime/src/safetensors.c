@@ -425,6 +425,64 @@ static tdl_status check_request(const header *h, const tdl_tensor_ref *ref) {
                          file_text, format_shape(model_text, dims, (size_t)ref->rank));
 }
 
+/* The parsed file behind a tdl_safetensors handle. */
+struct tdl_safetensors {
+    header h;
+    uint8_t *owned; /* the file's bytes when opened from a path */
+};
+
+tdl_status tdl_safetensors_open_buffer(const uint8_t *bytes, size_t size, tdl_safetensors **out) {
+    if (out == NULL || (bytes == NULL && size > 0))
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_open_buffer: NULL bytes or handle");
+    *out = NULL;
+    tdl_safetensors *file = calloc(1, sizeof *file);
+    if (file == NULL) return tdl_set_error(TDL_STATUS_NO_MEMORY, "out of memory reading a safetensors header");
+    tdl_status status = header_parse(&file->h, bytes, size);
+    if (status != TDL_STATUS_OK) {
+        tdl_safetensors_close(file);
+        return status;
+    }
+    *out = file;
+    return TDL_STATUS_OK;
+}
+
+const char *tdl_safetensors_metadata(const tdl_safetensors *file, const char *key) {
+    if (file == NULL || key == NULL) return NULL;
+    const cJSON *metadata = cJSON_GetObjectItemCaseSensitive(file->h.root, "__metadata__");
+    const cJSON *item = metadata != NULL ? cJSON_GetObjectItemCaseSensitive(metadata, key) : NULL;
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+tdl_status tdl_safetensors_check(const tdl_safetensors *file, const tdl_tensor_ref *tensors, size_t count) {
+    if (file == NULL || (tensors == NULL && count > 0))
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_check: NULL file or tensors");
+    for (size_t i = 0; i < count; ++i) {
+        tdl_status status = check_ref(&tensors[i], i);
+        if (status != TDL_STATUS_OK) return status;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        tdl_status status = check_request(&file->h, &tensors[i]);
+        if (status != TDL_STATUS_OK) return status;
+    }
+    return TDL_STATUS_OK;
+}
+
+void tdl_safetensors_read(const tdl_safetensors *file, const tdl_tensor_ref *tensors, size_t count) {
+    if (file == NULL) return;
+    for (size_t i = 0; i < count; ++i) {
+        const file_tensor *t = header_find(&file->h, tensors[i].name);
+        if (t == NULL) continue; /* not checked: tdl_safetensors_check would have refused it */
+        copy_f32_from_le(tensors[i].data, file->h.data + t->begin, (size_t)ref_elements(&tensors[i]));
+    }
+}
+
+void tdl_safetensors_close(tdl_safetensors *file) {
+    if (file == NULL) return;
+    header_free(&file->h);
+    free(file->owned);
+    free(file);
+}
+
 tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const tdl_tensor_ref *tensors,
                                        size_t count) {
     if ((bytes == NULL && size > 0) || (tensors == NULL && count > 0))
@@ -433,16 +491,12 @@ tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const 
         tdl_status status = check_ref(&tensors[i], i);
         if (status != TDL_STATUS_OK) return status;
     }
-
-    header h;
-    tdl_status status = header_parse(&h, bytes, size);
-    for (size_t i = 0; i < count && status == TDL_STATUS_OK; ++i) status = check_request(&h, &tensors[i]);
+    tdl_safetensors *file = NULL;
+    tdl_status status = tdl_safetensors_open_buffer(bytes, size, &file);
+    if (status == TDL_STATUS_OK) status = tdl_safetensors_check(file, tensors, count);
     /* Nothing has been touched so far; now nothing can fail. */
-    for (size_t i = 0; i < count && status == TDL_STATUS_OK; ++i) {
-        const file_tensor *t = header_find(&h, tensors[i].name);
-        copy_f32_from_le(tensors[i].data, h.data + t->begin, (size_t)ref_elements(&tensors[i]));
-    }
-    header_free(&h);
+    if (status == TDL_STATUS_OK) tdl_safetensors_read(file, tensors, count);
+    tdl_safetensors_close(file);
     return status;
 }
 
@@ -557,6 +611,23 @@ static tdl_status read_whole_file(const char *path, uint8_t **bytes_out, size_t 
     return TDL_STATUS_OK;
 }
 
+tdl_status tdl_safetensors_open(const char *path, tdl_safetensors **out) {
+    if (path == NULL || out == NULL)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_open: NULL path or handle");
+    *out = NULL;
+    uint8_t *bytes;
+    size_t size;
+    tdl_status status = read_whole_file(path, &bytes, &size);
+    if (status != TDL_STATUS_OK) return status;
+    status = tdl_safetensors_open_buffer(bytes, size, out);
+    if (status != TDL_STATUS_OK) {
+        free(bytes);
+        return with_path(status, path);
+    }
+    (*out)->owned = bytes;
+    return TDL_STATUS_OK;
+}
+
 tdl_status tdl_safetensors_load(const char *path, const tdl_tensor_ref *tensors, size_t count) {
     if (path == NULL) return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_load: NULL path");
     uint8_t *bytes;
@@ -603,12 +674,23 @@ static int add_header_entry(cJSON *root, const tdl_tensor_ref *ref, uint64_t beg
            attach(offsets, NULL, json_integer(end));
 }
 
+/* root["__metadata__"] = {key: value, ...} (nothing when there are no entries). */
+static int add_metadata(cJSON *root, const tdl_metadata_entry *metadata, size_t count) {
+    if (count == 0) return 1;
+    cJSON *object = cJSON_CreateObject();
+    if (!attach(root, "__metadata__", object)) return 0;
+    for (size_t i = 0; i < count; ++i)
+        if (!attach(object, metadata[i].key, cJSON_CreateString(metadata[i].value))) return 0;
+    return 1;
+}
+
 /* The header text, padded with spaces to a multiple of 8 bytes so that the
  * data section starts 8-byte aligned. */
-static char *header_text(const tdl_tensor_ref *const *sorted, size_t count, size_t *length) {
+static char *header_text(const tdl_tensor_ref *const *sorted, size_t count, const tdl_metadata_entry *metadata,
+                         size_t metadata_count, size_t *length) {
     cJSON *root = cJSON_CreateObject();
     uint64_t offset = 0;
-    int ok = root != NULL;
+    int ok = root != NULL && add_metadata(root, metadata, metadata_count);
     for (size_t i = 0; i < count && ok; ++i) {
         uint64_t elements = ref_elements(sorted[i]);
         ok = add_header_entry(root, sorted[i], offset, offset + elements * 4);
@@ -722,9 +804,30 @@ static tdl_status write_file(const char *path, const char *header, size_t header
     return status;
 }
 
+/* Metadata entries: keys present, not empty, unique; values present. */
+static tdl_status check_metadata_entries(const tdl_metadata_entry *metadata, size_t count) {
+    if (metadata == NULL && count > 0)
+        return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_save_with_metadata: NULL metadata");
+    for (size_t i = 0; i < count; ++i) {
+        if (metadata[i].key == NULL || metadata[i].key[0] == '\0' || metadata[i].value == NULL)
+            return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "metadata entry %zu has no key or no value", i);
+        for (size_t j = 0; j < i; ++j)
+            if (strcmp(metadata[i].key, metadata[j].key) == 0)
+                return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "metadata key '%s' is listed twice", metadata[i].key);
+    }
+    return TDL_STATUS_OK;
+}
+
 tdl_status tdl_safetensors_save(const char *path, const tdl_tensor_ref *tensors, size_t count) {
+    return tdl_safetensors_save_with_metadata(path, tensors, count, NULL, 0);
+}
+
+tdl_status tdl_safetensors_save_with_metadata(const char *path, const tdl_tensor_ref *tensors, size_t count,
+                                              const tdl_metadata_entry *metadata, size_t metadata_count) {
     if (path == NULL || path[0] == '\0' || (tensors == NULL && count > 0))
         return tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_safetensors_save: NULL path or tensors");
+    tdl_status metadata_status = check_metadata_entries(metadata, metadata_count);
+    if (metadata_status != TDL_STATUS_OK) return metadata_status;
     uint64_t total_bytes = 0;
     for (size_t i = 0; i < count; ++i) {
         tdl_status status = check_ref(&tensors[i], i);
@@ -751,7 +854,7 @@ tdl_status tdl_safetensors_save(const char *path, const tdl_tensor_ref *tensors,
     }
 
     size_t header_size = 0;
-    char *header = header_text(sorted, count, &header_size);
+    char *header = header_text(sorted, count, metadata, metadata_count, &header_size);
     tdl_status status = header == NULL ? tdl_set_error(TDL_STATUS_NO_MEMORY, "out of memory saving '%s'", path)
                                        : write_file(path, header, header_size, sorted, count);
     free(header);

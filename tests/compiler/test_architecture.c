@@ -55,6 +55,7 @@ static const source_file sources[] = {
     {"resolve.c", STAGE_CHECK},    {"resolve_expr.c", STAGE_CHECK}, {"check_support.c", STAGE_CHECK},
     {"shape.c", STAGE_CHECK},
     {"shape_conv.c", STAGE_CHECK}, {"shape_loss.c", STAGE_CHECK},   {"shape_combine.c", STAGE_CHECK},
+    {"shape_schedule.c", STAGE_CHECK},
     {"shape_spatial.c", STAGE_CHECK},
     {"shape_conv_groups.c", STAGE_CHECK},
     {"shape_norm.c", STAGE_CHECK},

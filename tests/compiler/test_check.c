@@ -436,7 +436,7 @@ static void test_statements_with_expressions(void **state)
 
     ct = check_body("    y = relu(image);\n    output y;\n    optimizer sgd(learning_rate=0.1 * 2);");
     assert_int_equal(ct->errors, 1);
-    assert_non_null(strstr(ct->diagnostics, "sgd expects a number for 'learning_rate', found an expression [E0106]"));
+    assert_non_null(strstr(ct->diagnostics, "sgd expects a number or a schedule for 'learning_rate', found an expression [E0106]"));
     checked_text_free(ct);
 }
 
@@ -849,6 +849,75 @@ static void test_losses_and_metrics(void **state)
     checked_text_free(ct);
 }
 
+/* The optimizer of a model whose body around `optimizer_stmt` is a dense classifier. */
+static checked_text *check_optimizer(const char *optimizer_stmt)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "    input label : i32[B];\n    x = flatten(image);\n    logits = dense(x, units=3);\n"
+             "    loss xent = sparse_softmax_cross_entropy(labels=label, logits=logits);\n    %s",
+             optimizer_stmt);
+    checked_text *ct = check_body(body);
+    assert_int_equal(ct->errors, 0);
+    assert_non_null(ct->checked->models[0].optimizer);
+    return ct;
+}
+
+/* adamw, rmsprop and amsgrad with Keras' defaults; clipping; each schedule
+ * bound positionally and by keyword into the checked optimizer. */
+static void test_optimizers_and_schedules(void **state)
+{
+    (void)state;
+    checked_text *ct = check_optimizer("optimizer adamw(amsgrad=true, clipvalue=0.5);");
+    const checked_optimizer *o = ct->checked->models[0].optimizer;
+    assert_int_equal(o->op, TSC_OP_ADAMW);
+    assert_true(o->learning_rate == 0.001 && o->weight_decay == 0.004 && o->beta_1 == 0.9 && o->beta_2 == 0.999);
+    assert_true(o->epsilon == 1e-7 && o->amsgrad && o->clipvalue == 0.5 && o->clipnorm == 0.0);
+    assert_null(o->schedule);
+    checked_text_free(ct);
+
+    ct = check_optimizer("optimizer rmsprop(global_clipnorm=2);");
+    o = ct->checked->models[0].optimizer;
+    assert_int_equal(o->op, TSC_OP_RMSPROP);
+    assert_true(o->learning_rate == 0.001 && o->rho == 0.9 && o->momentum == 0.0 && o->epsilon == 1e-7);
+    assert_false(o->centered);
+    assert_true(o->weight_decay == 0.0 && o->global_clipnorm == 2.0);
+    checked_text_free(ct);
+
+    ct = check_optimizer("optimizer sgd(learning_rate=exponential_decay(0.1, 100, 0.5, true), momentum=0.9);");
+    o = ct->checked->models[0].optimizer;
+    assert_non_null(o->schedule);
+    assert_int_equal(o->schedule->op, TSC_OP_EXPONENTIAL_DECAY);
+    assert_true(o->schedule->initial_learning_rate == 0.1 && o->schedule->decay_rate == 0.5);
+    assert_int_equal(o->schedule->decay_steps, 100);
+    assert_true(o->schedule->staircase);
+    assert_true(o->learning_rate == 0.1); /* the rate at step 0 */
+    checked_text_free(ct);
+
+    ct = check_optimizer("optimizer adam(learning_rate=piecewise_constant_decay(boundaries=[10, 20, 35], "
+                         "values=[1, 0.5, 0.25, 0.125]));");
+    o = ct->checked->models[0].optimizer;
+    assert_int_equal(o->schedule->op, TSC_OP_PIECEWISE_CONSTANT_DECAY);
+    assert_int_equal(o->schedule->boundary_count, 3);
+    assert_int_equal(o->schedule->boundaries[2], 35);
+    assert_true(o->schedule->values[0] == 1.0 && o->schedule->values[3] == 0.125);
+    assert_true(o->learning_rate == 1.0);
+    checked_text_free(ct);
+
+    ct = check_optimizer("optimizer adam(learning_rate=cosine_decay(initial_learning_rate=0, decay_steps=50, "
+                         "alpha=0.1, warmup_target=0.01, warmup_steps=5));");
+    o = ct->checked->models[0].optimizer;
+    assert_int_equal(o->schedule->op, TSC_OP_COSINE_DECAY);
+    assert_true(o->schedule->warmup && o->schedule->warmup_target == 0.01 && o->schedule->alpha == 0.1);
+    assert_int_equal(o->schedule->warmup_steps, 5);
+    checked_text_free(ct);
+
+    /* Without warmup_target there is no warmup. */
+    ct = check_optimizer("optimizer adam(learning_rate=cosine_decay(0.01, 50));");
+    assert_false(ct->checked->models[0].optimizer->schedule->warmup);
+    checked_text_free(ct);
+}
+
 /* consts stand for dims and values; name= overrides the Keras name; rebinding. */
 static void test_consts_names_rebinding(void **state)
 {
@@ -1041,6 +1110,7 @@ int main(void)
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_ops_doc_examples),
         cmocka_unit_test(test_ops_documented),
+        cmocka_unit_test(test_optimizers_and_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

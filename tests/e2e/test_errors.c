@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "e2e_data.h"
+#include "e2e_files.h"
 #include "gc_conv.h"
 #include "gc_dense.h"
 
@@ -39,28 +40,6 @@ static const float (*image_of(const fixture *f))[8][8][2] {
 
 static const int32_t (*seg_of(const fixture *f))[4][4] {
     return (const int32_t(*)[4][4])f->seg;
-}
-
-static unsigned char *read_whole_file(const char *path, size_t *size) {
-    FILE *in = fopen(path, "rb");
-    assert_non_null(in);
-    assert_int_equal(fseek(in, 0, SEEK_END), 0);
-    long length = ftell(in);
-    assert_true(length > 0);
-    rewind(in);
-    unsigned char *bytes = malloc((size_t)length);
-    assert_non_null(bytes);
-    assert_int_equal(fread(bytes, 1, (size_t)length, in), (size_t)length);
-    fclose(in);
-    *size = (size_t)length;
-    return bytes;
-}
-
-static void write_whole_file(const char *path, const unsigned char *bytes, size_t size) {
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    assert_int_equal(fwrite(bytes, 1, size, out), size);
-    assert_int_equal(fclose(out), 0);
 }
 
 /* Saves the weights to `path`. */

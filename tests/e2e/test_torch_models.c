@@ -40,12 +40,15 @@
 #include <unistd.h>
 
 #include "fx_adam.h"
+#include "fx_adamw.h"
+#include "fx_clip_schedule.h"
 #include "fx_batch_norm.h"
 #include "fx_concat.h"
 #include "fx_groups.h"
 #include "fx_expr.h"
 #include "fx_momentum.h"
 #include "fx_nesterov.h"
+#include "fx_rmsprop.h"
 #include "fx_sgd.h"
 #include "fx_smooth.h"
 #include "fx_spatial.h"
@@ -164,6 +167,9 @@ DEFINE_MODEL_API(fx_sgd, FX_SGD, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_momentum, FX_MOMENTUM, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_nesterov, FX_NESTEROV, pool_weights, POOL_PARAM_COUNT)
 DEFINE_MODEL_API(fx_adam, FX_ADAM, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_rmsprop, FX_RMSPROP, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_adamw, FX_ADAMW, pool_weights, POOL_PARAM_COUNT)
+DEFINE_MODEL_API(fx_clip_schedule, FX_CLIP_SCHEDULE, pool_weights, POOL_PARAM_COUNT)
 
 /* The weights of fx_concat: 2348 parameters. */
 #define CONCAT_PARAM_COUNT 2348
@@ -539,6 +545,25 @@ static void test_fx_adam(void **state)
     check_model_against_torch(*state);
 }
 
+/* Keras RMSprop (epsilon inside the square root), centered, with momentum: all three slots. */
+static void test_fx_rmsprop(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* AdamW (weight decay 0.5, so that it shows) with amsgrad. */
+static void test_fx_adamw(void **state)
+{
+    check_model_against_torch(*state);
+}
+
+/* SGD momentum on gradients clipped per tensor (clipnorm), with an
+ * exponentially decaying learning rate: 0.1 for step 1, 0.05 for step 2. */
+static void test_fx_clip_schedule(void **state)
+{
+    check_model_against_torch(*state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +587,12 @@ int main(void)
                                                  (void *)&fx_expr_api),
         cmocka_unit_test_prestate_setup_teardown(test_fx_batch_norm, setup, teardown,
                                                  (void *)&fx_batch_norm_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_rmsprop, setup, teardown,
+                                                 (void *)&fx_rmsprop_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_adamw, setup, teardown,
+                                                 (void *)&fx_adamw_api),
+        cmocka_unit_test_prestate_setup_teardown(test_fx_clip_schedule, setup, teardown,
+                                                 (void *)&fx_clip_schedule_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,12 +102,18 @@ static void test_hosted_parts_are_unsupported(void **state) {
     assert_int_equal(tdl_model_load(NULL, "lenet_load", "w.safetensors"), TDL_STATUS_UNSUPPORTED);
     assert_non_null(strstr(tdl_last_error(), "lenet_load"));
     assert_int_equal(tdl_model_save(NULL, "lenet_save", "w.safetensors"), TDL_STATUS_UNSUPPORTED);
+    assert_int_equal(tdl_model_save_state(NULL, "lenet_save_state", "s.safetensors"), TDL_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(tdl_last_error(), "lenet_save_state"));
+    assert_int_equal(tdl_model_load_state(NULL, "lenet_load_state", "s.safetensors"), TDL_STATUS_UNSUPPORTED);
+    assert_non_null(strstr(tdl_last_error(), "lenet_load_state"));
     float x = 1.0f;
     const tdl_tensor_ref ref = {"x", &x, 1, {1}};
     assert_int_equal(tdl_safetensors_save("w.safetensors", &ref, 1), TDL_STATUS_UNSUPPORTED);
     assert_int_equal(tdl_safetensors_load("w.safetensors", &ref, 1), TDL_STATUS_UNSUPPORTED);
     const uint8_t bytes[8] = {0};
     assert_int_equal(tdl_safetensors_load_buffer(bytes, sizeof bytes, &ref, 1), TDL_STATUS_UNSUPPORTED);
+    assert_int_equal(tdl_model_load_state_buffer(NULL, "lenet_load_state", bytes, sizeof bytes),
+                     TDL_STATUS_UNSUPPORTED);
     assert_string_equal(tdl_status_name(TDL_STATUS_UNSUPPORTED), "TDL_STATUS_UNSUPPORTED");
     tdl_model_destroy(NULL);
 }

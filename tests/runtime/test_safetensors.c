@@ -566,8 +566,67 @@ static void test_bad_arguments(void **state) {
     assert_int_equal(tdl_safetensors_load_buffer(NULL, 8, &negative, 1), TDL_STATUS_BAD_ARGUMENT);
 }
 
+/* Metadata written with the tensors reads back through the open/check/read
+ * handle, exactly (strings with quotes and non-ASCII survive the JSON). */
+static void test_metadata_round_trip(void **state) {
+    const scratch *s = *state;
+    float a[2] = {1.5f, -2.0f};
+    tdl_tensor_ref out = {.name = "a", .data = a, .rank = 1, .shape = {2}};
+    const tdl_metadata_entry metadata[] = {
+        {"step", "18446744073709551615"}, {"note", "a \"quoted\" word, caf\xc3\xa9"}, {"empty", ""}};
+    const char *path = scratch_path(s, "meta.safetensors");
+    assert_int_equal(tdl_safetensors_save_with_metadata(path, &out, 1, metadata, 3), TDL_STATUS_OK);
+    tdl_safetensors *file = NULL;
+    assert_int_equal(tdl_safetensors_open(path, &file), TDL_STATUS_OK);
+    for (int i = 0; i < 3; i++) assert_string_equal(tdl_safetensors_metadata(file, metadata[i].key), metadata[i].value);
+    assert_null(tdl_safetensors_metadata(file, "absent"));
+    float in[2] = {0.0f, 0.0f};
+    tdl_tensor_ref ref = {.name = "a", .data = in, .rank = 1, .shape = {2}};
+    assert_int_equal(tdl_safetensors_check(file, &ref, 1), TDL_STATUS_OK);
+    tdl_safetensors_read(file, &ref, 1);
+    assert_memory_equal(in, a, sizeof a);
+    tdl_tensor_ref wrong = {.name = "a", .data = in, .rank = 1, .shape = {3}};
+    assert_int_equal(tdl_safetensors_check(file, &wrong, 1), TDL_STATUS_BAD_SHAPE);
+    tdl_safetensors_close(file);
+    /* Plain load ignores the metadata. */
+    assert_int_equal(tdl_safetensors_load(path, &ref, 1), TDL_STATUS_OK);
+    /* A file without metadata has none to give. */
+    const char *plain = scratch_path(s, "plain.safetensors");
+    assert_int_equal(tdl_safetensors_save(plain, &out, 1), TDL_STATUS_OK);
+    assert_int_equal(tdl_safetensors_open(plain, &file), TDL_STATUS_OK);
+    assert_null(tdl_safetensors_metadata(file, "step"));
+    tdl_safetensors_close(file);
+}
+
+/* Bad metadata entries are refused before anything is written; a corrupt
+ * file does not open, and the handle stays NULL. */
+static void test_metadata_refused(void **state) {
+    const scratch *s = *state;
+    float a[1] = {1.0f};
+    tdl_tensor_ref out = {.name = "a", .data = a, .rank = 1, .shape = {1}};
+    const char *path = scratch_path(s, "bad_meta.safetensors");
+    const tdl_metadata_entry twice[] = {{"k", "1"}, {"k", "2"}};
+    assert_int_equal(tdl_safetensors_save_with_metadata(path, &out, 1, twice, 2), TDL_STATUS_BAD_ARGUMENT);
+    assert_non_null(strstr(tdl_last_error(), "'k' is listed twice"));
+    const tdl_metadata_entry no_key[] = {{"", "1"}};
+    assert_int_equal(tdl_safetensors_save_with_metadata(path, &out, 1, no_key, 1), TDL_STATUS_BAD_ARGUMENT);
+    const tdl_metadata_entry no_value[] = {{"k", NULL}};
+    assert_int_equal(tdl_safetensors_save_with_metadata(path, &out, 1, no_value, 1), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(tdl_safetensors_save_with_metadata(path, &out, 1, NULL, 1), TDL_STATUS_BAD_ARGUMENT);
+    assert_int_equal(count_files_containing(s, "bad_meta"), 0);
+    tdl_safetensors *file = (tdl_safetensors *)(uintptr_t)1;
+    static const uint8_t garbage[12] = {4, 0, 0, 0, 0, 0, 0, 0, '{', '{', '{', '{'};
+    assert_int_equal(tdl_safetensors_open_buffer(garbage, sizeof garbage, &file), TDL_STATUS_BAD_FILE);
+    assert_null(file);
+    assert_int_equal(tdl_safetensors_open(scratch_path(s, "missing"), &file), TDL_STATUS_IO);
+    assert_null(file);
+    tdl_safetensors_close(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_metadata_round_trip, setup_scratch, teardown_scratch),
+        cmocka_unit_test_setup_teardown(test_metadata_refused, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_round_trip, setup_scratch, teardown_scratch),
         cmocka_unit_test_setup_teardown(test_saved_header_layout, setup_scratch, teardown_scratch),
         cmocka_unit_test(test_reads_independent_fixture),

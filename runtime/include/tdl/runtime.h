@@ -26,7 +26,8 @@ extern "C" {
 
 /* Generated code checks this and refuses to compile against another ABI. */
 #define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
-                               3: tdl_param_info names its initializer; non-trainable state */
+                               3: tdl_param_info names its initializer; non-trainable state;
+                                  more optimizer slots, clipping and schedules in tdl_model_info */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -708,12 +709,85 @@ typedef struct tdl_adam_config {
     float beta_2;          /* 0.999 */
     float epsilon;         /* 1e-7, added to the uncorrected sqrt(v) as Keras does */
     float weight_decay;    /* decoupled (AdamW), 0 = off */
+    bool amsgrad;          /* false; true needs the v_hat slot of tdl_adam_amsgrad_step */
 } tdl_adam_config;
 
 /* step counts from 1 (a smaller step counts as 1). Keras: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t * m / (sqrt(v) + eps). */
 void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
                    const tdl_adam_config *c, int64_t step);
+/* The same with amsgrad: v_hat = max(v_hat, v) takes the place of v in the step. */
+void tdl_adam_amsgrad_step(float *param, float *m, float *v, float *v_hat, const float *grad, size_t n,
+                           const tdl_adam_config *c, int64_t step);
+
+typedef struct tdl_rmsprop_config {
+    float learning_rate;   /* 0.001 */
+    float rho;             /* 0.9 */
+    float momentum;        /* 0 = no momentum slot (may be NULL) */
+    float epsilon;         /* 1e-7, inside the square root as Keras has it */
+    bool centered;         /* false = no average-gradient slot (may be NULL) */
+    float weight_decay;    /* decoupled, 0 = off */
+} tdl_rmsprop_config;
+
+/* Keras: v = rho v + (1-rho) g^2; centered: a = rho a + (1-rho) g and
+ * d = v - a^2 + eps, else d = v + eps; inc = lr g / sqrt(d);
+ * momentum > 0: mom = momentum mom + inc, p -= mom; else p -= inc.
+ * (PyTorch adds eps after the square root and scales by lr after the momentum.) */
+void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *average_grad, const float *grad,
+                      size_t n, const tdl_rmsprop_config *c);
+
+/* Gradient clipping (clip.c), Keras' rules; 0 turns each one off. Keras
+ * applies one of them: clipnorm, else global_clipnorm, else clipvalue (tsc
+ * refuses a model that sets more than one). */
+typedef struct tdl_clip_config {
+    float clipnorm;        /* per tensor: g * clipnorm / max(||g||, clipnorm) */
+    float global_clipnorm; /* every gradient times clipnorm * min(1/||all||, 1/clipnorm) */
+    float clipvalue;       /* elementwise into [-clipvalue, clipvalue] */
+} tdl_clip_config;
+
+/* The sum of squares of g: (n), in double. */
+double tdl_sum_of_squares(const float *g, size_t n);
+/* g: (n) *= clipnorm / max(norm, clipnorm), norm = sqrt(sum_of_squares) (Keras' _clip_by_norm). */
+void tdl_clip_by_norm(float *g, size_t n, double sum_of_squares, float clipnorm);
+/* g: (n) *= clipnorm * min(1 / global_norm, 1 / clipnorm) (Keras' clip_by_global_norm). */
+void tdl_clip_by_global_norm(float *g, size_t n, double global_sum_of_squares, float clipnorm);
+/* g: (n) into [-clipvalue, clipvalue]. */
+void tdl_clip_by_value(float *g, size_t n, float clipvalue);
+
+/* Learning-rate schedules (schedule.c), keras.optimizers.schedules. */
+typedef enum tdl_schedule_kind {
+    TDL_SCHEDULE_CONSTANT = 0,          /* the optimizer's learning_rate */
+    TDL_SCHEDULE_EXPONENTIAL_DECAY,     /* ExponentialDecay */
+    TDL_SCHEDULE_PIECEWISE_CONSTANT,    /* PiecewiseConstantDecay */
+    TDL_SCHEDULE_COSINE_DECAY,          /* CosineDecay */
+} tdl_schedule_kind;
+
+typedef struct tdl_lr_schedule {
+    tdl_schedule_kind kind;
+    float initial_learning_rate;        /* exponential, cosine */
+    int64_t decay_steps;                /* exponential, cosine: >= 1 */
+    float decay_rate;                   /* exponential */
+    bool staircase;                     /* exponential: floor(step / decay_steps) */
+    float alpha;                        /* cosine: the floor, as a fraction of the peak */
+    bool warmup;                        /* cosine: warmup_target given */
+    float warmup_target;                /* cosine: the peak after the warmup */
+    int64_t warmup_steps;               /* cosine: 0 = no warmup */
+    int boundary_count;                 /* piecewise: values has boundary_count + 1 entries */
+    const int64_t *boundaries;          /* piecewise: increasing steps */
+    const float *values;
+} tdl_lr_schedule;
+
+/* The learning rate of the update that follows `step` updates (Keras calls
+ * the schedule with the optimizer's iterations before the increment):
+ *   exponential: initial * decay_rate^(step / decay_steps), the exponent floored with staircase;
+ *   piecewise:   values[i] for boundaries[i-1] < step <= boundaries[i] (values[0] up to boundaries[0],
+ *                the last value past the last boundary);
+ *   cosine:      s = min(step, decay_steps + warmup_steps); during the warmup (s < warmup_steps)
+ *                initial + (warmup_target - initial) * s / warmup_steps; after it, with
+ *                peak = warmup_target (or initial without a warmup),
+ *                peak * ((1 - alpha) * 0.5 * (1 + cos(pi * (s - warmup_steps) / decay_steps)) + alpha).
+ * Computed in double, rounded once to float. A negative step counts as 0. */
+float tdl_lr_schedule_at(const tdl_lr_schedule *schedule, int64_t step);
 
 /* ===================================================================== */
 /* Weights: safetensors (safetensors.c)                                   */
@@ -739,6 +813,31 @@ tdl_status tdl_safetensors_load(const char *path, const tdl_tensor_ref *tensors,
 tdl_status tdl_safetensors_load_buffer(const uint8_t *bytes, size_t size, const tdl_tensor_ref *tensors,
                                        size_t count);
 
+/* One "__metadata__" entry: both strings (JSON strings in the file). */
+typedef struct tdl_metadata_entry {
+    const char *key;
+    const char *value;
+} tdl_metadata_entry;
+
+/* tdl_safetensors_save with a "__metadata__" object of these entries (keys
+ * unique, not empty; no NUL can be written). */
+tdl_status tdl_safetensors_save_with_metadata(const char *path, const tdl_tensor_ref *tensors, size_t count,
+                                              const tdl_metadata_entry *metadata, size_t metadata_count);
+
+/* A file parsed and checked in full (header, offsets, sizes), for a reader
+ * that must look at the metadata before it touches anything: open, look,
+ * check the tensors it wants, then read them (which cannot fail). */
+typedef struct tdl_safetensors tdl_safetensors;
+tdl_status tdl_safetensors_open(const char *path, tdl_safetensors **out);
+/* bytes must outlive the handle. */
+tdl_status tdl_safetensors_open_buffer(const uint8_t *bytes, size_t size, tdl_safetensors **out);
+/* The metadata value of key, or NULL when the file has none. */
+const char *tdl_safetensors_metadata(const tdl_safetensors *file, const char *key);
+/* Every tensor is in the file as F32 with the same shape (else the error of tdl_safetensors_load). */
+tdl_status tdl_safetensors_check(const tdl_safetensors *file, const tdl_tensor_ref *tensors, size_t count);
+/* Copies the tensors that tdl_safetensors_check accepted. */
+void tdl_safetensors_read(const tdl_safetensors *file, const tdl_tensor_ref *tensors, size_t count);
+void tdl_safetensors_close(tdl_safetensors *file);
 /* A file in memory, checked as a load checks it (header, offsets, sizes,
  * overlaps), for a reader that looks at each tensor itself (tsc --weights
  * compares them with a model and prints them as C). `bytes` must outlive it. */
@@ -809,7 +908,8 @@ typedef struct tdl_model_input {
 typedef enum tdl_optimizer {
     TDL_OPTIMIZER_NONE = 0,
     TDL_OPTIMIZER_SGD,
-    TDL_OPTIMIZER_ADAM,
+    TDL_OPTIMIZER_ADAM,      /* adam and adamw */
+    TDL_OPTIMIZER_RMSPROP,
 } tdl_optimizer;
 
 /* The arena, part after part, each starting on a 64-byte boundary: the
@@ -819,7 +919,7 @@ typedef enum tdl_optimizer {
 typedef struct tdl_model_layout {
     size_t param_floats;
     size_t grad_floats;      /* param_floats when the model trains, else 0 */
-    int optimizer_slots;     /* Adam 2 (m, v), SGD with momentum 1, else 0 */
+    int optimizer_slots;     /* 0 to 3: see tdl_model_slot_names */
     size_t act_per_sample;   /* activation floats per example */
     size_t act_fixed;        /* activation floats that do not scale with the batch */
     size_t state_floats;     /* non-trainable state, one contiguous block */
@@ -861,8 +961,11 @@ typedef struct tdl_model_info {
     tdl_optimizer optimizer;
     tdl_sgd_config sgd;                /* learning_rate is replaced by the model's current one */
     tdl_adam_config adam;
-    float learning_rate;               /* what init starts with */
+    float learning_rate;               /* what init starts with (without a schedule) */
     tdl_model_train_pass train_pass;   /* NULL when the model has no optimizer or no loss */
+    tdl_rmsprop_config rmsprop;        /* learning_rate is replaced by the model's current one */
+    tdl_clip_config clip;
+    tdl_lr_schedule schedule;          /* TDL_SCHEDULE_CONSTANT: learning_rate throughout */
 } tdl_model_info;
 
 /* The header of a model's arena. Generated code wraps it as its own type. */
@@ -871,10 +974,11 @@ struct tdl_model {
     int max_batch;
     int owns_memory;         /* made by tdl_model_create: destroy frees it */
     int64_t step;            /* optimizer steps taken */
-    float learning_rate;
+    float learning_rate;     /* of the last update (after init: of the first) */
+    int learning_rate_fixed; /* set_learning_rate was called: the schedule is off until init */
     tdl_rng dropout_rng;
     float *params, *grads;
-    float *slot1, *slot2;    /* optimizer state (NULL when there is none) */
+    float *slot1, *slot2, *slot3; /* optimizer state (NULL when there is none) */
     float *state;            /* non-trainable state (NULL when there is none) */
     float *batch_state;      /* the train pass's statistics for it (NULL unless the model trains) */
     float *activations;      /* max_batch * act_per_sample floats */
@@ -922,11 +1026,36 @@ float *tdl_model_gradients(tdl_model *m, size_t *count);
 /* NAME_gradcheck: see docs/generated-c.md; negative on error. Non-trainable
  * state is neither checked nor changed. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);
-/* NAME_set_learning_rate: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
+/* NAME_set_learning_rate: a negative or non-finite rate is
+ * TDL_STATUS_BAD_ARGUMENT. The rate holds for every later update: a schedule
+ * is switched off until NAME_init (the state file keeps that). */
 tdl_status tdl_model_set_learning_rate(tdl_model *m, const char *function, float learning_rate);
 /* NAME_state: the non-trainable state block and its float count (NULL and
  * 0 when the model has none, or m is NULL). */
 float *tdl_model_state(tdl_model *m, size_t *count);
+
+/* The names of the model's optimizer slots in arena order (slot1, slot2,
+ * slot3), as in Keras: sgd "momentum"; adam "momentum", "velocity"
+ * (+ "velocity_hat" with amsgrad); rmsprop "velocity" (+ "momentum" with
+ * momentum > 0, + "average_gradient" when centered). Returns the count. */
+int tdl_model_slot_names(const tdl_model_info *info, const char *names[3]);
+
+/* NAME_save_state / NAME_load_state (state.c): everything an exact resume
+ * needs in one safetensors file: the parameters (under their weight-file
+ * names, so NAME_load reads them too), the non-trainable state (batch_norm's
+ * moving statistics, also under their weight-file names), every optimizer slot
+ * ("optimizer/<slot>/<parameter>"), the current learning rate
+ * ("train/learning_rate"), and in "__metadata__" the model, the optimizer,
+ * the step count, the dropout stream, whether the learning rate was fixed by
+ * NAME_set_learning_rate, and the role of every tensor. Loading checks all of
+ * it before it changes anything: a file of another model, of another
+ * optimizer or a damaged one is an error and leaves the model as it was. */
+tdl_status tdl_model_save_state(const tdl_model *m, const char *function, const char *path);
+tdl_status tdl_model_load_state(tdl_model *m, const char *function, const char *path);
+/* The same from a file in memory (for the fuzzer). */
+tdl_status tdl_model_load_state_buffer(tdl_model *m, const char *function, const uint8_t *bytes, size_t size);
+/* The portable runtime (TDLRT_PORTABLE) reads and writes no files: the three
+ * report TDL_STATUS_UNSUPPORTED there, as NAME_load and NAME_save do. */
 
 #ifdef __cplusplus
 }

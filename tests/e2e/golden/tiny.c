@@ -196,9 +196,13 @@ static const tdl_model_info tiny_info = {
     tiny_inputs, 2,
     TDL_OPTIMIZER_ADAM,
     {0.01f, 0.0f, false, 0.0f}, /* sgd: learning rate, momentum, nesterov, weight decay */
-    {0.01f, 0.9f, 0.999f, 1e-07f, 0.0f}, /* adam: learning rate, beta_1, beta_2, epsilon, weight decay */
+    {0.01f, 0.9f, 0.999f, 1e-07f, 0.0f, false}, /* adam: learning rate, beta_1, beta_2, epsilon, weight decay, amsgrad */
     0.01f,
-    tiny_train_pass};
+    tiny_train_pass,
+    {0.01f, 0.0f, 0.0f, 1e-07f, false, 0.0f}, /* rmsprop: learning rate, rho, momentum, epsilon, centered, weight decay */
+    {0.0f, 0.0f, 0.0f}, /* clipping: clipnorm, global_clipnorm, clipvalue */
+    {TDL_SCHEDULE_CONSTANT, 0.0f, 0, 0.0f, false, 0.0f, false, 0.0f, 0, 0, NULL, NULL} /* learning-rate schedule */
+};
 
 tiny *tiny_create(int max_batch) {
     return (tiny *)(void *)tdl_model_create(&tiny_info, max_batch);
@@ -264,6 +268,14 @@ double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const in
 
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate) {
     return tdl_model_set_learning_rate((tdl_model *)(void *)m, "tiny_set_learning_rate", learning_rate);
+}
+
+tdl_status tiny_save_state(const tiny *m, const char *path) {
+    return tdl_model_save_state((const tdl_model *)(const void *)m, "tiny_save_state", path);
+}
+
+tdl_status tiny_load_state(tiny *m, const char *path) {
+    return tdl_model_load_state((tdl_model *)(void *)m, "tiny_load_state", path);
 }
 
 tdl_status tiny_compute_gradients(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], float *loss) {

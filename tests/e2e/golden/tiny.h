@@ -76,8 +76,16 @@ tdl_status tiny_train_step(tiny *m, int batch, const float image[][6][6][1], con
  * error beyond float rounding noise (negative on error, see tdl_last_error()).
  * The model is left unchanged. */
 double tiny_gradcheck(tiny *m, int batch, const float image[][6][6][1], const int32_t label[]);
-/* For schedules: a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
+/* The learning rate of every later update (a schedule declared in the model is
+ * off until init); a negative or non-finite rate is TDL_STATUS_BAD_ARGUMENT. */
 tdl_status tiny_set_learning_rate(tiny *m, float learning_rate);
+/* The whole training state (parameters, non-trainable state, optimizer slots,
+ * step count, learning rate, dropout stream) in one safetensors file, for an
+ * exact resume: training on after load_state is bit for bit training on
+ * without the pause. A file of another model or a damaged one is an error
+ * and changes nothing. */
+tdl_status tiny_save_state(const tiny *m, const char *path);
+tdl_status tiny_load_state(tiny *m, const char *path);
 /* train_step in two halves, for data-parallel training (docs/distributed.md):
  * the gradients of one batch into the block tiny_gradients returns, with no
  * update; then, after the processes have summed that block, one optimizer
