@@ -18,15 +18,21 @@
 /* Below this many multiply-adds per thread a kernel stays on one thread. */
 #define DEPTHWISE_MIN_THREAD_MACS 65536.0
 
-/* acc[c*M + m] += x[c] * k[c*M + m] for c < channels. M = 1 in blocks of 8:
- * at -O2 GCC vectorises only loops whose trip count it knows. */
+/* y[i] += a[i] * b[i] for i < n, in blocks of 8: at -O2 GCC vectorises
+ * only loops whose trip count it knows. Every M = 1 tap below is this. */
+TDL_VECTOR_CLONES static void multiply_accumulate(float *restrict y, const float *restrict a, const float *restrict b,
+                                                  int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) y[i + j] += a[i + j] * b[i + j];
+    for (; i < n; ++i) y[i] += a[i] * b[i];
+}
+
+/* acc[c*M + m] += x[c] * k[c*M + m] for c < channels. */
 TDL_VECTOR_CLONES static void tap_forward(float *restrict acc, const float *restrict x, const float *restrict k,
                                           int channels, int multiplier) {
     if (multiplier == 1) {
-        int c = 0;
-        for (; c + 8 <= channels; c += 8)
-            for (int j = 0; j < 8; ++j) acc[c + j] += x[c + j] * k[c + j];
-        for (; c < channels; ++c) acc[c] += x[c] * k[c];
+        multiply_accumulate(acc, x, k, channels);
         return;
     }
     for (int c = 0; c < channels; ++c)
@@ -37,10 +43,7 @@ TDL_VECTOR_CLONES static void tap_forward(float *restrict acc, const float *rest
 TDL_VECTOR_CLONES static void tap_input_gradient(float *restrict dx, const float *restrict dz,
                                                  const float *restrict k, int channels, int multiplier) {
     if (multiplier == 1) {
-        int c = 0;
-        for (; c + 8 <= channels; c += 8)
-            for (int j = 0; j < 8; ++j) dx[c + j] += dz[c + j] * k[c + j];
-        for (; c < channels; ++c) dx[c] += dz[c] * k[c];
+        multiply_accumulate(dx, dz, k, channels);
         return;
     }
     for (int c = 0; c < channels; ++c) {
@@ -54,10 +57,7 @@ TDL_VECTOR_CLONES static void tap_input_gradient(float *restrict dx, const float
 TDL_VECTOR_CLONES static void tap_kernel_gradient(float *restrict dk, const float *restrict x,
                                                   const float *restrict dz, int channels, int multiplier) {
     if (multiplier == 1) {
-        int c = 0;
-        for (; c + 8 <= channels; c += 8)
-            for (int j = 0; j < 8; ++j) dk[c + j] += x[c + j] * dz[c + j];
-        for (; c < channels; ++c) dk[c] += x[c] * dz[c];
+        multiply_accumulate(dk, x, dz, channels);
         return;
     }
     for (int c = 0; c < channels; ++c)
