@@ -86,7 +86,11 @@ static size_t part_scratch_size(const tdl_conv2d_desc *d, int batch) {
 /* One scratch block per part. Every term grows with the batch, so scratch
  * sized for the largest batch serves every smaller one. */
 size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
-    return (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
+    const size_t gemm = (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
+    const size_t forward = conv_narrow_forward_scratch_size(d, batch);
+    const size_t filter = conv_narrow_filter_scratch_size(d, batch);
+    const size_t narrow = forward > filter ? forward : filter;
+    return gemm > narrow ? gemm : narrow;
 }
 
 
@@ -405,6 +409,7 @@ static void run_backward(conv_job *job) {
 /* y = f(conv(x, kernel) + bias) */
 void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    if (conv_narrow_forward(y, x, kernel, bias, scale, shift, d, batch, scratch)) return;
     conv_job job = job_new(d, batch, scratch);
     job.y = y;
     job.x = x;
@@ -418,6 +423,10 @@ void conv_general_forward(float *y, const float *x, const float *kernel, const f
 /* dkernel += im2col(x)^T dz, dx += col2im(dz kernel^T); either may be NULL. */
 void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
                            const tdl_conv2d_desc *d, int batch, float *scratch) {
+    if (dkernel != NULL && conv_narrow_backprop_filter(dkernel, x, dz, d, batch, scratch)) {
+        if (dx == NULL) return;
+        dkernel = NULL;
+    }
     conv_job job = job_new(d, batch, scratch);
     job.dx = dx;
     job.dkernel = dkernel;

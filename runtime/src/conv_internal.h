@@ -1,8 +1,10 @@
 /* Internal to libtdlrt: what conv.c (descriptors, entry points, the choice of
  * path) shares with the ways of computing a convolution:
  *   conv_gemm.c  the general path: im2col + tdl_sgemm (OpenBLAS), which runs
- *                anywhere; in the portable build portable/conv_direct.c,
- *                a direct convolution without scratch, is the general path;
+ *                anywhere, after offering layers with few channels to
+ *                conv_narrow.c (direct loops along whole output rows); in
+ *                the portable build portable/conv_direct.c, a direct
+ *                convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
  *                libxsmm was found at configure time and can JIT here.
  * Each path's scratch comes after the pre-activation gradient that
@@ -51,6 +53,17 @@ void conv_general_forward(float *y, const float *x, const float *kernel, const f
                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
                            const tdl_conv2d_desc *d, int batch, float *scratch);
+
+/* Few channels and filters (conv_narrow.c, part of the general path of the
+ * hosted build): a direct convolution along whole output rows, forward and
+ * weight gradient. Each returns false, touching nothing, for a layer it does
+ * not suit (then its scratch size is 0) or on the BLAS path. */
+size_t conv_narrow_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+size_t conv_narrow_filter_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                 int batch, float *scratch);
 
 /* libxsmm: the same three, each returning false without touching any output
  * when it cannot run (not built in, the path switched off, no JIT for these

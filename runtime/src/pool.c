@@ -109,6 +109,67 @@ TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict
 /* Channels handled per window_max call when no argmax buffer is given. */
 enum { POOL_CHANNEL_BLOCK = 256 };
 
+/* Fewer channels than this take few_channel_row: window_max's channel loop
+ * would run almost entirely in its scalar remainder, once per window (LeNet's
+ * 6-channel pool after the first convolution took 9 ns per output value). */
+enum { POOL_FEW_CHANNELS = 16 };
+
+/* One output row of one image, the search of window_max for every window of
+ * the row, with `c` fixed at each call site (few_channel_row_of) so that the
+ * channel loop unrolls and the running maxima stay in registers. The same
+ * comparisons in the same order, so the same values and indices. */
+static inline void few_channel_row(float *restrict y, int32_t *restrict argmax, const float *restrict image,
+                                   const tdl_pool2d_desc *d, int oh, size_t c) {
+    int32_t unused[POOL_FEW_CHANNELS];
+    for (int ow = 0; ow < d->out_w; ++ow) {
+        const pool_window win = window_at(d, oh, ow);
+        float *restrict best = y + (size_t)ow * c;
+        int32_t *restrict where = argmax != NULL ? argmax + (size_t)ow * c : unused;
+        if (win.h0 >= win.h1 || win.w0 >= win.w1) {
+            for (size_t ch = 0; ch < c; ++ch) {
+                best[ch] = 0.0f;
+                where[ch] = -1;
+            }
+            continue;
+        }
+        float value[POOL_FEW_CHANNELS];
+        int32_t index[POOL_FEW_CHANNELS];
+        const int32_t first_pixel = (int32_t)(win.h0 * d->in_w + win.w0);
+        for (size_t ch = 0; ch < c; ++ch) {
+            value[ch] = image[(size_t)first_pixel * c + ch];
+            index[ch] = first_pixel;
+        }
+        for (int h = win.h0; h < win.h1; ++h)
+            for (int w = win.w0; w < win.w1; ++w) {
+                const int32_t pixel = (int32_t)(h * d->in_w + w);
+                const float *restrict in = image + (size_t)pixel * c;
+                for (size_t ch = 0; ch < c; ++ch) {
+                    const bool greater = in[ch] > value[ch];
+                    value[ch] = greater ? in[ch] : value[ch];
+                    index[ch] = greater ? pixel : index[ch];
+                }
+            }
+        for (size_t ch = 0; ch < c; ++ch) {
+            best[ch] = value[ch];
+            where[ch] = index[ch];
+        }
+    }
+}
+
+/* few_channel_row with the channel count as a constant, c < POOL_FEW_CHANNELS. */
+static void few_channel_row_of(float *y, int32_t *argmax, const float *image, const tdl_pool2d_desc *d, int oh,
+                               size_t c) {
+    switch (c) {
+#define FEW_CHANNEL_CASE(n) \
+    case n: few_channel_row(y, argmax, image, d, oh, n); return;
+        FEW_CHANNEL_CASE(1) FEW_CHANNEL_CASE(2) FEW_CHANNEL_CASE(3) FEW_CHANNEL_CASE(4) FEW_CHANNEL_CASE(5)
+        FEW_CHANNEL_CASE(6) FEW_CHANNEL_CASE(7) FEW_CHANNEL_CASE(8) FEW_CHANNEL_CASE(9) FEW_CHANNEL_CASE(10)
+        FEW_CHANNEL_CASE(11) FEW_CHANNEL_CASE(12) FEW_CHANNEL_CASE(13) FEW_CHANNEL_CASE(14) FEW_CHANNEL_CASE(15)
+#undef FEW_CHANNEL_CASE
+    default: return;
+    }
+}
+
 /* One max-pooling call, split over the team. */
 typedef struct max_pool_job {
     const tdl_pool2d_desc *d;
@@ -132,6 +193,12 @@ static void max_pool_forward_share(void *context, int t, int threads) {
     for (; row < end; ++row) {
         const size_t b = row / (size_t)d->out_h;
         const int oh = (int)(row % (size_t)d->out_h);
+        if (c < POOL_FEW_CHANNELS) {
+            const size_t at = pixel_offset(b, oh, 0, d->out_h, d->out_w, c);
+            few_channel_row_of(j->y + at, j->argmax != NULL ? j->argmax + at : NULL, j->x + b * image_size, d, oh,
+                               c);
+            continue;
+        }
         for (int ow = 0; ow < d->out_w; ++ow) {
             const pool_window win = window_at(d, oh, ow);
             const size_t at = pixel_offset(b, oh, ow, d->out_h, d->out_w, c);
