@@ -342,6 +342,59 @@ static void test_max_argmax_pair_agrees(void **state) {
     tdl_set_num_threads(threads_before);
 }
 
+/* Fewer than 16 channels take their own search (few_channel_row in pool.c):
+ * it must give the values and indices of the general one bit for bit, ties
+ * and NaNs included. The same data as channels 0..n-1 of a 19-channel tensor,
+ * which the general search pools, is the expectation; every channel count
+ * from 1 to 15, on every window shape, on 1 and 2 threads. */
+static void test_few_channels_agree_with_many(void **state) {
+    (void)state;
+    enum { MANY = 19 };
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 2; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t i = 0; i < WINDOW_CASES; ++i)
+            for (int few = 1; few < 16; ++few) {
+                pool_case narrow = *window_cases[i], wide = *window_cases[i];
+                narrow.channels = few;
+                wide.channels = MANY;
+                const tdl_pool2d_desc dn = make_desc(&narrow), dw = make_desc(&wide);
+                const size_t pixels = (size_t)narrow.batch * narrow.in_h * narrow.in_w;
+                const size_t out_pixels = output_size(&narrow, POOL_MAX) / (size_t)few;
+                float *xw = random_floats(pixels * MANY), *xn = zero_floats(pixels * (size_t)few);
+                for (size_t k = 0; k < pixels * MANY; ++k) {
+                    xw[k] = (float)(int)(xw[k] * 3.0f); /* many ties */
+                    if (test_next() % 11 == 0) xw[k] = NAN;
+                }
+                for (size_t p = 0; p < pixels; ++p)
+                    for (int c = 0; c < few; ++c) xn[p * (size_t)few + (size_t)c] = xw[p * MANY + (size_t)c];
+                float *yw = zero_floats(out_pixels * MANY), *yn = zero_floats(out_pixels * (size_t)few);
+                float *yn_plain = zero_floats(out_pixels * (size_t)few);
+                int32_t *aw = malloc(out_pixels * MANY * sizeof *aw), *an = malloc(out_pixels * few * sizeof *an);
+                assert_non_null(aw);
+                assert_non_null(an);
+                tdl_max_pool2d_forward_argmax(yw, aw, xw, &dw, wide.batch);
+                tdl_max_pool2d_forward_argmax(yn, an, xn, &dn, narrow.batch);
+                tdl_max_pool2d_forward(yn_plain, xn, &dn, narrow.batch);
+                assert_memory_equal(yn, yn_plain, out_pixels * (size_t)few * sizeof *yn);
+                for (size_t p = 0; p < out_pixels; ++p)
+                    for (int c = 0; c < few; ++c) {
+                        const size_t at_n = p * (size_t)few + (size_t)c, at_w = p * MANY + (size_t)c;
+                        assert_memory_equal(&yn[at_n], &yw[at_w], sizeof *yn);
+                        assert_int_equal(an[at_n], aw[at_w]);
+                    }
+                free(an);
+                free(aw);
+                free(yn_plain);
+                free(yn);
+                free(yw);
+                free(xn);
+                free(xw);
+            }
+    }
+    tdl_set_num_threads(threads_before);
+}
+
 /* The saved index is the pixel h*W + w of the first maximum in row-major order. */
 static void test_max_argmax_indices(void **state) {
     (void)state;
@@ -424,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_avg_backward),
         cmocka_unit_test(test_global_pools),
         cmocka_unit_test(test_max_argmax_pair_agrees),
+        cmocka_unit_test(test_few_channels_agree_with_many),
         cmocka_unit_test(test_max_argmax_indices),
         cmocka_unit_test(test_max_backward_first_maximum),
         cmocka_unit_test(test_global_max_backward_shares_ties),
