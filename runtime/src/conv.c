@@ -207,6 +207,27 @@ static void gradient_share(void *context, int t, int threads) {
     activation_gradient(j->gradient + begin, j->dy + begin, j->y + begin, end - begin, j->activation, j->alpha);
 }
 
+/* Fewer filters than this sum dbias on one thread, along the rows as one
+ * flat vector (few_filter_bias): a row of so few filters leaves the
+ * per-filter loop of bias_share mostly scalar. */
+enum { CONV_FEW_BIAS_FILTERS = 16, CONV_FEW_BIAS_LANES = 64 };
+
+/* dbias (f) += the sum of dz (rows, f) over rows, for f < CONV_FEW_BIAS_FILTERS:
+ * lanes partial sums, lanes a multiple of f so that lane i always holds
+ * filter i % f, then the lanes of each filter added in order. Always on one
+ * thread, so the same for every thread count. */
+TDL_VECTOR_CLONES static void few_filter_bias(float *restrict dbias, const float *restrict dz, size_t rows,
+                                              size_t f) {
+    float acc[CONV_FEW_BIAS_LANES + CONV_FEW_BIAS_FILTERS];
+    const size_t lanes = CONV_FEW_BIAS_LANES / f * f, total = rows * f;
+    for (size_t i = 0; i < lanes; ++i) acc[i] = 0.0f;
+    size_t at = 0;
+    for (; at + lanes <= total; at += lanes)
+        for (size_t i = 0; i < lanes; ++i) acc[i] += dz[at + i];
+    for (size_t i = 0; at + i < total; ++i) acc[i] += dz[at + i];
+    for (size_t lane = 0; lane < lanes; ++lane) dbias[lane % f] += acc[lane];
+}
+
 /* A range of filters of dbias, each summed over all rows in row order, so the
  * sum is the same for every thread count. */
 static void bias_share(void *context, int t, int threads) {
@@ -299,7 +320,9 @@ void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *d
         job.dz = workspace;
     }
     const float *dz = job.dz;
-    if (dbias != NULL) {
+    if (dbias != NULL && d->out_c < CONV_FEW_BIAS_FILTERS) {
+        few_filter_bias(dbias, dz, job.rows, (size_t)d->out_c);
+    } else if (dbias != NULL) {
         int threads = tdl_team_threads_for(elements, CONV_MIN_THREAD_ELEMENTS);
         if (threads > d->out_c) threads = d->out_c;
         tdl_team_run(threads, bias_share, &job);

@@ -51,8 +51,8 @@ enum {
     NARROW_MAX_COPY_FLOATS = 1 << 20,
     NARROW_SLOTS = 8,
 };
-/* Below this much work per thread (about 50 us here) a call stays on fewer threads. */
-#define NARROW_MIN_THREAD_FLOPS 4.0e6
+/* Below this much work per thread (about 30 us here) a call stays on fewer threads. */
+#define NARROW_MIN_THREAD_FLOPS 2.0e6
 
 /* The sizes every part of a call derives from the descriptor. */
 typedef struct narrow_geometry {

@@ -156,6 +156,67 @@ static inline void few_channel_row(float *restrict y, int32_t *restrict argmax, 
     }
 }
 
+/* Rows of tiled windows (stride_w == pool_w, no left padding, every window
+ * inside the row) whose span of the row has at most this many floats take
+ * tiled_row, which searches all windows of the row at once. */
+enum { POOL_TILED_FLOATS = 2048 };
+
+static bool rows_are_tiled(const tdl_pool2d_desc *d) {
+    return d->stride_w == d->pool_w && d->pad_left == 0 && (int64_t)d->out_w * d->pool_w <= d->in_w &&
+           (int64_t)d->out_w * d->pool_w * d->channels <= POOL_TILED_FLOATS;
+}
+
+/* The search of window_max, window row by window row and column by column in
+ * the same order, on the whole row at once: lane e of value/index stands for
+ * the row's element e, and for e at the first column of a window (e / c a
+ * multiple of pool_w) the lanes hold that window's search; the other lanes
+ * are computed and dropped. `column` is e / c, made once per call. */
+TDL_VECTOR_CLONES static void tiled_search(float *restrict value, int32_t *restrict index,
+                                           const int32_t *restrict column, const float *restrict image,
+                                           const tdl_pool2d_desc *d, int h0, int h1, size_t lanes) {
+    const size_t c = (size_t)d->channels, row_floats = (size_t)d->in_w * c;
+    const float *restrict first = image + (size_t)h0 * row_floats;
+    for (size_t e = 0; e < lanes; ++e) {
+        value[e] = first[e];
+        index[e] = h0 * d->in_w + column[e];
+    }
+    for (int h = h0; h < h1; ++h)
+        for (int jw = h == h0 ? 1 : 0; jw < d->pool_w; ++jw) {
+            const float *restrict in = image + (size_t)h * row_floats + (size_t)jw * c;
+            const int32_t base = h * d->in_w + jw;
+            for (size_t e = 0; e < lanes; ++e) {
+                const bool greater = in[e] > value[e];
+                value[e] = greater ? in[e] : value[e];
+                index[e] = greater ? base + column[e] : index[e];
+            }
+        }
+}
+
+/* One output row of tiled windows (rows_are_tiled): tiled_search, then each
+ * window's c lanes copied out. */
+static void tiled_row(float *restrict y, int32_t *restrict argmax, const float *restrict image,
+                      const int32_t *restrict column, const tdl_pool2d_desc *d, int oh) {
+    const size_t c = (size_t)d->channels, ow_n = (size_t)d->out_w, step = (size_t)d->pool_w * c;
+    const pool_window win = window_at(d, oh, 0);
+    if (win.h0 >= win.h1) {
+        for (size_t i = 0; i < ow_n * c; ++i) {
+            y[i] = 0.0f;
+            if (argmax != NULL) argmax[i] = -1;
+        }
+        return;
+    }
+    float value[POOL_TILED_FLOATS];
+    int32_t index[POOL_TILED_FLOATS];
+    /* The last window's first column ends the lanes: its later columns are read as in + jw*c. */
+    const size_t lanes = (ow_n - 1) * step + c;
+    tiled_search(value, index, column, image, d, win.h0, win.h1, lanes);
+    for (size_t ow = 0; ow < ow_n; ++ow)
+        for (size_t ch = 0; ch < c; ++ch) {
+            y[ow * c + ch] = value[ow * step + ch];
+            if (argmax != NULL) argmax[ow * c + ch] = index[ow * step + ch];
+        }
+}
+
 /* few_channel_row with the channel count as a constant, c < POOL_FEW_CHANNELS. */
 static void few_channel_row_of(float *y, int32_t *argmax, const float *image, const tdl_pool2d_desc *d, int oh,
                                size_t c) {
@@ -188,11 +249,21 @@ static void max_pool_forward_share(void *context, int t, int threads) {
     const size_t c = (size_t)d->channels;
     const size_t image_size = (size_t)d->in_h * (size_t)d->in_w * c;
     int32_t scratch[POOL_CHANNEL_BLOCK];
+    /* For tiled rows: the column of each element of a row's span. */
+    int32_t column[POOL_TILED_FLOATS];
+    const bool tiled = c < POOL_FEW_CHANNELS && rows_are_tiled(d);
+    if (tiled)
+        for (size_t e = 0; e < (size_t)d->out_w * (size_t)d->pool_w * c; ++e) column[e] = (int32_t)(e / c);
     size_t row, end;
     tdl_team_share((size_t)j->batch * (size_t)d->out_h, t, threads, &row, &end);
     for (; row < end; ++row) {
         const size_t b = row / (size_t)d->out_h;
         const int oh = (int)(row % (size_t)d->out_h);
+        if (tiled) {
+            const size_t at = pixel_offset(b, oh, 0, d->out_h, d->out_w, c);
+            tiled_row(j->y + at, j->argmax != NULL ? j->argmax + at : NULL, j->x + b * image_size, column, d, oh);
+            continue;
+        }
         if (c < POOL_FEW_CHANNELS) {
             const size_t at = pixel_offset(b, oh, 0, d->out_h, d->out_w, c);
             few_channel_row_of(j->y + at, j->argmax != NULL ? j->argmax + at : NULL, j->x + b * image_size, d, oh,

@@ -346,16 +346,22 @@ static void test_max_argmax_pair_agrees(void **state) {
  * it must give the values and indices of the general one bit for bit, ties
  * and NaNs included. The same data as channels 0..n-1 of a 19-channel tensor,
  * which the general search pools, is the expectation; every channel count
- * from 1 to 15, on every window shape, on 1 and 2 threads. */
+ * from 1 to 15, on every window shape, on 1 and 2 threads. The argmax pair
+ * test above compares the indices with the recomputing backward as well. */
 static void test_few_channels_agree_with_many(void **state) {
     (void)state;
     enum { MANY = 19 };
     const int threads_before = tdl_get_num_threads();
     for (int threads = 1; threads <= 2; ++threads) {
         tdl_set_num_threads(threads);
-        for (size_t i = 0; i < WINDOW_CASES; ++i)
+        for (size_t i = 0; i < WINDOW_CASES + 2; ++i)
             for (int few = 1; few < 16; ++few) {
-                pool_case narrow = *window_cases[i], wide = *window_cases[i];
+                /* Two more with windows tiling the rows (pool.c's tiled_row),
+                 * one with windows clipped at the top and bottom. */
+                static const pool_case tiled_same = {2, 7, 8, 1, 3, 2, 2, 2, TDL_PADDING_SAME};
+                static const pool_case tiled_3 = {1, 5, 10, 1, 1, 3, 1, 3, TDL_PADDING_VALID};
+                const pool_case *base = i < WINDOW_CASES ? window_cases[i] : i == WINDOW_CASES ? &tiled_same : &tiled_3;
+                pool_case narrow = *base, wide = *base;
                 narrow.channels = few;
                 wide.channels = MANY;
                 const tdl_pool2d_desc dn = make_desc(&narrow), dw = make_desc(&wide);
