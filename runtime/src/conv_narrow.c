@@ -34,7 +34,9 @@
 
 /* NARROW_BLOCK: floats of one block of partial sums, four AVX-512 registers
  * (four independent add chains hide the add latency; ISO C does not contract
- * to FMA). NARROW_MAX_FILTERS / NARROW_MAX_CHANNELS: beyond these libxsmm or
+ * to FMA); a multiple of NARROW_ROW_BLOCK. Forward computes NARROW_ROWS
+ * output rows of NARROW_ROW_BLOCK floats at once (eight registers), which
+ * shares each load of the repeated kernel between four rows. NARROW_MAX_FILTERS / NARROW_MAX_CHANNELS: beyond these libxsmm or
  * BLAS have a vector's worth of F or C to work with. NARROW_MAX_COPY_FLOATS
  * bounds each copy (an image's replica, the repeated kernel), which keeps
  * every index within size_t and the scratch within a few MiB.
@@ -45,6 +47,8 @@
  * NARROW_SLOTS: the most threads one call uses (one scratch block each). */
 enum {
     NARROW_BLOCK = 64,
+    NARROW_ROWS = 4,
+    NARROW_ROW_BLOCK = 32,
     NARROW_MAX_FILTERS = 16,
     NARROW_MAX_CHANNELS = 16,
     NARROW_MAX_FILTER_CHANNELS = 3,
@@ -175,20 +179,32 @@ typedef struct block_taps {
     size_t w_kh, w_c, w_kw;    /* repeated-kernel steps between taps */
 } block_taps;
 
-/* out[0, NARROW_BLOCK) = init + the sum over all taps of x_tap * w_tap. */
-TDL_VECTOR_CLONES static void forward_block(float *restrict out, const float *restrict init,
-                                            const float *restrict x0, const float *restrict w0,
-                                            const block_taps *restrict s) {
-    float acc[NARROW_BLOCK];
-    for (size_t i = 0; i < NARROW_BLOCK; ++i) acc[i] = init[i];
+/* out (NARROW_ROWS, NARROW_ROW_BLOCK) = init + the sum over all taps of
+ * x_tap * w_tap, for NARROW_ROWS output rows at once: row r reads the
+ * replica at x0 + offset[r], and each load of the repeated kernel serves
+ * every row (loads, not arithmetic, bound these loops). */
+TDL_VECTOR_CLONES static void forward_rows_block(float *restrict out, const float *restrict init,
+                                                 const float *restrict x0, const size_t *restrict offset,
+                                                 const float *restrict w0, const block_taps *restrict s) {
+    float acc[NARROW_ROWS][NARROW_ROW_BLOCK];
+    const size_t o1 = offset[1], o2 = offset[2], o3 = offset[3];
+    for (size_t r = 0; r < NARROW_ROWS; ++r)
+        for (size_t i = 0; i < NARROW_ROW_BLOCK; ++i) acc[r][i] = init[i];
     for (size_t kh = 0; kh < s->kernel_h; ++kh)
         for (size_t c = 0; c < s->in_c; ++c)
             for (size_t kw = 0; kw < s->kernel_w; ++kw) {
                 const float *restrict x = x0 + kh * s->x_kh + c * s->x_c + kw * s->x_kw;
                 const float *restrict w = w0 + kh * s->w_kh + c * s->w_c + kw * s->w_kw;
-                for (size_t i = 0; i < NARROW_BLOCK; ++i) acc[i] += x[i] * w[i];
+                for (size_t i = 0; i < NARROW_ROW_BLOCK; ++i) {
+                    const float wi = w[i];
+                    acc[0][i] += x[i] * wi;
+                    acc[1][i] += x[o1 + i] * wi;
+                    acc[2][i] += x[o2 + i] * wi;
+                    acc[3][i] += x[o3 + i] * wi;
+                }
             }
-    for (size_t i = 0; i < NARROW_BLOCK; ++i) out[i] = acc[i];
+    for (size_t r = 0; r < NARROW_ROWS; ++r)
+        for (size_t i = 0; i < NARROW_ROW_BLOCK; ++i) out[r * NARROW_ROW_BLOCK + i] = acc[r][i];
 }
 
 /* One call's shared state. */
@@ -219,22 +235,29 @@ static void forward_share(void *context, int t, int threads) {
     const float *bias_row = j->repeated + g->taps * g->block_len;
     const block_taps steps = forward_steps(d, g);
     const size_t x_image = (size_t)d->in_h * (size_t)d->in_w * (size_t)d->in_c;
-    float block[NARROW_BLOCK];
+    const size_t row_step = (size_t)d->stride_h * (size_t)d->in_c * g->plane, oh_n = (size_t)d->out_h;
+    float block[NARROW_ROWS * NARROW_ROW_BLOCK];
     size_t b, end;
     tdl_team_share((size_t)j->batch, t, threads, &b, &end);
     for (; b < end; ++b) {
         replicate_image(replica, j->x + b * x_image, d, g);
-        for (size_t oh = 0; oh < (size_t)d->out_h; ++oh) {
-            float *y_row = j->y + (b * (size_t)d->out_h + oh) * g->row_len;
-            const float *x_row = replica + oh * (size_t)d->stride_h * (size_t)d->in_c * g->plane;
-            for (size_t j0 = 0; j0 < g->row_len; j0 += NARROW_BLOCK) {
-                const size_t n = g->row_len - j0 < NARROW_BLOCK ? g->row_len - j0 : NARROW_BLOCK;
-                forward_block(block, bias_row + j0, x_row + j0, j->repeated + j0, &steps);
-                memcpy(y_row + j0, block, n * sizeof *block);
+        for (size_t oh = 0; oh < oh_n; oh += NARROW_ROWS) {
+            const size_t rows = oh_n - oh < NARROW_ROWS ? oh_n - oh : NARROW_ROWS;
+            /* Past the last output row a row repeats the one before; its sums are dropped. */
+            size_t offset[NARROW_ROWS];
+            for (size_t r = 0; r < NARROW_ROWS; ++r) offset[r] = (r < rows ? r : rows - 1) * row_step;
+            float *y_rows = j->y + (b * oh_n + oh) * g->row_len;
+            const float *x_rows = replica + oh * row_step;
+            for (size_t j0 = 0; j0 < g->row_len; j0 += NARROW_ROW_BLOCK) {
+                const size_t n = g->row_len - j0 < NARROW_ROW_BLOCK ? g->row_len - j0 : NARROW_ROW_BLOCK;
+                forward_rows_block(block, bias_row + j0, x_rows + j0, offset, j->repeated + j0, &steps);
+                for (size_t r = 0; r < rows; ++r)
+                    memcpy(y_rows + r * g->row_len + j0, block + r * NARROW_ROW_BLOCK, n * sizeof *block);
             }
-            /* The activation and the affine map while the row is in L1. */
-            conv_activate_in_place(y_row, g->row_len, d->activation, d->alpha);
-            if (j->scale != NULL) conv_affine_rows(y_row, j->scale, j->shift, (size_t)d->out_w, (size_t)d->out_c);
+            /* The activation and the affine map while the rows are in L1. */
+            conv_activate_in_place(y_rows, rows * g->row_len, d->activation, d->alpha);
+            if (j->scale != NULL)
+                conv_affine_rows(y_rows, j->scale, j->shift, rows * (size_t)d->out_w, (size_t)d->out_c);
         }
     }
 }
