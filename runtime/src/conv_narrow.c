@@ -262,6 +262,16 @@ static void forward_share(void *context, int t, int threads) {
     }
 }
 
+static narrow_job job_new(const tdl_conv2d_desc *d, int batch, const float *x) {
+    narrow_job j;
+    memset(&j, 0, sizeof j);
+    j.d = d;
+    j.g = geometry_of(d);
+    j.batch = batch;
+    j.x = x;
+    return j;
+}
+
 static int threads_for(const tdl_conv2d_desc *d, int batch) {
     const double flops = 2.0 * (double)conv_output_pixels(d, batch) * (double)conv_patch_size(d) * d->out_c;
     int threads = tdl_team_threads_for(flops, NARROW_MIN_THREAD_FLOPS);
@@ -272,13 +282,8 @@ static int threads_for(const tdl_conv2d_desc *d, int batch) {
 bool conv_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (batch <= 0 || !narrow_suits(d)) return false;
-    narrow_job j;
-    memset(&j, 0, sizeof j);
-    j.d = d;
-    j.g = geometry_of(d);
-    j.batch = batch;
+    narrow_job j = job_new(d, batch, x);
     j.y = y;
-    j.x = x;
     j.scale = scale;
     j.shift = shift;
     j.repeated = scratch;
@@ -338,12 +343,7 @@ static void filter_share(void *context, int t, int threads) {
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                  int batch, float *scratch) {
     if (batch <= 0 || !narrow_suits_filter(d)) return false;
-    narrow_job j;
-    memset(&j, 0, sizeof j);
-    j.d = d;
-    j.g = geometry_of(d);
-    j.batch = batch;
-    j.x = x;
+    narrow_job j = job_new(d, batch, x);
     j.dz = dz;
     j.slots = scratch;
     j.slot_floats = filter_slot_floats(&j.g, d);

@@ -76,11 +76,12 @@ static size_t pixel_offset(size_t b, int h, int w, int h_size, int w_size, size_
  * within the window) that no later one exceeds. Selects instead of branches
  * and restrict pointers let GCC compare a vector of channels per instruction;
  * `in > best ? in : best` is exactly the vector max instruction, so a NaN
- * never replaces a number, as before. An all-padding window gives 0 and -1. */
-TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict where, const float *restrict image,
-                       const tdl_pool2d_desc *d, pool_window win, size_t count) {
-    /* image points at the first of `count` channels; pixels are d->channels apart. */
-    const size_t stride = (size_t)d->channels, c = count;
+ * never replaces a number, as before. An all-padding window gives 0 and -1.
+ * `count` channels of pixels `stride` floats apart; window_max and
+ * few_channel_row are this search. */
+static inline void window_search(float *restrict best, int32_t *restrict where, const float *restrict image,
+                                 size_t stride, int in_w, pool_window win, size_t count) {
+    const size_t c = count;
     if (win.h0 >= win.h1 || win.w0 >= win.w1) {
         for (size_t ch = 0; ch < c; ++ch) {
             best[ch] = 0.0f;
@@ -88,7 +89,7 @@ TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict
         }
         return;
     }
-    const int32_t first_pixel = (int32_t)(win.h0 * d->in_w + win.w0);
+    const int32_t first_pixel = (int32_t)(win.h0 * in_w + win.w0);
     const float *first = image + (size_t)first_pixel * stride;
     for (size_t ch = 0; ch < c; ++ch) {
         best[ch] = first[ch];
@@ -96,7 +97,7 @@ TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict
     }
     for (int h = win.h0; h < win.h1; ++h)
         for (int w = win.w0; w < win.w1; ++w) {
-            const int32_t pixel = (int32_t)(h * d->in_w + w);
+            const int32_t pixel = (int32_t)(h * in_w + w);
             const float *restrict in = image + (size_t)pixel * stride;
             for (size_t ch = 0; ch < c; ++ch) {
                 const bool greater = in[ch] > best[ch];
@@ -104,6 +105,12 @@ TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict
                 where[ch] = greater ? pixel : where[ch];
             }
         }
+}
+
+/* image points at the first of `count` channels; pixels are d->channels apart. */
+TDL_VECTOR_CLONES static void window_max(float *restrict best, int32_t *restrict where, const float *restrict image,
+                       const tdl_pool2d_desc *d, pool_window win, size_t count) {
+    window_search(best, where, image, (size_t)d->channels, d->in_w, win, count);
 }
 
 /* Channels handled per window_max call when no argmax buffer is given. */
@@ -114,45 +121,15 @@ enum { POOL_CHANNEL_BLOCK = 256 };
  * 6-channel pool after the first convolution took 9 ns per output value). */
 enum { POOL_FEW_CHANNELS = 16 };
 
-/* One output row of one image, the search of window_max for every window of
- * the row, with `c` fixed at each call site (few_channel_row_of) so that the
- * channel loop unrolls and the running maxima stay in registers. The same
- * comparisons in the same order, so the same values and indices. */
+/* One output row of one image: window_search for every window of the row,
+ * with `c` fixed at each call site (few_channel_row_of) so that the channel
+ * loop unrolls, inlined rather than one call per window. */
 static inline void few_channel_row(float *restrict y, int32_t *restrict argmax, const float *restrict image,
                                    const tdl_pool2d_desc *d, int oh, size_t c) {
     int32_t unused[POOL_FEW_CHANNELS];
     for (int ow = 0; ow < d->out_w; ++ow) {
-        const pool_window win = window_at(d, oh, ow);
-        float *restrict best = y + (size_t)ow * c;
-        int32_t *restrict where = argmax != NULL ? argmax + (size_t)ow * c : unused;
-        if (win.h0 >= win.h1 || win.w0 >= win.w1) {
-            for (size_t ch = 0; ch < c; ++ch) {
-                best[ch] = 0.0f;
-                where[ch] = -1;
-            }
-            continue;
-        }
-        float value[POOL_FEW_CHANNELS];
-        int32_t index[POOL_FEW_CHANNELS];
-        const int32_t first_pixel = (int32_t)(win.h0 * d->in_w + win.w0);
-        for (size_t ch = 0; ch < c; ++ch) {
-            value[ch] = image[(size_t)first_pixel * c + ch];
-            index[ch] = first_pixel;
-        }
-        for (int h = win.h0; h < win.h1; ++h)
-            for (int w = win.w0; w < win.w1; ++w) {
-                const int32_t pixel = (int32_t)(h * d->in_w + w);
-                const float *restrict in = image + (size_t)pixel * c;
-                for (size_t ch = 0; ch < c; ++ch) {
-                    const bool greater = in[ch] > value[ch];
-                    value[ch] = greater ? in[ch] : value[ch];
-                    index[ch] = greater ? pixel : index[ch];
-                }
-            }
-        for (size_t ch = 0; ch < c; ++ch) {
-            best[ch] = value[ch];
-            where[ch] = index[ch];
-        }
+        int32_t *where = argmax != NULL ? argmax + (size_t)ow * c : unused;
+        window_search(y + (size_t)ow * c, where, image, c, d->in_w, window_at(d, oh, ow), c);
     }
 }
 
