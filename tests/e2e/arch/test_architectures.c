@@ -130,6 +130,8 @@ typedef const int32_t (*const_masks)[32][32];
     {                                                                                                      \
         return model##_train_step(m, batch, (const_images)image, (LABELS)label, loss);                     \
     }                                                                                                      \
+    _Static_assert(MODEL##_IMAGE_DIM1 == 32 && MODEL##_IMAGE_DIM2 == 32 && MODEL##_IMAGE_DIM3 == 3,        \
+                   #model ": const_images");                                                               \
     static const arch_model model##_arch = {                                                               \
         #model, MODEL##_IMAGE_SAMPLE_SIZE, MODEL##_##LABEL##_SAMPLE_SIZE, MODEL##_PROBS_SAMPLE_SIZE,       \
         MODEL##_PARAM_COUNT, MODEL##_STATE_COUNT, model##_create_any, model##_destroy_any,                 \
