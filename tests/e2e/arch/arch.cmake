@@ -40,7 +40,8 @@ endforeach()
 
 add_cmocka_test(e2e_test_architectures SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/arch/test_architectures.c
   LIBS ${arch_variant_libs} LABELS e2e)
-target_compile_definitions(e2e_test_architectures PRIVATE TSC_FIXTURE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/fixtures")
+target_compile_definitions(e2e_test_architectures PRIVATE TSC_FIXTURE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"
+                           TSC_EXECUTABLE="$<TARGET_FILE:tsc>")
 
 # Each example model, with its own optimizer, learns a small synthetic task.
 set(arch_example_libs "")

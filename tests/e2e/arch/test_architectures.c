@@ -19,8 +19,9 @@
  * modules: the test checks that <MODEL>_PARAM_COUNT (what tsc --summary
  * calls the trainable parameters) equals it, that the named tensors are all
  * the model has, and that <model>_parameters and <model>_state hold them in
- * that order. TSC_E2E_FIXTURE_DIR overrides the fixture directory (to try a
- * perturbed copy).
+ * that order; and that `tsc --summary` of each example file prints that count
+ * as its trainable parameters. TSC_E2E_FIXTURE_DIR overrides the fixture
+ * directory (to try a perturbed copy).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -500,9 +501,53 @@ static void test_architecture(void **state)
     {.name = #model, .test_func = test_architecture, .setup_func = setup, .teardown_func = teardown, \
      .initial_state = (void *)&model##_arch}
 
+/* The trainable parameters tsc --summary prints for an example model: the
+ * number after "Trainable params: " (with its thousands commas), or -1. */
+static long summary_trainable_count(const char *model)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "'%s' --summary '%s/examples/models/%s.tdl'", TSC_EXECUTABLE, TSC_SOURCE_DIR,
+             model);
+    FILE *out = popen(command, "r");
+    assert_non_null(out);
+    static const char key[] = "Trainable params: ";
+    long count = -1;
+    char line[512];
+    while (fgets(line, sizeof line, out)) {
+        if (strncmp(line, key, sizeof key - 1) != 0)
+            continue;
+        count = 0;
+        for (const char *p = line + sizeof key - 1; (*p >= '0' && *p <= '9') || *p == ','; p++)
+            if (*p != ',')
+                count = count * 10 + (*p - '0');
+    }
+    assert_int_equal(pclose(out), 0);
+    return count;
+}
+
+/* tsc --summary's count of trainable parameters of each example equals
+ * PyTorch's parameters() count of the same network (from its fixtures). */
+static void test_summary_counts(void **state)
+{
+    (void)state;
+    static const char *const models[] = {"resnet_small", "mobilenet_small", "unet_small"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        context ctx = {0};
+        const char *dir = getenv("TSC_E2E_FIXTURE_DIR");
+        snprintf(ctx.fixture_path, sizeof ctx.fixture_path, "%s/arch_%s_sgd.safetensors",
+                 dir && dir[0] ? dir : TSC_FIXTURE_DIR, models[i]);
+        read_metadata(&ctx);
+        long summary = summary_trainable_count(models[i]);
+        printf("%s: tsc --summary %ld trainable parameters, PyTorch %ld\n", models[i], summary,
+               ctx.torch_parameter_count);
+        assert_int_equal(summary, ctx.torch_parameter_count);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_summary_counts),
         ARCH_TEST(resnet_small_sgd),       ARCH_TEST(resnet_small_momentum),
         ARCH_TEST(resnet_small_nesterov),  ARCH_TEST(resnet_small_adam),
         ARCH_TEST(resnet_small_adamw),     ARCH_TEST(resnet_small_rmsprop),
