@@ -1,4 +1,6 @@
-/* dense (fully connected) layer: one GEMM, a bias and a fused activation. */
+/* dense (fully connected) layer: one GEMM, a bias and a fused activation.
+ * The GEMMs run on libxsmm where dense_xsmm.c can, else on BLAS. */
+#include "dense_internal.h"
 #include "tdl/runtime.h"
 
 /* x: (B,F), kernel: (F,U), bias: (U) or NULL -> y: (B,U) */
@@ -8,6 +10,7 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
         d->units <= 0) {
         return;
     }
+    if (dense_xsmm_forward(y, x, kernel, bias, d, batch)) return;
     const int units = d->units;
     tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, batch, units, d->in_features, 1.0f, x, d->in_features, kernel, units,
               0.0f, y, units);
@@ -53,8 +56,10 @@ void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy
         }
     }
     /* dkernel (F,U) += x^T (F,B) · dpre (B,U) */
-    tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units, 1.0f, dkernel,
-              units);
+    if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch)) {
+        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units, 1.0f, dkernel,
+                  units);
+    }
     /* dx (B,F) += dpre (B,U) · kernel^T (U,F) */
     if (dx != NULL) {
         tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units, 1.0f, dx,

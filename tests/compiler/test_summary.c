@@ -281,6 +281,37 @@ static void test_example_models_params(void **state)
     }
 }
 
+/* The example architectures with batch_norm check without a warning and have
+ * the counts written in their headers: trainable parameters (PyTorch's
+ * parameters() of the same network, tests/e2e/arch/test_architectures.c
+ * compares them) and the moving statistics apart. */
+static void test_example_architectures_params(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        int64_t params, state_floats;
+        const char *trainable_line, *non_trainable_line;
+    } models[] = {
+        {"examples/models/resnet_small.tdl", 9938, 208, "\nTrainable params: 9,938 ", "\nNon-trainable params: 208 "},
+        {"examples/models/mobilenet_small.tdl", 2938, 224, "\nTrainable params: 2,938 ",
+         "\nNon-trainable params: 224 "},
+        {"examples/models/unet_small.tdl", 14515, 64, "\nTrainable params: 14,515 ", "\nNon-trainable params: 64 "},
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        checked_source *cs = check_file(models[i].path);
+        assert_clean(cs);
+        assert_int_equal(cs->diagnostics_size, 0);
+        assert_int_equal(cs->checked->models[0].param_total, models[i].params);
+        assert_int_equal(cs->checked->models[0].state_total, models[i].state_floats);
+        char *table = summary_text(cs, 1);
+        assert_contains(table, models[i].trainable_line);
+        assert_contains(table, models[i].non_trainable_line);
+        free(table);
+        checked_source_free(cs);
+    }
+}
+
 /* FLOPs = 2 x multiply-adds and activation bytes, per row and in total, at B = 2. */
 static void test_flops_and_bytes_by_hand(void **state)
 {
@@ -500,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_fashion_cnn_layers),
         cmocka_unit_test(test_batch_norm_params),
         cmocka_unit_test(test_example_models_params),
+        cmocka_unit_test(test_example_architectures_params),
         cmocka_unit_test(test_flops_and_bytes_by_hand),
         cmocka_unit_test(test_backprop_filter_flops),
         cmocka_unit_test(test_spatial_ops_in_reports),

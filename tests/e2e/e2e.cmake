@@ -95,6 +95,7 @@ endif()
 # --- Inference builds and compiled-in weights (their own executables).
 include(${CMAKE_CURRENT_SOURCE_DIR}/weights/weights.cmake)
 include(${CMAKE_CURRENT_SOURCE_DIR}/spatial/spatial.cmake)
+include(${CMAKE_CURRENT_SOURCE_DIR}/arch/arch.cmake)
 
 # --- Hostile names: models, inputs, outputs, losses and layers named after
 # what C, C++, libc and the generated code itself use, and layer names that

@@ -23,7 +23,10 @@
 #include "lenet5.h"
 #include "mlp.h"
 #include "mnist_convnet.h"
+#include "mobilenet_small.h"
+#include "resnet_small.h"
 #include "tiny.h"
+#include "unet_small.h"
 #include "ast.h"
 #include "check.h"
 #include "codegen.h"
@@ -41,6 +44,9 @@ static const example examples[] = {
     {"examples/models/mlp.tdl", "mlp", mlp_arena_size},
     {"examples/models/mnist_convnet.tdl", "mnist_convnet", mnist_convnet_arena_size},
     {"examples/models/vgg_small.tdl", "vgg_small", vgg_small_arena_size},
+    {"examples/models/resnet_small.tdl", "resnet_small", resnet_small_arena_size},
+    {"examples/models/mobilenet_small.tdl", "mobilenet_small", mobilenet_small_arena_size},
+    {"examples/models/unet_small.tdl", "unet_small", unet_small_arena_size},
     {"examples/fashion_mnist/fashion_cnn.tdl", "fashion_cnn", fashion_cnn_arena_size},
     {"tests/e2e/golden/tiny.tdl", "tiny", tiny_arena_size},
     {"tests/e2e/models/huge_arena.tdl", "huge_arena", huge_arena_arena_size}, /* no training either way */

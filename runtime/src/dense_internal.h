@@ -1,0 +1,19 @@
+/* Internal to libtdlrt: dense.c's faster path (dense_xsmm.c), libxsmm GEMMs
+ * that read the row-major tensors in place. Each returns false, touching
+ * nothing, when it cannot run (libxsmm not built in, the BLAS path chosen, a
+ * layer narrower than a vector, no kernel generated); dense.c then calls BLAS. */
+#ifndef TDL_DENSE_INTERNAL_H
+#define TDL_DENSE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "tdl/runtime.h"
+
+/* y (B,U) = activation(x (B,F) * kernel (F,U) + bias), bias may be NULL. */
+bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
+                        int batch);
+/* dkernel (F,U) += x^T (F,B) * dpre (B,U). */
+bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
+                                int batch);
+
+#endif /* TDL_DENSE_INTERNAL_H */

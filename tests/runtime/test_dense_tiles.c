@@ -1,0 +1,141 @@
+/* dense layers wide enough for the libxsmm path (dense_xsmm.c), on both
+ * paths: forward and the kernel's gradient against a double reference, on
+ * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
+ * batches of 1, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8),
+ * one thread and two (the largest batch is work enough for the team to
+ * split). On the libxsmm path every tile is one sum written by one thread, so
+ * the thread count must not change a bit; OpenBLAS's blocking follows the
+ * rows each thread gets, so the BLAS path is only held to the tolerance.
+ *
+ * Tolerance: float dot products of up to 520 terms of magnitude <= 1 (sums
+ * of magnitude ~13) against double: |got - want| <= 1e-4 * (1 + |want|),
+ * a tenth of which is the expected rounding. */
+#include <math.h>
+#include <stdbool.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tdl/runtime.h"
+
+enum { F = 520, U = 211, MAX_B = 150 };
+static const double TOLERANCE = 1e-4;
+static const int batches[] = {1, 17, MAX_B};
+
+typedef struct dense_data {
+    float x[MAX_B * F], kernel[F * U], bias[U], dy[MAX_B * U];
+} dense_data;
+
+/* Values in [-1, 1) from a fixed linear congruential sequence. */
+static void fill(float *v, size_t n, uint32_t *state) {
+    for (size_t i = 0; i < n; ++i) {
+        *state = *state * 1664525u + 1013904223u;
+        v[i] = (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+static dense_data *data_make(void) {
+    dense_data *data = malloc(sizeof *data);
+    assert_non_null(data);
+    uint32_t state = 12345u;
+    fill(data->x, MAX_B * F, &state);
+    fill(data->kernel, F * U, &state);
+    fill(data->bias, U, &state);
+    fill(data->dy, MAX_B * U, &state);
+    return data;
+}
+
+static bool thread_count_exact(void) {
+    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
+}
+
+static void assert_close(double got, double want) {
+    if (fabs(got - want) > TOLERANCE * (1.0 + fabs(want))) {
+        fail_msg("got %.9g, want %.9g", got, want);
+    }
+}
+
+static void forward_with_threads(float *y, const dense_data *data, const tdl_dense_desc *d, int batch, int threads) {
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(threads);
+    tdl_dense_forward(y, data->x, data->kernel, data->bias, d, batch);
+    tdl_set_num_threads(before);
+}
+
+static void test_forward_matches_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
+    static float y1[MAX_B * U], y2[MAX_B * U];
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
+        const int batch = batches[i];
+        forward_with_threads(y1, data, &d, batch, 1);
+        forward_with_threads(y2, data, &d, batch, 2);
+        if (thread_count_exact()) assert_memory_equal(y1, y2, sizeof(float) * (size_t)batch * U);
+        for (int b = 0; b < batch; ++b) {
+            for (int u = 0; u < U; ++u) {
+                double s = data->bias[u];
+                for (int f = 0; f < F; ++f) s += (double)data->x[b * F + f] * data->kernel[f * U + u];
+                assert_close(y1[b * U + u], s > 0.0 ? s : 0.0);
+                assert_close(y2[b * U + u], s > 0.0 ? s : 0.0);
+            }
+        }
+    }
+    free(data);
+}
+
+/* With a linear activation dpre = dy, so dkernel = x^T dy + what was there. */
+static void test_kernel_gradient_matches_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
+    static float y[MAX_B * U], workspace[MAX_B * U], dkernel[2][F * U], dx[MAX_B * F];
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
+        const int batch = batches[i];
+        tdl_dense_forward(y, data->x, data->kernel, NULL, &d, batch);
+        for (int threads = 1; threads <= 2; ++threads) {
+            const int before = tdl_get_num_threads();
+            tdl_set_num_threads(threads);
+            for (int k = 0; k < F * U; ++k) dkernel[threads - 1][k] = 0.5f; /* gradients accumulate */
+            memset(dx, 0, sizeof dx);
+            tdl_dense_backward(dx, dkernel[threads - 1], NULL, data->dy, y, data->x, data->kernel, &d, batch,
+                               workspace);
+            tdl_set_num_threads(before);
+        }
+        if (thread_count_exact()) assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+        for (int f = 0; f < F; ++f) {
+            for (int u = 0; u < U; ++u) {
+                double s = 0.5;
+                for (int b = 0; b < batch; ++b) s += (double)data->x[b * F + f] * data->dy[b * U + u];
+                assert_close(dkernel[0][f * U + u], s);
+                assert_close(dkernel[1][f * U + u], s);
+            }
+        }
+        for (int b = 0; b < batch; ++b) {
+            for (int f = 0; f < F; ++f) {
+                double s = 0.0;
+                for (int u = 0; u < U; ++u) s += (double)data->dy[b * U + u] * data->kernel[f * U + u];
+                assert_close(dx[b * F + f], s);
+            }
+        }
+    }
+    free(data);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_matches_reference),
+        cmocka_unit_test(test_kernel_gradient_matches_reference),
+    };
+    /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
+    const int automatic = cmocka_run_group_tests_name("wide dense, automatic path", tests, NULL, NULL);
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    const int blas = cmocka_run_group_tests_name("wide dense, BLAS path", tests, NULL, NULL);
+    return automatic + blas;
+}
