@@ -14,7 +14,8 @@
  * times (replica[row][c][col*F + f] = x[row][col][c]), and the kernel's taps
  * are stored repeated OW times (taps[kh][kw][c][ow*F + f]). Both copies are
  * made once per image and once per call; the products then run on blocks of
- * NARROW_BLOCK floats whose partial sums stay in registers over every tap.
+ * a few registers' worth of floats whose partial sums stay in registers over
+ * every tap.
  * The weight gradient is the same product with dy in place of the kernel,
  * summed over output rows and images into a per-thread (taps, C, OW*F)
  * partial, and finally over ow, threads and images in a fixed order.
@@ -32,12 +33,14 @@
 #include "tdl/runtime.h"
 #include "vector.h"
 
-/* NARROW_BLOCK: floats of one block of partial sums, four AVX-512 registers
- * (four independent add chains hide the add latency; ISO C does not contract
- * to FMA); a multiple of NARROW_ROW_BLOCK. Forward computes NARROW_ROWS
- * output rows of NARROW_ROW_BLOCK floats at once (eight registers), which
- * shares each load of the repeated kernel between four rows. NARROW_MAX_FILTERS / NARROW_MAX_CHANNELS: beyond these libxsmm or
- * BLAS have a vector's worth of F or C to work with. NARROW_MAX_COPY_FLOATS
+/* NARROW_BLOCK: floats of one block of the weight gradient's partial sums,
+ * four AVX-512 registers (four independent add chains hide the add latency;
+ * ISO C does not contract to FMA); a multiple of NARROW_ROW_BLOCK. Forward
+ * computes NARROW_ROWS output rows of NARROW_ROW_BLOCK floats at once (eight
+ * registers), which shares each load of the repeated kernel between four
+ * rows: the loads, not the arithmetic, bound these loops.
+ * NARROW_MAX_FILTERS / NARROW_MAX_CHANNELS: beyond these libxsmm or BLAS
+ * have a vector's worth of F or C to work with. NARROW_MAX_COPY_FLOATS
  * bounds each copy (an image's replica, the repeated kernel), which keeps
  * every index within size_t and the scratch within a few MiB.
  * NARROW_MAX_FILTER_CHANNELS: the weight gradient only for first layers
@@ -127,8 +130,8 @@ size_t conv_narrow_filter_scratch_size(const tdl_conv2d_desc *d, int batch) {
  * overwrites all but F. Planes are written in memory order, each from its
  * start to its end, so what the last column writes past a plane is rewritten
  * by the next plane (or lands in the slack, whose lanes are never stored). */
-TDL_VECTOR_CLONES static void replicate_image(float *restrict replica, const float *restrict image, const tdl_conv2d_desc *d,
-                            const narrow_geometry *g) {
+TDL_VECTOR_CLONES static void replicate_image(float *restrict replica, const float *restrict image,
+                                              const tdl_conv2d_desc *d, const narrow_geometry *g) {
     const size_t c_n = (size_t)d->in_c, f_n = (size_t)d->out_c;
     /* Columns [first, last) of a padded row hold input pixels. */
     const size_t first = (size_t)d->pad_left;
@@ -212,7 +215,7 @@ typedef struct narrow_job {
     const tdl_conv2d_desc *d;
     narrow_geometry g;
     int batch;
-    float *y, *dkernel, *repeated, *slots;
+    float *y, *repeated, *slots;
     const float *x, *dz, *scale, *shift;
     size_t slot_floats;
 } narrow_job;
