@@ -1170,6 +1170,39 @@ static void test_ops_documented(void **state)
     free(doc);
 }
 
+/* Every initializer argument is on its op's signature line in docs/ops.md,
+ * with its default. */
+static void test_ops_doc_initializers(void **state)
+{
+    (void)state;
+    char *doc = read_whole("docs/ops.md");
+    int found = 0;
+    for (int i = TSC_OP_INPUT + 1; i < TSC_OP_COUNT; i++) {
+        const tsc_op_info *info = tsc_op_info_of((tsc_op)i);
+        for (int k = 0; k < info->param_count; k++) {
+            const tsc_param_spec *p = &info->params[k];
+            const char *suffix = strstr(p->name, "_initializer");
+            if (suffix == NULL || suffix[strlen("_initializer")] != '\0')
+                continue;
+            char *start = tsc_format("\n`%s(", info->name);
+            const char *line = strstr(doc, start);
+            if (line == NULL)
+                fail_msg("docs/ops.md has no signature line for %s", info->name);
+            const char *end = strchr(line + 1, '\n');
+            char *signature = tsc_xstrndup(line + 1, (size_t)(end - line - 1));
+            char *argument = tsc_format(" %s=%s,", p->name, p->default_word);
+            if (strstr(signature, argument) == NULL)
+                fail_msg("the signature of %s in docs/ops.md lacks%s", info->name, argument);
+            found++;
+            free(argument);
+            free(signature);
+            free(start);
+        }
+    }
+    assert_true(found >= 13);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1200,6 +1233,7 @@ int main(void)
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_ops_doc_examples),
         cmocka_unit_test(test_ops_documented),
+        cmocka_unit_test(test_ops_doc_initializers),
         cmocka_unit_test(test_optimizers_and_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
