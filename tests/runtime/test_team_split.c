@@ -1,6 +1,7 @@
 /* The kernels that split independent rows, channels or elements over the
  * thread team (zero_padding2d/cropping2d, upsample2d, concat, subtract,
- * multiply, rescaling, gelu, swish, batch_norm): on problems large enough
+ * multiply, rescaling, the activations, softmax, gelu, swish, batch_norm):
+ * on problems large enough
  * to split (each at least three times the 131072-float share a thread
  * needs), 2 and 3 threads give exactly the bits 1 thread gives, and 1 thread
  * matches a plain reference where the kernel is a copy or one float
@@ -293,6 +294,46 @@ static void swish_backward(const void *problem, float *out) {
     tdl_swish_backward(out, p->dy, p->a, ELEMENTS);
 }
 
+static void tanh_forward(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    tdl_activation_forward(out, p->a, ELEMENTS, TDL_ACTIVATION_TANH, 0.0f);
+}
+
+/* In place: y aliases x. */
+static void relu_forward_in_place(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    memcpy(out, p->a, ELEMENTS * sizeof *out);
+    tdl_activation_forward(out, out, ELEMENTS, TDL_ACTIVATION_RELU, 0.0f);
+}
+
+static void elu_backward(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    tdl_activation_backward(out, p->dy, p->a, ELEMENTS, TDL_ACTIVATION_ELU, 1.0f);
+}
+
+/* dx is y's own buffer. */
+static void sigmoid_backward_onto_y(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    memcpy(out, p->b, ELEMENTS * sizeof *out);
+    tdl_activation_backward(out, p->dy, out, ELEMENTS, TDL_ACTIVATION_SIGMOID, 0.0f);
+}
+
+/* softmax over rows of 100 (ELEMENTS = 4000 rows), and over the middle axis of (40, 100, 100). */
+static void softmax_last_axis(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    tdl_softmax_forward(out, p->a, ELEMENTS / 100, 100, 1);
+}
+
+static void softmax_middle_axis(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    tdl_softmax_forward(out, p->a, 40, 100, ELEMENTS / 4000);
+}
+
+static void softmax_gradient(const void *problem, float *out) {
+    const elementwise_problem *p = problem;
+    tdl_softmax_backward(out, p->dy, p->b, ELEMENTS / 100, 100, 1);
+}
+
 /* Every elementwise kernel gives the same bits on any thread count; the
  * one-operation ones equal that operation in the test. */
 static void test_elementwise_split(void **state) {
@@ -311,6 +352,13 @@ static void test_elementwise_split(void **state) {
         {"gelu backward", gelu_backward, &p, ELEMENTS},
         {"swish forward", swish_forward, &p, ELEMENTS},
         {"swish backward", swish_backward, &p, ELEMENTS},
+        {"tanh forward", tanh_forward, &p, ELEMENTS},
+        {"relu forward in place", relu_forward_in_place, &p, ELEMENTS},
+        {"elu backward", elu_backward, &p, ELEMENTS},
+        {"sigmoid backward onto y", sigmoid_backward_onto_y, &p, ELEMENTS},
+        {"softmax last axis", softmax_last_axis, &p, ELEMENTS},
+        {"softmax middle axis", softmax_middle_axis, &p, ELEMENTS},
+        {"softmax backward", softmax_gradient, &p, ELEMENTS},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
         float *out = same_bits_for_every_thread_count(&cases[k]);
@@ -328,6 +376,7 @@ static void test_elementwise_split(void **state) {
             }
             if (k == 4) check_close("rescaling", i, out[i], (double)a[i] * 0.5 - 1.0, 1e-7, 1e-6);
             if (k == 5) check_close("rescaling dx", i, out[i], start + (double)dy[i] * 0.5, 1e-7, 1e-6);
+            if (k == 11) check_close("relu", i, out[i], a[i] > 0.0f ? a[i] : 0.0, 0.0, 0.0);
         }
         free(out);
     }
