@@ -4,6 +4,7 @@
  * edges clamped. The backward passes are the adjoints: each output gradient
  * goes back to the pixels the forward read, with the same weights. NHWC. */
 #include <math.h>
+#include <stdint.h>
 
 #include "tdl/runtime.h"
 #include "team.h"
@@ -127,9 +128,10 @@ static void upsample_backward_rows(void *context, size_t first, size_t last) {
         const size_t b = row / (size_t)d->in_h;
         const int source = (int)(row % (size_t)d->in_h);
         float *dx_row = j->out + row * w * c;
-        /* Only output rows within one size_h of this row's own can read it. */
-        const int from = (source - 1) * d->size_h > 0 ? (source - 1) * d->size_h : 0;
-        const int to = (source + 2) * d->size_h < j->oh ? (source + 2) * d->size_h : j->oh;
+        /* Only output rows within one size_h of this row's own can read it
+         * (in 64 bits: (H + 1) * sh may not fit an int). */
+        const int64_t low = ((int64_t)source - 1) * d->size_h, high = ((int64_t)source + 2) * d->size_h;
+        const int from = low > 0 ? (int)low : 0, to = high < j->oh ? (int)high : j->oh;
         for (int i = from; i < to; ++i) {
             const tap r = tap_at(d, i, d->in_h, d->size_h);
             const float *g = j->in + (b * (size_t)j->oh + (size_t)i) * out_row;
