@@ -106,7 +106,6 @@ typedef struct checked_attrs {
                                         focal_loss alpha (0.25) */
     bool approximate;                /* gelu: the tanh form */
     bool use_bias;                   /* conv2d, dense */
-    int kernel_init, bias_init;      /* conv2d, dense: checked_param_init (kernel_/bias_initializer) */
     /* conv2d, pools, conv2d_backprop_*: spatial window, [0] = rows, [1] = columns */
     int64_t kernel[2];               /* conv2d kernel_size; pools pool_size; backprop: filter_sizes kh, kw */
     int64_t strides[2];
@@ -191,7 +190,7 @@ typedef struct checked_param {
     const char *role;                /* "kernel" or "bias" */
     tsc_type type;                   /* f32, no batch: conv2d kernel [kh,kw,C,filters] (HWIO), dense [F,units], bias [n] */
     checked_param_init init;
-    int64_t fan_in, fan_out;         /* kernels: conv kh*kw*C and kh*kw*filters, dense F and units; bias: n, n */
+    int64_t fan_in, fan_out;         /* kernels: conv kh*kw*C and kh*kw*filters, dense F and units; vectors: n, n */
 } checked_param;
 
 #define TSC_MAX_NODE_PARAMS 3   /* separable_conv2d: two kernels and a bias */

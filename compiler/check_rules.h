@@ -77,18 +77,22 @@ double check_schedule_initial_rate(const checked_schedule *schedule);
 tsc_type check_make_type(tsc_dtype dtype, int rank);
 /* f32[B,height,width,channels] with the batch of the feature map x. */
 tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width, int64_t channels);
-/* Fills activation/alpha/use_bias of conv2d or dense, then adds kernel (+ bias). */
+/* Fills activation/alpha/use_bias of a layer with weights from its arguments. */
 void check_layer_options(checked_node *node, const check_value *values);
-void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
-                       int64_t fan_in, int64_t fan_out, int64_t bias);
-/* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the glorot
- * fans Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
-void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias);
-/* One glorot-initialised kernel named `role` (the weight is "<layer>.<role>"),
- * and the zero-initialised bias of [size] when use_bias is set. */
-void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
-                      int64_t fan_in, int64_t fan_out);
-void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size);
+/* The weights below start as the layer's argument Keras names for each
+ * says: kernel_initializer for "kernel", depthwise_initializer for
+ * "depthwise_kernel", gamma_initializer for "gamma" (values: the rule's). */
+void check_add_weights(check_ctx *ctx, checked_node *node, const check_value *values, const int64_t *kernel_dims,
+                       int kernel_rank, int64_t fan_in, int64_t fan_out, int64_t bias);
+/* A convolution's kernel (kh, kw, a, b) and a bias of `bias`, with the fans
+ * Keras computes from that shape: kh*kw*a and kh*kw*b (saturating). */
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const check_value *values, const int64_t kernel[4],
+                            int64_t bias);
+/* One kernel named `role` (the weight is "<layer>.<role>"), and the bias of
+ * [size] when use_bias is set. */
+void check_add_kernel(check_ctx *ctx, checked_node *node, const check_value *values, const char *role,
+                      const int64_t *dims, int rank, int64_t fan_in, int64_t fan_out);
+void check_add_bias(check_ctx *ctx, checked_node *node, const check_value *values, int64_t size);
 
 /* The window part of a convolution's rule (shape_conv.c), shared by conv2d,
  * depthwise_conv2d and separable_conv2d: the input is f32 of rank 4, the
@@ -103,8 +107,8 @@ bool check_conv_window(check_ctx *ctx, checked_node *node, const check_value *va
                        int64_t out_hw[2], const char **reason);
 /* A vector of `length` floats named "<layer>.<role>" (batch_norm's gamma,
  * beta): a parameter when trainable, else non-trainable state (node->state). */
-void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
-                      bool trainable);
+void check_add_vector(check_ctx *ctx, checked_node *node, const check_value *values, const char *role,
+                      int64_t length, bool trainable);
 
 /* Helpers for messages (check_support.c). */
 /* A fix-it inserting `statement` (no ';' added) on its own line before the

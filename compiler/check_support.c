@@ -2,6 +2,7 @@
  * axis, range), the notes that explain where a shape came from, fix-its,
  * weights, and the names bound so far. A leaf of the checker: it calls no
  * rule and nothing of resolve.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,81 +228,84 @@ tsc_type check_feature_map(const checked_node *x, int64_t height, int64_t width,
     return t;
 }
 
-static void add_param(check_ctx *ctx, checked_node *node, const char *role, tsc_type type, checked_param_init init,
-                      int64_t fan_in, int64_t fan_out)
+/* The initializer Keras' argument for a weight of `role` names: role
+ * "kernel" takes kernel_initializer, "depthwise_kernel" depthwise_initializer,
+ * "gamma" gamma_initializer. Every layer with weights takes one such argument
+ * per weight (op_params.def), its Keras default filled in when not given. */
+static checked_param_init role_initializer(const checked_node *node, const check_value *values, const char *role)
 {
-    checked_param *p = &node->params[node->param_count++];
+    static const char kernel_suffix[] = "_kernel";
+    size_t stem = strlen(role), suffix = sizeof kernel_suffix - 1;
+    if (stem > suffix && strcmp(role + stem - suffix, kernel_suffix) == 0)
+        stem -= suffix;
+    char name[64];
+    int length = snprintf(name, sizeof name, "%.*s_initializer", (int)stem, role);
+    TSC_ASSERT(length > 0 && (size_t)length < sizeof name);
+    int index = tsc_op_param_index(node->info, name);
+    TSC_ASSERT(index >= 0);
+    int word = values[index].word;
+    TSC_ASSERT(word >= 0 && word < TSC_INIT_COUNT);
+    return (checked_param_init)word;
+}
+
+/* A trainable weight, or non-trainable state, named "<layer>.<role>". */
+static void add_param(check_ctx *ctx, checked_node *node, const check_value *values, const char *role, tsc_type type,
+                      int64_t fan_in, int64_t fan_out, bool trainable)
+{
+    int *count = trainable ? &node->param_count : &node->state_count;
+    TSC_ASSERT(*count < TSC_MAX_NODE_PARAMS);
+    checked_param *p = trainable ? &node->params[(*count)++] : &node->state[(*count)++];
     p->name = tsc_arena_format(ctx->arena, "%s.%s", node->layer_name, role);
     p->role = role;
     p->type = type;
-    p->init = init;
+    p->init = role_initializer(node, values, role);
     p->fan_in = fan_in;
     p->fan_out = fan_out;
 }
 
-/* Whether the op takes kernel_initializer= and bias_initializer= (and
- * check_layer_options filled them in); the others keep Keras' defaults. */
-static bool chooses_initializers(const checked_node *node)
-{
-    return tsc_op_param_index(node->info, "kernel_initializer") >= 0;
-}
-
-void check_add_kernel(check_ctx *ctx, checked_node *node, const char *role, const int64_t *dims, int rank,
-                      int64_t fan_in, int64_t fan_out)
+void check_add_kernel(check_ctx *ctx, checked_node *node, const check_value *values, const char *role,
+                      const int64_t *dims, int rank, int64_t fan_in, int64_t fan_out)
 {
     tsc_type kernel = check_make_type(TSC_DTYPE_F32, rank);
     memcpy(kernel.dims, dims, (size_t)rank * sizeof kernel.dims[0]);
-    checked_param_init init =
-        chooses_initializers(node) ? (checked_param_init)node->attrs.kernel_init : TSC_INIT_GLOROT_UNIFORM;
-    add_param(ctx, node, role, kernel, init, fan_in, fan_out);
+    add_param(ctx, node, values, role, kernel, fan_in, fan_out, true);
 }
 
-void check_add_bias(check_ctx *ctx, checked_node *node, int64_t size)
-{
-    if (!node->attrs.use_bias)
-        return;
-    tsc_type b = check_make_type(TSC_DTYPE_F32, 1);
-    b.dims[0] = size;
-    checked_param_init init = chooses_initializers(node) ? (checked_param_init)node->attrs.bias_init : TSC_INIT_ZEROS;
-    /* Keras' fans of a rank-1 tensor are its size, both of them. */
-    add_param(ctx, node, "bias", b, init, size, size);
-}
-
-/* A vector of `length` floats named "<layer>.<role>": trainable, or non-trainable state. */
-void check_add_vector(check_ctx *ctx, checked_node *node, const char *role, int64_t length, checked_param_init init,
-                      bool trainable)
+/* A vector of `length` floats named "<layer>.<role>": trainable, or non-trainable state.
+ * Keras' fans of a rank-1 tensor are its size, both of them. */
+void check_add_vector(check_ctx *ctx, checked_node *node, const check_value *values, const char *role,
+                      int64_t length, bool trainable)
 {
     tsc_type type = check_make_type(TSC_DTYPE_F32, 1);
     type.dims[0] = length;
-    if (trainable) {
-        add_param(ctx, node, role, type, init, 0, 0);
-        return;
-    }
-    checked_param *p = &node->state[node->state_count++];
-    p->name = tsc_arena_format(ctx->arena, "%s.%s", node->layer_name, role);
-    p->role = role;
-    p->type = type;
-    p->init = init;
+    add_param(ctx, node, values, role, type, length, length, trainable);
+}
+
+void check_add_bias(check_ctx *ctx, checked_node *node, const check_value *values, int64_t size)
+{
+    if (node->attrs.use_bias)
+        check_add_vector(ctx, node, values, "bias", size, true);
 }
 
 /* Kernel and bias of conv2d and dense. */
-void check_add_weights(check_ctx *ctx, checked_node *node, const int64_t *kernel_dims, int kernel_rank,
-                       int64_t fan_in, int64_t fan_out, int64_t bias)
+void check_add_weights(check_ctx *ctx, checked_node *node, const check_value *values, const int64_t *kernel_dims,
+                       int kernel_rank, int64_t fan_in, int64_t fan_out, int64_t bias)
 {
-    check_add_kernel(ctx, node, "kernel", kernel_dims, kernel_rank, fan_in, fan_out);
-    check_add_bias(ctx, node, bias);
+    check_add_kernel(ctx, node, values, "kernel", kernel_dims, kernel_rank, fan_in, fan_out);
+    check_add_bias(ctx, node, values, bias);
 }
 
-void check_add_conv_weights(check_ctx *ctx, checked_node *node, const int64_t kernel[4], int64_t bias)
+void check_add_conv_weights(check_ctx *ctx, checked_node *node, const check_value *values, const int64_t kernel[4],
+                            int64_t bias)
 {
     int64_t area = tsc_mul_saturating(kernel[0], kernel[1]);
-    check_add_weights(ctx, node, kernel, 4, tsc_mul_saturating(area, kernel[2]), tsc_mul_saturating(area, kernel[3]),
-                      bias);
+    check_add_weights(ctx, node, values, kernel, 4, tsc_mul_saturating(area, kernel[2]),
+                      tsc_mul_saturating(area, kernel[3]), bias);
 }
 
-/* Fills activation/alpha/use_bias and the initializers from the arguments
- * of a layer with weights (activation's words are in tsc_activation order, the
- * initializers' in checked_param_init order; defaults are filled in). */
+/* Fills activation/alpha/use_bias from the arguments of a layer with weights
+ * (activation's words are in tsc_activation order; defaults are filled in).
+ * The initializers are read as each weight is added (role_initializer). */
 void check_layer_options(checked_node *node, const check_value *values)
 {
     int act = tsc_op_param_index(node->info, "activation");
@@ -317,14 +321,6 @@ void check_layer_options(checked_node *node, const check_value *values)
                         : node->attrs.activation == TSC_ACTIVATION_ELU      ? scale->default_float
                                                                             : 0.0;
     node->attrs.use_bias = values[bias].flag;
-    /* Layers without initializer arguments keep Keras' defaults (chooses_initializers). */
-    if (!chooses_initializers(node))
-        return;
-    int kernel_init = tsc_op_param_index(node->info, "kernel_initializer");
-    int bias_init = tsc_op_param_index(node->info, "bias_initializer");
-    TSC_ASSERT(kernel_init >= 0 && bias_init >= 0);
-    node->attrs.kernel_init = values[kernel_init].word;
-    node->attrs.bias_init = values[bias_init].word;
 }
 
 /* Whether a fix-it already inserts this statement earlier in the model: it

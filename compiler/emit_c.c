@@ -249,8 +249,10 @@ static void prototypes(cg_buf *out, const model_emit *me) {
     /* Compiled-in weights are const: nothing initialises, loads or saves them. */
     if (!l->weights)
         template_text(out,
-                      l->has_train ? "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */\n"
-                                   : "/* Keras initializers (glorot_uniform kernels, zero biases) from the seed. */\n",
+                      l->has_train ? "/* Each weight as its layer's initializer says (Keras' defaults: glorot_uniform\n"
+                                     " * kernels, zero biases), from the seed; resets the optimizer. */\n"
+                                   : "/* Each weight as its layer's initializer says (Keras' defaults: glorot_uniform\n"
+                                     " * kernels, zero biases), from the seed. */\n",
                       p);
     if (!l->weights)
         template_text(out,
@@ -480,7 +482,7 @@ static void state_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const cg_program *train = me->layout->programs[CG_MODE_TRAIN];
     cg_buf_printf(out, "/* Every non-trainable tensor: its key in the weight file, where it lives in\n"
-                       " * m->state, its shape, its initial value and its momentum. */\n"
+                       " * m->state, its shape, how it starts and its momentum. */\n"
                        "static const tdl_state_info %s_state_tensors[%s_STATE_TENSORS + 1] = {\n",
                   p, me->nm.upper);
     for (int i = 0; i < me->model->node_count; i++) {
@@ -497,12 +499,13 @@ static void state_table(cg_buf *out, const model_emit *me) {
             for (int d = 0; d < s->type.rank; d++)
                 cg_buf_printf(out, "%s%lld", d ? ", " : "", (long long)s->type.dims[d]);
             char *momentum = cg_float_literal(updated ? n->attrs.momentum : 1.0);
-            cg_buf_printf(out, "}, %s, %s},\n", s->init == TSC_INIT_ONES ? "1.0f" : "0.0f", momentum);
+            cg_buf_printf(out, "}, %s, %lld, %lld, %s},\n", initializer_names[s->init], (long long)s->fan_in,
+                          (long long)s->fan_out, momentum);
             free(momentum);
             offset += count;
         }
     }
-    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, 0.0f, 0.0f}};\n\n");
+    cg_buf_puts(out, "    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0, 0.0f}};\n\n");
 }
 
 static void input_table(cg_buf *out, const model_emit *me) {

@@ -101,7 +101,7 @@ bool check_dense(check_ctx *ctx, checked_node *node, const check_value *values)
     node->type.dims[1] = units;
     int64_t features = x->type.dims[1];
     int64_t kernel[2] = {features, units};
-    check_add_weights(ctx, node, kernel, 2, features, units, units);
+    check_add_weights(ctx, node, values, kernel, 2, features, units, units);
     node->macs_per_example = tsc_mul_saturating(features, units);
     node->shape_reason = tsc_arena_format(ctx->arena, "dense(units=%lld) maps the %lld features of %s to %lld",
                                           (long long)units, (long long)features, check_type_str(ctx, &x->type),

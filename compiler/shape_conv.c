@@ -352,7 +352,7 @@ bool check_conv2d(check_ctx *ctx, checked_node *node, const check_value *values)
     int64_t area = kernel[0] * kernel[1], fan_in = INT64_MAX, fan_out = INT64_MAX;
     (void)tsc_mul_checked(area, channels, &fan_in);
     (void)tsc_mul_checked(area, filters, &fan_out);
-    check_add_weights(ctx, node, kernel, 4, fan_in, fan_out, filters);
+    check_add_weights(ctx, node, values, kernel, 4, fan_in, fan_out, filters);
     /* Each output element is a dot product over the kh*kw*(C/groups) window. */
     int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(out_hw[0], out_hw[1]), filters);
     node->macs_per_example = tsc_mul_saturating(outputs, fan_in);

@@ -19,11 +19,12 @@ static bool depthwise_channels(const checked_node *node, const check_value *valu
 
 /* The depthwise half's kernel [kh,kw,C,M] with Keras' fans: the receptive
  * field times the last two dimensions. */
-static void add_depthwise_kernel(check_ctx *ctx, checked_node *node, int64_t channels, int64_t multiplier)
+static void add_depthwise_kernel(check_ctx *ctx, checked_node *node, const check_value *values, int64_t channels,
+                                 int64_t multiplier)
 {
     int64_t dims[4] = {node->attrs.kernel[0], node->attrs.kernel[1], channels, multiplier};
     int64_t area = dims[0] * dims[1];
-    check_add_kernel(ctx, node, "depthwise_kernel", dims, 4, tsc_mul_saturating(area, channels),
+    check_add_kernel(ctx, node, values, "depthwise_kernel", dims, 4, tsc_mul_saturating(area, channels),
                      tsc_mul_saturating(area, multiplier));
 }
 
@@ -64,8 +65,8 @@ bool check_depthwise_conv2d(check_ctx *ctx, checked_node *node, const check_valu
     node->attrs.filters = out_channels;
     check_layer_options(node, values);
     set_output(node, x, out_hw, out_channels);
-    add_depthwise_kernel(ctx, node, channels, multiplier);
-    check_add_bias(ctx, node, out_channels);
+    add_depthwise_kernel(ctx, node, values, channels, multiplier);
+    check_add_bias(ctx, node, values, out_channels);
     /* Each output element: a kh*kw window of one input channel. */
     int64_t outputs = tsc_mul_saturating(tsc_mul_saturating(out_hw[0], out_hw[1]), out_channels);
     node->macs_per_example = tsc_mul_saturating(outputs, node->attrs.kernel[0] * node->attrs.kernel[1]);
@@ -96,10 +97,10 @@ bool check_separable_conv2d(check_ctx *ctx, checked_node *node, const check_valu
     node->attrs.filters = filters;
     check_layer_options(node, values);
     set_output(node, x, out_hw, filters);
-    add_depthwise_kernel(ctx, node, channels, multiplier);
+    add_depthwise_kernel(ctx, node, values, channels, multiplier);
     int64_t pointwise[4] = {1, 1, middle, filters};
-    check_add_kernel(ctx, node, "pointwise_kernel", pointwise, 4, middle, filters);
-    check_add_bias(ctx, node, filters);
+    check_add_kernel(ctx, node, values, "pointwise_kernel", pointwise, 4, middle, filters);
+    check_add_bias(ctx, node, values, filters);
     /* Per output pixel: the depthwise window of each of the C*M middle
      * channels, then a C*M dot product for each filter. */
     int64_t pixels = tsc_mul_saturating(out_hw[0], out_hw[1]);

@@ -53,11 +53,11 @@ bool check_batch_norm(check_ctx *ctx, checked_node *node, const check_value *val
     int64_t features = x->type.dims[node->attrs.axis];
     /* Keras' order of the weights: gamma, beta, moving_mean, moving_variance. */
     if (node->attrs.has_gamma)
-        check_add_vector(ctx, node, "gamma", features, TSC_INIT_ONES, true);
+        check_add_vector(ctx, node, values, "gamma", features, true);
     if (node->attrs.has_beta)
-        check_add_vector(ctx, node, "beta", features, TSC_INIT_ZEROS, true);
-    check_add_vector(ctx, node, "moving_mean", features, TSC_INIT_ZEROS, false);
-    check_add_vector(ctx, node, "moving_variance", features, TSC_INIT_ONES, false);
+        check_add_vector(ctx, node, values, "beta", features, true);
+    check_add_vector(ctx, node, values, "moving_mean", features, false);
+    check_add_vector(ctx, node, values, "moving_variance", features, false);
     node->type = x->type;
     return true;
 }

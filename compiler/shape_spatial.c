@@ -214,7 +214,7 @@ bool check_conv2d_transpose(check_ctx *ctx, checked_node *node, const check_valu
     node->type = check_feature_map(x, axes[0].out, axes[1].out, filters);
     /* Keras' layout [kh, kw, filters, C], so its fan in is kh*kw*filters. */
     int64_t kernel[4] = {axes[0].k, axes[1].k, filters, channels};
-    check_add_conv_weights(ctx, node, kernel, filters);
+    check_add_conv_weights(ctx, node, values, kernel, filters);
     /* Each input element is spread over a kh*kw*filters window. */
     int64_t inputs = tsc_mul_saturating(tsc_mul_saturating(axes[0].in, axes[1].in), channels);
     node->macs_per_example = tsc_mul_saturating(inputs, node->params[0].fan_in);

@@ -1,6 +1,7 @@
 /* Elementwise activations and softmax along one axis. */
 #include "tdl/runtime.h"
 #include "activation_math.h"
+#include "team.h"
 #include "vector.h"
 
 #include <math.h>
@@ -71,14 +72,30 @@ TDL_VECTOR_CLONES static void activate_in_place(float *restrict y, size_t n, tdl
     }
 }
 
+/* One call, for the shares of the team (tdl_team_split): elements, or the
+ * outer indices of a softmax. */
+typedef struct activation_job {
+    float *out;             /* y, or dx */
+    const float *x, *dy, *y;
+    tdl_activation activation;
+    float alpha;
+    size_t len, inner;      /* softmax */
+} activation_job;
+
 /* Two loops because y may alias x, and only non-aliasing pointers can be
  * restrict (which is what lets the compiler vectorise). */
+static void activate_elements(void *context, size_t begin, size_t end) {
+    const activation_job *j = context;
+    if (j->out == j->x)
+        activate_in_place(j->out + begin, end - begin, j->activation, j->alpha);
+    else
+        activate(j->out + begin, j->x + begin, end - begin, j->activation, j->alpha);
+}
+
 void tdl_activation_forward(float *y, const float *x, size_t n, tdl_activation activation, float alpha) {
     if (y == NULL || x == NULL) return;
-    if (y == x)
-        activate_in_place(y, n, activation, alpha);
-    else
-        activate(y, x, n, activation, alpha);
+    activation_job j = {.out = y, .x = x, .activation = activation, .alpha = alpha};
+    tdl_team_split(n, 2.0, TDL_TEAM_MIN_THREAD_FLOATS, activate_elements, &j);
 }
 
 /* dx += dy * f'(y); the ReLU masks are selects, not branches. */
@@ -110,13 +127,16 @@ TDL_VECTOR_CLONES static void activation_gradient_add(float *restrict dx, const 
     }
 }
 
-void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
-                             tdl_activation activation, float alpha) {
-    if (dx == NULL || dy == NULL || y == NULL) return;
-    /* dx never aliases dy (header). Should it be y's own buffer, the restrict
-     * loops do not apply: the same sums, one element at a time. */
+/* dx never aliases dy (header). Should it be y's own buffer, the restrict
+ * loops do not apply: the same sums, one element at a time. */
+static void activation_gradient_elements(void *context, size_t begin, size_t end) {
+    const activation_job *j = context;
+    float *dx = j->out;
+    const float *dy = j->dy, *y = j->y;
+    const tdl_activation activation = j->activation;
+    const float alpha = j->alpha;
     if ((const float *)dx == y) {
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i = begin; i < end; ++i) {
             float g = dy[i];
             if (activation == TDL_ACTIVATION_RELU) g = y[i] > 0.0f ? dy[i] : 0.0f;
             if (activation == TDL_ACTIVATION_SIGMOID) g = dy[i] * y[i] * (1.0f - y[i]);
@@ -128,15 +148,23 @@ void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t 
         }
         return;
     }
-    activation_gradient_add(dx, dy, y, n, activation, alpha);
+    activation_gradient_add(dx + begin, dy + begin, y + begin, end - begin, activation, alpha);
 }
 
-void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, size_t inner) {
-    if (y == NULL || x == NULL || axis_len <= 0) {
-        return;
-    }
-    const size_t len = (size_t)axis_len;
-    for (size_t o = 0; o < outer; ++o) {
+void tdl_activation_backward(float *dx, const float *dy, const float *y, size_t n,
+                             tdl_activation activation, float alpha) {
+    if (dx == NULL || dy == NULL || y == NULL) return;
+    activation_job j = {.out = dx, .dy = dy, .y = y, .activation = activation, .alpha = alpha};
+    tdl_team_split(n, 3.0, TDL_TEAM_MIN_THREAD_FLOATS, activation_gradient_elements, &j);
+}
+
+/* Outer indices [begin, end): each normalises its own inner columns. */
+static void softmax_rows(void *context, size_t begin, size_t end) {
+    const activation_job *j = context;
+    float *y = j->out;
+    const float *x = j->x;
+    const size_t len = j->len, inner = j->inner;
+    for (size_t o = begin; o < end; ++o) {
         for (size_t in = 0; in < inner; ++in) {
             const size_t base = o * len * inner + in;
             float max = x[base];
@@ -161,13 +189,21 @@ void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, s
     }
 }
 
-/* dy, y: (outer, axis_len, inner) -> dx += y * (dy - sum_axis(dy * y)) */
-void tdl_softmax_backward(float *dx, const float *dy, const float *y, size_t outer, int axis_len, size_t inner) {
-    if (dx == NULL || dy == NULL || y == NULL || axis_len <= 0) {
+void tdl_softmax_forward(float *y, const float *x, size_t outer, int axis_len, size_t inner) {
+    if (y == NULL || x == NULL || axis_len <= 0) {
         return;
     }
-    const size_t len = (size_t)axis_len;
-    for (size_t o = 0; o < outer; ++o) {
+    activation_job j = {.out = y, .x = x, .len = (size_t)axis_len, .inner = inner};
+    /* Three passes over each row, one of them an exp. */
+    tdl_team_split(outer, 4.0 * (double)axis_len * (double)inner, TDL_TEAM_MIN_THREAD_FLOATS, softmax_rows, &j);
+}
+
+static void softmax_gradient_rows(void *context, size_t begin, size_t end) {
+    const activation_job *j = context;
+    float *dx = j->out;
+    const float *dy = j->dy, *y = j->y;
+    const size_t len = j->len, inner = j->inner;
+    for (size_t o = begin; o < end; ++o) {
         for (size_t in = 0; in < inner; ++in) {
             const size_t base = o * len * inner + in;
             double dot = 0.0;
@@ -181,4 +217,14 @@ void tdl_softmax_backward(float *dx, const float *dy, const float *y, size_t out
             }
         }
     }
+}
+
+/* dy, y: (outer, axis_len, inner) -> dx += y * (dy - sum_axis(dy * y)) */
+void tdl_softmax_backward(float *dx, const float *dy, const float *y, size_t outer, int axis_len, size_t inner) {
+    if (dx == NULL || dy == NULL || y == NULL || axis_len <= 0) {
+        return;
+    }
+    activation_job j = {.out = dx, .dy = dy, .y = y, .len = (size_t)axis_len, .inner = inner};
+    tdl_team_split(outer, 4.0 * (double)axis_len * (double)inner, TDL_TEAM_MIN_THREAD_FLOATS, softmax_gradient_rows,
+                   &j);
 }

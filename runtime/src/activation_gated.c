@@ -2,6 +2,7 @@
  * invertible, so the backward reads the input, not the output. Each element
  * is read before it is written, so y (or dx) may alias x. */
 #include "tdl/runtime.h"
+#include "team.h"
 
 #include <math.h>
 
@@ -39,34 +40,78 @@ static float gelu(float x, tdl_gelu_form form, float *slope) {
     return form == TDL_GELU_TANH ? gelu_tanh(x, slope) : gelu_exact(x, slope);
 }
 
+/* One call, for the shares of the team: elements [begin, end), each on its own. */
+typedef struct gated_job {
+    float *out;             /* y, or dx */
+    const float *dy, *x;
+    tdl_gelu_form form;
+} gated_job;
+
+/* Each element costs an erf or exp and tens of flops, several times a
+ * copied float: a share of this many elements takes about as long as
+ * TDL_TEAM_MIN_THREAD_FLOATS copied ones. */
+#define GATED_MIN_THREAD_ELEMENTS 16384.0
+
+static void gelu_elements(void *context, size_t begin, size_t end) {
+    const gated_job *j = context;
+    float *y = j->out;
+    const float *x = j->x;
+    float unused;
+    for (size_t i = begin; i < end; ++i) y[i] = gelu(x[i], j->form, &unused);
+}
+
 /* x: (n) -> y: (n) */
 void tdl_gelu_forward(float *y, const float *x, size_t n, tdl_gelu_form form) {
     if (y == NULL || x == NULL) return;
-    float unused;
-    for (size_t i = 0; i < n; ++i) y[i] = gelu(x[i], form, &unused);
+    gated_job j = {y, NULL, x, form};
+    tdl_team_split(n, 1.0, GATED_MIN_THREAD_ELEMENTS, gelu_elements, &j);
+}
+
+static void gelu_gradient_elements(void *context, size_t begin, size_t end) {
+    const gated_job *j = context;
+    float *dx = j->out;
+    const float *dy = j->dy, *x = j->x;
+    for (size_t i = begin; i < end; ++i) {
+        float slope;
+        gelu(x[i], j->form, &slope);
+        dx[i] += dy[i] * slope;
+    }
 }
 
 /* dy, x: (n) -> dx += dy * gelu'(x) */
 void tdl_gelu_backward(float *dx, const float *dy, const float *x, size_t n, tdl_gelu_form form) {
     if (dx == NULL || dy == NULL || x == NULL) return;
-    for (size_t i = 0; i < n; ++i) {
-        float slope;
-        gelu(x[i], form, &slope);
-        dx[i] += dy[i] * slope;
-    }
+    gated_job j = {dx, dy, x, form};
+    tdl_team_split(n, 1.0, GATED_MIN_THREAD_ELEMENTS, gelu_gradient_elements, &j);
+}
+
+static void swish_elements(void *context, size_t begin, size_t end) {
+    const gated_job *j = context;
+    float *y = j->out;
+    const float *x = j->x;
+    for (size_t i = begin; i < end; ++i) y[i] = x[i] * sigmoid(x[i]);
 }
 
 /* x: (n) -> y = x * sigmoid(x) */
 void tdl_swish_forward(float *y, const float *x, size_t n) {
     if (y == NULL || x == NULL) return;
-    for (size_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid(x[i]);
+    gated_job j = {y, NULL, x, TDL_GELU_EXACT};
+    tdl_team_split(n, 1.0, GATED_MIN_THREAD_ELEMENTS, swish_elements, &j);
+}
+
+static void swish_gradient_elements(void *context, size_t begin, size_t end) {
+    const gated_job *j = context;
+    float *dx = j->out;
+    const float *dy = j->dy, *x = j->x;
+    for (size_t i = begin; i < end; ++i) {
+        const float s = sigmoid(x[i]);
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
 }
 
 /* dy, x: (n) -> dx += dy * s (1 + x (1 - s)), s = sigmoid(x) */
 void tdl_swish_backward(float *dx, const float *dy, const float *x, size_t n) {
     if (dx == NULL || dy == NULL || x == NULL) return;
-    for (size_t i = 0; i < n; ++i) {
-        const float s = sigmoid(x[i]);
-        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
-    }
+    gated_job j = {dx, dy, x, TDL_GELU_EXACT};
+    tdl_team_split(n, 1.0, GATED_MIN_THREAD_ELEMENTS, swish_gradient_elements, &j);
 }

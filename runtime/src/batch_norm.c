@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "tdl/runtime.h"
+#include "team.h"
 #include "vector.h"
 
 enum { TILE = 64 };
@@ -100,33 +101,64 @@ static void tile_scale(float *scale, float *shift, const float *variance, const 
     }
 }
 
+/* One call, for the shares of the team: the channels are split, each
+ * share taken tile by tile. A channel's sums run over the rows in the same
+ * order whatever tile or share holds it, so every thread count gives the
+ * same bits. */
+typedef struct norm_job {
+    view v;
+    float epsilon;
+    float *y, *dx, *dgamma, *dbeta;
+    float *batch_mean, *batch_variance;   /* forward_train: written */
+    const float *x, *dy, *mean, *variance, *gamma, *beta;
+} norm_job;
+
+/* Channel c0's tile within the share ending at `end`. */
+static int tile_width(size_t c0, size_t end) {
+    return end - c0 < TILE ? (int)(end - c0) : TILE;
+}
+
+static void train_channels(void *context, size_t begin, size_t end) {
+    const norm_job *j = context;
+    const view *v = &j->v;
+    double sum[TILE];
+    float scale[TILE], shift[TILE];
+    for (size_t first = begin; first < end; first += TILE) {
+        int c0 = (int)first, n = tile_width(first, end);
+        tile_sums(sum, j->x, NULL, v, c0, n);
+        for (int k = 0; k < n; k++) j->batch_mean[c0 + k] = (float)(sum[k] / v->count);
+        tile_sums(sum, j->x, j->batch_mean + c0, v, c0, n);
+        for (int k = 0; k < n; k++) j->batch_variance[c0 + k] = (float)(sum[k] / v->count);
+        tile_scale(scale, shift, j->batch_variance, j->gamma, j->beta, c0, n, j->epsilon);
+        tile_apply(j->y, j->x, j->batch_mean + c0, scale, shift, v, c0, n);
+    }
+}
+
 void tdl_batch_norm_forward_train(float *y, float *mean, float *variance, const float *x, const float *gamma,
                                   const float *beta, const tdl_batch_norm_desc *d, int batch) {
     if (!valid(d, batch) || !y || !mean || !variance || !x) return;
-    view v = view_of(d, batch);
-    double sum[TILE];
+    norm_job j = {.v = view_of(d, batch), .epsilon = d->epsilon, .y = y, .batch_mean = mean,
+                  .batch_variance = variance, .x = x, .gamma = gamma, .beta = beta};
+    /* Three passes over each channel: the sums, the squares, the output. */
+    tdl_team_split((size_t)j.v.channels, 3.0 * j.v.count, TDL_TEAM_MIN_THREAD_FLOATS, train_channels, &j);
+}
+
+static void forward_channels(void *context, size_t begin, size_t end) {
+    const norm_job *j = context;
     float scale[TILE], shift[TILE];
-    for (int c0 = 0; c0 < v.channels; c0 += TILE) {
-        int n = v.channels - c0 < TILE ? v.channels - c0 : TILE;
-        tile_sums(sum, x, NULL, &v, c0, n);
-        for (int k = 0; k < n; k++) mean[c0 + k] = (float)(sum[k] / v.count);
-        tile_sums(sum, x, mean + c0, &v, c0, n);
-        for (int k = 0; k < n; k++) variance[c0 + k] = (float)(sum[k] / v.count);
-        tile_scale(scale, shift, variance, gamma, beta, c0, n, d->epsilon);
-        tile_apply(y, x, mean + c0, scale, shift, &v, c0, n);
+    for (size_t first = begin; first < end; first += TILE) {
+        int c0 = (int)first, n = tile_width(first, end);
+        tile_scale(scale, shift, j->variance, j->gamma, j->beta, c0, n, j->epsilon);
+        tile_apply(j->y, j->x, j->mean + c0, scale, shift, &j->v, c0, n);
     }
 }
 
 void tdl_batch_norm_forward(float *y, const float *x, const float *mean, const float *variance,
                             const float *gamma, const float *beta, const tdl_batch_norm_desc *d, int batch) {
     if (!valid(d, batch) || !y || !x || !mean || !variance) return;
-    view v = view_of(d, batch);
-    float scale[TILE], shift[TILE];
-    for (int c0 = 0; c0 < v.channels; c0 += TILE) {
-        int n = v.channels - c0 < TILE ? v.channels - c0 : TILE;
-        tile_scale(scale, shift, variance, gamma, beta, c0, n, d->epsilon);
-        tile_apply(y, x, mean + c0, scale, shift, &v, c0, n);
-    }
+    norm_job j = {.v = view_of(d, batch), .epsilon = d->epsilon, .y = y, .x = x, .mean = mean,
+                  .variance = variance, .gamma = gamma, .beta = beta};
+    tdl_team_split((size_t)j.v.channels, 2.0 * j.v.count, TDL_TEAM_MIN_THREAD_FLOATS, forward_channels, &j);
 }
 
 void tdl_batch_norm_scale_shift(float *scale, float *shift, const float *mean, const float *variance,
@@ -173,18 +205,18 @@ static void gradient_row(float *restrict dx, const float *restrict dy, const flo
     for (int k = 0; k < n; k++) dx[k] += a[k] * dy[k] + b[k] * (x[k] - mean[k]) + c[k];
 }
 
-void tdl_batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
-                             const float *mean, const float *variance, const float *gamma,
-                             const tdl_batch_norm_desc *d, int batch) {
-    if (!valid(d, batch) || !dy || !x || !mean || !variance) return;
-    view v = view_of(d, batch);
+static void backward_channels(void *context, size_t begin, size_t end) {
+    const norm_job *j = context;
+    const view v = j->v;
+    float *dx = j->dx, *dgamma = j->dgamma, *dbeta = j->dbeta;
+    const float *dy = j->dy, *x = j->x, *mean = j->mean, *variance = j->variance, *gamma = j->gamma;
     double sum_dy[TILE], sum_dyx[TILE];
     float a[TILE], b[TILE], c[TILE];
-    for (int c0 = 0; c0 < v.channels; c0 += TILE) {
-        int n = v.channels - c0 < TILE ? v.channels - c0 : TILE;
+    for (size_t first = begin; first < end; first += TILE) {
+        int c0 = (int)first, n = tile_width(first, end);
         tile_gradient_sums(sum_dy, sum_dyx, dy, x, mean + c0, &v, c0, n);
         for (int k = 0; k < n; k++) {
-            double inv_std = 1.0 / sqrt((double)variance[c0 + k] + (double)d->epsilon);
+            double inv_std = 1.0 / sqrt((double)variance[c0 + k] + (double)j->epsilon);
             double sum_dy_xhat = sum_dyx[k] * inv_std;
             if (dgamma) dgamma[c0 + k] += (float)sum_dy_xhat;
             if (dbeta) dbeta[c0 + k] += (float)sum_dy[k];
@@ -208,6 +240,16 @@ void tdl_batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float
             }
         }
     }
+}
+
+void tdl_batch_norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *mean, const float *variance, const float *gamma,
+                             const tdl_batch_norm_desc *d, int batch) {
+    if (!valid(d, batch) || !dy || !x || !mean || !variance) return;
+    norm_job j = {.v = view_of(d, batch), .epsilon = d->epsilon, .dx = dx, .dgamma = dgamma, .dbeta = dbeta,
+                  .x = x, .dy = dy, .mean = mean, .variance = variance, .gamma = gamma};
+    /* Two passes over each channel: the gradient sums, then dx. */
+    tdl_team_split((size_t)j.v.channels, 2.0 * j.v.count, TDL_TEAM_MIN_THREAD_FLOATS, backward_channels, &j);
 }
 
 TDL_VECTOR_CLONES

@@ -109,10 +109,6 @@ static float scheduled_learning_rate(const tdl_model_info *info, int64_t step) {
     return tdl_lr_schedule_at(&info->schedule, step);
 }
 
-static void fill(float *x, size_t n, float value) {
-    for (size_t i = 0; i < n; i++) x[i] = value;
-}
-
 void tdl_model_init(tdl_model *m, uint64_t seed) {
     if (!m) return;
     const tdl_model_info *info = m->info;
@@ -122,8 +118,11 @@ void tdl_model_init(tdl_model *m, uint64_t seed) {
         const tdl_param_info *p = &info->params[i];
         tdl_init_fill(m->params + p->offset, p->count, p->init, p->fan_in, p->fan_out, &rng);
     }
-    for (int i = 0; i < info->state_tensors; i++)
-        fill(m->state + info->state[i].offset, info->state[i].count, info->state[i].fill);
+    /* After every parameter: the parameters draw the same numbers with or without state. */
+    for (int i = 0; i < info->state_tensors; i++) {
+        const tdl_state_info *s = &info->state[i];
+        tdl_init_fill(m->state + s->offset, s->count, s->init, s->fan_in, s->fan_out, &rng);
+    }
     if (m->batch_state) tdl_zero(m->batch_state, info->layout.batch_state_floats);
     tdl_zero(m->grads, info->layout.grad_floats);
     if (m->slot1) tdl_zero(m->slot1, info->layout.param_floats);

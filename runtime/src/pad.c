@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tdl/runtime.h"
+#include "team.h"
 
 static int out_height(const tdl_pad2d_desc *d) {
     return d->in_h + d->top + d->bottom;
@@ -25,43 +26,71 @@ static void copied_columns(const tdl_pad2d_desc *d, int *begin, int *end) {
     *end = last < out_width(d) ? last : out_width(d);
 }
 
+/* One call's arguments, for the shares of the team (tdl_team_split). */
+typedef struct pad_job {
+    const tdl_pad2d_desc *d;
+    float *out;             /* y, or dx */
+    const float *in;        /* x, or dy */
+    size_t oh, ow, c;
+    int begin, end;         /* copied_columns */
+} pad_job;
+
+static pad_job pad_job_of(const tdl_pad2d_desc *d, float *out, const float *in) {
+    pad_job j = {d, out, in, (size_t)out_height(d), (size_t)out_width(d), (size_t)d->channels, 0, 0};
+    copied_columns(d, &j.begin, &j.end);
+    return j;
+}
+
+/* Output rows [first, last) of the batch, each b * oh + i. */
+static void pad_forward_rows(void *context, size_t first, size_t last) {
+    const pad_job *j = context;
+    const tdl_pad2d_desc *d = j->d;
+    const size_t c = j->c, ow = j->ow;
+    for (size_t r = first; r < last; ++r) {
+        const size_t b = r / j->oh, i = r % j->oh;
+        float *row = j->out + r * ow * c;
+        const long source = (long)i - d->top;
+        if (source < 0 || source >= d->in_h || j->begin >= j->end) {
+            memset(row, 0, ow * c * sizeof *row);
+            continue;
+        }
+        const float *in = j->in + ((b * (size_t)d->in_h + (size_t)source) * (size_t)d->in_w) * c;
+        memset(row, 0, (size_t)j->begin * c * sizeof *row);
+        memcpy(row + (size_t)j->begin * c, in + (size_t)(j->begin - d->left) * c,
+               (size_t)(j->end - j->begin) * c * sizeof *row);
+        memset(row + (size_t)j->end * c, 0, (ow - (size_t)j->end) * c * sizeof *row);
+    }
+}
+
 /* x: (B,H,W,C) -> y: (B,H+top+bottom,W+left+right,C) */
 void tdl_pad2d_forward(float *y, const float *x, const tdl_pad2d_desc *d, int batch) {
     if (!pad_usable(d, batch) || y == NULL || x == NULL) return;
-    const size_t c = (size_t)d->channels, oh = (size_t)out_height(d), ow = (size_t)out_width(d);
-    int begin, end;
-    copied_columns(d, &begin, &end);
-    for (size_t b = 0; b < (size_t)batch; ++b) {
-        for (size_t i = 0; i < oh; ++i) {
-            float *row = y + ((b * oh + i) * ow) * c;
-            const long source = (long)i - d->top;
-            if (source < 0 || source >= d->in_h || begin >= end) {
-                memset(row, 0, ow * c * sizeof *row);
-                continue;
-            }
-            const float *in = x + ((b * (size_t)d->in_h + (size_t)source) * (size_t)d->in_w) * c;
-            memset(row, 0, (size_t)begin * c * sizeof *row);
-            memcpy(row + (size_t)begin * c, in + (size_t)(begin - d->left) * c, (size_t)(end - begin) * c * sizeof *row);
-            memset(row + (size_t)end * c, 0, (ow - (size_t)end) * c * sizeof *row);
-        }
+    pad_job j = pad_job_of(d, y, x);
+    tdl_team_split((size_t)batch * j.oh, (double)j.ow * (double)j.c, TDL_TEAM_MIN_THREAD_FLOATS, pad_forward_rows,
+                   &j);
+}
+
+/* Output-gradient rows [first, last): each copied row adds onto its own input row. */
+static void pad_backward_rows(void *context, size_t first, size_t last) {
+    const pad_job *j = context;
+    const tdl_pad2d_desc *d = j->d;
+    const size_t c = j->c, run = (size_t)(j->end - j->begin) * c;
+    for (size_t r = first; r < last; ++r) {
+        const size_t b = r / j->oh, i = r % j->oh;
+        const long source = (long)i - d->top;
+        if (source < 0 || source >= d->in_h) continue;
+        const float *g = j->in + (r * j->ow + (size_t)j->begin) * c;
+        float *out = j->out +
+                     ((b * (size_t)d->in_h + (size_t)source) * (size_t)d->in_w + (size_t)(j->begin - d->left)) * c;
+        for (size_t k = 0; k < run; ++k) out[k] += g[k];
     }
 }
 
 /* dy: (B,H',W',C) -> dx: (B,H,W,C) += the copied part. */
 void tdl_pad2d_backward(float *dx, const float *dy, const tdl_pad2d_desc *d, int batch) {
     if (!pad_usable(d, batch) || dx == NULL || dy == NULL) return;
-    const size_t c = (size_t)d->channels, oh = (size_t)out_height(d), ow = (size_t)out_width(d);
-    int begin, end;
-    copied_columns(d, &begin, &end);
-    if (begin >= end) return;
-    const size_t run = (size_t)(end - begin) * c;
-    for (size_t b = 0; b < (size_t)batch; ++b) {
-        for (size_t i = 0; i < oh; ++i) {
-            const long source = (long)i - d->top;
-            if (source < 0 || source >= d->in_h) continue;
-            const float *g = dy + ((b * oh + i) * ow + (size_t)begin) * c;
-            float *out = dx + ((b * (size_t)d->in_h + (size_t)source) * (size_t)d->in_w + (size_t)(begin - d->left)) * c;
-            for (size_t k = 0; k < run; ++k) out[k] += g[k];
-        }
-    }
+    pad_job j = pad_job_of(d, dx, dy);
+    if (j.begin >= j.end) return;
+    tdl_team_split((size_t)batch * j.oh, (double)(j.end - j.begin) * (double)j.c, TDL_TEAM_MIN_THREAD_FLOATS,
+                   pad_backward_rows, &j);
 }

@@ -28,6 +28,20 @@ static inline void tdl_team_share(size_t n, int t, int threads, size_t *begin, s
  * least one item-grain per thread (waking a thread costs a few microseconds). */
 int tdl_team_threads_for(double work, double min_work_per_thread);
 
+/* Below this many floats read or written per thread, an elementwise or
+ * copying pass stays on one thread (conv.c's elementwise passes use the same). */
+#define TDL_TEAM_MIN_THREAD_FLOATS 131072.0
+
+/* Items [begin, end) of a kernel's independent items. */
+typedef void (*tdl_team_items_fn)(void *context, size_t begin, size_t end);
+
+/* Runs items(context, begin, end) over [0, n) in the contiguous shares of
+ * tdl_team_share, on as many threads as tdl_team_threads_for(n * item_work,
+ * min_work_per_thread) allows and never more than n (team_split.c). When
+ * each item's results depend on that item alone, every thread count gives
+ * the same bits. */
+void tdl_team_split(size_t n, double item_work, double min_work_per_thread, tdl_team_items_fn items, void *context);
+
 /* Internal to blas.c: BLAS runs on one thread, inside the team. */
 void tdl_blas_use_one_thread(void);
 

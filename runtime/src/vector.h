@@ -18,4 +18,17 @@
 #define TDL_VECTOR_CLONES
 #endif
 
+/* Before a loop of constant trip count along a row of accumulators
+ * (sum[j] += a * b[j]) inside a longer loop that runs the sums: keeps it a
+ * loop until the vectoriser has seen it. Unrolled early, its iterations
+ * become separate sums, and GCC then vectorises the outer loop instead,
+ * adding each sum up in order one lane at a time (a fold-left reduction);
+ * kept a loop, it is vectorised across the row, and the row of sums stays
+ * in vector registers. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TDL_VECTOR_ROW _Pragma("GCC unroll 1")
+#else
+#define TDL_VECTOR_ROW
+#endif
+
 #endif /* TDL_VECTOR_H */

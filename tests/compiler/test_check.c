@@ -549,6 +549,95 @@ static void test_initializer_arguments(void **state)
     checked_text_free(ct);
 }
 
+/* Every layer with weights takes Keras' initializer argument for each of
+ * them, with Keras' names and defaults; fans as Keras computes them from
+ * each tensor's shape (conv2d_transpose's kernel is [kh,kw,filters,C]). */
+static void test_initializer_arguments_every_layer(void **state)
+{
+    (void)state;
+    checked_text *ct = check_body("    t = conv2d_transpose(image, filters=8, kernel_size=3, kernel_initializer=he_normal,\n"
+                                  "                         bias_initializer=ones);\n"
+                                  "    w = depthwise_conv2d(t, kernel_size=3, depth_multiplier=2,\n"
+                                  "                         depthwise_initializer=lecun_uniform, bias_initializer=ones);\n"
+                                  "    s = separable_conv2d(w, filters=4, kernel_size=3, depthwise_initializer=he_uniform,\n"
+                                  "                         pointwise_initializer=glorot_normal, bias_initializer=ones);\n"
+                                  "    n = batch_norm(s, beta_initializer=ones, gamma_initializer=zeros,\n"
+                                  "                   moving_mean_initializer=ones, moving_variance_initializer=zeros);\n"
+                                  "    output n;");
+    assert_int_equal(ct->errors, 0);
+    const checked_node *t = layer(ct, "conv2d_transpose_1"), *w = layer(ct, "depthwise_conv2d_1");
+    const checked_node *s = layer(ct, "separable_conv2d_1"), *n = layer(ct, "batch_norm_1");
+    assert_int_equal(t->params[0].init, TSC_INIT_HE_NORMAL);
+    assert_int_equal(t->params[0].fan_in, 3 * 3 * 8);
+    assert_int_equal(t->params[0].fan_out, 3 * 3 * 3);
+    assert_int_equal(t->params[1].init, TSC_INIT_ONES);
+    assert_string_equal(w->params[0].role, "depthwise_kernel");
+    assert_int_equal(w->params[0].init, TSC_INIT_LECUN_UNIFORM);
+    assert_int_equal(w->params[0].fan_in, 3 * 3 * 8);
+    assert_int_equal(w->params[0].fan_out, 3 * 3 * 2);
+    assert_int_equal(w->params[1].init, TSC_INIT_ONES);
+    assert_int_equal(s->param_count, 3);
+    assert_int_equal(s->params[0].init, TSC_INIT_HE_UNIFORM);
+    assert_string_equal(s->params[1].role, "pointwise_kernel");
+    assert_int_equal(s->params[1].init, TSC_INIT_GLOROT_NORMAL);
+    assert_int_equal(s->params[1].fan_in, 16);
+    assert_int_equal(s->params[1].fan_out, 4);
+    assert_int_equal(s->params[2].init, TSC_INIT_ONES);
+    /* Keras' order: gamma, beta; then moving_mean, moving_variance. */
+    assert_string_equal(n->params[0].role, "gamma");
+    assert_int_equal(n->params[0].init, TSC_INIT_ZEROS);
+    assert_int_equal(n->params[0].fan_in, 4);
+    assert_int_equal(n->params[1].init, TSC_INIT_ONES);
+    assert_string_equal(n->state[0].role, "moving_mean");
+    assert_int_equal(n->state[0].init, TSC_INIT_ONES);
+    assert_int_equal(n->state[1].init, TSC_INIT_ZEROS);
+    assert_int_equal(n->state[1].fan_out, 4);
+    checked_text_free(ct);
+
+    /* Left out: Keras' defaults. */
+    ct = check_body("    s = separable_conv2d(image, filters=4, kernel_size=3);\n"
+                    "    n = batch_norm(s);\n"
+                    "    output n;");
+    assert_int_equal(ct->errors, 0);
+    s = layer(ct, "separable_conv2d_1");
+    n = layer(ct, "batch_norm_1");
+    assert_int_equal(s->params[0].init, TSC_INIT_GLOROT_UNIFORM);
+    assert_int_equal(s->params[1].init, TSC_INIT_GLOROT_UNIFORM);
+    assert_int_equal(s->params[2].init, TSC_INIT_ZEROS);
+    assert_int_equal(n->params[0].init, TSC_INIT_ONES);
+    assert_int_equal(n->params[1].init, TSC_INIT_ZEROS);
+    assert_int_equal(n->state[0].init, TSC_INIT_ZEROS);
+    assert_int_equal(n->state[1].init, TSC_INIT_ONES);
+    checked_text_free(ct);
+
+    /* A misspelt word: the list of words and the closest one, for each new argument. */
+    static const struct {
+        const char *body, *message, *help;
+    } bad[] = {
+        {"    y = conv2d_transpose(image, 4, 3, kernel_initializer=glorot_unifrom);",
+         "'glorot_unifrom' is not a valid kernel_initializer for conv2d_transpose", "'glorot_uniform'"},
+        {"    y = depthwise_conv2d(image, 3, depthwise_initializer=he_normall);",
+         "'he_normall' is not a valid depthwise_initializer for depthwise_conv2d", "'he_normal'"},
+        {"    y = separable_conv2d(image, 4, 3, pointwise_initializer=lecun_norml);",
+         "'lecun_norml' is not a valid pointwise_initializer for separable_conv2d", "'lecun_normal'"},
+        {"    y = batch_norm(image, moving_variance_initializer=one);",
+         "'one' is not a valid moving_variance_initializer for batch_norm", "'ones'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "%s\n    output y;", bad[i].body);
+        ct = check_body(body);
+        char help[64];
+        snprintf(help, sizeof help, "help: did you mean %s?", bad[i].help);
+        if (ct->errors != 1 || strstr(ct->diagnostics, bad[i].message) == NULL ||
+            strstr(ct->diagnostics, "expected one of: glorot_uniform, glorot_normal, he_uniform, he_normal, "
+                                    "lecun_uniform, lecun_normal, zeros, ones [E0106]") == NULL ||
+            strstr(ct->diagnostics, help) == NULL)
+            fail_msg("case %zu: want E0106 '%s' and '%s', got:\n%s", i, bad[i].message, help, ct->diagnostics);
+        checked_text_free(ct);
+    }
+}
+
 /* Left-out parameters get the registry's typed defaults, read by name. */
 static void test_registry_defaults(void **state)
 {
@@ -1081,6 +1170,39 @@ static void test_ops_documented(void **state)
     free(doc);
 }
 
+/* Every initializer argument is on its op's signature line in docs/ops.md,
+ * with its default. */
+static void test_ops_doc_initializers(void **state)
+{
+    (void)state;
+    char *doc = read_whole("docs/ops.md");
+    int found = 0;
+    for (int i = TSC_OP_INPUT + 1; i < TSC_OP_COUNT; i++) {
+        const tsc_op_info *info = tsc_op_info_of((tsc_op)i);
+        for (int k = 0; k < info->param_count; k++) {
+            const tsc_param_spec *p = &info->params[k];
+            const char *suffix = strstr(p->name, "_initializer");
+            if (suffix == NULL || suffix[strlen("_initializer")] != '\0')
+                continue;
+            char *start = tsc_format("\n`%s(", info->name);
+            const char *line = strstr(doc, start);
+            if (line == NULL)
+                fail_msg("docs/ops.md has no signature line for %s", info->name);
+            const char *end = strchr(line + 1, '\n');
+            char *signature = tsc_xstrndup(line + 1, (size_t)(end - line - 1));
+            char *argument = tsc_format(" %s=%s,", p->name, p->default_word);
+            if (strstr(signature, argument) == NULL)
+                fail_msg("the signature of %s in docs/ops.md lacks%s", info->name, argument);
+            found++;
+            free(argument);
+            free(signature);
+            free(start);
+        }
+    }
+    assert_true(found >= 13);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1097,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_statements_with_expressions),
         cmocka_unit_test(test_operator_errors),
         cmocka_unit_test(test_initializer_arguments),
+        cmocka_unit_test(test_initializer_arguments_every_layer),
         cmocka_unit_test(test_registry_defaults),
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_index_ops),
@@ -1110,6 +1233,7 @@ int main(void)
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_ops_doc_examples),
         cmocka_unit_test(test_ops_documented),
+        cmocka_unit_test(test_ops_doc_initializers),
         cmocka_unit_test(test_optimizers_and_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
-/* Initializers chosen in TDL (tests/e2e/models/init_words.tdl): <model>_init
- * fills each weight as its kernel_initializer= or bias_initializer= says,
- * with Keras' fans of that tensor, and the same seed gives the same weights.
+/* Initializers chosen in TDL (tests/e2e/models/init_words.tdl and
+ * init_layers.tdl): <model>_init fills each weight as its kernel_initializer=,
+ * bias_initializer= (or the argument Keras names for it: depthwise_initializer=,
+ * gamma_initializer=, …) says, with Keras' fans of that tensor, and the same
+ * seed gives the same weights.
  * The weights are read back through <model>_save. Tolerances: the kernels
  * hold 4608 to 32768 values, so the sample variance is within about 4% of
  * the truth (two to three standard errors); a wrong fan or scale is off by
@@ -18,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "init_layers.h"
 #include "init_words.h"
 #include "tdl/runtime.h"
 
@@ -46,18 +49,29 @@ static size_t count_of(const tdl_tensor_ref *r) {
     return n;
 }
 
+/* A fresh temporary file for a model's weights. */
+static void temp_path(char path[32]) {
+    strcpy(path, "/tmp/tsc_init_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/* Reads the weights a model saved to `path` into `table`, then removes the file. */
+static void read_saved(const char *path, tdl_tensor_ref *table, size_t count) {
+    assert_int_equal(tdl_safetensors_load(path, table, count), TDL_STATUS_OK);
+    unlink(path);
+}
+
 /* Inits a model with the seed and reads its weights into refs. */
 static void init_and_read(uint64_t seed) {
     init_words *m = init_words_create(2);
     assert_non_null(m);
     init_words_init(m, seed);
-    char path[] = "/tmp/tsc_init_words_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char path[32];
+    temp_path(path);
     assert_int_equal(init_words_save(m, path), TDL_STATUS_OK);
-    assert_int_equal(tdl_safetensors_load(path, refs, REF_COUNT), TDL_STATUS_OK);
-    unlink(path);
+    read_saved(path, refs, REF_COUNT);
     init_words_destroy(m);
 }
 
@@ -108,10 +122,90 @@ static void test_seed_determinism(void **state) {
     assert_memory_equal(first, again, sizeof first);
 }
 
+/* init_layers: conv2d_transpose_1.kernel [3,3,32,16] (Keras' [kh,kw,filters,C]):
+ * fan_in 3*3*32 = 288, fan_out 3*3*16 = 144. The depthwise kernels
+ * [5,5,64,8]: fan_in 25*64 = 1600, fan_out 25*8 = 200. The pointwise kernel
+ * [1,1,512,128]: 512 and 128. batch_norm_2's vectors of 8192: both fans 8192. */
+static float t_kernel[3][3][32][16], t_bias[32];
+static float w_kernel[5][5][64][8], w_bias[512];
+static float s_depthwise[5][5][64][8], s_pointwise[512][128], s_bias[128];
+static float n_gamma[32], n_beta[32], n_mean[32], n_variance[32];
+static float v_gamma[8192], v_beta[8192], v_mean[8192], v_variance[8192];
+
+static tdl_tensor_ref layer_refs[] = {
+    {"conv2d_transpose_1.kernel", &t_kernel[0][0][0][0], 4, {3, 3, 32, 16}},
+    {"conv2d_transpose_1.bias", t_bias, 1, {32}},
+    {"depthwise_conv2d_1.depthwise_kernel", &w_kernel[0][0][0][0], 4, {5, 5, 64, 8}},
+    {"depthwise_conv2d_1.bias", w_bias, 1, {512}},
+    {"separable_conv2d_1.depthwise_kernel", &s_depthwise[0][0][0][0], 4, {5, 5, 64, 8}},
+    {"separable_conv2d_1.pointwise_kernel", &s_pointwise[0][0], 4, {1, 1, 512, 128}},
+    {"separable_conv2d_1.bias", s_bias, 1, {128}},
+    {"batch_norm_1.gamma", n_gamma, 1, {32}},
+    {"batch_norm_1.beta", n_beta, 1, {32}},
+    {"batch_norm_1.moving_mean", n_mean, 1, {32}},
+    {"batch_norm_1.moving_variance", n_variance, 1, {32}},
+    {"batch_norm_2.gamma", v_gamma, 1, {8192}},
+    {"batch_norm_2.beta", v_beta, 1, {8192}},
+    {"batch_norm_2.moving_mean", v_mean, 1, {8192}},
+    {"batch_norm_2.moving_variance", v_variance, 1, {8192}},
+};
+#define LAYER_REF_COUNT (sizeof layer_refs / sizeof layer_refs[0])
+
+static void init_layers_and_read(uint64_t seed) {
+    init_layers *m = init_layers_create(2);
+    assert_non_null(m);
+    init_layers_init(m, seed);
+    char path[32];
+    temp_path(path);
+    assert_int_equal(init_layers_save(m, path), TDL_STATUS_OK);
+    read_saved(path, layer_refs, LAYER_REF_COUNT);
+    init_layers_destroy(m);
+}
+
+/* Each initializer argument of conv2d_transpose, depthwise_conv2d,
+ * separable_conv2d and batch_norm decides what init writes: constants
+ * exactly, random ones with the variance and bound of Keras' formula for the
+ * tensor's fans (he_* and lecun_* read fan_in, glorot_* their mean). */
+static void test_layer_initializers_by_name(void **state) {
+    (void)state;
+    init_layers_and_read(7);
+    const double truncated = 0.87962566103423978;
+    check_variance("transpose kernel", &t_kernel[0][0][0][0], 3 * 3 * 32 * 16, 2.0 / 288,
+                   2 * sqrt(2.0 / 288) / truncated);
+    check_constant("transpose bias", t_bias, 32, 1.0f);
+    check_variance("depthwise kernel", &w_kernel[0][0][0][0], 5 * 5 * 64 * 8, 1.0 / 1600, sqrt(3.0 / 1600));
+    check_constant("depthwise bias", w_bias, 512, 1.0f);
+    check_variance("separable dw", &s_depthwise[0][0][0][0], 5 * 5 * 64 * 8, 2.0 / 1600, sqrt(6.0 / 1600));
+    check_variance("separable pw", &s_pointwise[0][0], 512 * 128, 1.0 / 320, 2 * sqrt(1.0 / 320) / truncated);
+    check_constant("separable bias", s_bias, 128, 1.0f);
+    check_constant("bn_1 gamma", n_gamma, 32, 0.0f);
+    check_constant("bn_1 beta", n_beta, 32, 1.0f);
+    check_constant("bn_1 moving_mean", n_mean, 32, 1.0f);
+    check_constant("bn_1 moving_var", n_variance, 32, 0.0f);
+    check_variance("bn_2 gamma", v_gamma, 8192, 2.0 / 8192, sqrt(6.0 / 8192));
+    check_variance("bn_2 beta", v_beta, 8192, 1.0 / 8192, 2 * sqrt(1.0 / 8192) / truncated);
+    check_variance("bn_2 moving_mean", v_mean, 8192, 1.0 / 8192, sqrt(3.0 / 8192));
+    check_variance("bn_2 moving_var", v_variance, 8192, 2.0 / 8192, 2 * sqrt(2.0 / 8192) / truncated);
+}
+
+/* Random non-trainable state follows the seed like the parameters do. */
+static void test_layer_state_seed_determinism(void **state) {
+    (void)state;
+    static float first[8192];
+    init_layers_and_read(11);
+    memcpy(first, v_mean, sizeof first);
+    init_layers_and_read(12);
+    assert_memory_not_equal(first, v_mean, sizeof first);
+    init_layers_and_read(11);
+    assert_memory_equal(first, v_mean, sizeof first);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_initializers_by_name),
         cmocka_unit_test(test_seed_determinism),
+        cmocka_unit_test(test_layer_initializers_by_name),
+        cmocka_unit_test(test_layer_state_seed_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

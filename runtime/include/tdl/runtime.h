@@ -25,9 +25,10 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 3   /* 2: generated models are tables driven by tdl_model_*;
+#define TDL_RUNTIME_ABI 4   /* 2: generated models are tables driven by tdl_model_*;
                                3: tdl_param_info names its initializer; non-trainable state;
-                                  more optimizer slots, clipping and schedules in tdl_model_info */
+                                  more optimizer slots, clipping and schedules in tdl_model_info;
+                               4: tdl_state_info names its initializer too */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -889,7 +890,8 @@ typedef struct tdl_state_info {
     size_t count;
     int rank;
     int64_t shape[TDL_MAX_RANK];
-    float fill;              /* what init starts it with: 0 for the mean, 1 for the variance */
+    tdl_initializer init;    /* how tdl_model_init fills it: Keras' zeros for the mean, ones for the variance */
+    int fan_in, fan_out;     /* as Keras computes them for the tensor (a vector: its size, both) */
     float momentum;          /* 0.99 */
 } tdl_state_info;
 

@@ -47,8 +47,10 @@ TDL_VECTOR_CLONES static void tile_product(float acc[GEMM_MR][GEMM_NR], const fl
         const float *restrict bp = b + (size_t)p * b_row;
         const size_t at = (size_t)p * a_col;
         const float a[GEMM_MR] = {a0[at], a1[at], a2[at], a3[at]};
-        for (int i = 0; i < GEMM_MR; ++i)
+        for (int i = 0; i < GEMM_MR; ++i) {
+            TDL_VECTOR_ROW
             for (int j = 0; j < GEMM_NR; ++j) sum[i][j] += a[i] * bp[j];
+        }
     }
     for (int i = 0; i < GEMM_MR; ++i)
         for (int j = 0; j < GEMM_NR; ++j) acc[i][j] = sum[i][j];
@@ -61,6 +63,7 @@ TDL_VECTOR_CLONES static void row_product(float acc[GEMM_NR], const float *row, 
     for (int p = 0; p < kc; ++p) {
         const float *restrict bp = b + (size_t)p * b_row;
         const float a = row[(size_t)p * a_col];
+        TDL_VECTOR_ROW
         for (int j = 0; j < GEMM_NR; ++j) sum[j] += a * bp[j];
     }
     for (int j = 0; j < GEMM_NR; ++j) acc[j] = sum[j];

@@ -45,9 +45,9 @@ static const tdl_param_info tiny_params[TINY_PARAM_TENSORS + 1] = {
     {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0}};
 
 /* Every non-trainable tensor: its key in the weight file, where it lives in
- * m->state, its shape, its initial value and its momentum. */
+ * m->state, its shape, how it starts and its momentum. */
 static const tdl_state_info tiny_state_tensors[TINY_STATE_TENSORS + 1] = {
-    {NULL, 0, 0, 0, {0}, 0.0f, 0.0f}};
+    {NULL, 0, 0, 0, {0}, TDL_INIT_ZEROS, 0, 0, 0.0f}};
 
 /* The inputs, and which entry points read each (tdl_model_entry bits). */
 static const tdl_model_input tiny_inputs[3] = {

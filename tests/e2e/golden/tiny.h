@@ -7,8 +7,8 @@
 
 #include <tdl/runtime.h>
 
-#if TDL_RUNTIME_ABI != 3
-#error "tiny.h was generated for libtdlrt ABI 3: regenerate it with tsc 0.1.0"
+#if TDL_RUNTIME_ABI != 4
+#error "tiny.h was generated for libtdlrt ABI 4: regenerate it with tsc 0.1.0"
 #endif
 
 #ifdef __cplusplus
@@ -51,7 +51,8 @@ size_t tiny_arena_size(int max_batch);
 /* The same in the caller's memory: 64-byte aligned, at least tiny_arena_size(max_batch) bytes. */
 tiny *tiny_create_in(void *arena, size_t bytes, int max_batch);
 void tiny_destroy(tiny *m);
-/* Keras initializers (glorot_uniform kernels, zero biases) from the seed; resets the optimizer. */
+/* Each weight as its layer's initializer says (Keras' defaults: glorot_uniform
+ * kernels, zero biases), from the seed; resets the optimizer. */
 void tiny_init(tiny *m, uint64_t seed);
 /* Weights as safetensors, names as in the model (conv2d_1.kernel), with the
  * non-trainable state (batch_norm_1.moving_mean). All or nothing. */
