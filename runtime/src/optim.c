@@ -1,17 +1,76 @@
 /* Optimizer steps with the update rules of Keras 3 (keras.optimizers.SGD,
  * Adam with amsgrad, AdamW, which is Adam with a weight decay, and RMSprop), including its decoupled weight decay, which shrinks every parameter
- * by lr * weight_decay * p before the gradient step. */
+ * by lr * weight_decay * p before the gradient step.
+ *
+ * A step reads and writes every parameter and slot once and does little
+ * arithmetic per element, so it is bound by memory traffic: each rule is a
+ * loop over a range of elements with restrict pointers (one vector loop, no
+ * branch inside), and the team splits the parameters into ranges. Every
+ * element is computed by the same expressions whatever the split, so results
+ * do not depend on the thread count. */
+#include "team.h"
 #include "tdl/runtime.h"
+#include "vector.h"
 
 #include <math.h>
+#include <stdbool.h>
+
+/* Below this many parameters per thread (about 0.1 ms of memory traffic
+ * here) a step stays on fewer threads. */
+#define MIN_THREAD_PARAMS 262144.0
 
 /* p: (n) -= lr * weight_decay * p */
-static void apply_weight_decay(float *param, size_t n, float learning_rate, float weight_decay) {
+TDL_VECTOR_CLONES static void apply_weight_decay(float *restrict param, size_t n, float learning_rate,
+                                                 float weight_decay) {
     if (weight_decay == 0.0f)
         return;
     float shrink = learning_rate * weight_decay;
     for (size_t i = 0; i < n; i++)
         param[i] -= param[i] * shrink;
+}
+
+/* ---- SGD ------------------------------------------------------------------ */
+
+typedef struct sgd_job {
+    float *param, *velocity;
+    const float *grad;
+    const tdl_sgd_config *c;
+} sgd_job;
+
+TDL_VECTOR_CLONES static void sgd_plain(float *restrict param, const float *restrict grad, size_t n, float lr) {
+    for (size_t i = 0; i < n; i++)
+        param[i] -= lr * grad[i];
+}
+
+TDL_VECTOR_CLONES static void sgd_momentum(float *restrict param, float *restrict velocity,
+                                           const float *restrict grad, size_t n, float lr, float momentum,
+                                           bool nesterov) {
+    if (nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            float v = momentum * velocity[i] - lr * grad[i];
+            velocity[i] = v;
+            /* Nesterov looks ahead: the step uses the velocity after this update. */
+            param[i] += momentum * v - lr * grad[i];
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float v = momentum * velocity[i] - lr * grad[i];
+        velocity[i] = v;
+        param[i] += v;
+    }
+}
+
+static void sgd_range(void *context, size_t begin, size_t end) {
+    const sgd_job *j = context;
+    const tdl_sgd_config *c = j->c;
+    const size_t n = end - begin;
+    apply_weight_decay(j->param + begin, n, c->learning_rate, c->weight_decay);
+    if (c->momentum == 0.0f)
+        sgd_plain(j->param + begin, j->grad + begin, n, c->learning_rate);
+    else
+        sgd_momentum(j->param + begin, j->velocity + begin, j->grad + begin, n, c->learning_rate, c->momentum,
+                     c->nesterov);
 }
 
 /* param, velocity, grad: (n). velocity is only read when momentum != 0. */
@@ -25,21 +84,54 @@ void tdl_sgd_step(float *param, float *velocity, const float *grad, size_t n, co
                       (double)c->momentum);
         return;
     }
-    const float lr = c->learning_rate;
-    const float momentum = c->momentum;
-    apply_weight_decay(param, n, lr, c->weight_decay);
+    sgd_job job = {param, velocity, grad, c};
+    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, sgd_range, &job);
+}
 
-    if (momentum == 0.0f) {
-        for (size_t i = 0; i < n; i++)
-            param[i] -= lr * grad[i];
-        return;
-    }
+/* ---- Adam, AdamW ---------------------------------------------------------- */
+
+typedef struct adam_job {
+    float *param, *m, *v, *v_hat;
+    const float *grad;
+    const tdl_adam_config *c;
+    float lr_t, one_minus_beta_1, one_minus_beta_2;
+} adam_job;
+
+TDL_VECTOR_CLONES static void adam_plain(float *restrict param, float *restrict m, float *restrict v,
+                                         const float *restrict grad, size_t n, const adam_job *j) {
+    const float lr_t = j->lr_t, one_minus_beta_1 = j->one_minus_beta_1, one_minus_beta_2 = j->one_minus_beta_2;
+    const float epsilon = j->c->epsilon;
     for (size_t i = 0; i < n; i++) {
-        float v = momentum * velocity[i] - lr * grad[i];
-        velocity[i] = v;
-        /* Nesterov looks ahead: the step uses the velocity after this update. */
-        param[i] += c->nesterov ? momentum * v - lr * grad[i] : v;
+        float g = grad[i];
+        /* Keras' form of m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2. */
+        m[i] += (g - m[i]) * one_minus_beta_1;
+        v[i] += (g * g - v[i]) * one_minus_beta_2;
+        param[i] -= lr_t * m[i] / (sqrtf(v[i]) + epsilon);
     }
+}
+
+TDL_VECTOR_CLONES static void adam_amsgrad(float *restrict param, float *restrict m, float *restrict v,
+                                           float *restrict v_hat, const float *restrict grad, size_t n,
+                                           const adam_job *j) {
+    const float lr_t = j->lr_t, one_minus_beta_1 = j->one_minus_beta_1, one_minus_beta_2 = j->one_minus_beta_2;
+    const float epsilon = j->c->epsilon;
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        m[i] += (g - m[i]) * one_minus_beta_1;
+        v[i] += (g * g - v[i]) * one_minus_beta_2;
+        v_hat[i] = fmaxf(v_hat[i], v[i]);
+        param[i] -= lr_t * m[i] / (sqrtf(v_hat[i]) + epsilon);
+    }
+}
+
+static void adam_range(void *context, size_t begin, size_t end) {
+    const adam_job *j = context;
+    const size_t n = end - begin;
+    apply_weight_decay(j->param + begin, n, j->c->learning_rate, j->c->weight_decay);
+    if (j->v_hat == NULL)
+        adam_plain(j->param + begin, j->m + begin, j->v + begin, j->grad + begin, n, j);
+    else
+        adam_amsgrad(j->param + begin, j->m + begin, j->v + begin, j->v_hat + begin, j->grad + begin, n, j);
 }
 
 /* param, m, v, grad: (n), v_hat too when not NULL (amsgrad); step counts
@@ -53,30 +145,11 @@ static void adam_update(float *param, float *m, float *v, float *v_hat, const fl
     const double t = (double)step;
     const double beta_1_power = pow((double)c->beta_1, t);
     const double beta_2_power = pow((double)c->beta_2, t);
-    const float lr_t = (float)((double)c->learning_rate * sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power));
-    const float one_minus_beta_1 = 1.0f - c->beta_1;
-    const float one_minus_beta_2 = 1.0f - c->beta_2;
-
-    apply_weight_decay(param, n, c->learning_rate, c->weight_decay);
-    if (v_hat == NULL) {
-        for (size_t i = 0; i < n; i++) {
-            float g = grad[i];
-            /* Keras' form of m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2. */
-            m[i] += (g - m[i]) * one_minus_beta_1;
-            v[i] += (g * g - v[i]) * one_minus_beta_2;
-            param[i] -= lr_t * m[i] / (sqrtf(v[i]) + c->epsilon);
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float g = grad[i];
-        m[i] += (g - m[i]) * one_minus_beta_1;
-        v[i] += (g * g - v[i]) * one_minus_beta_2;
-        v_hat[i] = fmaxf(v_hat[i], v[i]);
-        param[i] -= lr_t * m[i] / (sqrtf(v_hat[i]) + c->epsilon);
-    }
+    adam_job job = {param, m, v, v_hat, grad, c,
+                    (float)((double)c->learning_rate * sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power)),
+                    1.0f - c->beta_1, 1.0f - c->beta_2};
+    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, adam_range, &job);
 }
-
 void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
                    const tdl_adam_config *c, int64_t step) {
     if (param == NULL || m == NULL || v == NULL || grad == NULL || c == NULL) {
@@ -96,6 +169,56 @@ void tdl_adam_amsgrad_step(float *param, float *m, float *v, float *v_hat, const
     adam_update(param, m, v, v_hat, grad, n, c, step);
 }
 
+
+/* ---- RMSprop -------------------------------------------------------------- */
+
+typedef struct rmsprop_job {
+    float *param, *velocity, *momentum, *average_grad;
+    const float *grad;
+    const tdl_rmsprop_config *c;
+} rmsprop_job;
+
+/* momentum and average_grad are read only when the config uses them (the
+ * tests of c are loop-invariant: the compiler makes one loop of each case). */
+TDL_VECTOR_CLONES static void rmsprop_update(float *restrict param, float *restrict velocity,
+                                             float *restrict momentum, float *restrict average_grad,
+                                             const float *restrict grad, size_t n, const tdl_rmsprop_config *c) {
+    const float lr = c->learning_rate;
+    const float rho = c->rho;
+    const float one_minus_rho = 1.0f - rho;
+    const float epsilon = c->epsilon, momentum_factor = c->momentum;
+    const bool centered = c->centered, with_momentum = c->momentum != 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        float v = rho * velocity[i] + one_minus_rho * g * g;
+        velocity[i] = v;
+        float denominator;
+        if (centered) {
+            float a = rho * average_grad[i] + one_minus_rho * g;
+            average_grad[i] = a;
+            denominator = v - a * a + epsilon;
+        } else {
+            denominator = v + epsilon;
+        }
+        float increment = lr * g / sqrtf(denominator);
+        if (with_momentum) {
+            float mom = momentum_factor * momentum[i] + increment;
+            momentum[i] = mom;
+            param[i] -= mom;
+        } else {
+            param[i] -= increment;
+        }
+    }
+}
+
+static void rmsprop_range(void *context, size_t begin, size_t end) {
+    const rmsprop_job *j = context;
+    const size_t n = end - begin;
+    apply_weight_decay(j->param + begin, n, j->c->learning_rate, j->c->weight_decay);
+    rmsprop_update(j->param + begin, j->velocity + begin, j->momentum != NULL ? j->momentum + begin : NULL,
+                   j->average_grad != NULL ? j->average_grad + begin : NULL, j->grad + begin, n, j->c);
+}
+
 /* param, velocity, grad: (n); momentum and average_grad (n) when the config
  * uses them, else they may be NULL. */
 void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *average_grad, const float *grad,
@@ -106,29 +229,6 @@ void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *ave
                       "tdl_rmsprop_step: NULL parameter, velocity, gradient or config, or a slot its settings need");
         return;
     }
-    const float lr = c->learning_rate;
-    const float rho = c->rho;
-    const float one_minus_rho = 1.0f - rho;
-    apply_weight_decay(param, n, lr, c->weight_decay);
-    for (size_t i = 0; i < n; i++) {
-        float g = grad[i];
-        float v = rho * velocity[i] + one_minus_rho * g * g;
-        velocity[i] = v;
-        float denominator;
-        if (c->centered) {
-            float a = rho * average_grad[i] + one_minus_rho * g;
-            average_grad[i] = a;
-            denominator = v - a * a + c->epsilon;
-        } else {
-            denominator = v + c->epsilon;
-        }
-        float increment = lr * g / sqrtf(denominator);
-        if (c->momentum != 0.0f) {
-            float mom = c->momentum * momentum[i] + increment;
-            momentum[i] = mom;
-            param[i] -= mom;
-        } else {
-            param[i] -= increment;
-        }
-    }
+    rmsprop_job job = {param, velocity, momentum, average_grad, grad, c};
+    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, rmsprop_range, &job);
 }
