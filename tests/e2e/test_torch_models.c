@@ -52,6 +52,7 @@
 #include "fx_sgd.h"
 #include "fx_smooth.h"
 #include "fx_spatial.h"
+#include "fixture_check.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: differences are ~1e-7 here, so
@@ -260,11 +261,7 @@ DEFINE_MODEL_API(fx_batch_norm, FX_BATCH_NORM, batch_norm_weights, BATCH_NORM_PA
 typedef struct context {
     const model_api *api;
     void *model;
-    char fixture_path[512];
-    char weights_path[512];  /* a temporary file for <model>_save */
-    float *buffers[64];      /* fixture tensors, freed at teardown */
-    size_t buffer_count;
-    bool all_close;          /* false once a comparison has failed */
+    fixture_check check;     /* the fixture, a temporary weights file, kept tensors */
 } context;
 
 /* ------------------------------------------------------------------------ */
@@ -276,10 +273,7 @@ static int teardown(void **state)
     context *ctx = *state;
     if (ctx->model)
         ctx->api->destroy(ctx->model);
-    if (ctx->weights_path[0])
-        unlink(ctx->weights_path);
-    for (size_t i = 0; i < ctx->buffer_count; i++)
-        free(ctx->buffers[i]);
+    fixture_check_close(&ctx->check);
     free(ctx);
     return 0;
 }
@@ -292,20 +286,14 @@ static int setup(void **state)
     if (!ctx)
         return -1;
     ctx->api = *state;
-    ctx->all_close = true;
     *state = ctx;
-    const char *dir = getenv("TSC_E2E_FIXTURE_DIR");
-    snprintf(ctx->fixture_path, sizeof ctx->fixture_path, "%s/%s.safetensors",
-             dir && dir[0] ? dir : TSC_SOURCE_DIR "/tests/e2e/fixtures", ctx->api->name);
-    char path[sizeof ctx->weights_path];
-    snprintf(path, sizeof path, "%s/%s_weights_XXXXXX", TSC_BINARY_DIR, ctx->api->name);
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        teardown(state);
+    char fixture_file[256];
+    snprintf(fixture_file, sizeof fixture_file, "%s.safetensors", ctx->api->name);
+    if (!fixture_check_open(&ctx->check, ctx->api->name, TSC_SOURCE_DIR "/tests/e2e/fixtures", fixture_file, TSC_BINARY_DIR, TOLERANCE,
+                            48)) {
+        free(ctx);
         return -1;
     }
-    close(fd);
-    memcpy(ctx->weights_path, path, sizeof path);
     ctx->model = ctx->api->create(MAX_BATCH);
     if (!ctx->model) {
         fprintf(stderr, "%s_create: %s\n", ctx->api->name, tdl_last_error());
@@ -319,6 +307,7 @@ static int setup(void **state)
 /* Reading tensors                                                           */
 /* ------------------------------------------------------------------------ */
 
+
 static size_t element_count(int rank, const int64_t *shape)
 {
     size_t count = 1;
@@ -331,17 +320,7 @@ static size_t element_count(int rank, const int64_t *shape)
 static float *load_tensor(context *ctx, const char *path, const char *name, int rank,
                           const int64_t *shape)
 {
-    assert_true(ctx->buffer_count < sizeof ctx->buffers / sizeof ctx->buffers[0]);
-    tdl_tensor_ref ref = {.name = name, .rank = rank};
-    memcpy(ref.shape, shape, (size_t)rank * sizeof *shape);
-    ref.data = malloc(element_count(rank, shape) * sizeof *ref.data);
-    assert_non_null(ref.data);
-    ctx->buffers[ctx->buffer_count++] = ref.data;
-    tdl_status status = tdl_safetensors_load(path, &ref, 1);
-    if (status != TDL_STATUS_OK)
-        fail_msg("%s: %s: %s (regenerate with tests/e2e/fixtures/make_model_fixtures.py)", path,
-                 tdl_status_name(status), tdl_last_error());
-    return ref.data;
+    return fixture_check_load(&ctx->check, path, name, rank, shape);
 }
 
 /* "<prefix>.<name>" from the fixture. */
@@ -350,7 +329,7 @@ static float *load_expected(context *ctx, const char *prefix, const char *name, 
 {
     char full[MAX_NAME];
     snprintf(full, sizeof full, "%s.%s", prefix, name);
-    return load_tensor(ctx, ctx->fixture_path, full, rank, shape);
+    return load_tensor(ctx, ctx->check.fixture_path, full, rank, shape);
 }
 
 static float load_expected_scalar(context *ctx, const char *prefix, const char *name)
@@ -363,7 +342,7 @@ static float load_expected_scalar(context *ctx, const char *prefix, const char *
 static void load_labels(context *ctx, int32_t labels[BATCH])
 {
     const int64_t shape[1] = {BATCH};
-    const float *stored = load_tensor(ctx, ctx->fixture_path, "input.label", 1, shape);
+    const float *stored = load_tensor(ctx, ctx->check.fixture_path, "input.label", 1, shape);
     for (int i = 0; i < BATCH; i++) {
         assert_true(stored[i] >= 0.0f && stored[i] < (float)CLASSES);
         labels[i] = (int32_t)stored[i];
@@ -379,31 +358,12 @@ static void load_labels(context *ctx, int32_t labels[BATCH])
 static void compare(context *ctx, const char *stage, const char *name, const float *got,
                     const float *want, size_t count)
 {
-    double max_diff = 0.0;
-    bool ok = true;
-    for (size_t i = 0; i < count; i++) {
-        double diff = fabs((double)got[i] - (double)want[i]);
-        if (!(diff <= TOLERANCE * (1.0 + fabs((double)want[i])))) {
-            if (ok)
-                printf("    first mismatch at [%zu]: got %.9g, want %.9g\n", i, (double)got[i],
-                       (double)want[i]);
-            ok = false;
-        }
-        if (diff > max_diff || isnan(diff))
-            max_diff = diff;
-    }
-    char label[2 * MAX_NAME];
-    snprintf(label, sizeof label, "%s %s %s", ctx->api->name, stage, name);
-    printf("%-48s max|diff| = %.1e  %s\n", label, max_diff, ok ? "OK" : "FAIL");
-    fflush(stdout);
-    if (!ok)
-        ctx->all_close = false;
+    fixture_check_compare(&ctx->check, stage, name, got, want, count);
 }
 
 static void expect_ok(const context *ctx, tdl_status status, const char *what)
 {
-    if (status != TDL_STATUS_OK)
-        fail_msg("%s_%s: %s: %s", ctx->api->name, what, tdl_status_name(status), tdl_last_error());
+    fixture_check_expect_ok(&ctx->check, status, what);
 }
 
 /* forward's probs and logits, and every evaluate field, against
@@ -451,10 +411,10 @@ static void check_train_step(context *ctx, int step, const float *image, const i
     float want_loss = load_expected_scalar(ctx, prefix, "loss");
     compare(ctx, stage, "loss", &loss, &want_loss, 1);
 
-    expect_ok(ctx, ctx->api->save(ctx->model, ctx->weights_path), "save");
+    expect_ok(ctx, ctx->api->save(ctx->model, ctx->check.weights_path), "save");
     for (size_t i = 0; i < ctx->api->weight_count; i++) {
         const weight_info *w = &ctx->api->weights[i];
-        const float *got = load_tensor(ctx, ctx->weights_path, w->name, w->rank, w->shape);
+        const float *got = load_tensor(ctx, ctx->check.weights_path, w->name, w->rank, w->shape);
         const float *want = load_expected(ctx, prefix, w->name, w->rank, w->shape);
         compare(ctx, stage, w->name, got, want, element_count(w->rank, w->shape));
     }
@@ -468,9 +428,9 @@ static void check_train_step(context *ctx, int step, const float *image, const i
  * forward and evaluate again, all against the PyTorch fixture. */
 static void check_model_against_torch(context *ctx)
 {
-    expect_ok(ctx, ctx->api->load(ctx->model, ctx->fixture_path), "load");
+    expect_ok(ctx, ctx->api->load(ctx->model, ctx->check.fixture_path), "load");
     const int64_t image_shape[4] = {BATCH, HEIGHT, WIDTH, CHANNELS};
-    const float *image = load_tensor(ctx, ctx->fixture_path, "input.image", 4, image_shape);
+    const float *image = load_tensor(ctx, ctx->check.fixture_path, "input.image", 4, image_shape);
     int32_t labels[BATCH];
     load_labels(ctx, labels);
 
@@ -478,7 +438,7 @@ static void check_model_against_torch(context *ctx)
     check_train_step(ctx, 1, image, labels);
     check_train_step(ctx, 2, image, labels);
     check_forward_and_evaluate(ctx, "trained", image, labels);
-    assert_true(ctx->all_close);
+    assert_true(ctx->check.all_close);
 }
 
 /* Plain SGD: p -= lr * g. */

@@ -39,7 +39,8 @@ foreach(model ${TSC_ARCH_MODELS})
 endforeach()
 
 add_cmocka_test(e2e_test_architectures SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/arch/test_architectures.c
-  LIBS ${arch_variant_libs} LABELS e2e)
+  ${CMAKE_CURRENT_SOURCE_DIR}/fixture_check.c LIBS ${arch_variant_libs} LABELS e2e)
+target_include_directories(e2e_test_architectures PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(e2e_test_architectures PRIVATE TSC_FIXTURE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/fixtures"
                            TSC_EXECUTABLE="$<TARGET_FILE:tsc>")
 

@@ -58,6 +58,7 @@
 #include "unet_small_nesterov.h"
 #include "unet_small_rmsprop.h"
 #include "unet_small_sgd.h"
+#include "fixture_check.h"
 #include "tdl/runtime.h"
 
 /* float32 models against float64 references: the differences are ~1e-6
@@ -71,7 +72,6 @@
 
 #define MAX_NAME 96
 #define MAX_TENSORS 64
-#define MAX_BUFFERS 512
 
 /* The fields of <model>_metrics, the same in every example model. */
 enum { METRIC_XENT, METRIC_ACC, METRIC_COUNT };
@@ -176,13 +176,9 @@ typedef struct tensor_list {
 typedef struct context {
     const arch_model *api;
     void *model;
-    char fixture_path[512];
-    char weights_path[512];  /* a temporary file for <model>_save */
+    fixture_check check;     /* the fixture, a temporary weights file, kept tensors */
     tensor_list parameters, state;
     long torch_parameter_count;
-    void *buffers[MAX_BUFFERS];   /* tensors read, freed at teardown */
-    size_t buffer_count;
-    bool all_close;               /* false once a comparison has failed */
 } context;
 
 /* ------------------------------------------------------------------------ */
@@ -194,10 +190,7 @@ static int teardown(void **state)
     context *ctx = *state;
     if (ctx->model)
         ctx->api->destroy(ctx->model);
-    if (ctx->weights_path[0])
-        unlink(ctx->weights_path);
-    for (size_t i = 0; i < ctx->buffer_count; i++)
-        free(ctx->buffers[i]);
+    fixture_check_close(&ctx->check);
     free(ctx);
     return 0;
 }
@@ -210,20 +203,14 @@ static int setup(void **state)
     if (!ctx)
         return -1;
     ctx->api = *state;
-    ctx->all_close = true;
     *state = ctx;
-    const char *dir = getenv("TSC_E2E_FIXTURE_DIR");
-    snprintf(ctx->fixture_path, sizeof ctx->fixture_path, "%s/arch_%s.safetensors",
-             dir && dir[0] ? dir : TSC_FIXTURE_DIR, ctx->api->name);
-    char path[sizeof ctx->weights_path];
-    snprintf(path, sizeof path, "%s/%s_weights_XXXXXX", TSC_BINARY_DIR, ctx->api->name);
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        teardown(state);
+    char fixture_file[256];
+    snprintf(fixture_file, sizeof fixture_file, "arch_%s.safetensors", ctx->api->name);
+    if (!fixture_check_open(&ctx->check, ctx->api->name, TSC_FIXTURE_DIR, fixture_file, TSC_BINARY_DIR, TOLERANCE,
+                            56)) {
+        free(ctx);
         return -1;
     }
-    close(fd);
-    memcpy(ctx->weights_path, path, sizeof path);
     ctx->model = ctx->api->create(MAX_BATCH);
     if (!ctx->model) {
         fprintf(stderr, "%s_create: %s\n", ctx->api->name, tdl_last_error());
@@ -288,8 +275,8 @@ static void read_tensor_list(const tdl_safetensors *file, const char *key, tenso
 static void read_metadata(context *ctx)
 {
     tdl_safetensors *file = NULL;
-    if (tdl_safetensors_open(ctx->fixture_path, &file) != TDL_STATUS_OK)
-        fail_msg("%s: %s (regenerate with tests/e2e/fixtures/make_arch_fixtures.py)", ctx->fixture_path,
+    if (tdl_safetensors_open(ctx->check.fixture_path, &file) != TDL_STATUS_OK)
+        fail_msg("%s: %s (regenerate with tests/e2e/fixtures/make_arch_fixtures.py)", ctx->check.fixture_path,
                  tdl_last_error());
     read_tensor_list(file, "parameters", &ctx->parameters);
     read_tensor_list(file, "state", &ctx->state);
@@ -305,27 +292,13 @@ static void read_metadata(context *ctx)
 /* A malloc'ed buffer (checked) that lives until teardown. */
 static void *keep(context *ctx, size_t bytes)
 {
-    assert_true(ctx->buffer_count < MAX_BUFFERS);
-    void *buffer = malloc(bytes);
-    assert_non_null(buffer);
-    ctx->buffers[ctx->buffer_count++] = buffer;
-    return buffer;
+    return fixture_check_keep(&ctx->check, bytes);
 }
 
 /* An F32 tensor of the given shape from a safetensors file; lives until teardown. */
 static float *load_tensor(context *ctx, const char *path, const char *name, int rank, const int64_t *shape)
 {
-    tdl_tensor_ref ref = {.name = name, .rank = rank};
-    size_t count = 1;
-    for (int i = 0; i < rank; i++) {
-        ref.shape[i] = shape[i];
-        count *= (size_t)shape[i];
-    }
-    ref.data = keep(ctx, count * sizeof *ref.data);
-    tdl_status status = tdl_safetensors_load(path, &ref, 1);
-    if (status != TDL_STATUS_OK)
-        fail_msg("%s: %s: %s", path, tdl_status_name(status), tdl_last_error());
-    return ref.data;
+    return fixture_check_load(&ctx->check, path, name, rank, shape);
 }
 
 /* "<prefix>.<name>" of the fixture, [BATCH, sample] or a scalar (sample 0). */
@@ -334,8 +307,8 @@ static float *load_expected(context *ctx, const char *prefix, const char *name, 
     char full[2 * MAX_NAME];
     snprintf(full, sizeof full, "%s.%s", prefix, name);
     const int64_t batch_shape[2] = {BATCH, (int64_t)sample}, scalar_shape[1] = {1};
-    return sample ? load_tensor(ctx, ctx->fixture_path, full, 2, batch_shape)
-                  : load_tensor(ctx, ctx->fixture_path, full, 1, scalar_shape);
+    return sample ? load_tensor(ctx, ctx->check.fixture_path, full, 2, batch_shape)
+                  : load_tensor(ctx, ctx->check.fixture_path, full, 1, scalar_shape);
 }
 
 /* The fixture's input tensor as [BATCH, sample] floats (its own rank: the
@@ -347,41 +320,23 @@ static float *load_input(context *ctx, const char *name, size_t sample)
     const int64_t image_shape[4] = {BATCH, 32, 32, 3}, mask_shape[3] = {BATCH, 32, 32},
                   label_shape[1] = {BATCH};
     if (sample == 32 * 32 * 3)
-        return load_tensor(ctx, ctx->fixture_path, full, 4, image_shape);
+        return load_tensor(ctx, ctx->check.fixture_path, full, 4, image_shape);
     if (sample == 32 * 32)
-        return load_tensor(ctx, ctx->fixture_path, full, 3, mask_shape);
+        return load_tensor(ctx, ctx->check.fixture_path, full, 3, mask_shape);
     assert_int_equal(sample, 1);
-    return load_tensor(ctx, ctx->fixture_path, full, 1, label_shape);
+    return load_tensor(ctx, ctx->check.fixture_path, full, 1, label_shape);
 }
 
 /* Prints the largest |got - want| of one tensor and records a failure. */
 static void compare(context *ctx, const char *stage, const char *name, const float *got, const float *want,
                     size_t count)
 {
-    double max_diff = 0.0;
-    bool ok = true;
-    for (size_t i = 0; i < count; i++) {
-        double diff = fabs((double)got[i] - (double)want[i]);
-        if (!(diff <= TOLERANCE * (1.0 + fabs((double)want[i])))) {
-            if (ok)
-                printf("    first mismatch at [%zu]: got %.9g, want %.9g\n", i, (double)got[i], (double)want[i]);
-            ok = false;
-        }
-        if (diff > max_diff || isnan(diff))
-            max_diff = diff;
-    }
-    char label[3 * MAX_NAME];
-    snprintf(label, sizeof label, "%s %s %s", ctx->api->name, stage, name);
-    printf("%-56s max|diff| = %.1e  %s\n", label, max_diff, ok ? "OK" : "FAIL");
-    fflush(stdout);
-    if (!ok)
-        ctx->all_close = false;
+    fixture_check_compare(&ctx->check, stage, name, got, want, count);
 }
 
 static void expect_ok(const context *ctx, tdl_status status, const char *what)
 {
-    if (status != TDL_STATUS_OK)
-        fail_msg("%s_%s: %s: %s", ctx->api->name, what, tdl_status_name(status), tdl_last_error());
+    fixture_check_expect_ok(&ctx->check, status, what);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -432,10 +387,10 @@ static void check_tensors(context *ctx, const char *stage, const tensor_list *li
     size_t offset = 0;
     for (size_t i = 0; i < list->length; i++) {
         const tensor_info *t = &list->tensors[i];
-        const float *got = load_tensor(ctx, ctx->weights_path, t->name, t->rank, t->shape);
+        const float *got = load_tensor(ctx, ctx->check.weights_path, t->name, t->rank, t->shape);
         char full[2 * MAX_NAME];
         snprintf(full, sizeof full, "%s.%s", prefix, t->name);
-        const float *want = load_tensor(ctx, ctx->fixture_path, full, t->rank, t->shape);
+        const float *want = load_tensor(ctx, ctx->check.fixture_path, full, t->rank, t->shape);
         compare(ctx, stage, t->name, got, want, t->count);
         if (memcmp(block + offset, got, t->count * sizeof *got) != 0)
             fail_msg("%s: %s is not at offset %zu of the model's block: another order than the fixture's",
@@ -456,7 +411,7 @@ static void check_train_step(context *ctx, int step, const float *image, const i
     expect_ok(ctx, ctx->api->train_step(ctx->model, BATCH, image, labels, &loss), "train_step");
     compare(ctx, stage, "loss", &loss, load_expected(ctx, prefix, "loss", 0), 1);
 
-    expect_ok(ctx, ctx->api->save(ctx->model, ctx->weights_path), "save");
+    expect_ok(ctx, ctx->api->save(ctx->model, ctx->check.weights_path), "save");
     size_t count = 0;
     const float *parameters = ctx->api->parameters(ctx->model, &count);
     check_tensors(ctx, stage, &ctx->parameters, parameters, count);
@@ -485,7 +440,7 @@ static void test_architecture(void **state)
     context *ctx = *state;
     read_metadata(ctx);
     check_counts(ctx);
-    expect_ok(ctx, ctx->api->load(ctx->model, ctx->fixture_path), "load");
+    expect_ok(ctx, ctx->api->load(ctx->model, ctx->check.fixture_path), "load");
     const float *image = load_input(ctx, "image", ctx->api->image_sample);
     const int32_t *labels = load_labels(ctx);
 
@@ -493,7 +448,7 @@ static void test_architecture(void **state)
     check_train_step(ctx, 1, image, labels);
     check_train_step(ctx, 2, image, labels);
     check_forward_and_evaluate(ctx, "trained", image, labels);
-    assert_true(ctx->all_close);
+    assert_true(ctx->check.all_close);
 }
 
 /* cmocka_unit_test_prestate_setup_teardown, named after the variant. */
@@ -533,10 +488,12 @@ static void test_summary_counts(void **state)
     static const char *const models[] = {"resnet_small", "mobilenet_small", "unet_small"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         context ctx = {0};
-        const char *dir = getenv("TSC_E2E_FIXTURE_DIR");
-        snprintf(ctx.fixture_path, sizeof ctx.fixture_path, "%s/arch_%s_sgd.safetensors",
-                 dir && dir[0] ? dir : TSC_FIXTURE_DIR, models[i]);
+        char fixture_file[256];
+        snprintf(fixture_file, sizeof fixture_file, "arch_%s_sgd.safetensors", models[i]);
+        assert_true(fixture_check_open(&ctx.check, models[i], TSC_FIXTURE_DIR, fixture_file, TSC_BINARY_DIR,
+                                       TOLERANCE, 56));
         read_metadata(&ctx);
+        fixture_check_close(&ctx.check);
         long summary = summary_trainable_count(models[i]);
         printf("%s: tsc --summary %ld trainable parameters, PyTorch %ld\n", models[i], summary,
                ctx.torch_parameter_count);
