@@ -87,8 +87,7 @@ static narrow_geometry geometry_of(const tdl_conv2d_desc *d) {
 /* Whether this layer is one for these loops: narrow, stride 1 along rows,
  * and copies of bounded size (checked in double before any size_t product). */
 static bool narrow_suits(const tdl_conv2d_desc *d) {
-    if (tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || conv_groups(d) != 1 || d->stride_w != 1 ||
-        d->out_c > NARROW_MAX_FILTERS || d->in_c > NARROW_MAX_CHANNELS)
+    if (conv_groups(d) != 1 || d->stride_w != 1 || d->out_c > NARROW_MAX_FILTERS || d->in_c > NARROW_MAX_CHANNELS)
         return false;
     const double row_len = (double)d->out_w * d->out_c + NARROW_BLOCK;
     const double rows = (double)(d->out_h - 1) * d->stride_h + (double)d->dilation_h * (d->kernel_h - 1) + 1;
@@ -97,6 +96,14 @@ static bool narrow_suits(const tdl_conv2d_desc *d) {
     const double taps = (double)d->kernel_h * d->kernel_w * d->in_c * row_len;
     return replica <= NARROW_MAX_COPY_FLOATS && taps <= NARROW_MAX_COPY_FLOATS &&
            (double)d->out_h * row_len <= NARROW_MAX_COPY_FLOATS;
+}
+
+/* Whether a call takes this path now: the shapes suit it and the automatic
+ * path is chosen. The scratch sizes ask only about the shapes, so that an
+ * arena sized while the BLAS path was forced still holds this path's scratch
+ * when a later call runs on the automatic one. */
+static bool narrow_runs(const tdl_conv2d_desc *d) {
+    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && narrow_suits(d);
 }
 
 static int slots_for(int batch) { return batch < NARROW_SLOTS ? batch : NARROW_SLOTS; }
@@ -284,7 +291,7 @@ static int threads_for(const tdl_conv2d_desc *d, int batch) {
 
 bool conv_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
-    if (batch <= 0 || !narrow_suits(d)) return false;
+    if (batch <= 0 || !narrow_runs(d)) return false;
     narrow_job j = job_new(d, batch, x);
     j.y = y;
     j.scale = scale;
@@ -345,7 +352,7 @@ static void filter_share(void *context, int t, int threads) {
 
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                  int batch, float *scratch) {
-    if (batch <= 0 || !narrow_suits_filter(d)) return false;
+    if (batch <= 0 || !narrow_runs(d) || !narrow_suits_filter(d)) return false;
     narrow_job j = job_new(d, batch, x);
     j.dz = dz;
     j.slots = scratch;

@@ -283,13 +283,24 @@ static void test_declines(void **state) {
     /* An image whose replicated copy would exceed the bound. */
     assert_int_equal(tdl_conv2d_desc_init(&d, 600, 600, 3, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
     assert_int_equal(conv_narrow_forward_scratch_size(&d, 1), 0);
-    /* The BLAS path keeps im2col + sgemm. */
+    /* The BLAS path keeps im2col + sgemm; the scratch sizes do not follow the
+     * path, so a workspace sized while BLAS was forced still serves a later
+     * call on the automatic path. */
     assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 4, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
+    const size_t forward_scratch = conv_narrow_forward_scratch_size(&d, 4);
+    const size_t filter_scratch = conv_narrow_filter_scratch_size(&d, 4);
+    assert_true(forward_scratch > 0 && filter_scratch > 0);
     const tdl_kernel_path path_before = tdl_get_kernel_path();
     tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
-    assert_false(conv_narrow_forward(&y, &x, &kernel, NULL, NULL, NULL, &d, 4, &scratch));
-    assert_int_equal(conv_narrow_filter_scratch_size(&d, 4), 0);
+    const bool forward_ran = conv_narrow_forward(&y, &x, &kernel, NULL, NULL, NULL, &d, 4, &scratch);
+    const bool filter_ran = conv_narrow_backprop_filter(&kernel, &x, &y, &d, 4, &scratch);
+    const size_t forward_scratch_blas = conv_narrow_forward_scratch_size(&d, 4);
+    const size_t filter_scratch_blas = conv_narrow_filter_scratch_size(&d, 4);
     tdl_set_kernel_path(path_before);
+    assert_false(forward_ran);
+    assert_false(filter_ran);
+    assert_int_equal(forward_scratch_blas, forward_scratch);
+    assert_int_equal(filter_scratch_blas, filter_scratch);
     assert_true(y == 5.0f && kernel == 1.0f);
 }
 
