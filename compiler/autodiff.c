@@ -149,6 +149,24 @@ const checked_node *cg_fused_batch_norm(const cg_program *p, const checked_node 
     return next;
 }
 
+const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv) {
+    const checked_model *m = p->model;
+    if (conv->op != TSC_OP_CONV2D || cg_buffers_of(p, conv)->pre >= 0 || conv->index + 1 >= m->node_count)
+        return NULL;   /* an unfused activation after the conv needs its own pass */
+    /* The very next node: nothing in between may read the convolution's
+     * output before the fused step has written it. */
+    const checked_node *next = m->nodes[conv->index + 1];
+    if (next->op != TSC_OP_MAX_POOL2D || next->inputs[0] != conv || !p->live[next->index]) return NULL;
+    return next;
+}
+
+const checked_node *cg_fused_pool_backward(const cg_program *p, const checked_node *conv) {
+    if (p->mode != CG_MODE_TRAIN || !p->grad[conv->index] || p->readers[conv->index] != 1) return NULL;
+    const checked_node *pool = cg_fused_pool(p, conv);
+    /* A gradient through the pool is what gives it the argmax buffer the step reads. */
+    return pool != NULL && p->grad[pool->index] ? pool : NULL;
+}
+
 static const tsc_type scalar_f32 = {TSC_DTYPE_F32, 0, {0}};
 
 static void add_node_buffers(cg_program *p, const checked_node *n) {
@@ -196,6 +214,9 @@ static void add_node_buffers(cg_program *p, const checked_node *n) {
     }
 
     if (!p->grad[n->index] || family == TSC_FAMILY_LOSS) return;
+    /* Trained as one step with its max_pool2d: the step keeps the
+     * pre-activation gradient in the convolution's workspace instead. */
+    if (cg_fused_pool_backward(p, n)) return;
     if (view) nb->grad = add_alias(p, CG_BUFFER_GRAD, n, in0->grad);
     else nb->grad = add_buffer(p, CG_BUFFER_GRAD, n, &n->type);
     if (separate_activation) nb->dpre = add_buffer(p, CG_BUFFER_DPRE, n, &n->type);

@@ -187,6 +187,13 @@ const cg_node_buffers *cg_buffers_of(const cg_program *p, const checked_node *n)
 const checked_node *cg_fused_pool(const cg_program *p, const checked_node *conv);
 /* Whether node n's forward was done by its producer's step (a fused pool or batch_norm). */
 bool cg_forward_fused(const cg_program *p, const checked_node *n);
+/* In training, that pool when the pool is the convolution's only reader:
+ * then their backward is one step too (tdl_conv2d_max_pool2d_backward),
+ * which goes from the pool's gradient straight to the convolution's
+ * pre-activation gradient, so the convolution gets no gradient buffer. */
+const checked_node *cg_fused_pool_backward(const cg_program *p, const checked_node *conv);
+/* Whether node n's backward is done by its producer's step (that pool). */
+bool cg_backward_fused(const cg_program *p, const checked_node *n);
 
 /* ===================================================================== */
 /* The per-op lowering table (op_table.c)                                 */

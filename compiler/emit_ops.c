@@ -250,6 +250,15 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     const char *kernel = kernels_expr(e, n, "params"), *dkernel = kernels_expr(e, n, "grads");
     const char *dbias = param_expr(e, n, "bias", "grads");
     const char *desc = cg_desc(e, n);
+    const checked_node *pool = cg_fused_pool_backward(e->program, n);
+    if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
+        const cg_node_buffers *pb = buffers_of(e, pool);
+        const char *dpooled = grad_of(e, pool), *argmax = cg_use(e, pb->mask), *pooled = cg_use(e, pb->value);
+        const char *dx = grad_into(e, n->inputs[0]);
+        cg_line(e, "    tdl_conv2d_max_pool2d_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+                dx, dkernel, dbias, dpooled, argmax, pooled, value_of(e, n->inputs[0]), kernel, desc, cg_desc(e, pool));
+        return;
+    }
     const char *dy = grad_of(e, n);
     const char *y = nb->pre < 0 || n->attrs.activation == TSC_ACTIVATION_SOFTMAX ? value_of(e, n) : NULL;
     if (nb->pre >= 0) {
@@ -288,6 +297,10 @@ void emit_pool_forward(cg_emitter *e, const checked_node *n) {
 }
 
 void emit_pool_backward(cg_emitter *e, const checked_node *n) {
+    if (cg_backward_fused(e->program, n)) {   /* done by the conv2d's step */
+        cg_line(e, "    /* computed with the convolution below */\n");
+        return;
+    }
     const char *desc = cg_desc(e, n);
     const char *dy = grad_of(e, n);
     const char *dx = grad_into(e, n->inputs[0]);

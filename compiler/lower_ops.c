@@ -52,6 +52,16 @@ void lower_conv_dense_forward(cg_lowerer *l, const checked_node *n) {
 
 void lower_conv_dense_backward(cg_lowerer *l, const checked_node *n) {
     const cg_node_buffers *nb = cg_buffers_of(l->program, n);
+    const checked_node *pool = cg_fused_pool_backward(l->program, n);
+    if (pool) {   /* from the pool's gradient, its argmax and its output */
+        const cg_node_buffers *pb = cg_buffers_of(l->program, pool);
+        read_grad(l, pool);
+        cg_read(l, pb->mask);
+        cg_read(l, pb->value);
+        grad_into(l, n->inputs[0]);
+        cg_read(l, value(l, n->inputs[0]));
+        return;
+    }
     read_grad(l, n);
     /* softmax's backward reads its output; gelu's and swish's only their input, pre. */
     if (nb->pre < 0 || n->attrs.activation == TSC_ACTIVATION_SOFTMAX) cg_read(l, nb->value);
@@ -82,6 +92,7 @@ void lower_pool_forward(cg_lowerer *l, const checked_node *n) {
 }
 
 void lower_pool_backward(cg_lowerer *l, const checked_node *n) {
+    if (cg_backward_fused(l->program, n)) return;   /* done by the conv2d's step */
     read_grad(l, n);
     grad_into(l, n->inputs[0]);
     int argmax = cg_buffers_of(l->program, n)->mask;

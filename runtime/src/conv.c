@@ -89,12 +89,6 @@ tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups) {
     return TDL_STATUS_OK;
 }
 
-/* Whether the kernels' arguments describe something they can run on. */
-static bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
-    return d != NULL && batch > 0 && d->out_h > 0 && d->out_w > 0 && d->in_c > 0 && d->out_c > 0 &&
-           d->kernel_h > 0 && d->kernel_w > 0 && d->groups >= 0 && d->in_c % conv_groups(d) == 0 &&
-           d->out_c % conv_groups(d) == 0;
-}
 
 /* Layout: the pre-activation gradient (B*OH*OW*F, used by backward), then the
  * scratch of whichever path runs. Every term grows with the batch, so a
@@ -112,6 +106,14 @@ size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (conv_groups(d) > 1) return conv_grouped_forward_scratch_size(d, batch);
     const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
     return gemm > xsmm ? gemm : xsmm;
+}
+
+size_t conv_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
+    if (!conv_args_usable(d, batch)) return 0;
+    if (conv_groups(d) > 1) return SIZE_MAX;
+    /* Both, since libxsmm may decline a call and hand it to the general path. */
+    const size_t general = conv_general_forward_scratch_alone(d, batch), xsmm = conv_xsmm_forward_scratch_alone(d);
+    return general > xsmm ? general : xsmm;
 }
 
 /* Backward keeps the activation's gradient at the start of the workspace and
@@ -158,8 +160,8 @@ TDL_VECTOR_CLONES void conv_activate_in_place(float *restrict y, size_t n, tdl_a
 
 /* dy, y: (n) -> dz = dy * f'(pre-activation), with f' read from the output y.
  * restrict and selects rather than branches let GCC vectorise every case. */
-TDL_VECTOR_CLONES static void activation_gradient(float *restrict dz, const float *restrict dy, const float *restrict y, size_t n,
-                                tdl_activation activation, float alpha) {
+TDL_VECTOR_CLONES void conv_activation_gradient(float *restrict dz, const float *restrict dy, const float *restrict y,
+                                                size_t n, tdl_activation activation, float alpha) {
     switch (activation) {
     case TDL_ACTIVATION_LINEAR:
         memcpy(dz, dy, n * sizeof *dz);
@@ -204,7 +206,7 @@ static void gradient_share(void *context, int t, int threads) {
     const gradient_job *j = context;
     size_t begin, end;
     tdl_team_share(j->rows * (size_t)j->filters, t, threads, &begin, &end);
-    activation_gradient(j->gradient + begin, j->dy + begin, j->y + begin, end - begin, j->activation, j->alpha);
+    conv_activation_gradient(j->gradient + begin, j->dy + begin, j->y + begin, end - begin, j->activation, j->alpha);
 }
 
 /* Fewer filters than this sum dbias on one thread, along the rows as one
@@ -228,16 +230,34 @@ TDL_VECTOR_CLONES static void few_filter_bias(float *restrict dbias, const float
     for (size_t lane = 0; lane < lanes; ++lane) dbias[lane % f] += acc[lane];
 }
 
+/* Filters of dbias summed per pass of bias_columns: 4 AVX-512 registers. */
+enum { CONV_BIAS_COLUMNS = 64 };
+
+/* sums (width) += the sum over rows of dz (rows, stride)[.., 0..width), each
+ * column in row order, in a local accumulator: adding into dbias row by row
+ * went through memory (dbias may alias dz as far as the compiler knows). */
+TDL_VECTOR_CLONES static void bias_columns(float *restrict sums, const float *restrict dz, size_t rows,
+                                           size_t stride, size_t width) {
+    float acc[CONV_BIAS_COLUMNS] = {0.0f};
+    if (width == CONV_BIAS_COLUMNS) {   /* the common case, with a width the compiler knows */
+        for (size_t r = 0; r < rows; ++r)
+            for (size_t i = 0; i < CONV_BIAS_COLUMNS; ++i) acc[i] += dz[r * stride + i];
+    } else {
+        for (size_t r = 0; r < rows; ++r)
+            for (size_t i = 0; i < width; ++i) acc[i] += dz[r * stride + i];
+    }
+    for (size_t i = 0; i < width; ++i) sums[i] += acc[i];
+}
+
 /* A range of filters of dbias, each summed over all rows in row order, so the
  * sum is the same for every thread count. */
 static void bias_share(void *context, int t, int threads) {
     const gradient_job *j = context;
     size_t begin, end;
     tdl_team_share((size_t)j->filters, t, threads, &begin, &end);
-    const size_t f = (size_t)j->filters;
-    for (size_t r = 0; r < j->rows; ++r) {
-        const float *row = j->dz + r * f;
-        for (size_t c = begin; c < end; ++c) j->dbias[c] += row[c];
+    for (size_t c = begin; c < end; c += CONV_BIAS_COLUMNS) {
+        const size_t width = end - c < CONV_BIAS_COLUMNS ? end - c : CONV_BIAS_COLUMNS;
+        bias_columns(j->dbias + c, j->dz + c, j->rows, (size_t)j->filters, width);
     }
 }
 

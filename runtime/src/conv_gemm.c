@@ -93,6 +93,10 @@ size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return gemm > narrow ? gemm : narrow;
 }
 
+size_t conv_general_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
+    const size_t part = part_scratch_size(d, batch), narrow = conv_narrow_forward_scratch_alone(d);
+    return part > narrow ? part : narrow;
+}
 
 /* dst = src for n floats. */
 static inline void copy_floats(float *restrict dst, const float *restrict src, size_t n) {

@@ -37,6 +37,22 @@ static inline bool conv_is_depthwise(const tdl_conv2d_desc *d) {
     return conv_groups(d) > 1 && conv_groups(d) == d->in_c;
 }
 
+/* Whether the kernels' arguments describe something they can run on. */
+static inline bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
+    return d != NULL && batch > 0 && d->out_h > 0 && d->out_w > 0 && d->in_c > 0 && d->out_c > 0 &&
+           d->kernel_h > 0 && d->kernel_w > 0 && d->groups >= 0 && d->in_c % conv_groups(d) == 0 &&
+           d->out_c % conv_groups(d) == 0;
+}
+
+/* Floats of scratch tdl_conv2d_forward of `batch` images uses when it runs
+ * on one thread, whichever path takes it; SIZE_MAX for grouped layers,
+ * whose kernels do not say. */
+size_t conv_forward_scratch_alone(const tdl_conv2d_desc *d, int batch);
+
+/* dy, y: (n) -> dz = dy * f'(pre-activation), f' read from the output y (dz
+ * is written, not accumulated; no two of the arrays overlap). */
+void conv_activation_gradient(float *restrict dz, const float *restrict dy, const float *restrict y, size_t n,
+                              tdl_activation activation, float alpha);
 /* y: (n) -> f(y) in place, for the fused activation. */
 void conv_activate_in_place(float *restrict y, size_t n, tdl_activation activation, float alpha);
 /* y: (rows, f) -> y * scale + shift per channel, in place: an inference
@@ -49,6 +65,10 @@ void conv_affine_rows(float *restrict y, const float *restrict scale, const floa
  * dkernel may be NULL). scale and shift (both or neither NULL):
  * conv_affine_rows after the activation. */
 size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* What conv_general_forward of `batch` images uses of it when it runs on one
+ * thread (called from inside the team): one part's columns, or one slot of
+ * the few-channel kernel, whichever it takes. */
+size_t conv_general_forward_scratch_alone(const tdl_conv2d_desc *d, int batch);
 void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 void conv_general_backward(float *dx, float *dkernel, const float *x, const float *kernel, const float *dz,
@@ -60,6 +80,8 @@ void conv_general_backward(float *dx, float *dkernel, const float *x, const floa
  * not suit (then its scratch size is 0) or on the BLAS path. */
 size_t conv_narrow_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 size_t conv_narrow_filter_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* Forward on one thread: the repeated kernel and one slot. */
+size_t conv_narrow_forward_scratch_alone(const tdl_conv2d_desc *d);
 bool conv_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
@@ -71,6 +93,8 @@ bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz
 size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch);
 /* What conv_xsmm_forward alone uses of it: one padded input copy per slot. */
 size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* ... and on one thread: one slot. */
+size_t conv_xsmm_forward_scratch_alone(const tdl_conv2d_desc *d);
 bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                        const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,

@@ -115,6 +115,10 @@ size_t conv_narrow_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return (g.taps + 1) * g.block_len + (size_t)slots_for(batch) * g.replica;
 }
 
+size_t conv_narrow_forward_scratch_alone(const tdl_conv2d_desc *d) {
+    return conv_narrow_forward_scratch_size(d, 1);
+}
+
 /* Weight-gradient scratch per slot: a replica, dy of one image with rows
  * padded to block_len, and the (taps, block_len) partial. */
 static size_t filter_slot_floats(const narrow_geometry *g, const tdl_conv2d_desc *d) {

@@ -1,16 +1,69 @@
-/* conv2d followed by max_pool2d as one step: on one thread the batch is run
- * in chunks of a few images, and each chunk's convolution output is pooled
- * right after it is written, while it is still in the core's caches, instead
- * of after the whole batch has gone through memory. Both halves are the ordinary kernels (each
- * on the whole team), so the results are theirs: bit for bit on the libxsmm
- * path; on the BLAS path the GEMMs of a smaller batch may round differently. */
+/* conv2d followed by max_pool2d as one step.
+ *
+ * Forward: the batch is run in chunks of a few images, and each chunk's
+ * convolution output is pooled right after it is written, while it is still
+ * in the core's caches, instead of after the whole batch has gone through
+ * memory. With several threads each takes an equal share of the images and
+ * runs its chunks alone (the kernels see they are inside the team and stay
+ * on one thread), so no thread waits for another between the two halves.
+ * Both halves are the ordinary kernels, so the results are theirs: bit for
+ * bit on the libxsmm and few-channel paths, whose results for an image do
+ * not depend on the batch around it; on the BLAS path the GEMMs of a
+ * smaller batch may round differently (and so may differ between thread
+ * counts).
+ *
+ * Backward: the gradient reaches the convolution's output only at each
+ * window's argmax, where the activation's output is the pooled value itself.
+ * So the pre-activation gradient is written in one pass per image (zero it,
+ * add each window's gradient times the activation's slope at its maximum),
+ * the bias gradient is summed over the pooled values, and the
+ * convolution's output is never read: no zeroed copy of the unpooled
+ * gradient, no scatter into it, no pass of the activation over it. */
 #include <stdint.h>
+#include <string.h>
 
+#include "conv_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
 
 /* About the part of L2 one core's chunk of convolution output may fill. */
 #define CONV_POOL_CHUNK_BYTES (256.0 * 1024.0)
+
+/* One call's tensors, cut into chunks of `chunk` images. */
+typedef struct chunked_forward {
+    float *pooled, *y, *workspace;
+    int32_t *argmax;
+    const float *x, *kernel, *bias;
+    const tdl_conv2d_desc *conv;
+    const tdl_pool2d_desc *pool;
+    int batch, chunk;
+    size_t x_image, y_image, p_image, chunk_workspace;   /* floats */
+} chunked_forward;
+
+/* Images [b, b + n): their convolution, then their pooling, each on the
+ * calling thread's share of the team (the whole team when called outside it). */
+static void run_chunk(const chunked_forward *j, int b, int n, float *workspace) {
+    float *y_chunk = j->y + (size_t)b * j->y_image;
+    const size_t at = (size_t)b * j->p_image;
+    tdl_conv2d_forward(y_chunk, j->x + (size_t)b * j->x_image, j->kernel, j->bias, j->conv, n, workspace);
+    if (j->argmax != NULL)
+        tdl_max_pool2d_forward_argmax(j->pooled + at, j->argmax + at, y_chunk, j->pool, n);
+    else
+        tdl_max_pool2d_forward(j->pooled + at, y_chunk, j->pool, n);
+}
+
+/* Thread t's share of the images, chunk by chunk, with its own part of the
+ * workspace. */
+static void chunk_share(void *context, int t, int threads) {
+    const chunked_forward *j = context;
+    size_t b, end;
+    tdl_team_share((size_t)j->batch, t, threads, &b, &end);
+    float *workspace = j->workspace != NULL ? j->workspace + (size_t)t * j->chunk_workspace : NULL;
+    for (; b < end; b += (size_t)j->chunk) {
+        const size_t n = end - b < (size_t)j->chunk ? end - b : (size_t)j->chunk;
+        run_chunk(j, (int)b, (int)n, workspace);
+    }
+}
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL
  *   -> y: (B,OH,OW,F) = f(conv(x) + bias), pooled: (B,PH,PW,F) = max_pool(y),
@@ -23,27 +76,125 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
         return;
     /* The pool must read exactly the convolution's output. */
     if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c) return;
-    const size_t x_image = (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c;
-    const size_t y_image = (size_t)conv->out_h * (size_t)conv->out_w * (size_t)conv->out_c;
-    const size_t p_image = (size_t)pool->out_h * (size_t)pool->out_w * (size_t)pool->channels;
-    const int threads = tdl_team_threads();
-    int chunk = (int)((double)threads * CONV_POOL_CHUNK_BYTES / ((double)y_image * sizeof(float)));
-    if (chunk < threads) chunk = threads;
-    /* A chunk of a few images is too little work to split over a team of
-     * several threads (bench/run, mnist_convnet forward at batch 128 on 2
-     * threads: 5.07 ms chunked against 4.20 ms for the two kernels apart):
-     * then the whole batch is one chunk and each kernel has the team. */
-    if (threads > 1) chunk = batch;
-    if (chunk > batch) chunk = batch;
-    /* A workspace sized for `batch` serves every smaller batch (docs/runtime.md). */
-    for (int b = 0; b < batch; b += chunk) {
-        const int n = batch - b < chunk ? batch - b : chunk;
-        float *y_chunk = y + (size_t)b * y_image;
-        tdl_conv2d_forward(y_chunk, x + (size_t)b * x_image, kernel, bias, conv, n, workspace);
-        if (argmax != NULL)
-            tdl_max_pool2d_forward_argmax(pooled + (size_t)b * p_image, argmax + (size_t)b * p_image, y_chunk, pool,
-                                          n);
-        else
-            tdl_max_pool2d_forward(pooled + (size_t)b * p_image, y_chunk, pool, n);
+    chunked_forward job = {pooled, y, workspace, argmax, x, kernel, bias, conv, pool, batch, 0,
+                           (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c,
+                           (size_t)conv->out_h * (size_t)conv->out_w * (size_t)conv->out_c,
+                           (size_t)pool->out_h * (size_t)pool->out_w * (size_t)pool->channels, 0};
+    const double chunk = CONV_POOL_CHUNK_BYTES / ((double)job.y_image * sizeof(float));
+    job.chunk = chunk < 1.0 ? 1 : chunk > (double)batch ? batch : (int)chunk;
+    int threads = tdl_team_threads();
+    if (threads > batch) threads = batch;
+    /* Each thread has its own part of the workspace, which a workspace sized
+     * for `batch` must hold. */
+    const size_t alone = conv_forward_scratch_alone(conv, job.chunk);
+    job.chunk_workspace = alone;
+    if (threads > 1 && alone != SIZE_MAX &&
+        (double)threads * (double)alone <= (double)tdl_conv2d_forward_workspace_size(conv, batch)) {
+        tdl_team_run(threads, chunk_share, &job);
+        return;
     }
+    if (threads > 1) {
+        /* Otherwise a chunk of a few images is too little work to split over
+         * the team (bench/run, mnist_convnet forward at batch 128 on 2
+         * threads: 5.07 ms chunked against 4.20 ms for the two kernels
+         * apart): the whole batch is one chunk and each kernel has the team. */
+        run_chunk(&job, 0, batch, workspace);
+        return;
+    }
+    /* A workspace sized for `batch` serves every smaller batch (docs/runtime.md). */
+    for (int b = 0; b < batch; b += job.chunk) run_chunk(&job, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
+}
+
+/* Channels of one pooled pixel taken through the activation's slope at once. */
+enum { SLOPE_BLOCK = 64 };
+
+typedef struct pooled_gradient_job {
+    float *dz, *dbias;
+    const float *dpooled, *pooled;
+    const int32_t *argmax;
+    size_t channels, y_image;
+    size_t pooled_pixels, pooled_rows;   /* per image; in the batch */
+    tdl_activation activation;
+    float alpha;
+} pooled_gradient_job;
+
+/* out (n) = dpooled * f'(pooled), n <= SLOPE_BLOCK: relu and the identity
+ * inline (a call per pooled pixel would cost as much as the work), the
+ * other activations through the convolution's own pass. */
+static inline void slope_times_gradient(float *restrict out, const float *restrict dpooled,
+                                        const float *restrict pooled, size_t n, tdl_activation activation,
+                                        float alpha) {
+    if (activation == TDL_ACTIVATION_RELU) {
+        for (size_t i = 0; i < n; ++i) out[i] = pooled[i] > 0.0f ? dpooled[i] : 0.0f;
+    } else if (activation == TDL_ACTIVATION_LINEAR) {
+        for (size_t i = 0; i < n; ++i) out[i] = dpooled[i];
+    } else {
+        conv_activation_gradient(out, dpooled, pooled, n, activation, alpha);
+    }
+}
+
+/* Images [begin, end) of dz: zeros, plus dpooled * f'(pooled) at each
+ * window's argmax (all-padding windows, argmax -1, add nothing). */
+static void scatter_images(void *context, size_t begin, size_t end) {
+    const pooled_gradient_job *j = context;
+    const size_t c = j->channels, y_pixels = j->y_image / c;
+    float share[SLOPE_BLOCK];
+    for (size_t b = begin; b < end; ++b) {
+        float *dz = j->dz + b * j->y_image;
+        memset(dz, 0, j->y_image * sizeof *dz);
+        const size_t first = b * j->pooled_pixels * c;
+        for (size_t i = 0; i < j->pooled_pixels; ++i)
+            for (size_t c0 = 0; c0 < c; c0 += SLOPE_BLOCK) {
+                const size_t n = c - c0 < SLOPE_BLOCK ? c - c0 : SLOPE_BLOCK, at = first + i * c + c0;
+                slope_times_gradient(share, j->dpooled + at, j->pooled + at, n, j->activation, j->alpha);
+                const int32_t *where = j->argmax + at;
+                for (size_t ch = 0; ch < n; ++ch)
+                    if (where[ch] >= 0 && (size_t)where[ch] < y_pixels) dz[(size_t)where[ch] * c + c0 + ch] += share[ch];
+            }
+    }
+}
+
+/* Filters [begin, end) of dbias: the sum over the batch's pooled pixels of
+ * dpooled * f'(pooled), each filter in pixel order (so the same for every
+ * thread count). These are all the nonzeros of dz, so this is its sum. */
+static void bias_filters(void *context, size_t begin, size_t end) {
+    const pooled_gradient_job *j = context;
+    const size_t c = j->channels;
+    float acc[SLOPE_BLOCK], share[SLOPE_BLOCK];
+    for (size_t c0 = begin; c0 < end; c0 += SLOPE_BLOCK) {
+        const size_t n = end - c0 < SLOPE_BLOCK ? end - c0 : SLOPE_BLOCK;
+        for (size_t ch = 0; ch < n; ++ch) acc[ch] = 0.0f;
+        for (size_t r = 0; r < j->pooled_rows; ++r) {
+            const size_t at = r * c + c0;
+            slope_times_gradient(share, j->dpooled + at, j->pooled + at, n, j->activation, j->alpha);
+            for (size_t ch = 0; ch < n; ++ch) acc[ch] += share[ch];
+        }
+        for (size_t ch = 0; ch < n; ++ch) j->dbias[c0 + ch] += acc[ch];
+    }
+}
+
+/* Below this many pooled values per thread the bias sum stays on one thread. */
+#define BIAS_MIN_THREAD_VALUES 65536.0
+
+void tdl_conv2d_max_pool2d_backward(float *dx, float *dkernel, float *dbias, const float *dpooled,
+                                    const int32_t *argmax, const float *pooled, const float *x, const float *kernel,
+                                    const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
+                                    float *workspace) {
+    if (!conv_args_usable(conv, batch) || pool == NULL || dpooled == NULL || argmax == NULL || pooled == NULL ||
+        workspace == NULL || (dkernel != NULL && x == NULL) || (dx != NULL && kernel == NULL))
+        return;
+    /* The pool must read exactly the convolution's output. */
+    if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c || pool->out_h <= 0 ||
+        pool->out_w <= 0)
+        return;
+    const size_t c = (size_t)conv->out_c;
+    const size_t pooled_pixels = (size_t)pool->out_h * (size_t)pool->out_w;
+    pooled_gradient_job job = {workspace, dbias, dpooled, pooled, argmax, c,
+                               (size_t)conv->out_h * (size_t)conv->out_w * c, pooled_pixels,
+                               (size_t)batch * pooled_pixels, conv->activation, conv->alpha};
+    /* dz where tdl_conv2d_backward keeps it: at the start of the workspace. */
+    tdl_team_split((size_t)batch, (double)job.y_image, TDL_TEAM_MIN_THREAD_FLOATS, scatter_images, &job);
+    if (dbias != NULL) tdl_team_split(c, (double)job.pooled_rows, BIAS_MIN_THREAD_VALUES, bias_filters, &job);
+    if (dkernel != NULL) tdl_conv2d_backprop_filter(dkernel, x, workspace, conv, batch, workspace);
+    if (dx != NULL) tdl_conv2d_backprop_input(dx, kernel, workspace, conv, batch, workspace);
 }

@@ -158,6 +158,10 @@ size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return (size_t)slots_for(d, batch) * forward_slot_floats(d);
 }
 
+size_t conv_xsmm_forward_scratch_alone(const tdl_conv2d_desc *d) {
+    return conv_xsmm_forward_scratch_size(d, 1) > 0 ? forward_slot_floats(d) : 0;
+}
+
 /* One call's shared state: sizes, kernels, tensors and scratch. */
 typedef struct xsmm_job {
     const tdl_conv2d_desc *d;
@@ -501,6 +505,11 @@ size_t conv_xsmm_scratch_size(const tdl_conv2d_desc *d, int batch) {
 size_t conv_xsmm_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     (void)d;
     (void)batch;
+    return 0;
+}
+
+size_t conv_xsmm_forward_scratch_alone(const tdl_conv2d_desc *d) {
+    (void)d;
     return 0;
 }
 

@@ -1,45 +1,11 @@
-/* Small layers: dropout, add, reductions over axes, one_hot and argmax. */
+/* Small layers: add, reductions over axes, one_hot and argmax (dropout: dropout.c). */
 #include "tdl/runtime.h"
-#include "vector.h"
 
 #include <math.h>
 
 /* ---------------------------------------------------------------------- */
-/* dropout and add                                                        */
+/* add                                                                    */
 /* ---------------------------------------------------------------------- */
-
-/* x: (n) -> y: (n), mask: (n). y may alias x. */
-void tdl_dropout_forward(float *y, float *mask, const float *x, size_t n, float rate, tdl_rng *rng) {
-    if (y == NULL || mask == NULL || x == NULL || rng == NULL) {
-        return;
-    }
-    /* rate >= 1 drops everything; 1 / (1 - rate) would be infinite. */
-    const float keep_scale = rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f;
-    for (size_t i = 0; i < n; ++i) {
-        mask[i] = tdl_rng_uniform(rng) < rate ? 0.0f : keep_scale;
-        y[i] = x[i] * mask[i];
-    }
-}
-
-/* dx += dy * mask over non-aliasing arrays, vectorised. */
-TDL_VECTOR_CLONES static void add_masked(float *restrict dx, const float *restrict dy, const float *restrict mask,
-                                         size_t n) {
-    for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * mask[i];
-}
-
-/* dy, mask: (n) -> dx: (n) += dy * mask */
-void tdl_dropout_backward(float *dx, const float *dy, const float *mask, size_t n) {
-    if (dx == NULL || dy == NULL || mask == NULL) {
-        return;
-    }
-    if (dx != dy && (const float *)dx != mask) {
-        add_masked(dx, dy, mask, n);
-        return;
-    }
-    for (size_t i = 0; i < n; ++i) {
-        dx[i] += dy[i] * mask[i];
-    }
-}
 
 /* a, b: (n) -> y: (n) */
 void tdl_add_forward(float *y, const float *a, const float *b, size_t n) {

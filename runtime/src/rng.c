@@ -9,8 +9,7 @@
 
 #include <math.h>
 
-/* The LCG multiplier of the 64-bit PCG family (Knuth's MMIX constant). */
-#define PCG_MULTIPLIER UINT64_C(6364136223846793005)
+#include "pcg.h"
 
 static void rng_advance(tdl_rng *rng) {
     rng->state = rng->state * PCG_MULTIPLIER + rng->increment;
@@ -29,11 +28,13 @@ void tdl_rng_seed(tdl_rng *rng, uint64_t seed, uint64_t stream) {
 uint32_t tdl_rng_next_u32(tdl_rng *rng) {
     uint64_t old = rng->state;
     rng_advance(rng);
-    /* XSH: fold the high bits down, keep bits 27..58 of the result. */
-    uint32_t folded = (uint32_t)(((old >> 18) ^ old) >> 27);
-    /* RR: rotate right by the top 5 bits of the old state. */
-    uint32_t rotation = (uint32_t)(old >> 59);
-    return (folded >> rotation) | (folded << ((32u - rotation) & 31u));
+    return pcg_output(old);
+}
+
+void tdl_rng_advance(tdl_rng *rng, uint64_t steps) {
+    uint64_t a, c;
+    pcg_stride(steps, rng->increment, &a, &c);
+    rng->state = rng->state * a + c;
 }
 
 /* The top 24 bits scaled by 2^-24: every value is exactly a float in [0, 1). */

@@ -85,6 +85,45 @@ static void test_dropout_rate_one_drops_all(void **state) {
     for (size_t i = 0; i < 16; ++i) assert_true(y[i] == 0.0f && mask[i] == 0.0f);
 }
 
+/* The mask is the one a loop of tdl_rng_uniform draws, element by element,
+ * whatever the length (lanes and ragged ends), the thread count and
+ * whether y is x; the generator ends where that loop leaves it. */
+static void test_dropout_follows_the_stream(void **state) {
+    (void)state;
+    enum { MOST = 100003 };
+    static float x[MOST], y[MOST], mask[MOST];
+    const size_t lengths[] = {1, 15, 16, 17, 33, 1000, MOST};
+    const float rate = 0.3f, keep = 1.0f / (1.0f - rate);
+    const int before = tdl_get_num_threads();
+    lcg_state = 23;
+    for (size_t i = 0; i < MOST; ++i) x[i] = uniform(-2.0f, 2.0f);
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; ++l) {
+            const size_t n = lengths[l];
+            tdl_rng rng, reference;
+            tdl_rng_seed(&rng, 99 + n, 4);
+            reference = rng;
+            tdl_dropout_forward(y, mask, x, n, rate, &rng);
+            for (size_t i = 0; i < n; ++i) {
+                const float want = tdl_rng_uniform(&reference) < rate ? 0.0f : keep;
+                if (mask[i] != want || y[i] != x[i] * want)
+                    fail_msg("threads %d, n %zu: element %zu has mask %g, want %g", threads, n, i, (double)mask[i],
+                             (double)want);
+            }
+            assert_true(rng.state == reference.state);
+        }
+        /* In place: y is x. */
+        static float in_place[MOST];
+        for (size_t i = 0; i < MOST; ++i) in_place[i] = x[i];
+        tdl_rng rng;
+        tdl_rng_seed(&rng, 11, 2);
+        tdl_dropout_forward(in_place, mask, in_place, MOST, rate, &rng);
+        for (size_t i = 0; i < MOST; ++i) assert_true(in_place[i] == x[i] * mask[i]);
+    }
+    tdl_set_num_threads(before);
+}
+
 /* add is elementwise a + b. */
 static void test_add_forward(void **state) {
     (void)state;
@@ -343,6 +382,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_rate_zero_is_identity),
         cmocka_unit_test(test_dropout_drops_and_scales),
         cmocka_unit_test(test_dropout_rate_one_drops_all),
+        cmocka_unit_test(test_dropout_follows_the_stream),
         cmocka_unit_test(test_add_forward),
         cmocka_unit_test(test_reduce_forward_matches_reference),
         cmocka_unit_test(test_reduce_backward_matches_finite_differences),

@@ -216,11 +216,35 @@ static void test_zeros(void **state) {
     for (size_t i = 0; i < 5; ++i) assert_float_equal(w[i], 0.0f, 0.0f);
 }
 
+/* Skipping n draws with tdl_rng_advance leaves the generator where n calls
+ * would: for small n, across a power of two and for 0; two skips add up. */
+static void test_advance_matches_drawing(void **state) {
+    (void)state;
+    const uint64_t skips[] = {0, 1, 2, 3, 15, 16, 17, 255, 256, 1000, 65537};
+    for (size_t s = 0; s < sizeof skips / sizeof skips[0]; ++s) {
+        tdl_rng drawn, skipped;
+        tdl_rng_seed(&drawn, 1234 + s, 7);
+        skipped = drawn;
+        for (uint64_t i = 0; i < skips[s]; ++i) (void)tdl_rng_next_u32(&drawn);
+        tdl_rng_advance(&skipped, skips[s]);
+        assert_true(skipped.state == drawn.state && skipped.increment == drawn.increment);
+        assert_int_equal(tdl_rng_next_u32(&skipped), tdl_rng_next_u32(&drawn));
+    }
+    tdl_rng once, twice;
+    tdl_rng_seed(&once, 5, 3);
+    twice = once;
+    tdl_rng_advance(&once, 123456789);
+    tdl_rng_advance(&twice, 123456000);
+    tdl_rng_advance(&twice, 789);
+    assert_true(once.state == twice.state);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_sequence),
         cmocka_unit_test(test_known_sequence_seed_zero),
         cmocka_unit_test(test_streams_differ),
+        cmocka_unit_test(test_advance_matches_drawing),
         cmocka_unit_test_setup_teardown(test_uniform, setup_buffer, teardown_buffer),
         cmocka_unit_test(test_below_reference),
         cmocka_unit_test(test_below_range_and_uniformity),

@@ -159,6 +159,9 @@ float tdl_rng_uniform(tdl_rng *rng);
 float tdl_rng_normal(tdl_rng *rng);
 /* Uniform integer in [0, bound), without modulo bias (Lemire); 0 if bound is 0. */
 uint32_t tdl_rng_below(tdl_rng *rng, uint32_t bound);
+/* Skips `steps` draws of tdl_rng_next_u32 in O(log steps): the stream then
+ * continues exactly as if they had been drawn. */
+void tdl_rng_advance(tdl_rng *rng, uint64_t steps);
 
 /* Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
  * As in Keras, a fan (here the average of the two) below 1 counts as 1. */
@@ -392,6 +395,21 @@ void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *
 void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
                                    const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
                                    int batch, float *workspace);
+/* The backward of that step, from the pooled gradient alone: what
+ * tdl_max_pool2d_backward_argmax into a zeroed dy followed by
+ * tdl_conv2d_backward(dx, dkernel, dbias, dy, y, ...) computes, without y
+ * (where a window's gradient lands, the activation's output is the pooled
+ * value). dz is the same bit for bit with relu or no activation, or where
+ * windows do not overlap (otherwise two windows' shares are scaled by the
+ * slope one by one, not summed first); dbias is summed in another order
+ * (over the pooled values), so it may differ in the last bits. The same for
+ * every thread count. workspace: tdl_conv2d_workspace_size(conv, batch).
+ * dpooled, pooled, argmax: (B,PH,PW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)
+ *   -> dx: (B,H,W,C) +=, dkernel: (KH,KW,C,F) +=, dbias: (F) += (each may be NULL) */
+void tdl_conv2d_max_pool2d_backward(float *dx, float *dkernel, float *dbias, const float *dpooled,
+                                    const int32_t *argmax, const float *pooled, const float *x, const float *kernel,
+                                    const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
+                                    float *workspace);
 
 /* x: (B,HW,C) -> y: (B,C) */
 void tdl_global_avg_pool2d_forward(float *y, const float *x, int batch, int spatial, int channels);

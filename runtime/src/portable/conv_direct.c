@@ -49,6 +49,10 @@ size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return 0;
 }
 
+size_t conv_general_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
+    return conv_general_scratch_size(d, batch);
+}
+
 /* Where in an image (in floats) the input pixel that tap (kh, kw) of output
  * pixel (oh, ow) reads starts; false when the tap falls in the padding. */
 static bool tap_offset(const tdl_conv2d_desc *d, int oh, int ow, int kh, int kw, size_t *offset) {

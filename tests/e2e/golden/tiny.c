@@ -134,17 +134,16 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     const float *v_image = (const float *)in[0];
     const int32_t *v_label = (const int32_t *)in[1];
     float *v_conv2d_1 = m->activations + (size_t)m->max_batch * 0;
-    float *g_conv2d_1 = m->activations + (size_t)m->max_batch * 32;
     float *v_max_pool2d_1 = m->activations + (size_t)m->max_batch * 32;
-    int32_t *mask_max_pool2d_1 = (int32_t *)(void *)(m->activations + (size_t)m->max_batch * 64);
-    float *g_max_pool2d_1 = m->activations + (size_t)m->max_batch * 80;
+    int32_t *mask_max_pool2d_1 = (int32_t *)(void *)(m->activations + (size_t)m->max_batch * 48);
+    float *g_max_pool2d_1 = m->activations + (size_t)m->max_batch * 0;
     float *v_flatten_1 = v_max_pool2d_1;
     float *g_flatten_1 = g_max_pool2d_1;
-    float *v_dropout_1 = m->activations + (size_t)m->max_batch * 48;
-    float *mask_dropout_1 = m->activations + (size_t)m->max_batch * 96;
-    float *g_dropout_1 = m->activations + (size_t)m->max_batch * 32;
+    float *v_dropout_1 = m->activations + (size_t)m->max_batch * 0;
+    float *mask_dropout_1 = m->activations + (size_t)m->max_batch * 16;
+    float *g_dropout_1 = m->activations + (size_t)m->max_batch * 64;
     float *v_dense_1 = m->activations + (size_t)m->max_batch * 80;
-    float *g_dense_1 = m->activations + (size_t)m->max_batch * 112;
+    float *g_dense_1 = m->activations + (size_t)m->max_batch * 96;
     float *v_sparse_softmax_cross_entropy_1 = m->fixed + 0;
     (void)m;
     (void)batch;
@@ -177,10 +176,9 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     tdl_dropout_backward(g_flatten_1, g_dropout_1, mask_dropout_1, (size_t)batch * 8);
     /* backward flatten_1 */
     /* backward max_pool2d_1 */
-    tdl_zero(g_conv2d_1, (size_t)batch * 32);
-    tdl_max_pool2d_backward_argmax(g_conv2d_1, g_max_pool2d_1, mask_max_pool2d_1, &tiny_max_pool2d_1_desc, batch);
+    /* computed with the convolution below */
     /* backward conv2d_1 */
-    tdl_conv2d_backward(NULL, m->grads + 0, m->grads + 18, g_conv2d_1, v_conv2d_1, v_image, m->params + 0, &tiny_conv2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_backward(NULL, m->grads + 0, m->grads + 18, g_max_pool2d_1, mask_max_pool2d_1, v_max_pool2d_1, v_image, m->params + 0, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
     return TDL_STATUS_OK;
 fail:
     return status;
@@ -189,7 +187,7 @@ fail:
 /* The model as libtdlrt sees it. */
 static const tdl_model_info tiny_info = {
     "tiny",
-    {47, 47, 2, 128, 32, 0, 0}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed, state, batch statistics */
+    {47, 47, 2, 112, 32, 0, 0}, /* floats: parameters, gradients, optimizer slots, activations per example, fixed, state, batch statistics */
     tiny_workspace_floats,
     tiny_params, TINY_PARAM_TENSORS,
     tiny_state_tensors, TINY_STATE_TENSORS,

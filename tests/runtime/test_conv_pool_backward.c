@@ -1,0 +1,255 @@
+/* tdl_conv2d_max_pool2d_backward against the two kernels it replaces: the
+ * pool's scatter through the saved argmax into a zeroed gradient, then
+ * tdl_conv2d_backward reading the convolution's output. dz (and so dkernel
+ * and dx) bit for bit where the header promises it, within rounding
+ * otherwise; dbias within rounding (summed in another order); dx and dbias
+ * the same for 1, 2 and 3 threads (dkernel's per-thread partials are not,
+ * as in tdl_conv2d_backward); and nothing written for a pool that does
+ * not describe the convolution's output. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tdl/runtime.h"
+
+static uint32_t lcg_state = 91u;
+
+static float *random_floats(size_t n) {
+    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; ++i) {
+        lcg_state = lcg_state * 1664525u + 1013904223u;
+        v[i] = (float)(lcg_state >> 8) / 16777216.0f - 0.5f;
+    }
+    return v;
+}
+
+static float *zeros(size_t n) {
+    float *v = calloc(n > 0 ? n : 1, sizeof *v);
+    assert_non_null(v);
+    return v;
+}
+
+/* One conv -> max_pool case. */
+typedef struct pool_case {
+    const char *name;
+    int h, w, c, filters, kernel, pool, stride;
+    tdl_padding conv_padding, pool_padding;
+    tdl_activation activation;
+} pool_case;
+
+static const pool_case cases[] = {
+    /* the reference models' shape: 2x2 windows tiling the output */
+    {"relu 2x2", 12, 12, 3, 32, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU},
+    /* an odd output (11 -> 5): the last row and column are in no window */
+    {"relu odd", 13, 13, 8, 20, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU},
+    /* overlapping 3x3 windows at stride 2 with padding, more than 64 filters */
+    {"relu overlap", 9, 10, 4, 70, 3, 3, 2, TDL_PADDING_SAME, TDL_PADDING_SAME, TDL_ACTIVATION_RELU},
+    {"linear overlap", 9, 9, 5, 12, 3, 3, 1, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_LINEAR},
+    {"sigmoid", 10, 10, 6, 16, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_SIGMOID},
+    {"leaky overlap", 10, 9, 3, 9, 3, 3, 2, TDL_PADDING_VALID, TDL_PADDING_SAME, TDL_ACTIVATION_LEAKY_RELU},
+    {"elu", 8, 8, 4, 8, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_ELU},
+};
+
+enum { BATCH = 5, MAX_THREADS = 3 };
+
+/* Everything one case needs, forward already run. */
+typedef struct pool_layer {
+    tdl_conv2d_desc conv;
+    tdl_pool2d_desc pool;
+    size_t nx, nk, ny, np, f;
+    float *x, *kernel, *bias, *y, *pooled, *dpooled, *workspace;
+    int32_t *argmax;
+} pool_layer;
+
+static pool_layer layer_new(const pool_case *pc) {
+    pool_layer l;
+    assert_int_equal(tdl_conv2d_desc_init(&l.conv, pc->h, pc->w, pc->c, pc->filters, pc->kernel, pc->kernel, 1, 1, 1,
+                                          1, pc->conv_padding),
+                     TDL_STATUS_OK);
+    l.conv.activation = pc->activation;
+    l.conv.alpha = pc->activation == TDL_ACTIVATION_LEAKY_RELU ? 0.2f : 1.0f;
+    assert_int_equal(tdl_pool2d_desc_init(&l.pool, l.conv.out_h, l.conv.out_w, pc->filters, pc->pool, pc->pool,
+                                          pc->stride, pc->stride, pc->pool_padding),
+                     TDL_STATUS_OK);
+    l.f = (size_t)pc->filters;
+    l.nx = (size_t)BATCH * (size_t)pc->h * (size_t)pc->w * (size_t)pc->c;
+    l.nk = (size_t)pc->kernel * (size_t)pc->kernel * (size_t)pc->c * l.f;
+    l.ny = (size_t)BATCH * (size_t)l.conv.out_h * (size_t)l.conv.out_w * l.f;
+    l.np = (size_t)BATCH * (size_t)l.pool.out_h * (size_t)l.pool.out_w * l.f;
+    l.x = random_floats(l.nx);
+    l.kernel = random_floats(l.nk);
+    l.bias = random_floats(l.f);
+    l.dpooled = random_floats(l.np);
+    l.y = zeros(l.ny);
+    l.pooled = zeros(l.np);
+    l.argmax = calloc(l.np, sizeof *l.argmax);
+    assert_non_null(l.argmax);
+    l.workspace = zeros(tdl_conv2d_workspace_size(&l.conv, BATCH));
+    tdl_conv2d_max_pool2d_forward(l.pooled, l.argmax, l.y, l.x, l.kernel, l.bias, &l.conv, &l.pool, BATCH,
+                                  l.workspace);
+    return l;
+}
+
+static void layer_free(pool_layer *l) {
+    free(l->x);
+    free(l->kernel);
+    free(l->bias);
+    free(l->y);
+    free(l->pooled);
+    free(l->dpooled);
+    free(l->argmax);
+    free(l->workspace);
+}
+
+/* dx, dkernel, dbias of one backward, and dz (the workspace's start) after it. */
+typedef struct gradients {
+    float *dx, *dkernel, *dbias, *dz;
+} gradients;
+
+static gradients gradients_new(const pool_layer *l) {
+    gradients g = {zeros(l->nx), zeros(l->nk), zeros(l->f), zeros(l->ny)};
+    return g;
+}
+
+static void gradients_free(gradients *g) {
+    free(g->dx);
+    free(g->dkernel);
+    free(g->dbias);
+    free(g->dz);
+}
+
+static gradients unfused(pool_layer *l) {
+    gradients g = gradients_new(l);
+    float *dy = zeros(l->ny);
+    tdl_max_pool2d_backward_argmax(dy, l->dpooled, l->argmax, &l->pool, BATCH);
+    tdl_conv2d_backward(g.dx, g.dkernel, g.dbias, dy, l->y, l->x, l->kernel, &l->conv, BATCH, l->workspace);
+    if (l->conv.activation == TDL_ACTIVATION_LINEAR) memcpy(g.dz, dy, l->ny * sizeof *dy);   /* no copy made */
+    else memcpy(g.dz, l->workspace, l->ny * sizeof *g.dz);
+    free(dy);
+    return g;
+}
+
+static gradients fused(pool_layer *l) {
+    gradients g = gradients_new(l);
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l->dpooled, l->argmax, l->pooled, l->x, l->kernel,
+                                   &l->conv, &l->pool, BATCH, l->workspace);
+    memcpy(g.dz, l->workspace, l->ny * sizeof *g.dz);
+    return g;
+}
+
+static void assert_close(const float *got, const float *want, size_t n, const char *what, const char *name) {
+    for (size_t i = 0; i < n; ++i)
+        if (!(fabsf(got[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i]))))
+            fail_msg("%s, %s[%zu]: %.9g, want %.9g", name, what, i, (double)got[i], (double)want[i]);
+}
+
+static void assert_same_bits(const float *got, const float *want, size_t n, const char *what, const char *name) {
+    if (memcmp(got, want, n * sizeof *got) != 0) {
+        for (size_t i = 0; i < n; ++i)
+            if (memcmp(&got[i], &want[i], sizeof *got) != 0)
+                fail_msg("%s, %s[%zu]: %.9g, want %.9g (bit for bit)", name, what, i, (double)got[i],
+                         (double)want[i]);
+    }
+}
+
+/* Windows overlap when the stride is below the window. */
+static bool exact_dz(const pool_case *pc) {
+    return pc->activation == TDL_ACTIVATION_RELU || pc->activation == TDL_ACTIVATION_LINEAR || pc->stride >= pc->pool;
+}
+
+static void test_fused_backward_matches_the_two_kernels(void **state) {
+    (void)state;
+    const int before = tdl_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const pool_case *pc = &cases[k];
+        pool_layer l = layer_new(pc);
+        gradients by_threads[MAX_THREADS];
+        for (int threads = 1; threads <= MAX_THREADS; ++threads) {
+            tdl_set_num_threads(threads);
+            gradients want = unfused(&l), got = fused(&l);
+            if (exact_dz(pc)) {
+                assert_same_bits(got.dz, want.dz, l.ny, "dz", pc->name);
+                assert_same_bits(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
+                assert_same_bits(got.dx, want.dx, l.nx, "dx", pc->name);
+            } else {
+                assert_close(got.dz, want.dz, l.ny, "dz", pc->name);
+                assert_close(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
+                assert_close(got.dx, want.dx, l.nx, "dx", pc->name);
+            }
+            assert_close(got.dbias, want.dbias, l.f, "dbias", pc->name);
+            gradients_free(&want);
+            by_threads[threads - 1] = got;
+        }
+        for (int t = 1; t < MAX_THREADS; ++t) {
+            assert_same_bits(by_threads[t].dx, by_threads[0].dx, l.nx, "dx across thread counts", pc->name);
+            assert_same_bits(by_threads[t].dbias, by_threads[0].dbias, l.f, "dbias across thread counts", pc->name);
+        }
+        for (int t = 0; t < MAX_THREADS; ++t) gradients_free(&by_threads[t]);
+        layer_free(&l);
+    }
+    tdl_set_num_threads(before);
+}
+
+/* Each gradient may be left out, and what is asked for still accumulates. */
+static void test_fused_backward_accumulates_and_skips(void **state) {
+    (void)state;
+    pool_layer l = layer_new(&cases[0]);
+    gradients once = fused(&l);
+    gradients twice = gradients_new(&l);
+    for (int round = 0; round < 2; ++round)
+        tdl_conv2d_max_pool2d_backward(twice.dx, twice.dkernel, twice.dbias, l.dpooled, l.argmax, l.pooled, l.x,
+                                       l.kernel, &l.conv, &l.pool, BATCH, l.workspace);
+    for (size_t i = 0; i < l.nk; ++i) assert_true(fabsf(twice.dkernel[i] - 2.0f * once.dkernel[i]) <= 1e-5f);
+    for (size_t i = 0; i < l.f; ++i) assert_true(fabsf(twice.dbias[i] - 2.0f * once.dbias[i]) <= 1e-5f);
+    float *only_bias = zeros(l.f);
+    tdl_conv2d_max_pool2d_backward(NULL, NULL, only_bias, l.dpooled, l.argmax, l.pooled, NULL, NULL, &l.conv, &l.pool,
+                                   BATCH, l.workspace);
+    assert_same_bits(only_bias, once.dbias, l.f, "dbias alone", "skips");
+    free(only_bias);
+    gradients_free(&once);
+    gradients_free(&twice);
+    layer_free(&l);
+}
+
+/* A pool that does not read the convolution's output, or missing inputs:
+ * nothing is written. */
+static void test_fused_backward_refuses_mismatches(void **state) {
+    (void)state;
+    pool_layer l = layer_new(&cases[0]);
+    gradients g = gradients_new(&l);
+    tdl_pool2d_desc wrong = l.pool;
+    wrong.channels += 1;
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l.dpooled, l.argmax, l.pooled, l.x, l.kernel, &l.conv,
+                                   &wrong, BATCH, l.workspace);
+    wrong = l.pool;
+    wrong.in_h -= 1;
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l.dpooled, l.argmax, l.pooled, l.x, l.kernel, &l.conv,
+                                   &wrong, BATCH, l.workspace);
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l.dpooled, l.argmax, l.pooled, NULL, l.kernel, &l.conv,
+                                   &l.pool, BATCH, l.workspace);
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l.dpooled, l.argmax, l.pooled, l.x, l.kernel, &l.conv,
+                                   &l.pool, 0, l.workspace);
+    tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l.dpooled, l.argmax, l.pooled, l.x, l.kernel, &l.conv,
+                                   &l.pool, BATCH, NULL);
+    for (size_t i = 0; i < l.nx; ++i) assert_true(g.dx[i] == 0.0f);
+    for (size_t i = 0; i < l.nk; ++i) assert_true(g.dkernel[i] == 0.0f);
+    for (size_t i = 0; i < l.f; ++i) assert_true(g.dbias[i] == 0.0f);
+    gradients_free(&g);
+    layer_free(&l);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fused_backward_matches_the_two_kernels),
+        cmocka_unit_test(test_fused_backward_accumulates_and_skips),
+        cmocka_unit_test(test_fused_backward_refuses_mismatches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
