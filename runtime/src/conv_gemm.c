@@ -89,13 +89,17 @@ size_t conv_general_scratch_size(const tdl_conv2d_desc *d, int batch) {
     const size_t gemm = (size_t)max_parts(d, batch) * part_scratch_size(d, batch);
     const size_t forward = conv_narrow_forward_scratch_size(d, batch);
     const size_t filter = conv_narrow_filter_scratch_size(d, batch);
-    const size_t narrow = forward > filter ? forward : filter;
-    return gemm > narrow ? gemm : narrow;
+    const size_t lanes = conv_lanes_forward_scratch_size(d, batch);
+    size_t most = gemm > forward ? gemm : forward;
+    if (filter > most) most = filter;
+    return lanes > most ? lanes : most;
 }
 
 size_t conv_general_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
     const size_t part = part_scratch_size(d, batch), narrow = conv_narrow_forward_scratch_alone(d);
-    return part > narrow ? part : narrow;
+    const size_t lanes = conv_lanes_forward_scratch_alone(d);
+    const size_t most = part > narrow ? part : narrow;
+    return lanes > most ? lanes : most;
 }
 
 /* dst = src for n floats. */
@@ -413,6 +417,7 @@ static void run_backward(conv_job *job) {
 /* y = f(conv(x, kernel) + bias) */
 void conv_general_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    if (conv_lanes_forward(y, x, kernel, bias, scale, shift, d, batch, scratch)) return;
     if (conv_narrow_forward(y, x, kernel, bias, scale, shift, d, batch, scratch)) return;
     conv_job job = job_new(d, batch, scratch);
     job.y = y;

@@ -87,6 +87,16 @@ bool conv_narrow_forward(float *y, const float *x, const float *kernel, const fl
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                  int batch, float *scratch);
 
+/* First layers with 1-3 channels and at most 8 filters (conv_lanes.c, part
+ * of the general path of the hosted build): forward with output pixels in
+ * the vector lanes. Returns false, touching nothing, for a layer it does not
+ * suit (then its scratch size is 0) or on the BLAS path. */
+size_t conv_lanes_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+/* ... and on one thread: one padded copy. */
+size_t conv_lanes_forward_scratch_alone(const tdl_conv2d_desc *d);
+bool conv_lanes_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                        const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+
 /* libxsmm: the same three, each returning false without touching any output
  * when it cannot run (not built in, the path switched off, no JIT for these
  * shapes on this CPU); the caller then takes the gemm path. */

@@ -1,8 +1,10 @@
-/* conv_narrow.c, the direct convolution for few channels and filters:
- * forward and weight gradient against a direct double-precision reference
- * (odd sizes, 'same' and 'valid', vertical strides, dilations, 1 to 3
- * threads), against central finite differences through the public entry
- * points, the layers it declines, and repeatability for a thread count.
+/* The direct convolutions for few channels and filters: conv_narrow.c
+ * (forward and weight gradient) and conv_lanes.c (first-layer forward with
+ * pixels in the vector lanes), against a direct double-precision reference
+ * (odd sizes, 'same' and 'valid', vertical strides, dilations, rows shorter
+ * and longer than a block of lanes, 1 to 3 threads), against central finite
+ * differences through the public entry points, the layers they decline, and
+ * repeatability for a thread count.
  *
  * Tolerances: sums of at most a few hundred float products of size ~1
  * against double, 1e-4 absolute plus 1e-4 relative. Finite differences:
@@ -36,10 +38,15 @@ static const narrow_case dilated_same = {2, 9, 10, 2, 3, 3, 3, 1, 2, 3, TDL_PADD
 static const narrow_case one_filter = {5, 6, 5, 1, 1, 2, 2, 1, 1, 1, TDL_PADDING_VALID};
 static const narrow_case pointwise = {2, 4, 5, 3, 9, 1, 1, 1, 1, 1, TDL_PADDING_VALID};
 static const narrow_case wide_row = {1, 3, 70, 2, 11, 3, 5, 1, 1, 1, TDL_PADDING_SAME};
+static const narrow_case wide_eight = {2, 3, 70, 2, 8, 3, 5, 1, 1, 1, TDL_PADDING_SAME};
+static const narrow_case one_block = {3, 5, 18, 1, 7, 3, 3, 1, 1, 1, TDL_PADDING_VALID};
 
 static const narrow_case *const forward_cases[] = {&lenet_first, &lenet_second_odd, &rgb_uneven_same,
                                                    &strided_rows, &strided_same, &dilated_same,
                                                    &one_filter, &pointwise, &wide_row};
+/* conv_lanes.c: at most 3 channels and 8 filters, horizontal stride and dilation 1. */
+static const narrow_case *const lanes_cases[] = {&lenet_first, &rgb_uneven_same, &strided_rows, &strided_same,
+                                                 &one_filter, &wide_eight, &one_block};
 /* The weight gradient runs here for at most 3 input channels. */
 static const narrow_case *const filter_cases[] = {&lenet_first, &rgb_uneven_same, &strided_rows, &strided_same,
                                                   &dilated_same, &one_filter, &pointwise, &wide_row};
@@ -145,27 +152,41 @@ static void assert_near(double got, double want, double atol, double rtol, const
         fail_msg("%s[%zu]: got %.7g, expected %.7g", what, i, got, want);
 }
 
-/* conv_narrow_forward runs (returns true) and matches the reference; the
- * public tdl_conv2d_forward gives the same bits; nothing past y is written. */
-static void check_forward(const narrow_case *nc, tdl_activation activation, bool with_bias) {
+/* One of the two forward kernels, with its scratch size. */
+typedef struct forward_kernel {
+    bool (*run)(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+    size_t (*scratch_size)(const tdl_conv2d_desc *d, int batch);
+} forward_kernel;
+
+static const forward_kernel narrow_kernel = {conv_narrow_forward, conv_narrow_forward_scratch_size};
+static const forward_kernel lanes_kernel = {conv_lanes_forward, conv_lanes_forward_scratch_size};
+
+/* The kernel runs (returns true) and matches the reference; the public
+ * tdl_conv2d_forward gives the same bits when it takes this kernel (conv_lanes.c
+ * comes first, conv_narrow.c has the layers it declines); nothing past y is
+ * written. */
+static void check_kernel_forward(const forward_kernel *k, const narrow_case *nc, tdl_activation activation,
+                                 bool with_bias) {
     const tdl_conv2d_desc d = desc_of(nc, activation);
     float *x = floats_of(x_size(nc), -1.0f, 1.0f);
     float *kernel = floats_of(k_size(nc), -0.5f, 0.5f);
     float *bias = with_bias ? floats_of((size_t)nc->filters, -0.5f, 0.5f) : NULL;
     const size_t ny = y_size(&d, nc->batch);
-    const size_t scratch_floats = conv_narrow_forward_scratch_size(&d, nc->batch);
+    const size_t scratch_floats = k->scratch_size(&d, nc->batch);
     assert_true(scratch_floats > 0);
     assert_true(scratch_floats <= tdl_conv2d_forward_workspace_size(&d, nc->batch));
     /* NaN scratch: any lane read before it is written would reach y. */
     float *scratch = floats_filled(scratch_floats, NAN);
     float *y = floats_filled(ny + 8, 7.0f), *public_y = floats_filled(ny, 7.0f);
-    assert_true(conv_narrow_forward(y, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
+    assert_true(k->run(y, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
     double *z = reference_z(x, kernel, bias, &d, nc->batch);
     for (size_t i = 0; i < ny; ++i) assert_near(y[i], activated(z[i], activation), 1e-4, 1e-4, "y", i);
     for (size_t i = ny; i < ny + 8; ++i) assert_true(y[i] == 7.0f);
     float *workspace = floats_filled(tdl_conv2d_forward_workspace_size(&d, nc->batch), NAN);
     tdl_conv2d_forward(public_y, x, kernel, bias, &d, nc->batch, workspace);
-    assert_memory_equal(public_y, y, ny * sizeof *y);
+    const bool public_takes_it = k == &lanes_kernel || conv_lanes_forward_scratch_size(&d, nc->batch) == 0;
+    if (public_takes_it) assert_memory_equal(public_y, y, ny * sizeof *y);
     free(workspace);
     free(z);
     free(public_y);
@@ -174,6 +195,10 @@ static void check_forward(const narrow_case *nc, tdl_activation activation, bool
     free(bias);
     free(kernel);
     free(x);
+}
+
+static void check_forward(const narrow_case *nc, tdl_activation activation, bool with_bias) {
+    check_kernel_forward(&narrow_kernel, nc, activation, with_bias);
 }
 
 static void test_forward_matches_reference(void **state) {
@@ -188,6 +213,54 @@ static void test_forward_matches_reference(void **state) {
         check_forward(&rgb_uneven_same, TDL_ACTIVATION_TANH, true);
     }
     tdl_set_num_threads(threads_before);
+}
+
+static void test_lanes_forward_matches_reference(void **state) {
+    (void)state;
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t k = 0; k < COUNT(lanes_cases); ++k) {
+            check_kernel_forward(&lanes_kernel, lanes_cases[k], TDL_ACTIVATION_RELU, true);
+            check_kernel_forward(&lanes_kernel, lanes_cases[k], TDL_ACTIVATION_LINEAR, false);
+        }
+        check_kernel_forward(&lanes_kernel, &rgb_uneven_same, TDL_ACTIVATION_TANH, true);
+    }
+    tdl_set_num_threads(threads_before);
+}
+
+/* What conv_lanes.c leaves to the other kernels, and the BLAS path. */
+static void test_lanes_declines(void **state) {
+    (void)state;
+    tdl_conv2d_desc d;
+    float y = 5.0f, x = 1.0f, kernel = 1.0f, scratch = 0.0f;
+    /* Horizontal stride 2; dilation 2; 9 filters; 4 channels. */
+    const int shapes[][5] = {{1, 4, 2, 1, 1}, {1, 4, 1, 2, 1}, {1, 9, 1, 1, 1}, {4, 4, 1, 1, 1}};
+    for (size_t s = 0; s < COUNT(shapes); ++s) {
+        assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, shapes[s][0], shapes[s][1], 3, 3, 1, shapes[s][2], 1,
+                                              shapes[s][3], TDL_PADDING_SAME),
+                         TDL_STATUS_OK);
+        assert_int_equal(conv_lanes_forward_scratch_size(&d, 4), 0);
+        assert_false(conv_lanes_forward(&y, &x, &kernel, NULL, NULL, NULL, &d, 4, &scratch));
+    }
+    /* Groups. */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 2, 4, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
+    assert_int_equal(tdl_conv2d_desc_set_groups(&d, 2), TDL_STATUS_OK);
+    assert_int_equal(conv_lanes_forward_scratch_size(&d, 4), 0);
+    /* An image whose padded copy would exceed the bound. */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 700, 700, 3, 4, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
+    assert_int_equal(conv_lanes_forward_scratch_size(&d, 1), 0);
+    /* The BLAS path keeps im2col + sgemm; the scratch size does not follow the path. */
+    assert_int_equal(tdl_conv2d_desc_init(&d, 8, 8, 1, 4, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME), TDL_STATUS_OK);
+    const size_t scratch_auto = conv_lanes_forward_scratch_size(&d, 4);
+    const tdl_kernel_path path_before = tdl_get_kernel_path();
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    const bool ran = conv_lanes_forward(&y, &x, &kernel, NULL, NULL, NULL, &d, 4, &scratch);
+    const size_t scratch_blas = conv_lanes_forward_scratch_size(&d, 4);
+    tdl_set_kernel_path(path_before);
+    assert_false(ran);
+    assert_true(scratch_auto > 0 && scratch_blas == scratch_auto);
+    assert_true(y == 5.0f);
 }
 
 /* The folded batch_norm: forward, then y * scale + shift per channel. */
@@ -394,6 +467,8 @@ static int restore_path(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_reference),
+        cmocka_unit_test(test_lanes_forward_matches_reference),
+        cmocka_unit_test(test_lanes_declines),
         cmocka_unit_test(test_forward_affine),
         cmocka_unit_test(test_filter_matches_reference),
         cmocka_unit_test(test_declines),
