@@ -208,6 +208,53 @@ static void few_channel_row_of(float *y, int32_t *argmax, const float *image, co
     }
 }
 
+/* 2x2 windows at stride 2 wholly inside the input (the reference models'
+ * pools) with a vector's worth of channels take pairs_row: one call per
+ * output row instead of one window_max call per window, whose setup cost as
+ * much as the search (mnist_convnet's 26x26x32 pool). */
+static bool rows_of_pairs(const tdl_pool2d_desc *d) {
+    return d->pool_h == 2 && d->pool_w == 2 && d->stride_h == 2 && d->stride_w == 2 && d->pad_top == 0 &&
+           d->pad_left == 0 && (int64_t)d->out_h * 2 <= d->in_h && (int64_t)d->out_w * 2 <= d->in_w &&
+           d->channels >= POOL_FEW_CHANNELS;
+}
+
+/* Output row oh of 2x2 windows: window_search's comparisons in its order
+ * (top left, top right, bottom left, bottom right; a later element wins
+ * only when greater), all channels of a window at once. argmax may be NULL. */
+TDL_VECTOR_CLONES static void pairs_row(float *restrict y, int32_t *restrict argmax, const float *restrict image,
+                                        const tdl_pool2d_desc *d, int oh) {
+    const size_t c = (size_t)d->channels, row_floats = (size_t)d->in_w * c;
+    for (int ow = 0; ow < d->out_w; ++ow) {
+        const int32_t first = (int32_t)(2 * oh * d->in_w + 2 * ow);
+        const float *restrict top = image + (size_t)first * c, *restrict bottom = top + row_floats;
+        float *restrict out = y + (size_t)ow * c;
+        if (argmax == NULL) {
+            for (size_t ch = 0; ch < c; ++ch) {
+                float best = top[ch];
+                best = top[c + ch] > best ? top[c + ch] : best;
+                best = bottom[ch] > best ? bottom[ch] : best;
+                out[ch] = bottom[c + ch] > best ? bottom[c + ch] : best;
+            }
+            continue;
+        }
+        int32_t *restrict where = argmax + (size_t)ow * c;
+        const int32_t below = first + d->in_w;
+        for (size_t ch = 0; ch < c; ++ch) {
+            float best = top[ch];
+            int32_t at = first;
+            const bool right = top[c + ch] > best;
+            best = right ? top[c + ch] : best;
+            at = right ? first + 1 : at;
+            const bool down = bottom[ch] > best;
+            best = down ? bottom[ch] : best;
+            at = down ? below : at;
+            const bool corner = bottom[c + ch] > best;
+            out[ch] = corner ? bottom[c + ch] : best;
+            where[ch] = corner ? below + 1 : at;
+        }
+    }
+}
+
 /* One max-pooling call, split over the team. */
 typedef struct max_pool_job {
     const tdl_pool2d_desc *d;
@@ -228,7 +275,7 @@ static void max_pool_forward_share(void *context, int t, int threads) {
     int32_t scratch[POOL_CHANNEL_BLOCK];
     /* For tiled rows: the column of each element of a row's span. */
     int32_t column[POOL_TILED_FLOATS];
-    const bool tiled = c < POOL_FEW_CHANNELS && rows_are_tiled(d);
+    const bool tiled = c < POOL_FEW_CHANNELS && rows_are_tiled(d), pairs = rows_of_pairs(d);
     if (tiled)
         for (size_t e = 0; e < (size_t)d->out_w * (size_t)d->pool_w * c; ++e) column[e] = (int32_t)(e / c);
     size_t row, end;
@@ -239,6 +286,11 @@ static void max_pool_forward_share(void *context, int t, int threads) {
         if (tiled) {
             const size_t at = pixel_offset(b, oh, 0, d->out_h, d->out_w, c);
             tiled_row(j->y + at, j->argmax != NULL ? j->argmax + at : NULL, j->x + b * image_size, column, d, oh);
+            continue;
+        }
+        if (pairs) {
+            const size_t at = pixel_offset(b, oh, 0, d->out_h, d->out_w, c);
+            pairs_row(j->y + at, j->argmax != NULL ? j->argmax + at : NULL, j->x + b * image_size, d, oh);
             continue;
         }
         if (c < POOL_FEW_CHANNELS) {

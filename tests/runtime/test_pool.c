@@ -244,8 +244,14 @@ static const pool_case same_3x2_mixed = {2, 6, 7, 6, 3, 2, 1, 3, TDL_PADDING_SAM
 static const pool_case same_2x2_stride1 = {3, 5, 4, 2, 2, 2, 1, 1, TDL_PADDING_SAME};
 static const pool_case same_overlapping = {2, 5, 5, 3, 3, 3, 1, 1, TDL_PADDING_SAME};
 static const pool_case valid_overlapping = {2, 6, 5, 3, 3, 2, 2, 1, TDL_PADDING_VALID};
+/* 2x2 windows at stride 2 over 16 or more channels (pool.c's pairs_row):
+ * an odd input whose last row and column no window reads, a channel count
+ * past a whole vector, and 'same' padding that adds nothing to an even input. */
+static const pool_case pairs_odd = {3, 7, 9, 19, 2, 2, 2, 2, TDL_PADDING_VALID};
+static const pool_case pairs_same_even = {2, 8, 6, 32, 2, 2, 2, 2, TDL_PADDING_SAME};
 static const pool_case *const window_cases[] = {&valid_2x2_odd,    &same_3x3_stride2, &same_3x2_mixed,
-                                                &same_2x2_stride1, &same_overlapping, &valid_overlapping};
+                                                &same_2x2_stride1, &same_overlapping, &valid_overlapping,
+                                                &pairs_odd,        &pairs_same_even};
 enum { WINDOW_CASES = sizeof window_cases / sizeof window_cases[0] };
 
 /* Max pooling forward; padding never wins (all inputs may be negative). */
