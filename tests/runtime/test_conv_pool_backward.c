@@ -2,9 +2,10 @@
  * pool's scatter through the saved argmax into a zeroed gradient, then
  * tdl_conv2d_backward reading the convolution's output. dz (and so dkernel
  * and dx) bit for bit where the header promises it, within rounding
- * otherwise and where one thread runs the batch in chunks; dbias within rounding (summed in another order); dx and dbias
- * the same for 1, 2 and 3 threads (dkernel's per-thread partials are not,
- * as in tdl_conv2d_backward); and nothing written for a pool that does
+ * otherwise and where one thread runs the batch in chunks; dbias within
+ * rounding (summed in another order); dx (where the batch is one chunk) and
+ * dbias the same for 1, 2 and 3 threads (dkernel's per-thread partials are
+ * not, as in tdl_conv2d_backward); and nothing written for a pool that does
  * not describe the convolution's output. */
 #include <math.h>
 #include <setjmp.h>

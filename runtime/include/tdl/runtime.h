@@ -402,8 +402,11 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
  * value). dz is the same bit for bit with relu or no activation, or where
  * windows do not overlap (otherwise two windows' shares are scaled by the
  * slope one by one, not summed first); dbias is summed in another order
- * (over the pooled values), so it may differ in the last bits. The same for
- * every thread count. workspace: tdl_conv2d_workspace_size(conv, batch).
+ * (over the pooled values), so it may differ in the last bits. On one
+ * thread a large batch goes through in chunks of about 1 MB of dz, each
+ * chunk's dkernel and dx computed while it is in cache (dkernel then sums
+ * chunk by chunk). dbias and, on libxsmm, dx are the same for every thread
+ * count. workspace: tdl_conv2d_workspace_size(conv, batch).
  * dpooled, pooled, argmax: (B,PH,PW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)
  *   -> dx: (B,H,W,C) +=, dkernel: (KH,KW,C,F) +=, dbias: (F) += (each may be NULL) */
 void tdl_conv2d_max_pool2d_backward(float *dx, float *dkernel, float *dbias, const float *dpooled,
