@@ -15,8 +15,9 @@
  * Backward: the gradient reaches the convolution's output only at each
  * window's argmax, where the activation's output is the pooled value itself.
  * So the pre-activation gradient is written in one pass per image (zero it,
- * add each window's gradient times the activation's slope at its maximum),
- * the bias gradient is summed over the pooled values, and the
+ * add each window's gradient times the activation's slope at its maximum;
+ * where the windows tile the image, write each pixel once), the bias
+ * gradient is summed over the pooled values, and the
  * convolution's output is never read: no zeroed copy of the unpooled
  * gradient, no scatter into it, no pass of the activation over it. */
 #include <stdint.h>
@@ -103,7 +104,8 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
         return;
     }
     /* A workspace sized for `batch` serves every smaller batch (docs/runtime.md). */
-    for (int b = 0; b < batch; b += job.chunk) run_chunk(&job, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
+    for (int b = 0; b < batch; b += job.chunk)
+        run_chunk(&job, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
 }
 
 /* Channels of one pooled pixel taken through the activation's slope at once. */
@@ -142,7 +144,8 @@ enum { TILED_MIN_CHANNELS = 16 };
  * whole: then each pixel of dz is written once, without zeroing first. */
 static bool windows_tile(const tdl_pool2d_desc *d) {
     return d->stride_h == d->pool_h && d->stride_w == d->pool_w && d->pad_top == 0 && d->pad_left == 0 &&
-           (int64_t)d->out_h * d->pool_h <= d->in_h && (int64_t)d->out_w * d->pool_w <= d->in_w;
+           (int64_t)d->out_h * d->pool_h <= d->in_h && (int64_t)d->out_w * d->pool_w <= d->in_w &&
+           (int64_t)d->in_h * d->in_w <= INT32_MAX;   /* pixel indices are int32, as in the argmax */
 }
 
 /* The input rows of pooled row ph of tiling windows, for relu or the

@@ -48,7 +48,8 @@ TDL_VECTOR_CLONES static void draw_mask(float *restrict mask, size_t n, uint64_t
             mask[i + (size_t)k] = unit_float(pcg_output(old)) < rate ? 0.0f : keep_scale;
         }
     }
-    for (int k = 0; i + (size_t)k < n; ++k) mask[i + (size_t)k] = unit_float(pcg_output(lane[k])) < rate ? 0.0f : keep_scale;
+    for (int k = 0; i + (size_t)k < n; ++k)   /* the last, partial group */
+        mask[i + (size_t)k] = unit_float(pcg_output(lane[k])) < rate ? 0.0f : keep_scale;
 }
 
 /* One thread's contiguous range of elements. */
