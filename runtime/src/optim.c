@@ -15,9 +15,14 @@
 #include <math.h>
 #include <stdbool.h>
 
-/* Below this many parameters per thread (about 0.1 ms of memory traffic
- * here) a step stays on fewer threads. */
-#define MIN_THREAD_PARAMS 262144.0
+/* Below this many parameters per thread a step stays on fewer threads. The
+ * parameters, gradients and slots were last written by whichever threads
+ * computed the gradients, and a second thread stepping half of them pays
+ * for bringing them over: the MLP's 670k parameters (bench_models --model
+ * mlp --mode train --threads 2, three alternating runs) took 1.6-2.0 ms a
+ * step at batch 32 with a threshold of 256k, 1.1-1.3 ms with 1M (one
+ * thread), the same within noise at batch 128. */
+#define MIN_THREAD_PARAMS 1048576.0
 
 /* p: (n) -= lr * weight_decay * p */
 TDL_VECTOR_CLONES static void apply_weight_decay(float *restrict param, size_t n, float learning_rate,

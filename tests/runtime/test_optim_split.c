@@ -17,9 +17,10 @@
 
 #include "tdl/runtime.h"
 
-/* Large enough to give each of two threads more than the step's threshold;
- * SLICE_* picks a short run in the second thread's half. */
-enum { N = 1 << 20, SLICE_BEGIN = N - 1000, SLICE = 300, SLOTS = 4, STEPS = 3 };
+/* Large enough to give each of two threads more than the step's threshold
+ * (optim.c's MIN_THREAD_PARAMS, 1M); SLICE_* picks a short run in the second
+ * thread's half. */
+enum { N = (1 << 21) + (1 << 16), SLICE_BEGIN = N - 1000, SLICE = 300, SLOTS = 4, STEPS = 3 };
 
 /* Parameters and gradients from a fixed sequence; slots start at zero as
  * the optimizers' do (amsgrad's v_hat and RMSprop's velocity too). */
