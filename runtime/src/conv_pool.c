@@ -223,9 +223,9 @@ static void scatter_images(void *context, size_t begin, size_t end) {
 
 /* acc (n) += the sum over rows of dpooled (rows, stride) where pooled > 0
  * (relu) or everywhere, each column in row order; n <= SLOPE_BLOCK. */
-TDL_VECTOR_CLONES static void bias_columns(float *restrict acc, const float *restrict dpooled,
-                                           const float *restrict pooled, size_t rows, size_t stride, size_t n,
-                                           bool relu) {
+TDL_VECTOR_CLONES static void pooled_bias_columns(float *restrict acc, const float *restrict dpooled,
+                                                  const float *restrict pooled, size_t rows, size_t stride,
+                                                  size_t n, bool relu) {
     for (size_t r = 0; r < rows; ++r) {
         const float *restrict g = dpooled + r * stride, *restrict v = pooled + r * stride;
         for (size_t ch = 0; ch < n; ++ch) acc[ch] += !relu || v[ch] > 0.0f ? g[ch] : 0.0f;
@@ -244,7 +244,7 @@ static void bias_filters(void *context, size_t begin, size_t end) {
         const size_t n = end - c0 < SLOPE_BLOCK ? end - c0 : SLOPE_BLOCK;
         for (size_t ch = 0; ch < n; ++ch) acc[ch] = 0.0f;
         if (relu || j->activation == TDL_ACTIVATION_LINEAR) {
-            bias_columns(acc, j->dpooled + c0, j->pooled + c0, j->pooled_rows, c, n, relu);
+            pooled_bias_columns(acc, j->dpooled + c0, j->pooled + c0, j->pooled_rows, c, n, relu);
         } else {
             for (size_t r = 0; r < j->pooled_rows; ++r) {
                 const size_t at = r * c + c0;
