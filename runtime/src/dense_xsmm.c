@@ -27,6 +27,7 @@
 #include "dense_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "warm.h"
 
 #ifdef TDL_HAVE_LIBXSMM
 
@@ -119,6 +120,10 @@ static void forward_share(void *context, int t, int threads) {
     for (size_t i = begin; i < end; ++i) {
         const tile c = tile_at(&j->tiles, i);
         float *y = j->y + (size_t)c.column * units + (size_t)c.unit;
+        /* The thread's first pass over the batch meets each input column
+         * first; the later unit blocks find them in cache. */
+        if (i < begin + (size_t)j->tiles.tiles_n)
+            warm_for_reading(j->x + (size_t)c.column * features, (size_t)c.columns * features * sizeof(float));
         c.kernel(j->kernel + c.unit, j->x + (size_t)c.column * features, y);
         for (int b = 0; b < c.columns; ++b) {
             float *row = y + (size_t)b * units;
