@@ -1,6 +1,7 @@
 /* conv2d: the descriptor, the workspace, and the public entry points, which
- * run each call on libxsmm (conv_xsmm.c) when it can and on im2col + sgemm
- * (conv_gemm.c) otherwise. NHWC input, HWIO kernel. */
+ * run each call on libxsmm (conv_winograd.c for the forward of 3x3 stride-1
+ * layers, conv_xsmm.c) when it can and on im2col + sgemm (conv_gemm.c)
+ * otherwise. NHWC input, HWIO kernel. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -91,21 +92,25 @@ tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups) {
 
 
 /* Layout: the pre-activation gradient (B*OH*OW*F, used by backward), then the
- * scratch of whichever path runs. Every term grows with the batch, so a
- * workspace sized for the largest batch serves every smaller one. */
+ * scratch of whichever path runs (the Winograd forward's counted too, so
+ * forward alone always needs at least B*OH*OW*F floats less). Every term
+ * grows with the batch, so a workspace sized for the largest batch serves
+ * every smaller one. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
     if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);
     const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
-    return activation_gradient + (gemm > xsmm ? gemm : xsmm);
+    const size_t direct = gemm > xsmm ? gemm : xsmm, winograd = conv_winograd_scratch_size(d, batch);
+    return activation_gradient + (direct > winograd ? direct : winograd);
 }
 
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     if (conv_groups(d) > 1) return conv_grouped_forward_scratch_size(d, batch);
     const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_forward_scratch_size(d, batch);
-    return gemm > xsmm ? gemm : xsmm;
+    const size_t direct = gemm > xsmm ? gemm : xsmm, winograd = conv_winograd_forward_scratch_size(d, batch);
+    return direct > winograd ? direct : winograd;
 }
 
 size_t conv_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
@@ -113,7 +118,8 @@ size_t conv_forward_scratch_alone(const tdl_conv2d_desc *d, int batch) {
     if (conv_groups(d) > 1) return SIZE_MAX;
     /* Both, since libxsmm may decline a call and hand it to the general path. */
     const size_t general = conv_general_forward_scratch_alone(d, batch), xsmm = conv_xsmm_forward_scratch_alone(d);
-    return general > xsmm ? general : xsmm;
+    const size_t direct = general > xsmm ? general : xsmm, winograd = conv_winograd_forward_scratch_alone(d);
+    return direct > winograd ? direct : winograd;
 }
 
 /* Backward keeps the activation's gradient at the start of the workspace and
@@ -279,6 +285,7 @@ static void forward(float *y, const float *x, const float *kernel, const float *
             conv_affine_rows(y, scale, shift, (size_t)batch * (size_t)d->out_h * (size_t)d->out_w, (size_t)d->out_c);
         return;
     }
+    if (conv_winograd_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
     if (conv_xsmm_forward(y, x, kernel, bias, scale, shift, d, batch, workspace)) return;
     conv_general_forward(y, x, kernel, bias, scale, shift, d, batch, workspace);
 }
@@ -319,6 +326,7 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
         conv_grouped_backprop_input(dx, kernel, dy, d, batch, scratch);
         return;
     }
+    if (conv_winograd_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
     conv_general_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }

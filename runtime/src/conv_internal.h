@@ -6,7 +6,9 @@
  *                the portable build portable/conv_direct.c, a direct
  *                convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
- *                libxsmm was found at configure time and can JIT here.
+ *                libxsmm was found at configure time and can JIT here;
+ *   conv_winograd.c  the forward of 3x3 stride-1 layers with 16+ channels
+ *                and filters as Winograd F(2x2, 3x3) on libxsmm GEMMs.
  * Each path's scratch comes after the pre-activation gradient that
  * tdl_conv2d_backward keeps at the start of the workspace. */
 #ifndef TDL_CONV_INTERNAL_H
@@ -111,6 +113,19 @@ bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, 
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
                               int batch, float *scratch);
+
+/* Winograd F(2x2, 3x3) (conv_winograd.c): the forward's scratch for a call
+ * of `batch` images and for one image on a single thread; the scratch of
+ * either pass (forward, input's gradient); and the two passes, which return
+ * false, touching nothing, for a layer they do not take (then every size is
+ * 0), without libxsmm or on the BLAS path. backprop_input adds to dx. */
+size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
+size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d);
+size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_winograd_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch);
 
 /* Grouped convolutions (groups > 1): forward on the workspace, the gradients
  * on the scratch after the pre-activation gradient. Depthwise ones (conv_depthwise.c) run direct loops over the

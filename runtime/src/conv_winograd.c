@@ -1,0 +1,497 @@
+/* conv2d forward for 3x3, stride-1 layers as Winograd's F(2x2, 3x3) on
+ * libxsmm GEMMs (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016).
+ *
+ * Each 2x2 block of output pixels (a tile) is computed from the 4x4 input
+ * patch under it. With V = B^T d B for each input patch and channel,
+ * U = G g G^T for each filter and channel (g its 3x3 taps), and the 16
+ * products M[e] = sum over channels of U[e] * V[e] (e one of the 4x4
+ * positions), the tile's outputs are A^T M A. The 16 sums over channels are
+ * ordinary GEMMs, (F x C) * (C x tiles), so the multiply-adds per output
+ * pixel fall from 9*C to 4*C: on vgg_small's layers a direct convolution
+ * near the FMA peak is beaten by 1.5-2x. The transforms' coefficients are 0,
+ * +-1 and +-1/2, so the results differ from a direct convolution by a few
+ * float roundings (relative 1e-6 on the test shapes), not more.
+ *
+ * NHWC keeps a pixel's channels contiguous: the input transform reads 16
+ * pixels' channel vectors, the output transform writes 4 pixels' filter
+ * vectors, both vectorised along the channels. The work is cut into blocks
+ * of up to `block_tiles` consecutive tiles (row-major) of one image, sized so
+ * that the block's V (16 x tiles x C) and M (16 x tiles x F) stay in L2
+ * between the transforms and the GEMMs; each block is one thread's, so an
+ * image's result does not depend on the batch or the thread count.
+ *
+ * Borders: a tile whose patch leaves the input (padding, or an odd output
+ * size) gathers its patch into a zeroed copy first; a tile whose outputs
+ * leave the output writes them to a local copy and keeps the ones inside.
+ *
+ * libxsmm GEMMs only: without libxsmm (or on the BLAS path, or where it
+ * cannot JIT) the layer goes to the other paths, which also take every
+ * shape this one declines. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+#include "tdl/runtime.h"
+#include "vector.h"
+#include "warm.h"
+
+#ifdef TDL_HAVE_LIBXSMM
+
+#include <libxsmm.h>
+
+/* WINO_POSITIONS: the 4x4 transformed positions, one GEMM each.
+ * WINO_MIN_CHANNELS: fewer input channels or filters make GEMMs too short
+ * to pay for the transforms (first layers stay direct).
+ * WINO_SLOTS: the most threads one call uses (as conv_xsmm.c).
+ * WINO_BLOCK_BYTES: what a block's V and M may fill of one core's L2.
+ * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
+ * WINO_CHUNK: channels moved through a transform at once (one AVX-512
+ * register; the locals of a chunk are what the vectoriser works on). */
+enum {
+    WINO_POSITIONS = 16,
+    WINO_MIN_CHANNELS = 16,
+    WINO_SLOTS = 8,
+    WINO_MIN_TILES = 8,
+    WINO_MAX_TILES = 64,
+    WINO_CHUNK = 16,
+};
+#define WINO_BLOCK_BYTES (384.0 * 1024.0)
+/* Below this much work per thread a call stays on fewer threads (conv_xsmm.c). */
+#define WINO_MIN_THREAD_FLOPS 16.0e6
+
+/* Tiles and blocks of one layer. */
+typedef struct wino_geometry {
+    int tiles_h, tiles_w;
+    int block_tiles;          /* GEMM columns of a full block */
+    size_t blocks_per_image;
+    size_t transformed_kernel; /* floats of U: 16 x C x F */
+    size_t slot;               /* floats of a slot: V, M, a border patch, a border tile */
+} wino_geometry;
+
+static bool wino_suits(const tdl_conv2d_desc *d) {
+    return conv_groups(d) == 1 && d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1 &&
+           d->dilation_h == 1 && d->dilation_w == 1 && d->in_c >= WINO_MIN_CHANNELS &&
+           d->out_c >= WINO_MIN_CHANNELS;
+}
+
+static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
+    wino_geometry g;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
+    g.tiles_h = d->out_h / 2 + d->out_h % 2;
+    g.tiles_w = d->out_w / 2 + d->out_w % 2;
+    const size_t per_image = (size_t)g.tiles_h * (size_t)g.tiles_w;
+    double fit = WINO_BLOCK_BYTES / ((double)WINO_POSITIONS * (double)(c + f) * sizeof(float));
+    if (fit < WINO_MIN_TILES) fit = WINO_MIN_TILES;
+    if (fit > WINO_MAX_TILES) fit = WINO_MAX_TILES;
+    g.block_tiles = (double)per_image < fit ? (int)per_image : (int)fit;
+    g.blocks_per_image = per_image / (size_t)g.block_tiles + (per_image % (size_t)g.block_tiles != 0);
+    g.transformed_kernel = WINO_POSITIONS * c * f;
+    g.slot = WINO_POSITIONS * (size_t)g.block_tiles * (c + f) + WINO_POSITIONS * c + 4 * f;
+    return g;
+}
+
+static int slots_for(const wino_geometry *g, int batch) {
+    const size_t blocks = (size_t)batch * g->blocks_per_image;
+    return blocks < WINO_SLOTS ? (int)blocks : WINO_SLOTS;
+}
+
+/* Whether the scratch of every slot and U can be counted in size_t. */
+static bool sizes_fit(const tdl_conv2d_desc *d) {
+    const double c = d->in_c, f = d->out_c;
+    const double slot = WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + f) + c) + 4.0 * f;
+    return WINO_POSITIONS * c * f + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0;
+}
+
+static bool wino_enabled(const tdl_conv2d_desc *d) {
+    return wino_suits(d) && sizes_fit(d) && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
+}
+
+size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
+    const wino_geometry g = geometry_of(d);
+    return g.transformed_kernel + (size_t)slots_for(&g, batch) * g.slot;
+}
+
+size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
+    if (!wino_suits(d) || !sizes_fit(d)) return 0;
+    const wino_geometry g = geometry_of(d);
+    return g.transformed_kernel + g.slot;
+}
+
+/* ---- the transforms -------------------------------------------------------
+ * Each works on WINO_CHUNK channels (or filters) at a time through local
+ * arrays: all loads of a chunk come before its stores, so the compiler needs
+ * no aliasing checks between the 16 rows it reads and the 16 it writes. */
+
+/* U[e][i][o] for output channels [o0, o0 + n), n <= WINO_CHUNK, of input
+ * channel i: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+ * Tap (a, b) of (i, o) is kernel[tap_base[a*3 + b] + i*in_stride +
+ * o*out_stride]: the forward reads the HWIO kernel as it is, the input's
+ * gradient reads it flipped with input and output channels swapped. */
+static inline __attribute__((always_inline)) void transform_kernel_chunk(float *restrict u, const float *restrict kernel,
+                                                                         const size_t tap_base[9], size_t in,
+                                                                         size_t in_stride, size_t out_stride,
+                                                                         size_t o0, size_t n, size_t inputs,
+                                                                         size_t outputs) {
+    float g[9][WINO_CHUNK], t[4][3][WINO_CHUNK];
+    for (size_t tap = 0; tap < 9; ++tap)
+        for (size_t i = 0; i < n; ++i) g[tap][i] = kernel[tap_base[tap] + in * in_stride + (o0 + i) * out_stride];
+    for (size_t b = 0; b < 3; ++b) {
+        for (size_t i = 0; i < n; ++i) {
+            const float g0 = g[b][i], g1 = g[3 + b][i], g2 = g[6 + b][i];
+            t[0][b][i] = g0;
+            t[1][b][i] = 0.5f * (g0 + g1 + g2);
+            t[2][b][i] = 0.5f * (g0 - g1 + g2);
+            t[3][b][i] = g2;
+        }
+    }
+    const size_t plane = inputs * outputs;
+    for (size_t a = 0; a < 4; ++a) {
+        float *row = u + (a * 4) * plane + in * outputs + o0;
+        for (size_t i = 0; i < n; ++i) {
+            const float t0 = t[a][0][i], t1 = t[a][1][i], t2 = t[a][2][i];
+            row[i] = t0;
+            row[plane + i] = 0.5f * (t0 + t1 + t2);
+            row[2 * plane + i] = 0.5f * (t0 - t1 + t2);
+            row[3 * plane + i] = t2;
+        }
+    }
+}
+
+/* V[e][tile][c] for channels [c0, c0 + n) of one patch: V = B^T d B with
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. patch[e] is where
+ * the channels of patch pixel e start (inside `x`); v the tile's row of
+ * position 0, positions `plane` floats apart. */
+static inline __attribute__((always_inline)) void transform_patch_chunk(float *restrict v, size_t plane, const float *restrict x,
+                                                    const size_t patch[WINO_POSITIONS], size_t c0, size_t n) {
+    float d[WINO_POSITIONS][WINO_CHUNK], t[4][4][WINO_CHUNK];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        for (size_t i = 0; i < n; ++i) d[e][i] = x[patch[e] + c0 + i];
+    for (size_t col = 0; col < 4; ++col) {
+        for (size_t i = 0; i < n; ++i) {
+            const float d0 = d[col][i], d1 = d[4 + col][i], d2 = d[8 + col][i], d3 = d[12 + col][i];
+            t[0][col][i] = d0 - d2;
+            t[1][col][i] = d1 + d2;
+            t[2][col][i] = d2 - d1;
+            t[3][col][i] = d1 - d3;
+        }
+    }
+    for (size_t row = 0; row < 4; ++row) {
+        float *out = v + row * 4 * plane + c0;
+        for (size_t i = 0; i < n; ++i) {
+            const float t0 = t[row][0][i], t1 = t[row][1][i], t2 = t[row][2][i], t3 = t[row][3][i];
+            out[i] = t0 - t2;
+            out[plane + i] = t1 + t2;
+            out[2 * plane + i] = t2 - t1;
+            out[3 * plane + i] = t1 - t3;
+        }
+    }
+}
+
+/* The tile's 2x2 outputs for filters [f0, f0 + n): Y = A^T M A + bias with
+ * A^T = [1 1 1 0; 0 1 -1 -1], then relu if asked (other activations run
+ * afterwards). m: the tile's row of position 0, positions `plane` floats
+ * apart; out[p] where output pixel p (row-major in the tile) starts. */
+static inline __attribute__((always_inline)) void transform_output_chunk(float *restrict y, const size_t out[4], const float *restrict m,
+                                                     size_t plane, const float *restrict bias, bool relu, size_t f0,
+                                                     size_t n) {
+    float s[WINO_POSITIONS][WINO_CHUNK], t[2][4][WINO_CHUNK], r[4][WINO_CHUNK], b[WINO_CHUNK];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        for (size_t i = 0; i < n; ++i) s[e][i] = m[e * plane + f0 + i];
+    for (size_t i = 0; i < n; ++i) b[i] = bias != NULL ? bias[f0 + i] : 0.0f;
+    for (size_t col = 0; col < 4; ++col) {
+        for (size_t i = 0; i < n; ++i) {
+            const float s0 = s[col][i], s1 = s[4 + col][i], s2 = s[8 + col][i], s3 = s[12 + col][i];
+            t[0][col][i] = s0 + s1 + s2;
+            t[1][col][i] = s1 - s2 - s3;
+        }
+    }
+    for (size_t row = 0; row < 2; ++row) {
+        for (size_t i = 0; i < n; ++i) {
+            const float t0 = t[row][0][i], t1 = t[row][1][i], t2 = t[row][2][i], t3 = t[row][3][i];
+            r[2 * row][i] = t0 + t1 + t2 + b[i];
+            r[2 * row + 1][i] = t1 - t2 - t3 + b[i];
+        }
+    }
+    if (relu)
+        for (size_t p = 0; p < 4; ++p)
+            for (size_t i = 0; i < n; ++i) r[p][i] = r[p][i] > 0.0f ? r[p][i] : 0.0f;
+    for (size_t p = 0; p < 4; ++p)
+        for (size_t i = 0; i < n; ++i) y[out[p] + f0 + i] = r[p][i];
+}
+
+/* Whole channel rows through the chunk transforms: full chunks with a trip
+ * count the compiler knows (kept in registers; a variable one turns the
+ * chunk's copies into memcpy calls), then the ragged tail. */
+TDL_VECTOR_CLONES static void transform_kernel_rows(float *restrict u, const float *restrict kernel, size_t c,
+                                                    size_t channels, size_t filters) {
+    size_t tap_base[9];
+    for (size_t tap = 0; tap < 9; ++tap) tap_base[tap] = tap * channels * filters;
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK)
+        transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, WINO_CHUNK, channels, filters);
+    if (f0 < filters) transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, filters - f0, channels, filters);
+}
+
+/* The same for the input's gradient: input channel f of dy, output channels
+ * of dx, taps flipped. */
+TDL_VECTOR_CLONES static void transform_flipped_kernel_rows(float *restrict u, const float *restrict kernel, size_t f,
+                                                            size_t channels, size_t filters) {
+    size_t tap_base[9];
+    for (size_t tap = 0; tap < 9; ++tap) tap_base[tap] = (8 - tap) * channels * filters;
+    size_t c0 = 0;
+    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK)
+        transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, WINO_CHUNK, filters, channels);
+    if (c0 < channels) transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, channels - c0, filters, channels);
+}
+
+TDL_VECTOR_CLONES static void transform_patch(float *restrict v, size_t plane, const float *restrict x,
+                                              const size_t patch[WINO_POSITIONS], size_t channels) {
+    size_t c0 = 0;
+    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK) transform_patch_chunk(v, plane, x, patch, c0, WINO_CHUNK);
+    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
+}
+
+TDL_VECTOR_CLONES static void transform_output(float *restrict y, const size_t out[4], const float *restrict m,
+                                               size_t plane, const float *restrict bias, bool relu, size_t filters) {
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK)
+        transform_output_chunk(y, out, m, plane, bias, relu, f0, WINO_CHUNK);
+    if (f0 < filters) transform_output_chunk(y, out, m, plane, bias, relu, f0, filters - f0);
+}
+
+/* ---- one call ------------------------------------------------------------ */
+
+typedef struct wino_job {
+    const tdl_conv2d_desc *d;
+    wino_geometry g;
+    int batch;
+    libxsmm_smmfunction full, ragged; /* block_tiles columns; the last block of an image */
+    int ragged_tiles;                 /* its columns (0: every block is full) */
+    bool input_gradient;              /* y += the input's gradient of the layer `layer` */
+    const tdl_conv2d_desc *layer;     /* whose kernel this is (d itself for forward) */
+    float *y, *u, *slots;
+    const float *x, *kernel, *bias, *scale, *shift;
+} wino_job;
+
+/* U for input channels [begin, end) of the convolution run (d). */
+static void kernel_items(void *context, size_t begin, size_t end) {
+    const wino_job *j = context;
+    const size_t c = (size_t)j->layer->in_c, f = (size_t)j->layer->out_c;
+    for (size_t i = begin; i < end; ++i) {
+        if (j->input_gradient)
+            transform_flipped_kernel_rows(j->u, j->kernel, i, c, f);
+        else
+            transform_kernel_rows(j->u, j->kernel, i, c, f);
+    }
+}
+
+/* V for tile `tile` (block column `column`) of image x_image. */
+static void transform_input_tile(const wino_job *j, float *v, float *patch_copy, const float *x_image, int tile,
+                                 int column) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t c = (size_t)d->in_c, plane = (size_t)j->g.block_tiles * c;
+    const int row0 = (tile / j->g.tiles_w) * 2 - d->pad_top, col0 = (tile % j->g.tiles_w) * 2 - d->pad_left;
+    size_t patch[WINO_POSITIONS];
+    const float *source = x_image;
+    const bool inside = row0 >= 0 && col0 >= 0 && row0 + 4 <= d->in_h && col0 + 4 <= d->in_w;
+    if (inside) {
+        for (int e = 0; e < WINO_POSITIONS; ++e)
+            patch[e] = ((size_t)(row0 + e / 4) * (size_t)d->in_w + (size_t)(col0 + e % 4)) * c;
+    } else {
+        /* Gather the patch with zeros outside the input. */
+        for (int e = 0; e < WINO_POSITIONS; ++e) {
+            const int r = row0 + e / 4, q = col0 + e % 4;
+            float *to = patch_copy + (size_t)e * c;
+            if (r < 0 || q < 0 || r >= d->in_h || q >= d->in_w)
+                memset(to, 0, c * sizeof *to);
+            else
+                memcpy(to, x_image + ((size_t)r * (size_t)d->in_w + (size_t)q) * c, c * sizeof *to);
+            patch[e] = (size_t)e * c;
+        }
+        source = patch_copy;
+    }
+    transform_patch(v + (size_t)column * c, plane, source, patch, c);
+}
+
+/* y (n) += from (n). */
+TDL_VECTOR_CLONES static void add_row(float *restrict y, const float *restrict from, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] += from[i];
+}
+
+/* Outputs of tile `tile` (block column `column`) into y_image, with the
+ * activation and any folded batch_norm; or, for the input's gradient, added
+ * to it. */
+static void transform_output_tile(const wino_job *j, const float *m, float *border, float *y_image, int tile,
+                                  int column) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t f = (size_t)d->out_c, plane = (size_t)j->g.block_tiles * f;
+    const int oh = (tile / j->g.tiles_w) * 2, ow = (tile % j->g.tiles_w) * 2;
+    const bool whole = oh + 2 <= d->out_h && ow + 2 <= d->out_w;
+    const bool in_place = whole && !j->input_gradient;
+    const bool relu = d->activation == TDL_ACTIVATION_RELU;
+    size_t out[4];
+    float *target = in_place ? y_image : border;
+    for (int p = 0; p < 4; ++p)
+        out[p] = in_place ? ((size_t)(oh + p / 2) * (size_t)d->out_w + (size_t)(ow + p % 2)) * f : (size_t)p * f;
+    transform_output(target, out, m + (size_t)column * f, plane, j->bias, relu, f);
+    for (int p = 0; p < 4; ++p) {
+        const int r = oh + p / 2, q = ow + p % 2;
+        if (r >= d->out_h || q >= d->out_w) continue;
+        float *pixel = y_image + ((size_t)r * (size_t)d->out_w + (size_t)q) * f;
+        if (j->input_gradient) {
+            add_row(pixel, border + (size_t)p * f, f);
+            continue;
+        }
+        if (!whole) memcpy(pixel, border + (size_t)p * f, f * sizeof *pixel);
+        if (!relu) conv_activate_in_place(pixel, f, d->activation, d->alpha);
+        if (j->scale != NULL) conv_affine_rows(pixel, j->scale, j->shift, 1, f);
+    }
+}
+
+/* Block `block` of the batch: transform its patches, run the 16 GEMMs,
+ * transform their results into y. */
+static void run_block(const wino_job *j, size_t block, float *slot) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, cols = (size_t)j->g.block_tiles;
+    const size_t image = block / j->g.blocks_per_image;
+    const int first = (int)(block % j->g.blocks_per_image) * j->g.block_tiles;
+    const int per_image = j->g.tiles_h * j->g.tiles_w;
+    const int tiles = per_image - first < j->g.block_tiles ? per_image - first : j->g.block_tiles;
+    float *v = slot, *m = v + WINO_POSITIONS * cols * c, *patch_copy = m + WINO_POSITIONS * cols * f;
+    float *border = patch_copy + WINO_POSITIONS * c;
+    const float *x_image = j->x + image * (size_t)d->in_h * (size_t)d->in_w * c;
+    float *y_image = j->y + image * (size_t)d->out_h * (size_t)d->out_w * f;
+
+    /* The block's patches come from a band of whole input rows, one
+     * contiguous range in NHWC; patches read it 4 rows at a time. */
+    const int band_first = (first / j->g.tiles_w) * 2 - d->pad_top;
+    const int band_last = ((first + tiles - 1) / j->g.tiles_w) * 2 - d->pad_top + 4;
+    const int top = band_first < 0 ? 0 : band_first, bottom = band_last > d->in_h ? d->in_h : band_last;
+    if (top < bottom)
+        warm_for_reading(x_image + (size_t)top * (size_t)d->in_w * c,
+                         (size_t)(bottom - top) * (size_t)d->in_w * c * sizeof(float));
+    for (int t = 0; t < tiles; ++t) transform_input_tile(j, v, patch_copy, x_image, first + t, t);
+    const libxsmm_smmfunction gemm = tiles == j->g.block_tiles ? j->full : j->ragged;
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        gemm(j->u + e * c * f, v + e * cols * c, m + e * cols * f);
+    for (int t = 0; t < tiles; ++t) transform_output_tile(j, m, border, y_image, first + t, t);
+}
+
+static void block_share(void *context, int t, int threads) {
+    const wino_job *j = context;
+    size_t block, end;
+    tdl_team_share((size_t)j->batch * j->g.blocks_per_image, t, threads, &block, &end);
+    float *slot = j->slots + (size_t)t * j->g.slot;
+    for (; block < end; ++block) run_block(j, block, slot);
+}
+
+/* Column-major M(F x n) = U(F x C) * V(C x n), lda F, ldb C, ldc F
+ * (the ldb/ldc of a full block, so a ragged block reads the same rows). */
+static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int n) {
+    const libxsmm_blasint m = d->out_c, nn = n, k = d->in_c, lda = d->out_c, ldb = d->in_c, ldc = d->out_c;
+    const float alpha = 1.0f, beta = 0.0f;
+    const int flags = LIBXSMM_GEMM_FLAG_NONE, prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+    return libxsmm_smmdispatch(m, nn, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+}
+
+/* Runs job j (d, the tensors and the mode set) on scratch. */
+static bool run(wino_job *j, float *scratch) {
+    const tdl_conv2d_desc *d = j->d;
+    j->g = geometry_of(d);
+    const int per_image = j->g.tiles_h * j->g.tiles_w;
+    j->ragged_tiles = per_image % j->g.block_tiles;
+    j->full = dispatch(d, j->g.block_tiles);
+    j->ragged = j->ragged_tiles > 0 ? dispatch(d, j->ragged_tiles) : j->full;
+    if (j->full == NULL || j->ragged == NULL) return false;
+    j->u = scratch;
+    j->slots = scratch + j->g.transformed_kernel;
+
+    /* U once per call: the weights change between training steps. */
+    const double kernel_work = (double)WINO_POSITIONS * (double)d->out_c * 4.0;
+    tdl_team_split((size_t)d->in_c, kernel_work, TDL_TEAM_MIN_THREAD_FLOATS, kernel_items, j);
+
+    const size_t blocks = (size_t)j->batch * j->g.blocks_per_image;
+    const double flops = 2.0 * WINO_POSITIONS * (double)blocks * (double)j->g.block_tiles * (double)d->in_c *
+                         (double)d->out_c;
+    int threads = tdl_team_threads_for(flops, WINO_MIN_THREAD_FLOPS);
+    const int slots = slots_for(&j->g, j->batch);
+    if (threads > slots) threads = slots;
+    tdl_team_run(threads < 1 ? 1 : threads, block_share, j);
+    return true;
+}
+
+bool conv_winograd_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    if (!wino_enabled(d) || batch <= 0) return false;
+    wino_job j = {.d = d, .layer = d, .batch = batch, .y = y, .x = x, .kernel = kernel, .bias = bias,
+                  .scale = scale, .shift = shift};
+    return run(&j, scratch);
+}
+
+/* The input's gradient of a 3x3 stride-1 layer is itself such a
+ * convolution: of dy (OH x OW x F) with the kernel flipped and its channels
+ * swapped, padded by 2 - pad on top and left, giving (H x W x C). */
+static tdl_conv2d_desc input_gradient_desc(const tdl_conv2d_desc *d) {
+    tdl_conv2d_desc m = *d;
+    m.in_h = d->out_h;
+    m.in_w = d->out_w;
+    m.in_c = d->out_c;
+    m.out_h = d->in_h;
+    m.out_w = d->in_w;
+    m.out_c = d->in_c;
+    m.pad_top = 2 - d->pad_top;
+    m.pad_left = 2 - d->pad_left;
+    m.activation = TDL_ACTIVATION_LINEAR;
+    return m;
+}
+
+size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
+    const size_t forward = conv_winograd_forward_scratch_size(d, batch);
+    const tdl_conv2d_desc m = input_gradient_desc(d);
+    const size_t backward = conv_winograd_forward_scratch_size(&m, batch);
+    return forward > backward ? forward : backward;
+}
+
+bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch) {
+    if (!wino_enabled(d) || batch <= 0) return false;
+    const tdl_conv2d_desc m = input_gradient_desc(d);
+    wino_job j = {.d = &m, .layer = d, .input_gradient = true, .batch = batch, .y = dx, .x = dy, .kernel = kernel};
+    return run(&j, scratch);
+}
+
+#else /* !TDL_HAVE_LIBXSMM: the other paths take every layer. */
+
+size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    (void)d, (void)batch;
+    return 0;
+}
+
+size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
+    (void)d;
+    return 0;
+}
+
+bool conv_winograd_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
+                           const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
+    (void)y, (void)x, (void)kernel, (void)bias, (void)scale, (void)shift, (void)d, (void)batch, (void)scratch;
+    return false;
+}
+
+size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    (void)d, (void)batch;
+    return 0;
+}
+
+bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch) {
+    (void)dx, (void)kernel, (void)dy, (void)d, (void)batch, (void)scratch;
+    return false;
+}
+
+#endif

@@ -1,0 +1,354 @@
+/* The Winograd F(2x2, 3x3) forward and input's gradient (conv_winograd.c)
+ * against a direct double-precision reference: 'same' and 'valid', odd output sizes (tiles
+ * cut by the border), channel and filter counts that are not multiples of a
+ * vector, rows of more tiles than a block and blocks of many rows, each
+ * activation kind, bias or none, a folded batch_norm; the public entry
+ * point takes it first; 1 to 3 threads and every batch give an image the
+ * same bits; scratch is written before it is read; nothing past y is
+ * written; the layers it declines.
+ *
+ * Tolerance: the sums have up to 9 * 130 products of size ~0.25; a direct
+ * float convolution lands within ~1e-6 of double here, the transforms add a
+ * few roundings of intermediate sums of ~16 terms. 1e-4 absolute plus 1e-4
+ * relative against double, and 2e-5 absolute plus 2e-5 relative against
+ * the direct libxsmm convolution, which is what a user switching paths
+ * would see. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conv_internal.h"
+#include "tdl/runtime.h"
+
+typedef struct wino_case {
+    int batch, in_h, in_w, in_c, filters;
+    tdl_padding padding;
+} wino_case;
+
+static const wino_case cases[] = {
+    {2, 8, 8, 16, 16, TDL_PADDING_SAME},     /* vgg_small's last layers, small */
+    {3, 7, 9, 17, 20, TDL_PADDING_SAME},     /* odd outputs, ragged channel and filter chunks */
+    {2, 13, 13, 32, 64, TDL_PADDING_VALID},  /* mnist_convnet's second layer: 11x11 output */
+    {2, 3, 3, 16, 16, TDL_PADDING_VALID},    /* one output pixel */
+    {1, 5, 150, 16, 24, TDL_PADDING_SAME},   /* 75 tiles a row: blocks end inside a row */
+    {2, 6, 6, 130, 33, TDL_PADDING_SAME},    /* wide channels: blocks of few tiles */
+    {2, 4, 5, 31, 16, TDL_PADDING_VALID},    /* 2x3 output: one tile row, half a tile */
+};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint32_t lcg_state = 2024u;
+static float uniform(float lo, float hi) {
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
+}
+
+static float *floats_of(size_t n, float lo, float hi) {
+    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; ++i) v[i] = uniform(lo, hi);
+    return v;
+}
+
+static float *floats_filled(size_t n, float value) {
+    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; ++i) v[i] = value;
+    return v;
+}
+
+static tdl_conv2d_desc desc_3x3(int in_h, int in_w, int in_c, int filters, tdl_padding padding,
+                                tdl_activation activation) {
+    tdl_conv2d_desc d;
+    assert_int_equal(tdl_conv2d_desc_init(&d, in_h, in_w, in_c, filters, 3, 3, 1, 1, 1, 1, padding), TDL_STATUS_OK);
+    d.activation = activation;
+    d.alpha = 0.1f;
+    return d;
+}
+
+static tdl_conv2d_desc desc_of(const wino_case *wc, tdl_activation activation) {
+    return desc_3x3(wc->in_h, wc->in_w, wc->in_c, wc->filters, wc->padding, activation);
+}
+
+static size_t x_size(const wino_case *wc) { return (size_t)wc->batch * wc->in_h * wc->in_w * wc->in_c; }
+static size_t k_size(const wino_case *wc) { return (size_t)9 * wc->in_c * wc->filters; }
+static size_t y_size(const tdl_conv2d_desc *d, int batch) { return (size_t)batch * d->out_h * d->out_w * d->out_c; }
+
+/* f(conv(x) + bias) * scale + shift in double, pixel by pixel. */
+static double *reference_y(const float *x, const float *kernel, const float *bias, const float *scale,
+                           const float *shift, const tdl_conv2d_desc *d, int batch) {
+    double *y = calloc(y_size(d, batch), sizeof *y);
+    assert_non_null(y);
+    size_t at = 0;
+    for (int b = 0; b < batch; ++b)
+        for (int oh = 0; oh < d->out_h; ++oh)
+            for (int ow = 0; ow < d->out_w; ++ow)
+                for (int f = 0; f < d->out_c; ++f, ++at) {
+                    double z = bias != NULL ? bias[f] : 0.0;
+                    for (int kh = 0; kh < 3; ++kh)
+                        for (int kw = 0; kw < 3; ++kw) {
+                            const int ih = oh + kh - d->pad_top, iw = ow + kw - d->pad_left;
+                            if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
+                            for (int c = 0; c < d->in_c; ++c)
+                                z += (double)x[(((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c + c] *
+                                     kernel[(((size_t)kh * 3 + kw) * d->in_c + c) * d->out_c + f];
+                        }
+                    switch (d->activation) {
+                    case TDL_ACTIVATION_RELU: z = z > 0.0 ? z : 0.0; break;
+                    case TDL_ACTIVATION_TANH: z = tanh(z); break;
+                    case TDL_ACTIVATION_LEAKY_RELU: z = z > 0.0 ? z : d->alpha * z; break;
+                    default: break;
+                    }
+                    if (scale != NULL) z = z * scale[f] + shift[f];
+                    y[at] = z;
+                }
+    return y;
+}
+
+static void assert_near(double got, double want, double tolerance, const char *what, size_t i) {
+    if (!(fabs(got - want) <= tolerance * (1.0 + fabs(want))))
+        fail_msg("%s[%zu]: got %.8g, expected %.8g", what, i, got, want);
+}
+
+/* The tensors of one case. */
+typedef struct operands {
+    float *x, *kernel, *bias, *scale, *shift;
+} operands;
+
+static operands operands_of(const wino_case *wc, bool with_bias, bool with_affine) {
+    operands o;
+    o.x = floats_of(x_size(wc), -1.0f, 1.0f);
+    o.kernel = floats_of(k_size(wc), -0.5f, 0.5f);
+    o.bias = with_bias ? floats_of((size_t)wc->filters, -0.5f, 0.5f) : NULL;
+    o.scale = with_affine ? floats_of((size_t)wc->filters, 0.5f, 1.5f) : NULL;
+    o.shift = with_affine ? floats_of((size_t)wc->filters, -0.5f, 0.5f) : NULL;
+    return o;
+}
+
+static void operands_free(operands *o) {
+    free(o->x);
+    free(o->kernel);
+    free(o->bias);
+    free(o->scale);
+    free(o->shift);
+}
+
+/* conv_winograd_forward runs with NaN scratch, matches the reference and
+ * the direct libxsmm convolution, writes nothing past y; the public entry
+ * gives the same bits. */
+static void check_case(const wino_case *wc, tdl_activation activation, bool with_bias, bool with_affine) {
+    const tdl_conv2d_desc d = desc_of(wc, activation);
+    operands o = operands_of(wc, with_bias, with_affine);
+    const size_t ny = y_size(&d, wc->batch);
+    const size_t scratch_floats = conv_winograd_forward_scratch_size(&d, wc->batch);
+    assert_true(scratch_floats > 0);
+    assert_true(scratch_floats <= tdl_conv2d_forward_workspace_size(&d, wc->batch));
+    assert_true(scratch_floats <= tdl_conv2d_workspace_size(&d, wc->batch));
+    float *scratch = floats_filled(scratch_floats, NAN);
+    float *y = floats_filled(ny + 8, 7.0f);
+    assert_true(conv_winograd_forward(y, o.x, o.kernel, o.bias, o.scale, o.shift, &d, wc->batch, scratch));
+    for (size_t i = ny; i < ny + 8; ++i) assert_true(y[i] == 7.0f);
+
+    double *want = reference_y(o.x, o.kernel, o.bias, o.scale, o.shift, &d, wc->batch);
+    for (size_t i = 0; i < ny; ++i) assert_near(y[i], want[i], 1e-4, "y", i);
+
+    float *direct = floats_filled(ny, 7.0f);
+    float *direct_scratch = floats_filled(conv_xsmm_forward_scratch_size(&d, wc->batch) + 1, NAN);
+    assert_true(conv_xsmm_forward(direct, o.x, o.kernel, o.bias, o.scale, o.shift, &d, wc->batch, direct_scratch));
+    for (size_t i = 0; i < ny; ++i) assert_near(y[i], direct[i], 2e-5, "y against direct", i);
+
+    float *workspace = floats_filled(tdl_conv2d_forward_workspace_size(&d, wc->batch), NAN);
+    float *public_y = floats_filled(ny, 7.0f);
+    if (with_affine)
+        tdl_conv2d_affine_forward(public_y, o.x, o.kernel, o.bias, o.scale, o.shift, &d, wc->batch, workspace);
+    else
+        tdl_conv2d_forward(public_y, o.x, o.kernel, o.bias, &d, wc->batch, workspace);
+    assert_memory_equal(public_y, y, ny * sizeof *y);
+
+    free(public_y);
+    free(workspace);
+    free(direct_scratch);
+    free(direct);
+    free(want);
+    free(y);
+    free(scratch);
+    operands_free(&o);
+}
+
+static void test_matches_reference(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    static const tdl_activation activations[] = {TDL_ACTIVATION_LINEAR, TDL_ACTIVATION_RELU, TDL_ACTIVATION_TANH,
+                                                 TDL_ACTIVATION_LEAKY_RELU};
+    for (size_t i = 0; i < COUNT(cases); ++i)
+        for (size_t a = 0; a < COUNT(activations); ++a) check_case(&cases[i], activations[a], a % 2 == 0, false);
+}
+
+static void test_bias_and_folded_batch_norm(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    for (size_t i = 0; i < COUNT(cases); ++i) {
+        check_case(&cases[i], TDL_ACTIVATION_RELU, true, true);
+        check_case(&cases[i], TDL_ACTIVATION_LINEAR, false, true);
+    }
+}
+
+/* Every thread count, and every batch the image sits in, give the same bits. */
+static void test_same_bits_for_threads_and_batches(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    const wino_case wc = {5, 10, 12, 24, 32, TDL_PADDING_SAME};
+    const tdl_conv2d_desc d = desc_of(&wc, TDL_ACTIVATION_RELU);
+    operands o = operands_of(&wc, true, false);
+    const size_t ny = y_size(&d, wc.batch), per_image_y = ny / (size_t)wc.batch;
+    const size_t per_image_x = x_size(&wc) / (size_t)wc.batch;
+    float *workspace = floats_filled(tdl_conv2d_forward_workspace_size(&d, wc.batch), NAN);
+    float *first = floats_filled(ny, 7.0f), *again = floats_filled(ny, 7.0f);
+    const int saved = tdl_get_num_threads();
+    tdl_set_num_threads(1);
+    tdl_conv2d_forward(first, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
+    for (int threads = 2; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        memset(again, 0, ny * sizeof *again);
+        tdl_conv2d_forward(again, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
+        assert_memory_equal(again, first, ny * sizeof *first);
+    }
+    /* Image 3 alone. */
+    tdl_set_num_threads(2);
+    memset(again, 0, ny * sizeof *again);
+    tdl_conv2d_forward(again, o.x + 3 * per_image_x, o.kernel, o.bias, &d, 1, workspace);
+    assert_memory_equal(again, first + 3 * per_image_y, per_image_y * sizeof *first);
+    tdl_set_num_threads(saved);
+    free(again);
+    free(first);
+    free(workspace);
+    operands_free(&o);
+}
+
+/* dx = the sum over output pixels and taps of dy * kernel, in double. */
+static double *reference_dx(const float *kernel, const float *dy, const tdl_conv2d_desc *d, int batch) {
+    double *dx = calloc((size_t)batch * d->in_h * d->in_w * d->in_c, sizeof *dx);
+    assert_non_null(dx);
+    for (int b = 0; b < batch; ++b)
+        for (int oh = 0; oh < d->out_h; ++oh)
+            for (int ow = 0; ow < d->out_w; ++ow)
+                for (int kh = 0; kh < 3; ++kh)
+                    for (int kw = 0; kw < 3; ++kw) {
+                        const int ih = oh + kh - d->pad_top, iw = ow + kw - d->pad_left;
+                        if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
+                        for (int c = 0; c < d->in_c; ++c)
+                            for (int f = 0; f < d->out_c; ++f)
+                                dx[(((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c + c] +=
+                                    (double)dy[(((size_t)b * d->out_h + oh) * d->out_w + ow) * d->out_c + f] *
+                                    kernel[(((size_t)kh * 3 + kw) * d->in_c + c) * d->out_c + f];
+                    }
+    return dx;
+}
+
+/* The input's gradient: added to what dx holds, against the reference and
+ * the direct libxsmm kernel; the public entry takes it first; every thread
+ * count gives the same bits. */
+static void check_input_gradient(const wino_case *wc) {
+    const tdl_conv2d_desc d = desc_of(wc, TDL_ACTIVATION_LINEAR);
+    const size_t nx = x_size(wc), ny = y_size(&d, wc->batch);
+    float *kernel = floats_of(k_size(wc), -0.5f, 0.5f), *dy = floats_of(ny, -1.0f, 1.0f);
+    float *before = floats_of(nx, -1.0f, 1.0f);
+    const size_t scratch_floats = conv_winograd_scratch_size(&d, wc->batch);
+    assert_true(scratch_floats > 0);
+    const size_t workspace_floats = tdl_conv2d_workspace_size(&d, wc->batch);
+    assert_true(ny + scratch_floats <= workspace_floats);
+    float *scratch = floats_filled(scratch_floats, NAN);
+    float *dx = malloc((nx + 8) * sizeof *dx);
+    assert_non_null(dx);
+    memcpy(dx, before, nx * sizeof *dx);
+    for (size_t i = nx; i < nx + 8; ++i) dx[i] = 7.0f;
+    assert_true(conv_winograd_backprop_input(dx, kernel, dy, &d, wc->batch, scratch));
+    for (size_t i = nx; i < nx + 8; ++i) assert_true(dx[i] == 7.0f);
+
+    double *want = reference_dx(kernel, dy, &d, wc->batch);
+    for (size_t i = 0; i < nx; ++i) assert_near(dx[i], before[i] + want[i], 1e-4, "dx", i);
+
+    float *direct = malloc(nx * sizeof *direct);
+    assert_non_null(direct);
+    memcpy(direct, before, nx * sizeof *direct);
+    float *direct_scratch = floats_filled(workspace_floats, NAN);
+    assert_true(conv_xsmm_backprop_input(direct, kernel, dy, &d, wc->batch, direct_scratch));
+    for (size_t i = 0; i < nx; ++i) assert_near(dx[i], direct[i], 2e-5, "dx against direct", i);
+
+    float *workspace = floats_filled(workspace_floats, NAN), *public_dx = malloc(nx * sizeof *public_dx);
+    assert_non_null(public_dx);
+    const int saved = tdl_get_num_threads();
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        memcpy(public_dx, before, nx * sizeof *public_dx);
+        tdl_conv2d_backprop_input(public_dx, kernel, dy, &d, wc->batch, workspace);
+        assert_memory_equal(public_dx, dx, nx * sizeof *dx);
+    }
+    tdl_set_num_threads(saved);
+
+    free(public_dx);
+    free(workspace);
+    free(direct_scratch);
+    free(direct);
+    free(want);
+    free(dx);
+    free(scratch);
+    free(before);
+    free(dy);
+    free(kernel);
+}
+
+static void test_input_gradient(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    for (size_t i = 0; i < COUNT(cases); ++i) check_input_gradient(&cases[i]);
+}
+
+/* What it leaves to the other paths: other kernel sizes, strides,
+ * dilations, few channels or filters, groups, the BLAS path. y untouched,
+ * no scratch asked for. */
+static void test_declines(void **state) {
+    (void)state;
+    tdl_conv2d_desc declined[6];
+    assert_int_equal(tdl_conv2d_desc_init(&declined[0], 8, 8, 16, 16, 5, 5, 1, 1, 1, 1, TDL_PADDING_SAME), 0);
+    assert_int_equal(tdl_conv2d_desc_init(&declined[1], 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, TDL_PADDING_SAME), 0);
+    assert_int_equal(tdl_conv2d_desc_init(&declined[2], 8, 8, 16, 16, 3, 3, 1, 1, 2, 2, TDL_PADDING_SAME), 0);
+    declined[3] = desc_3x3(8, 8, 3, 32, TDL_PADDING_SAME, TDL_ACTIVATION_RELU);
+    declined[4] = desc_3x3(8, 8, 32, 8, TDL_PADDING_SAME, TDL_ACTIVATION_RELU);
+    declined[5] = desc_3x3(8, 8, 32, 32, TDL_PADDING_SAME, TDL_ACTIVATION_RELU);
+    assert_int_equal(tdl_conv2d_desc_set_groups(&declined[5], 2), TDL_STATUS_OK);
+    float *x = floats_of(8 * 8 * 32, -1.0f, 1.0f), *kernel = floats_of(25 * 32 * 32, -0.5f, 0.5f);
+    float *y = floats_filled(8 * 8 * 32, 7.0f), scratch[16] = {0};
+    for (size_t i = 0; i < COUNT(declined); ++i) {
+        assert_int_equal(conv_winograd_forward_scratch_size(&declined[i], 1), 0);
+        assert_int_equal(conv_winograd_scratch_size(&declined[i], 1), 0);
+        assert_false(conv_winograd_forward(y, x, kernel, NULL, NULL, NULL, &declined[i], 1, scratch));
+        assert_false(conv_winograd_backprop_input(y, kernel, x, &declined[i], 1, scratch));
+    }
+    const tdl_conv2d_desc suited = desc_3x3(8, 8, 16, 16, TDL_PADDING_SAME, TDL_ACTIVATION_RELU);
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    assert_false(conv_winograd_forward(y, x, kernel, NULL, NULL, NULL, &suited, 1, scratch));
+    assert_false(conv_winograd_backprop_input(y, kernel, x, &suited, 1, scratch));
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
+    for (size_t i = 0; i < 8 * 8 * 32; ++i) assert_true(y[i] == 7.0f);
+    free(y);
+    free(kernel);
+    free(x);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_reference),
+        cmocka_unit_test(test_bias_and_folded_batch_norm),
+        cmocka_unit_test(test_same_bits_for_threads_and_batches),
+        cmocka_unit_test(test_input_gradient),
+        cmocka_unit_test(test_declines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
