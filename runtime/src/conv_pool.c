@@ -27,6 +27,7 @@
 #include "team.h"
 #include "tdl/runtime.h"
 #include "vector.h"
+#include "warm.h"
 
 /* About the part of L2 one core's chunk of convolution output may fill. */
 #define CONV_POOL_CHUNK_BYTES (256.0 * 1024.0)
@@ -47,7 +48,10 @@ typedef struct chunked_forward {
 static void run_chunk(const chunked_forward *j, int b, int n, float *workspace) {
     float *y_chunk = j->y + (size_t)b * j->y_image;
     const size_t at = (size_t)b * j->p_image;
-    tdl_conv2d_forward(y_chunk, j->x + (size_t)b * j->x_image, j->kernel, j->bias, j->conv, n, workspace);
+    const float *x_chunk = j->x + (size_t)b * j->x_image;
+    /* A first layer's images come fresh from the caller's data set. */
+    warm_for_reading(x_chunk, (size_t)n * j->x_image * sizeof *x_chunk);
+    tdl_conv2d_forward(y_chunk, x_chunk, j->kernel, j->bias, j->conv, n, workspace);
     if (j->argmax != NULL)
         tdl_max_pool2d_forward_argmax(j->pooled + at, j->argmax + at, y_chunk, j->pool, n);
     else
@@ -67,6 +71,29 @@ static void chunk_share(void *context, int t, int threads) {
     }
 }
 
+/* The part of the convolution's output that an unpadded pool's windows
+ * read: an odd output under a 2x2 pool (mnist_convnet's 11x11) has a last
+ * row and column that none reads. Fills covered_conv / covered_pool with a
+ * convolution of only the rows and columns [0, covered) and the pool over
+ * it, and says whether that is smaller and runs in the workspace sized for
+ * the whole output. */
+static bool pool_covers_less(const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
+                             tdl_conv2d_desc *covered_conv, tdl_pool2d_desc *covered_pool) {
+    /* Grouped layers remake their groups' descriptors from the input's size. */
+    if (conv_groups(conv) > 1 || pool->pad_top != 0 || pool->pad_left != 0) return false;
+    const int64_t rows = (int64_t)(pool->out_h - 1) * pool->stride_h + pool->pool_h;
+    const int64_t cols = (int64_t)(pool->out_w - 1) * pool->stride_w + pool->pool_w;
+    if (rows > conv->out_h || cols > conv->out_w || (rows == conv->out_h && cols == conv->out_w)) return false;
+    *covered_conv = *conv;
+    covered_conv->out_h = (int)rows;
+    covered_conv->out_w = (int)cols;
+    *covered_pool = *pool;
+    covered_pool->in_h = (int)rows;
+    covered_pool->in_w = (int)cols;
+    return tdl_conv2d_forward_workspace_size(covered_conv, batch) <= tdl_conv2d_forward_workspace_size(conv, batch) &&
+           conv_forward_scratch_alone(covered_conv, batch) <= conv_forward_scratch_alone(conv, batch);
+}
+
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL
  *   -> y: (B,OH,OW,F) = f(conv(x) + bias), pooled: (B,PH,PW,F) = max_pool(y),
  *      argmax: (B,PH,PW,F) or NULL (as tdl_max_pool2d_forward_argmax) */
@@ -78,6 +105,14 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
         return;
     /* The pool must read exactly the convolution's output. */
     if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c) return;
+    /* Without argmax (inference) y is scratch, and only what the windows
+     * read is computed; training's argmax indexes the whole output. */
+    tdl_conv2d_desc covered_conv;
+    tdl_pool2d_desc covered_pool;
+    if (argmax == NULL && pool_covers_less(conv, pool, batch, &covered_conv, &covered_pool)) {
+        conv = &covered_conv;
+        pool = &covered_pool;
+    }
     chunked_forward job = {pooled, y, workspace, argmax, x, kernel, bias, conv, pool, batch, 0,
                            (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c,
                            (size_t)conv->out_h * (size_t)conv->out_w * (size_t)conv->out_c,

@@ -388,8 +388,11 @@ void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *
  * while its convolution output is still in cache. The results of
  * tdl_conv2d_forward followed by tdl_max_pool2d_forward_argmax (argmax may be
  * NULL: then tdl_max_pool2d_forward): bit for bit on the libxsmm path, within
- * float rounding on the BLAS path (its GEMM blocking depends on the batch). y, the convolution output, is written
- * too: backward needs it. workspace: tdl_conv2d_workspace_size(conv, batch).
+ * float rounding on the BLAS path (its GEMM blocking depends on the batch).
+ * With argmax, y, the convolution output, is written too: backward needs it.
+ * Without (inference), y is scratch and its contents afterwards are
+ * unspecified: rows and columns that no window reads are not computed.
+ * workspace: tdl_conv2d_workspace_size(conv, batch).
  * pool must describe conv's output (in_h = out_h, in_w = out_w, channels = F).
  * x: (B,H,W,C) -> y: (B,OH,OW,F), pooled and argmax: (B,PH,PW,F) */
 void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
