@@ -229,9 +229,13 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     const checked_node *pool = cg_fused_pool(e->program, n);
     if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
         const cg_node_buffers *pb = buffers_of(e, pool);
-        cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
-                cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
-                cg_desc(e, pool));
+        if (pb->mask < 0 && e->program->readers[n->index] == 1)   /* y is the step's scratch */
+            cg_line(e, "    tdl_conv2d_max_pool2d_forward_pooled(%s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+                    cg_use(e, pb->value), y, x, kernel, bias, desc, cg_desc(e, pool));
+        else
+            cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+                    cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
+                    cg_desc(e, pool));
     } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
         cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
                 bias, desc);

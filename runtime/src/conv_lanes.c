@@ -20,30 +20,18 @@
  * Horizontal stride and both dilations must be 1 (consecutive lanes are
  * consecutive input pixels); vertical stride and padding are free. Each
  * image is written by one thread, and an image's result does not depend on
- * the batch or the thread count. */
+ * the batch or the thread count.
+ *
+ * conv_lanes_pool.c computes the same sums for a layer followed by a 2x2
+ * max pool and pools them in the registers; the two share conv_lanes.h and
+ * the scratch slots (sized for the larger of their copies). */
 #include <string.h>
 
 #include "conv_internal.h"
+#include "conv_lanes.h"
 #include "team.h"
 #include "tdl/runtime.h"
 #include "vector.h"
-
-/* LANE_PIXELS: output pixels per block (one AVX-512 register).
- * LANES_MAX_FILTERS: F blocks of sums live in registers (8 of 32 with AVX-512,
- * of 16 with AVX2 the compiler spills some). LANES_MAX_CHANNELS: first
- * layers (grey or RGB); deeper layers have the channels for libxsmm or
- * conv_narrow.c. LANES_MAX_PLANE_FLOATS bounds an image's padded copy.
- * LANES_SLOTS: the most threads one call uses (one padded copy each). */
-enum {
-    LANE_PIXELS = 16,
-    LANES_MAX_FILTERS = 8,
-    LANES_MAX_CHANNELS = 3,
-    LANES_MAX_PLANE_FLOATS = 1 << 20,
-    LANES_SLOTS = 8,
-};
-
-/* Below this many multiply-adds per thread a call stays on one thread. */
-#define LANES_MIN_THREAD_FLOPS 2.0e6
 
 /* The padded planes of one image: rows x cols per channel. */
 typedef struct lanes_geometry {
@@ -59,21 +47,26 @@ static lanes_geometry geometry_of(const tdl_conv2d_desc *d) {
     return g;
 }
 
-static bool lanes_suits(const tdl_conv2d_desc *d) {
+bool conv_lanes_suits(const tdl_conv2d_desc *d) {
     if (conv_groups(d) != 1 || d->stride_w != 1 || d->dilation_h != 1 || d->dilation_w != 1 ||
         d->in_c > LANES_MAX_CHANNELS || d->out_c > LANES_MAX_FILTERS || d->out_h <= 0 || d->out_w <= 0 ||
         d->stride_h <= 0)
         return false;
     const double rows = (double)(d->out_h - 1) * d->stride_h + d->kernel_h;
-    const double cols = (double)d->out_w + LANE_PIXELS + d->kernel_w;
+    /* conv_lanes_pool.c's blocks span two vectors of columns. */
+    const double cols = (double)d->out_w + 2 * LANE_PIXELS + d->kernel_w;
     return rows * cols * d->in_c <= LANES_MAX_PLANE_FLOATS;
 }
 
-static int slots_for(int batch) { return batch < LANES_SLOTS ? batch : LANES_SLOTS; }
+/* A slot serves both kernels: this file's padded copy and conv_lanes_pool.c's. */
+static size_t slot_floats(const tdl_conv2d_desc *d) {
+    const size_t plain = geometry_of(d).plane * (size_t)d->in_c, pooled = conv_lanes_pool_slot_floats(d);
+    return plain > pooled ? plain : pooled;
+}
 
 size_t conv_lanes_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
-    if (batch <= 0 || !lanes_suits(d)) return 0;
-    return (size_t)slots_for(batch) * geometry_of(d).plane * (size_t)d->in_c;
+    if (batch <= 0 || !conv_lanes_suits(d)) return 0;
+    return (size_t)conv_lanes_slots(batch) * slot_floats(d);
 }
 
 size_t conv_lanes_forward_scratch_alone(const tdl_conv2d_desc *d) {
@@ -97,15 +90,6 @@ static void pad_planes(float *restrict planes, const float *restrict image, cons
         }
     }
 }
-
-#if defined(__GNUC__)
-/* GCC's vector type: written as one register per filter, the sums stay in
- * registers across all taps (left to the vectoriser, GCC unrolled the
- * pixels into scalars). */
-typedef float lane_vector __attribute__((vector_size(LANE_PIXELS * sizeof(float))));
-#define LANE_LOAD(v, p) memcpy(&(v), (p), sizeof(lane_vector))
-#define LANE_STORE(p, v) memcpy((p), &(v), sizeof(lane_vector))
-#endif
 
 /* One block of LANE_PIXELS output pixels of row oh from ow0 on, all F
  * filters: sums[f][p] (F a constant at each call site, so that the sums stay
@@ -211,11 +195,12 @@ static void forward_share(void *context, int t, int threads) {
 
 bool conv_lanes_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
-    if (batch <= 0 || tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !lanes_suits(d) || scratch == NULL) return false;
+    if (batch <= 0 || tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !conv_lanes_suits(d) || scratch == NULL)
+        return false;
     lanes_job j = {d, geometry_of(d), batch, y, scratch, x, kernel, bias, scale, shift};
     const double flops = 2.0 * (double)conv_output_pixels(d, batch) * (double)conv_patch_size(d) * d->out_c;
     int threads = tdl_team_threads_for(flops, LANES_MIN_THREAD_FLOPS);
-    if (threads > slots_for(batch)) threads = slots_for(batch);
+    if (threads > conv_lanes_slots(batch)) threads = conv_lanes_slots(batch);
     tdl_team_run(threads, forward_share, &j);
     return true;
 }

@@ -10,7 +10,10 @@
  * bit on the libxsmm and few-channel paths, whose results for an image do
  * not depend on the batch around it; on the BLAS path the GEMMs of a
  * smaller batch may round differently (and so may differ between thread
- * counts).
+ * counts). Without an argmax, a first layer that conv_lanes.c takes,
+ * followed by 2x2 windows at stride 2 that cover its output, runs instead
+ * as one kernel (conv_lanes_pool.c) with the same bits, pooled in the
+ * registers that hold the sums.
  *
  * Backward: the gradient reaches the convolution's output only at each
  * window's argmax, where the activation's output is the pooled value itself.
@@ -94,22 +97,24 @@ static bool pool_covers_less(const tdl_conv2d_desc *conv, const tdl_pool2d_desc 
            conv_forward_scratch_alone(covered_conv, batch) <= conv_forward_scratch_alone(conv, batch);
 }
 
-/* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL
- *   -> y: (B,OH,OW,F) = f(conv(x) + bias), pooled: (B,PH,PW,F) = max_pool(y),
- *      argmax: (B,PH,PW,F) or NULL (as tdl_max_pool2d_forward_argmax) */
-void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
-                                   const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
-                                   int batch, float *workspace) {
+/* The step, with y an output (y_wanted) or scratch whose contents do not
+ * matter afterwards. */
+static void conv_max_pool_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
+                                  const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                  int batch, float *workspace, bool y_wanted) {
     if (conv == NULL || pool == NULL || batch <= 0 || pooled == NULL || y == NULL || x == NULL ||
         kernel == NULL || (workspace == NULL && tdl_conv2d_forward_workspace_size(conv, batch) > 0))
         return;
     /* The pool must read exactly the convolution's output. */
     if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c) return;
-    /* Without argmax (inference) y is scratch, and only what the windows
-     * read is computed; training's argmax indexes the whole output. */
+    /* First layers with 2x2 windows: one kernel (see the top). */
+    if (argmax == NULL &&
+        conv_lanes_max_pool_forward(pooled, y_wanted ? y : NULL, x, kernel, bias, conv, pool, batch, workspace))
+        return;
+    /* When y is scratch only what the windows read is computed. */
     tdl_conv2d_desc covered_conv;
     tdl_pool2d_desc covered_pool;
-    if (argmax == NULL && pool_covers_less(conv, pool, batch, &covered_conv, &covered_pool)) {
+    if (!y_wanted && argmax == NULL && pool_covers_less(conv, pool, batch, &covered_conv, &covered_pool)) {
         conv = &covered_conv;
         pool = &covered_pool;
     }
@@ -141,6 +146,22 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
     /* A workspace sized for `batch` serves every smaller batch (docs/runtime.md). */
     for (int b = 0; b < batch; b += job.chunk)
         run_chunk(&job, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
+}
+
+/* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL
+ *   -> y: (B,OH,OW,F) = f(conv(x) + bias), pooled: (B,PH,PW,F) = max_pool(y),
+ *      argmax: (B,PH,PW,F) or NULL (as tdl_max_pool2d_forward_argmax) */
+void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
+                                   const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                   int batch, float *workspace) {
+    conv_max_pool_forward(pooled, argmax, y, x, kernel, bias, conv, pool, batch, workspace, true);
+}
+
+/* The same without argmax, y: (B,OH,OW,F) of scratch. */
+void tdl_conv2d_max_pool2d_forward_pooled(float *pooled, float *y_scratch, const float *x, const float *kernel,
+                                          const float *bias, const tdl_conv2d_desc *conv,
+                                          const tdl_pool2d_desc *pool, int batch, float *workspace) {
+    conv_max_pool_forward(pooled, NULL, y_scratch, x, kernel, bias, conv, pool, batch, workspace, false);
 }
 
 /* Channels of one pooled pixel taken through the activation's slope at once. */

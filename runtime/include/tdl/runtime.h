@@ -387,17 +387,27 @@ void tdl_avg_pool2d_backward(float *dx, const float *dy, const tdl_pool2d_desc *
  * step: the batch runs in chunks of a few images and each chunk is pooled
  * while its convolution output is still in cache. The results of
  * tdl_conv2d_forward followed by tdl_max_pool2d_forward_argmax (argmax may be
- * NULL: then tdl_max_pool2d_forward): bit for bit on the libxsmm path, within
- * float rounding on the BLAS path (its GEMM blocking depends on the batch).
- * With argmax, y, the convolution output, is written too: backward needs it.
- * Without (inference), y is scratch and its contents afterwards are
- * unspecified: rows and columns that no window reads are not computed.
+ * NULL: then tdl_max_pool2d_forward): bit for bit on the libxsmm and
+ * few-channel paths (a first layer and its 2x2 pool may run as one kernel),
+ * within float rounding on the BLAS path (its GEMM blocking depends on the
+ * batch). y, the convolution output, is written too: backward needs it.
  * workspace: tdl_conv2d_workspace_size(conv, batch).
  * pool must describe conv's output (in_h = out_h, in_w = out_w, channels = F).
  * x: (B,H,W,C) -> y: (B,OH,OW,F), pooled and argmax: (B,PH,PW,F) */
 void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
                                    const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
                                    int batch, float *workspace);
+/* The same step when nothing reads the convolution's output (inference, the
+ * pool its only reader): pooled as above with argmax NULL, and y_scratch,
+ * (B,OH,OW,F) floats, only a scratch buffer whose contents afterwards are
+ * unspecified. Rows and columns of the output that no window reads (an odd
+ * size under a 2x2 pool) are not computed, and a first layer pooled in its
+ * registers writes no unpooled values at all. pooled: bit for bit that of
+ * tdl_conv2d_max_pool2d_forward on the libxsmm and few-channel paths,
+ * within float rounding on the BLAS path. */
+void tdl_conv2d_max_pool2d_forward_pooled(float *pooled, float *y_scratch, const float *x, const float *kernel,
+                                          const float *bias, const tdl_conv2d_desc *conv,
+                                          const tdl_pool2d_desc *pool, int batch, float *workspace);
 /* The backward of that step, from the pooled gradient alone: what
  * tdl_max_pool2d_backward_argmax into a zeroed dy followed by
  * tdl_conv2d_backward(dx, dkernel, dbias, dy, y, ...) computes, without y
