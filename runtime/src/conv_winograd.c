@@ -28,6 +28,7 @@
  * libxsmm GEMMs only: without libxsmm (or on the BLAS path, or where it
  * cannot JIT) the layer goes to the other paths, which also take every
  * shape this one declines. */
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -98,11 +99,14 @@ static int slots_for(const wino_geometry *g, int batch) {
     return blocks < WINO_SLOTS ? (int)blocks : WINO_SLOTS;
 }
 
-/* Whether the scratch of every slot and U can be counted in size_t. */
+/* Whether the scratch of every slot and U can be counted in size_t, and
+ * tile indices and patch coordinates (up to a few past a side) in int. */
 static bool sizes_fit(const tdl_conv2d_desc *d) {
     const double c = d->in_c, f = d->out_c;
     const double slot = WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + f) + c) + 4.0 * f;
-    return WINO_POSITIONS * c * f + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0;
+    const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0);
+    return WINO_POSITIONS * c * f + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 && tiles < INT_MAX &&
+           d->in_h < INT_MAX / 2 && d->in_w < INT_MAX / 2 && d->out_h < INT_MAX / 2 && d->out_w < INT_MAX / 2;
 }
 
 static bool wino_enabled(const tdl_conv2d_desc *d) {
