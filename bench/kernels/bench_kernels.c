@@ -4,6 +4,10 @@
  * threads, and each as a % of this machine's FMA peak for that thread count,
  * measured in the same run (fma_peak.c). Each figure is the median of several
  * timed runs after a warm-up. Prints Markdown tables; never run by ctest.
+ * The FLOPs are a direct convolution's (2*KH*KW*C*F per output pixel): the
+ * 3x3 layers with 16+ channels that the libxsmm path runs as Winograd
+ * F(2x2, 3x3) (forward and backward-data) do 4/9 of those multiply-adds, so
+ * their effective rate may pass 100% of the peak.
  *
  *   bench_kernels           every layer, batches 32 and 128
  *   bench_kernels --quick   batch 32 only, fewer runs (a smoke run) */

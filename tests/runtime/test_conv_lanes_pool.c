@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "conv_internal.h"
+#include "automatic_path.h"
 #include "tdl/runtime.h"
 
 typedef struct pool_layer {
@@ -388,23 +389,6 @@ static void test_blas_path(void **state) {
     free(y);
     free(public_pooled);
     run_free(&r);
-}
-
-/* The fused kernel runs on the automatic path only: the tests choose it, so
- * they test it under TDL_KERNEL_PATH=blas too, and restore the choice. */
-static tdl_kernel_path path_before_tests;
-
-static int choose_automatic_path(void **state) {
-    (void)state;
-    path_before_tests = tdl_get_kernel_path();
-    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
-    return 0;
-}
-
-static int restore_path(void **state) {
-    (void)state;
-    tdl_set_kernel_path(path_before_tests);
-    return 0;
 }
 
 int main(void) {

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "conv_internal.h"
+#include "automatic_path.h"
 #include "tdl/runtime.h"
 
 typedef struct narrow_case {
@@ -445,23 +446,6 @@ static void test_scratch_for_smaller_batches(void **state) {
     check_forward(&two, TDL_ACTIVATION_RELU, true);
     check_filter(&two);
     tdl_set_num_threads(threads_before);
-}
-
-/* The narrow loops run on the automatic path only: the tests choose it, so
- * they test them under TDL_KERNEL_PATH=blas too, and restore the choice. */
-static tdl_kernel_path path_before_tests;
-
-static int choose_automatic_path(void **state) {
-    (void)state;
-    path_before_tests = tdl_get_kernel_path();
-    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
-    return 0;
-}
-
-static int restore_path(void **state) {
-    (void)state;
-    tdl_set_kernel_path(path_before_tests);
-    return 0;
 }
 
 int main(void) {

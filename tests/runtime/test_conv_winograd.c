@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "conv_internal.h"
+#include "automatic_path.h"
 #include "tdl/runtime.h"
 
 typedef struct wino_case {
@@ -350,5 +351,5 @@ int main(void) {
         cmocka_unit_test(test_input_gradient),
         cmocka_unit_test(test_declines),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, choose_automatic_path, restore_path);
 }
