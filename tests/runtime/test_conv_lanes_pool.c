@@ -27,6 +27,7 @@
 
 #include "conv_internal.h"
 #include "automatic_path.h"
+#include "float_arrays.h"
 #include "tdl/runtime.h"
 
 typedef struct pool_layer {
@@ -60,26 +61,10 @@ static const pool_layer *const odd_layers[] = {&odd_valid, &odd_same, &odd_wide}
  * infinities and NaN among them. */
 typedef enum input_kind { INPUT_UNIFORM, INPUT_TIES_AND_NAN } input_kind;
 
-static uint32_t lcg_state = 31u;
+/* The generator's next 24 bits (numeric_check.h's uniform draws the same way). */
 static uint32_t next_random(void) {
     lcg_state = lcg_state * 1664525u + 1013904223u;
     return lcg_state >> 8;
-}
-
-static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)next_random() / 16777216.0f; }
-
-static float *floats_of(size_t n, float lo, float hi) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = uniform(lo, hi);
-    return v;
-}
-
-static float *floats_filled(size_t n, float value) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = value;
-    return v;
 }
 
 /* Mostly -1, 0, 1 and 2 (so sums tie exactly), 1 in 20 NaN, 1 in 40 +inf or -inf. */
@@ -392,6 +377,7 @@ static void test_blas_path(void **state) {
 }
 
 int main(void) {
+    lcg_state = 31u;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_covered_outputs),
         cmocka_unit_test(test_odd_outputs),

@@ -22,6 +22,7 @@
 
 #include "conv_internal.h"
 #include "automatic_path.h"
+#include "float_arrays.h"
 #include "tdl/runtime.h"
 
 typedef struct narrow_case {
@@ -53,25 +54,6 @@ static const narrow_case *const filter_cases[] = {&lenet_first, &rgb_uneven_same
                                                   &dilated_same, &one_filter, &pointwise, &wide_row};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static uint32_t lcg_state = 77u;
-static float uniform(float lo, float hi) {
-    lcg_state = lcg_state * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
-}
-
-static float *floats_of(size_t n, float lo, float hi) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = uniform(lo, hi);
-    return v;
-}
-
-static float *floats_filled(size_t n, float value) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = value;
-    return v;
-}
 
 static tdl_conv2d_desc desc_of(const narrow_case *nc, tdl_activation activation) {
     tdl_conv2d_desc d;
@@ -449,6 +431,7 @@ static void test_scratch_for_smaller_batches(void **state) {
 }
 
 int main(void) {
+    lcg_state = 77u;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_reference),
         cmocka_unit_test(test_lanes_forward_matches_reference),

@@ -26,6 +26,7 @@
 
 #include "conv_internal.h"
 #include "automatic_path.h"
+#include "float_arrays.h"
 #include "tdl/runtime.h"
 
 typedef struct wino_case {
@@ -45,25 +46,6 @@ static const wino_case cases[] = {
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static uint32_t lcg_state = 2024u;
-static float uniform(float lo, float hi) {
-    lcg_state = lcg_state * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(lcg_state >> 8) / 16777216.0f;
-}
-
-static float *floats_of(size_t n, float lo, float hi) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = uniform(lo, hi);
-    return v;
-}
-
-static float *floats_filled(size_t n, float value) {
-    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
-    assert_non_null(v);
-    for (size_t i = 0; i < n; ++i) v[i] = value;
-    return v;
-}
 
 static tdl_conv2d_desc desc_3x3(int in_h, int in_w, int in_c, int filters, tdl_padding padding,
                                 tdl_activation activation) {
@@ -369,6 +351,7 @@ static void test_declines(void **state) {
 }
 
 int main(void) {
+    lcg_state = 2024u;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
         cmocka_unit_test(test_bias_and_folded_batch_norm),
