@@ -48,7 +48,7 @@
  * filters, and the fewest of the wider of the two. Shorter GEMMs do not pay
  * for the transforms' memory traffic: vgg_small's 32x32x32 -> 32 layer ran
  * at 214 GFLOP/s (direct-convolution FLOPs) on two threads this way against
- * the direct kernel's 300 (bench/kernels, batch 128).
+ * the direct kernel's 353 (bench/kernels, batch 128).
  * WINO_SLOTS: the most threads one call uses (as conv_xsmm.c).
  * WINO_BLOCK_BYTES: what a block's V and M may fill of one core's L2.
  * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
