@@ -7,8 +7,9 @@
  *                convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
  *                libxsmm was found at configure time and can JIT here;
- *   conv_winograd.c  the forward of 3x3 stride-1 layers with 16+ channels
- *                and filters as Winograd F(2x2, 3x3) on libxsmm GEMMs.
+ *   conv_winograd.c  3x3 stride-1 layers with 32+ channels and filters (64+
+ *                of one) forward, and the input's gradient of 'same' ones
+ *                with 64+ of both, as Winograd F(2x2, 3x3) on libxsmm GEMMs.
  * Each path's scratch comes after the pre-activation gradient that
  * tdl_conv2d_backward keeps at the start of the workspace. */
 #ifndef TDL_CONV_INTERNAL_H

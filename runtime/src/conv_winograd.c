@@ -1,4 +1,5 @@
-/* conv2d forward for 3x3, stride-1 layers as Winograd's F(2x2, 3x3) on
+/* conv2d forward for 3x3, stride-1 layers, and the input's gradient of the
+ * 'same' ones (itself such a convolution), as Winograd's F(2x2, 3x3) on
  * libxsmm GEMMs (Lavin and Gray, "Fast Algorithms for Convolutional Neural
  * Networks", 2016).
  *
@@ -11,7 +12,7 @@
  * pixel fall from 9*C to 4*C: on vgg_small's layers a direct convolution
  * near the FMA peak is beaten by 1.5-2x. The transforms' coefficients are 0,
  * +-1 and +-1/2, so the results differ from a direct convolution by a few
- * float roundings (relative 1e-6 on the test shapes), not more.
+ * float roundings (within the test's 2e-5 of the direct kernel), not more.
  *
  * NHWC keeps a pixel's channels contiguous: the input transform reads 16
  * pixels' channel vectors, the output transform writes 4 pixels' filter
