@@ -38,10 +38,13 @@
  * tile's inputs (F x 16 floats) stay in L2 for every unit block.
  * MIN_UNITS: narrower layers (logits) leave most of a vector empty, and
  * OpenBLAS measured as fast there.
- * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
- * stays on fewer threads, as the other kernels do. */
+ * MIN_THREAD_FLOPS: below this much work per thread (about 25 us) a call
+ * stays on fewer threads. Lower than the convolutions' bound because a first
+ * layer's fresh input is slow to read and its threads read it side by side:
+ * 784 -> 512 at batch 32 (25.7 MFLOP) went from 0.44 to 0.26 ms on two
+ * threads (bench_models' MLP forward, median of 7 processes). */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
-#define MIN_THREAD_FLOPS 16.0e6
+#define MIN_THREAD_FLOPS 4.0e6
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
  * the ragged last row and column of tiles; a NULL member is one that is not
@@ -108,6 +111,7 @@ static int threads_for(const tile_kernels *t, double flops) {
 typedef struct forward_job {
     tile_kernels tiles;
     const tdl_dense_desc *d;
+    size_t batch;
     float *y;
     const float *x, *kernel, *bias;
 } forward_job;
@@ -115,15 +119,16 @@ typedef struct forward_job {
 static void forward_share(void *context, int t, int threads) {
     const forward_job *j = context;
     const size_t units = (size_t)j->d->units, features = (size_t)j->d->in_features;
+    /* Each thread first reads its own share of the input, so that the
+     * threads pay the first touch of a fresh window's pages side by side;
+     * their tiles then find the whole input cached. */
     size_t begin, end;
+    tdl_team_share(j->batch * features, t, threads, &begin, &end);
+    warm_for_reading(j->x + begin, (end - begin) * sizeof(float));
     tdl_team_share((size_t)j->tiles.tiles_m * (size_t)j->tiles.tiles_n, t, threads, &begin, &end);
     for (size_t i = begin; i < end; ++i) {
         const tile c = tile_at(&j->tiles, i);
         float *y = j->y + (size_t)c.column * units + (size_t)c.unit;
-        /* The thread's first pass over the batch meets each input column
-         * first; the later unit blocks find them in cache. */
-        if (i < begin + (size_t)j->tiles.tiles_n)
-            warm_for_reading(j->x + (size_t)c.column * features, (size_t)c.columns * features * sizeof(float));
         c.kernel(j->kernel + c.unit, j->x + (size_t)c.column * features, y);
         for (int b = 0; b < c.columns; ++b) {
             float *row = y + (size_t)b * units;
@@ -138,7 +143,7 @@ static void forward_share(void *context, int t, int threads) {
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {
     if (!enabled(d)) return false;
-    forward_job job = {.d = d, .y = y, .x = x, .kernel = kernel, .bias = bias};
+    forward_job job = {.d = d, .batch = (size_t)batch, .y = y, .x = x, .kernel = kernel, .bias = bias};
     const int units = d->units, features = d->in_features;
     if (!tile_kernels_make(&job.tiles, units, batch, features, units, features, units, false, false, TILE_UNITS,
                            TILE_BATCH)) {
