@@ -17,8 +17,8 @@
 #   state.c         heap, training-state files -> portable/state.c     save_state/load_state report
 #                                                                        TDL_STATUS_UNSUPPORTED
 #   error_message.c thread-local storage     -> portable/error_message.c one buffer
-# (conv_xsmm.c and conv_winograd.c are common: without TDL_HAVE_LIBXSMM they
-# compile their fallbacks, which decline every call.)
+# (conv_xsmm.c, conv_xsmm_few.c and conv_winograd.c are common: without
+# TDL_HAVE_LIBXSMM they compile their fallbacks, which decline every call.)
 set(TDLRT_SOURCE_DIR ${CMAKE_CURRENT_LIST_DIR}/src)
 set(TDLRT_HOSTED_NAMES blas.c team.c conv_gemm.c conv_narrow.c conv_lanes.c conv_lanes_pool.c model_hosted.c safetensors.c state.c error_message.c)
 set(TDLRT_PORTABLE_NAMES gemm.c team.c conv_direct.c conv_lanes_pool.c model_hosted.c safetensors.c state.c error_message.c)

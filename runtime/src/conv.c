@@ -1,7 +1,8 @@
 /* conv2d: the descriptor, the workspace, and the public entry points, which
  * run each call on libxsmm (conv_winograd.c for the forward of 3x3 stride-1
- * layers, conv_xsmm.c) when it can and on im2col + sgemm (conv_gemm.c)
- * otherwise. NHWC input, HWIO kernel. */
+ * layers, conv_xsmm.c, conv_xsmm_few.c for the gradients of layers with few
+ * channels) when it can and on im2col + sgemm (conv_gemm.c) otherwise. NHWC
+ * input, HWIO kernel. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -101,8 +102,9 @@ size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
     if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);
     const size_t gemm = conv_general_scratch_size(d, batch), xsmm = conv_xsmm_scratch_size(d, batch);
-    const size_t direct = gemm > xsmm ? gemm : xsmm, winograd = conv_winograd_scratch_size(d, batch);
-    return activation_gradient + (direct > winograd ? direct : winograd);
+    const size_t few = conv_xsmm_few_scratch_size(d, batch), winograd = conv_winograd_scratch_size(d, batch);
+    const size_t direct = gemm > xsmm ? gemm : xsmm, fast = few > winograd ? few : winograd;
+    return activation_gradient + (direct > fast ? direct : fast);
 }
 
 size_t tdl_conv2d_forward_workspace_size(const tdl_conv2d_desc *d, int batch) {
@@ -314,6 +316,7 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
         return;
     }
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
+    if (conv_xsmm_few_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
     conv_general_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);
 }
 
@@ -328,6 +331,7 @@ void tdl_conv2d_backprop_input(float *dx, const float *kernel, const float *dy,
     }
     if (conv_winograd_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
     if (conv_xsmm_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
+    if (conv_xsmm_few_backprop_input(dx, kernel, dy, d, batch, scratch)) return;
     conv_general_backward(dx, NULL, NULL, kernel, dy, d, batch, scratch);
 }
 

@@ -6,7 +6,8 @@
  *                the portable build portable/conv_direct.c, a direct
  *                convolution without scratch, is the general path;
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
- *                libxsmm was found at configure time and can JIT here;
+ *                libxsmm was found at configure time and can JIT here
+ *                (conv_xsmm_few.c: the gradients of layers with few channels);
  *   conv_winograd.c  3x3 stride-1 layers with 32+ channels and filters (64+
  *                of one) forward, and the input's gradient of 'same' ones
  *                with 64+ of both, as Winograd F(2x2, 3x3) on libxsmm GEMMs.
@@ -128,6 +129,16 @@ bool conv_xsmm_backprop_filter(float *dkernel, const float *x, const float *dz, 
                                int batch, float *scratch);
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
                               int batch, float *scratch);
+
+/* The gradients of stride-1 layers with fewer than 16 channels and 16+
+ * filters on libxsmm (conv_xsmm_few.c; the input's when KW*C >= 16 too):
+ * their scratch (0 for a layer they do not take) and the two gradients,
+ * which add to dkernel / dx, or return false touching nothing. */
+size_t conv_xsmm_few_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_xsmm_few_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                   int batch, float *scratch);
+bool conv_xsmm_few_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
+                                  int batch, float *scratch);
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c): the forward's scratch for a call
  * of `batch` images and for one image on a single thread; the scratch of
