@@ -38,13 +38,16 @@
  * tile's inputs (F x 16 floats) stay in L2 for every unit block.
  * MIN_UNITS: narrower layers (logits) leave most of a vector empty, and
  * OpenBLAS measured as fast there.
- * MIN_THREAD_FLOPS: below this much work per thread (about 25 us) a call
- * stays on fewer threads. Lower than the convolutions' bound because a first
- * layer's fresh input is slow to read and its threads read it side by side:
- * 784 -> 512 at batch 32 (25.7 MFLOP) went from 0.44 to 0.26 ms on two
- * threads (bench_models' MLP forward, median of 7 processes). */
+ * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
+ * stays on fewer threads, as the other kernels do. The forward's bound is a
+ * quarter of it because a first layer's fresh input is slow to read and its
+ * threads read it side by side: 784 -> 512 at batch 32 (25.7 MFLOP) went
+ * from 0.44 to 0.26 ms on two threads (bench_models' MLP forward, median of
+ * 7 processes); the kernel's gradient at that bound made the MLP's training
+ * step at batch 32 slower on two threads (1.06 -> 1.3 ms). */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
-#define MIN_THREAD_FLOPS 4.0e6
+#define MIN_THREAD_FLOPS 16.0e6
+#define MIN_THREAD_FLOPS_FORWARD 4.0e6
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
  * the ragged last row and column of tiles; a NULL member is one that is not
@@ -100,8 +103,8 @@ static tile tile_at(const tile_kernels *t, size_t index) {
     return result;
 }
 
-static int threads_for(const tile_kernels *t, double flops) {
-    int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
+static int threads_for(const tile_kernels *t, double flops, double min_thread_flops) {
+    int threads = tdl_team_threads_for(flops, min_thread_flops);
     const int tiles = t->tiles_m * t->tiles_n;
     return threads < tiles ? threads : tiles;
 }
@@ -150,7 +153,7 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    tdl_team_run(threads_for(&job.tiles, flops), forward_share, &job);
+    tdl_team_run(threads_for(&job.tiles, flops, MIN_THREAD_FLOPS_FORWARD), forward_share, &job);
     return true;
 }
 
@@ -184,7 +187,7 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    tdl_team_run(threads_for(&job.tiles, flops), kernel_gradient_share, &job);
+    tdl_team_run(threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
     return true;
 }
 
