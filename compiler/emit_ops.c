@@ -232,6 +232,11 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
         if (pb->mask < 0 && e->program->readers[n->index] == 1)   /* y is the step's scratch */
             cg_line(e, "    tdl_conv2d_max_pool2d_forward_pooled(%s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                     cg_use(e, pb->value), y, x, kernel, bias, desc, cg_desc(e, pool));
+        else if (pb->mask >= 0 && cg_fused_pool_backward(e->program, n) == pool)   /* training: y unread after it */
+            cg_line(e,
+                    "    tdl_conv2d_max_pool2d_forward_argmax_pooled(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, "
+                    "m->workspace);\n",
+                    cg_use(e, pb->value), cg_use(e, pb->mask), y, x, kernel, bias, desc, cg_desc(e, pool));
         else
             cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
                     cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,

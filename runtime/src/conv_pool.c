@@ -13,7 +13,9 @@
  * counts). Without an argmax, a first layer that conv_lanes.c takes,
  * followed by 2x2 windows at stride 2 that cover its output, runs instead
  * as one kernel (conv_lanes_pool.c) with the same bits, pooled in the
- * registers that hold the sums.
+ * registers that hold the sums. When y is only scratch (the _pooled entry
+ * points), each thread's chunks reuse the part of y of its first chunk, so
+ * the unpooled values stay in cache instead of going to memory.
  *
  * Backward: the gradient reaches the convolution's output only at each
  * window's argmax, where the activation's output is the pooled value itself.
@@ -44,12 +46,14 @@ typedef struct chunked_forward {
     const tdl_pool2d_desc *pool;
     int batch, chunk;
     size_t x_image, y_image, p_image, chunk_workspace;   /* floats */
+    bool y_scratch;   /* y is scratch: a thread's chunks all use its first chunk's part */
 } chunked_forward;
 
 /* Images [b, b + n): their convolution, then their pooling, each on the
- * calling thread's share of the team (the whole team when called outside it). */
-static void run_chunk(const chunked_forward *j, int b, int n, float *workspace) {
-    float *y_chunk = j->y + (size_t)b * j->y_image;
+ * calling thread's share of the team (the whole team when called outside it).
+ * `first` is the first image of the caller's share. */
+static void run_chunk(const chunked_forward *j, int first, int b, int n, float *workspace) {
+    float *y_chunk = j->y + (size_t)(j->y_scratch ? first : b) * j->y_image;
     const size_t at = (size_t)b * j->p_image;
     const float *x_chunk = j->x + (size_t)b * j->x_image;
     /* A first layer's images come fresh from the caller's data set. */
@@ -68,9 +72,10 @@ static void chunk_share(void *context, int t, int threads) {
     size_t b, end;
     tdl_team_share((size_t)j->batch, t, threads, &b, &end);
     float *workspace = j->workspace != NULL ? j->workspace + (size_t)t * j->chunk_workspace : NULL;
+    const int first = (int)b;
     for (; b < end; b += (size_t)j->chunk) {
         const size_t n = end - b < (size_t)j->chunk ? end - b : (size_t)j->chunk;
-        run_chunk(j, (int)b, (int)n, workspace);
+        run_chunk(j, first, (int)b, (int)n, workspace);
     }
 }
 
@@ -121,7 +126,7 @@ static void conv_max_pool_forward(float *pooled, int32_t *argmax, float *y, cons
     chunked_forward job = {pooled, y, workspace, argmax, x, kernel, bias, conv, pool, batch, 0,
                            (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c,
                            (size_t)conv->out_h * (size_t)conv->out_w * (size_t)conv->out_c,
-                           (size_t)pool->out_h * (size_t)pool->out_w * (size_t)pool->channels, 0};
+                           (size_t)pool->out_h * (size_t)pool->out_w * (size_t)pool->channels, 0, !y_wanted};
     const double chunk = CONV_POOL_CHUNK_BYTES / ((double)job.y_image * sizeof(float));
     job.chunk = chunk < 1.0 ? 1 : chunk > (double)batch ? batch : (int)chunk;
     int threads = tdl_team_threads();
@@ -140,12 +145,12 @@ static void conv_max_pool_forward(float *pooled, int32_t *argmax, float *y, cons
          * the team (bench/run, mnist_convnet forward at batch 128 on 2
          * threads: 5.07 ms chunked against 4.20 ms for the two kernels
          * apart): the whole batch is one chunk and each kernel has the team. */
-        run_chunk(&job, 0, batch, workspace);
+        run_chunk(&job, 0, 0, batch, workspace);
         return;
     }
     /* A workspace sized for `batch` serves every smaller batch (docs/runtime.md). */
     for (int b = 0; b < batch; b += job.chunk)
-        run_chunk(&job, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
+        run_chunk(&job, 0, b, batch - b < job.chunk ? batch - b : job.chunk, workspace);
 }
 
 /* x: (B,H,W,C), kernel: (KH,KW,C,F), bias: (F) or NULL
@@ -162,6 +167,14 @@ void tdl_conv2d_max_pool2d_forward_pooled(float *pooled, float *y_scratch, const
                                           const float *bias, const tdl_conv2d_desc *conv,
                                           const tdl_pool2d_desc *pool, int batch, float *workspace) {
     conv_max_pool_forward(pooled, NULL, y_scratch, x, kernel, bias, conv, pool, batch, workspace, false);
+}
+
+/* With argmax (NULL allowed), y of scratch. */
+void tdl_conv2d_max_pool2d_forward_argmax_pooled(float *pooled, int32_t *argmax, float *y_scratch, const float *x,
+                                                 const float *kernel, const float *bias,
+                                                 const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                                 int batch, float *workspace) {
+    conv_max_pool_forward(pooled, argmax, y_scratch, x, kernel, bias, conv, pool, batch, workspace, false);
 }
 
 /* Channels of one pooled pixel taken through the activation's slope at once. */

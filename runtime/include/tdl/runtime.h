@@ -408,6 +408,16 @@ void tdl_conv2d_max_pool2d_forward(float *pooled, int32_t *argmax, float *y, con
 void tdl_conv2d_max_pool2d_forward_pooled(float *pooled, float *y_scratch, const float *x, const float *kernel,
                                           const float *bias, const tdl_conv2d_desc *conv,
                                           const tdl_pool2d_desc *pool, int batch, float *workspace);
+/* The training step's form of it, when tdl_conv2d_max_pool2d_backward is the
+ * only backward that follows (it reads pooled and argmax, never y): pooled
+ * and argmax bit for bit those of tdl_conv2d_max_pool2d_forward, y_scratch
+ * as above. Each thread's chunks of images reuse one chunk of y_scratch, so
+ * the unpooled output stays in the core's cache instead of going through
+ * memory. argmax NULL is tdl_conv2d_max_pool2d_forward_pooled. */
+void tdl_conv2d_max_pool2d_forward_argmax_pooled(float *pooled, int32_t *argmax, float *y_scratch, const float *x,
+                                                 const float *kernel, const float *bias,
+                                                 const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                                 int batch, float *workspace);
 /* The backward of that step, from the pooled gradient alone: what
  * tdl_max_pool2d_backward_argmax into a zeroed dy followed by
  * tdl_conv2d_backward(dx, dkernel, dbias, dy, y, ...) computes, without y

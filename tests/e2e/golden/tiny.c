@@ -150,7 +150,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     (void)in;
     (void)status;
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
-    tdl_conv2d_max_pool2d_forward(v_max_pool2d_1, mask_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_forward_argmax_pooled(v_max_pool2d_1, mask_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
     /* computed with the convolution above */
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
