@@ -27,6 +27,7 @@
 #include "conv_internal.h"
 #include "automatic_path.h"
 #include "float_arrays.h"
+#include "input_gradient_threads.h"
 #include "tdl/runtime.h"
 
 typedef struct wino_case {
@@ -265,19 +266,8 @@ static void check_input_gradient(const wino_case *wc) {
     assert_true(conv_xsmm_backprop_input(direct, kernel, dy, &d, wc->batch, direct_scratch));
     for (size_t i = 0; i < nx; ++i) assert_near(dx[i], direct[i], 2e-5, "dx against direct", i);
 
-    float *workspace = floats_filled(workspace_floats, NAN), *public_dx = malloc(nx * sizeof *public_dx);
-    assert_non_null(public_dx);
-    const int saved = tdl_get_num_threads();
-    for (int threads = 1; threads <= 3; ++threads) {
-        tdl_set_num_threads(threads);
-        memcpy(public_dx, before, nx * sizeof *public_dx);
-        tdl_conv2d_backprop_input(public_dx, kernel, dy, &d, wc->batch, workspace);
-        assert_memory_equal(public_dx, dx, nx * sizeof *dx);
-    }
-    tdl_set_num_threads(saved);
+    assert_input_gradient_on_1_to_3_threads(kernel, dy, &d, wc->batch, before, dx, nx);
 
-    free(public_dx);
-    free(workspace);
     free(direct_scratch);
     free(direct);
     free(want);

@@ -24,6 +24,7 @@
 #include "automatic_path.h"
 #include "conv_internal.h"
 #include "float_arrays.h"
+#include "input_gradient_threads.h"
 #include "tdl/runtime.h"
 
 typedef struct few_case {
@@ -147,7 +148,7 @@ static void check_input_gradient(const few_case *fc) {
     const size_t nx = x_size(&d, fc->batch), nk = k_size(&d), ny = y_size(&d, fc->batch);
     float *kernel = floats_of(nk, -0.5f, 0.5f), *dy = floats_of(ny, -1.0f, 1.0f), *before = floats_of(nx, -1.0f, 1.0f);
     const size_t scratch_floats = conv_xsmm_few_scratch_size(&d, fc->batch);
-    const size_t workspace_floats = tdl_conv2d_workspace_size(&d, fc->batch);
+    assert_true(ny + scratch_floats <= tdl_conv2d_workspace_size(&d, fc->batch));
     float *scratch = floats_filled(scratch_floats, NAN), *dx = floats_filled(nx + 8, 7.0f);
     memcpy(dx, before, nx * sizeof *dx);
     assert_true(conv_xsmm_few_backprop_input(dx, kernel, dy, &d, fc->batch, scratch));
@@ -159,19 +160,8 @@ static void check_input_gradient(const few_case *fc) {
     for (size_t i = 0; i < nx; ++i) assert_near(dx[i], before[i] + want[i], "dx", i);
 
     /* Each input row is one thread's: the same bits on every thread count. */
-    float *workspace = floats_filled(workspace_floats, NAN), *public_dx = malloc(nx * sizeof *public_dx);
-    assert_non_null(public_dx);
-    const int saved = tdl_get_num_threads();
-    for (int threads = 1; threads <= 3; ++threads) {
-        tdl_set_num_threads(threads);
-        memcpy(public_dx, before, nx * sizeof *public_dx);
-        tdl_conv2d_backprop_input(public_dx, kernel, dy, &d, fc->batch, workspace);
-        assert_memory_equal(public_dx, dx, nx * sizeof *dx);
-    }
-    tdl_set_num_threads(saved);
+    assert_input_gradient_on_1_to_3_threads(kernel, dy, &d, fc->batch, before, dx, nx);
 
-    free(public_dx);
-    free(workspace);
     free(want);
     free(dx);
     free(scratch);
