@@ -43,7 +43,9 @@
 /* FEW_MAX_CHANNELS: from 16 channels conv_xsmm.c's own gradients fill a
  * vector. FEW_MIN_VECTOR: the fewest filters (kernel's gradient) or KW*C
  * (input's) to put in the vectors. FEW_SLOTS: the most threads of one call
- * (the workspace holds a slot each). FEW_MIN_THREAD_FLOPS: as conv_xsmm.c's. */
+ * (the workspace holds a slot each). FEW_MAX_KERNEL_ROWS: the longest
+ * address list of one batch-reduce call (one entry per kernel row).
+ * FEW_MIN_THREAD_FLOPS: as conv_xsmm.c's. */
 enum { FEW_MAX_CHANNELS = 15, FEW_MIN_VECTOR = 16, FEW_SLOTS = 8, FEW_MAX_KERNEL_ROWS = 64 };
 #define FEW_MIN_THREAD_FLOPS 16.0e6
 
@@ -61,16 +63,17 @@ static size_t shifted_floats(const tdl_conv2d_desc *d) {
 }
 static size_t gathered_floats(const tdl_conv2d_desc *d) { return kernel_row_floats(d) * (size_t)d->out_w; }
 
-/* Slots `floats` long, a cache line apart at least and rounded to lines:
- * two threads writing G rows into slots that shared a line made LeNet-5's
- * input gradient slower on two threads than on one. */
+/* Slots `floats` long, a cache line apart at least and rounded to lines, so
+ * that two threads writing their slots never write the same line. */
 static size_t slot_stride(size_t floats) {
     enum { LINE_FLOATS = 16 };
     return (floats + 2 * LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS;
 }
 
 /* The layers both gradients take: few channels, a vector of filters, stride
- * 1, one group, and leading dimensions that fit libxsmm's int. */
+ * 1, one group, leading dimensions that fit libxsmm's int, and no absurd
+ * padding (a huge dilation with 'same' goes to the gemm path, as in
+ * conv_xsmm.c). */
 static bool suits(const tdl_conv2d_desc *d) {
     if (conv_groups(d) != 1 || d->stride_h != 1 || d->stride_w != 1 || d->in_c > FEW_MAX_CHANNELS ||
         d->out_c < FEW_MIN_VECTOR || d->kernel_h > FEW_MAX_KERNEL_ROWS)
@@ -102,7 +105,8 @@ static size_t filter_slot_floats(const tdl_conv2d_desc *d) {
 size_t conv_xsmm_few_scratch_size(const tdl_conv2d_desc *d, int batch) {
     if (!suits(d) || batch <= 0) return 0;
     const size_t filter = (size_t)slots_for(batch, 1) * filter_slot_floats(d);
-    const size_t input = input_suits(d) ? kernel_floats(d) + (size_t)slots_for(batch, d->in_h) * slot_stride(gathered_floats(d)) : 0;
+    const size_t input =
+        input_suits(d) ? kernel_floats(d) + (size_t)slots_for(batch, d->in_h) * slot_stride(gathered_floats(d)) : 0;
     return filter > input ? filter : input;
 }
 

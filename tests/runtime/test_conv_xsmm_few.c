@@ -51,12 +51,22 @@ static tdl_conv2d_desc desc_of(const few_case *fc) {
     return d;
 }
 
-static size_t x_size(const tdl_conv2d_desc *d, int batch) {
-    return (size_t)batch * d->in_h * d->in_w * d->in_c;
+/* Array sizes, capped at a bound no case reaches: without one, GCC's
+ * optimised builds see products of ints that might wrap and reject the
+ * copies of them (-Wstringop-overflow). */
+enum { MAX_TEST_FLOATS = 1 << 24 };
+static size_t capped(size_t n) {
+    assert_true(n <= MAX_TEST_FLOATS);
+    return n <= MAX_TEST_FLOATS ? n : MAX_TEST_FLOATS;
 }
-static size_t k_size(const tdl_conv2d_desc *d) { return (size_t)d->kernel_h * d->kernel_w * d->in_c * d->out_c; }
+static size_t x_size(const few_case *fc, int batch) {
+    return capped((size_t)batch * (size_t)fc->in_h * (size_t)fc->in_w * (size_t)fc->in_c);
+}
+static size_t k_size(const few_case *fc) {
+    return capped((size_t)fc->kernel_h * (size_t)fc->kernel_w * (size_t)fc->in_c * (size_t)fc->filters);
+}
 static size_t y_size(const tdl_conv2d_desc *d, int batch) {
-    return (size_t)batch * d->out_h * d->out_w * d->out_c;
+    return capped((size_t)batch * (size_t)d->out_h * (size_t)d->out_w * (size_t)d->out_c);
 }
 
 /* Calls visit(x index, kernel index, dy index) for every product of the convolution. */
@@ -89,13 +99,14 @@ static void add_products(products *p, const tdl_conv2d_desc *d, int batch) {
 }
 
 static void assert_near(double got, double want, const char *what, size_t i) {
-    if (!(fabs(got - want) <= 1e-4 * (1.0 + fabs(want)))) fail_msg("%s[%zu]: got %.8g, expected %.8g", what, i, got, want);
+    if (!(fabs(got - want) <= 1e-4 * (1.0 + fabs(want))))
+        fail_msg("%s[%zu]: got %.8g, expected %.8g", what, i, got, want);
 }
 
 /* dkernel += the sum over the batch of x * dy, from `before`. */
 static void check_kernel_gradient(const few_case *fc) {
     const tdl_conv2d_desc d = desc_of(fc);
-    const size_t nx = x_size(&d, fc->batch), nk = k_size(&d), ny = y_size(&d, fc->batch);
+    const size_t nx = x_size(fc, fc->batch), nk = k_size(fc), ny = y_size(&d, fc->batch);
     float *x = floats_of(nx, -1.0f, 1.0f), *dy = floats_of(ny, -1.0f, 1.0f), *before = floats_of(nk, -1.0f, 1.0f);
     const size_t scratch_floats = conv_xsmm_few_scratch_size(&d, fc->batch);
     assert_true(scratch_floats > 0);
@@ -145,7 +156,7 @@ static void check_kernel_gradient(const few_case *fc) {
 /* dx += the sum of kernel * dy over the taps that read each input pixel. */
 static void check_input_gradient(const few_case *fc) {
     const tdl_conv2d_desc d = desc_of(fc);
-    const size_t nx = x_size(&d, fc->batch), nk = k_size(&d), ny = y_size(&d, fc->batch);
+    const size_t nx = x_size(fc, fc->batch), nk = k_size(fc), ny = y_size(&d, fc->batch);
     float *kernel = floats_of(nk, -0.5f, 0.5f), *dy = floats_of(ny, -1.0f, 1.0f), *before = floats_of(nx, -1.0f, 1.0f);
     const size_t scratch_floats = conv_xsmm_few_scratch_size(&d, fc->batch);
     assert_true(ny + scratch_floats <= tdl_conv2d_workspace_size(&d, fc->batch));
@@ -187,11 +198,11 @@ static void test_input_gradient(void **state) {
             continue;
         }
         const tdl_conv2d_desc d = desc_of(&cases[i]);
-        float *dx = floats_filled(x_size(&d, 1), 7.0f), *kernel = floats_of(k_size(&d), -0.5f, 0.5f);
+        float *dx = floats_filled(x_size(&cases[i], 1), 7.0f), *kernel = floats_of(k_size(&cases[i]), -0.5f, 0.5f);
         float *dy = floats_of(y_size(&d, 1), -1.0f, 1.0f);
         float *scratch = floats_filled(conv_xsmm_few_scratch_size(&d, 1), NAN);
         assert_false(conv_xsmm_few_backprop_input(dx, kernel, dy, &d, 1, scratch));
-        for (size_t j = 0; j < x_size(&d, 1); ++j) assert_true(dx[j] == 7.0f);
+        for (size_t j = 0; j < x_size(&cases[i], 1); ++j) assert_true(dx[j] == 7.0f);
         free(scratch);
         free(dy);
         free(kernel);
