@@ -43,12 +43,12 @@
  * quarter of it because a first layer's fresh input is slow to read and its
  * threads read it side by side: 784 -> 512 at batch 32 (25.7 MFLOP) went
  * from 0.44 to 0.26 ms on two threads (bench_models' MLP forward, median of
- * 7 processes). Training pays for it: the optimizer, on one core, rewrites
- * the weights the second thread read, and the MLP's step at batch 32 on two
- * threads took 1.19 ms against 0.82 with this forward on one thread
- * (splitting only the reads of the input: 0.86 ms, but the forward above
- * 0.35 instead of 0.28). The kernel's gradient keeps the full bound: a
- * quarter of it changed nothing measurable. */
+ * 7 processes). A training step keeps the full bound: the optimizer, on
+ * one core, has just rewritten the weights the second thread would read,
+ * and the MLP's step at batch 32 on two threads took 1.19 ms with the split
+ * forward against 0.82 without (splitting only the reads of the input: 0.86
+ * ms, but the forward above 0.35 instead of 0.28). The kernel's gradient
+ * keeps the full bound too: a quarter of it changed nothing measurable. */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
 #define MIN_THREAD_FLOPS 16.0e6
 #define MIN_THREAD_FLOPS_FORWARD 4.0e6
@@ -60,6 +60,10 @@ typedef struct tile_kernels {
     libxsmm_smmfunction kernel[2][2]; /* [ragged units][ragged columns] */
     int tile_m, tile_n, edge_m, edge_n, tiles_m, tiles_n;
 } tile_kernels;
+
+static _Thread_local bool in_training_step;
+
+void dense_set_training_step(bool inside) { in_training_step = inside; }
 
 static bool enabled(const tdl_dense_desc *d) {
     return d->units >= MIN_UNITS && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
@@ -157,7 +161,8 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    tdl_team_run(threads_for(&job.tiles, flops, MIN_THREAD_FLOPS_FORWARD), forward_share, &job);
+    const double min_thread_flops = in_training_step ? MIN_THREAD_FLOPS : MIN_THREAD_FLOPS_FORWARD;
+    tdl_team_run(threads_for(&job.tiles, flops, min_thread_flops), forward_share, &job);
     return true;
 }
 
@@ -196,6 +201,8 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 }
 
 #else /* !TDL_HAVE_LIBXSMM: BLAS does everything. */
+
+void dense_set_training_step(bool inside) { (void)inside; }
 
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dense_internal.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 
@@ -305,7 +306,9 @@ tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float s
 
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss) {
+    dense_set_training_step(true);
     tdl_status status = tdl_model_compute_gradients(m, function, batch, inputs, loss);
+    dense_set_training_step(false);
     if (status != TDL_STATUS_OK) return status;
     update_parameters(m);
     return TDL_STATUS_OK;
