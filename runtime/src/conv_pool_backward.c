@@ -6,7 +6,7 @@
  * So the pre-activation gradient is written in one pass per image (zero it,
  * add each window's gradient times the activation's slope at its maximum;
  * where the windows tile the image, write each pixel once), the bias
- * gradient is summed over the pooled values, and the
+ * gradient is summed over the pooled values image by image, and the
  * convolution's output is never read: no zeroed copy of the unpooled
  * gradient, no scatter into it, no pass of the activation over it.
  *
@@ -20,7 +20,8 @@
  * no chunk leaves its core. An image's input gradient is computed by its
  * thread alone, so on the libxsmm paths dx is the same for every thread
  * count (on the BLAS path GEMMs of other sizes may round differently);
- * dkernel's sum depends on the count, as in the kernels themselves. */
+ * dbias, each image's sum added in image order, is the same for every
+ * count; dkernel's sum depends on it, as in the kernels themselves. */
 #include <stdint.h>
 #include <string.h>
 
@@ -33,13 +34,13 @@
 enum { SLOPE_BLOCK = 64 };
 
 typedef struct pooled_gradient_job {
-    float *dz, *dbias;
+    float *dz;
     size_t first_image;   /* of the batch, at dz's start */
     const tdl_pool2d_desc *pool;
     const float *dpooled, *pooled;
     const int32_t *argmax;
     size_t channels, y_image;
-    size_t pooled_pixels, pooled_rows;   /* per image; in the batch */
+    size_t pooled_pixels;   /* per image */
     tdl_activation activation;
     float alpha;
 } pooled_gradient_job;
@@ -153,36 +154,40 @@ TDL_VECTOR_CLONES static void pooled_bias_columns(float *restrict acc, const flo
     }
 }
 
-/* Filters [begin, end) of dbias: the sum over the batch's pooled pixels of
- * dpooled * f'(pooled), each filter in pixel order (so the same for every
- * thread count). These are all the nonzeros of dz, so this is its sum. */
-static void bias_filters(void *context, size_t begin, size_t end) {
-    const pooled_gradient_job *j = context;
-    const size_t c = j->channels;
+/* out [0, n) = the sum over one image's pooled pixels of dpooled *
+ * f'(pooled) for filters [c0, c0 + n), each filter in pixel order; n <=
+ * SLOPE_BLOCK. These are all the nonzeros of the image's dz. */
+static void image_bias(float *out, const pooled_gradient_job *j, size_t image, size_t c0, size_t n) {
+    const size_t c = j->channels, first = image * j->pooled_pixels * c + c0;
     const bool relu = j->activation == TDL_ACTIVATION_RELU;
-    float acc[SLOPE_BLOCK], share[SLOPE_BLOCK];
-    for (size_t c0 = begin; c0 < end; c0 += SLOPE_BLOCK) {
-        const size_t n = end - c0 < SLOPE_BLOCK ? end - c0 : SLOPE_BLOCK;
-        for (size_t ch = 0; ch < n; ++ch) acc[ch] = 0.0f;
-        if (relu || j->activation == TDL_ACTIVATION_LINEAR) {
-            pooled_bias_columns(acc, j->dpooled + c0, j->pooled + c0, j->pooled_rows, c, n, relu);
-        } else {
-            for (size_t r = 0; r < j->pooled_rows; ++r) {
-                const size_t at = r * c + c0;
-                slope_times_gradient(share, j->dpooled + at, j->pooled + at, n, j->activation, j->alpha);
-                for (size_t ch = 0; ch < n; ++ch) acc[ch] += share[ch];
-            }
-        }
-        for (size_t ch = 0; ch < n; ++ch) j->dbias[c0 + ch] += acc[ch];
+    float share[SLOPE_BLOCK];
+    for (size_t ch = 0; ch < n; ++ch) out[ch] = 0.0f;
+    if (relu || j->activation == TDL_ACTIVATION_LINEAR) {
+        pooled_bias_columns(out, j->dpooled + first, j->pooled + first, j->pooled_pixels, c, n, relu);
+        return;
     }
+    for (size_t i = 0; i < j->pooled_pixels; ++i) {
+        const size_t at = first + i * c;
+        slope_times_gradient(share, j->dpooled + at, j->pooled + at, n, j->activation, j->alpha);
+        for (size_t ch = 0; ch < n; ++ch) out[ch] += share[ch];
+    }
+}
+
+/* dbias gets each image's sum added in image order, whichever thread
+ * computed it: the same bits for every thread count. */
+static void add_images_bias(float *dbias, const pooled_gradient_job *j, size_t begin, size_t end) {
+    float sum[SLOPE_BLOCK];
+    for (size_t image = begin; image < end; ++image)
+        for (size_t c0 = 0; c0 < j->channels; c0 += SLOPE_BLOCK) {
+            const size_t n = j->channels - c0 < SLOPE_BLOCK ? j->channels - c0 : SLOPE_BLOCK;
+            image_bias(sum, j, image, c0, n);
+            for (size_t ch = 0; ch < n; ++ch) dbias[c0 + ch] += sum[ch];
+        }
 }
 
 /* The pre-activation gradient of one chunk of images on one thread (its
  * weight and input gradients are computed while it is in cache). */
 #define CONV_POOL_BACKWARD_CHUNK_BYTES (1024.0 * 1024.0)
-
-/* Below this many pooled values per thread the bias sum stays on one thread. */
-#define BIAS_MIN_THREAD_VALUES 65536.0
 
 /* Below this many kernel-gradient floats per thread the partials are added on one thread. */
 #define PARTIAL_SUM_MIN_THREAD_FLOATS 65536.0
@@ -190,7 +195,7 @@ static void bias_filters(void *context, size_t begin, size_t end) {
 /* The step's tensors, for the chunks of one thread or of the whole team. */
 typedef struct conv_pool_backward_job {
     pooled_gradient_job scatter;   /* dz, first_image: set per chunk */
-    float *dx, *dkernel, *workspace;
+    float *dx, *dkernel, *dbias, *workspace;
     const float *x, *kernel;
     const tdl_conv2d_desc *conv;
     int batch, chunk, threads;
@@ -198,6 +203,9 @@ typedef struct conv_pool_backward_job {
     /* Per thread: a workspace for a call on `chunk` images, then its
      * partial of dkernel; `region` floats apart. */
     size_t chunk_workspace, region;
+    /* With threads, each image's bias sums (batch, F) after the regions, added
+     * into dbias in image order at the end; NULL: added as computed. */
+    float *image_sums;
 } conv_pool_backward_job;
 
 /* Images [b, b + n) of the batch: their pre-activation gradient at the start
@@ -209,6 +217,15 @@ static void run_backward_chunk(const conv_pool_backward_job *j, int b, int n, fl
     scatter.dz = workspace;
     scatter.first_image = (size_t)b;
     tdl_team_split((size_t)n, (double)scatter.y_image, TDL_TEAM_MIN_THREAD_FLOATS, scatter_images, &scatter);
+    /* The bias while the chunk's pooled values are in cache. */
+    if (j->image_sums != NULL) {
+        for (size_t image = (size_t)b; image < (size_t)(b + n); ++image)
+            for (size_t c0 = 0; c0 < scatter.channels; c0 += SLOPE_BLOCK)
+                image_bias(j->image_sums + image * scatter.channels + c0, &scatter, image, c0,
+                           scatter.channels - c0 < SLOPE_BLOCK ? scatter.channels - c0 : SLOPE_BLOCK);
+    } else if (j->dbias != NULL) {
+        add_images_bias(j->dbias, &scatter, (size_t)b, (size_t)(b + n));
+    }
     const float *x = j->x + (size_t)b * j->x_image;
     if (dkernel != NULL) tdl_conv2d_backprop_filter(dkernel, x, workspace, j->conv, n, workspace);
     if (j->dx != NULL)
@@ -241,6 +258,16 @@ static void add_partials(void *context, size_t begin, size_t end) {
     }
 }
 
+/* dbias [begin, end) += the images' sums, in image order. */
+static void add_image_sums(void *context, size_t begin, size_t end) {
+    const conv_pool_backward_job *j = context;
+    const size_t c = j->scatter.channels;
+    for (size_t image = 0; image < (size_t)j->batch; ++image) {
+        const float *sums = j->image_sums + image * c;
+        for (size_t f = begin; f < end; ++f) j->dbias[f] += sums[f];
+    }
+}
+
 /* Rounds a count of floats up to whole cache lines, so that no two threads'
  * regions share a line. */
 static size_t whole_lines(size_t floats) {
@@ -249,10 +276,14 @@ static size_t whole_lines(size_t floats) {
 }
 
 /* Chooses the chunk and the regions for `threads` threads, each alone on its
- * share: the largest chunk up to `chunk` whose regions all fit in a
- * workspace sized for the batch. False when even one image does not fit. */
+ * share, and places the images' bias sums after them: the largest chunk up
+ * to `chunk` whose regions all fit in a workspace sized for the batch. False
+ * when even one image does not fit. */
 static bool plan_thread_regions(conv_pool_backward_job *j, int chunk) {
-    const size_t available = tdl_conv2d_workspace_size(j->conv, j->batch);
+    const size_t image_sums = j->dbias != NULL ? whole_lines((size_t)j->batch * j->scatter.channels) : 0;
+    const size_t whole = tdl_conv2d_workspace_size(j->conv, j->batch);
+    if (image_sums >= whole) return false;
+    const size_t available = whole - image_sums;
     const size_t partial = j->dkernel != NULL ? conv_patch_size(j->conv) * (size_t)j->conv->out_c : 0;
     for (; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
         const size_t chunk_workspace = whole_lines(tdl_conv2d_workspace_size(j->conv, chunk));
@@ -261,6 +292,7 @@ static bool plan_thread_regions(conv_pool_backward_job *j, int chunk) {
         j->chunk = chunk;
         j->chunk_workspace = chunk_workspace;
         j->region = region;
+        if (j->dbias != NULL) j->image_sums = j->workspace + region * (size_t)j->threads;
         return true;
     }
     return false;
@@ -280,13 +312,14 @@ void tdl_conv2d_max_pool2d_backward(float *dx, float *dkernel, float *dbias, con
     const size_t c = (size_t)conv->out_c;
     const size_t pooled_pixels = (size_t)pool->out_h * (size_t)pool->out_w;
     conv_pool_backward_job job = {
-        {workspace, dbias, 0, pool, dpooled, pooled, argmax, c, (size_t)conv->out_h * (size_t)conv->out_w * c,
-         pooled_pixels, (size_t)batch * pooled_pixels, conv->activation, conv->alpha},
-        dx, dkernel, workspace, x, kernel, conv, batch, batch, 1,
-        (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c, 0, 0};
-    if (dbias != NULL)
-        tdl_team_split(c, (double)job.scatter.pooled_rows, BIAS_MIN_THREAD_VALUES, bias_filters, &job.scatter);
-    if (dkernel == NULL && dx == NULL) return;
+        {workspace, 0, pool, dpooled, pooled, argmax, c, (size_t)conv->out_h * (size_t)conv->out_w * c,
+         pooled_pixels, conv->activation, conv->alpha},
+        dx, dkernel, dbias, workspace, x, kernel, conv, batch, batch, 1,
+        (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c, 0, 0, NULL};
+    if (dkernel == NULL && dx == NULL) {
+        if (dbias != NULL) add_images_bias(dbias, &job.scatter, 0, (size_t)batch);
+        return;
+    }
     const double fit = CONV_POOL_BACKWARD_CHUNK_BYTES / ((double)job.scatter.y_image * sizeof(float));
     const int chunk = fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
     int threads = tdl_team_threads();
@@ -295,9 +328,10 @@ void tdl_conv2d_max_pool2d_backward(float *dx, float *dkernel, float *dbias, con
     const int share = (batch + threads - 1) / threads;   /* the largest thread's images */
     if (threads > 1 && plan_thread_regions(&job, chunk < share ? chunk : share)) {
         tdl_team_run(threads, backward_share, &job);
+        const size_t kernel_floats = conv_patch_size(conv) * c;
         if (dkernel != NULL)
-            tdl_team_split(conv_patch_size(conv) * c, (double)threads, PARTIAL_SUM_MIN_THREAD_FLOATS, add_partials,
-                           &job);
+            tdl_team_split(kernel_floats, (double)threads, PARTIAL_SUM_MIN_THREAD_FLOATS, add_partials, &job);
+        if (dbias != NULL) tdl_team_split(c, (double)batch, PARTIAL_SUM_MIN_THREAD_FLOATS, add_image_sums, &job);
         return;
     }
     /* One thread, chunk by chunk; or, when the regions do not fit, the whole
