@@ -154,6 +154,30 @@ TDL_VECTOR_CLONES static void pooled_bias_columns(float *restrict acc, const flo
     }
 }
 
+/* Fewer filters than a vector: one image's pooled values summed as one flat
+ * run, lcm(C, 16) floats at a time so that each lane always holds the same
+ * filter, and the lanes folded into the C sums at the end (columns C wide
+ * left most of each vector empty). The order is fixed by the shape. */
+enum { FLAT_LANES = 16, FLAT_MAX_WIDTH = 16 * 15 };
+
+static size_t flat_width(size_t c) {
+    size_t width = c;
+    while (width % FLAT_LANES != 0) width += c;
+    return width;
+}
+
+TDL_VECTOR_CLONES static void pooled_bias_flat(float *restrict out, const float *restrict dpooled,
+                                               const float *restrict pooled, size_t values, size_t c, bool relu) {
+    float lanes[FLAT_MAX_WIDTH];
+    const size_t width = flat_width(c);
+    for (size_t k = 0; k < width; ++k) lanes[k] = 0.0f;
+    size_t i = 0;
+    for (; i + width <= values; i += width)
+        for (size_t k = 0; k < width; ++k) lanes[k] += !relu || pooled[i + k] > 0.0f ? dpooled[i + k] : 0.0f;
+    for (size_t k = 0; i + k < values; ++k) lanes[k] += !relu || pooled[i + k] > 0.0f ? dpooled[i + k] : 0.0f;
+    for (size_t k = 0; k < width; ++k) out[k % c] += lanes[k];
+}
+
 /* out [0, n) = the sum over one image's pooled pixels of dpooled *
  * f'(pooled) for filters [c0, c0 + n), each filter in pixel order; n <=
  * SLOPE_BLOCK. These are all the nonzeros of the image's dz. */
@@ -162,6 +186,10 @@ static void image_bias(float *out, const pooled_gradient_job *j, size_t image, s
     const bool relu = j->activation == TDL_ACTIVATION_RELU;
     float share[SLOPE_BLOCK];
     for (size_t ch = 0; ch < n; ++ch) out[ch] = 0.0f;
+    if ((relu || j->activation == TDL_ACTIVATION_LINEAR) && c < FLAT_LANES) {
+        pooled_bias_flat(out, j->dpooled + first, j->pooled + first, j->pooled_pixels * c, c, relu);
+        return;
+    }
     if (relu || j->activation == TDL_ACTIVATION_LINEAR) {
         pooled_bias_columns(out, j->dpooled + first, j->pooled + first, j->pooled_pixels, c, n, relu);
         return;

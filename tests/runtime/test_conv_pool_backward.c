@@ -67,6 +67,8 @@ static const pool_case cases[] = {
     /* 32x32x64 outputs, 256 KB an image: chunks of 4 of the 5 images on one
      * thread, of 1 on several */
     {"relu chunks", 34, 34, 2, 64, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, true, false},
+    /* LeNet-5's first layer: fewer filters than a vector (the bias summed flat) */
+    {"lenet5 conv1", 32, 32, 1, 6, 5, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, false},
     /* LeNet-5's second layer and mnist_convnet's first: the few-channel kernels */
     {"lenet5 conv2", 14, 14, 6, 16, 5, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, true},
     {"mnist conv1", 28, 28, 1, 32, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, false},
