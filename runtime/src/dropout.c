@@ -42,6 +42,10 @@ TDL_VECTOR_CLONES static void draw_mask(float *restrict mask, size_t n, uint64_t
     pcg_stride(DROPOUT_LANES, increment, &stride_a, &stride_c);
     size_t i = 0;
     for (; i + DROPOUT_LANES <= n; i += DROPOUT_LANES) {
+        /* Unrolled first (GCC -O3), the lanes would become 16 scalar
+         * generators: kept a loop, they are vectorised (0.24 -> 0.08 ms per
+         * 204800 draws with AVX-512, measured at -O3). */
+        TDL_VECTOR_ROW
         for (int k = 0; k < DROPOUT_LANES; ++k) {
             const uint64_t old = lane[k];
             lane[k] = old * stride_a + stride_c;
