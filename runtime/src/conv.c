@@ -200,73 +200,44 @@ TDL_VECTOR_CLONES void conv_activation_gradient(float *restrict dz, const float 
 #define CONV_MIN_THREAD_ELEMENTS 131072.0
 
 /* The pre-activation gradient and dbias of tdl_conv2d_backward. */
-typedef struct gradient_job {
-    float *gradient, *dbias;          /* gradient: where dz is written */
-    const float *dz, *dy, *y;
-    size_t rows;
+/* The tensors tdl_conv2d_backward makes its chunks' gradients from. */
+typedef struct activation_gradient_job {
+    const float *dy, *y;
+    size_t y_image;   /* floats */
     int filters;
     tdl_activation activation;
     float alpha;
-} gradient_job;
+} activation_gradient_job;
 
-/* A contiguous range of elements of dz. */
-static void gradient_share(void *context, int t, int threads) {
-    const gradient_job *j = context;
-    size_t begin, end;
-    tdl_team_share(j->rows * (size_t)j->filters, t, threads, &begin, &end);
-    conv_activation_gradient(j->gradient + begin, j->dy + begin, j->y + begin, end - begin, j->activation, j->alpha);
+/* Elements [begin, end) of a chunk's dz, from the same elements of dy and y. */
+typedef struct activation_gradient_chunk {
+    const activation_gradient_job *job;
+    float *dz;
+    size_t first;   /* the chunk's first element in the batch */
+} activation_gradient_chunk;
+
+static void activation_gradient_items(void *context, size_t begin, size_t end) {
+    const activation_gradient_chunk *c = context;
+    const activation_gradient_job *j = c->job;
+    conv_activation_gradient(c->dz + begin, j->dy + c->first + begin, j->y + c->first + begin, end - begin,
+                             j->activation, j->alpha);
 }
 
-/* Fewer filters than this sum dbias on one thread, along the rows as one
- * flat vector (few_filter_bias): a row of so few filters leaves the
- * per-filter loop of bias_share mostly scalar. */
-enum { CONV_FEW_BIAS_FILTERS = 16, CONV_FEW_BIAS_LANES = 64 };
-
-/* dbias (f) += the sum of dz (rows, f) over rows, for f < CONV_FEW_BIAS_FILTERS:
- * lanes partial sums, lanes a multiple of f so that lane i always holds
- * filter i % f, then the lanes of each filter added in order. Always on one
- * thread, so the same for every thread count. */
-TDL_VECTOR_CLONES static void few_filter_bias(float *restrict dbias, const float *restrict dz, size_t rows,
-                                              size_t f) {
-    float acc[CONV_FEW_BIAS_LANES + CONV_FEW_BIAS_FILTERS];
-    const size_t lanes = CONV_FEW_BIAS_LANES / f * f, total = rows * f;
-    for (size_t i = 0; i < lanes; ++i) acc[i] = 0.0f;
-    size_t at = 0;
-    for (; at + lanes <= total; at += lanes)
-        for (size_t i = 0; i < lanes; ++i) acc[i] += dz[at + i];
-    for (size_t i = 0; at + i < total; ++i) acc[i] += dz[at + i];
-    for (size_t lane = 0; lane < lanes; ++lane) dbias[lane % f] += acc[lane];
+/* dz of images [first, first + n): dy itself for the identity, else dy *
+ * f'(y) at the start of `space`, split over the team when called outside it. */
+static const float *chunk_gradient(const void *context, size_t first, size_t n, float *space) {
+    const activation_gradient_job *j = context;
+    if (j->activation == TDL_ACTIVATION_LINEAR) return j->dy + first * j->y_image;
+    activation_gradient_chunk chunk = {j, space, first * j->y_image};
+    tdl_team_split(n * j->y_image, 1.0, CONV_MIN_THREAD_ELEMENTS, activation_gradient_items, &chunk);
+    return space;
 }
 
-/* Filters of dbias summed per pass of bias_columns: 4 AVX-512 registers. */
-enum { CONV_BIAS_COLUMNS = 64 };
-
-/* sums (width) += the sum over rows of dz (rows, stride)[.., 0..width), each
- * column in row order, in a local accumulator: adding into dbias row by row
- * went through memory (dbias may alias dz as far as the compiler knows). */
-TDL_VECTOR_CLONES static void bias_columns(float *restrict sums, const float *restrict dz, size_t rows,
-                                           size_t stride, size_t width) {
-    float acc[CONV_BIAS_COLUMNS] = {0.0f};
-    if (width == CONV_BIAS_COLUMNS) {   /* the common case, with a width the compiler knows */
-        for (size_t r = 0; r < rows; ++r)
-            for (size_t i = 0; i < CONV_BIAS_COLUMNS; ++i) acc[i] += dz[r * stride + i];
-    } else {
-        for (size_t r = 0; r < rows; ++r)
-            for (size_t i = 0; i < width; ++i) acc[i] += dz[r * stride + i];
-    }
-    for (size_t i = 0; i < width; ++i) sums[i] += acc[i];
-}
-
-/* A range of filters of dbias, each summed over all rows in row order, so the
- * sum is the same for every thread count. */
-static void bias_share(void *context, int t, int threads) {
-    const gradient_job *j = context;
-    size_t begin, end;
-    tdl_team_share((size_t)j->filters, t, threads, &begin, &end);
-    for (size_t c = begin; c < end; c += CONV_BIAS_COLUMNS) {
-        const size_t width = end - c < CONV_BIAS_COLUMNS ? end - c : CONV_BIAS_COLUMNS;
-        bias_columns(j->dbias + c, j->dz + c, j->rows, (size_t)j->filters, width);
-    }
+/* sums (F) += the sum of one image's dz over its pixels. */
+static void image_bias(const void *context, size_t image, const float *image_dz, float *sums) {
+    (void)image;
+    const activation_gradient_job *j = context;
+    conv_add_row_sums(sums, image_dz, NULL, j->y_image / (size_t)j->filters, (size_t)j->filters);
 }
 
 TDL_VECTOR_CLONES void conv_affine_rows(float *restrict y, const float *restrict scale, const float *restrict shift,
@@ -343,22 +314,9 @@ void tdl_conv2d_backward(float *dx, float *dkernel, float *dbias, const float *d
     if (!conv_args_usable(d, batch) || dy == NULL || workspace == NULL) return;
     if (dkernel != NULL && x == NULL) return;
     if (dx != NULL && kernel == NULL) return;
-    gradient_job job = {workspace, dbias, dy, dy, y, conv_output_pixels(d, batch), d->out_c, d->activation, d->alpha};
-    const double elements = (double)job.rows * (double)job.filters;
-    /* Gradient of the pre-activation output; the identity needs no copy. */
-    if (d->activation != TDL_ACTIVATION_LINEAR) {
-        if (y == NULL) return;
-        tdl_team_run(tdl_team_threads_for(elements, CONV_MIN_THREAD_ELEMENTS), gradient_share, &job);
-        job.dz = workspace;
-    }
-    const float *dz = job.dz;
-    if (dbias != NULL && d->out_c < CONV_FEW_BIAS_FILTERS) {
-        few_filter_bias(dbias, dz, job.rows, (size_t)d->out_c);
-    } else if (dbias != NULL) {
-        int threads = tdl_team_threads_for(elements, CONV_MIN_THREAD_ELEMENTS);
-        if (threads > d->out_c) threads = d->out_c;
-        tdl_team_run(threads, bias_share, &job);
-    }
-    if (dkernel != NULL) tdl_conv2d_backprop_filter(dkernel, x, dz, d, batch, workspace);
-    if (dx != NULL) tdl_conv2d_backprop_input(dx, kernel, dz, d, batch, workspace);
+    if (d->activation != TDL_ACTIVATION_LINEAR && y == NULL) return;
+    const activation_gradient_job job = {dy, y, (size_t)d->out_h * (size_t)d->out_w * (size_t)d->out_c, d->out_c,
+                                         d->activation, d->alpha};
+    const conv_chunk_source source = {chunk_gradient, image_bias, true, true, &job};
+    conv_backward_in_chunks(dx, dkernel, dbias, x, kernel, d, batch, workspace, &source);
 }

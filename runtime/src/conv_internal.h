@@ -48,6 +48,37 @@ static inline bool conv_args_usable(const tdl_conv2d_desc *d, int batch) {
            d->out_c % conv_groups(d) == 0;
 }
 
+/* How a backward pass makes the pre-activation gradient of a chunk of images
+ * and their bias sums, for conv_backward_in_chunks (conv_backward_chunks.c). */
+typedef struct conv_chunk_source {
+    /* dz of images [first, first + n): written at the start of `space`
+     * (room for n images) or found in place; returned. */
+    const float *(*gradient)(const void *context, size_t first, size_t n, float *space);
+    /* sums (F) += the bias gradient of one image; image_dz is its dz, NULL
+     * when no kernel needs dz and bias_reads_gradient is false. */
+    void (*add_image_bias)(const void *context, size_t image, const float *image_dz, float *sums);
+    bool bias_reads_gradient;
+    /* The whole batch as one call split over the team where the input's
+     * gradient is a Winograd one (which transforms the kernel in every
+     * call): on two threads vgg_small's unfused 8x8x64 -> 128 layer took
+     * 7.4 ms so against 8.4 in shares of the threads, while its fused
+     * 16x16x64 -> 64 + pool took 12.2 ms in shares against 14.6 so. */
+    bool winograd_whole_batch;
+    const void *context;
+} conv_chunk_source;
+
+/* dx (+=), dkernel (+=), dbias (+=) of a convolution from the chunks'
+ * gradients, each NULL when not wanted: the batch in chunks that stay in
+ * cache, on one thread or on each thread's own images (see the file). */
+void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const float *x, const float *kernel,
+                             const tdl_conv2d_desc *conv, int batch, float *workspace,
+                             const conv_chunk_source *source);
+
+/* sums (f) += the column sums of values (rows, f), each column in row
+ * order; with relu_outputs, only where they are > 0. The order depends on
+ * the shape alone. */
+void conv_add_row_sums(float *sums, const float *values, const float *relu_outputs, size_t rows, size_t f);
+
 /* Floats of scratch tdl_conv2d_forward of `batch` images uses when it runs
  * on one thread, whichever path takes it; SIZE_MAX for grouped layers,
  * whose kernels do not say. */
@@ -150,6 +181,10 @@ size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d);
 size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch);
 bool conv_winograd_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                            const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+/* Whether conv_winograd_backprop_input takes this layer (on this machine and
+ * kernel path): it transforms the kernel once per call, so its callers
+ * should not cut the batch into many calls. */
+bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d);
 bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
                                   int batch, float *scratch);
 

@@ -486,9 +486,11 @@ size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return forward > backward ? forward : backward;
 }
 
+bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) { return wino_enabled(d) && input_gradient_suits(d); }
+
 bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
                                   int batch, float *scratch) {
-    if (!wino_enabled(d) || !input_gradient_suits(d) || batch <= 0) return false;
+    if (!conv_winograd_takes_input_gradient(d) || batch <= 0) return false;
     const tdl_conv2d_desc m = input_gradient_desc(d);
     wino_job j = {.d = &m, .layer = d, .input_gradient = true, .batch = batch, .y = dx, .x = dy, .kernel = kernel};
     return run(&j, scratch);
@@ -509,6 +511,11 @@ size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
 bool conv_winograd_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                            const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     (void)y, (void)x, (void)kernel, (void)bias, (void)scale, (void)shift, (void)d, (void)batch, (void)scratch;
+    return false;
+}
+
+bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) {
+    (void)d;
     return false;
 }
 

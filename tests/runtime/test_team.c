@@ -158,8 +158,15 @@ static void assert_same_bits(const float *a, const float *b, size_t n, const cha
     if (memcmp(a, b, n * sizeof *a) != 0) fail_msg("%s differs", what);
 }
 
+static void assert_close(const float *got, const float *want, size_t n, const char *what) {
+    for (size_t i = 0; i < n; ++i)
+        if (!(fabsf(got[i] - want[i]) <= 1e-5f + 1e-5f * fabsf(want[i])))
+            fail_msg("%s[%zu]: %.9g, want %.9g", what, i, (double)got[i], (double)want[i]);
+}
+
 /* Two runs with the same thread count agree bit for bit, for 1 to 3 threads;
- * y and dx (each written once) agree bit for bit across thread counts too. */
+ * y and dbias agree bit for bit across thread counts too, and so does dx on
+ * the libxsmm path (within rounding on the BLAS path). */
 static void test_repeatable_per_thread_count(void **state) {
     (void)state;
     const int before = tdl_get_num_threads();
@@ -177,7 +184,13 @@ static void test_repeatable_per_thread_count(void **state) {
     }
     for (int t = 1; t < 3; ++t) {
         assert_same_bits(first[0].y, first[t].y, l.ny, "y across thread counts");
-        assert_same_bits(first[0].dx, first[t].dx, l.nx, "dx across thread counts");
+        /* Each thread runs its own images through the input's gradient:
+         * libxsmm's products do not depend on how many, the BLAS path's
+         * GEMM blocking does. */
+        if (tdl_get_kernel_path() == TDL_KERNEL_PATH_BLAS || !tdl_xsmm_available())
+            assert_close(first[t].dx, first[0].dx, l.nx, "dx across thread counts");
+        else
+            assert_same_bits(first[0].dx, first[t].dx, l.nx, "dx across thread counts");
         assert_same_bits(first[0].dbias, first[t].dbias, 24, "dbias across thread counts");
     }
     for (int t = 0; t < 3; ++t) results_free(&first[t]);

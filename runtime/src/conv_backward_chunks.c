@@ -1,0 +1,232 @@
+/* The backward pass of a convolution in chunks of images, for
+ * tdl_conv2d_backward (conv.c) and the fused conv + max-pool step
+ * (conv_pool_backward.c), which differ only in how a chunk's pre-activation
+ * gradient and its bias sums are made.
+ *
+ * One thread goes through the batch in chunks of about 1 MB of that
+ * gradient, each chunk's weight and input gradients computed while it is in
+ * cache. Several threads each take an equal share of the images and go
+ * through it the same way, alone (the kernels see they are inside the team
+ * and stay on one thread), each with its own region of the workspace and
+ * its own partial of the kernel's gradient, added into dkernel in thread
+ * order at the end: no thread waits for another between the three passes,
+ * and no chunk leaves its core. The regions must fit in a workspace sized
+ * for the batch; where they do not (as few images as threads), the batch is
+ * one chunk and each kernel is split over the team. Grouped layers always
+ * run as one chunk, split by their own kernels, and so may layers whose
+ * input gradient is a Winograd one.
+ *
+ * dbias gets each image's sum added in image order, whichever thread made
+ * it (with several threads the sums wait in the workspace until all are
+ * done): the same bits for every thread count. An image's input gradient is
+ * its thread's alone, so on the libxsmm paths dx is the same for every
+ * thread count (the BLAS path's GEMMs may round differently for another
+ * number of images); dkernel's sum depends on the count, as in the kernels
+ * themselves. */
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+#include "tdl/runtime.h"
+#include "vector.h"
+
+/* The pre-activation gradient of one chunk of images on one thread. */
+#define CHUNK_BYTES (1024.0 * 1024.0)
+
+/* Below this many floats per thread the partials are added on one thread. */
+#define PARTIAL_SUM_MIN_THREAD_FLOATS 65536.0
+
+/* Filters of one pass of the column sums: four AVX-512 registers. */
+enum { SUM_COLUMNS = 64, FLAT_LANES = 16, FLAT_MAX_WIDTH = 16 * 15 };
+
+/* The lanes of a flat sum of rows f wide: lcm(f, 16), so that each lane
+ * always holds the same filter. */
+static size_t flat_width(size_t f) {
+    size_t width = f;
+    while (width % FLAT_LANES != 0) width += f;
+    return width;
+}
+
+/* Fewer filters than a vector: the rows summed as one flat run, a flat width
+ * at a time, and the lanes folded into the f sums at the end (columns f wide
+ * left most of each vector empty). */
+TDL_VECTOR_CLONES static void flat_sums(float *restrict out, const float *restrict values,
+                                        const float *restrict outputs, size_t count, size_t f, bool relu) {
+    float lanes[FLAT_MAX_WIDTH];
+    const size_t width = flat_width(f);
+    for (size_t k = 0; k < width; ++k) lanes[k] = 0.0f;
+    size_t i = 0;
+    for (; i + width <= count; i += width)
+        for (size_t k = 0; k < width; ++k) lanes[k] += !relu || outputs[i + k] > 0.0f ? values[i + k] : 0.0f;
+    for (size_t k = 0; i + k < count; ++k) lanes[k] += !relu || outputs[i + k] > 0.0f ? values[i + k] : 0.0f;
+    for (size_t k = 0; k < width; ++k) out[k % f] += lanes[k];
+}
+
+/* acc (n) += the sum over rows of values (rows, stride), each column in row
+ * order; with relu, only where outputs > 0. n <= SUM_COLUMNS. */
+TDL_VECTOR_CLONES static void column_sums(float *restrict acc, const float *restrict values,
+                                          const float *restrict outputs, size_t rows, size_t stride, size_t n,
+                                          bool relu) {
+    for (size_t r = 0; r < rows; ++r) {
+        const float *restrict g = values + r * stride, *restrict v = outputs + r * stride;
+        for (size_t ch = 0; ch < n; ++ch) acc[ch] += !relu || v[ch] > 0.0f ? g[ch] : 0.0f;
+    }
+}
+
+void conv_add_row_sums(float *sums, const float *values, const float *relu_outputs, size_t rows, size_t f) {
+    const bool relu = relu_outputs != NULL;
+    const float *outputs = relu ? relu_outputs : values;
+    if (f < FLAT_LANES) {
+        float image[FLAT_LANES] = {0.0f};
+        flat_sums(image, values, outputs, rows * f, f, relu);
+        for (size_t ch = 0; ch < f; ++ch) sums[ch] += image[ch];
+        return;
+    }
+    float acc[SUM_COLUMNS];
+    for (size_t c0 = 0; c0 < f; c0 += SUM_COLUMNS) {
+        const size_t n = f - c0 < SUM_COLUMNS ? f - c0 : SUM_COLUMNS;
+        for (size_t ch = 0; ch < n; ++ch) acc[ch] = 0.0f;
+        column_sums(acc, values + c0, outputs + c0, rows, f, n, relu);
+        for (size_t ch = 0; ch < n; ++ch) sums[c0 + ch] += acc[ch];
+    }
+}
+
+/* One call's tensors and, with several threads, its regions. */
+typedef struct chunks_job {
+    const conv_chunk_source *source;
+    float *dx, *dkernel, *dbias, *workspace;
+    const float *x, *kernel;
+    const tdl_conv2d_desc *conv;
+    int batch, chunk, threads;
+    size_t x_image, y_image, kernel_floats;
+    /* Per thread: a workspace for a call on `chunk` images, then its partial
+     * of dkernel; `region` floats apart. */
+    size_t chunk_workspace, region;
+    /* With several threads, each image's bias sums (batch, F) after the
+     * regions; NULL: added into dbias as they are made. */
+    float *image_sums;
+} chunks_job;
+
+/* Images [b, b + n): their pre-activation gradient (at the start of
+ * `workspace` or in place), their bias sums, their kernel's gradient into
+ * dkernel (+=) and their input's gradient into dx, with the kernels'
+ * scratch after the gradient (as a call on n images places it). */
+static void run_chunk(const chunks_job *j, size_t b, size_t n, float *dkernel, float *workspace) {
+    const conv_chunk_source *s = j->source;
+    const bool wanted = dkernel != NULL || j->dx != NULL || (j->dbias != NULL && s->bias_reads_gradient);
+    const float *dz = wanted ? s->gradient(s->context, b, n, workspace) : NULL;
+    const size_t f = (size_t)j->conv->out_c;
+    if (j->dbias != NULL)
+        for (size_t i = 0; i < n; ++i) {
+            float *sums = j->dbias;
+            if (j->image_sums != NULL) {
+                sums = j->image_sums + (b + i) * f;
+                memset(sums, 0, f * sizeof *sums);
+            }
+            s->add_image_bias(s->context, b + i, dz != NULL ? dz + i * j->y_image : NULL, sums);
+        }
+    const float *x = j->x + b * j->x_image;
+    if (dkernel != NULL) tdl_conv2d_backprop_filter(dkernel, x, dz, j->conv, (int)n, workspace);
+    if (j->dx != NULL) tdl_conv2d_backprop_input(j->dx + b * j->x_image, j->kernel, dz, j->conv, (int)n, workspace);
+}
+
+static float *partial_of(const chunks_job *j, int t) {
+    return j->workspace + (size_t)t * j->region + j->chunk_workspace;
+}
+
+/* Thread t's share of the images, chunk by chunk, in its own region. */
+static void thread_share(void *context, int t, int threads) {
+    const chunks_job *j = context;
+    size_t b, end;
+    tdl_team_share((size_t)j->batch, t, threads, &b, &end);
+    float *partial = j->dkernel != NULL ? partial_of(j, t) : NULL;
+    if (partial != NULL) memset(partial, 0, j->kernel_floats * sizeof *partial);
+    for (; b < end; b += (size_t)j->chunk) {
+        const size_t n = end - b < (size_t)j->chunk ? end - b : (size_t)j->chunk;
+        run_chunk(j, b, n, partial, j->workspace + (size_t)t * j->region);
+    }
+}
+
+/* dkernel [begin, end) += the threads' partials, in thread order. */
+static void add_partials(void *context, size_t begin, size_t end) {
+    const chunks_job *j = context;
+    for (int t = 0; t < j->threads; ++t) {
+        const float *partial = partial_of(j, t);
+        for (size_t i = begin; i < end; ++i) j->dkernel[i] += partial[i];
+    }
+}
+
+/* dbias [begin, end) += the images' sums, in image order. */
+static void add_image_sums(void *context, size_t begin, size_t end) {
+    const chunks_job *j = context;
+    const size_t f = (size_t)j->conv->out_c;
+    for (size_t image = 0; image < (size_t)j->batch; ++image) {
+        const float *sums = j->image_sums + image * f;
+        for (size_t c = begin; c < end; ++c) j->dbias[c] += sums[c];
+    }
+}
+
+/* Rounds a count of floats up to whole cache lines, so that no two threads'
+ * regions share a line. */
+static size_t whole_lines(size_t floats) {
+    enum { LINE_FLOATS = 16 };
+    return (floats + LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS;
+}
+
+/* Chooses the chunk and the regions for j->threads threads, each alone on
+ * its share, and places the images' bias sums after them: the largest chunk
+ * up to `chunk` whose regions all fit in a workspace sized for the batch.
+ * False when even one image does not fit. */
+static bool plan_thread_regions(chunks_job *j, int chunk) {
+    const size_t image_sums = j->dbias != NULL ? whole_lines((size_t)j->batch * (size_t)j->conv->out_c) : 0;
+    const size_t whole = tdl_conv2d_workspace_size(j->conv, j->batch);
+    if (image_sums >= whole) return false;
+    const size_t available = whole - image_sums;
+    const size_t partial = j->dkernel != NULL ? j->kernel_floats : 0;
+    for (; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
+        const size_t chunk_workspace = whole_lines(tdl_conv2d_workspace_size(j->conv, chunk));
+        const size_t region = whole_lines(chunk_workspace + partial);
+        if (chunk_workspace == 0 || region > available / (size_t)j->threads) continue;
+        j->chunk = chunk;
+        j->chunk_workspace = chunk_workspace;
+        j->region = region;
+        if (j->dbias != NULL) j->image_sums = j->workspace + region * (size_t)j->threads;
+        return true;
+    }
+    return false;
+}
+
+void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const float *x, const float *kernel,
+                             const tdl_conv2d_desc *conv, int batch, float *workspace,
+                             const conv_chunk_source *source) {
+    const size_t y_image = (size_t)conv->out_h * (size_t)conv->out_w * (size_t)conv->out_c;
+    chunks_job job = {source, dx, dkernel, dbias, workspace, x, kernel, conv, batch, batch, 1,
+                      (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c, y_image,
+                      conv_patch_size(conv) * (size_t)conv->out_c / (size_t)conv_groups(conv), 0, 0, NULL};
+    const double fit = CHUNK_BYTES / ((double)y_image * sizeof(float));
+    const int chunk = fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
+    int threads = tdl_team_threads();
+    if (threads > batch) threads = batch;
+    job.threads = threads;
+    /* Grouped layers keep the whole batch: their kernels split it their own
+     * way, which gives the same bits for every thread count. So do Winograd
+     * input gradients where the source says so (see conv_chunk_source). */
+    const bool whole_batch = conv_groups(conv) > 1 || (dx != NULL && source->winograd_whole_batch &&
+                                                       conv_winograd_takes_input_gradient(conv));
+    const int share = (batch + threads - 1) / threads; /* the largest thread's images */
+    if (threads > 1 && !whole_batch && (dkernel != NULL || dx != NULL) &&
+        plan_thread_regions(&job, chunk < share ? chunk : share)) {
+        tdl_team_run(threads, thread_share, &job);
+        if (dkernel != NULL)
+            tdl_team_split(job.kernel_floats, (double)threads, PARTIAL_SUM_MIN_THREAD_FLOATS, add_partials, &job);
+        if (dbias != NULL)
+            tdl_team_split((size_t)conv->out_c, (double)batch, PARTIAL_SUM_MIN_THREAD_FLOATS, add_image_sums, &job);
+        return;
+    }
+    /* One thread, chunk by chunk; or, when the regions do not fit, the whole
+     * batch as one chunk with each kernel split over the team. A workspace
+     * sized for `batch` serves every smaller batch (docs/runtime.md). */
+    const int step = threads > 1 || whole_batch ? batch : chunk;
+    for (int b = 0; b < batch; b += step)
+        run_chunk(&job, (size_t)b, (size_t)(batch - b < step ? batch - b : step), dkernel, workspace);
+}
