@@ -199,7 +199,6 @@ TDL_VECTOR_CLONES void conv_activation_gradient(float *restrict dz, const float 
 /* Below this many elements per thread an elementwise pass stays on one thread. */
 #define CONV_MIN_THREAD_ELEMENTS 131072.0
 
-/* The pre-activation gradient and dbias of tdl_conv2d_backward. */
 /* The tensors tdl_conv2d_backward makes its chunks' gradients from. */
 typedef struct activation_gradient_job {
     const float *dy, *y;

@@ -486,7 +486,9 @@ size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
     return forward > backward ? forward : backward;
 }
 
-bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) { return wino_enabled(d) && input_gradient_suits(d); }
+bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) {
+    return wino_enabled(d) && input_gradient_suits(d);
+}
 
 bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
                                   int batch, float *scratch) {

@@ -62,7 +62,8 @@ static const pool_case cases[] = {
     {"relu overlap", 9, 10, 4, 70, 3, 3, 2, TDL_PADDING_SAME, TDL_PADDING_SAME, TDL_ACTIVATION_RELU, false, false},
     {"linear overlap", 9, 9, 5, 12, 3, 3, 1, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_LINEAR, false, false},
     {"sigmoid", 10, 10, 6, 16, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_SIGMOID, false, true},
-    {"leaky overlap", 10, 9, 3, 9, 3, 3, 2, TDL_PADDING_VALID, TDL_PADDING_SAME, TDL_ACTIVATION_LEAKY_RELU, false, false},
+    {"leaky overlap", 10, 9, 3, 9, 3, 3, 2, TDL_PADDING_VALID, TDL_PADDING_SAME, TDL_ACTIVATION_LEAKY_RELU, false,
+     false},
     {"elu", 8, 8, 4, 8, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_ELU, false, false},
     /* 32x32x64 outputs, 256 KB an image: chunks of 4 of the 5 images on one
      * thread, of 1 on several */
