@@ -36,6 +36,12 @@
 /* Below this many floats per thread the partials are added on one thread. */
 #define PARTIAL_SUM_MIN_THREAD_FLOATS 65536.0
 
+/* Below this much of the two gradients' work per thread (about 50 us) a
+ * call stays on fewer threads: half the kernels' own bound, since a thread
+ * here runs both gradients over its images (LeNet-5's second layer at
+ * batch 32, 31 MFLOP, takes two). */
+#define MIN_THREAD_FLOPS 8.0e6
+
 /* Filters of one pass of the column sums: four AVX-512 registers. */
 enum { SUM_COLUMNS = 64, FLAT_LANES = 16, FLAT_MAX_WIDTH = 16 * 15 };
 
@@ -205,7 +211,9 @@ void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const floa
                       conv_patch_size(conv) * (size_t)conv->out_c / (size_t)conv_groups(conv), 0, 0, NULL};
     const double fit = CHUNK_BYTES / ((double)y_image * sizeof(float));
     const int chunk = fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
-    int threads = tdl_team_threads();
+    const double products = (dkernel != NULL ? 1.0 : 0.0) + (dx != NULL ? 1.0 : 0.0);
+    const double flops = 2.0 * products * (double)conv_output_pixels(conv, batch) * (double)job.kernel_floats;
+    int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
     if (threads > batch) threads = batch;
     job.threads = threads;
     /* Grouped layers keep the whole batch: their kernels split it their own

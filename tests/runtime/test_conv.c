@@ -494,8 +494,9 @@ static void test_wide_layers(void **state) {
     check_backward(&wide_small, TDL_ACTIVATION_TANH);
 }
 
-/* 256 KB of output an image: backward on one thread runs it in chunks of 4. */
-static const conv_case large_images = {5, 34, 34, 2, 64, 3, 3, 1, 1, 1, 1, TDL_PADDING_VALID};
+/* 256 KB of output an image: backward on one thread runs it in chunks of 4,
+ * on two each thread its 12 images in chunks of 2. */
+static const conv_case large_images = {24, 34, 34, 2, 64, 3, 3, 1, 1, 1, 1, TDL_PADDING_VALID};
 
 /* backprop_filter and backprop_input with dy * relu'(y) give backward's
  * dkernel and dx, on one thread (in chunks where the images are large) and
@@ -522,9 +523,12 @@ static void test_backprop_ops_agree_with_backward(void **state) {
         tdl_conv2d_backprop_filter(dkernel2, p.x, dz, &plain, cc->batch, p.workspace);
         tdl_conv2d_backprop_input(dx2, p.kernel, dz, &plain, cc->batch, p.workspace);
         /* backward runs the batch in chunks (or a share per thread), which
-         * groups the kernel's sums differently from one call. */
-        for (size_t i = 0; i < nx; ++i) assert_close(dx2[i], dx[i], 1e-6, 1e-6, "dx", i);
-        for (size_t i = 0; i < nk; ++i) assert_close(dkernel2[i], dkernel[i], 1e-5, 1e-5, "dkernel", i);
+         * groups the kernel's sums differently from one call (over the
+         * 24576 pixels of large_images, terms of order 1 summing to 0.1
+         * moved by 4e-5), and the GEMM path's dx rounds differently for
+         * another number of images. */
+        for (size_t i = 0; i < nx; ++i) assert_close(dx2[i], dx[i], 1e-5, 1e-5, "dx", i);
+        for (size_t i = 0; i < nk; ++i) assert_close(dkernel2[i], dkernel[i], 2e-4, 1e-4, "dkernel", i);
         free(dz);
         free(dx);
         free(dx2);

@@ -251,6 +251,37 @@ static void test_fused_backward_without_room_for_regions(void **state) {
     tdl_set_num_threads(before);
 }
 
+/* LeNet-5's second layer at batch 32 on two and three threads: each thread
+ * runs its own images in its own region of the workspace. dkernel and dx
+ * within rounding of the unfused kernels; dx the same bits as on one thread
+ * where the few-channel kernels take it, dbias the same bits always. */
+static void test_fused_backward_threads_own_images(void **state) {
+    (void)state;
+    const int before = tdl_get_num_threads();
+    const pool_case *lenet = &cases[sizeof cases / sizeof cases[0] - 2];
+    pool_layer l = layer_of_batch(lenet, 32);
+    tdl_set_num_threads(1);
+    gradients one = fused(&l);
+    for (int threads = 2; threads <= MAX_THREADS; ++threads) {
+        tdl_set_num_threads(threads);
+        gradients want = unfused(&l), got = fused(&l);
+        /* unfused() runs tdl_conv2d_backward, which shares the threads'
+         * machinery: the one-thread result is the independent check. */
+        assert_close(got.dkernel, want.dkernel, l.nk, "dkernel", "own images");
+        assert_close(got.dkernel, one.dkernel, l.nk, "dkernel against one thread", "own images");
+        assert_close(got.dx, want.dx, l.nx, "dx", "own images");
+        assert_close(got.dbias, want.dbias, l.f, "dbias", "own images");
+        if (tdl_xsmm_available() && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO)
+            assert_same_bits(got.dx, one.dx, l.nx, "dx against one thread", "own images");
+        assert_same_bits(got.dbias, one.dbias, l.f, "dbias against one thread", "own images");
+        gradients_free(&want);
+        gradients_free(&got);
+    }
+    gradients_free(&one);
+    layer_free(&l);
+    tdl_set_num_threads(before);
+}
+
 /* Each gradient may be left out, and what is asked for still accumulates. */
 static void test_fused_backward_accumulates_and_skips(void **state) {
     (void)state;
@@ -303,6 +334,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_backward_matches_the_two_kernels),
         cmocka_unit_test(test_fused_backward_without_room_for_regions),
+        cmocka_unit_test(test_fused_backward_threads_own_images),
         cmocka_unit_test(test_fused_backward_accumulates_and_skips),
         cmocka_unit_test(test_fused_backward_refuses_mismatches),
     };
