@@ -1,5 +1,7 @@
 /* dense (fully connected) layer: one GEMM, a bias and a fused activation.
  * The GEMMs run on libxsmm where dense_xsmm.c can, else on BLAS. */
+#include <stdint.h>
+
 #include "dense_internal.h"
 #include "tdl/runtime.h"
 
@@ -25,12 +27,18 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
     tdl_activation_forward(y, y, (size_t)batch * (size_t)units, d->activation, d->alpha);
 }
 
-/* The workspace holds dpre, the gradient of the pre-activation output: (B,U). */
+/* The workspace holds dpre, the gradient of the pre-activation output (B,U),
+ * then the input gradient's transposed operands on libxsmm, dpre^T (U,B) and
+ * dx^T (F,B). SIZE_MAX when that cannot be counted in size_t. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
-    if (d == NULL || batch <= 0 || d->units <= 0) {
+    if (d == NULL || batch <= 0 || d->units <= 0 || d->in_features < 0) {
         return 0;
     }
-    return (size_t)batch * (size_t)d->units;
+    const size_t units = (size_t)d->units, features = (size_t)d->in_features;
+    if (units > (SIZE_MAX - features) / 2) return SIZE_MAX;
+    const size_t per_row = 2 * units + features;
+    if ((size_t)batch > SIZE_MAX / per_row) return SIZE_MAX;
+    return (size_t)batch * per_row;
 }
 
 /* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx: (B,F), dkernel: (F,U), dbias: (U), all +=.
@@ -61,7 +69,7 @@ void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy
                   units);
     }
     /* dx (B,F) += dpre (B,U) · kernel^T (U,F) */
-    if (dx != NULL) {
+    if (dx != NULL && !dense_xsmm_backprop_input(dx, kernel, dpre, d, batch, workspace + count)) {
         tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units, 1.0f, dx,
                   features);
     }

@@ -22,4 +22,9 @@ void dense_set_training_step(bool inside);
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
                                 int batch);
 
+/* dx (B,F) += dpre (B,U) * kernel^T (U,F); scratch holds B*U + B*F floats
+ * (dense.c's workspace after dpre). */
+bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
+                               float *scratch);
+
 #endif /* TDL_DENSE_INTERNAL_H */

@@ -6,6 +6,7 @@
  * - backward: h = 1e-2; one input moves up to U = 6 outputs, each carrying
  *   the rounding of a 13-term float dot product (~1e-6 in all, ~1e-4 after
  *   dividing by 2h); tanh/sigmoid add O(h^2) truncation: atol 5e-4, rtol 1e-2. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,8 +123,17 @@ static void test_dense_forward_matches_reference(void **state) {
 static void test_dense_workspace_size(void **state) {
     (void)state;
     const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
-    assert_int_equal(tdl_dense_workspace_size(&d, 7), 7 * U);
-    assert_int_equal(tdl_dense_workspace_size(&d, 1), U);
+    /* dpre, then dpre^T and dx^T for the input's gradient on libxsmm. */
+    assert_int_equal(tdl_dense_workspace_size(&d, 7), 7 * (2 * U + F));
+    assert_int_equal(tdl_dense_workspace_size(&d, 1), 2 * U + F);
+    /* A size that cannot be counted is SIZE_MAX, never a wrapped one. */
+    const tdl_dense_desc huge = {.in_features = INT_MAX, .units = INT_MAX, .activation = TDL_ACTIVATION_RELU};
+    const size_t size = tdl_dense_workspace_size(&huge, INT_MAX), side = INT_MAX;
+    /* 3 * side is only formed once it is known to fit (32-bit size_t). */
+    if (side > (SIZE_MAX - side) / 2 || side > SIZE_MAX / (3 * side))
+        assert_true(size == SIZE_MAX);
+    else
+        assert_true(size == side * 3 * side);
 }
 
 /* dx, dkernel and dbias match finite differences for every activation and batch, and accumulate. */

@@ -1,5 +1,6 @@
 /* dense layers wide enough for the libxsmm path (dense_xsmm.c), on both
- * paths: forward and the kernel's gradient against a double reference, on
+ * paths: forward and the kernel's and input's gradients against a double
+ * reference, on
  * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
  * batches of 1, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8),
  * one thread and two (the largest batch is work enough for the team to
@@ -89,25 +90,34 @@ static void test_forward_matches_reference(void **state) {
     free(data);
 }
 
-/* With a linear activation dpre = dy, so dkernel = x^T dy + what was there. */
-static void test_kernel_gradient_matches_reference(void **state) {
+/* With a linear activation dpre = dy, so dkernel = x^T dy and dx = dy
+ * kernel^T, each plus what was there. */
+static void test_gradients_match_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
     const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
-    static float y[MAX_B * U], workspace[MAX_B * U], dkernel[2][F * U], dx[MAX_B * F];
+    enum { WORKSPACE = MAX_B * (2 * U + F), GUARD = 16 };
+    static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[2][F * U], dx[2][MAX_B * F];
+    assert_int_equal(tdl_dense_workspace_size(&d, MAX_B), WORKSPACE);
     for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
         const int batch = batches[i];
         tdl_dense_forward(y, data->x, data->kernel, NULL, &d, batch);
         for (int threads = 1; threads <= 2; ++threads) {
             const int before = tdl_get_num_threads();
             tdl_set_num_threads(threads);
-            for (int k = 0; k < F * U; ++k) dkernel[threads - 1][k] = 0.5f; /* gradients accumulate */
-            memset(dx, 0, sizeof dx);
-            tdl_dense_backward(dx, dkernel[threads - 1], NULL, data->dy, y, data->x, data->kernel, &d, batch,
-                               workspace);
+            /* Gradients accumulate; the workspace's old values must not matter. */
+            for (int k = 0; k < F * U; ++k) dkernel[threads - 1][k] = 0.5f;
+            for (int k = 0; k < MAX_B * F; ++k) dx[threads - 1][k] = 0.25f;
+            for (int k = 0; k < WORKSPACE + GUARD; ++k) workspace[k] = NAN;
+            tdl_dense_backward(dx[threads - 1], dkernel[threads - 1], NULL, data->dy, y, data->x, data->kernel, &d,
+                               batch, workspace);
+            for (int k = WORKSPACE; k < WORKSPACE + GUARD; ++k) assert_true(isnan(workspace[k]));
             tdl_set_num_threads(before);
         }
-        if (thread_count_exact()) assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+        if (thread_count_exact()) {
+            assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+            assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * F);
+        }
         for (int f = 0; f < F; ++f) {
             for (int u = 0; u < U; ++u) {
                 double s = 0.5;
@@ -118,9 +128,10 @@ static void test_kernel_gradient_matches_reference(void **state) {
         }
         for (int b = 0; b < batch; ++b) {
             for (int f = 0; f < F; ++f) {
-                double s = 0.0;
+                double s = 0.25;
                 for (int u = 0; u < U; ++u) s += (double)data->dy[b * U + u] * data->kernel[f * U + u];
-                assert_close(dx[b * F + f], s);
+                assert_close(dx[0][b * F + f], s);
+                assert_close(dx[1][b * F + f], s);
             }
         }
     }
@@ -130,7 +141,7 @@ static void test_kernel_gradient_matches_reference(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_reference),
-        cmocka_unit_test(test_kernel_gradient_matches_reference),
+        cmocka_unit_test(test_gradients_match_reference),
     };
     /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
