@@ -134,17 +134,18 @@ bool conv_lanes_forward(float *y, const float *x, const float *kernel, const flo
 
 /* conv_lanes_forward's layers followed by a 2x2 max pool at stride 2 whose
  * windows tile the output, after relu or no activation (conv_lanes_pool.c):
- * pooled (B,PH,PW,F) straight from the sums, and y (B,OH,OW,F) as well
- * when y is not NULL (then the windows must cover it exactly). Bit for bit
- * tdl_conv2d_forward then tdl_max_pool2d_forward. Returns false, touching
+ * pooled (B,PH,PW,F) straight from the sums, its argmax (B,PH,PW,F) when
+ * argmax is not NULL, and y (B,OH,OW,F) as well when y is not NULL (then
+ * the windows must cover it exactly). Bit for bit tdl_conv2d_forward then
+ * tdl_max_pool2d_forward (_argmax). Returns false, touching
  * nothing, for a layer or pool it does not suit or on the BLAS path; the
  * scratch is conv_lanes_forward's. It runs only where
  * conv_lanes_pool_available(): built for x86-64 by GCC or clang, on a CPU
  * with AVX-512 (the portable build declines every call). */
 bool conv_lanes_pool_available(void);
-bool conv_lanes_max_pool_forward(float *pooled, float *y, const float *x, const float *kernel, const float *bias,
-                                 const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
-                                 float *scratch);
+bool conv_lanes_max_pool_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
+                                 const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
+                                 int batch, float *scratch);
 
 /* libxsmm: the same three, each returning false without touching any output
  * when it cannot run (not built in, the path switched off, no JIT for these

@@ -11,10 +11,10 @@
  * bit on the libxsmm and few-channel paths, whose results for an image do
  * not depend on the batch around it; on the BLAS path the GEMMs of a
  * smaller batch may round differently (and so may differ between thread
- * counts). Without an argmax, a first layer that conv_lanes.c takes,
- * followed by 2x2 windows at stride 2 that cover its output, runs instead
- * as one kernel (conv_lanes_pool.c) with the same bits, pooled in the
- * registers that hold the sums. When y is only scratch (the _pooled entry
+ * counts). A first layer that conv_lanes.c takes, followed by 2x2 windows
+ * at stride 2 that cover its output, runs instead as one kernel
+ * (conv_lanes_pool.c) with the same bits, pooled (and its argmax found) in
+ * the registers that hold the sums. When y is only scratch (the _pooled entry
  * points), each thread's chunks reuse the part of y of its first chunk, so
  * the unpooled values stay in cache instead of going to memory. */
 #include <stdint.h>
@@ -103,8 +103,8 @@ static void conv_max_pool_forward(float *pooled, int32_t *argmax, float *y, cons
     /* The pool must read exactly the convolution's output. */
     if (pool->in_h != conv->out_h || pool->in_w != conv->out_w || pool->channels != conv->out_c) return;
     /* First layers with 2x2 windows: one kernel (see the top). */
-    if (argmax == NULL &&
-        conv_lanes_max_pool_forward(pooled, y_wanted ? y : NULL, x, kernel, bias, conv, pool, batch, workspace))
+    if (conv_lanes_max_pool_forward(pooled, argmax, y_wanted ? y : NULL, x, kernel, bias, conv, pool, batch,
+                                    workspace))
         return;
     /* When y is scratch only what the windows read is computed. */
     tdl_conv2d_desc covered_conv;

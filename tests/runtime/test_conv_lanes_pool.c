@@ -8,7 +8,8 @@
  * of -0 that the sums start at +0 as conv_lanes.c's do. Then the public
  * tdl_conv2d_max_pool2d_forward, which takes the kernel when it can; the
  * layers and pools it declines, which keep the two kernels; training's
- * argmax; and the BLAS path. On a CPU without AVX-512 the kernel declines
+ * argmax, found in the registers beside the maxima, against
+ * tdl_max_pool2d_forward_argmax's indices, bit for bit; and the BLAS path. On a CPU without AVX-512 the kernel declines
  * every call, and the public step is still checked.
  *
  * "Bit for bit": the same bits, or NaN in both. A NaN's sign and payload
@@ -17,6 +18,7 @@
  * where a NaN is, and that pooling keeps it, is checked. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -126,8 +128,19 @@ typedef struct pool_run {
     int batch;
     float *x, *kernel, *bias, *workspace;
     float *y_want, *pooled_want;
+    int32_t *argmax_want;
     size_t ny, np, workspace_floats;
 } pool_run;
+
+/* The two kernels' results, into y_want, pooled_want and argmax_want. */
+static void run_expect(pool_run *r) {
+    tdl_conv2d_forward(r->y_want, r->x, r->kernel, r->bias, &r->conv, r->batch, r->workspace);
+    tdl_max_pool2d_forward(r->pooled_want, r->y_want, &r->pool, r->batch);
+    float *pooled_with_argmax = floats_filled(r->np, 7.0f);
+    tdl_max_pool2d_forward_argmax(pooled_with_argmax, r->argmax_want, r->y_want, &r->pool, r->batch);
+    assert_same_values(pooled_with_argmax, r->pooled_want, r->np, "pool.c's pooled values with and without argmax");
+    free(pooled_with_argmax);
+}
 
 static pool_run run_new(const pool_layer *l, tdl_activation activation, bool with_bias, input_kind input,
                         int pool_size, int pool_stride, tdl_padding pool_padding) {
@@ -147,12 +160,22 @@ static pool_run run_new(const pool_layer *l, tdl_activation activation, bool wit
     r.workspace = floats_filled(r.workspace_floats + 1, NAN);
     r.y_want = floats_filled(r.ny, 7.0f);
     r.pooled_want = floats_filled(r.np, 7.0f);
-    tdl_conv2d_forward(r.y_want, r.x, r.kernel, r.bias, &r.conv, r.batch, r.workspace);
-    tdl_max_pool2d_forward(r.pooled_want, r.y_want, &r.pool, r.batch);
+    r.argmax_want = calloc(r.np, sizeof *r.argmax_want);
+    assert_non_null(r.argmax_want);
+    run_expect(&r);
     return r;
 }
 
+/* n indices and a guard after them. */
+static int32_t *indices_filled(size_t n, int32_t value) {
+    int32_t *v = malloc((n + 1) * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i <= n; ++i) v[i] = value;
+    return v;
+}
+
 static void run_free(pool_run *r) {
+    free(r->argmax_want);
     free(r->pooled_want);
     free(r->y_want);
     free(r->workspace);
@@ -173,14 +196,14 @@ static void check_fused(const pool_run *r, bool covers) {
     float *scratch = floats_filled(scratch_floats + 1, NAN);
     scratch[scratch_floats] = 3.0f;
     float *pooled = floats_filled(r->np + 1, 7.0f), *y = floats_filled(r->ny + 1, 7.0f);
-    const bool ran_alone = conv_lanes_max_pool_forward(pooled, NULL, r->x, r->kernel, r->bias, &r->conv, &r->pool,
-                                                       r->batch, scratch);
+    const bool ran_alone = conv_lanes_max_pool_forward(pooled, NULL, NULL, r->x, r->kernel, r->bias, &r->conv,
+                                                       &r->pool, r->batch, scratch);
     assert_true(ran_alone == available);
     if (available) assert_same_values(pooled, r->pooled_want, r->np, "pooled");
     assert_true(pooled[r->np] == 7.0f && scratch[scratch_floats] == 3.0f);
     for (size_t i = 0; i < r->np; ++i) pooled[i] = 7.0f;
-    const bool ran = conv_lanes_max_pool_forward(pooled, y, r->x, r->kernel, r->bias, &r->conv, &r->pool, r->batch,
-                                                 scratch);
+    const bool ran = conv_lanes_max_pool_forward(pooled, NULL, y, r->x, r->kernel, r->bias, &r->conv, &r->pool,
+                                                 r->batch, scratch);
     assert_true(ran == (covers && available));
     if (ran) {
         assert_same_values(pooled, r->pooled_want, r->np, "pooled beside y");
@@ -190,6 +213,22 @@ static void check_fused(const pool_run *r, bool covers) {
         for (size_t i = 0; i < r->ny; ++i) assert_true(y[i] == 7.0f);
     }
     assert_true(pooled[r->np] == 7.0f && y[r->ny] == 7.0f && scratch[scratch_floats] == 3.0f);
+    /* Training's argmax, alone and beside y. */
+    for (int with_y = 0; with_y <= 1; ++with_y) {
+        int32_t *argmax = indices_filled(r->np, -7);
+        for (size_t i = 0; i < r->np; ++i) pooled[i] = 7.0f;
+        const bool ran_argmax = conv_lanes_max_pool_forward(pooled, argmax, with_y ? y : NULL, r->x, r->kernel,
+                                                            r->bias, &r->conv, &r->pool, r->batch, scratch);
+        assert_true(ran_argmax == (available && (covers || !with_y)));
+        if (ran_argmax) {
+            assert_same_values(pooled, r->pooled_want, r->np, "pooled beside argmax");
+            assert_memory_equal(argmax, r->argmax_want, r->np * sizeof *argmax);
+        } else {
+            for (size_t i = 0; i < r->np; ++i) assert_true(pooled[i] == 7.0f && argmax[i] == -7);
+        }
+        assert_true(argmax[r->np] == -7 && pooled[r->np] == 7.0f && scratch[scratch_floats] == 3.0f);
+        free(argmax);
+    }
     free(y);
     free(pooled);
     free(scratch);
@@ -207,6 +246,21 @@ static void check_public(const pool_run *r) {
     tdl_conv2d_max_pool2d_forward_pooled(pooled, y, r->x, r->kernel, r->bias, &r->conv, &r->pool, r->batch,
                                          r->workspace);
     assert_same_values(pooled, r->pooled_want, r->np, "public pooled, y scratch");
+    /* Training's forms: with y an output, and with y scratch. */
+    int32_t *argmax = indices_filled(r->np, -7);
+    for (size_t i = 0; i < r->ny; ++i) y[i] = 7.0f;
+    tdl_conv2d_max_pool2d_forward(pooled, argmax, y, r->x, r->kernel, r->bias, &r->conv, &r->pool, r->batch,
+                                  r->workspace);
+    assert_same_values(pooled, r->pooled_want, r->np, "public pooled with argmax");
+    assert_same_values(y, r->y_want, r->ny, "public y with argmax");
+    assert_memory_equal(argmax, r->argmax_want, r->np * sizeof *argmax);
+    for (size_t i = 0; i < r->np; ++i) argmax[i] = -7;
+    tdl_conv2d_max_pool2d_forward_argmax_pooled(pooled, argmax, y, r->x, r->kernel, r->bias, &r->conv, &r->pool,
+                                                r->batch, r->workspace);
+    assert_same_values(pooled, r->pooled_want, r->np, "public pooled with argmax, y scratch");
+    assert_memory_equal(argmax, r->argmax_want, r->np * sizeof *argmax);
+    assert_true(argmax[r->np] == -7);
+    free(argmax);
     free(y);
     free(pooled);
 }
@@ -289,8 +343,7 @@ static void test_signed_zeros(void **state) {
     for (size_t i = 0; i < nx; ++i) r.x[i] = 0.5f + 0.5f * uniform(0.0f, 1.0f);
     for (size_t i = 0; i < conv_patch_size(&r.conv) * (size_t)r.conv.out_c; ++i) r.kernel[i] = -0.0f;
     for (int f = 0; f < r.conv.out_c; ++f) r.bias[f] = -0.0f;
-    tdl_conv2d_forward(r.y_want, r.x, r.kernel, r.bias, &r.conv, r.batch, r.workspace);
-    tdl_max_pool2d_forward(r.pooled_want, r.y_want, &r.pool, r.batch);
+    run_expect(&r);
     for (size_t i = 0; i < r.np; ++i) assert_false(signbit(r.pooled_want[i]) || r.pooled_want[i] != 0.0f);
     check_fused(&r, true);
     run_free(&r);
@@ -309,8 +362,8 @@ static void test_declines(void **state) {
         pool_run r = run_new(l, TDL_ACTIVATION_RELU, true, INPUT_UNIFORM, pools[k][0], pools[k][1],
                              (tdl_padding)pools[k][2]);
         float pooled = 5.0f;
-        assert_false(conv_lanes_max_pool_forward(&pooled, NULL, r.x, r.kernel, r.bias, &r.conv, &r.pool, r.batch,
-                                                 r.workspace));
+        assert_false(conv_lanes_max_pool_forward(&pooled, NULL, NULL, r.x, r.kernel, r.bias, &r.conv, &r.pool,
+                                                 r.batch, r.workspace));
         assert_true(pooled == 5.0f);
         check_public(&r);
         run_free(&r);
@@ -318,22 +371,24 @@ static void test_declines(void **state) {
     /* tanh; 9 filters (not conv_lanes.c's). */
     pool_run tanh_run = run_new(&lenet_first, TDL_ACTIVATION_TANH, true, INPUT_UNIFORM, 2, 2, TDL_PADDING_VALID);
     float pooled = 5.0f;
-    assert_false(conv_lanes_max_pool_forward(&pooled, NULL, tanh_run.x, tanh_run.kernel, tanh_run.bias,
+    assert_false(conv_lanes_max_pool_forward(&pooled, NULL, NULL, tanh_run.x, tanh_run.kernel, tanh_run.bias,
                                              &tanh_run.conv, &tanh_run.pool, tanh_run.batch, tanh_run.workspace));
     check_public(&tanh_run);
     run_free(&tanh_run);
     const pool_layer nine = {2, 8, 8, 1, 9, 3, 3, 1, TDL_PADDING_SAME};
     pool_run nine_run = run_new(&nine, TDL_ACTIVATION_RELU, true, INPUT_UNIFORM, 2, 2, TDL_PADDING_VALID);
-    assert_false(conv_lanes_max_pool_forward(&pooled, NULL, nine_run.x, nine_run.kernel, nine_run.bias,
+    assert_false(conv_lanes_max_pool_forward(&pooled, NULL, NULL, nine_run.x, nine_run.kernel, nine_run.bias,
                                              &nine_run.conv, &nine_run.pool, nine_run.batch, nine_run.workspace));
     check_public(&nine_run);
     run_free(&nine_run);
     assert_true(pooled == 5.0f);
 }
 
-/* Training asks for the argmax: the public step keeps the two kernels and
- * gives tdl_max_pool2d_forward_argmax's pooled values and indices. */
-static void test_argmax_keeps_two_kernels(void **state) {
+/* Training asks for the argmax: the public step on LeNet's layer with ties
+ * and NaN gives tdl_max_pool2d_forward_argmax's pooled values and indices,
+ * and a window's first maximum is not always its first element (so the
+ * indices are checked on every place of a window). */
+static void test_argmax_of_ties(void **state) {
     (void)state;
     pool_run r = run_new(&lenet_first, TDL_ACTIVATION_RELU, true, INPUT_TIES_AND_NAN, 2, 2, TDL_PADDING_VALID);
     float *pooled = floats_filled(r.np, 7.0f), *y = floats_filled(r.ny, 7.0f), *pooled_want = floats_filled(r.np, 7.0f);
@@ -344,6 +399,16 @@ static void test_argmax_keeps_two_kernels(void **state) {
     assert_same_values(pooled, pooled_want, r.np, "pooled");
     assert_same_values(y, r.y_want, r.ny, "y");
     assert_memory_equal(argmax, argmax_want, r.np * sizeof *argmax);
+    bool places[4] = {false};
+    for (size_t i = 0; i < r.np; ++i) {
+        const size_t pixel = i / (size_t)r.pool.channels, pw = pixel % (size_t)r.pool.out_w;
+        const size_t ph = pixel / (size_t)r.pool.out_w % (size_t)r.pool.out_h;
+        const int32_t first = (int32_t)(2 * ph * (size_t)r.conv.out_w + 2 * pw), at = argmax[i] - first;
+        const int place = at == 0 ? 0 : at == 1 ? 1 : at == r.conv.out_w ? 2 : at == r.conv.out_w + 1 ? 3 : -1;
+        assert_true(place >= 0);
+        places[place] = true;
+    }
+    assert_true(places[0] && places[1] && places[2] && places[3]);
     free(argmax_want);
     free(argmax);
     free(pooled_want);
@@ -360,8 +425,8 @@ static void test_blas_path(void **state) {
     tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
     pool_run r = run_new(&lenet_first, TDL_ACTIVATION_RELU, true, INPUT_UNIFORM, 2, 2, TDL_PADDING_VALID);
     float pooled = 5.0f;
-    const bool ran = conv_lanes_max_pool_forward(&pooled, NULL, r.x, r.kernel, r.bias, &r.conv, &r.pool, r.batch,
-                                                 r.workspace);
+    const bool ran = conv_lanes_max_pool_forward(&pooled, NULL, NULL, r.x, r.kernel, r.bias, &r.conv, &r.pool,
+                                                 r.batch, r.workspace);
     float *public_pooled = floats_filled(r.np, 7.0f), *y = floats_filled(r.ny, 7.0f);
     tdl_conv2d_max_pool2d_forward(public_pooled, NULL, y, r.x, r.kernel, r.bias, &r.conv, &r.pool, r.batch,
                                   r.workspace);
@@ -385,7 +450,7 @@ int main(void) {
         cmocka_unit_test(test_nan_places),
         cmocka_unit_test(test_signed_zeros),
         cmocka_unit_test(test_declines),
-        cmocka_unit_test(test_argmax_keeps_two_kernels),
+        cmocka_unit_test(test_argmax_of_ties),
         cmocka_unit_test(test_blas_path),
     };
     return cmocka_run_group_tests(tests, choose_automatic_path, restore_path);
