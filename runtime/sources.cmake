@@ -9,6 +9,7 @@
 #   team.c          pthreads thread team     -> portable/team.c         every share on the caller
 #   conv_gemm.c     im2col scratch + sgemm   -> portable/conv_direct.c  direct convolution, no scratch
 #   conv_narrow.c   few-channel convolutions of conv_gemm.c (none: conv_direct.c covers them)
+#   conv_lanes_filter.c  conv_narrow.c's first-layer weight gradient (none, as conv_narrow.c)
 #   conv_lanes.c    first-layer forward of conv_gemm.c (none: conv_direct.c covers it)
 #   conv_lanes_pool.c  first layer + 2x2 max pool -> portable/conv_lanes_pool.c  declines every call
 #   model_hosted.c  heap arena, weight files -> portable/model_hosted.c create_in only; create/load/save
@@ -20,7 +21,7 @@
 # (conv_xsmm.c, conv_xsmm_few.c and conv_winograd.c are common: without
 # TDL_HAVE_LIBXSMM they compile their fallbacks, which decline every call.)
 set(TDLRT_SOURCE_DIR ${CMAKE_CURRENT_LIST_DIR}/src)
-set(TDLRT_HOSTED_NAMES blas.c team.c conv_gemm.c conv_narrow.c conv_lanes.c conv_lanes_pool.c model_hosted.c safetensors.c state.c error_message.c)
+set(TDLRT_HOSTED_NAMES blas.c team.c conv_gemm.c conv_narrow.c conv_lanes_filter.c conv_lanes.c conv_lanes_pool.c model_hosted.c safetensors.c state.c error_message.c)
 set(TDLRT_PORTABLE_NAMES gemm.c team.c conv_direct.c conv_lanes_pool.c model_hosted.c safetensors.c state.c error_message.c)
 
 file(GLOB TDLRT_COMMON_SOURCES CONFIGURE_DEPENDS ${TDLRT_SOURCE_DIR}/*.c)

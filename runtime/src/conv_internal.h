@@ -121,6 +121,12 @@ bool conv_narrow_forward(float *y, const float *x, const float *kernel, const fl
                          const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                  int batch, float *scratch);
+/* conv_narrow_backprop_filter's faster loops (conv_lanes_filter.c): stride
+ * and dilation 1, C <= 3, F <= 8, KW 3 or 5, AVX-512; `threads` slots of
+ * slot_floats each in scratch. Returns false, touching nothing, when the
+ * layer or the CPU does not suit or a slot is too small. */
+bool conv_lanes_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
+                                int batch, float *scratch, size_t slot_floats, int threads);
 
 /* First layers with 1-3 channels and at most 8 filters (conv_lanes.c, part
  * of the general path of the hosted build): forward with output pixels in

@@ -18,7 +18,9 @@
  * every tap.
  * The weight gradient is the same product with dy in place of the kernel,
  * summed over output rows and images into a per-thread (taps, C, OW*F)
- * partial, and finally over ow, threads and images in a fixed order.
+ * partial, and finally over ow, threads and images in a fixed order; on
+ * CPUs with AVX-512, the layers conv_lanes_filter.c takes (LeNet's first)
+ * run there instead, in this path's scratch.
  *
  * Rows are padded to a whole number of blocks; the lanes past OW*F compute
  * on zeros and are never stored. Horizontal stride must be 1 (the replica's
@@ -362,6 +364,7 @@ bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz
     j.slots = scratch;
     j.slot_floats = filter_slot_floats(&j.g, d);
     const int threads = threads_for(d, batch);
+    if (conv_lanes_backprop_filter(dkernel, x, dz, d, batch, scratch, j.slot_floats, threads)) return true;
     tdl_team_run(threads, filter_share, &j);
     /* dkernel[tap][f] += the partials summed over ow, in thread order then ow order. */
     const size_t f_n = (size_t)d->out_c, ow_n = (size_t)d->out_w;

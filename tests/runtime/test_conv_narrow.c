@@ -7,7 +7,8 @@
  * repeatability for a thread count.
  *
  * Tolerances: sums of at most a few hundred float products of size ~1
- * against double, 1e-4 absolute plus 1e-4 relative. Finite differences:
+ * against double, 1e-4 absolute plus 1e-4 relative (the weight gradient
+ * also through conv_lanes_filter.c's loops, and on 1-3 threads). Finite differences:
  * step 1e-2 on a loss sum(y * g) accumulated in double with a smooth (tanh)
  * activation, so 2e-3 absolute plus 2e-3 relative (see test_conv.c). */
 #include <math.h>
@@ -304,6 +305,91 @@ static void check_filter(const narrow_case *nc) {
     free(x);
 }
 
+/* conv_lanes_filter.c's layers (stride and dilation 1, C <= 3, F <= 8, KW 3
+ * or 5): LeNet's first; RGB with 8 filters and a row of three blocks of
+ * lanes, the last partial; a valid 5x5 with two channels and five filters
+ * (a group of four, then one) whose rows end 3 lanes into a block; one
+ * filter; a batch for three threads. */
+static const narrow_case lanes_rgb_same = {2, 9, 37, 3, 8, 3, 3, 1, 1, 1, TDL_PADDING_SAME};
+static const narrow_case lanes_two_valid = {3, 12, 23, 2, 5, 5, 5, 1, 1, 1, TDL_PADDING_VALID};
+static const narrow_case lanes_one_filter = {7, 6, 17, 1, 1, 3, 3, 1, 1, 1, TDL_PADDING_VALID};
+static const narrow_case lanes_lenet_batch = {29, 28, 28, 1, 6, 5, 5, 1, 1, 1, TDL_PADDING_SAME};
+static const narrow_case *const lanes_filter_cases[] = {&lenet_first, &lanes_rgb_same, &lanes_two_valid,
+                                                        &lanes_one_filter, &lanes_lenet_batch};
+
+/* The lane loops themselves: taken where the CPU has AVX-512 (else they
+ * decline untouched), against the reference; a slot too small declines. */
+static void check_lanes_filter(const narrow_case *nc) {
+    const tdl_conv2d_desc d = desc_of(nc, TDL_ACTIVATION_LINEAR);
+    float *x = floats_of(x_size(nc), -1.0f, 1.0f);
+    const size_t ny = y_size(&d, nc->batch), nk = k_size(nc);
+    float *dz = floats_of(ny, -1.0f, 1.0f), *start = floats_of(nk, -1.0f, 1.0f);
+    const size_t scratch_floats = conv_narrow_filter_scratch_size(&d, nc->batch);
+    float *scratch = floats_filled(scratch_floats + 1, NAN), *dkernel = malloc(nk * sizeof *dkernel);
+    assert_non_null(dkernel);
+    scratch[scratch_floats] = 3.0f;
+    memcpy(dkernel, start, nk * sizeof *dkernel);
+    assert_false(conv_lanes_backprop_filter(dkernel, x, dz, &d, nc->batch, scratch, 16, 1));
+    assert_memory_equal(dkernel, start, nk * sizeof *dkernel);
+    const int threads = nc->batch < 3 ? nc->batch : 3;
+    const bool ran =
+        conv_lanes_backprop_filter(dkernel, x, dz, &d, nc->batch, scratch, scratch_floats / (size_t)threads, threads);
+    assert_true(ran == conv_lanes_pool_available());
+    assert_true(scratch[scratch_floats] == 3.0f);
+    if (ran) {
+        double *want = reference_dkernel(x, dz, &d, nc->batch);
+        for (size_t i = 0; i < nk; ++i) assert_near(dkernel[i], start[i] + want[i], 1e-4, 1e-4, "lanes dkernel", i);
+        free(want);
+    } else {
+        assert_memory_equal(dkernel, start, nk * sizeof *dkernel);
+    }
+    free(dkernel);
+    free(scratch);
+    free(start);
+    free(dz);
+    free(x);
+}
+
+static void test_lanes_filter_matches_reference(void **state) {
+    (void)state;
+    for (size_t k = 0; k < COUNT(lanes_filter_cases); ++k) check_lanes_filter(lanes_filter_cases[k]);
+    const int threads_before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t k = 0; k < COUNT(lanes_filter_cases); ++k) check_filter(lanes_filter_cases[k]);
+    }
+    tdl_set_num_threads(threads_before);
+}
+
+/* An infinity in the last input column of a valid layer reaches only the
+ * taps of the last kernel column; the lanes past each row's end, which read
+ * it for other taps, are masked out of the sums. */
+static void test_lanes_filter_masks_row_ends(void **state) {
+    (void)state;
+    const narrow_case *nc = &lanes_two_valid;
+    const tdl_conv2d_desc d = desc_of(nc, TDL_ACTIVATION_LINEAR);
+    float *x = floats_of(x_size(nc), -1.0f, 1.0f);
+    for (int h = 0; h < nc->in_h; ++h) x[((size_t)h * nc->in_w + (size_t)nc->in_w - 1) * nc->in_c] = INFINITY;
+    const size_t nk = k_size(nc);
+    float *dz = floats_of(y_size(&d, nc->batch), -1.0f, 1.0f), *dkernel = floats_filled(nk, 0.0f);
+    float *scratch = floats_filled(conv_narrow_filter_scratch_size(&d, nc->batch), NAN);
+    assert_true(conv_narrow_backprop_filter(dkernel, x, dz, &d, nc->batch, scratch));
+    double *want = reference_dkernel(x, dz, &d, nc->batch);
+    for (size_t i = 0; i < nk; ++i) {
+        const size_t kw = i / ((size_t)nc->in_c * (size_t)nc->filters) % (size_t)nc->kernel_w;
+        const size_t c = i / (size_t)nc->filters % (size_t)nc->in_c;
+        if (kw == (size_t)nc->kernel_w - 1 && c == 0)
+            assert_false(isfinite(dkernel[i]));
+        else
+            assert_near(dkernel[i], want[i], 1e-4, 1e-4, "dkernel beside an infinity", i);
+    }
+    free(want);
+    free(scratch);
+    free(dkernel);
+    free(dz);
+    free(x);
+}
+
 static void test_filter_matches_reference(void **state) {
     (void)state;
     const int threads_before = tdl_get_num_threads();
@@ -438,6 +524,8 @@ int main(void) {
         cmocka_unit_test(test_lanes_declines),
         cmocka_unit_test(test_forward_affine),
         cmocka_unit_test(test_filter_matches_reference),
+        cmocka_unit_test(test_lanes_filter_matches_reference),
+        cmocka_unit_test(test_lanes_filter_masks_row_ends),
         cmocka_unit_test(test_declines),
         cmocka_unit_test(test_gradients_against_differences),
         cmocka_unit_test(test_scratch_for_smaller_batches),
