@@ -28,17 +28,16 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
 }
 
 /* The workspace holds dpre, the gradient of the pre-activation output (B,U),
- * then the input gradient's transposed operands on libxsmm, dpre^T (U,B) and
- * dx^T (F,B). SIZE_MAX when that cannot be counted in size_t. */
+ * then what the input's gradient on libxsmm needs (dense_xsmm.c: nothing
+ * for layers it never takes, or without libxsmm, as in the portable
+ * build). SIZE_MAX when that cannot be counted in size_t. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
     if (d == NULL || batch <= 0 || d->units <= 0 || d->in_features < 0) {
         return 0;
     }
-    const size_t units = (size_t)d->units, features = (size_t)d->in_features;
-    if (units > (SIZE_MAX - features) / 2) return SIZE_MAX;
-    const size_t per_row = 2 * units + features;
-    if ((size_t)batch > SIZE_MAX / per_row) return SIZE_MAX;
-    return (size_t)batch * per_row;
+    if ((size_t)batch > SIZE_MAX / (size_t)d->units) return SIZE_MAX;
+    const size_t dpre = (size_t)batch * (size_t)d->units, transposed = dense_xsmm_input_gradient_scratch(d, batch);
+    return transposed > SIZE_MAX - dpre ? SIZE_MAX : dpre + transposed;
 }
 
 /* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx: (B,F), dkernel: (F,U), dbias: (U), all +=.

@@ -22,9 +22,15 @@ void dense_set_training_step(bool inside);
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
                                 int batch);
 
-/* dx (B,F) += dpre (B,U) * kernel^T (U,F); scratch holds B*U + B*F floats
- * (dense.c's workspace after dpre). */
+/* dx (B,F) += dpre (B,U) * kernel^T (U,F); scratch holds
+ * dense_xsmm_input_gradient_scratch(d, batch) floats (dense.c's workspace
+ * after dpre). */
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
                                float *scratch);
+
+/* B*(U + F) for dpre^T and dx^T where the layer's shape can take that path
+ * (whichever path is chosen now, so that a workspace sized while BLAS was
+ * forced serves a later call), SIZE_MAX past size_t, else 0. */
+size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch);
 
 #endif /* TDL_DENSE_INTERNAL_H */

@@ -262,9 +262,20 @@ static void input_gradient_share(void *context, int t, int threads) {
     }
 }
 
+static bool input_gradient_suits(const tdl_dense_desc *d, int batch) {
+    return d->units >= MIN_UNITS && batch >= MIN_BATCH;
+}
+
+size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch) {
+    if (!input_gradient_suits(d, batch)) return 0;
+    const size_t units = (size_t)d->units, features = (size_t)d->in_features;
+    if (units > SIZE_MAX - features || (size_t)batch > SIZE_MAX / (units + features)) return SIZE_MAX;
+    return (size_t)batch * (units + features);
+}
+
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
                                float *scratch) {
-    if (!enabled(d) || batch < MIN_BATCH) return false;
+    if (!enabled(d) || !input_gradient_suits(d, batch)) return false;
     const int units = d->units, features = d->in_features;
     input_gradient_job job = {.batch = batch, .features = features, .units = units, .dx = dx, .kernel = kernel};
     /* Column-major (B x F) = (B x U, ld B) * (U x F, ld U), ld B. */
@@ -303,6 +314,11 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
                                float *scratch) {
     (void)dx, (void)kernel, (void)dpre, (void)d, (void)batch, (void)scratch;
     return false;
+}
+
+size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch) {
+    (void)d, (void)batch;
+    return 0;
 }
 
 #endif
