@@ -15,9 +15,10 @@
  * of the FMA peak; this is their path for the layers it takes.
  *
  * Each image is copied into planes first, input channels zero-padded to the
- * windows and dz filter by filter (NHWC interleaves them), 16-pixel blocks
- * whole. A block's last lanes past the row's end are masked out of the
- * sums, so an infinity in the input beyond the windows cannot reach them.
+ * windows and dz filter by filter (NHWC interleaves them). A row's last
+ * block reads on into the next row (or the slack after a plane); those
+ * lanes are masked out of the sums, so neither the next row nor an
+ * infinity in the input beyond the windows can reach them.
  * Images are split over the team; each thread sums into its own partial,
  * and the partials are added in thread order, then lane order: results
  * depend on the thread count alone.
@@ -43,18 +44,18 @@ enum { FILTER_GROUP = 4 };
 /* Planes of one image and the partial sums of one thread, in floats. */
 typedef struct filter_geometry {
     size_t x_cols, x_rows, x_plane; /* padded input: OW rounded up to lanes, + KW - 1; OH + KH - 1 */
-    size_t dz_cols, dz_plane;       /* dz: OW rounded up to lanes; OH rows */
+    size_t dz_cols, dz_plane;       /* dz: OW, and OH*OW + a vector of slack (a row's last block reads on) */
     size_t sums;                    /* C*KH*KW*F vectors of partial sums */
     size_t slot;
 } filter_geometry;
 
 static filter_geometry geometry_of(const tdl_conv2d_desc *d) {
     filter_geometry g;
-    g.dz_cols = ((size_t)d->out_w + LANE_PIXELS - 1) / LANE_PIXELS * LANE_PIXELS;
-    g.x_cols = g.dz_cols + (size_t)d->kernel_w - 1;
+    g.dz_cols = (size_t)d->out_w;
+    g.x_cols = ((size_t)d->out_w + LANE_PIXELS - 1) / LANE_PIXELS * LANE_PIXELS + (size_t)d->kernel_w - 1;
     g.x_rows = (size_t)d->out_h + (size_t)d->kernel_h - 1;
     g.x_plane = g.x_rows * g.x_cols;
-    g.dz_plane = (size_t)d->out_h * g.dz_cols;
+    g.dz_plane = (size_t)d->out_h * g.dz_cols + LANE_PIXELS;
     g.sums = (size_t)d->in_c * (size_t)d->kernel_h * (size_t)d->kernel_w * (size_t)d->out_c;
     g.slot = (size_t)d->in_c * g.x_plane + (size_t)d->out_c * g.dz_plane + g.sums * LANE_PIXELS;
     return g;
@@ -108,24 +109,56 @@ static void fill_x_planes(float *restrict planes, const float *restrict image, c
 
 #define FILTER_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
-/* Image b's dz (OH,OW,F) into one plane per filter, 16 pixels of a filter
- * per gather (storing the values one by one was two thirds of a call);
- * lanes past a row's end are written as zeros. */
-__attribute__((target("avx512f"))) static void fill_dz_planes(float *restrict planes, const float *restrict dz_image,
-                                                              const tdl_conv2d_desc *d, const filter_geometry *g) {
-    const size_t f_n = (size_t)d->out_c, ow_n = (size_t)d->out_w;
-    const __m512i pixels = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                              _mm512_set1_epi32((int)f_n));
-    for (size_t oh = 0; oh < (size_t)d->out_h; ++oh)
-        for (size_t ow0 = 0; ow0 < ow_n; ow0 += LANE_PIXELS) {
-            const __mmask16 lanes = ow_n - ow0 >= LANE_PIXELS ? (__mmask16)0xFFFF
-                                                               : (__mmask16)((1u << (ow_n - ow0)) - 1u);
-            const float *from = dz_image + (oh * ow_n + ow0) * f_n;
-            for (size_t f = 0; f < f_n; ++f) {
-                const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, pixels, from + f, 4);
-                _mm512_storeu_ps(planes + f * g->dz_plane + oh * g->dz_cols + ow0, v);
+/* dz (P pixels, F filters) into F planes of P: for each block of 16 pixels,
+ * its F vectors (16*F consecutive floats) are loaded and filter f's 16
+ * values, at i*F + f, picked out of each pair of vectors by a two-source
+ * permute and blended (gathering them, or storing them one by one, took
+ * as long as the sums). Indices and masks are made once a call. */
+typedef struct dz_transpose {
+    __m512i index[LANES_MAX_FILTERS][LANES_MAX_FILTERS / 2];
+    __mmask16 from_pair[LANES_MAX_FILTERS][LANES_MAX_FILTERS / 2];
+    int pairs;
+} dz_transpose;
+
+static void dz_transpose_make(dz_transpose *t, int f_n) {
+    t->pairs = (f_n + 1) / 2;
+    for (int f = 0; f < f_n; ++f)
+        for (int q = 0; q < t->pairs; ++q) {
+            int32_t lanes[LANE_PIXELS];
+            unsigned mask = 0;
+            for (int i = 0; i < LANE_PIXELS; ++i) {
+                const int element = i * f_n + f, in_pair = element - 32 * q;
+                lanes[i] = in_pair >= 0 && in_pair < 32 ? in_pair : 0;
+                if (in_pair >= 0 && in_pair < 32) mask |= 1u << i;
             }
+            memcpy(&t->index[f][q], lanes, sizeof lanes);
+            t->from_pair[f][q] = (__mmask16)mask;
         }
+}
+
+__attribute__((target("avx512f"))) static void fill_dz_planes(float *restrict planes, const float *restrict dz_image,
+                                                              const tdl_conv2d_desc *d, const filter_geometry *g,
+                                                              const dz_transpose *t) {
+    const int f_n = d->out_c;
+    const size_t pixels = (size_t)d->out_h * (size_t)d->out_w;
+    for (size_t p0 = 0; p0 < pixels; p0 += LANE_PIXELS) {
+        const size_t floats = (pixels - p0 < LANE_PIXELS ? pixels - p0 : LANE_PIXELS) * (size_t)f_n;
+        const float *from = dz_image + p0 * (size_t)f_n;
+        __m512 in[LANES_MAX_FILTERS + 1];
+        for (int k = 0; k < f_n; ++k) {
+            const size_t at = (size_t)k * LANE_PIXELS;
+            const size_t n = at >= floats ? 0 : floats - at < LANE_PIXELS ? floats - at : LANE_PIXELS;
+            in[k] = _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), from + at);
+        }
+        in[f_n] = _mm512_setzero_ps(); /* the odd last pair's second half */
+        for (int f = 0; f < f_n; ++f) {
+            __m512 out = _mm512_permutex2var_ps(in[0], t->index[f][0], in[1]);
+            for (int q = 1; q < t->pairs; ++q)
+                out = _mm512_mask_blend_ps(t->from_pair[f][q], out,
+                                           _mm512_permutex2var_ps(in[2 * q], t->index[f][q], in[2 * q + 1]));
+            _mm512_storeu_ps(planes + (size_t)f * g->dz_plane + p0, out);
+        }
+    }
 }
 
 /* The sums of kernel row kh, channel c, filters [f0, f0 + G_N) over one
@@ -182,11 +215,13 @@ static void filter_share(void *context, int t, int threads) {
     const size_t x_image = (size_t)d->in_h * (size_t)d->in_w * (size_t)d->in_c;
     const size_t dz_image = (size_t)d->out_h * (size_t)d->out_w * (size_t)d->out_c;
     const size_t f_n = (size_t)d->out_c, row_sums = (size_t)d->kernel_w * f_n * LANE_PIXELS;
+    dz_transpose transpose;
+    dz_transpose_make(&transpose, d->out_c);
     size_t b, end;
     tdl_team_share((size_t)j->batch, t, threads, &b, &end);
     for (; b < end; ++b) {
         fill_x_planes(x_planes, j->x + b * x_image, d, g);
-        fill_dz_planes(dz_planes, j->dz + b * dz_image, d, g);
+        fill_dz_planes(dz_planes, j->dz + b * dz_image, d, g, &transpose);
         for (size_t c = 0; c < (size_t)d->in_c; ++c)
             for (size_t kh = 0; kh < (size_t)d->kernel_h; ++kh)
                 for (size_t f0 = 0; f0 < f_n; f0 += FILTER_GROUP) {
