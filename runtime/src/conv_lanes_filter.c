@@ -170,7 +170,8 @@ FILTER_INLINE void row_pass(float *restrict sums, const float *restrict x_plane,
     __m512 acc[5][FILTER_GROUP];
     const size_t f_n = (size_t)d->out_c;
     for (int kw = 0; kw < KW_N; ++kw)
-        for (int k = 0; k < G_N; ++k) acc[kw][k] = _mm512_loadu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS);
+        for (int k = 0; k < G_N; ++k)
+            acc[kw][k] = _mm512_loadu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS);
     const size_t ow_n = (size_t)d->out_w;
     for (size_t oh = 0; oh < (size_t)d->out_h; ++oh) {
         const float *restrict x_row = x_plane + (oh + kh) * g->x_cols;
@@ -187,7 +188,8 @@ FILTER_INLINE void row_pass(float *restrict sums, const float *restrict x_plane,
         }
     }
     for (int kw = 0; kw < KW_N; ++kw)
-        for (int k = 0; k < G_N; ++k) _mm512_storeu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS, acc[kw][k]);
+        for (int k = 0; k < G_N; ++k)
+            _mm512_storeu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS, acc[kw][k]);
 }
 
 /* One pass, dispatched on the kernel width and the group's size. */

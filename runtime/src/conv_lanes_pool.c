@@ -339,8 +339,8 @@ __attribute__((target("avx512f"))) static void image_forward(float *restrict poo
      * kernel row's input vectors in registers (LeNet's layer 13% faster). */
     const int c_n = d->in_c;
     switch (d->out_c) {
-#define POOL_LANES_CASE(f)                                                               \
-    case f:                                                                              \
+#define POOL_LANES_CASE(f)                                                                       \
+    case f:                                                                                      \
         if (c_n == 1) image_rows(pooled, argmax, y, planes, image, kernel, bias, d, p, g, f, 1); \
         else image_rows(pooled, argmax, y, planes, image, kernel, bias, d, p, g, f, c_n);        \
         return;
@@ -401,10 +401,9 @@ bool conv_lanes_max_pool_forward(float *pooled, int32_t *argmax, float *y, const
         return false;
     /* pool.c's bound on the indices an argmax holds. */
     if (argmax != NULL && (int64_t)pool->in_h * pool->in_w > INT32_MAX) return false;
-    pool_lanes_job j = {conv,  pool,    pair_geometry_of(conv, pool->out_h, pool->out_w),
-                        0,     batch,   pooled,
-                        y,     scratch, argmax,
-                        x,     kernel,  bias};
+    pool_lanes_job j = {.conv = conv, .pool = pool, .g = pair_geometry_of(conv, pool->out_h, pool->out_w),
+                        .batch = batch, .pooled = pooled, .y = y, .slots = scratch, .argmax = argmax,
+                        .x = x, .kernel = kernel, .bias = bias};
     /* conv_lanes_forward_scratch_size keeps a slot of conv_lanes_pool_slot_floats per thread. */
     j.slot = conv_lanes_pool_slot_floats(conv);
     const double flops = 2.0 * (double)batch * (4.0 * pool->out_h * pool->out_w) * (double)conv_patch_size(conv) *
@@ -427,7 +426,8 @@ bool conv_lanes_pool_available(void) { return false; }
 bool conv_lanes_max_pool_forward(float *pooled, int32_t *argmax, float *y, const float *x, const float *kernel,
                                  const float *bias, const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
                                  int batch, float *scratch) {
-    (void)pooled, (void)argmax, (void)y, (void)x, (void)kernel, (void)bias, (void)conv, (void)pool, (void)batch, (void)scratch;
+    (void)pooled, (void)argmax, (void)y, (void)x, (void)kernel, (void)bias, (void)conv, (void)pool, (void)batch;
+    (void)scratch;
     return false;
 }
 

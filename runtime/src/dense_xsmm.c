@@ -220,16 +220,15 @@ typedef struct input_gradient_job {
     const float *kernel, *dpre_transposed;
 } input_gradient_job;
 
-/* to (cols, rows) = from (rows, cols)^T for rows [row0, row1), both row-major
- * with leading dimensions ld_from and ld_to; in 16 x 16 blocks that stay in L1. */
-static void transpose_rows(float *restrict to, size_t ld_to, const float *restrict from, size_t ld_from, size_t row0,
-                           size_t row1, size_t cols) {
-    for (size_t r0 = row0; r0 < row1; r0 += 16) {
-        const size_t r1 = r0 + 16 < row1 ? r0 + 16 : row1;
+/* to (cols, rows) = from (rows, cols)^T, both row-major and dense, in
+ * 16 x 16 blocks that stay in L1. */
+static void transpose(float *restrict to, const float *restrict from, size_t rows, size_t cols) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const size_t r1 = r0 + 16 < rows ? r0 + 16 : rows;
         for (size_t c0 = 0; c0 < cols; c0 += 16) {
             const size_t c1 = c0 + 16 < cols ? c0 + 16 : cols;
             for (size_t c = c0; c < c1; ++c)
-                for (size_t r = r0; r < r1; ++r) to[c * ld_to + r] = from[r * ld_from + c];
+                for (size_t r = r0; r < r1; ++r) to[c * rows + r] = from[r * cols + c];
         }
     }
 }
@@ -286,7 +285,7 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
     float *dpre_transposed = scratch;
     job.dpre_transposed = dpre_transposed;
     job.dx_transposed = scratch + (size_t)batch * (size_t)units;
-    transpose_rows(dpre_transposed, (size_t)batch, dpre, (size_t)units, 0, (size_t)batch, (size_t)units);
+    transpose(dpre_transposed, dpre, (size_t)batch, (size_t)units);
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
     if (threads > job.tiles.tiles_n) threads = job.tiles.tiles_n;
