@@ -371,7 +371,7 @@ static void print_special_step(cg_emitter *e, const cg_step *step) {
             cg_line(e, " + %s * %s[0]", cg_float(e, model->losses[i].weight),
                     cg_use(e, cg_buffers_of(p, model->losses[i].node)->value));
         cg_line(e, ";\n    if (!with_backward) return TDL_STATUS_OK;\n");
-        cg_line(e, "    tdl_zero(m->grads, %lld);\n", (long long)e->layout_param_floats);
+        cg_line(e, "    tdl_model_zero_gradients(m);\n");
         return;
     }
     if (p->mode == CG_MODE_INFER) {

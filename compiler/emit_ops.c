@@ -244,6 +244,8 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
         cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
                 bias, desc);
+    else if (e->program->mode == CG_MODE_TRAIN)   /* the threads read the kernel rows they own in the step */
+        cg_line(e, "    tdl_dense_train_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", y, x, kernel, bias, desc);
     else
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
     if (nb->pre < 0) return;

@@ -27,6 +27,19 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
     tdl_activation_forward(y, y, (size_t)batch * (size_t)units, d->activation, d->alpha);
 }
 
+/* A training step's forward: the kernel read by the threads that own its
+ * rows in the step's other passes (dense_xsmm.c), else tdl_dense_forward.
+ * workspace: tdl_dense_workspace_size() floats. */
+void tdl_dense_train_forward(float *y, const float *x, const float *kernel, const float *bias,
+                             const tdl_dense_desc *d, int batch, float *workspace) {
+    if (y == NULL || x == NULL || kernel == NULL || d == NULL || workspace == NULL || batch <= 0 ||
+        d->in_features <= 0 || d->units <= 0) {
+        return;
+    }
+    if (dense_xsmm_forward_owned(y, x, kernel, bias, d, batch, workspace)) return;
+    tdl_dense_forward(y, x, kernel, bias, d, batch);
+}
+
 /* The workspace holds dpre, the gradient of the pre-activation output (B,U),
  * then what the input's gradient on libxsmm needs (dense_xsmm.c: nothing
  * for layers it never takes, or without libxsmm, as in the portable

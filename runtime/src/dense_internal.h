@@ -18,6 +18,12 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
  * pull half of them to another, so it stays on fewer threads. */
 void dense_set_training_step(bool inside);
 
+/* dense_xsmm_forward in a training step, each thread of two summing over
+ * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
+ * unless the kernel has exactly two owners. */
+bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
+                              const tdl_dense_desc *d, int batch, float *workspace);
+
 /* dkernel (F,U) += x^T (F,B) * dpre (B,U). */
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
                                 int batch);

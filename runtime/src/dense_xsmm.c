@@ -22,14 +22,21 @@
  *   the kernel. Tiles of TILE_BATCH_ROWS x TILE_COLUMNS; each thread takes
  *   whole column blocks (features) and adds them into dx.
  *
- * Every tile is one kernel call over the whole sum, written by one thread, so
- * results do not depend on the thread count. Everything returns false,
+ * In a model's training step the kernels that owned_rows.h splits are split
+ * by their rows (input features) in every pass: each gradient's tiles go to
+ * the thread that owns their features, and the forward sums each thread's
+ * own features apart and adds the two partial results (the one sum here
+ * that is split, so the training forward on two threads rounds differently
+ * from one thread's). Otherwise every tile is one kernel call over the whole
+ * sum, written by one thread, so results do not depend on the thread
+ * count. Everything returns false,
  * touching nothing, when libxsmm is not built in, the BLAS path is chosen,
  * the layer is too narrow to vectorise, or no kernel can be generated. */
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "dense_internal.h"
+#include "owned_rows.h"
 #include "team.h"
 #include "tdl/runtime.h"
 #include "warm.h"
@@ -48,12 +55,12 @@
  * quarter of it because a first layer's fresh input is slow to read and its
  * threads read it side by side: 784 -> 512 at batch 32 (25.7 MFLOP) went
  * from 0.44 to 0.26 ms on two threads (bench_models' MLP forward, median of
- * 7 processes). A training step keeps the full bound: the optimizer, on
- * one core, has just rewritten the weights the second thread would read,
- * and the MLP's step at batch 32 on two threads took 1.19 ms with the split
- * forward against 0.82 without (splitting only the reads of the input: 0.86
- * ms, but the forward above 0.35 instead of 0.28). The kernel's gradient
- * keeps the full bound too: a quarter of it changed nothing measurable. */
+ * 7 processes). A training step's forward of a kernel not split by rows
+ * (owned_rows.h) keeps the full bound: the optimizer has just rewritten the
+ * weights on the cores that own them, and reading another core's half cost
+ * the MLP's step at batch 32 on two threads 1.19 ms against 0.82 before the
+ * kernels were split by rows. The kernel's gradient keeps the full bound
+ * too: a quarter of it changed nothing measurable. */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
 /* The input's gradient: TILE_BATCH_ROWS batch rows (vector lanes) by
  * TILE_COLUMNS features per call; below MIN_BATCH rows a vector is mostly
@@ -61,6 +68,8 @@ enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
  * 512 -> 512 at batch 32, 0.21 ms on OpenBLAS against 0.10 here; at batch
  * 128, 0.68 against 0.41; LeNet-5's 400 -> 120 at batch 128, 0.12 and 0.11. */
 enum { TILE_BATCH_ROWS = 64, TILE_COLUMNS = 16, MIN_BATCH = 16 };
+_Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOCK % (int)TILE_COLUMNS == 0,
+               "a thread's own rows are whole feature tiles of both gradients");
 #define MIN_THREAD_FLOPS 16.0e6
 #define MIN_THREAD_FLOPS_FORWARD 4.0e6
 
@@ -128,6 +137,22 @@ static int threads_for(const tile_kernels *t, double flops, double min_thread_fl
     return threads < tiles ? threads : tiles;
 }
 
+/* In a training step the two gradients split the kernel's rows (its input
+ * features) the way owned_rows.h does, so that the optimizer finds each row
+ * and its gradient on the core that computed it: the threads that own them,
+ * and thread t's blocks [*first, *last) of `block` features. */
+static int owner_threads(const tdl_dense_desc *d) {
+    return owned_row_threads((size_t)d->in_features, (size_t)d->units, tdl_team_threads());
+}
+
+static void owned_feature_blocks(const tdl_dense_desc *d, size_t block, int t, int threads, size_t *first,
+                                 size_t *last) {
+    size_t begin, end;
+    owned_rows((size_t)d->in_features, t, threads, &begin, &end);
+    *first = begin / block;
+    *last = (end + block - 1) / block;
+}
+
 /* ---- forward ------------------------------------------------------------ */
 
 typedef struct forward_job {
@@ -177,10 +202,81 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
     return true;
 }
 
+/* ---- a training step's forward, over owned rows ---------------------------- */
+
+/* Each of the two threads that own the kernel's rows (owned_rows.h) sums
+ * over its own input features: thread 0 into y, thread 1 into the
+ * workspace, each reading only its own rows of the kernel; then each adds
+ * its half of the batch's rows together with the bias and activation. Only
+ * the (B x U) partial crosses between cores, never the kernel. The sum over
+ * features is split at the owners' boundary, so these sums differ in
+ * rounding from tdl_dense_forward's; for a given thread count they are
+ * always the same. */
+enum { FORWARD_OWNERS = 2 };
+
+typedef struct owned_forward_job {
+    tile_kernels tiles[FORWARD_OWNERS]; /* (U x B) over thread t's features */
+    const tdl_dense_desc *d;
+    size_t batch;
+    float *y, *partial;
+    const float *x, *kernel, *bias;
+} owned_forward_job;
+
+static void owned_forward_sum_share(void *context, int t, int threads) {
+    const owned_forward_job *j = context;
+    const size_t units = (size_t)j->d->units, features = (size_t)j->d->in_features;
+    size_t feature, feature_end;
+    owned_rows(features, t, threads, &feature, &feature_end);
+    const tile_kernels *k = &j->tiles[t];
+    float *into = t == 0 ? j->y : j->partial;
+    for (size_t i = 0; i < (size_t)k->tiles_m * (size_t)k->tiles_n; ++i) {
+        const tile c = tile_at(k, i);
+        c.kernel(j->kernel + feature * units + (size_t)c.unit, j->x + (size_t)c.column * features + feature,
+                 into + (size_t)c.column * units + (size_t)c.unit);
+    }
+}
+
+static void owned_forward_add_share(void *context, int t, int threads) {
+    const owned_forward_job *j = context;
+    const size_t units = (size_t)j->d->units;
+    size_t begin, end;
+    tdl_team_share(j->batch, t, threads, &begin, &end);
+    for (size_t b = begin; b < end; ++b) {
+        float *row = j->y + b * units;
+        const float *other = j->partial + b * units;
+        for (size_t u = 0; u < units; ++u) row[u] += other[u];
+        if (j->bias != NULL)
+            for (size_t u = 0; u < units; ++u) row[u] += j->bias[u];
+        tdl_activation_forward(row, row, units, j->d->activation, j->d->alpha);
+    }
+}
+
+bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
+                              const tdl_dense_desc *d, int batch, float *workspace) {
+    if (!enabled(d) || owner_threads(d) != FORWARD_OWNERS) return false;
+    owned_forward_job job = {.d = d, .batch = (size_t)batch, .y = y, .partial = workspace, .x = x,
+                             .kernel = kernel, .bias = bias};
+    const int units = d->units, features = d->in_features;
+    for (int t = 0; t < FORWARD_OWNERS; ++t) {
+        size_t feature, feature_end;
+        owned_rows((size_t)features, t, FORWARD_OWNERS, &feature, &feature_end);
+        /* Column-major (U x B) = (U x f, ld U) * (f x B, ld F), written (beta 0). */
+        if (feature == feature_end ||
+            !tile_kernels_make(&job.tiles[t], units, batch, (int)(feature_end - feature), units, features, units,
+                               false, false, TILE_UNITS, TILE_BATCH)) {
+            return false;
+        }
+    }
+    tdl_team_run(FORWARD_OWNERS, owned_forward_sum_share, &job);
+    tdl_team_run(FORWARD_OWNERS, owned_forward_add_share, &job);
+    return true;
+}
+
 /* ---- the kernel's gradient ------------------------------------------------ */
 
 typedef struct kernel_gradient_job {
-    tile_kernels tiles;
+    tile_kernels tiles; /* tile_m units by tile_n features */
+    const tdl_dense_desc *owned; /* a training step's: feature tiles by owned_rows.h */
     int units;
     float *dkernel;
     const float *x, *dpre;
@@ -188,10 +284,19 @@ typedef struct kernel_gradient_job {
 
 static void kernel_gradient_share(void *context, int t, int threads) {
     const kernel_gradient_job *j = context;
-    size_t begin, end;
-    tdl_team_share((size_t)j->tiles.tiles_m * (size_t)j->tiles.tiles_n, t, threads, &begin, &end);
+    const size_t tiles_n = (size_t)j->tiles.tiles_n;
+    size_t first = 0, last = 1, begin, end;
+    if (j->owned != NULL) {
+        owned_feature_blocks(j->owned, TILE_FEATURES, t, threads, &first, &last);
+        begin = 0;
+        end = first < last ? (size_t)j->tiles.tiles_m * (last - first) : 0;
+    } else {
+        tdl_team_share((size_t)j->tiles.tiles_m * tiles_n, t, threads, &begin, &end);
+    }
     for (size_t i = begin; i < end; ++i) {
-        const tile c = tile_at(&j->tiles, i);
+        /* Owned: unit block i / (last - first) of feature block first + i % (last - first). */
+        const size_t index = j->owned != NULL ? i / (last - first) * tiles_n + first + i % (last - first) : i;
+        const tile c = tile_at(&j->tiles, index);
         /* c.column is a feature: row c.column of dkernel, column c.column of x. */
         c.kernel(j->dpre + c.unit, j->x + c.column, j->dkernel + (size_t)c.column * (size_t)j->units + (size_t)c.unit);
     }
@@ -207,7 +312,9 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    tdl_team_run(threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
+    const int owners = in_training_step ? owner_threads(d) : 1;
+    job.owned = owners > 1 ? d : NULL;
+    tdl_team_run(owners > 1 ? owners : threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
     return true;
 }
 
@@ -215,6 +322,7 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 
 typedef struct input_gradient_job {
     tile_kernels tiles; /* (B x F): tile_m batch rows, tile_n features */
+    const tdl_dense_desc *owned; /* a training step's: feature blocks by owned_rows.h */
     int batch, features, units;
     float *dx, *dx_transposed;
     const float *kernel, *dpre_transposed;
@@ -247,7 +355,10 @@ static void input_gradient_share(void *context, int t, int threads) {
     const input_gradient_job *j = context;
     const tile_kernels *k = &j->tiles;
     size_t begin, end;
-    tdl_team_share((size_t)k->tiles_n, t, threads, &begin, &end);
+    if (j->owned != NULL)
+        owned_feature_blocks(j->owned, TILE_COLUMNS, t, threads, &begin, &end);
+    else
+        tdl_team_share((size_t)k->tiles_n, t, threads, &begin, &end);
     for (size_t block_n = begin; block_n < end; ++block_n) {
         for (int block_m = 0; block_m < k->tiles_m; ++block_m) {
             const tile c = tile_at(k, (size_t)block_m * (size_t)k->tiles_n + block_n);
@@ -289,6 +400,9 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
     if (threads > job.tiles.tiles_n) threads = job.tiles.tiles_n;
+    const int owners = in_training_step ? owner_threads(d) : 1;
+    if (owners > 1) threads = owners;
+    job.owned = owners > 1 ? d : NULL;
     tdl_team_run(threads, input_gradient_share, &job);
     return true;
 }
@@ -300,6 +414,12 @@ void dense_set_training_step(bool inside) { (void)inside; }
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {
     (void)y, (void)x, (void)kernel, (void)bias, (void)d, (void)batch;
+    return false;
+}
+
+bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
+                              const tdl_dense_desc *d, int batch, float *workspace) {
+    (void)y, (void)x, (void)kernel, (void)bias, (void)d, (void)batch, (void)workspace;
     return false;
 }
 

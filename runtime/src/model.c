@@ -5,10 +5,13 @@
  * train step and gradcheck. Generated files keep only the model's own passes
  * and thin wrappers with the model's types (as nanopb and protobuf-c do). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dense_internal.h"
+#include "optim_internal.h"
+#include "param_split.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 
@@ -167,6 +170,30 @@ TDL_VECTOR_CLONES static bool all_finite(const float *restrict x, size_t n) {
     return total == 0.0f;
 }
 
+/* all_finite over the gradients, split as the step owns them: each thread
+ * reads the columns it wrote. */
+typedef struct finite_job {
+    const float *x;
+    atomic_bool failed;
+} finite_job;
+
+static void finite_range(void *context, size_t begin, size_t end) {
+    finite_job *j = context;
+    if (!all_finite(j->x + begin, end - begin)) atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+}
+
+static bool gradients_finite(const tdl_model *m) {
+    finite_job job = {m->grads, false};
+    param_split_run(m->info, TDL_TEAM_MIN_THREAD_FLOATS, finite_range, &job);
+    return !atomic_load(&job.failed);
+}
+
+static void zero_range(void *context, size_t begin, size_t end) { tdl_zero((float *)context + begin, end - begin); }
+
+void tdl_model_zero_gradients(tdl_model *m) {
+    if (m && m->grads) param_split_run(m->info, TDL_TEAM_MIN_THREAD_FLOATS, zero_range, m->grads);
+}
+
 /* Why a train step must not update: the loss, a batch statistic or the
  * first gradient tensor that is not finite. */
 static tdl_status check_finite(const tdl_model *m, const char *function, float loss) {
@@ -179,7 +206,7 @@ static tdl_status check_finite(const tdl_model *m, const char *function, float l
             return tdl_set_error(TDL_STATUS_NOT_FINITE,
                                  "%s: the batch's statistic for '%s' is not finite; nothing was updated", function,
                                  info->state[t].name);
-    if (all_finite(m->grads, info->layout.param_floats)) return TDL_STATUS_OK;
+    if (gradients_finite(m)) return TDL_STATUS_OK;
     for (int t = 0; t < info->param_tensors; t++)
         if (!all_finite(m->grads + info->params[t].offset, info->params[t].count))
             return tdl_set_error(TDL_STATUS_NOT_FINITE,
@@ -235,24 +262,21 @@ static void update_parameters(tdl_model *m) {
     clip_gradients(m);
     if (!m->learning_rate_fixed) m->learning_rate = scheduled_learning_rate(info, m->step);
     m->step += 1;
-    size_t n = info->layout.param_floats;
     if (info->optimizer == TDL_OPTIMIZER_ADAM) {
         tdl_adam_config config = info->adam;
         config.learning_rate = m->learning_rate;
-        if (config.amsgrad)
-            tdl_adam_amsgrad_step(m->params, m->slot1, m->slot2, m->slot3, m->grads, n, &config, m->step);
-        else
-            tdl_adam_step(m->params, m->slot1, m->slot2, m->grads, n, &config, m->step);
+        optim_adam_step_owned(info, m->params, m->slot1, m->slot2, config.amsgrad ? m->slot3 : NULL, m->grads,
+                              &config, m->step);
     } else if (info->optimizer == TDL_OPTIMIZER_RMSPROP) {
         tdl_rmsprop_config config = info->rmsprop;
         config.learning_rate = m->learning_rate;
         float *momentum = config.momentum != 0.0f ? m->slot2 : NULL;
         float *average = config.centered ? (momentum ? m->slot3 : m->slot2) : NULL;
-        tdl_rmsprop_step(m->params, m->slot1, momentum, average, m->grads, n, &config);
+        optim_rmsprop_step_owned(info, m->params, m->slot1, momentum, average, m->grads, &config);
     } else if (info->optimizer == TDL_OPTIMIZER_SGD) {
         tdl_sgd_config config = info->sgd;
         config.learning_rate = m->learning_rate;
-        tdl_sgd_step(m->params, m->slot1, m->grads, n, &config);
+        optim_sgd_step_owned(info, m->params, m->slot1, m->grads, &config);
     }
     /* Only now, with the step known to be good, does the batch's statistic
      * reach the moving one: a failed step leaves the state as it was, and
@@ -276,7 +300,9 @@ tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int b
     if (status != TDL_STATUS_OK) return status;
     tdl_rng saved_rng = m->dropout_rng;
     float total = 0.0f;
+    dense_set_training_step(true);
     status = m->info->train_pass(m, batch, inputs, &total, 1);
+    dense_set_training_step(false);
     if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
     if (status != TDL_STATUS_OK) {
         m->dropout_rng = saved_rng; /* nothing changed */
@@ -306,9 +332,7 @@ tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float s
 
 tdl_status tdl_model_train_step(tdl_model *m, const char *function, int batch, const void *const *inputs,
                                 float *loss) {
-    dense_set_training_step(true);
     tdl_status status = tdl_model_compute_gradients(m, function, batch, inputs, loss);
-    dense_set_training_step(false);
     if (status != TDL_STATUS_OK) return status;
     update_parameters(m);
     return TDL_STATUS_OK;

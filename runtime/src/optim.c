@@ -8,6 +8,8 @@
  * branch inside), and the team splits the parameters into ranges. Every
  * element is computed by the same expressions whatever the split, so results
  * do not depend on the thread count. */
+#include "optim_internal.h"
+#include "param_split.h"
 #include "team.h"
 #include "tdl/runtime.h"
 #include "vector.h"
@@ -23,6 +25,16 @@
  * step at batch 32 with a threshold of 256k, 1.1-1.3 ms with 1M (one
  * thread), the same within noise at batch 128. */
 #define MIN_THREAD_PARAMS 1048576.0
+
+/* Runs range over [0, n): in contiguous shares, or, for a model's step, as
+ * the model's training step owns its parameters (param_split.c), which
+ * keeps each core on the kernel columns it computed the gradients of. */
+static void split_params(const tdl_model_info *model, size_t n, tdl_team_items_fn range, void *job) {
+    if (model != NULL)
+        param_split_run(model, MIN_THREAD_PARAMS, range, job);
+    else
+        tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, range, job);
+}
 
 /* p: (n) -= lr * weight_decay * p */
 TDL_VECTOR_CLONES static void apply_weight_decay(float *restrict param, size_t n, float learning_rate,
@@ -79,7 +91,8 @@ static void sgd_range(void *context, size_t begin, size_t end) {
 }
 
 /* param, velocity, grad: (n). velocity is only read when momentum != 0. */
-void tdl_sgd_step(float *param, float *velocity, const float *grad, size_t n, const tdl_sgd_config *c) {
+static void sgd_step(const tdl_model_info *model, float *param, float *velocity, const float *grad, size_t n,
+                     const tdl_sgd_config *c) {
     if (param == NULL || grad == NULL || c == NULL) {
         tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_sgd_step: NULL parameter, gradient or config");
         return;
@@ -90,7 +103,16 @@ void tdl_sgd_step(float *param, float *velocity, const float *grad, size_t n, co
         return;
     }
     sgd_job job = {param, velocity, grad, c};
-    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, sgd_range, &job);
+    split_params(model, n, sgd_range, &job);
+}
+
+void tdl_sgd_step(float *param, float *velocity, const float *grad, size_t n, const tdl_sgd_config *c) {
+    sgd_step(NULL, param, velocity, grad, n, c);
+}
+
+void optim_sgd_step_owned(const tdl_model_info *model, float *param, float *velocity, const float *grad,
+                          const tdl_sgd_config *c) {
+    sgd_step(model, param, velocity, grad, model->layout.param_floats, c);
 }
 
 /* ---- Adam, AdamW ---------------------------------------------------------- */
@@ -141,8 +163,8 @@ static void adam_range(void *context, size_t begin, size_t end) {
 
 /* param, m, v, grad: (n), v_hat too when not NULL (amsgrad); step counts
  * from 1 (a smaller step is taken as 1). */
-static void adam_update(float *param, float *m, float *v, float *v_hat, const float *grad, size_t n,
-                        const tdl_adam_config *c, int64_t step) {
+static void adam_update(const tdl_model_info *model, float *param, float *m, float *v, float *v_hat,
+                        const float *grad, size_t n, const tdl_adam_config *c, int64_t step) {
     if (step < 1)
         step = 1;
     /* The bias corrections in double: beta_2^t is within 1e-3 of 1 for the
@@ -153,15 +175,16 @@ static void adam_update(float *param, float *m, float *v, float *v_hat, const fl
     adam_job job = {param, m, v, v_hat, grad, c,
                     (float)((double)c->learning_rate * sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power)),
                     1.0f - c->beta_1, 1.0f - c->beta_2};
-    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, adam_range, &job);
+    split_params(model, n, adam_range, &job);
 }
+
 void tdl_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
                    const tdl_adam_config *c, int64_t step) {
     if (param == NULL || m == NULL || v == NULL || grad == NULL || c == NULL) {
         tdl_set_error(TDL_STATUS_BAD_ARGUMENT, "tdl_adam_step: NULL parameter, moment, gradient or config");
         return;
     }
-    adam_update(param, m, v, NULL, grad, n, c, step);
+    adam_update(NULL, param, m, v, NULL, grad, n, c, step);
 }
 
 void tdl_adam_amsgrad_step(float *param, float *m, float *v, float *v_hat, const float *grad, size_t n,
@@ -171,9 +194,13 @@ void tdl_adam_amsgrad_step(float *param, float *m, float *v, float *v_hat, const
                       "tdl_adam_amsgrad_step: NULL parameter, moment, v_hat, gradient or config");
         return;
     }
-    adam_update(param, m, v, v_hat, grad, n, c, step);
+    adam_update(NULL, param, m, v, v_hat, grad, n, c, step);
 }
 
+void optim_adam_step_owned(const tdl_model_info *model, float *param, float *m, float *v, float *v_hat,
+                           const float *grad, const tdl_adam_config *c, int64_t step) {
+    adam_update(model, param, m, v, v_hat, grad, model->layout.param_floats, c, step);
+}
 
 /* ---- RMSprop -------------------------------------------------------------- */
 
@@ -226,8 +253,8 @@ static void rmsprop_range(void *context, size_t begin, size_t end) {
 
 /* param, velocity, grad: (n); momentum and average_grad (n) when the config
  * uses them, else they may be NULL. */
-void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *average_grad, const float *grad,
-                      size_t n, const tdl_rmsprop_config *c) {
+static void rmsprop_step(const tdl_model_info *model, float *param, float *velocity, float *momentum,
+                         float *average_grad, const float *grad, size_t n, const tdl_rmsprop_config *c) {
     if (param == NULL || velocity == NULL || grad == NULL || c == NULL ||
         (c->momentum != 0.0f && momentum == NULL) || (c->centered && average_grad == NULL)) {
         tdl_set_error(TDL_STATUS_BAD_ARGUMENT,
@@ -235,5 +262,15 @@ void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *ave
         return;
     }
     rmsprop_job job = {param, velocity, momentum, average_grad, grad, c};
-    tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, rmsprop_range, &job);
+    split_params(model, n, rmsprop_range, &job);
+}
+
+void tdl_rmsprop_step(float *param, float *velocity, float *momentum, float *average_grad, const float *grad,
+                      size_t n, const tdl_rmsprop_config *c) {
+    rmsprop_step(NULL, param, velocity, momentum, average_grad, grad, n, c);
+}
+
+void optim_rmsprop_step_owned(const tdl_model_info *model, float *param, float *velocity, float *momentum,
+                              float *average_grad, const float *grad, const tdl_rmsprop_config *c) {
+    rmsprop_step(model, param, velocity, momentum, average_grad, grad, model->layout.param_floats, c);
 }

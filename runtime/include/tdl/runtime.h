@@ -25,10 +25,11 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 4   /* 2: generated models are tables driven by tdl_model_*;
+#define TDL_RUNTIME_ABI 5   /* 2: generated models are tables driven by tdl_model_*;
                                3: tdl_param_info names its initializer; non-trainable state;
                                   more optimizer slots, clipping and schedules in tdl_model_info;
-                               4: tdl_state_info names its initializer too */
+                               4: tdl_state_info names its initializer too;
+                               5: train passes zero the gradients with tdl_model_zero_gradients */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -457,7 +458,16 @@ typedef struct tdl_dense_desc {
 /* x: (B,F), kernel: (F,U), bias: (U) or NULL -> y: (B,U) */
 void tdl_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
                        const tdl_dense_desc *d, int batch);
-/* B * U floats: the gradient of the pre-activation output. */
+/* tdl_dense_forward inside a model's training step (generated train passes
+ * call it): with two threads, each sums over the input features whose
+ * kernel rows it owns in the step's backward and optimizer, so the kernel
+ * stays on the cores; the sums then differ in rounding from
+ * tdl_dense_forward's, the same for a given thread count (docs/runtime.md).
+ * workspace: tdl_dense_workspace_size() floats. */
+void tdl_dense_train_forward(float *y, const float *x, const float *kernel, const float *bias,
+                             const tdl_dense_desc *d, int batch, float *workspace);
+/* At least B * U floats: the gradient of the pre-activation output (and
+ * the forward's second partial sum), then the input gradient's scratch. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
 /* dy: gradient of y (post-activation), y: saved output. dx, dbias may be NULL. */
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
@@ -1069,6 +1079,10 @@ tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float s
  * counts (gradients: NULL and 0 for a model that does not train). */
 float *tdl_model_parameters(tdl_model *m, size_t *count);
 float *tdl_model_gradients(tdl_model *m, size_t *count);
+/* The start of a train pass's backward: every gradient 0, split over the
+ * threads as the step's kernels own the parameters (the columns of each
+ * dense kernel stay on the core that computes their gradients). */
+void tdl_model_zero_gradients(tdl_model *m);
 /* NAME_gradcheck: see docs/generated-c.md; negative on error. Non-trainable
  * state is neither checked nor changed. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);

@@ -157,13 +157,13 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     /* tiny.tdl:12:9  dropout_1: f32[B,8] -> f32[B,8] */
     tdl_dropout_forward(v_dropout_1, mask_dropout_1, v_flatten_1, (size_t)batch * 8, 0.25f, &m->dropout_rng);
     /* tiny.tdl:13:26  dense_1: f32[B,8] -> f32[B,3] */
-    tdl_dense_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch);
+    tdl_dense_train_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch, m->workspace);
     /* tiny.tdl:15:19  sparse_softmax_cross_entropy_1: f32[B,3] -> f32[] */
     status = tdl_sparse_softmax_xent_forward(v_sparse_softmax_cross_entropy_1, v_dense_1, v_label, (size_t)batch * 1, 3);
     if (status != TDL_STATUS_OK) goto fail;
     *total_loss = 0.0f + 1.0f * v_sparse_softmax_cross_entropy_1[0];
     if (!with_backward) return TDL_STATUS_OK;
-    tdl_zero(m->grads, 47);
+    tdl_model_zero_gradients(m);
     /* backward sparse_softmax_cross_entropy_1 */
     tdl_zero(g_dense_1, (size_t)batch * 3);
     status = tdl_sparse_softmax_xent_backward(g_dense_1, 1.0f, v_dense_1, v_label, (size_t)batch * 1, 3);

@@ -1,0 +1,341 @@
+/* The training step's split of dense kernels by rows (owned_rows.h): the
+ * forward that sums each thread's own input features (dense_xsmm.c,
+ * tdl_dense_train_forward), both gradients over owned feature blocks, and
+ * the passes over a model's whole parameter vector (param_split.c:
+ * tdl_model_zero_gradients, the finiteness check, the optimizer steps).
+ *
+ * Shapes: 520 features = 8 row blocks of 64 + 8 (owners split 4 + 5 blocks,
+ * the ragged one last), 100 features = 64 + 36, 211 units (ragged unit
+ * tiles), batches of 1, 17 and 150 against tiles of 16. Values are held to
+ * the double reference with test_dense_tiles.c's tolerance (float dot
+ * products of up to 520 terms of magnitude <= 1: |got - want| <= 1e-4 *
+ * (1 + |want|)). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dense_internal.h"
+#include "optim_internal.h"
+#include "owned_rows.h"
+#include "param_split.h"
+#include "tdl/runtime.h"
+
+enum { MAX_F = 520, U = 211, MAX_B = 150, GUARD = 16 };
+static const double TOLERANCE = 1e-4;
+static const int batches[] = {1, 17, MAX_B};
+static const int feature_counts[] = {MAX_F, 100};
+
+typedef struct dense_data {
+    float x[MAX_B * MAX_F], kernel[MAX_F * U], bias[U], dy[MAX_B * U];
+} dense_data;
+
+/* Values in [-1, 1) from a fixed linear congruential sequence. */
+static void fill(float *v, size_t n, uint32_t *state) {
+    for (size_t i = 0; i < n; ++i) {
+        *state = *state * 1664525u + 1013904223u;
+        v[i] = (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+static dense_data *data_make(void) {
+    dense_data *data = malloc(sizeof *data);
+    assert_non_null(data);
+    uint32_t state = 777u;
+    fill(data->x, MAX_B * MAX_F, &state);
+    fill(data->kernel, MAX_F * U, &state);
+    fill(data->bias, U, &state);
+    fill(data->dy, MAX_B * U, &state);
+    return data;
+}
+
+static bool on_libxsmm(void) { return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available(); }
+
+static void assert_close(double got, double want) {
+    if (fabs(got - want) > TOLERANCE * (1.0 + fabs(want))) fail_msg("got %.9g, want %.9g", got, want);
+}
+
+/* ---- the forward ------------------------------------------------------------ */
+
+static void train_forward(float *y, float *workspace, const dense_data *data, const tdl_dense_desc *d, int batch,
+                          int threads) {
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(threads);
+    for (int k = 0; k < MAX_B * U + GUARD; ++k) workspace[k] = NAN; /* its old values must not matter */
+    tdl_dense_train_forward(y, data->x, data->kernel, data->bias, d, batch, workspace);
+    tdl_set_num_threads(before);
+    for (int k = batch * U; k < MAX_B * U + GUARD; ++k) assert_true(isnan(workspace[k]));
+}
+
+/* On 1, 2 and 3 threads against double; two threads twice give the same
+ * bits, and take the owned path exactly when there are two owners. */
+static void test_train_forward_matches_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    static float y[3][MAX_B * U], again[MAX_B * U], workspace[MAX_B * U + GUARD];
+    for (size_t fi = 0; fi < sizeof feature_counts / sizeof feature_counts[0]; ++fi) {
+        const int features = feature_counts[fi];
+        const tdl_dense_desc d = {.in_features = features, .units = U, .activation = TDL_ACTIVATION_RELU};
+        for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
+            const int batch = batches[i];
+            for (int threads = 1; threads <= 3; ++threads)
+                train_forward(y[threads - 1], workspace, data, &d, batch, threads);
+            train_forward(again, workspace, data, &d, batch, 2);
+            assert_memory_equal(y[1], again, sizeof(float) * (size_t)batch * U);
+            for (int b = 0; b < batch; ++b) {
+                for (int u = 0; u < U; ++u) {
+                    double s = data->bias[u];
+                    for (int f = 0; f < features; ++f) s += (double)data->x[b * features + f] * data->kernel[f * U + u];
+                    for (int t = 0; t < 3; ++t) assert_close(y[t][b * U + u], s > 0.0 ? s : 0.0);
+                }
+            }
+        }
+    }
+    free(data);
+}
+
+static void test_owned_forward_only_for_two_owners(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    static float y[MAX_B * U], workspace[MAX_B * U];
+    const tdl_dense_desc wide = {.in_features = MAX_F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
+    /* 64 x 16 floats: too little for a second owner. */
+    const tdl_dense_desc small = {.in_features = 64, .units = 16, .activation = TDL_ACTIVATION_LINEAR};
+    const int before = tdl_get_num_threads();
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        const bool owned = dense_xsmm_forward_owned(y, data->x, data->kernel, NULL, &wide, 17, workspace);
+        assert_int_equal(owned, on_libxsmm() && threads == 2);
+        assert_false(dense_xsmm_forward_owned(y, data->x, data->kernel, NULL, &small, 17, workspace));
+    }
+    tdl_set_num_threads(before);
+    free(data);
+}
+
+/* ---- the gradients ------------------------------------------------------------ */
+
+/* In a training step on two threads each gradient's tile is still one sum
+ * over the batch or the units, so the bits are those of one thread outside
+ * a step; both against double, accumulating into what was there. */
+static void test_owned_gradients_match_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    enum { WORKSPACE = MAX_B * (2 * U + MAX_F) };
+    static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[2][MAX_F * U], dx[2][MAX_B * MAX_F];
+    for (size_t fi = 0; fi < sizeof feature_counts / sizeof feature_counts[0]; ++fi) {
+        const int features = feature_counts[fi];
+        const tdl_dense_desc d = {.in_features = features, .units = U, .activation = TDL_ACTIVATION_LINEAR};
+        assert_true(tdl_dense_workspace_size(&d, MAX_B) <= WORKSPACE);
+        for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
+            const int batch = batches[i];
+            tdl_dense_forward(y, data->x, data->kernel, NULL, &d, batch);
+            for (int run = 0; run < 2; ++run) {
+                const int before = tdl_get_num_threads();
+                tdl_set_num_threads(run == 0 ? 1 : 2);
+                dense_set_training_step(run == 1);
+                for (int k = 0; k < features * U; ++k) dkernel[run][k] = 0.5f;
+                for (int k = 0; k < batch * features; ++k) dx[run][k] = 0.25f;
+                for (int k = 0; k < WORKSPACE + GUARD; ++k) workspace[k] = NAN;
+                tdl_dense_backward(dx[run], dkernel[run], NULL, data->dy, y, data->x, data->kernel, &d, batch,
+                                   workspace);
+                dense_set_training_step(false);
+                tdl_set_num_threads(before);
+            }
+            if (on_libxsmm()) {
+                assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * (size_t)features * U);
+                assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * (size_t)features);
+            }
+            for (int f = 0; f < features; ++f) {
+                for (int u = 0; u < U; ++u) {
+                    double s = 0.5;
+                    for (int b = 0; b < batch; ++b) s += (double)data->x[b * features + f] * data->dy[b * U + u];
+                    assert_close(dkernel[1][f * U + u], s);
+                }
+            }
+            for (int b = 0; b < batch; ++b) {
+                for (int f = 0; f < features; ++f) {
+                    double s = 0.25;
+                    for (int u = 0; u < U; ++u) s += (double)data->dy[b * U + u] * data->kernel[f * U + u];
+                    assert_close(dx[1][b * features + f], s);
+                }
+            }
+        }
+    }
+    free(data);
+}
+
+/* ---- a model's parameter vector ------------------------------------------------ */
+
+/* A dense kernel two threads own (520 x 211), its bias, a kernel too small
+ * to split (100 x 10), a convolution's kernel and a scalar. */
+static const tdl_param_info params[] = {
+    {.name = "kernel", .offset = 0, .count = 520 * 211, .rank = 2, .shape = {520, 211}},
+    {.name = "bias", .offset = 520 * 211, .count = 211, .rank = 1, .shape = {211}},
+    {.name = "small", .offset = 520 * 211 + 211, .count = 1000, .rank = 2, .shape = {100, 10}},
+    {.name = "conv", .offset = 520 * 211 + 1211, .count = 3 * 3 * 8 * 16, .rank = 4, .shape = {3, 3, 8, 16}},
+    {.name = "scale", .offset = 520 * 211 + 1211 + 1152, .count = 1, .rank = 0},
+};
+enum { PARAMS = 520 * 211 + 1211 + 1152 + 1, MAX_RANGES = 4096 };
+
+static tdl_model_info model_info(void) {
+    tdl_model_info info = {.name = "owned", .params = params, .param_tensors = 5};
+    info.layout.param_floats = PARAMS;
+    info.layout.grad_floats = PARAMS;
+    return info;
+}
+
+typedef struct range_log {
+    atomic_int count;
+    size_t begin[MAX_RANGES], end[MAX_RANGES];
+} range_log;
+
+static void log_range(void *context, size_t begin, size_t end) {
+    range_log *log = context;
+    const int i = atomic_fetch_add(&log->count, 1);
+    assert_true(i < MAX_RANGES);
+    log->begin[i] = begin;
+    log->end[i] = end;
+}
+
+/* Every float in exactly one range, each range inside one tensor, and the
+ * split kernel's ranges whole rows of its owners' blocks. */
+static void check_split(const tdl_model_info *info, double min_flat, int threads) {
+    static range_log log;
+    static unsigned char seen[PARAMS];
+    atomic_store(&log.count, 0);
+    memset(seen, 0, sizeof seen);
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(threads);
+    param_split_run(info, min_flat, log_range, &log);
+    tdl_set_num_threads(before);
+    for (int i = 0; i < atomic_load(&log.count); ++i) {
+        assert_true(log.begin[i] < log.end[i] && log.end[i] <= PARAMS);
+        for (size_t k = log.begin[i]; k < log.end[i]; ++k) seen[k]++;
+        if (info->params == params && threads == 2 && log.end[i] <= params[0].count) {
+            size_t first, last;
+            owned_rows(520, 1, 2, &first, &last);
+            const size_t boundary = first * 211;
+            assert_true(log.end[i] <= boundary || log.begin[i] >= boundary);
+        }
+        int tensors = 0;
+        for (int t = 0; t < info->param_tensors; ++t)
+            if (log.begin[i] < info->params[t].offset + info->params[t].count && log.end[i] > info->params[t].offset)
+                tensors++;
+        if (threads > 1 && info->params == params) assert_int_equal(tensors, 1);
+    }
+    for (size_t k = 0; k < PARAMS; ++k) assert_int_equal(seen[k], 1);
+}
+
+static void test_param_split_covers_every_float_once(void **state) {
+    (void)state;
+    const tdl_model_info info = model_info();
+    for (int threads = 1; threads <= 3; ++threads) {
+        check_split(&info, 0.0, threads);
+        check_split(&info, 1e12, threads);
+    }
+    /* The owners' boundary: 520 rows are 9 blocks, 4 to the first thread. */
+    size_t first, last;
+    owned_rows(520, 0, 2, &first, &last);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 256);
+    owned_rows(520, 1, 2, &first, &last);
+    assert_int_equal(first, 256);
+    assert_int_equal(last, 520);
+    assert_int_equal(owned_row_threads(520, 211, 2), 2);
+    assert_int_equal(owned_row_threads(100, 10, 2), 1);
+    assert_int_equal(owned_row_threads(64, 1024, 2), 1); /* one row block */
+}
+
+/* Tensors with a gap between them: one flat split of the whole vector. */
+static void test_param_split_of_tensors_with_gaps(void **state) {
+    (void)state;
+    static const tdl_param_info gapped[] = {
+        {.name = "a", .offset = 0, .count = 100, .rank = 1, .shape = {100}},
+        {.name = "b", .offset = 128, .count = PARAMS - 128, .rank = 1, .shape = {PARAMS - 128}},
+    };
+    tdl_model_info info = model_info();
+    info.params = gapped;
+    info.param_tensors = 2;
+    for (int threads = 1; threads <= 2; ++threads) check_split(&info, 0.0, threads);
+}
+
+static void test_zero_gradients(void **state) {
+    (void)state;
+    const tdl_model_info info = model_info();
+    static float grads[PARAMS + GUARD];
+    for (int threads = 1; threads <= 2; ++threads) {
+        for (int k = 0; k < PARAMS + GUARD; ++k) grads[k] = 1.5f;
+        tdl_model m = {.info = &info, .grads = grads};
+        const int before = tdl_get_num_threads();
+        tdl_set_num_threads(threads);
+        tdl_model_zero_gradients(&m);
+        tdl_set_num_threads(before);
+        for (int k = 0; k < PARAMS; ++k) assert_true(grads[k] == 0.0f);
+        for (int k = PARAMS; k < PARAMS + GUARD; ++k) assert_true(grads[k] == 1.5f);
+    }
+    tdl_model_zero_gradients(NULL); /* nothing to do, no crash */
+}
+
+/* The owned steps give the public steps' bits, on one thread and two. */
+static void test_owned_optimizer_steps_match_public(void **state) {
+    (void)state;
+    const tdl_model_info info = model_info();
+    enum { SLOTS = 3 };
+    float *a[2 + SLOTS], *b[2 + SLOTS];
+    for (int k = 0; k < 2 + SLOTS; ++k) {
+        a[k] = calloc(PARAMS, sizeof(float));
+        b[k] = calloc(PARAMS, sizeof(float));
+        assert_true(a[k] != NULL && b[k] != NULL);
+    }
+    uint32_t seed = 5u;
+    fill(a[0], PARAMS, &seed); /* parameters */
+    fill(a[1], PARAMS, &seed); /* gradients */
+    const tdl_sgd_config sgd = {.learning_rate = 0.05f, .momentum = 0.9f, .nesterov = true, .weight_decay = 0.01f};
+    const tdl_adam_config adam = {.learning_rate = 0.01f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f,
+                                  .weight_decay = 0.004f};
+    const tdl_rmsprop_config rmsprop = {.learning_rate = 0.01f, .rho = 0.9f, .momentum = 0.5f, .epsilon = 1e-7f,
+                                        .centered = true, .weight_decay = 0.01f};
+    for (int threads = 1; threads <= 2; ++threads) {
+        for (int k = 0; k < 2 + SLOTS; ++k) memcpy(b[k], a[k], PARAMS * sizeof(float));
+        float *p = a[0], *g = a[1], *s0 = a[2], *s1 = a[3], *s2 = a[4];
+        tdl_sgd_step(p, s0, g, PARAMS, &sgd);
+        tdl_adam_amsgrad_step(p, s0, s1, s2, g, PARAMS, &adam, 2);
+        tdl_rmsprop_step(p, s0, s1, s2, g, PARAMS, &rmsprop);
+        const int before = tdl_get_num_threads();
+        tdl_set_num_threads(threads);
+        optim_sgd_step_owned(&info, b[0], b[2], b[1], &sgd);
+        optim_adam_step_owned(&info, b[0], b[2], b[3], b[4], b[1], &adam, 2);
+        optim_rmsprop_step_owned(&info, b[0], b[2], b[3], b[4], b[1], &rmsprop);
+        tdl_set_num_threads(before);
+        for (int k = 0; k < 2 + SLOTS; ++k) assert_memory_equal(a[k], b[k], PARAMS * sizeof(float));
+    }
+    for (int k = 0; k < 2 + SLOTS; ++k) {
+        free(a[k]);
+        free(b[k]);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_forward_matches_reference),
+        cmocka_unit_test(test_owned_forward_only_for_two_owners),
+        cmocka_unit_test(test_owned_gradients_match_reference),
+        cmocka_unit_test(test_param_split_covers_every_float_once),
+        cmocka_unit_test(test_param_split_of_tensors_with_gaps),
+        cmocka_unit_test(test_zero_gradients),
+        cmocka_unit_test(test_owned_optimizer_steps_match_public),
+    };
+    /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
+    tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
+    const int automatic = cmocka_run_group_tests_name("owned dense rows, automatic path", tests, NULL, NULL);
+    tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
+    const int blas = cmocka_run_group_tests_name("owned dense rows, BLAS path", tests, NULL, NULL);
+    return automatic + blas;
+}
