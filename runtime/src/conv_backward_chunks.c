@@ -213,7 +213,10 @@ void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const floa
     const int chunk = fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
     const double products = (dkernel != NULL ? 1.0 : 0.0) + (dx != NULL ? 1.0 : 0.0);
     const double flops = 2.0 * products * (double)conv_output_pixels(conv, batch) * (double)job.kernel_floats;
-    int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
+    /* The pre-activation gradient is written and read again whatever the
+     * FLOPs: a first layer's few filters make it most of the work. */
+    const double gradient_floats = (double)y_image * (double)batch;
+    int threads = tdl_team_threads_for(flops / MIN_THREAD_FLOPS + gradient_floats / TDL_TEAM_MIN_THREAD_FLOATS, 1.0);
     if (threads > batch) threads = batch;
     job.threads = threads;
     /* Grouped layers keep the whole batch: their kernels split it their own
