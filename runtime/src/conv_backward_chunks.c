@@ -39,7 +39,10 @@
 /* Below this much of the two gradients' work per thread (about 50 us) a
  * call stays on fewer threads: half the kernels' own bound, since a thread
  * here runs both gradients over its images (LeNet-5's second layer at
- * batch 32, 31 MFLOP, takes two). */
+ * batch 32, 31 MFLOP, takes two). Writing and reading the pre-activation
+ * gradient counts too, as TDL_TEAM_MIN_THREAD_FLOATS of it per thread: for
+ * a first layer with few filters it is most of the time (LeNet-5's at batch
+ * 32, 7.5 MFLOP and 150k floats, took 0.18 ms on one thread, 0.095 on two). */
 #define MIN_THREAD_FLOPS 8.0e6
 
 /* Filters of one pass of the column sums: four AVX-512 registers. */
