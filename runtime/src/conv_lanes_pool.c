@@ -351,9 +351,6 @@ __attribute__((target("avx512f"))) static void image_forward(float *restrict poo
     }
 }
 
-/* Images read ahead at once: 32 of LeNet's (100 KB) stay in L2. */
-enum { WARM_IMAGES = 32 };
-
 typedef struct pool_lanes_job {
     const tdl_conv2d_desc *conv;
     const tdl_pool2d_desc *pool;
@@ -363,11 +360,16 @@ typedef struct pool_lanes_job {
     float *pooled, *y, *slots;
     int32_t *argmax;
     const float *x, *kernel, *bias;
+    tdl_team_pieces pieces; /* of PIECE_IMAGES images: each image's result is its own */
 } pool_lanes_job;
 
-/* A contiguous range of images, through this thread's split copy. */
+/* Images of one piece: few enough that a slower core's last piece is short. */
+enum { PIECE_IMAGES = 4 };
+
+/* Pieces of images, own share first, through this thread's split copy. */
 static void forward_share(void *context, int t, int threads) {
-    const pool_lanes_job *j = context;
+    (void)threads;
+    pool_lanes_job *j = context;
     const tdl_conv2d_desc *d = j->conv;
     const size_t x_image = (size_t)d->in_h * (size_t)d->in_w * (size_t)d->in_c;
     const size_t y_image = (size_t)d->out_h * (size_t)d->out_w * (size_t)d->out_c;
@@ -375,18 +377,15 @@ static void forward_share(void *context, int t, int threads) {
     float *planes = j->slots + (size_t)t * j->slot;
     memset(planes, 0, 2 * j->g.plane * (size_t)d->in_c * sizeof *planes);
     size_t b, end;
-    tdl_team_share((size_t)j->batch, t, threads, &b, &end);
-    for (size_t first = b; b < end; ++b) {
-        /* The images come fresh from the caller's data set: read a group
-         * ahead in address order (the split copy reads them 8 floats at a
+    while (tdl_team_pieces_next(&j->pieces, t, &b, &end)) {
+        /* The images come fresh from the caller's data set: read the piece
+         * first in address order (the split copy reads them 8 floats at a
          * time between sums, and waited for memory at each row). */
-        if ((b - first) % WARM_IMAGES == 0) {
-            const size_t group = end - b < WARM_IMAGES ? end - b : WARM_IMAGES;
-            warm_for_reading(j->x + b * x_image, group * x_image * sizeof(float));
-        }
-        image_forward(j->pooled + b * p_image, j->argmax != NULL ? j->argmax + b * p_image : NULL,
-                      j->y != NULL ? j->y + b * y_image : NULL, planes, j->x + b * x_image, j->kernel, j->bias, d,
-                      j->pool, &j->g);
+        warm_for_reading(j->x + b * x_image, (end - b) * x_image * sizeof(float));
+        for (; b < end; ++b)
+            image_forward(j->pooled + b * p_image, j->argmax != NULL ? j->argmax + b * p_image : NULL,
+                          j->y != NULL ? j->y + b * y_image : NULL, planes, j->x + b * x_image, j->kernel, j->bias,
+                          d, j->pool, &j->g);
     }
 }
 
@@ -410,6 +409,7 @@ bool conv_lanes_max_pool_forward(float *pooled, int32_t *argmax, float *y, const
                          conv->out_c;
     int threads = tdl_team_threads_for(flops, LANES_MIN_THREAD_FLOPS);
     if (threads > conv_lanes_slots(batch)) threads = conv_lanes_slots(batch);
+    if (!tdl_team_pieces_init(&j.pieces, (size_t)batch, PIECE_IMAGES, threads)) return false;
     tdl_team_run(threads, forward_share, &j);
     return true;
 }

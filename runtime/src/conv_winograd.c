@@ -284,6 +284,7 @@ typedef struct wino_job {
     const tdl_conv2d_desc *layer;     /* whose kernel this is (d itself for forward) */
     float *y, *u, *slots;
     const float *x, *kernel, *bias, *scale, *shift;
+    tdl_team_pieces pieces; /* of blocks: each block's outputs are its own */
 } wino_job;
 
 /* U for input channels [begin, end) of the convolution run (d). */
@@ -390,12 +391,16 @@ static void run_block(const wino_job *j, size_t block, float *slot) {
     for (int t = 0; t < tiles; ++t) transform_output_tile(j, m, border, y_image, first + t, t);
 }
 
+/* Blocks of one piece: a few, so that a slower core's last piece is short. */
+enum { PIECE_BLOCKS = 2 };
+
 static void block_share(void *context, int t, int threads) {
-    const wino_job *j = context;
-    size_t block, end;
-    tdl_team_share((size_t)j->batch * j->g.blocks_per_image, t, threads, &block, &end);
+    (void)threads;
+    wino_job *j = context;
     float *slot = j->slots + (size_t)t * j->g.slot;
-    for (; block < end; ++block) run_block(j, block, slot);
+    size_t block, end;
+    while (tdl_team_pieces_next(&j->pieces, t, &block, &end))
+        for (; block < end; ++block) run_block(j, block, slot);
 }
 
 /* Column-major M(F x n) = U(F x C) * V(C x n), lda F, ldb C, ldc F
@@ -425,6 +430,8 @@ static bool run(wino_job *j, float *scratch) {
     int threads = tdl_team_threads_for(flops, WINO_MIN_THREAD_FLOPS);
     const int slots = slots_for(&j->g, j->batch);
     if (threads > slots) threads = slots;
+    if (threads < 1) threads = 1;
+    if (!tdl_team_pieces_init(&j->pieces, blocks, PIECE_BLOCKS, threads)) return false;
 
     /* U once per call: the weights change between training steps. When the
      * blocks run on one thread, so does U: a U half written by another core
@@ -436,7 +443,7 @@ static bool run(wino_job *j, float *scratch) {
     else
         kernel_items(j, 0, (size_t)d->in_c);
 
-    tdl_team_run(threads < 1 ? 1 : threads, block_share, j);
+    tdl_team_run(threads, block_share, j);
     return true;
 }
 

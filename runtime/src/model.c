@@ -171,7 +171,7 @@ TDL_VECTOR_CLONES static bool all_finite(const float *restrict x, size_t n) {
 }
 
 /* all_finite over the gradients, split as the step owns them: each thread
- * reads the columns it wrote. */
+ * reads the kernel rows whose gradients it wrote. */
 typedef struct finite_job {
     const float *x;
     atomic_bool failed;

@@ -28,7 +28,7 @@
 
 /* Runs range over [0, n): in contiguous shares, or, for a model's step, as
  * the model's training step owns its parameters (param_split.c), which
- * keeps each core on the kernel columns it computed the gradients of. */
+ * keeps each core on the kernel rows it computed the gradients of. */
 static void split_params(const tdl_model_info *model, size_t n, tdl_team_items_fn range, void *job) {
     if (model != NULL)
         param_split_run(model, MIN_THREAD_PARAMS, range, job);

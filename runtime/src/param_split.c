@@ -12,7 +12,7 @@ static bool owned_kernel(const tdl_param_info *p, int team_threads, size_t *rows
     if (p->rank != 2 || p->shape[0] <= 0 || p->shape[1] <= 0) return false;
     *rows = (size_t)p->shape[0];
     *cols = (size_t)p->shape[1];
-    if (*rows * *cols != p->count) return false;
+    if (*rows > p->count / *cols || *rows * *cols != p->count) return false;
     *threads = owned_row_threads(*rows, *cols, team_threads);
     return *threads > 1;
 }

@@ -2,6 +2,8 @@
 #ifndef TDL_TEAM_H
 #define TDL_TEAM_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One thread's share of a kernel: thread in [0, threads). */
@@ -41,6 +43,34 @@ typedef void (*tdl_team_items_fn)(void *context, size_t begin, size_t end);
  * each item's results depend on that item alone, every thread count gives
  * the same bits. */
 void tdl_team_split(size_t n, double item_work, double min_work_per_thread, tdl_team_items_fn items, void *context);
+
+/* Pieces of work whose results do not depend on the thread that computes
+ * them (the images of a forward pass, each written by one thread). Each
+ * thread starts on its own share of the pieces (tdl_team_share), in order,
+ * so consecutive layers find their images on the same core; a thread that
+ * runs out takes the next pieces of the other shares, so a core that runs
+ * slower for a while (another process on it, colder caches) does not hold
+ * the call up. Which thread computes a piece varies, its results do not.
+ * The leader fills one with tdl_team_pieces_init before tdl_team_run; each
+ * thread then calls tdl_team_pieces_next until it returns false. */
+enum { TDL_TEAM_PIECES_MAX_THREADS = 64 };
+typedef struct tdl_team_pieces {
+    size_t n, grain;
+    int threads;
+    struct {
+        _Alignas(64) atomic_uint next; /* the share's next piece, taken by fetch-and-add */
+        unsigned end;
+    } share[TDL_TEAM_PIECES_MAX_THREADS];
+} tdl_team_pieces;
+
+/* n items in pieces of `grain` (at least 1) for `threads` threads. False,
+ * with nothing to run, when the pieces cannot be counted in unsigned or
+ * threads is out of range: the caller then keeps its fixed shares. */
+bool tdl_team_pieces_init(tdl_team_pieces *p, size_t n, size_t grain, int threads);
+
+/* Items [*begin, *end) of thread t's next piece; false when every piece has
+ * been taken. */
+bool tdl_team_pieces_next(tdl_team_pieces *p, int t, size_t *begin, size_t *end);
 
 /* Internal to blas.c: BLAS runs on one thread, inside the team. */
 void tdl_blas_use_one_thread(void);
