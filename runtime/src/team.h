@@ -63,9 +63,11 @@ typedef struct tdl_team_pieces {
     } share[TDL_TEAM_PIECES_MAX_THREADS];
 } tdl_team_pieces;
 
-/* n items in pieces of `grain` (at least 1) for `threads` threads. False,
- * with nothing to run, when the pieces cannot be counted in unsigned or
- * threads is out of range: the caller then keeps its fixed shares. */
+/* n items in pieces of `grain` (a grain of 0 is taken as 1) for `threads`
+ * threads. False when the pieces cannot be counted in unsigned or threads
+ * is out of range (1 to TDL_TEAM_PIECES_MAX_THREADS): the caller then
+ * declines the call before touching anything, as for any shape it cannot
+ * take. */
 bool tdl_team_pieces_init(tdl_team_pieces *p, size_t n, size_t grain, int threads);
 
 /* Items [*begin, *end) of thread t's next piece; false when every piece has
