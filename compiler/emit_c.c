@@ -361,6 +361,42 @@ static void emit_header(cg_buf *out, const model_emit *me) {
 
 /* --- Pass functions: the body of an entry point ------------------------------------------ */
 
+/* Whether node n's backward runs in this pass and writes its parameters'
+ * gradients whole (tdl_dense_train_backward), so they need no zeroing. */
+static bool gradients_written_whole(const cg_program *p, const checked_node *n) {
+    if (n->op != TSC_OP_DENSE) return false;
+    for (int s = 0; s < p->step_count; s++)
+        if (p->steps[s].kind == CG_STEP_BACKWARD && p->steps[s].node == n) return true;
+    return false;
+}
+
+/* The start of the backward: the gradients that the layers add into are
+ * zeroed, in runs of adjacent tensors; those written whole are not. */
+static void zero_added_gradients(cg_emitter *e) {
+    const cg_program *p = e->program;
+    int64_t run_begin = 0, run_end = 0;
+    for (int i = 0; i < p->model->node_count; i++) {
+        const checked_node *n = p->model->nodes[i];
+        int64_t floats = 0;
+        for (int k = 0; k < n->param_count; k++) {
+            int64_t count = 0;
+            tsc_type_elements(&n->params[k].type, 1, 0, &count);
+            floats += count;
+        }
+        if (floats == 0 || gradients_written_whole(p, n)) continue;
+        const int64_t offset = e->param_offsets[n->index];
+        if (offset != run_end) {
+            if (run_end > run_begin)
+                cg_line(e, "    tdl_zero(m->grads + %lld, %lld);\n", (long long)run_begin,
+                        (long long)(run_end - run_begin));
+            run_begin = offset;
+        }
+        run_end = offset + floats;
+    }
+    if (run_end > run_begin)
+        cg_line(e, "    tdl_zero(m->grads + %lld, %lld);\n", (long long)run_begin, (long long)(run_end - run_begin));
+}
+
 /* The steps that are not an op's: the total loss and the results. */
 static void print_special_step(cg_emitter *e, const cg_step *step) {
     const checked_model *model = e->program->model;
@@ -371,7 +407,7 @@ static void print_special_step(cg_emitter *e, const cg_step *step) {
             cg_line(e, " + %s * %s[0]", cg_float(e, model->losses[i].weight),
                     cg_use(e, cg_buffers_of(p, model->losses[i].node)->value));
         cg_line(e, ";\n    if (!with_backward) return TDL_STATUS_OK;\n");
-        cg_line(e, "    tdl_model_zero_gradients(m);\n");
+        zero_added_gradients(e);
         return;
     }
     if (p->mode == CG_MODE_INFER) {

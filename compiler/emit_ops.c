@@ -286,8 +286,11 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     }
     const char *dx = grad_into(e, n->inputs[0]);
     const char *x = value_of(e, n->inputs[0]);
-    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, m->workspace);\n",
-            n->info->name, dx, dkernel, dbias, dy, y, x, kernel, desc);
+    /* A dense layer's parameter gradients are written whole, not added to:
+     * the pass does not zero them (emit_c.c). */
+    const char *call = n->op == TSC_OP_DENSE ? "dense_train" : n->info->name;
+    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, m->workspace);\n", call, dx, dkernel,
+            dbias, dy, y, x, kernel, desc);
 }
 
 /* --- Pools ---------------------------------------------------------------------- */

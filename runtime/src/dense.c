@@ -1,5 +1,6 @@
 /* dense (fully connected) layer: one GEMM, a bias and a fused activation.
  * The GEMMs run on libxsmm where dense_xsmm.c can, else on BLAS. */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dense_internal.h"
@@ -53,11 +54,12 @@ size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
     return transposed > SIZE_MAX - dpre ? SIZE_MAX : dpre + transposed;
 }
 
-/* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx: (B,F), dkernel: (F,U), dbias: (U), all +=.
- * workspace: tdl_dense_workspace_size() floats. */
-void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
-                        const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                        float *workspace) {
+/* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=; dkernel (F,U) and
+ * dbias (U) += when accumulate, else =. workspace:
+ * tdl_dense_workspace_size() floats. */
+static void dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y, const float *x,
+                           const float *kernel, const tdl_dense_desc *d, int batch, float *workspace,
+                           bool accumulate) {
     if (dkernel == NULL || dy == NULL || y == NULL || x == NULL || kernel == NULL || d == NULL ||
         workspace == NULL || batch <= 0 || d->in_features <= 0 || d->units <= 0) {
         return;
@@ -71,18 +73,31 @@ void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy
     tdl_activation_backward(dpre, dy, y, count, d->activation, d->alpha);
 
     if (dbias != NULL) {
+        if (!accumulate) tdl_zero(dbias, (size_t)units);
         for (int b = 0; b < batch; ++b) {
             tdl_accumulate(dbias, dpre + (size_t)b * (size_t)units, (size_t)units);
         }
     }
-    /* dkernel (F,U) += x^T (F,B) · dpre (B,U) */
-    if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch)) {
-        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units, 1.0f, dkernel,
-                  units);
+    /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
+    if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {
+        tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units,
+                  accumulate ? 1.0f : 0.0f, dkernel, units);
     }
     /* dx (B,F) += dpre (B,U) · kernel^T (U,F) */
     if (dx != NULL && !dense_xsmm_backprop_input(dx, kernel, dpre, d, batch, workspace + count)) {
         tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units, 1.0f, dx,
                   features);
     }
+}
+
+void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                        const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
+                        float *workspace) {
+    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, true);
+}
+
+void tdl_dense_train_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                              const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
+                              float *workspace) {
+    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, false);
 }

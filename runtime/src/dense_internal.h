@@ -24,9 +24,9 @@ void dense_set_training_step(bool inside);
 bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
                               const tdl_dense_desc *d, int batch, float *workspace);
 
-/* dkernel (F,U) += x^T (F,B) * dpre (B,U). */
+/* dkernel (F,U) += x^T (F,B) * dpre (B,U), or = when !accumulate. */
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
-                                int batch);
+                                int batch, bool accumulate);
 
 /* dx (B,F) += dpre (B,U) * kernel^T (U,F); scratch holds
  * dense_xsmm_input_gradient_scratch(d, batch) floats (dense.c's workspace

@@ -11,6 +11,7 @@
  *   in tiles of TILE_UNITS x TILE_BATCH with bias and activation applied to a
  *   tile while it is in cache;
  * - the kernel's gradient: dkernel(F,U) is column-major (U x F) +=
+ *   (or, for a training step's one backward of the layer, =)
  *   dpre(U x B, ld U) * x^T, x read transposed in place (flags 'N','T'), in
  *   tiles of TILE_UNITS x TILE_FEATURES over the whole batch.
  *
@@ -303,12 +304,12 @@ static void kernel_gradient_share(void *context, int t, int threads) {
 }
 
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
-                                int batch) {
+                                int batch, bool accumulate) {
     if (!enabled(d)) return false;
     kernel_gradient_job job = {.units = d->units, .dkernel = dkernel, .x = x, .dpre = dpre};
     const int units = d->units, features = d->in_features;
-    if (!tile_kernels_make(&job.tiles, units, features, batch, units, features, units, true, true, TILE_UNITS,
-                           TILE_FEATURES)) {
+    if (!tile_kernels_make(&job.tiles, units, features, batch, units, features, units, true, accumulate,
+                           TILE_UNITS, TILE_FEATURES)) {
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
@@ -424,8 +425,8 @@ bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, con
 }
 
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
-                                int batch) {
-    (void)dkernel, (void)x, (void)dpre, (void)d, (void)batch;
+                                int batch, bool accumulate) {
+    (void)dkernel, (void)x, (void)dpre, (void)d, (void)batch, (void)accumulate;
     return false;
 }
 

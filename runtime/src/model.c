@@ -188,12 +188,6 @@ static bool gradients_finite(const tdl_model *m) {
     return !atomic_load(&job.failed);
 }
 
-static void zero_range(void *context, size_t begin, size_t end) { tdl_zero((float *)context + begin, end - begin); }
-
-void tdl_model_zero_gradients(tdl_model *m) {
-    if (m && m->grads) param_split_run(m->info, TDL_TEAM_MIN_THREAD_FLOATS, zero_range, m->grads);
-}
-
 /* Why a train step must not update: the loss, a batch statistic or the
  * first gradient tensor that is not finite. */
 static tdl_status check_finite(const tdl_model *m, const char *function, float loss) {

@@ -1,8 +1,9 @@
 /* The training step's split of dense kernels by rows (owned_rows.h): the
  * forward that sums each thread's own input features (dense_xsmm.c,
- * tdl_dense_train_forward), both gradients over owned feature blocks, and
- * the passes over a model's whole parameter vector (param_split.c:
- * tdl_model_zero_gradients, the finiteness check, the optimizer steps).
+ * tdl_dense_train_forward), both gradients over owned feature blocks (and
+ * tdl_dense_train_backward, which writes the parameter gradients), and the
+ * passes over a model's whole parameter vector (param_split.c: the
+ * finiteness check, the optimizer steps).
  *
  * Shapes: 520 features = 8 row blocks of 64 + 8 (owners split 4 + 5 blocks,
  * the ragged one last), 100 features = 64 + 36, 211 units (ragged unit
@@ -23,6 +24,7 @@
 #include <cmocka.h>
 
 #include "dense_internal.h"
+#include "numeric_check.h"
 #include "optim_internal.h"
 #include "owned_rows.h"
 #include "param_split.h"
@@ -37,22 +39,18 @@ typedef struct dense_data {
     float x[MAX_B * MAX_F], kernel[MAX_F * U], bias[U], dy[MAX_B * U];
 } dense_data;
 
-/* Values in [-1, 1) from a fixed linear congruential sequence. */
-static void fill(float *v, size_t n, uint32_t *state) {
-    for (size_t i = 0; i < n; ++i) {
-        *state = *state * 1664525u + 1013904223u;
-        v[i] = (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-    }
+/* Values in [-1, 1) from numeric_check.h's fixed sequence. */
+static void fill(float *v, size_t n) {
+    for (size_t i = 0; i < n; ++i) v[i] = uniform(-1.0f, 1.0f);
 }
 
 static dense_data *data_make(void) {
     dense_data *data = malloc(sizeof *data);
     assert_non_null(data);
-    uint32_t state = 777u;
-    fill(data->x, MAX_B * MAX_F, &state);
-    fill(data->kernel, MAX_F * U, &state);
-    fill(data->bias, U, &state);
-    fill(data->dy, MAX_B * U, &state);
+    fill(data->x, MAX_B * MAX_F);
+    fill(data->kernel, MAX_F * U);
+    fill(data->bias, U);
+    fill(data->dy, MAX_B * U);
     return data;
 }
 
@@ -266,21 +264,37 @@ static void test_param_split_of_tensors_with_gaps(void **state) {
     for (int threads = 1; threads <= 2; ++threads) check_split(&info, 0.0, threads);
 }
 
-static void test_zero_gradients(void **state) {
+/* tdl_dense_train_backward writes dkernel and dbias whatever they held and
+ * adds into dx: the bits of tdl_dense_backward into zeroed gradients, on
+ * both paths, one thread and two in a training step. */
+static void test_train_backward_writes_parameter_gradients(void **state) {
     (void)state;
-    const tdl_model_info info = model_info();
-    static float grads[PARAMS + GUARD];
+    dense_data *data = data_make();
+    enum { F = 100, B = 17 };
+    static float y[MAX_B * U], workspace[MAX_B * (2 * U + MAX_F)];
+    static float dkernel[2][F * U], dbias[2][U], dx[2][B * F];
+    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
+    tdl_dense_forward(y, data->x, data->kernel, data->bias, &d, B);
     for (int threads = 1; threads <= 2; ++threads) {
-        for (int k = 0; k < PARAMS + GUARD; ++k) grads[k] = 1.5f;
-        tdl_model m = {.info = &info, .grads = grads};
         const int before = tdl_get_num_threads();
         tdl_set_num_threads(threads);
-        tdl_model_zero_gradients(&m);
+        dense_set_training_step(true);
+        for (int k = 0; k < F * U; ++k) dkernel[0][k] = 0.0f, dkernel[1][k] = NAN;
+        for (int k = 0; k < U; ++k) dbias[0][k] = 0.0f, dbias[1][k] = NAN;
+        for (int k = 0; k < B * F; ++k) dx[0][k] = dx[1][k] = 0.25f;
+        tdl_dense_backward(dx[0], dkernel[0], dbias[0], data->dy, y, data->x, data->kernel, &d, B, workspace);
+        tdl_dense_train_backward(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, B, workspace);
+        dense_set_training_step(false);
         tdl_set_num_threads(before);
-        for (int k = 0; k < PARAMS; ++k) assert_true(grads[k] == 0.0f);
-        for (int k = PARAMS; k < PARAMS + GUARD; ++k) assert_true(grads[k] == 1.5f);
+        assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+        assert_memory_equal(dbias[0], dbias[1], sizeof dbias[0]);
+        assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+        /* Something was computed: relu passed some of dy through. */
+        bool nonzero = false;
+        for (int k = 0; k < F * U; ++k) nonzero = nonzero || dkernel[1][k] != 0.0f;
+        assert_true(nonzero);
     }
-    tdl_model_zero_gradients(NULL); /* nothing to do, no crash */
+    free(data);
 }
 
 /* The owned steps give the public steps' bits, on one thread and two. */
@@ -294,9 +308,8 @@ static void test_owned_optimizer_steps_match_public(void **state) {
         b[k] = calloc(PARAMS, sizeof(float));
         assert_true(a[k] != NULL && b[k] != NULL);
     }
-    uint32_t seed = 5u;
-    fill(a[0], PARAMS, &seed); /* parameters */
-    fill(a[1], PARAMS, &seed); /* gradients */
+    fill(a[0], PARAMS); /* parameters */
+    fill(a[1], PARAMS); /* gradients */
     const tdl_sgd_config sgd = {.learning_rate = 0.05f, .momentum = 0.9f, .nesterov = true, .weight_decay = 0.01f};
     const tdl_adam_config adam = {.learning_rate = 0.01f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f,
                                   .weight_decay = 0.004f};
@@ -329,7 +342,7 @@ int main(void) {
         cmocka_unit_test(test_owned_gradients_match_reference),
         cmocka_unit_test(test_param_split_covers_every_float_once),
         cmocka_unit_test(test_param_split_of_tensors_with_gaps),
-        cmocka_unit_test(test_zero_gradients),
+        cmocka_unit_test(test_train_backward_writes_parameter_gradients),
         cmocka_unit_test(test_owned_optimizer_steps_match_public),
     };
     /* libxsmm where it is built in (else this run repeats the next), then BLAS. */

@@ -29,7 +29,9 @@ extern "C" {
                                3: tdl_param_info names its initializer; non-trainable state;
                                   more optimizer slots, clipping and schedules in tdl_model_info;
                                4: tdl_state_info names its initializer too;
-                               5: train passes zero the gradients with tdl_model_zero_gradients */
+                               5: train passes call tdl_dense_train_forward and
+                                  tdl_dense_train_backward, and zero only the gradients
+                                  that no layer writes whole */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -473,6 +475,12 @@ size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                         const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
                         float *workspace);
+/* tdl_dense_backward for a training step, which runs each layer's backward
+ * once (generated train passes call it): dkernel and dbias are written, not
+ * added to, so the pass does not zero them first; dx is added to as ever. */
+void tdl_dense_train_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                              const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
+                              float *workspace);
 
 /* ===================================================================== */
 /* Resizing and padding (resize.c, pad.c): upsample2d, zero_padding2d,    */
@@ -1079,10 +1087,6 @@ tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float s
  * counts (gradients: NULL and 0 for a model that does not train). */
 float *tdl_model_parameters(tdl_model *m, size_t *count);
 float *tdl_model_gradients(tdl_model *m, size_t *count);
-/* The start of a train pass's backward: every gradient 0, split over the
- * threads as the step's kernels own the parameters (the columns of each
- * dense kernel stay on the core that computes their gradients). */
-void tdl_model_zero_gradients(tdl_model *m);
 /* NAME_gradcheck: see docs/generated-c.md; negative on error. Non-trainable
  * state is neither checked nor changed. */
 double tdl_model_gradcheck(tdl_model *m, const char *function, int batch, const void *const *inputs);

@@ -163,14 +163,14 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     if (status != TDL_STATUS_OK) goto fail;
     *total_loss = 0.0f + 1.0f * v_sparse_softmax_cross_entropy_1[0];
     if (!with_backward) return TDL_STATUS_OK;
-    tdl_model_zero_gradients(m);
+    tdl_zero(m->grads + 0, 20);
     /* backward sparse_softmax_cross_entropy_1 */
     tdl_zero(g_dense_1, (size_t)batch * 3);
     status = tdl_sparse_softmax_xent_backward(g_dense_1, 1.0f, v_dense_1, v_label, (size_t)batch * 1, 3);
     if (status != TDL_STATUS_OK) goto fail;
     /* backward dense_1 */
     tdl_zero(g_dropout_1, (size_t)batch * 8);
-    tdl_dense_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, m->workspace);
+    tdl_dense_train_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, m->workspace);
     /* backward dropout_1 */
     tdl_zero(g_max_pool2d_1, (size_t)batch * 8);
     tdl_dropout_backward(g_flatten_1, g_dropout_1, mask_dropout_1, (size_t)batch * 8);
