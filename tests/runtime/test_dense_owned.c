@@ -119,14 +119,14 @@ static void test_owned_forward_only_for_two_owners(void **state) {
 
 /* ---- the gradients ------------------------------------------------------------ */
 
-/* In a training step on two threads each gradient's tile is still one sum
- * over the batch or the units, so the bits are those of one thread outside
- * a step; both against double, accumulating into what was there. */
+/* In a training step on two or three threads each gradient's tile is still
+ * one sum over the batch or the units, so the bits are those of one thread
+ * outside a step; all against double, accumulating into what was there. */
 static void test_owned_gradients_match_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
     enum { WORKSPACE = MAX_B * (2 * U + MAX_F) };
-    static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[2][MAX_F * U], dx[2][MAX_B * MAX_F];
+    static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[3][MAX_F * U], dx[3][MAX_B * MAX_F];
     for (size_t fi = 0; fi < sizeof feature_counts / sizeof feature_counts[0]; ++fi) {
         const int features = feature_counts[fi];
         const tdl_dense_desc d = {.in_features = features, .units = U, .activation = TDL_ACTIVATION_LINEAR};
@@ -134,10 +134,11 @@ static void test_owned_gradients_match_reference(void **state) {
         for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
             const int batch = batches[i];
             tdl_dense_forward(y, data->x, data->kernel, NULL, &d, batch);
-            for (int run = 0; run < 2; ++run) {
+            /* One thread outside a step, then two and three threads in one. */
+            for (int run = 0; run < 3; ++run) {
                 const int before = tdl_get_num_threads();
-                tdl_set_num_threads(run == 0 ? 1 : 2);
-                dense_set_training_step(run == 1);
+                tdl_set_num_threads(run + 1);
+                dense_set_training_step(run > 0);
                 for (int k = 0; k < features * U; ++k) dkernel[run][k] = 0.5f;
                 for (int k = 0; k < batch * features; ++k) dx[run][k] = 0.25f;
                 for (int k = 0; k < WORKSPACE + GUARD; ++k) workspace[k] = NAN;
@@ -147,14 +148,17 @@ static void test_owned_gradients_match_reference(void **state) {
                 tdl_set_num_threads(before);
             }
             if (on_libxsmm()) {
-                assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * (size_t)features * U);
-                assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * (size_t)features);
+                for (int run = 1; run < 3; ++run) {
+                    assert_memory_equal(dkernel[0], dkernel[run], sizeof(float) * (size_t)features * U);
+                    assert_memory_equal(dx[0], dx[run], sizeof(float) * (size_t)batch * (size_t)features);
+                }
             }
             for (int f = 0; f < features; ++f) {
                 for (int u = 0; u < U; ++u) {
                     double s = 0.5;
                     for (int b = 0; b < batch; ++b) s += (double)data->x[b * features + f] * data->dy[b * U + u];
                     assert_close(dkernel[1][f * U + u], s);
+                    assert_close(dkernel[2][f * U + u], s);
                 }
             }
             for (int b = 0; b < batch; ++b) {
@@ -162,6 +166,7 @@ static void test_owned_gradients_match_reference(void **state) {
                     double s = 0.25;
                     for (int u = 0; u < U; ++u) s += (double)data->dy[b * U + u] * data->kernel[f * U + u];
                     assert_close(dx[1][b * features + f], s);
+                    assert_close(dx[2][b * features + f], s);
                 }
             }
         }
