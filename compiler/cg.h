@@ -295,7 +295,6 @@ struct cg_emitter {
     const char *params_base;      /* "m->params", or the compiled-in weights array; NULL: "m->params" */
     const char *state_base;       /* the compiled-in state array; NULL: "m->state" */
     const int64_t *state_offsets; /* the layout's: per node index, its first state tensor in m->state */
-    int64_t layout_param_floats;  /* the layout's parameter count */
     char *const *type_texts;      /* the layout's */
     char *const *fields;     /* metrics struct fields: losses, then metrics */
     const cg_step *step;     /* the step being printed */

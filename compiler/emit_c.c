@@ -468,7 +468,7 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
     cg_emitter e = {.out = out, .program = p, .prefix = prefix, .source_name = me->source_name,
                     .param_offsets = me->layout->param_offsets, .state_offsets = me->layout->state_offsets,
                     .fields = me->nm.fields, .params_base = me->weights_name, .state_base = me->state_name,
-                    .layout_param_floats = me->layout->param_floats, .type_texts = me->layout->type_texts};
+                    .type_texts = me->layout->type_texts};
     cg_emit_steps(&e, print_special_step);
     cg_buf_puts(out, "    return TDL_STATUS_OK;\n");
     if (e.failed_status) cg_buf_puts(out, "fail:\n    return status;\n");
