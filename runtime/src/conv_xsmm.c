@@ -457,20 +457,40 @@ typedef struct reduce_job {
     float *dkernel;
 } reduce_job;
 
+/* out (rows x f, row stride f) += src transposed (f x rows, row stride
+ * c), in blocks of 16 x 16 so that the 16 source rows a block reads stay
+ * in L1 while each output row is written a vector at a time. Reading one
+ * output row's floats a whole source column apart, as this did before, took
+ * 15 us for mnist_convnet's second layer (18k floats), called once per chunk
+ * of images. */
+TDL_VECTOR_CLONES static void add_transposed(float *restrict out, const float *restrict src, size_t rows,
+                                             size_t c, size_t f) {
+    enum { BLOCK = 16 };
+    for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
+        const size_t r1 = rows - r0 < BLOCK ? rows : r0 + BLOCK;
+        for (size_t f0 = 0; f0 < f; f0 += BLOCK) {
+            const size_t f1 = f - f0 < BLOCK ? f : f0 + BLOCK;
+            for (size_t r = r0; r < r1; ++r)
+                for (size_t fi = f0; fi < f1; ++fi) out[r * f + fi] += src[fi * c + r];
+        }
+    }
+}
+
 static void reduce_share(void *context, int t, int threads) {
     const reduce_job *r = context;
     const tdl_conv2d_desc *d = r->d;
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
     size_t begin, end;
     tdl_team_share(taps(d) * c, t, threads, &begin, &end);
-    for (size_t row = begin; row < end; ++row) {
-        const size_t tap = row / c, ci = row % c;
-        float *out = r->dkernel + row * f;
+    while (begin < end) {
+        /* Channels [first, last) of one tap. */
+        const size_t tap = begin / c, first = begin % c;
+        const size_t last = end - tap * c < c ? end - tap * c : c;
         for (int p = 0; p < r->partials; ++p) {
             const float *partial = slot_of(r->filter, p) + r->filter->slot.image + r->filter->slot.transposed;
-            const float *src = partial + tap * f * c + ci;
-            for (size_t fi = 0; fi < f; ++fi) out[fi] += src[fi * c];
+            add_transposed(r->dkernel + begin * f, partial + tap * f * c + first, last - first, c, f);
         }
+        begin = tap * c + last;
     }
 }
 

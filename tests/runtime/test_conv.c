@@ -478,13 +478,16 @@ static const conv_case wide_asymmetric = {2, 8, 11, 16, 16, 2, 3, 1, 3, 1, 1, TD
 static const conv_case wide_valid_5x5 = {2, 14, 14, 16, 24, 5, 5, 1, 1, 1, 1, TDL_PADDING_VALID};
 static const conv_case wide_pointwise = {2, 5, 6, 16, 16, 1, 1, 1, 1, 1, 1, TDL_PADDING_VALID};
 static const conv_case wide_small = {1, 5, 6, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+/* A kernel of 73728 floats: on two threads the weight gradient's two
+ * partials are added by both, the boundary falling inside a tap. */
+static const conv_case wide_deep = {8, 7, 7, 128, 64, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
 
 /* Wide layers: forward against the direct reference, backward against the
  * direct backward pass, and one against finite differences. */
 static void test_wide_layers(void **state) {
     (void)state;
-    const conv_case *cases[] = {&wide_same,       &wide_stride2,   &wide_dilated,
-                                &wide_asymmetric, &wide_valid_5x5, &wide_pointwise};
+    const conv_case *cases[] = {&wide_same,      &wide_stride2,   &wide_dilated, &wide_asymmetric,
+                                &wide_valid_5x5, &wide_pointwise, &wide_deep};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         check_forward(cases[c], TDL_ACTIVATION_RELU, WITH_BIAS);
         check_forward(cases[c], TDL_ACTIVATION_LINEAR, WITHOUT_BIAS);
@@ -504,7 +507,7 @@ static const conv_case large_images = {24, 34, 34, 2, 64, 3, 3, 1, 1, 1, 1, TDL_
 static void test_backprop_ops_agree_with_backward(void **state) {
     (void)state;
     const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise, &wide_same, &wide_stride2,
-                                &large_images};
+                                &large_images,        &wide_deep};
     const int before = tdl_get_num_threads();
     for (size_t run = 0; run < 2 * sizeof cases / sizeof cases[0]; ++run) {
         const size_t c = run / 2;
