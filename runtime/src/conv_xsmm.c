@@ -384,12 +384,28 @@ static void backprop_input_share(void *context, int t, int threads) {
     }
 }
 
+/* The (rows x columns) matrix `in` (row stride in_stride) transposed into
+ * `out` (columns x rows, row stride out_stride), in blocks of 16 x 16: the
+ * 16 rows of `in` a block reads stay in L1 while `out` is written a vector
+ * at a time. Element by element, a write a whole row apart each time, the
+ * gradient's rows took 4.7% of mnist_convnet's training step. */
+TDL_VECTOR_CLONES static void transpose(float *restrict out, size_t out_stride, const float *restrict in,
+                                        size_t in_stride, size_t rows, size_t columns) {
+    enum { BLOCK = 16 };
+    for (size_t c0 = 0; c0 < columns; c0 += BLOCK) {
+        const size_t c1 = columns - c0 < BLOCK ? columns : c0 + BLOCK;
+        for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
+            const size_t r1 = rows - r0 < BLOCK ? rows : r0 + BLOCK;
+            for (size_t column = c0; column < c1; ++column)
+                for (size_t row = r0; row < r1; ++row) out[column * out_stride + row] = in[row * in_stride + column];
+        }
+    }
+}
+
 /* kernel: (KH,KW,C,F) -> transposed: (KH,KW,F,C). */
 static void transpose_kernel(float *restrict transposed, const float *restrict kernel, const tdl_conv2d_desc *d) {
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
-    for (size_t tap = 0; tap < taps(d); ++tap)
-        for (size_t ci = 0; ci < c; ++ci)
-            for (size_t fi = 0; fi < f; ++fi) transposed[(tap * f + fi) * c + ci] = kernel[(tap * c + ci) * f + fi];
+    for (size_t tap = 0; tap < taps(d); ++tap) transpose(transposed + tap * f * c, c, kernel + tap * c * f, f, c, f);
 }
 
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
@@ -428,10 +444,7 @@ static void backprop_filter_share(void *context, int t, int threads) {
         /* dy rows as (F, OW): the (OW x F) column-major operand. */
         const float *dy_rows = j->dz + (r.image * (size_t)d->out_h + (size_t)r.begin) * ow_n * f;
         const size_t rows = (size_t)(r.end - r.begin);
-        for (size_t i = 0; i < rows; ++i)
-            for (size_t ow = 0; ow < ow_n; ++ow)
-                for (size_t fi = 0; fi < f; ++fi)
-                    transposed[(i * f + fi) * ow_n + ow] = dy_rows[(i * ow_n + ow) * f + fi];
+        for (size_t i = 0; i < rows; ++i) transpose(transposed + i * f * ow_n, ow_n, dy_rows + i * ow_n * f, f, ow_n, f);
         for (size_t tap = 0; tap < taps(d); ++tap) {
             const int kh = (int)(tap / (size_t)d->kernel_w), kw = (int)(tap % (size_t)d->kernel_w);
             for (size_t i = 0; i < rows;) {
