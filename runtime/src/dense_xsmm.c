@@ -52,16 +52,19 @@
  * MIN_UNITS: narrower layers (logits) leave most of a vector empty, and
  * OpenBLAS measured as fast there.
  * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
- * stays on fewer threads, as the other kernels do. The forward's bound is a
- * quarter of it because a first layer's fresh input is slow to read and its
- * threads read it side by side: 784 -> 512 at batch 32 (25.7 MFLOP) went
- * from 0.44 to 0.26 ms on two threads (bench_models' MLP forward, median of
- * 7 processes). A training step's forward of a kernel not split by rows
- * (owned_rows.h) keeps the full bound: the optimizer has just rewritten the
- * weights on the cores that own them, and reading another core's half cost
- * the MLP's step at batch 32 on two threads 1.19 ms against 0.82 before the
- * kernels were split by rows. The kernel's gradient keeps the full bound
- * too: a quarter of it changed nothing measurable. */
+ * stays on fewer threads, as the other kernels do. The forward's bound is
+ * about a tenth of it: a forward's team is awake from the layer before, and
+ * a first layer's fresh input is slow to read, which its threads then do
+ * side by side. 784 -> 512 at batch 32 (25.7 MFLOP) went from 0.44 to 0.26
+ * ms on two threads (bench_models' MLP forward, median of 7 processes);
+ * LeNet-5's 400 -> 120 at batch 32 (3.1 MFLOP), a batch tile per thread,
+ * from 0.020 to 0.012 ms (its whole forward 0.140 -> 0.128). A training
+ * step's forward of a kernel not split by rows (owned_rows.h) keeps the
+ * full bound: the optimizer has just rewritten the weights on the cores
+ * that own them, and reading another core's half cost the MLP's step at
+ * batch 32 on two threads 1.19 ms against 0.82 before the kernels were
+ * split by rows. The kernel's gradient keeps the full bound too: a quarter
+ * of it changed nothing measurable. */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16 };
 /* The input's gradient: TILE_BATCH_ROWS batch rows (vector lanes) by
  * TILE_COLUMNS features per call; below MIN_BATCH rows a vector is mostly
@@ -72,7 +75,7 @@ enum { TILE_BATCH_ROWS = 64, TILE_COLUMNS = 16, MIN_BATCH = 16 };
 _Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOCK % (int)TILE_COLUMNS == 0,
                "a thread's own rows are whole feature tiles of both gradients");
 #define MIN_THREAD_FLOPS 16.0e6
-#define MIN_THREAD_FLOPS_FORWARD 4.0e6
+#define MIN_THREAD_FLOPS_FORWARD 1.5e6
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
  * the ragged last row and column of tiles; a NULL member is one that is not
