@@ -385,19 +385,26 @@ static void backprop_input_share(void *context, int t, int threads) {
 }
 
 /* The (rows x columns) matrix `in` (row stride in_stride) transposed into
- * `out` (columns x rows, row stride out_stride), in blocks of 16 x 16: the
- * 16 rows of `in` a block reads stay in L1 while `out` is written a vector
- * at a time. Element by element, a write a whole row apart each time, the
- * gradient's rows took 4.7% of mnist_convnet's training step. */
+ * `out` (columns x rows, row stride out_stride), written or, with `add`,
+ * added, in blocks of 16 x 16: the 16 rows of `in` a block reads stay in L1
+ * while `out` is written a vector at a time. Element by element, a write a
+ * whole row apart each time, the gradient's rows took 4.7% of
+ * mnist_convnet's training step, and adding the weight gradient's partial
+ * 15 us a call (7 now). */
 TDL_VECTOR_CLONES static void transpose(float *restrict out, size_t out_stride, const float *restrict in,
-                                        size_t in_stride, size_t rows, size_t columns) {
+                                        size_t in_stride, size_t rows, size_t columns, bool add) {
     enum { BLOCK = 16 };
     for (size_t c0 = 0; c0 < columns; c0 += BLOCK) {
         const size_t c1 = columns - c0 < BLOCK ? columns : c0 + BLOCK;
         for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
             const size_t r1 = rows - r0 < BLOCK ? rows : r0 + BLOCK;
-            for (size_t column = c0; column < c1; ++column)
-                for (size_t row = r0; row < r1; ++row) out[column * out_stride + row] = in[row * in_stride + column];
+            for (size_t column = c0; column < c1; ++column) {
+                float *restrict to = out + column * out_stride;
+                if (add)
+                    for (size_t row = r0; row < r1; ++row) to[row] += in[row * in_stride + column];
+                else
+                    for (size_t row = r0; row < r1; ++row) to[row] = in[row * in_stride + column];
+            }
         }
     }
 }
@@ -405,7 +412,8 @@ TDL_VECTOR_CLONES static void transpose(float *restrict out, size_t out_stride, 
 /* kernel: (KH,KW,C,F) -> transposed: (KH,KW,F,C). */
 static void transpose_kernel(float *restrict transposed, const float *restrict kernel, const tdl_conv2d_desc *d) {
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
-    for (size_t tap = 0; tap < taps(d); ++tap) transpose(transposed + tap * f * c, c, kernel + tap * c * f, f, c, f);
+    for (size_t tap = 0; tap < taps(d); ++tap)
+        transpose(transposed + tap * f * c, c, kernel + tap * c * f, f, c, f, false);
 }
 
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
@@ -444,7 +452,8 @@ static void backprop_filter_share(void *context, int t, int threads) {
         /* dy rows as (F, OW): the (OW x F) column-major operand. */
         const float *dy_rows = j->dz + (r.image * (size_t)d->out_h + (size_t)r.begin) * ow_n * f;
         const size_t rows = (size_t)(r.end - r.begin);
-        for (size_t i = 0; i < rows; ++i) transpose(transposed + i * f * ow_n, ow_n, dy_rows + i * ow_n * f, f, ow_n, f);
+        for (size_t i = 0; i < rows; ++i)
+            transpose(transposed + i * f * ow_n, ow_n, dy_rows + i * ow_n * f, f, ow_n, f, false);
         for (size_t tap = 0; tap < taps(d); ++tap) {
             const int kh = (int)(tap / (size_t)d->kernel_w), kw = (int)(tap % (size_t)d->kernel_w);
             for (size_t i = 0; i < rows;) {
@@ -470,25 +479,6 @@ typedef struct reduce_job {
     float *dkernel;
 } reduce_job;
 
-/* out (rows x f, row stride f) += src transposed (f x rows, row stride
- * c), in blocks of 16 x 16 so that the 16 source rows a block reads stay
- * in L1 while each output row is written a vector at a time. Reading one
- * output row's floats a whole source column apart, as this did before, took
- * 15 us for mnist_convnet's second layer (18k floats), called once per chunk
- * of images. */
-TDL_VECTOR_CLONES static void add_transposed(float *restrict out, const float *restrict src, size_t rows,
-                                             size_t c, size_t f) {
-    enum { BLOCK = 16 };
-    for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
-        const size_t r1 = rows - r0 < BLOCK ? rows : r0 + BLOCK;
-        for (size_t f0 = 0; f0 < f; f0 += BLOCK) {
-            const size_t f1 = f - f0 < BLOCK ? f : f0 + BLOCK;
-            for (size_t r = r0; r < r1; ++r)
-                for (size_t fi = f0; fi < f1; ++fi) out[r * f + fi] += src[fi * c + r];
-        }
-    }
-}
-
 static void reduce_share(void *context, int t, int threads) {
     const reduce_job *r = context;
     const tdl_conv2d_desc *d = r->d;
@@ -501,7 +491,7 @@ static void reduce_share(void *context, int t, int threads) {
         const size_t last = end - tap * c < c ? end - tap * c : c;
         for (int p = 0; p < r->partials; ++p) {
             const float *partial = slot_of(r->filter, p) + r->filter->slot.image + r->filter->slot.transposed;
-            add_transposed(r->dkernel + begin * f, partial + tap * f * c + first, last - first, c, f);
+            transpose(r->dkernel + begin * f, f, partial + tap * f * c + first, c, f, last - first, true);
         }
         begin = tap * c + last;
     }
