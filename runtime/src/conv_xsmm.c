@@ -242,19 +242,60 @@ static row_source rows_for(const xsmm_job *j, float *buffer, size_t image, int f
 
 static const float *row_at(row_source s, int p) { return s.base + (size_t)(p - s.first) * s.stride; }
 
+/* The tap after (kh, kw) in (kh, kw) order, without a division per tap. */
+static inline void next_tap(int *kh, int *kw, int kernel_w) {
+    if (++*kw == kernel_w) {
+        *kw = 0;
+        ++*kh;
+    }
+}
+
 /* y: (rows, f) += bias per row. */
 TDL_VECTOR_CLONES static void add_bias_rows(float *restrict y, const float *restrict bias, size_t rows, size_t f) {
     for (size_t r = 0; r < rows; ++r)
         for (size_t i = 0; i < f; ++i) y[r * f + i] += bias[i];
 }
 
-/* Forward: output rows [begin, end) of the batch. */
+/* One forward batch-reduce call's taps [first, first + count): their
+ * kernel slices, and where each reads its input, in floats from the start
+ * of the padded row that tap (0, 0) reads. The offsets are the same for
+ * every output row, so a row's address list is its start plus these.
+ * Listed tap by tap for every row (with a division per tap), the lists took
+ * 9% of LeNet-5's forward at batch 128 on one thread, whose 6 -> 16 layer
+ * makes a 25-tap list for each 16 x 10 x 6 product; listed once per call,
+ * that layer went from 0.40 to 0.36 ms. */
+typedef struct forward_taps {
+    const float *a[XSMM_MAX_REDUCE];
+    size_t offset[XSMM_MAX_REDUCE];
+    unsigned long long count;
+} forward_taps;
+
+static void forward_taps_make(forward_taps *l, const xsmm_job *j, size_t first, size_t row_stride) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, total = taps(d);
+    int kh = (int)(first / (size_t)d->kernel_w), kw = (int)(first % (size_t)d->kernel_w);
+    l->count = 0;
+    for (size_t tap = first; tap < total && l->count < XSMM_MAX_REDUCE; ++tap, ++l->count) {
+        l->a[l->count] = j->w + tap * c * f;
+        l->offset[l->count] = (size_t)(kh * d->dilation_h) * row_stride + (size_t)(kw * d->dilation_w) * c;
+        next_tap(&kh, &kw, d->kernel_w);
+    }
+}
+
+/* Forward: output rows [begin, end) of the batch. A kernel of at most
+ * XSMM_MAX_REDUCE taps (every one up to 8x8) has its taps listed once per
+ * call; larger ones list each batch of taps again for every row. */
 static void forward_share(void *context, int t, int threads) {
     const xsmm_job *j = context;
     const tdl_conv2d_desc *d = j->d;
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, ow_n = (size_t)d->out_w;
     const int extent_h = d->dilation_h * (d->kernel_h - 1) + 1;
-    const float *a[XSMM_MAX_REDUCE], *b[XSMM_MAX_REDUCE];
+    const size_t total = taps(d), row_stride = (size_t)(j->g.needed ? j->g.cols : d->in_w) * c;
+    const bool one_list = total <= XSMM_MAX_REDUCE;
+    forward_taps list;
+    list.count = 0;
+    if (one_list) forward_taps_make(&list, j, 0, row_stride);
+    const float *b[XSMM_MAX_REDUCE];
     float *buffer = slot_of(j, t);
     size_t row, end;
     tdl_team_share(j->work_rows, t, threads, &row, &end);
@@ -264,18 +305,12 @@ static void forward_share(void *context, int t, int threads) {
             rows_for(j, buffer, r.image, r.begin * d->stride_h, (r.end - 1) * d->stride_h + extent_h);
         for (int oh = r.begin; oh < r.end; ++oh) {
             float *y_row = j->y + ((r.image * (size_t)d->out_h + (size_t)oh) * ow_n) * f;
+            const float *top = row_at(src, oh * d->stride_h);
             /* Taps in batches of XSMM_MAX_REDUCE; the first batch overwrites y. */
-            size_t tap = 0, total = taps(d);
-            bool first = true;
-            while (tap < total) {
-                unsigned long long count = 0;
-                for (; tap < total && count < XSMM_MAX_REDUCE; ++tap, ++count) {
-                    const int kh = (int)(tap / (size_t)d->kernel_w), kw = (int)(tap % (size_t)d->kernel_w);
-                    a[count] = j->w + tap * c * f;
-                    b[count] = row_at(src, oh * d->stride_h + kh * d->dilation_h) + (size_t)kw * (size_t)d->dilation_w * c;
-                }
-                (first ? j->kernel_first : j->kernel)(a, b, y_row, &count);
-                first = false;
+            for (size_t tap = 0; tap < total; tap += list.count) {
+                if (!one_list) forward_taps_make(&list, j, tap, row_stride);
+                for (unsigned long long i = 0; i < list.count; ++i) b[i] = top + list.offset[i];
+                (tap == 0 ? j->kernel_first : j->kernel)(list.a, b, y_row, &list.count);
             }
             /* Bias and activation in one pass while the row is in L1. */
             if (j->bias != NULL) add_bias_rows(y_row, j->bias, ow_n, f);
@@ -366,10 +401,10 @@ static void backprop_input_share(void *context, int t, int threads) {
             float *dx_row = j->dx + (r.image * (size_t)d->in_h + (size_t)ih) * (size_t)d->in_w * c;
             size_t tap = 0;
             const size_t total = taps(d);
+            int kh = 0, kw = 0;
             while (tap < total) {
                 unsigned long long count = 0;
-                for (; tap < total && count < XSMM_MAX_REDUCE; ++tap) {
-                    const int kh = (int)(tap / (size_t)d->kernel_w), kw = (int)(tap % (size_t)d->kernel_w);
+                for (; tap < total && count < XSMM_MAX_REDUCE; ++tap, next_tap(&kh, &kw, d->kernel_w)) {
                     const int oh = ih + d->pad_top - kh * d->dilation_h;
                     if (oh < oh_first || oh >= oh_last) continue;
                     a[count] = j->transposed_kernel + tap * c * f;

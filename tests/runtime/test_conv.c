@@ -481,13 +481,16 @@ static const conv_case wide_small = {1, 5, 6, 16, 16, 3, 3, 1, 1, 1, 1, TDL_PADD
 /* A kernel of 73728 floats: on two threads the weight gradient's two
  * partials are added by both, the boundary falling inside a tap. */
 static const conv_case wide_deep = {8, 7, 7, 128, 64, 3, 3, 1, 1, 1, 1, TDL_PADDING_SAME};
+/* 72 taps: more than one batch-reduce call's list, so each output row
+ * lists its second batch of taps apart from the first. */
+static const conv_case wide_9x8 = {2, 12, 11, 16, 16, 9, 8, 1, 1, 1, 1, TDL_PADDING_SAME};
 
 /* Wide layers: forward against the direct reference, backward against the
  * direct backward pass, and one against finite differences. */
 static void test_wide_layers(void **state) {
     (void)state;
     const conv_case *cases[] = {&wide_same,      &wide_stride2,   &wide_dilated, &wide_asymmetric,
-                                &wide_valid_5x5, &wide_pointwise, &wide_deep};
+                                &wide_valid_5x5, &wide_pointwise, &wide_deep,      &wide_9x8};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
         check_forward(cases[c], TDL_ACTIVATION_RELU, WITH_BIAS);
         check_forward(cases[c], TDL_ACTIVATION_LINEAR, WITHOUT_BIAS);
@@ -507,7 +510,7 @@ static const conv_case large_images = {24, 34, 34, 2, 64, 3, 3, 1, 1, 1, 1, TDL_
 static void test_backprop_ops_agree_with_backward(void **state) {
     (void)state;
     const conv_case *cases[] = {&stride2_same_uneven, &dilation2_same, &pointwise, &wide_same, &wide_stride2,
-                                &large_images,        &wide_deep};
+                                &large_images,        &wide_deep,      &wide_9x8};
     const int before = tdl_get_num_threads();
     for (size_t run = 0; run < 2 * sizeof cases / sizeof cases[0]; ++run) {
         const size_t c = run / 2;
