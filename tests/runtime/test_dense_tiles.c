@@ -61,32 +61,50 @@ static void assert_close(double got, double want) {
     }
 }
 
-static void forward_with_threads(float *y, const dense_data *data, const tdl_dense_desc *d, int batch, int threads) {
-    const int before = tdl_get_num_threads();
-    tdl_set_num_threads(threads);
-    tdl_dense_forward(y, data->x, data->kernel, data->bias, d, batch);
-    tdl_set_num_threads(before);
+/* The forward of a layer of `units` (at most U) of the data's first units
+ * against the double reference, on one thread and two. */
+static void check_forward(const dense_data *data, int units, tdl_activation activation) {
+    /* The first `units` columns of the data's kernel, as a (F, units) kernel. */
+    static float kernel[F * U];
+    for (int f = 0; f < F; ++f)
+        for (int u = 0; u < units; ++u) kernel[f * units + u] = data->kernel[f * U + u];
+    const tdl_dense_desc d = {.in_features = F, .units = units, .activation = activation};
+    static float y1[MAX_B * U], y2[MAX_B * U];
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
+        const int batch = batches[i];
+        for (int threads = 1; threads <= 2; ++threads) {
+            const int before = tdl_get_num_threads();
+            tdl_set_num_threads(threads);
+            tdl_dense_forward(threads == 1 ? y1 : y2, data->x, kernel, data->bias, &d, batch);
+            tdl_set_num_threads(before);
+        }
+        if (thread_count_exact()) assert_memory_equal(y1, y2, sizeof(float) * (size_t)batch * (size_t)units);
+        for (int b = 0; b < batch; ++b) {
+            for (int u = 0; u < units; ++u) {
+                double s = data->bias[u];
+                for (int f = 0; f < F; ++f) s += (double)data->x[b * F + f] * kernel[f * units + u];
+                if (activation == TDL_ACTIVATION_RELU && s < 0.0) s = 0.0;
+                assert_close(y1[b * units + u], s);
+                assert_close(y2[b * units + u], s);
+            }
+        }
+    }
 }
 
 static void test_forward_matches_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
-    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
-    static float y1[MAX_B * U], y2[MAX_B * U];
-    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
-        const int batch = batches[i];
-        forward_with_threads(y1, data, &d, batch, 1);
-        forward_with_threads(y2, data, &d, batch, 2);
-        if (thread_count_exact()) assert_memory_equal(y1, y2, sizeof(float) * (size_t)batch * U);
-        for (int b = 0; b < batch; ++b) {
-            for (int u = 0; u < U; ++u) {
-                double s = data->bias[u];
-                for (int f = 0; f < F; ++f) s += (double)data->x[b * F + f] * data->kernel[f * U + u];
-                assert_close(y1[b * U + u], s > 0.0 ? s : 0.0);
-                assert_close(y2[b * U + u], s > 0.0 ? s : 0.0);
-            }
-        }
-    }
+    check_forward(data, U, TDL_ACTIVATION_RELU);
+    free(data);
+}
+
+/* Logits of 10 units, which the forward outside a training step runs on
+ * libxsmm (8 to 15 units; a training step's gradients keep them on BLAS). */
+static void test_logits_forward_matches_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    check_forward(data, 10, TDL_ACTIVATION_LINEAR);
+    check_forward(data, 8, TDL_ACTIVATION_RELU);
     free(data);
 }
 
@@ -144,6 +162,7 @@ static void test_gradients_match_reference(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_reference),
+        cmocka_unit_test(test_logits_forward_matches_reference),
         cmocka_unit_test(test_gradients_match_reference),
     };
     /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
