@@ -217,6 +217,44 @@ static void test_same_bits_for_threads_and_batches(void **state) {
 }
 
 /* dx = the sum over output pixels and taps of dy * kernel, in double. */
+/* An image that is one block alone (vgg_small's 8x8x128 -> 128 at batch
+ * 1) is cut into two blocks when two threads run it: the same bits as in a
+ * batch, or alone on one thread, and the reference's values; the workspace
+ * sized on one thread holds the halves. */
+static void test_halves_of_a_lone_block(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    const wino_case wc = {3, 8, 8, 128, 128, TDL_PADDING_SAME};
+    const tdl_conv2d_desc d = desc_of(&wc, TDL_ACTIVATION_RELU);
+    operands o = operands_of(&wc, true, false);
+    const size_t ny = y_size(&d, wc.batch), per_image_y = ny / (size_t)wc.batch;
+    const size_t per_image_x = x_size(&wc) / (size_t)wc.batch;
+    const int saved = tdl_get_num_threads();
+    tdl_set_num_threads(1);
+    const size_t alone_floats = tdl_conv2d_forward_workspace_size(&d, 1);
+    float *workspace = floats_filled(tdl_conv2d_forward_workspace_size(&d, wc.batch), NAN);
+    float *alone_workspace = floats_filled(alone_floats + 1, NAN);
+    float *batched = floats_filled(ny, 7.0f), *alone = floats_filled(per_image_y + 1, 7.0f);
+    tdl_conv2d_forward(batched, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
+    for (int threads = 1; threads <= 2; ++threads) {
+        tdl_set_num_threads(threads);
+        alone[per_image_y] = 7.0f;
+        tdl_conv2d_forward(alone, o.x + per_image_x, o.kernel, o.bias, &d, 1, alone_workspace);
+        assert_memory_equal(alone, batched + per_image_y, per_image_y * sizeof *alone);
+        assert_true(alone[per_image_y] == 7.0f);
+        assert_true(isnan(alone_workspace[alone_floats]));
+    }
+    tdl_set_num_threads(saved);
+    double *want = reference_y(o.x, o.kernel, o.bias, NULL, NULL, &d, wc.batch);
+    for (size_t i = 0; i < ny; ++i) assert_near(batched[i], want[i], 1e-4, "y", i);
+    free(want);
+    free(alone);
+    free(batched);
+    free(alone_workspace);
+    free(workspace);
+    operands_free(&o);
+}
+
 static double *reference_dx(const float *kernel, const float *dy, const tdl_conv2d_desc *d, int batch) {
     double *dx = calloc((size_t)batch * d->in_h * d->in_w * d->in_c, sizeof *dx);
     assert_non_null(dx);
@@ -346,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_matches_reference),
         cmocka_unit_test(test_bias_and_folded_batch_norm),
         cmocka_unit_test(test_same_bits_for_threads_and_batches),
+        cmocka_unit_test(test_halves_of_a_lone_block),
         cmocka_unit_test(test_input_gradient),
         cmocka_unit_test(test_declines),
     };
