@@ -7,8 +7,10 @@ set -euo pipefail
 # (optional: without them those are left out and their test says so).
 packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
           libcjson-dev zlib1g-dev libxsmm-dev libopenmpi-dev openmpi-bin
-          # the portable runtime's ARM tests (tests/portable/arm)
-          gcc-arm-linux-gnueabihf qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
+          # the portable runtime's ARM tests (tests/portable/arm); the ARM C
+          # library's headers are only recommended by the cross compiler, and
+          # this script installs no recommendations
+          gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
           "$@")
 
 missing=()

@@ -10,7 +10,8 @@
 . "$(dirname "$0")/common.sh"
 need arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf
 need qemu-arm qemu-user
-[ -d /usr/arm-linux-gnueabihf/lib ] || skip "/usr/arm-linux-gnueabihf has no ARM C library (Debian package libc6-armhf-cross)"
+[ -f /usr/arm-linux-gnueabihf/include/stdio.h ] ||
+  skip "/usr/arm-linux-gnueabihf has no ARM C library headers (Debian package libc6-dev-armhf-cross)"
 
 x86_reference
 for mode in training weights; do
