@@ -216,7 +216,6 @@ static void test_same_bits_for_threads_and_batches(void **state) {
     operands_free(&o);
 }
 
-/* dx = the sum over output pixels and taps of dy * kernel, in double. */
 /* An image that is one block alone (vgg_small's 8x8x128 -> 128 at batch
  * 1) is cut into two blocks when two threads run it: the same bits as in a
  * batch, or alone on one thread, and the reference's values; the workspace
@@ -255,6 +254,7 @@ static void test_halves_of_a_lone_block(void **state) {
     operands_free(&o);
 }
 
+/* dx = the sum over output pixels and taps of dy * kernel, in double. */
 static double *reference_dx(const float *kernel, const float *dy, const tdl_conv2d_desc *d, int batch) {
     double *dx = calloc((size_t)batch * d->in_h * d->in_w * d->in_c, sizeof *dx);
     assert_non_null(dx);
