@@ -115,7 +115,7 @@ static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
 /* geometry_of for a call on `batch` images. With `halves`, a batch of one
  * block (one image of at most WINO_MAX_TILES tiles) is cut into two blocks,
  * so that two threads can share it: vgg_small's forward at batch 1 on two
- * threads went from 0.253 to 0.215 ms (its Winograd layers no faster, but
+ * threads went from 0.246 to 0.213 ms (its Winograd layers no faster, but
  * no longer reading on one core what the layer before wrote on both). On
  * one thread the halves would only read U twice (0.252 -> 0.265 ms), so
  * they are cut only for a call that runs on more than one; an image's
@@ -144,8 +144,9 @@ static bool sizes_fit(const tdl_conv2d_desc *d) {
     const double c = d->in_c, f = d->out_c;
     const double slot = WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + f) + 2.0 * WINO_PLANE_PAD + c) + 4.0 * f;
     const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0);
-    return WINO_POSITIONS * (c * f + WINO_PLANE_PAD) + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 && tiles < INT_MAX &&
-           d->in_h < INT_MAX / 2 && d->in_w < INT_MAX / 2 && d->out_h < INT_MAX / 2 && d->out_w < INT_MAX / 2;
+    return WINO_POSITIONS * (c * f + WINO_PLANE_PAD) + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 &&
+           tiles < INT_MAX && d->in_h < INT_MAX / 2 && d->in_w < INT_MAX / 2 && d->out_h < INT_MAX / 2 &&
+           d->out_w < INT_MAX / 2;
 }
 
 static bool wino_enabled(const tdl_conv2d_desc *d) {

@@ -45,8 +45,10 @@
  * XSMM_MIN_THREAD_FLOPS_FORWARD: the same for the forward, a quarter of
  * it: a forward's team is mostly awake from the layer before (as
  * dense_xsmm.c's forward). vgg_small's 32x32x32 -> 32 layer at batch 1
- * (18.9 MFLOP, with its max pool) went from 70 to 38 us on two threads,
- * the whole forward from 0.234 to 0.199 ms.
+ * (18.9 MFLOP, with its max pool) went from 70 to 38 us on two threads;
+ * with the Winograd layers after it split too (conv_winograd.c), the whole
+ * forward from 0.246 to 0.213 ms (alone it gained nothing: the layers
+ * after it, on one thread, read half their input from the other core).
  * XSMM_MIN_VECTOR_ROWS: the fewest rows of a kernel's output block (F for
  * forward, C for the gradients): libxsmm vectorises along them, and below 16
  * floats (one AVX-512 register) im2col + OpenBLAS measured faster, e.g. the
