@@ -2,8 +2,9 @@
  * paths: forward and the kernel's and input's gradients against a double
  * reference, on
  * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
- * batches of 1, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8),
- * one thread and two (the largest batch is work enough for the team to
+ * batches of 1, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8;
+ * and the forward of logits of 10 and 8 units, which libxsmm takes outside a
+ * training step), one thread and two (the largest batch is work enough for the team to
  * split). On the libxsmm path every tile is one sum written by one thread, so
  * the thread count must not change a bit; OpenBLAS's blocking follows the
  * rows each thread gets, so the BLAS path is only held to the tolerance.
