@@ -98,6 +98,11 @@ tdl_status tdl_conv2d_desc_set_groups(tdl_conv2d_desc *d, int groups) {
  * grows with the batch, so a workspace sized for the largest batch serves
  * every smaller one. */
 size_t tdl_conv2d_workspace_size(const tdl_conv2d_desc *d, int batch) {
+    const size_t call = conv_workspace_for_call(d, batch), regions = conv_backward_regions_size(d, batch);
+    return regions > call ? regions : call;
+}
+
+size_t conv_workspace_for_call(const tdl_conv2d_desc *d, int batch) {
     if (!conv_args_usable(d, batch)) return 0;
     const size_t activation_gradient = conv_output_pixels(d, batch) * (size_t)d->out_c;
     if (conv_groups(d) > 1) return activation_gradient + conv_grouped_scratch_size(d, batch);

@@ -11,7 +11,9 @@
  * its own partial of the kernel's gradient, added into dkernel in thread
  * order at the end: no thread waits for another between the three passes,
  * and no chunk leaves its core. The regions must fit in a workspace sized
- * for the batch; where they do not (as few images as threads), the batch is
+ * for the batch, which has room for two threads' regions whose chunks are
+ * their whole shares (conv_backward_regions_size); more threads take
+ * smaller chunks, and where even one image each does not fit, the batch is
  * one chunk and each kernel is split over the team. Grouped layers always
  * run as one chunk, split by their own kernels, and so may layers whose
  * input gradient is a Winograd one.
@@ -193,7 +195,7 @@ static bool plan_thread_regions(chunks_job *j, int chunk) {
     const size_t available = whole - image_sums;
     const size_t partial = j->dkernel != NULL ? j->kernel_floats : 0;
     for (; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
-        const size_t chunk_workspace = whole_lines(tdl_conv2d_workspace_size(j->conv, chunk));
+        const size_t chunk_workspace = whole_lines(conv_workspace_for_call(j->conv, chunk));
         const size_t region = whole_lines(chunk_workspace + partial);
         if (chunk_workspace == 0 || region > available / (size_t)j->threads) continue;
         j->chunk = chunk;
@@ -205,6 +207,35 @@ static bool plan_thread_regions(chunks_job *j, int chunk) {
     return false;
 }
 
+/* The chunk of a call on `batch` images: about CHUNK_BYTES of its
+ * pre-activation gradient, at least one image, at most the batch. */
+static int chunk_for(const tdl_conv2d_desc *conv, int batch) {
+    const double y_image = (double)conv->out_h * (double)conv->out_w * (double)conv->out_c;
+    const double fit = CHUNK_BYTES / (y_image * sizeof(float));
+    return fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
+}
+
+/* Two threads' regions whose chunks are each thread's whole share (up to
+ * the chunk), and the images' bias sums: plan_thread_regions then keeps the
+ * share in one chunk on a team of two, instead of halving the chunk until
+ * two regions fit in a call's workspace, whose kernels' scratch is sized
+ * for several threads (LeNet-5's second layer at batch 32: chunks of 2
+ * images, each repeating a call's fixed costs; in chunks of 16 its training
+ * step on two threads took 290-306 us against 309-333, vgg_small's at batch
+ * 32 12.8-13.6 ms against 13.3-13.9, six alternating pairs). 0 when a size
+ * cannot be counted: the chunks are then halved as before. */
+size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch) {
+    if (!tdl_team_can_split() || !conv_args_usable(conv, batch) || batch < 2 || conv_groups(conv) > 1) return 0;
+    const int share = batch / 2 + batch % 2, chunk = chunk_for(conv, batch);
+    const size_t call = conv_workspace_for_call(conv, chunk < share ? chunk : share);
+    const double partial = (double)conv_patch_size(conv) * (double)conv->out_c;
+    const double region = (double)call + partial + 32.0; /* whole_lines twice */
+    const double sums = (double)batch * (double)conv->out_c + 16.0;
+    const double total = 2.0 * region + sums;
+    if (call == 0 || call == SIZE_MAX || total >= (double)SIZE_MAX / 2.0) return 0;
+    return (size_t)total;
+}
+
 void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const float *x, const float *kernel,
                              const tdl_conv2d_desc *conv, int batch, float *workspace,
                              const conv_chunk_source *source) {
@@ -212,8 +243,7 @@ void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const floa
     chunks_job job = {source, dx, dkernel, dbias, workspace, x, kernel, conv, batch, batch, 1,
                       (size_t)conv->in_h * (size_t)conv->in_w * (size_t)conv->in_c, y_image,
                       conv_patch_size(conv) * (size_t)conv->out_c / (size_t)conv_groups(conv), 0, 0, NULL};
-    const double fit = CHUNK_BYTES / ((double)y_image * sizeof(float));
-    const int chunk = fit < 1.0 ? 1 : fit > (double)batch ? batch : (int)fit;
+    const int chunk = chunk_for(conv, batch);
     const double products = (dkernel != NULL ? 1.0 : 0.0) + (dx != NULL ? 1.0 : 0.0);
     const double flops = 2.0 * products * (double)conv_output_pixels(conv, batch) * (double)job.kernel_floats;
     /* The pre-activation gradient is written and read again whatever the

@@ -74,6 +74,14 @@ void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const floa
                              const tdl_conv2d_desc *conv, int batch, float *workspace,
                              const conv_chunk_source *source);
 
+/* The workspace one backward call on `batch` images needs on one thread
+ * (tdl_conv2d_workspace_size without room for threads' regions). */
+size_t conv_workspace_for_call(const tdl_conv2d_desc *d, int batch);
+
+/* Room for two threads' regions of conv_backward_in_chunks at `batch`, each
+ * with a call on all its images (0 where there are none). */
+size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch);
+
 /* sums (f) += the column sums of values (rows, f), each column in row
  * order; with relu_outputs, only where they are > 0. The order depends on
  * the shape alone. */

@@ -105,6 +105,8 @@ int tdl_get_num_threads(void) {
 
 int tdl_team_threads(void) { return inside_team ? 1 : tdl_get_num_threads(); }
 
+bool tdl_team_can_split(void) { return true; }
+
 int tdl_team_threads_for(double work, double min_work_per_thread) {
     int threads = tdl_team_threads();
     if (min_work_per_thread > 0.0 && (double)threads * min_work_per_thread > work)

@@ -13,6 +13,10 @@ typedef void (*tdl_team_fn)(void *context, int thread, int threads);
  * when the caller is already running inside the team (no nested teams). */
 int tdl_team_threads(void);
 
+/* Whether this build can run a kernel on more than one thread at all
+ * (false in the portable build, whatever tdl_set_num_threads was told). */
+bool tdl_team_can_split(void);
+
 /* Runs body(context, t, threads) once for every t in [0, threads) on the team
  * (thread 0 is the caller) and returns when all are done. The team's threads
  * are created on first use and kept for the life of the process; threads <= 1

@@ -7,9 +7,10 @@
  * and dx within rounding (dkernel is the sum of the threads' partials); dbias
  * within rounding (summed in another order); dx (where one thread has no
  * chunks) and dbias the same for 1, 2 and 3 threads; the real layers' shapes
- * (the few-channel kernels) and a batch too small to give each thread its
- * own region; and nothing written for a pool that does not describe the
- * convolution's output. */
+ * (the few-channel kernels) and a workspace without room for three
+ * threads' regions; workspace sizes that never shrink as the batch grows;
+ * and nothing written for a pool that does not describe the convolution's
+ * output. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,7 +67,8 @@ static const pool_case cases[] = {
      false},
     {"elu", 8, 8, 4, 8, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_ELU, false, false},
     /* 32x32x64 outputs, 256 KB an image: chunks of 4 of the 5 images on one
-     * thread, of 1 on several */
+     * thread, each thread's share in one chunk on two, on three the batch in
+     * one chunk with each kernel split over the team */
     {"relu chunks", 34, 34, 2, 64, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, true, false},
     /* LeNet-5's first layer: fewer filters than a vector (the bias summed flat) */
     {"lenet5 conv1", 32, 32, 1, 6, 5, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, false},
@@ -232,19 +234,21 @@ static void test_fused_backward_matches_the_two_kernels(void **state) {
     tdl_set_num_threads(before);
 }
 
-/* Two images on two threads: a region each for the few-channel kernels
- * would not fit in a workspace sized for two images, so the batch is one
- * chunk with each kernel split over the team, bit for bit as unfused. */
+/* Five images of 256 KB of gradient each on three threads: a workspace
+ * sized for five holds two threads' regions, not three of even one image,
+ * so the batch is one chunk with each kernel split over the team, bit for
+ * bit as unfused. */
 static void test_fused_backward_without_room_for_regions(void **state) {
     (void)state;
     const int before = tdl_get_num_threads();
-    tdl_set_num_threads(2);
-    const pool_case *lenet = &cases[sizeof cases / sizeof cases[0] - 2];
-    pool_layer l = layer_of_batch(lenet, 2);
+    tdl_set_num_threads(3);
+    const pool_case *chunks = &cases[sizeof cases / sizeof cases[0] - 4];
+    assert_true(chunks->chunked);
+    pool_layer l = layer_of_batch(chunks, BATCH);
     gradients want = unfused(&l), got = fused(&l);
-    assert_same_bits(got.dz, want.dz, l.ny, "dz", "two images");
-    assert_same_bits(got.dkernel, want.dkernel, l.nk, "dkernel", "two images");
-    assert_same_bits(got.dx, want.dx, l.nx, "dx", "two images");
+    assert_same_bits(got.dz, want.dz, l.ny, "dz", "no room");
+    assert_same_bits(got.dkernel, want.dkernel, l.nk, "dkernel", "no room");
+    assert_same_bits(got.dx, want.dx, l.nx, "dx", "no room");
     gradients_free(&want);
     gradients_free(&got);
     layer_free(&l);
@@ -280,6 +284,24 @@ static void test_fused_backward_threads_own_images(void **state) {
     gradients_free(&one);
     layer_free(&l);
     tdl_set_num_threads(before);
+}
+
+/* A workspace sized for a batch serves every smaller batch, now that it
+ * also holds two threads' regions (each thread's share in one chunk). */
+static void test_workspace_grows_with_the_batch(void **state) {
+    (void)state;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const pool_case *pc = &cases[k];
+        pool_layer l = layer_of_batch(pc, 1);
+        size_t previous = tdl_conv2d_workspace_size(&l.conv, 1);
+        for (int batch = 2; batch <= 64; ++batch) {
+            const size_t size = tdl_conv2d_workspace_size(&l.conv, batch);
+            if (size < previous) fail_msg("%s: %zu floats at batch %d, %zu at %d", pc->name, size, batch, previous,
+                                          batch - 1);
+            previous = size;
+        }
+        layer_free(&l);
+    }
 }
 
 /* Each gradient may be left out, and what is asked for still accumulates. */
@@ -335,6 +357,7 @@ int main(void) {
         cmocka_unit_test(test_fused_backward_matches_the_two_kernels),
         cmocka_unit_test(test_fused_backward_without_room_for_regions),
         cmocka_unit_test(test_fused_backward_threads_own_images),
+        cmocka_unit_test(test_workspace_grows_with_the_batch),
         cmocka_unit_test(test_fused_backward_accumulates_and_skips),
         cmocka_unit_test(test_fused_backward_refuses_mismatches),
     };
