@@ -188,6 +188,11 @@ static size_t whole_lines(size_t floats) {
  * its share, and places the images' bias sums after them: the largest chunk
  * up to `chunk` whose regions all fit in a workspace sized for the batch.
  * False when even one image does not fit. */
+/* A thread's region: a call's workspace (whole lines) and its partial of dkernel. */
+static size_t region_floats(size_t chunk_workspace, size_t partial) {
+    return whole_lines(chunk_workspace + partial);
+}
+
 static bool plan_thread_regions(chunks_job *j, int chunk) {
     const size_t image_sums = j->dbias != NULL ? whole_lines((size_t)j->batch * (size_t)j->conv->out_c) : 0;
     const size_t whole = tdl_conv2d_workspace_size(j->conv, j->batch);
@@ -196,7 +201,7 @@ static bool plan_thread_regions(chunks_job *j, int chunk) {
     const size_t partial = j->dkernel != NULL ? j->kernel_floats : 0;
     for (; chunk >= 1; chunk = chunk > 1 ? chunk / 2 : 0) {
         const size_t chunk_workspace = whole_lines(conv_workspace_for_call(j->conv, chunk));
-        const size_t region = whole_lines(chunk_workspace + partial);
+        const size_t region = region_floats(chunk_workspace, partial);
         if (chunk_workspace == 0 || region > available / (size_t)j->threads) continue;
         j->chunk = chunk;
         j->chunk_workspace = chunk_workspace;
@@ -228,12 +233,12 @@ size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch) {
     if (!tdl_team_can_split() || !conv_args_usable(conv, batch) || batch < 2 || conv_groups(conv) > 1) return 0;
     const int share = batch / 2 + batch % 2, chunk = chunk_for(conv, batch);
     const size_t call = conv_workspace_for_call(conv, chunk < share ? chunk : share);
-    const double partial = (double)conv_patch_size(conv) * (double)conv->out_c;
-    const double region = (double)call + partial + 32.0; /* whole_lines twice */
-    const double sums = (double)batch * (double)conv->out_c + 16.0;
-    const double total = 2.0 * region + sums;
-    if (call == 0 || call == SIZE_MAX || total >= (double)SIZE_MAX / 2.0) return 0;
-    return (size_t)total;
+    const size_t partial = conv_patch_size(conv) * (size_t)conv->out_c;
+    /* Counted in double first: each whole_lines adds at most 15. */
+    const double bound = 2.0 * ((double)call + (double)partial + 32.0) + (double)batch * conv->out_c + 16.0;
+    if (call == 0 || bound >= (double)SIZE_MAX / 2.0) return 0;
+    /* plan_thread_regions' arithmetic: two regions, then the images' sums. */
+    return 2 * region_floats(whole_lines(call), partial) + whole_lines((size_t)batch * (size_t)conv->out_c);
 }
 
 void conv_backward_in_chunks(float *dx, float *dkernel, float *dbias, const float *x, const float *kernel,

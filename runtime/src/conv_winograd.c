@@ -93,6 +93,17 @@ static bool wino_suits(const tdl_conv2d_desc *d) {
            d->dilation_h == 1 && d->dilation_w == 1 && narrow >= WINO_MIN_CHANNELS && wide >= WINO_WIDE_CHANNELS;
 }
 
+/* Blocks of `tiles` tiles: how many an image has, and a block's planes and slot. */
+static void set_block_tiles(wino_geometry *g, const tdl_conv2d_desc *d, int tiles) {
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
+    const size_t per_image = (size_t)g->tiles_h * (size_t)g->tiles_w;
+    g->block_tiles = tiles;
+    g->blocks_per_image = per_image / (size_t)tiles + (per_image % (size_t)tiles != 0);
+    g->v_plane = (size_t)tiles * c + WINO_PLANE_PAD;
+    g->m_plane = (size_t)tiles * f + WINO_PLANE_PAD;
+    g->slot = WINO_POSITIONS * (g->v_plane + g->m_plane) + WINO_POSITIONS * c + 4 * f;
+}
+
 static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
     wino_geometry g;
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
@@ -102,13 +113,9 @@ static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
     double fit = WINO_BLOCK_BYTES / ((double)WINO_POSITIONS * (double)(c + f) * sizeof(float));
     if (fit < WINO_MIN_TILES) fit = WINO_MIN_TILES;
     if (fit > WINO_MAX_TILES) fit = WINO_MAX_TILES;
-    g.block_tiles = (double)per_image < fit ? (int)per_image : (int)fit;
-    g.blocks_per_image = per_image / (size_t)g.block_tiles + (per_image % (size_t)g.block_tiles != 0);
     g.u_plane = c * f + WINO_PLANE_PAD;
     g.transformed_kernel = WINO_POSITIONS * g.u_plane;
-    g.v_plane = (size_t)g.block_tiles * c + WINO_PLANE_PAD;
-    g.m_plane = (size_t)g.block_tiles * f + WINO_PLANE_PAD;
-    g.slot = WINO_POSITIONS * (g.v_plane + g.m_plane) + WINO_POSITIONS * c + 4 * f;
+    set_block_tiles(&g, d, (double)per_image < fit ? (int)per_image : (int)fit);
     return g;
 }
 
@@ -123,13 +130,8 @@ static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
 static wino_geometry geometry_for(const tdl_conv2d_desc *d, int batch, bool halves) {
     wino_geometry g = geometry_of(d);
     const size_t per_image = (size_t)g.tiles_h * (size_t)g.tiles_w;
-    if (halves && (size_t)batch * g.blocks_per_image < 2 && per_image >= 2 * WINO_MIN_TILES) {
-        g.block_tiles = (int)((per_image + 1) / 2);
-        g.blocks_per_image = 2;
-        g.v_plane = (size_t)g.block_tiles * (size_t)d->in_c + WINO_PLANE_PAD;
-        g.m_plane = (size_t)g.block_tiles * (size_t)d->out_c + WINO_PLANE_PAD;
-        g.slot = WINO_POSITIONS * (g.v_plane + g.m_plane) + WINO_POSITIONS * (size_t)d->in_c + 4 * (size_t)d->out_c;
-    }
+    if (halves && (size_t)batch * g.blocks_per_image < 2 && per_image >= 2 * WINO_MIN_TILES)
+        set_block_tiles(&g, d, (int)((per_image + 1) / 2));
     return g;
 }
 
