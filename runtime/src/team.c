@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "tdl/runtime.h"
+#include "vector_state.h"
 
 enum {
     TEAM_MAX_THREADS = 64,
@@ -131,6 +132,12 @@ static bool all_finished(unsigned unused) {
     return atomic_load(&unfinished) == 0;
 }
 
+/* One share, which leaves the vector registers clean (vector_state.h). */
+static void run_share(tdl_team_fn body, void *context, int t, int threads) {
+    body(context, t, threads);
+    tdl_vector_state_clean();
+}
+
 /* Worker `index` (1-based): runs share `index` of every job that has one. */
 static void *worker_main(void *argument) {
     const int index = (int)(intptr_t)argument;
@@ -139,7 +146,7 @@ static void *worker_main(void *argument) {
     for (;;) {
         wait_until(new_generation, seen, &work_ready);
         seen = atomic_load(&generation);
-        if (index < job.threads) job.body(job.context, index, job.threads);
+        if (index < job.threads) run_share(job.body, job.context, index, job.threads);
         if (atomic_fetch_sub(&unfinished, 1) == 1) {
             /* The last one out wakes a leader that went to sleep. */
             pthread_mutex_lock(&lock);
@@ -170,7 +177,7 @@ void tdl_team_run(int threads, tdl_team_fn body, void *context) {
     if (threads > TEAM_MAX_THREADS) threads = TEAM_MAX_THREADS;
     /* Nested, or the team busy with another caller: every share here. */
     if (threads <= 1 || inside_team || pthread_mutex_trylock(&leader) != 0) {
-        for (int t = 0; t < threads || t == 0; ++t) body(context, t, threads < 1 ? 1 : threads);
+        for (int t = 0; t < threads || t == 0; ++t) run_share(body, context, t, threads < 1 ? 1 : threads);
         return;
     }
     start_workers(threads - 1);
@@ -184,9 +191,9 @@ void tdl_team_run(int threads, tdl_team_fn body, void *context) {
     atomic_fetch_add(&generation, 1);
     pthread_cond_broadcast(&work_ready);
     pthread_mutex_unlock(&lock);
-    body(context, 0, threads);
+    run_share(body, context, 0, threads);
     /* Shares of workers that could not be started. */
-    for (int t = workers + 1; t < threads; ++t) body(context, t, threads);
+    for (int t = workers + 1; t < threads; ++t) run_share(body, context, t, threads);
     wait_until(all_finished, 0, &work_done);
     inside_team = false;
     pthread_mutex_unlock(&leader);

@@ -4,6 +4,7 @@
  * the same shares handed out piece by piece, so that a thread that finishes
  * early takes over the rest of a slower one's. */
 #include "team.h"
+#include "vector_state.h"
 
 #include <limits.h>
 
@@ -26,6 +27,7 @@ void tdl_team_split(size_t n, double item_work, double min_work_per_thread, tdl_
     if ((size_t)threads > n) threads = (int)n;
     if (threads <= 1) {
         items(context, 0, n);
+        tdl_vector_state_clean();
         return;
     }
     split_job job = {n, items, context};
