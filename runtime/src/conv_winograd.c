@@ -36,6 +36,7 @@
 
 #include "conv_internal.h"
 #include "team.h"
+#include "vector_state.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 #include "warm.h"
@@ -428,6 +429,7 @@ static void run_block(const wino_job *j, size_t block, float *slot) {
     const libxsmm_smmfunction gemm = tiles == j->g.block_tiles ? j->full : j->ragged;
     for (size_t e = 0; e < WINO_POSITIONS; ++e)
         gemm(j->u + e * j->g.u_plane, v + e * j->g.v_plane, m + e * j->g.m_plane);
+    tdl_vector_state_clean();
     for (int t = 0; t < tiles; ++t) transform_output_tile(j, m, border, y_image, first + t, t);
 }
 

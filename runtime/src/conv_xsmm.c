@@ -28,6 +28,7 @@
 
 #include "conv_internal.h"
 #include "team.h"
+#include "vector_state.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 
@@ -330,6 +331,7 @@ static void forward_share(void *context, int t, int threads) {
                 for (unsigned long long i = 0; i < list.count; ++i) b[i] = top + list.offset[i];
                 (tap == 0 ? j->kernel_first : j->kernel)(list.a, b, y_row, &list.count);
             }
+            tdl_vector_state_clean();
             /* Bias and activation while the row is in L1, relu in the same pass. */
             if (j->bias != NULL && d->activation == TDL_ACTIVATION_RELU) {
                 add_bias_relu_rows(y_row, j->bias, ow_n, f);
@@ -436,6 +438,7 @@ static void backprop_input_share(void *context, int t, int threads) {
                     ++count;
                 }
                 if (count > 0) j->kernel(a, b, dx_row, &count);
+                tdl_vector_state_clean();
             }
         }
         row += (size_t)(r.end - r.begin);
@@ -523,6 +526,7 @@ static void backprop_filter_share(void *context, int t, int threads) {
                     b[count] = transposed + i * f * ow_n;
                 }
                 j->kernel(a, b, partial + tap * f * c, &count);
+                tdl_vector_state_clean();
             }
         }
         row += rows;

@@ -33,6 +33,7 @@
 
 #include "conv_internal.h"
 #include "team.h"
+#include "vector_state.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 
@@ -196,6 +197,7 @@ static void filter_share(void *context, int t, int threads) {
             unsigned long long one = 1;
             j->kernel(&a, &s, partial + (size_t)kh * row_product, &one);
         }
+        tdl_vector_state_clean();
     }
 }
 
@@ -310,6 +312,7 @@ static void input_share(void *context, int t, int threads) {
         }
         if (count == 0) continue;
         j->kernel(a, b, gathered, &count);
+        tdl_vector_state_clean();
         add_gathered(j->dx + r * (size_t)d->in_w * (size_t)d->in_c, gathered, d);
     }
 }

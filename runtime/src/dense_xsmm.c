@@ -39,6 +39,7 @@
 #include "dense_internal.h"
 #include "owned_rows.h"
 #include "team.h"
+#include "vector_state.h"
 #include "tdl/runtime.h"
 #include "warm.h"
 
@@ -49,12 +50,15 @@
 /* TILE_UNITS: four AVX-512 registers of units per column of a tile.
  * TILE_BATCH / TILE_FEATURES: columns of a forward / gradient tile; a forward
  * tile's inputs (F x 16 floats) stay in L2 for every unit block.
- * MIN_UNITS: narrower layers (logits) leave most of a vector empty, and
- * OpenBLAS measured as fast there. MIN_UNITS_FORWARD: outside a training
- * step the forward takes logits of 8 to 15 units too: mnist_convnet's
- * 1600 -> 10 at batch 32 took 17.4 us on OpenBLAS and 9.3 here (its whole
- * forward on two threads 2-7% faster); in a training step the gradients
- * stay on OpenBLAS and the forward measured no faster.
+ * MIN_UNITS: narrower layers leave most of a vector empty, and OpenBLAS
+ * measured as fast there. Logits of 8 to 15 units are taken here: with
+ * OpenBLAS's AVX2 kernels they ran about as fast either way (mnist_convnet's
+ * 1600 -> 10 forward at batch 32: 17.4 us on OpenBLAS, 9.3 here; its
+ * gradients 1-3% slower here), but on a CPU that OpenBLAS 0.3.21 does not
+ * know (a Xeon of family 6, model 207) it falls back to its SSE3 kernels:
+ * that layer's training forward took 0.137 ms there and 0.024 here, its
+ * backward 0.22 and 0.067; the MLP's step at batch 32 on two threads went
+ * from 0.94-1.05 to 0.69-0.80 ms.
  * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
  * stays on fewer threads, as the other kernels do. The forward's bound is
  * about a tenth of it: a forward's team is awake from the layer before, and
@@ -69,7 +73,7 @@
  * batch 32 on two threads 1.19 ms against 0.82 before the kernels were
  * split by rows. The kernel's gradient keeps the full bound too: a quarter
  * of it changed nothing measurable. */
-enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 16, MIN_UNITS_FORWARD = 8 };
+enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 8 };
 /* The input's gradient: TILE_BATCH_ROWS batch rows (vector lanes) by
  * TILE_COLUMNS features per call; below MIN_BATCH rows a vector is mostly
  * empty and BLAS's layout measured as fast. On this machine, one thread:
@@ -93,11 +97,9 @@ static _Thread_local bool in_training_step;
 
 void dense_set_training_step(bool inside) { in_training_step = inside; }
 
-static bool enabled_from(const tdl_dense_desc *d, int min_units) {
-    return d->units >= min_units && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
+static bool enabled(const tdl_dense_desc *d) {
+    return d->units >= MIN_UNITS && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
 }
-
-static bool enabled(const tdl_dense_desc *d) { return enabled_from(d, MIN_UNITS); }
 
 /* Makes the kernels for an (m x n) result in tiles of tile_m x tile_n; false
  * when libxsmm cannot generate one of them. */
@@ -211,6 +213,7 @@ static void forward_share(void *context, int t, int threads) {
         const tile c = tile_at(&j->tiles, index);
         float *y = j->y + (size_t)c.column * units + (size_t)c.unit;
         c.kernel(j->kernel + c.unit, j->x + (size_t)c.column * features, y);
+        tdl_vector_state_clean();
         for (int b = 0; b < c.columns; ++b) {
             float *row = y + (size_t)b * units;
             if (j->bias != NULL) {
@@ -223,7 +226,7 @@ static void forward_share(void *context, int t, int threads) {
 
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {
-    if (!enabled_from(d, in_training_step ? MIN_UNITS : MIN_UNITS_FORWARD)) return false;
+    if (!enabled(d)) return false;
     forward_job job = {.d = d, .batch = (size_t)batch, .y = y, .x = x, .kernel = kernel, .bias = bias};
     const int units = d->units, features = d->in_features;
     if (!tile_kernels_make(&job.tiles, units, batch, features, units, features, units, false, false, TILE_UNITS,
@@ -270,6 +273,7 @@ static void owned_forward_sum_share(void *context, int t, int threads) {
         c.kernel(j->kernel + feature * units + (size_t)c.unit, j->x + (size_t)c.column * features + feature,
                  into + (size_t)c.column * units + (size_t)c.unit);
     }
+    tdl_vector_state_clean();
 }
 
 static void owned_forward_add_share(void *context, int t, int threads) {
@@ -336,6 +340,7 @@ static void kernel_gradient_share(void *context, int t, int threads) {
         /* c.column is a feature: row c.column of dkernel, column c.column of x. */
         c.kernel(j->dpre + c.unit, j->x + c.column, j->dkernel + (size_t)c.column * (size_t)j->units + (size_t)c.unit);
     }
+    tdl_vector_state_clean();
 }
 
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
@@ -401,6 +406,7 @@ static void input_gradient_share(void *context, int t, int threads) {
             c.kernel(j->dpre_transposed + c.unit, j->kernel + (size_t)c.column * (size_t)j->units,
                      j->dx_transposed + (size_t)c.column * (size_t)j->batch + (size_t)c.unit);
         }
+        tdl_vector_state_clean();
         const size_t col0 = block_n * (size_t)k->tile_n;
         const size_t col1 = col0 + (size_t)k->tile_n < (size_t)j->features ? col0 + (size_t)k->tile_n
                                                                           : (size_t)j->features;

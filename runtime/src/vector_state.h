@@ -12,10 +12,12 @@
  * 0.30 ms after a kernel against 0.013 ms with the halves cleared. AMD's
  * cores pay nothing, which is why the earlier machines never showed it.
  *
- * So every share the thread team runs (team.c, team_split.c) ends with
- * tdl_vector_state_clean(): a kernel's last libxsmm call is always inside a
- * share, and the threads that ran it return to the caller's code or wait
- * for the next job with the halves cleared. */
+ * So every call of a libxsmm kernel is followed by tdl_vector_state_clean(),
+ * before the plain C around it (a dense layer's bias, the transposes)
+ * runs; and, should a kernel ever miss one, every share the thread team
+ * runs ends with it too (team.c, team_split.c), so the threads return to
+ * the caller's code or wait for the next job with the halves clear. A
+ * kernel call does microseconds of work; vzeroupper costs a cycle or so. */
 #ifndef TDL_VECTOR_STATE_H
 #define TDL_VECTOR_STATE_H
 

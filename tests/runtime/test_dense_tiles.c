@@ -3,8 +3,8 @@
  * reference, on
  * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
  * batches of 1, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8;
- * and the forward of logits of 10 and 8 units, which libxsmm takes outside a
- * training step), one thread and two (the largest batch is work enough for the team to
+ * and logits of 10 and 8 units, the narrowest libxsmm takes), one thread
+ * and two (the largest batch is work enough for the team to
  * split). On the libxsmm path every tile is one sum written by one thread, so
  * the thread count must not change a bit; OpenBLAS's blocking follows the
  * rows each thread gets, so the BLAS path is only held to the tolerance.
@@ -99,8 +99,7 @@ static void test_forward_matches_reference(void **state) {
     free(data);
 }
 
-/* Logits of 10 units, which the forward outside a training step runs on
- * libxsmm (8 to 15 units; a training step's gradients keep them on BLAS). */
+/* Logits of 10 and 8 units, which libxsmm takes (8 units and up). */
 static void test_logits_forward_matches_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
@@ -110,53 +109,74 @@ static void test_logits_forward_matches_reference(void **state) {
 }
 
 /* With a linear activation dpre = dy, so dkernel = x^T dy and dx = dy
- * kernel^T, each plus what was there. */
-static void test_gradients_match_reference(void **state) {
-    (void)state;
-    dense_data *data = data_make();
-    const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
-    enum { WORKSPACE = MAX_B * (2 * U + F), GUARD = 16 };
-    static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[2][F * U], dx[2][MAX_B * F];
+ * kernel^T, each plus what was there: a layer of the data's first `units`
+ * (at most U) on one thread and two. */
+static void check_gradients(const dense_data *data, int units) {
+    const tdl_dense_desc d = {.in_features = F, .units = units, .activation = TDL_ACTIVATION_LINEAR};
+    enum { WORKSPACE_MOST = MAX_B * (2 * U + F), GUARD = 16 };
+    static float kernel[F * U], dy[MAX_B * U], y[MAX_B * U], workspace[WORKSPACE_MOST + GUARD];
+    static float dkernel[2][F * U], dx[2][MAX_B * F];
+    for (int f = 0; f < F; ++f)
+        for (int u = 0; u < units; ++u) kernel[f * units + u] = data->kernel[f * U + u];
+    for (int b = 0; b < MAX_B; ++b)
+        for (int u = 0; u < units; ++u) dy[b * units + u] = data->dy[b * U + u];
     /* dpre, then dpre^T and dx^T where libxsmm is built in (dpre alone without). */
+    const size_t with_transposes = (size_t)MAX_B * (size_t)(2 * units + F), dpre_alone = (size_t)MAX_B * units;
     const size_t workspace_floats = tdl_dense_workspace_size(&d, MAX_B);
-    assert_true(workspace_floats == WORKSPACE || workspace_floats == MAX_B * U);
-    if (tdl_xsmm_available()) assert_int_equal(workspace_floats, WORKSPACE);
+    assert_true(workspace_floats == with_transposes || workspace_floats == dpre_alone);
+    if (tdl_xsmm_available()) assert_int_equal(workspace_floats, with_transposes);
+    const size_t kernel_floats = (size_t)F * (size_t)units;
     for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
         const int batch = batches[i];
-        tdl_dense_forward(y, data->x, data->kernel, NULL, &d, batch);
+        tdl_dense_forward(y, data->x, kernel, NULL, &d, batch);
         for (int threads = 1; threads <= 2; ++threads) {
             const int before = tdl_get_num_threads();
             tdl_set_num_threads(threads);
             /* Gradients accumulate; the workspace's old values must not matter. */
-            for (int k = 0; k < F * U; ++k) dkernel[threads - 1][k] = 0.5f;
+            for (size_t k = 0; k < kernel_floats; ++k) dkernel[threads - 1][k] = 0.5f;
             for (int k = 0; k < MAX_B * F; ++k) dx[threads - 1][k] = 0.25f;
-            for (int k = 0; k < WORKSPACE + GUARD; ++k) workspace[k] = NAN;
-            tdl_dense_backward(dx[threads - 1], dkernel[threads - 1], NULL, data->dy, y, data->x, data->kernel, &d,
-                               batch, workspace);
-            for (size_t k = workspace_floats; k < WORKSPACE + GUARD; ++k) assert_true(isnan(workspace[k]));
+            for (size_t k = 0; k < workspace_floats + GUARD; ++k) workspace[k] = NAN;
+            tdl_dense_backward(dx[threads - 1], dkernel[threads - 1], NULL, dy, y, data->x, kernel, &d, batch,
+                               workspace);
+            for (size_t k = workspace_floats; k < workspace_floats + GUARD; ++k) assert_true(isnan(workspace[k]));
             tdl_set_num_threads(before);
         }
         if (thread_count_exact()) {
-            assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+            assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * kernel_floats);
             assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * F);
         }
         for (int f = 0; f < F; ++f) {
-            for (int u = 0; u < U; ++u) {
+            for (int u = 0; u < units; ++u) {
                 double s = 0.5;
-                for (int b = 0; b < batch; ++b) s += (double)data->x[b * F + f] * data->dy[b * U + u];
-                assert_close(dkernel[0][f * U + u], s);
-                assert_close(dkernel[1][f * U + u], s);
+                for (int b = 0; b < batch; ++b) s += (double)data->x[b * F + f] * dy[b * units + u];
+                assert_close(dkernel[0][f * units + u], s);
+                assert_close(dkernel[1][f * units + u], s);
             }
         }
         for (int b = 0; b < batch; ++b) {
             for (int f = 0; f < F; ++f) {
                 double s = 0.25;
-                for (int u = 0; u < U; ++u) s += (double)data->dy[b * U + u] * data->kernel[f * U + u];
+                for (int u = 0; u < units; ++u) s += (double)dy[b * units + u] * kernel[f * units + u];
                 assert_close(dx[0][b * F + f], s);
                 assert_close(dx[1][b * F + f], s);
             }
         }
     }
+}
+
+static void test_gradients_match_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    check_gradients(data, U);
+    free(data);
+}
+
+/* Logits of 10 and 8 units, whose gradients libxsmm takes too (8 units and up). */
+static void test_logits_gradients_match_reference(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    check_gradients(data, 10);
+    check_gradients(data, 8);
     free(data);
 }
 
@@ -165,6 +185,7 @@ int main(void) {
         cmocka_unit_test(test_forward_matches_reference),
         cmocka_unit_test(test_logits_forward_matches_reference),
         cmocka_unit_test(test_gradients_match_reference),
+        cmocka_unit_test(test_logits_gradients_match_reference),
     };
     /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
