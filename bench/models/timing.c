@@ -20,6 +20,11 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+double timing_median(double *values, int count) {
+    qsort(values, (size_t)count, sizeof values[0], compare_doubles);
+    return values[count / 2];
+}
+
 double timing_median_ms(const timing_plan *plan, timed_call call, void *ctx) {
     double one_call = 0;
     const int warm_up = plan->warm_up_calls < 1 ? 1 : plan->warm_up_calls;
@@ -40,6 +45,5 @@ double timing_median_ms(const timing_plan *plan, timed_call call, void *ctx) {
         for (int i = 0; i < repeats; ++i) call(ctx);
         samples[r] = (timing_now_seconds() - start) / repeats;
     }
-    qsort(samples, (size_t)runs, sizeof samples[0], compare_doubles);
-    return 1e3 * samples[runs / 2];
+    return 1e3 * timing_median(samples, runs);
 }

@@ -15,6 +15,8 @@ typedef struct timing_plan {
 typedef void (*timed_call)(void *ctx);
 
 double timing_now_seconds(void);
+/* The median of values[0..count), count >= 1; sorts them. */
+double timing_median(double *values, int count);
 /* Median over plan->runs of the mean time of one call, in milliseconds. */
 double timing_median_ms(const timing_plan *plan, timed_call call, void *ctx);
 
