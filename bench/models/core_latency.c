@@ -6,11 +6,12 @@
  *
  * bench/run prints it before and after a run. On a virtual machine the host
  * decides where the two virtual cores sit, and moves them: on the
- * development machine the round trip was 150-180 ns at one time and
- * 520-550 ns at another (it went from 168 to 549 ns during one run), and
- * the two-thread figures moved with it (every model's two-thread speed
- * 1.81-2.15x its one-thread speed in one run, 1.20-1.90x in that one).
- * Prints "one core" when fewer than two are available. */
+ * development machine the round trip was 150-180 ns at some times and
+ * 450-650 ns at others, and the two-thread figures moved with it (every
+ * model at batch 32 and 128 ran 1.81-2.15x faster on two threads than on
+ * one in a run just before 153-180 ns was read, and 1.20-1.90x in the next
+ * run, which began at 168 ns and ended at 549). Prints "one core" when
+ * fewer than two are available. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
