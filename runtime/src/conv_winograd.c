@@ -26,6 +26,16 @@
  * size) gathers its patch into a zeroed copy first; a tile whose outputs
  * leave the output writes them to a local copy and keeps the ones inside.
  *
+ * U is made anew each call (the weights change between training steps). On
+ * a team, each thread reads all of it for every block. Outside a training
+ * step, a call on up to WINO_OWN_U_THREADS threads gives each thread a U of
+ * its own, which it makes itself, so no part of U crosses between the
+ * cores. In a training step the threads share one U,
+ * each making part of it, since there the workspace past the slots is the
+ * backward pass's per-thread regions (conv_backward_chunks.c), and a copy
+ * there would move between the cores twice a step. Either way U has the
+ * same bits, and so do the results.
+ *
  * libxsmm GEMMs only: without libxsmm (or on the BLAS path, or where it
  * cannot JIT) the layer goes to the other paths, which also take every
  * shape this one declines. */
@@ -56,6 +66,15 @@
  * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
  * WINO_CHUNK: channels moved through a transform at once (one AVX-512
  * register; the locals of a chunk are what the vectoriser works on).
+ * WINO_OWN_U_THREADS: the most threads that get a U of their own; the
+ * scratch holds a copy for each after the first. Measured against a shared
+ * U on two threads (vgg_small's 8x8x128 -> 128 layer, U 1 MB, at batch 32):
+ * 1.24-1.29 ms a call against 1.04, since a U shared is half made on the
+ * other core and the lines each thread read in the last call must be taken
+ * back from it before they are rewritten. vgg_small's forward on two
+ * threads (medians of 7-9 alternating processes): 0.507 -> 0.442 ms at
+ * batch 1, 6.71 -> 6.38 at batch 32, 25.5 -> 24.5 at batch 128. More
+ * threads share one U: each copy costs a U of workspace.
  * WINO_PLANE_PAD: floats (one cache line) between the end of one position's
  * matrix of U, V or M and the start of the next. The transforms read or
  * write all 16 positions at once, and with C x F a power of two (128 x 128:
@@ -71,6 +90,7 @@ enum {
     WINO_MAX_TILES = 64,
     WINO_CHUNK = 16,
     WINO_PLANE_PAD = 16,
+    WINO_OWN_U_THREADS = 2,
 };
 #define WINO_BLOCK_BYTES (384.0 * 1024.0)
 /* Below this much work per thread a call stays on fewer threads (conv_xsmm.c). */
@@ -147,7 +167,8 @@ static bool sizes_fit(const tdl_conv2d_desc *d) {
     const double c = d->in_c, f = d->out_c;
     const double slot = WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + f) + 2.0 * WINO_PLANE_PAD + c) + 4.0 * f;
     const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0);
-    return WINO_POSITIONS * (c * f + WINO_PLANE_PAD) + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 &&
+    const double kernels = WINO_OWN_U_THREADS * WINO_POSITIONS * (c * f + WINO_PLANE_PAD);
+    return kernels + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 &&
            tiles < INT_MAX && d->in_h < INT_MAX / 2 && d->in_w < INT_MAX / 2 && d->out_h < INT_MAX / 2 &&
            d->out_w < INT_MAX / 2;
 }
@@ -156,13 +177,20 @@ static bool wino_enabled(const tdl_conv2d_desc *d) {
     return wino_suits(d) && sizes_fit(d) && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
 }
 
-size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
-    if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
-    /* Either geometry, whatever the team's size when the workspace is sized. */
+/* Floats of U and the slots of a call on `batch` images: where the other
+ * threads' own copies of U start. Either geometry, whatever the team's size
+ * when the workspace is sized. */
+static size_t shared_scratch_floats(const tdl_conv2d_desc *d, int batch) {
     const wino_geometry whole = geometry_for(d, batch, false), halves = geometry_for(d, batch, true);
     const size_t slots_whole = (size_t)slots_for(&whole, batch) * whole.slot;
     const size_t slots_halves = (size_t)slots_for(&halves, batch) * halves.slot;
     return whole.transformed_kernel + (slots_whole > slots_halves ? slots_whole : slots_halves);
+}
+
+size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
+    const size_t copies = tdl_team_can_split() ? WINO_OWN_U_THREADS - 1 : 0;
+    return shared_scratch_floats(d, batch) + copies * geometry_of(d).transformed_kernel;
 }
 
 size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
@@ -324,20 +352,26 @@ typedef struct wino_job {
     bool input_gradient;              /* y += the input's gradient of the layer `layer` */
     const tdl_conv2d_desc *layer;     /* whose kernel this is (d itself for forward) */
     float *y, *u, *slots;
+    float *own_u; /* thread t > 0's own U at (t - 1) * transformed_kernel, or NULL: one U shared */
     const float *x, *kernel, *bias, *scale, *shift;
     tdl_team_pieces pieces; /* of blocks: each block's outputs are its own */
 } wino_job;
 
-/* U for input channels [begin, end) of the convolution run (d). */
-static void kernel_items(void *context, size_t begin, size_t end) {
-    const wino_job *j = context;
+/* u for input channels [begin, end) of the convolution run (d). */
+static void transform_kernel_into(const wino_job *j, float *u, size_t begin, size_t end) {
     const size_t c = (size_t)j->layer->in_c, f = (size_t)j->layer->out_c;
     for (size_t i = begin; i < end; ++i) {
         if (j->input_gradient)
-            transform_flipped_kernel_rows(j->u, j->kernel, i, c, f);
+            transform_flipped_kernel_rows(u, j->kernel, i, c, f);
         else
-            transform_kernel_rows(j->u, j->kernel, i, c, f);
+            transform_kernel_rows(u, j->kernel, i, c, f);
     }
+}
+
+/* The shared U, split over the team by input channels. */
+static void kernel_items(void *context, size_t begin, size_t end) {
+    const wino_job *j = context;
+    transform_kernel_into(j, j->u, begin, end);
 }
 
 /* V for tile `tile` (block column `column`) of image x_image. */
@@ -403,9 +437,9 @@ static void transform_output_tile(const wino_job *j, const float *m, float *bord
     }
 }
 
-/* Block `block` of the batch: transform its patches, run the 16 GEMMs,
- * transform their results into y. */
-static void run_block(const wino_job *j, size_t block, float *slot) {
+/* Block `block` of the batch: transform its patches, run the 16 GEMMs on
+ * u, transform their results into y. */
+static void run_block(const wino_job *j, const float *u, size_t block, float *slot) {
     const tdl_conv2d_desc *d = j->d;
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
     const size_t image = block / j->g.blocks_per_image;
@@ -428,7 +462,7 @@ static void run_block(const wino_job *j, size_t block, float *slot) {
     for (int t = 0; t < tiles; ++t) transform_input_tile(j, v, patch_copy, x_image, first + t, t);
     const libxsmm_smmfunction gemm = tiles == j->g.block_tiles ? j->full : j->ragged;
     for (size_t e = 0; e < WINO_POSITIONS; ++e)
-        gemm(j->u + e * j->g.u_plane, v + e * j->g.v_plane, m + e * j->g.m_plane);
+        gemm(u + e * j->g.u_plane, v + e * j->g.v_plane, m + e * j->g.m_plane);
     tdl_vector_state_clean();
     for (int t = 0; t < tiles; ++t) transform_output_tile(j, m, border, y_image, first + t, t);
 }
@@ -440,9 +474,14 @@ static void block_share(void *context, int t, int threads) {
     (void)threads;
     wino_job *j = context;
     float *slot = j->slots + (size_t)t * j->g.slot;
+    float *u = j->u;
+    if (j->own_u != NULL) {
+        if (t > 0) u = j->own_u + (size_t)(t - 1) * j->g.transformed_kernel;
+        transform_kernel_into(j, u, 0, (size_t)j->d->in_c);
+    }
     size_t block, end;
     while (tdl_team_pieces_next(&j->pieces, t, &block, &end))
-        for (; block < end; ++block) run_block(j, block, slot);
+        for (; block < end; ++block) run_block(j, u, block, slot);
 }
 
 /* Column-major M(F x n) = U(F x C) * V(C x n), lda F, ldb C, ldc F
@@ -479,15 +518,19 @@ static bool run(wino_job *j, float *scratch) {
     if (threads < 1) threads = 1;
     if (!tdl_team_pieces_init(&j->pieces, blocks, PIECE_BLOCKS, threads)) return false;
 
-    /* U once per call: the weights change between training steps. When the
-     * blocks run on one thread, so does U: a U half written by another core
-     * made vgg_small's 8x8x128 -> 128 layer at batch 1 take 0.16 ms on two
-     * threads against 0.11 on one. */
-    const double kernel_work = (double)WINO_POSITIONS * (double)d->out_c * 4.0;
-    if (threads > 1)
+    /* U once per call, by each thread for itself (block_share) or shared.
+     * When the blocks run on one thread, so does the shared U: a U half
+     * written by another core made vgg_small's 8x8x128 -> 128 layer at
+     * batch 1 take 0.16 ms on two threads against 0.11 on one. */
+    j->own_u = NULL;
+    if (threads > 1 && threads <= WINO_OWN_U_THREADS && !tdl_team_in_training_step()) {
+        j->own_u = scratch + shared_scratch_floats(d, j->batch);
+    } else if (threads > 1) {
+        const double kernel_work = (double)WINO_POSITIONS * (double)d->out_c * 4.0;
         tdl_team_split((size_t)d->in_c, kernel_work, TDL_TEAM_MIN_THREAD_FLOATS, kernel_items, j);
-    else
+    } else {
         kernel_items(j, 0, (size_t)d->in_c);
+    }
 
     tdl_team_run(threads, block_share, j);
     return true;

@@ -12,12 +12,6 @@
 /* y (B,U) = activation(x (B,F) * kernel (F,U) + bias), bias may be NULL. */
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch);
-/* Whether the calling thread is inside a model's training step (model.c
- * sets it around the step's pass). There the optimizer has just rewritten
- * the weights on this core, and a small forward split over the team would
- * pull half of them to another, so it stays on fewer threads. */
-void dense_set_training_step(bool inside);
-
 /* dense_xsmm_forward in a training step, each thread of two summing over
  * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
  * unless the kernel has exactly two owners. */

@@ -93,10 +93,6 @@ typedef struct tile_kernels {
     int tile_m, tile_n, edge_m, edge_n, tiles_m, tiles_n;
 } tile_kernels;
 
-static _Thread_local bool in_training_step;
-
-void dense_set_training_step(bool inside) { in_training_step = inside; }
-
 static bool enabled(const tdl_dense_desc *d) {
     return d->units >= MIN_UNITS && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available();
 }
@@ -234,9 +230,9 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    const double min_thread_flops = in_training_step ? MIN_THREAD_FLOPS : MIN_THREAD_FLOPS_FORWARD;
+    const double min_thread_flops = tdl_team_in_training_step() ? MIN_THREAD_FLOPS : MIN_THREAD_FLOPS_FORWARD;
     const int threads = threads_for(&job.tiles, flops, min_thread_flops);
-    job.by_batch = !in_training_step && job.tiles.tiles_n >= threads;
+    job.by_batch = !tdl_team_in_training_step() && job.tiles.tiles_n >= threads;
     tdl_team_run(threads, forward_share, &job);
     return true;
 }
@@ -353,7 +349,7 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    const int owners = in_training_step ? owner_threads(d) : 1;
+    const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     job.owned = owners > 1 ? d : NULL;
     tdl_team_run(owners > 1 ? owners : threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
     return true;
@@ -442,7 +438,7 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
     if (threads > job.tiles.tiles_n) threads = job.tiles.tiles_n;
-    const int owners = in_training_step ? owner_threads(d) : 1;
+    const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     if (owners > 1) threads = owners;
     job.owned = owners > 1 ? d : NULL;
     tdl_team_run(threads, input_gradient_share, &job);
@@ -450,8 +446,6 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
 }
 
 #else /* !TDL_HAVE_LIBXSMM: BLAS does everything. */
-
-void dense_set_training_step(bool inside) { (void)inside; }
 
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {

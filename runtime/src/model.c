@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dense_internal.h"
 #include "optim_internal.h"
 #include "param_split.h"
+#include "team.h"
 #include "tdl/runtime.h"
 #include "vector.h"
 
@@ -294,9 +294,9 @@ tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int b
     if (status != TDL_STATUS_OK) return status;
     tdl_rng saved_rng = m->dropout_rng;
     float total = 0.0f;
-    dense_set_training_step(true);
+    tdl_team_set_training_step(true);
     status = m->info->train_pass(m, batch, inputs, &total, 1);
-    dense_set_training_step(false);
+    tdl_team_set_training_step(false);
     if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
     if (status != TDL_STATUS_OK) {
         m->dropout_rng = saved_rng; /* nothing changed */

@@ -55,6 +55,13 @@ static atomic_int requested_threads;
 /* Set on the team's own threads and on a caller while it leads the team. */
 static _Thread_local bool inside_team;
 
+/* Set on a caller while it runs a model's training step. */
+static _Thread_local bool inside_training_step;
+
+void tdl_team_set_training_step(bool inside) { inside_training_step = inside; }
+
+bool tdl_team_in_training_step(void) { return inside_training_step; }
+
 /* The team. `lock` guards the sleeping side of both handshakes and the
  * worker count; the job is published by bumping `generation`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

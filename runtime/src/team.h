@@ -78,6 +78,14 @@ bool tdl_team_pieces_init(tdl_team_pieces *p, size_t n, size_t grain, int thread
  * been taken. */
 bool tdl_team_pieces_next(tdl_team_pieces *p, int t, size_t *begin, size_t *end);
 
+/* Whether the calling thread is inside a model's training step (model.c
+ * sets it around the step's pass). A training step writes and reads again
+ * what an inference call does not (the optimizer's updates, the backward
+ * pass's per-thread regions of the workspace), so some kernels split their
+ * work another way there (dense_xsmm.c, conv_winograd.c). */
+void tdl_team_set_training_step(bool inside);
+bool tdl_team_in_training_step(void);
+
 /* Internal to blas.c: BLAS runs on one thread, inside the team. */
 void tdl_blas_use_one_thread(void);
 

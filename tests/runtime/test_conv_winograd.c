@@ -4,8 +4,9 @@
  * vector, rows of more tiles than a block and blocks of many rows, each
  * activation kind, bias or none, a folded batch_norm; the public entry
  * point takes it first; 1 to 3 threads and every batch give an image the
- * same bits; scratch is written before it is read; nothing past y is
- * written; the layers it declines.
+ * same bits, inside a training step (one U shared) and outside it (a U per
+ * thread, in the workspace as sized); scratch is written before it is read;
+ * nothing past y is written; the layers it declines.
  *
  * Tolerance: the sums have up to 9 * 130 products of size ~0.25; a direct
  * float convolution lands within ~1e-6 of double here, the transforms add a
@@ -26,6 +27,7 @@
 
 #include "conv_internal.h"
 #include "automatic_path.h"
+#include "team.h"
 #include "float_arrays.h"
 #include "input_gradient_threads.h"
 #include "tdl/runtime.h"
@@ -184,7 +186,11 @@ static void test_bias_and_folded_batch_norm(void **state) {
     }
 }
 
-/* Every thread count, and every batch the image sits in, give the same bits. */
+/* Every thread count, inside a training step and outside it, and every
+ * batch the image sits in, give the same bits; the workspace as sized holds
+ * every thread's own U (two threads outside a training step), and the
+ * threads' own copies are made before they are read (the workspace starts
+ * as NaN). */
 static void test_same_bits_for_threads_and_batches(void **state) {
     (void)state;
     if (!tdl_xsmm_available()) skip();
@@ -193,17 +199,34 @@ static void test_same_bits_for_threads_and_batches(void **state) {
     operands o = operands_of(&wc, true, false);
     const size_t ny = y_size(&d, wc.batch), per_image_y = ny / (size_t)wc.batch;
     const size_t per_image_x = x_size(&wc) / (size_t)wc.batch;
-    float *workspace = floats_filled(tdl_conv2d_forward_workspace_size(&d, wc.batch), NAN);
+    const size_t workspace_floats = tdl_conv2d_forward_workspace_size(&d, wc.batch);
+    float *workspace = floats_filled(workspace_floats + 1, NAN);
     float *first = floats_filled(ny, 7.0f), *again = floats_filled(ny, 7.0f);
     const int saved = tdl_get_num_threads();
     tdl_set_num_threads(1);
     tdl_conv2d_forward(first, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
-    for (int threads = 2; threads <= 3; ++threads) {
-        tdl_set_num_threads(threads);
-        memset(again, 0, ny * sizeof *again);
-        tdl_conv2d_forward(again, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
-        assert_memory_equal(again, first, ny * sizeof *first);
+    for (int training = 0; training <= 1; ++training) {
+        tdl_team_set_training_step(training == 1);
+        for (int threads = 2; threads <= 3; ++threads) {
+            for (size_t i = 0; i <= workspace_floats; ++i) workspace[i] = NAN;
+            tdl_set_num_threads(threads);
+            memset(again, 0, ny * sizeof *again);
+            tdl_conv2d_forward(again, o.x, o.kernel, o.bias, &d, wc.batch, workspace);
+            assert_memory_equal(again, first, ny * sizeof *first);
+            assert_true(isnan(workspace[workspace_floats]));
+        }
     }
+    tdl_team_set_training_step(false);
+    /* The kernel alone, in exactly the scratch it asks for. */
+    enum { GUARD = 16 };
+    const size_t scratch_floats = conv_winograd_forward_scratch_size(&d, wc.batch);
+    float *scratch = floats_filled(scratch_floats + GUARD, NAN);
+    tdl_set_num_threads(2);
+    memset(again, 0, ny * sizeof *again);
+    assert_true(conv_winograd_forward(again, o.x, o.kernel, o.bias, NULL, NULL, &d, wc.batch, scratch));
+    assert_memory_equal(again, first, ny * sizeof *first);
+    for (size_t i = scratch_floats; i < scratch_floats + GUARD; ++i) assert_true(isnan(scratch[i]));
+    free(scratch);
     /* Image 3 alone. */
     tdl_set_num_threads(2);
     memset(again, 0, ny * sizeof *again);

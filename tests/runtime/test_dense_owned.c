@@ -28,6 +28,7 @@
 #include "optim_internal.h"
 #include "owned_rows.h"
 #include "param_split.h"
+#include "team.h"
 #include "tdl/runtime.h"
 
 enum { MAX_F = 520, U = 211, MAX_B = 150, GUARD = 16 };
@@ -138,13 +139,13 @@ static void test_owned_gradients_match_reference(void **state) {
             for (int run = 0; run < 3; ++run) {
                 const int before = tdl_get_num_threads();
                 tdl_set_num_threads(run + 1);
-                dense_set_training_step(run > 0);
+                tdl_team_set_training_step(run > 0);
                 for (int k = 0; k < features * U; ++k) dkernel[run][k] = 0.5f;
                 for (int k = 0; k < batch * features; ++k) dx[run][k] = 0.25f;
                 for (int k = 0; k < WORKSPACE + GUARD; ++k) workspace[k] = NAN;
                 tdl_dense_backward(dx[run], dkernel[run], NULL, data->dy, y, data->x, data->kernel, &d, batch,
                                    workspace);
-                dense_set_training_step(false);
+                tdl_team_set_training_step(false);
                 tdl_set_num_threads(before);
             }
             if (on_libxsmm()) {
@@ -283,13 +284,13 @@ static void test_train_backward_writes_parameter_gradients(void **state) {
     for (int threads = 1; threads <= 2; ++threads) {
         const int before = tdl_get_num_threads();
         tdl_set_num_threads(threads);
-        dense_set_training_step(true);
+        tdl_team_set_training_step(true);
         for (int k = 0; k < F * U; ++k) dkernel[0][k] = 0.0f, dkernel[1][k] = NAN;
         for (int k = 0; k < U; ++k) dbias[0][k] = 0.0f, dbias[1][k] = NAN;
         for (int k = 0; k < B * F; ++k) dx[0][k] = dx[1][k] = 0.25f;
         tdl_dense_backward(dx[0], dkernel[0], dbias[0], data->dy, y, data->x, data->kernel, &d, B, workspace);
         tdl_dense_train_backward(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, B, workspace);
-        dense_set_training_step(false);
+        tdl_team_set_training_step(false);
         tdl_set_num_threads(before);
         assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
         assert_memory_equal(dbias[0], dbias[1], sizeof dbias[0]);

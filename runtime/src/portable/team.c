@@ -24,5 +24,12 @@ void tdl_team_run(int threads, tdl_team_fn body, void *context) {
     for (int t = 0; t < threads; ++t) body(context, t, threads);
 }
 
+/* One caller, no thread-local storage: a plain flag. */
+static bool inside_training_step;
+
+void tdl_team_set_training_step(bool inside) { inside_training_step = inside; }
+
+bool tdl_team_in_training_step(void) { return inside_training_step; }
+
 /* Nothing to tell: there is no BLAS. */
 void tdl_blas_use_one_thread(void) {}
