@@ -72,9 +72,9 @@
  * 1.24-1.29 ms a call against 1.04, since a U shared is half made on the
  * other core and the lines each thread read in the last call must be taken
  * back from it before they are rewritten. vgg_small's forward on two
- * threads (medians of 7-9 alternating processes): 0.507 -> 0.442 ms at
- * batch 1, 6.71 -> 6.38 at batch 32, 25.5 -> 24.5 at batch 128. More
- * threads share one U: each copy costs a U of workspace.
+ * threads (medians of 7-9 alternating processes): 6.71 -> 6.38 ms at batch
+ * 32, 25.5 -> 24.5 at batch 128. More threads share one U: each copy costs
+ * a U of workspace.
  * WINO_PLANE_PAD: floats (one cache line) between the end of one position's
  * matrix of U, V or M and the start of the next. The transforms read or
  * write all 16 positions at once, and with C x F a power of two (128 x 128:
@@ -93,9 +93,9 @@ enum {
     WINO_OWN_U_THREADS = 2,
 };
 #define WINO_BLOCK_BYTES (384.0 * 1024.0)
-/* Below this much work per thread a call stays on fewer threads (conv_xsmm.c). */
+/* Below this much work per thread a call stays on fewer threads, forward
+ * and input gradient alike (conv_xsmm.c). */
 #define WINO_MIN_THREAD_FLOPS 16.0e6
-#define WINO_MIN_THREAD_FLOPS_FORWARD 4.0e6
 
 /* Tiles and blocks of one layer. */
 typedef struct wino_geometry {
@@ -140,22 +140,6 @@ static wino_geometry geometry_of(const tdl_conv2d_desc *d) {
     return g;
 }
 
-/* geometry_of for a call on `batch` images. With `halves`, a batch of one
- * block (one image of at most WINO_MAX_TILES tiles) is cut into two blocks,
- * so that two threads can share it: vgg_small's forward at batch 1 on two
- * threads went from 0.246 to 0.213 ms (its Winograd layers no faster, but
- * no longer reading on one core what the layer before wrote on both). On
- * one thread the halves would only read U twice (0.252 -> 0.265 ms), so
- * they are cut only for a call that runs on more than one; an image's
- * outputs have the same bits either way (test_conv_winograd). */
-static wino_geometry geometry_for(const tdl_conv2d_desc *d, int batch, bool halves) {
-    wino_geometry g = geometry_of(d);
-    const size_t per_image = (size_t)g.tiles_h * (size_t)g.tiles_w;
-    if (halves && (size_t)batch * g.blocks_per_image < 2 && per_image >= 2 * WINO_MIN_TILES)
-        set_block_tiles(&g, d, (int)((per_image + 1) / 2));
-    return g;
-}
-
 static int slots_for(const wino_geometry *g, int batch) {
     const size_t blocks = (size_t)batch * g->blocks_per_image;
     return blocks < WINO_SLOTS ? (int)blocks : WINO_SLOTS;
@@ -178,13 +162,10 @@ static bool wino_enabled(const tdl_conv2d_desc *d) {
 }
 
 /* Floats of U and the slots of a call on `batch` images: where the other
- * threads' own copies of U start. Either geometry, whatever the team's size
- * when the workspace is sized. */
+ * threads' own copies of U start. */
 static size_t shared_scratch_floats(const tdl_conv2d_desc *d, int batch) {
-    const wino_geometry whole = geometry_for(d, batch, false), halves = geometry_for(d, batch, true);
-    const size_t slots_whole = (size_t)slots_for(&whole, batch) * whole.slot;
-    const size_t slots_halves = (size_t)slots_for(&halves, batch) * halves.slot;
-    return whole.transformed_kernel + (slots_whole > slots_halves ? slots_whole : slots_halves);
+    const wino_geometry g = geometry_of(d);
+    return g.transformed_kernel + (size_t)slots_for(&g, batch) * g.slot;
 }
 
 size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
@@ -496,14 +477,11 @@ static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int n) {
 /* Runs job j (d, the tensors and the mode set) on scratch. */
 static bool run(wino_job *j, float *scratch) {
     const tdl_conv2d_desc *d = j->d;
-    /* The work is the whole blocks' (ragged ones counted whole); a call
-     * that will run on a team may cut a lone block in halves. */
-    const wino_geometry whole = geometry_of(d);
-    const double flops = 2.0 * WINO_POSITIONS * (double)j->batch * (double)whole.blocks_per_image *
-                         (double)whole.block_tiles * (double)d->in_c * (double)d->out_c;
-    const double min_thread_flops = j->input_gradient ? WINO_MIN_THREAD_FLOPS : WINO_MIN_THREAD_FLOPS_FORWARD;
-    int threads = tdl_team_threads_for(flops, min_thread_flops);
-    j->g = geometry_for(d, j->batch, threads > 1);
+    /* The work is the whole blocks' (ragged ones counted whole). */
+    j->g = geometry_of(d);
+    const double flops = 2.0 * WINO_POSITIONS * (double)j->batch * (double)j->g.blocks_per_image *
+                         (double)j->g.block_tiles * (double)d->in_c * (double)d->out_c;
+    int threads = tdl_team_threads_for(flops, WINO_MIN_THREAD_FLOPS);
     const int per_image = j->g.tiles_h * j->g.tiles_w;
     j->ragged_tiles = per_image % j->g.block_tiles;
     j->full = dispatch(d, j->g.block_tiles);

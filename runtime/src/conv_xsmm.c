@@ -43,13 +43,14 @@
  * XSMM_MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms here)
  * a call stays on fewer threads: waking a sleeping team thread costs tens of
  * microseconds, more when another process holds its core.
- * XSMM_MIN_THREAD_FLOPS_FORWARD: the same for the forward, a quarter of
- * it: a forward's team is mostly awake from the layer before (as
- * dense_xsmm.c's forward). vgg_small's 32x32x32 -> 32 layer at batch 1
- * (18.9 MFLOP, with its max pool) went from 70 to 38 us on two threads;
- * with the Winograd layers after it split too (conv_winograd.c), the whole
- * forward from 0.246 to 0.213 ms (alone it gained nothing: the layers
- * after it, on one thread, read half their input from the other core).
+ * The forward keeps it too. From a quarter of it, vgg_small's forward at
+ * batch 1 (layers of 9.4 and 18.9 MFLOP, each then split) took 0.213 ms on
+ * two threads against 0.246 while the two cores were close, but 0.41-0.51
+ * against one thread's 0.33-0.40 on a virtual machine whose two vCPUs were
+ * half a microsecond apart (a cache line's round trip): each layer then
+ * reads half of its input, and writes half of its output, across them. At
+ * 16 MFLOP a thread it stays on one thread and takes 0.33-0.40 ms there
+ * (2026-12-02): a second thread is not to make a call slower.
  * XSMM_MIN_VECTOR_ROWS: the fewest rows of a kernel's output block (F for
  * forward, C for the gradients): libxsmm vectorises along them, and below 16
  * floats (one AVX-512 register) im2col + OpenBLAS measured faster, e.g. the
@@ -59,7 +60,6 @@
  * handles borders without copies. */
 enum { XSMM_SLOTS = 8, XSMM_MAX_REDUCE = 64, XSMM_MAX_PAD_GROWTH = 4, XSMM_MIN_VECTOR_ROWS = 16 };
 #define XSMM_MIN_THREAD_FLOPS 16.0e6
-#define XSMM_MIN_THREAD_FLOPS_FORWARD 4.0e6
 
 typedef libxsmm_smmfunction_reducebatch_addr xsmm_kernel;
 
@@ -387,7 +387,7 @@ bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const floa
     j.scale = scale;
     j.shift = shift;
     j.work_rows = (size_t)batch * (size_t)d->out_h;
-    tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch), XSMM_MIN_THREAD_FLOPS_FORWARD),
+    tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch), XSMM_MIN_THREAD_FLOPS),
                  forward_share, &j);
     return true;
 }
