@@ -30,11 +30,11 @@
  * a team, each thread reads all of it for every block. Outside a training
  * step, a call on up to WINO_OWN_U_THREADS threads gives each thread a U of
  * its own, which it makes itself, so no part of U crosses between the
- * cores. In a training step the threads share one U,
- * each making part of it, since there the workspace past the slots is the
- * backward pass's per-thread regions (conv_backward_chunks.c), and a copy
- * there would move between the cores twice a step. Either way U has the
- * same bits, and so do the results.
+ * cores. In a training step the threads share one U, each making part of
+ * it: there the workspace past the slots is the backward pass's per-thread
+ * regions (conv_backward_chunks.c), and a copy there would move between
+ * the cores twice a step. Either way U has the same bits, and so do the
+ * results.
  *
  * libxsmm GEMMs only: without libxsmm (or on the BLAS path, or where it
  * cannot JIT) the layer goes to the other paths, which also take every
