@@ -4,14 +4,21 @@
  * see real Fashion-MNIST images; VGG-small sees random 32x32x3 data.
  *
  *   bench_models [--threads N] [--runs N] [--run-ms X] [--data DIR]
- *                [--model NAME] [--mode forward|train] [--no-floor]
+ *                [--model NAME] [--mode forward|train] [--no-floor] [--cpu K]
  *
  * --model, --mode and --no-floor narrow a run down, e.g. for `perf record`.
+ * --cpu K (one thread only) pins the process to the K-th CPU it may run on
+ * (0 for the first): on a virtual machine one virtual core can run a model
+ * 1.5x slower than the other for minutes at a time, which bounds what two
+ * threads can gain over one (bench/run reports it).
  *
  * Prints one tab-separated line per configuration for bench/models/report.py:
  *   tsc  model  mode  batch  threads  ms  floor_ms
+ * where a pinned run writes tsc@cpuN instead of tsc (N: the CPU's number).
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,10 +214,12 @@ typedef struct options {
     const char *only_model;
     const char *only_mode;
     int skip_floor;
+    int pinned, cpu_index; /* --cpu given, and its index */
+    char kind[32]; /* the first field of each line: "tsc" or "tsc@cpuN" */
 } options;
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){1, {2, 9, 0.02}, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0};
+    *o = (options){1, {2, 9, 0.02}, "/usr/share/datasets/fashion-mnist", NULL, NULL, 0, 0, 0, "tsc"};
     for (int i = 1; i < argc; ++i) {
         const char *arg = argv[i];
         if (strcmp(arg, "--no-floor") == 0) {
@@ -228,7 +237,10 @@ static int parse_options(int argc, char **argv, options *o) {
         else if (strcmp(arg, "--runs") == 0) o->plan.runs = (int)strtol(value, &end, 10);
         else if (strcmp(arg, "--run-ms") == 0) o->plan.min_run_seconds = strtod(value, &end) / 1e3;
         else if (strcmp(arg, "--data") == 0) o->data_dir = value;
-        else if (strcmp(arg, "--model") == 0) o->only_model = value;
+        else if (strcmp(arg, "--cpu") == 0) {
+            o->pinned = 1;
+            o->cpu_index = (int)strtol(value, &end, 10);
+        } else if (strcmp(arg, "--model") == 0) o->only_model = value;
         else if (strcmp(arg, "--mode") == 0 && (strcmp(value, "forward") == 0 || strcmp(value, "train") == 0))
             o->only_mode = value;
         else {
@@ -244,7 +256,35 @@ static int parse_options(int argc, char **argv, options *o) {
         fprintf(stderr, "bench_models: --threads >= 1, --runs in [1, 101], --run-ms >= 0\n");
         return -1;
     }
+    if (o->pinned && (o->cpu_index < 0 || o->threads != 1)) {
+        fprintf(stderr, "bench_models: --cpu takes an index >= 0, and only with --threads 1\n");
+        return -1;
+    }
     return 0;
+}
+
+/* Pins the process to the index-th CPU of those it may run on and names
+ * its lines after that CPU. */
+static int pin_to_cpu(options *o) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        perror("bench_models: sched_getaffinity");
+        return -1;
+    }
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed) || seen++ != o->cpu_index) continue;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0) {
+            perror("bench_models: sched_setaffinity");
+            return -1;
+        }
+        snprintf(o->kind, sizeof o->kind, "tsc@cpu%d", cpu);
+        return 0;
+    }
+    fprintf(stderr, "bench_models: --cpu %d: the process may run on fewer CPUs\n", o->cpu_index);
+    return -1;
 }
 
 /* Reads one byte of every 4 KB page of the pool before a configuration is
@@ -289,7 +329,7 @@ static void bench_one_model(const bench_model *model, const data_pools *pools, c
         const double ms = timing_median_ms(&o->plan, call_forward, &c);
         const double floor =
             o->skip_floor ? 0 : gemm_floor_ms(model->gemms, model->gemm_count, c.batch, GEMM_FLOOR_FORWARD, &o->plan);
-        printf("tsc\t%s\tforward\t%d\t%d\t%.6f\t%.6f\n", model->name, c.batch, o->threads, ms, floor);
+        printf("%s\t%s\tforward\t%d\t%d\t%.6f\t%.6f\n", o->kind, model->name, c.batch, o->threads, ms, floor);
         fflush(stdout);
     }
     for (int i = 0; do_train && i < COUNT(train_batches); ++i) {
@@ -299,7 +339,7 @@ static void bench_one_model(const bench_model *model, const data_pools *pools, c
         const double ms = timing_median_ms(&o->plan, call_train, &c);
         const double floor =
             o->skip_floor ? 0 : gemm_floor_ms(model->gemms, model->gemm_count, c.batch, GEMM_FLOOR_TRAIN, &o->plan);
-        printf("tsc\t%s\ttrain\t%d\t%d\t%.6f\t%.6f\n", model->name, c.batch, o->threads, ms, floor);
+        printf("%s\t%s\ttrain\t%d\t%d\t%.6f\t%.6f\n", o->kind, model->name, c.batch, o->threads, ms, floor);
         fflush(stdout);
     }
     model->destroy(instance);
@@ -308,6 +348,7 @@ static void bench_one_model(const bench_model *model, const data_pools *pools, c
 int main(int argc, char **argv) {
     options o;
     if (parse_options(argc, argv, &o) != 0) return 2;
+    if (o.pinned && pin_to_cpu(&o) != 0) return 1;
     tdl_set_num_threads(o.threads);
     data_pools pools = {0};
     if (load_pools(&pools, o.data_dir) != 0) {

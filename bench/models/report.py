@@ -25,7 +25,7 @@ def forward_flops_per_example(tsc, models_dir, name):
 
 
 def read_results(paths):
-    tsc, torch = {}, {}
+    tsc, torch, pinned = {}, {}, {}
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -36,9 +36,47 @@ def read_results(paths):
                 key = (model, mode, int(batch), int(threads))
                 if kind == "tsc":
                     tsc[key] = (float(ms), float(extra))
+                elif kind.startswith("tsc@"):
+                    pinned.setdefault(key, {})[kind[len("tsc@"):]] = float(ms)
                 elif kind == "torch" and (key not in torch or float(ms) < torch[key][0]):
                     torch[key] = (float(ms), extra)  # the faster of the thread splits
-    return tsc, torch
+    return tsc, torch, pinned
+
+
+def print_thread_scaling(tsc, pinned):
+    """Two threads against one at batch >= 32, and against one thread pinned
+    to each core where bench/run measured it: two threads, each as fast as
+    its core alone and never waiting, would take fast * slow / (fast + slow),
+    so they can gain at most 1 + fast/slow over the faster core."""
+    rows = [k for k in sorted(tsc, key=sort_key) if k[3] == 1 and k[2] >= 32 and (k[0], k[1], k[2], 2) in tsc]
+    if not rows:
+        return
+    cpus = sorted({cpu for key in rows for cpu in pinned.get(key, {})})
+    print()
+    print("Two threads against one (batch >= 32):")
+    print()
+    header = "| model | mode | batch | 1 thread ms | 2 threads ms | speed-up |"
+    rule = "|---|---|---:|---:|---:|---:|"
+    if len(cpus) == 2:
+        header += f" 1 thread on {cpus[0]} ms | on {cpus[1]} ms | speed-up over the faster | bound |"
+        rule += "---:|---:|---:|---:|"
+    print(header)
+    print(rule)
+    for key in rows:
+        model, mode, batch, _ = key
+        one, two = tsc[key][0], tsc[(model, mode, batch, 2)][0]
+        line = f"| {model} | {mode} | {batch} | {fmt_ms(one)} | {fmt_ms(two)} | {one / two:.2f} |"
+        on = pinned.get(key, {})
+        if len(cpus) == 2 and all(cpu in on for cpu in cpus):
+            fast, slow = sorted(on[cpu] for cpu in cpus)
+            line += f" {fmt_ms(on[cpus[0]])} | {fmt_ms(on[cpus[1]])} | {fast / two:.2f} | {1 + fast / slow:.2f} |"
+        elif len(cpus) == 2:
+            line += " – | – | – | – |"
+        print(line)
+    if len(cpus) == 2:
+        print()
+        print("bound: 1 + fast/slow, the speed-up over the faster core of two threads that each ran as fast "
+              "as their core alone and never waited; below 2 when one core is slower.")
 
 
 def sort_key(key):
@@ -57,7 +95,7 @@ def main():
     parser.add_argument("--models-dir", required=True)
     parser.add_argument("results", nargs="+")
     args = parser.parse_args()
-    tsc, torch = read_results(args.results)
+    tsc, torch, pinned = read_results(args.results)
     flops = {name: forward_flops_per_example(args.tsc, args.models_dir, name) for name in {k[0] for k in tsc}}
 
     print("| model | mode | batch | threads | tsc ms | torch ms | torch variant | tsc/torch "
@@ -89,6 +127,7 @@ def main():
         print("Geometric mean of tsc/torch: " + ", ".join(
             f"{mode} {threads} thread{'s' if threads > 1 else ''} {math.exp(sum(v) / len(v)):.2f}"
             for (mode, threads), v in sorted(log_ratios.items())) + " (below 1: tsc is faster).")
+    print_thread_scaling(tsc, pinned)
 
 
 if __name__ == "__main__":
