@@ -1,0 +1,160 @@
+/* The time of each runtime call in one model's forward pass or training
+ * step: the model's generated C with a timer around every call
+ * (timed_calls.awk), run for a number of steps on pseudo-random data.
+ *
+ *   profile_<model> [--batch N] [--threads N] [--steps N] [--mode forward|train]
+ *
+ * Prints, for each call, its layer, its runtime function and the median and
+ * mean microseconds per step; then the median step, the median sum of the
+ * calls and the rest of a step outside them (the optimizer's update and the
+ * finiteness checks of a training step). Medians are per call, so the sum of
+ * the column is not exactly the median of the sums. Pin with taskset to
+ * compare cores (`taskset -c 0 build-bench/bench/models/profile_mlp`).
+ * Built with bench/models, never run by ctest. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call_timer.h"
+#include "tdl/runtime.h"
+#include PROFILE_MODEL_HEADER
+
+#define JOIN2(a, b) a##b
+#define JOIN(a, b) JOIN2(a, b)
+#define MODEL_FN(suffix) JOIN(PROFILE_MODEL, suffix)
+#define STRING2(x) #x
+#define STRING(x) STRING2(x)
+
+enum { MAX_STEPS = 10000, CLASSES = 10 };
+
+typedef struct options {
+    int batch, threads, steps;
+    int forward; /* 0: training steps */
+} options;
+
+static int parse_options(int argc, char **argv, options *o) {
+    *o = (options){32, 1, 200, 0};
+    for (int i = 1; i < argc; ++i) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "profile: %s needs a value\n", argv[i]);
+            return -1;
+        }
+        const char *arg = argv[i], *value = argv[++i];
+        char *end = NULL;
+        errno = 0;
+        long number = 0;
+        if (strcmp(arg, "--mode") == 0) {
+            if (strcmp(value, "forward") != 0 && strcmp(value, "train") != 0) {
+                fprintf(stderr, "profile: --mode is forward or train, not %s\n", value);
+                return -1;
+            }
+            o->forward = strcmp(value, "forward") == 0;
+            continue;
+        }
+        number = strtol(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || number < 1 || number > MAX_STEPS) {
+            fprintf(stderr, "profile: %s takes a number from 1 to %d, not %s\n", arg, MAX_STEPS, value);
+            return -1;
+        }
+        if (strcmp(arg, "--batch") == 0) o->batch = (int)number;
+        else if (strcmp(arg, "--threads") == 0) o->threads = (int)number;
+        else if (strcmp(arg, "--steps") == 0) o->steps = (int)number;
+        else {
+            fprintf(stderr, "profile: unknown option %s\n", arg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int by_value(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts values (n) and returns their median. */
+static double median(double *values, int n) {
+    qsort(values, (size_t)n, sizeof *values, by_value);
+    return values[n / 2];
+}
+
+static double mean(const double *values, int n) {
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i) sum += values[i];
+    return sum / n;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    if (parse_options(argc, argv, &o) != 0) return 2;
+    tdl_set_num_threads(o.threads);
+    PROFILE_MODEL *m = MODEL_FN(_create)(o.batch);
+    const size_t inputs = (size_t)o.batch * PROFILE_INPUT_FLOATS;
+    float *x = malloc(inputs * sizeof *x);
+    float *probs = malloc((size_t)o.batch * CLASSES * sizeof *probs);
+    int32_t *labels = malloc((size_t)o.batch * sizeof *labels);
+    double *per_call = malloc((size_t)o.steps * CALL_TIMER_MAX * sizeof *per_call);
+    double *steps = malloc((size_t)o.steps * sizeof *steps), *calls = malloc((size_t)o.steps * sizeof *calls);
+    double *rest = malloc((size_t)o.steps * sizeof *rest);
+    if (m == NULL || x == NULL || probs == NULL || labels == NULL || per_call == NULL || steps == NULL ||
+        calls == NULL || rest == NULL) {
+        fprintf(stderr, "profile: out of memory (%s)\n", m == NULL ? tdl_last_error() : "buffers");
+        return 1;
+    }
+    MODEL_FN(_init)(m, 1);
+    /* A small learning rate: the steps must stay finite, or the optimizer
+     * would not run and the profile would leave it out. */
+    MODEL_FN(_set_learning_rate)(m, 1e-4f);
+    uint32_t state = 12345u;
+    for (size_t i = 0; i < inputs; ++i) {
+        state = state * 1664525u + 1013904223u;
+        x[i] = (float)(state >> 8) / 16777216.0f;
+    }
+    for (int i = 0; i < o.batch; ++i) labels[i] = i % CLASSES;
+
+    const int warm_up = o.steps / 4 + 5;
+    for (int step = -warm_up; step < o.steps; ++step) {
+        call_timer_reset();
+        float loss = 0.0f;
+        const uint64_t started = call_timer_now();
+        const tdl_status status = o.forward ? MODEL_FN(_forward)(m, o.batch, (void *)x, (void *)probs)
+                                            : MODEL_FN(_train_step)(m, o.batch, (void *)x, labels, &loss);
+        const uint64_t ended = call_timer_now();
+        if (status != TDL_STATUS_OK) {
+            fprintf(stderr, "profile: step %d: %s\n", step, tdl_last_error());
+            return 1;
+        }
+        if (step < 0) continue;
+        steps[step] = (double)(ended - started) / 1e3;
+        calls[step] = 0.0;
+        for (int k = 0; k < CALL_TIMER_MAX; ++k) {
+            per_call[(size_t)k * (size_t)o.steps + (size_t)step] = (double)call_timer_ns[k] / 1e3;
+            calls[step] += (double)call_timer_ns[k] / 1e3;
+        }
+        rest[step] = steps[step] - calls[step];
+    }
+
+    printf("%s, %s, batch %d, %d thread(s), %d steps: microseconds per step\n", STRING(PROFILE_MODEL),
+           o.forward ? "forward" : "training step", o.batch, o.threads, o.steps);
+    printf("%-4s %-72s %10s %10s\n", "call", "layer: runtime function", "median", "mean");
+    for (int k = 0; k < CALL_TIMER_MAX; ++k) {
+        if (call_timer_label[k] == NULL) continue;
+        double *values = per_call + (size_t)k * (size_t)o.steps;
+        const double average = mean(values, o.steps);
+        printf("%-4d %-72s %10.1f %10.1f\n", k, call_timer_label[k], median(values, o.steps), average);
+    }
+    const double step_mean = mean(steps, o.steps);
+    printf("%-77s %10.1f\n", "calls, summed per step", median(calls, o.steps));
+    printf("%-77s %10.1f\n", "outside the calls (optimizer, finiteness checks)", median(rest, o.steps));
+    printf("%-77s %10.1f %10.1f\n", "whole step", median(steps, o.steps), step_mean);
+    free(rest);
+    free(calls);
+    free(steps);
+    free(per_call);
+    free(labels);
+    free(probs);
+    free(x);
+    MODEL_FN(_destroy)(m);
+    return 0;
+}
