@@ -3,19 +3,19 @@
 #ifndef BENCH_CALL_TIMER_H
 #define BENCH_CALL_TIMER_H
 
-#include <stdint.h>
+#include "timing.h"
 
 enum { CALL_TIMER_MAX = 256 };
 
-/* Nanoseconds spent in call k since the last call_timer_reset, and its label. */
-extern uint64_t call_timer_ns[CALL_TIMER_MAX];
+/* Seconds spent in call k since the last call_timer_reset, and its label. */
+extern double call_timer_seconds[CALL_TIMER_MAX];
 extern const char *call_timer_label[CALL_TIMER_MAX];
 
-uint64_t call_timer_now(void);
+static inline double call_timer_now(void) { return timing_now_seconds(); }
 
-static inline void call_timer_add(int k, const char *label, uint64_t started) {
+static inline void call_timer_add(int k, const char *label, double started) {
     if (k < 0 || k >= CALL_TIMER_MAX) return;
-    call_timer_ns[k] += call_timer_now() - started;
+    call_timer_seconds[k] += timing_now_seconds() - started;
     call_timer_label[k] = label;
 }
 

@@ -18,6 +18,7 @@
 
 #include "call_timer.h"
 #include "tdl/runtime.h"
+#include "timing.h"
 #include PROFILE_MODEL_HEADER
 
 #define JOIN2(a, b) a##b
@@ -68,17 +69,6 @@ static int parse_options(int argc, char **argv, options *o) {
     return 0;
 }
 
-static int by_value(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts values (n) and returns their median. */
-static double median(double *values, int n) {
-    qsort(values, (size_t)n, sizeof *values, by_value);
-    return values[n / 2];
-}
-
 static double mean(const double *values, int n) {
     double sum = 0.0;
     for (int i = 0; i < n; ++i) sum += values[i];
@@ -117,20 +107,20 @@ int main(int argc, char **argv) {
     for (int step = -warm_up; step < o.steps; ++step) {
         call_timer_reset();
         float loss = 0.0f;
-        const uint64_t started = call_timer_now();
+        const double started = timing_now_seconds();
         const tdl_status status = o.forward ? MODEL_FN(_forward)(m, o.batch, (void *)x, (void *)probs)
                                             : MODEL_FN(_train_step)(m, o.batch, (void *)x, labels, &loss);
-        const uint64_t ended = call_timer_now();
+        const double ended = timing_now_seconds();
         if (status != TDL_STATUS_OK) {
             fprintf(stderr, "profile: step %d: %s\n", step, tdl_last_error());
             return 1;
         }
         if (step < 0) continue;
-        steps[step] = (double)(ended - started) / 1e3;
+        steps[step] = (ended - started) * 1e6;
         calls[step] = 0.0;
         for (int k = 0; k < CALL_TIMER_MAX; ++k) {
-            per_call[(size_t)k * (size_t)o.steps + (size_t)step] = (double)call_timer_ns[k] / 1e3;
-            calls[step] += (double)call_timer_ns[k] / 1e3;
+            per_call[(size_t)k * (size_t)o.steps + (size_t)step] = call_timer_seconds[k] * 1e6;
+            calls[step] += call_timer_seconds[k] * 1e6;
         }
         rest[step] = steps[step] - calls[step];
     }
@@ -142,12 +132,12 @@ int main(int argc, char **argv) {
         if (call_timer_label[k] == NULL) continue;
         double *values = per_call + (size_t)k * (size_t)o.steps;
         const double average = mean(values, o.steps);
-        printf("%-4d %-72s %10.1f %10.1f\n", k, call_timer_label[k], median(values, o.steps), average);
+        printf("%-4d %-72s %10.1f %10.1f\n", k, call_timer_label[k], timing_median(values, o.steps), average);
     }
     const double step_mean = mean(steps, o.steps);
-    printf("%-77s %10.1f\n", "calls, summed per step", median(calls, o.steps));
-    printf("%-77s %10.1f\n", "outside the calls (optimizer, finiteness checks)", median(rest, o.steps));
-    printf("%-77s %10.1f %10.1f\n", "whole step", median(steps, o.steps), step_mean);
+    printf("%-77s %10.1f\n", "calls, summed per step", timing_median(calls, o.steps));
+    printf("%-77s %10.1f\n", "outside the calls (optimizer, finiteness checks)", timing_median(rest, o.steps));
+    printf("%-77s %10.1f %10.1f\n", "whole step", timing_median(steps, o.steps), step_mean);
     free(rest);
     free(calls);
     free(steps);
