@@ -7,11 +7,10 @@
 
 enum { CALL_TIMER_MAX = 256 };
 
-/* Seconds spent in call k since the last call_timer_reset, and its label. */
+/* Seconds spent in call k since the last call_timer_reset, and its label;
+ * call_timer_add takes the timing_now_seconds() read before the call. */
 extern double call_timer_seconds[CALL_TIMER_MAX];
 extern const char *call_timer_label[CALL_TIMER_MAX];
-
-static inline double call_timer_now(void) { return timing_now_seconds(); }
 
 static inline void call_timer_add(int k, const char *label, double started) {
     if (k < 0 || k >= CALL_TIMER_MAX) return;

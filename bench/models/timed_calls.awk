@@ -4,7 +4,7 @@
 #   awk -f timed_calls.awk -v header=mlp.h mlp.c > mlp_timed.c
 #
 # Each call statement becomes
-#   { const double t0_ = call_timer_now(); <statement> call_timer_add(K, "label", t0_); }
+#   { const double t0_ = timing_now_seconds(); <statement> call_timer_add(K, "label", t0_); }
 # where the label is the layer of the comment before it (`/* mlp.tdl:7:9
 # dense_1: ... */` or `/* backward dense_1 */`), if no other statement came
 # between them, and the runtime function.
@@ -36,7 +36,7 @@ in_pass && /^    (status = )?tdl_[a-z0-9_]+\(.*\);$/ {
     sub(/^    (status = )?/, "", call)
     sub(/\(.*/, "", call)
     calls++
-    printf "    { const double t0_ = call_timer_now(); %s call_timer_add(%d, \"%s%s\", t0_); }\n", \
+    printf "    { const double t0_ = timing_now_seconds(); %s call_timer_add(%d, \"%s%s\", t0_); }\n", \
         substr($0, 5), calls, layer == "" ? "" : layer ": ", call
     next
 }
