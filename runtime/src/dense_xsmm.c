@@ -61,24 +61,24 @@
  * from 0.94-1.05 to 0.69-0.80 ms.
  * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
  * stays on fewer threads, as the other kernels do. The forward's bound is
- * a thirtieth of it: a forward's team is awake from the layer before, a
- * first layer's fresh input is slow to read, which its threads then do
- * side by side, and a thread that takes whole batch tiles reads the images
- * the layer before wrote on its own core, where one thread alone would
- * read half of them from the other. 784 -> 512 at batch 32 (25.7 MFLOP)
+ * 1/32 of it: a forward's team is awake from the layer before, a first
+ * layer's fresh input is slow to read, which its threads then do side by
+ * side, and a thread that takes whole batch tiles reads the images the
+ * layer before wrote on its own core, where one thread alone would read
+ * half of them from the other. 784 -> 512 at batch 32 (25.7 MFLOP)
  * went from 0.44 to 0.26 ms on two threads (bench_models' MLP forward,
  * median of 7 processes); LeNet-5's 400 -> 120 at batch 32 (3.1 MFLOP), a
  * batch tile per thread, from 0.020 to 0.012 ms (its whole forward 0.140 ->
  * 0.128); mnist_convnet's 1600 -> 10 logits at batch 32 (1.0 MFLOP), 12 us
- * on one thread, took 16 on a team of two that left it on one thread, its
- * whole forward 0.346 -> 0.337 and 0.362 -> 0.340 ms split from 0.5 MFLOP
- * (1.5 before; 13 of 16 alternating pairs faster, cores 0.2-0.5 us apart). A training
- * step's forward of a kernel not split by rows (owned_rows.h) keeps the
- * full bound: the optimizer has just rewritten the weights on the cores
- * that own them, and reading another core's half cost the MLP's step at
- * batch 32 on two threads 1.19 ms against 0.82 before the kernels were
- * split by rows. The kernel's gradient keeps the full bound too: a quarter
- * of it changed nothing measurable. */
+ * on one thread, took 16 on a team of two that left it on one thread; split
+ * from 0.5 MFLOP (1.5 before), its whole forward went 0.346 -> 0.337 and
+ * 0.362 -> 0.340 ms (13 of 16 alternating pairs faster, cores 0.2-0.5 us
+ * apart). A training step's forward of a kernel not split by rows
+ * (owned_rows.h) keeps the full bound: the optimizer has just rewritten the
+ * weights on the cores that own them, and reading another core's half cost
+ * the MLP's step at batch 32 on two threads 1.19 ms against 0.82 before the
+ * kernels were split by rows. The kernel's gradient keeps the full bound
+ * too: a quarter of it changed nothing measurable. */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 8 };
 /* The input's gradient: TILE_BATCH_ROWS batch rows (vector lanes) by
  * TILE_COLUMNS features per call; below MIN_BATCH rows a vector is mostly
