@@ -88,9 +88,9 @@ static void *bandwidth_partner(void *argument) {
     return NULL;
 }
 
-static int print_bandwidth(const int cpus[2]) {
+static int print_bandwidth(int cpus[2]) {
     pthread_t thread;
-    if (pthread_create(&thread, NULL, bandwidth_partner, (void *)&cpus[1]) != 0) {
+    if (pthread_create(&thread, NULL, bandwidth_partner, &cpus[1]) != 0) {
         fputs("core_latency: cannot start a thread\n", stderr);
         return 1;
     }
