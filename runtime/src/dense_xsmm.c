@@ -38,6 +38,7 @@
 
 #include "dense_internal.h"
 #include "owned_rows.h"
+#include "param_split.h"
 #include "team.h"
 #include "vector_state.h"
 #include "tdl/runtime.h"
@@ -159,10 +160,10 @@ static int owner_threads(const tdl_dense_desc *d) {
     return owned_row_threads((size_t)d->in_features, (size_t)d->units, tdl_team_threads());
 }
 
-static void owned_feature_blocks(const tdl_dense_desc *d, size_t block, int t, int threads, size_t *first,
-                                 size_t *last) {
+static void owned_feature_blocks(const tdl_dense_desc *d, size_t block, int t, int threads, bool reversed,
+                                 size_t *first, size_t *last) {
     size_t begin, end;
-    owned_rows((size_t)d->in_features, t, threads, &begin, &end);
+    owned_rows((size_t)d->in_features, t, threads, reversed, &begin, &end);
     *first = begin / block;
     *last = (end + block - 1) / block;
 }
@@ -252,11 +253,14 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
  * the (B x U) partial crosses between cores, never the kernel. The sum over
  * features is split at the owners' boundary, so these sums differ in
  * rounding from tdl_dense_forward's; for a given thread count they are
- * always the same. */
+ * always the same (a reversed kernel's thread 0 sums the second half of the
+ * features, and the two partials are added the other way round, which
+ * gives the same bits). */
 enum { FORWARD_OWNERS = 2 };
 
 typedef struct owned_forward_job {
     tile_kernels tiles[FORWARD_OWNERS]; /* (U x B) over thread t's features */
+    bool reversed;                      /* owned_rows.h */
     const tdl_dense_desc *d;
     size_t batch;
     float *y, *partial;
@@ -267,7 +271,7 @@ static void owned_forward_sum_share(void *context, int t, int threads) {
     const owned_forward_job *j = context;
     const size_t units = (size_t)j->d->units, features = (size_t)j->d->in_features;
     size_t feature, feature_end;
-    owned_rows(features, t, threads, &feature, &feature_end);
+    owned_rows(features, t, threads, j->reversed, &feature, &feature_end);
     const tile_kernels *k = &j->tiles[t];
     float *into = t == 0 ? j->y : j->partial;
     for (size_t i = 0; i < (size_t)k->tiles_m * (size_t)k->tiles_n; ++i) {
@@ -296,12 +300,12 @@ static void owned_forward_add_share(void *context, int t, int threads) {
 bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
                               const tdl_dense_desc *d, int batch, float *workspace) {
     if (!enabled(d) || owner_threads(d) != FORWARD_OWNERS) return false;
-    owned_forward_job job = {.d = d, .batch = (size_t)batch, .y = y, .partial = workspace, .x = x,
-                             .kernel = kernel, .bias = bias};
+    owned_forward_job job = {.reversed = param_split_reversed(kernel), .d = d, .batch = (size_t)batch, .y = y,
+                             .partial = workspace, .x = x, .kernel = kernel, .bias = bias};
     const int units = d->units, features = d->in_features;
     for (int t = 0; t < FORWARD_OWNERS; ++t) {
         size_t feature, feature_end;
-        owned_rows((size_t)features, t, FORWARD_OWNERS, &feature, &feature_end);
+        owned_rows((size_t)features, t, FORWARD_OWNERS, job.reversed, &feature, &feature_end);
         /* Column-major (U x B) = (U x f, ld U) * (f x B, ld F), written (beta 0). */
         if (feature == feature_end ||
             !tile_kernels_make(&job.tiles[t], units, batch, (int)(feature_end - feature), units, features, units,
@@ -319,6 +323,7 @@ bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, con
 typedef struct kernel_gradient_job {
     tile_kernels tiles; /* tile_m units by tile_n features */
     const tdl_dense_desc *owned; /* a training step's: feature tiles by owned_rows.h */
+    bool reversed;               /* with `owned`: owned_rows.h */
     int units;
     float *dkernel;
     const float *x, *dpre;
@@ -329,7 +334,7 @@ static void kernel_gradient_share(void *context, int t, int threads) {
     const size_t tiles_n = (size_t)j->tiles.tiles_n;
     size_t first = 0, last = 1, begin, end;
     if (j->owned != NULL) {
-        owned_feature_blocks(j->owned, TILE_FEATURES, t, threads, &first, &last);
+        owned_feature_blocks(j->owned, TILE_FEATURES, t, threads, j->reversed, &first, &last);
         begin = 0;
         end = first < last ? (size_t)j->tiles.tiles_m * (last - first) : 0;
     } else {
@@ -357,6 +362,7 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     job.owned = owners > 1 ? d : NULL;
+    job.reversed = owners > 1 && param_split_reversed(dkernel);
     tdl_team_run(owners > 1 ? owners : threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
     return true;
 }
@@ -366,6 +372,7 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 typedef struct input_gradient_job {
     tile_kernels tiles; /* (B x F): tile_m batch rows, tile_n features */
     const tdl_dense_desc *owned; /* a training step's: feature blocks by owned_rows.h */
+    bool reversed;               /* with `owned`: owned_rows.h */
     int batch, features, units;
     float *dx, *dx_transposed;
     const float *kernel, *dpre_transposed;
@@ -399,7 +406,7 @@ static void input_gradient_share(void *context, int t, int threads) {
     const tile_kernels *k = &j->tiles;
     size_t begin, end;
     if (j->owned != NULL)
-        owned_feature_blocks(j->owned, TILE_COLUMNS, t, threads, &begin, &end);
+        owned_feature_blocks(j->owned, TILE_COLUMNS, t, threads, j->reversed, &begin, &end);
     else
         tdl_team_share((size_t)k->tiles_n, t, threads, &begin, &end);
     for (size_t block_n = begin; block_n < end; ++block_n) {
@@ -447,6 +454,7 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     if (owners > 1) threads = owners;
     job.owned = owners > 1 ? d : NULL;
+    job.reversed = owners > 1 && param_split_reversed(kernel);
     tdl_team_run(threads, input_gradient_share, &job);
     return true;
 }

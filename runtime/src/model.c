@@ -294,8 +294,11 @@ tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int b
     if (status != TDL_STATUS_OK) return status;
     tdl_rng saved_rng = m->dropout_rng;
     float total = 0.0f;
+    const param_split_step step = {m->info, m->params, m->grads};
     tdl_team_set_training_step(true);
+    tdl_team_set_step_model(&step);
     status = m->info->train_pass(m, batch, inputs, &total, 1);
+    tdl_team_set_step_model(NULL);
     tdl_team_set_training_step(false);
     if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
     if (status != TDL_STATUS_OK) {

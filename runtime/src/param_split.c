@@ -1,9 +1,11 @@
 /* param_split_run: a model's parameters over the team as its dense kernels
- * own them in a training step (owned_rows.h). */
+ * own them in a training step (owned_rows.h); param_split_reversed: which
+ * of those kernels give their shares in reverse thread order. */
 #include "param_split.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "owned_rows.h"
 
@@ -38,13 +40,15 @@ typedef struct split_job {
 static void split_share(void *context, int t, int threads) {
     (void)threads;
     const split_job *j = context;
+    int split_kernels = 0;
     for (int i = 0; i < j->info->param_tensors; i++) {
         const tdl_param_info *p = &j->info->params[i];
         size_t rows, cols, begin, end;
         int owners;
         if (owned_kernel(p, j->team_threads, &rows, &cols, &owners)) {
+            const bool reversed = split_kernels++ % 2 == 1;
             if (t >= owners) continue;
-            owned_rows(rows, t, owners, &begin, &end);
+            owned_rows(rows, t, owners, reversed, &begin, &end);
             if (begin == end) continue;
             j->range(j->context, p->offset + begin * cols, p->offset + end * cols);
         } else if (t < j->flat_threads) {
@@ -82,4 +86,36 @@ void param_split_run(const tdl_model_info *info, double min_flat_floats_per_thre
     }
     split_job job = {info, team_threads, flat_threads, range, context};
     tdl_team_run(threads, split_share, &job);
+}
+
+/* Whether `tensor` lies in the `count` floats from `base`, and where. The
+ * addresses are compared as integers: `tensor` may point into another
+ * object altogether. */
+static bool offset_in(const float *tensor, const float *base, size_t count, size_t *offset) {
+    if (base == NULL) return false;
+    const uintptr_t at = (uintptr_t)tensor, from = (uintptr_t)base;
+    if (at < from || (at - from) % sizeof(float) != 0 || (at - from) / sizeof(float) >= count) return false;
+    *offset = (at - from) / sizeof(float);
+    return true;
+}
+
+bool param_split_reversed(const float *tensor) {
+    const param_split_step *step = tdl_team_step_model();
+    if (step == NULL || step->info == NULL || tensor == NULL || !tensors_tile_parameters(step->info)) return false;
+    const tdl_model_info *info = step->info;
+    size_t offset;
+    if (!offset_in(tensor, step->params, info->layout.param_floats, &offset) &&
+        !offset_in(tensor, step->grads, info->layout.param_floats, &offset)) {
+        return false;
+    }
+    const int team_threads = tdl_team_threads();
+    int split_kernels = 0;
+    for (int i = 0; i < info->param_tensors; i++) {
+        size_t rows, cols;
+        int owners;
+        if (!owned_kernel(&info->params[i], team_threads, &rows, &cols, &owners)) continue;
+        if (info->params[i].offset == offset) return split_kernels % 2 == 1;
+        split_kernels++;
+    }
+    return false;
 }

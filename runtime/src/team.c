@@ -62,6 +62,13 @@ void tdl_team_set_training_step(bool inside) { inside_training_step = inside; }
 
 bool tdl_team_in_training_step(void) { return inside_training_step; }
 
+/* Set on a caller while it runs a model's training step. */
+static _Thread_local const void *step_model;
+
+void tdl_team_set_step_model(const void *step) { step_model = step; }
+
+const void *tdl_team_step_model(void) { return step_model; }
+
 /* The team. `lock` guards the sleeping side of both handshakes and the
  * worker count; the job is published by bumping `generation`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -86,6 +86,12 @@ bool tdl_team_pieces_next(tdl_team_pieces *p, int t, size_t *begin, size_t *end)
 void tdl_team_set_training_step(bool inside);
 bool tdl_team_in_training_step(void);
 
+/* What the training step running on the calling thread tells its kernels
+ * about its model (param_split.c's param_split_step), or NULL: model.c sets
+ * it around the step's pass, together with tdl_team_set_training_step. */
+void tdl_team_set_step_model(const void *step);
+const void *tdl_team_step_model(void);
+
 /* Internal to blas.c: BLAS runs on one thread, inside the team. */
 void tdl_blas_use_one_thread(void);
 

@@ -3,7 +3,9 @@
  * tdl_dense_train_forward), both gradients over owned feature blocks (and
  * tdl_dense_train_backward, which writes the parameter gradients), and the
  * passes over a model's whole parameter vector (param_split.c: the
- * finiteness check, the optimizer steps).
+ * finiteness check, the optimizer steps); every other split kernel of a
+ * model's step with its shares in reverse thread order
+ * (param_split_reversed), in those passes and in the dense ones alike.
  *
  * Shapes: 520 features = 8 row blocks of 64 + 8 (owners split 4 + 5 blocks,
  * the ragged one last), 100 features = 64 + 36, 211 units (ragged unit
@@ -224,7 +226,7 @@ static void check_split(const tdl_model_info *info, double min_flat, int threads
         for (size_t k = log.begin[i]; k < log.end[i]; ++k) seen[k]++;
         if (info->params == params && threads == 2 && log.end[i] <= params[0].count) {
             size_t first, last;
-            owned_rows(520, 1, 2, &first, &last);
+            owned_rows(520, 1, 2, false, &first, &last);
             const size_t boundary = first * 211;
             assert_true(log.end[i] <= boundary || log.begin[i] >= boundary);
         }
@@ -246,10 +248,10 @@ static void test_param_split_covers_every_float_once(void **state) {
     }
     /* The owners' boundary: 520 rows are 9 blocks, 4 to the first thread. */
     size_t first, last;
-    owned_rows(520, 0, 2, &first, &last);
+    owned_rows(520, 0, 2, false, &first, &last);
     assert_int_equal(first, 0);
     assert_int_equal(last, 256);
-    owned_rows(520, 1, 2, &first, &last);
+    owned_rows(520, 1, 2, false, &first, &last);
     assert_int_equal(first, 256);
     assert_int_equal(last, 520);
     assert_int_equal(owned_row_threads(520, 211, 2), 2);
@@ -268,6 +270,170 @@ static void test_param_split_of_tensors_with_gaps(void **state) {
     info.params = gapped;
     info.param_tensors = 2;
     for (int threads = 1; threads <= 2; ++threads) check_split(&info, 0.0, threads);
+}
+
+/* ---- every other split kernel reversed ------------------------------------------ */
+
+/* Two kernels two threads split, a bias between them, a kernel too small
+ * to split and a bias after. */
+enum { SECOND = 520 * 211 + 211, TWO_KERNELS = SECOND + 520 * 211 + 1000 + 10 };
+static const tdl_param_info two_kernels[] = {
+    {.name = "kernel_1", .offset = 0, .count = 520 * 211, .rank = 2, .shape = {520, 211}},
+    {.name = "bias_1", .offset = 520 * 211, .count = 211, .rank = 1, .shape = {211}},
+    {.name = "kernel_2", .offset = SECOND, .count = 520 * 211, .rank = 2, .shape = {520, 211}},
+    {.name = "small", .offset = SECOND + 520 * 211, .count = 1000, .rank = 2, .shape = {100, 10}},
+    {.name = "bias_3", .offset = SECOND + 520 * 211 + 1000, .count = 10, .rank = 1, .shape = {10}},
+};
+
+static tdl_model_info two_kernel_info(void) {
+    tdl_model_info info = {.name = "two", .params = two_kernels, .param_tensors = 5};
+    info.layout.param_floats = TWO_KERNELS;
+    info.layout.grad_floats = TWO_KERNELS;
+    return info;
+}
+
+static void test_owned_rows_reversed(void **state) {
+    (void)state;
+    for (int threads = 1; threads <= 3; ++threads) {
+        for (int t = 0; t < threads; ++t) {
+            size_t begin, end, mirror_begin, mirror_end;
+            owned_rows(520, t, threads, true, &begin, &end);
+            owned_rows(520, threads - 1 - t, threads, false, &mirror_begin, &mirror_end);
+            assert_int_equal(begin, mirror_begin);
+            assert_int_equal(end, mirror_end);
+        }
+    }
+}
+
+/* Which thread ran a range: the test's own thread is the team's caller. */
+static _Thread_local bool on_test_thread;
+
+typedef struct owner_log {
+    atomic_int count;
+    size_t begin[MAX_RANGES];
+    bool by_caller[MAX_RANGES];
+} owner_log;
+
+static void log_owner(void *context, size_t begin, size_t end) {
+    (void)end;
+    owner_log *log = context;
+    const int i = atomic_fetch_add(&log->count, 1);
+    assert_true(i < MAX_RANGES);
+    log->begin[i] = begin;
+    log->by_caller[i] = on_test_thread;
+}
+
+static bool first_share_by_caller(const owner_log *log, size_t begin) {
+    for (int i = 0; i < atomic_load(&log->count); ++i)
+        if (log->begin[i] == begin) return log->by_caller[i];
+    fail_msg("no range begins at %zu", begin);
+    return false;
+}
+
+/* On two threads the caller takes the first rows of the first kernel and
+ * the last rows of the second, so that its rows of both lie side by side. */
+static void test_param_split_alternates_owners(void **state) {
+    (void)state;
+    const tdl_model_info info = two_kernel_info();
+    static owner_log log;
+    atomic_store(&log.count, 0);
+    on_test_thread = true;
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    param_split_run(&info, 1e12, log_owner, &log);
+    tdl_set_num_threads(before);
+    on_test_thread = false;
+    size_t first, last;
+    owned_rows(520, 1, 2, false, &first, &last);
+    assert_true(first_share_by_caller(&log, 0));
+    assert_false(first_share_by_caller(&log, first * 211));
+    assert_false(first_share_by_caller(&log, SECOND));
+    assert_true(first_share_by_caller(&log, SECOND + first * 211));
+}
+
+static void test_param_split_reversed_finds_the_second_kernel(void **state) {
+    (void)state;
+    const tdl_model_info info = two_kernel_info();
+    float *params = calloc(TWO_KERNELS, sizeof(float)), *grads = calloc(TWO_KERNELS, sizeof(float));
+    static float elsewhere[16];
+    assert_true(params != NULL && grads != NULL);
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    assert_false(param_split_reversed(params + SECOND)); /* no step */
+    const param_split_step step = {&info, params, grads};
+    tdl_team_set_step_model(&step);
+    assert_false(param_split_reversed(params));
+    assert_false(param_split_reversed(grads));
+    assert_true(param_split_reversed(params + SECOND));
+    assert_true(param_split_reversed(grads + SECOND));
+    assert_false(param_split_reversed(params + 520 * 211));   /* a bias */
+    assert_false(param_split_reversed(params + SECOND + 1));  /* inside the kernel */
+    assert_false(param_split_reversed(params + SECOND + 520 * 211)); /* too small to split */
+    assert_false(param_split_reversed(elsewhere));
+    assert_false(param_split_reversed(NULL));
+    tdl_set_num_threads(1); /* one thread splits nothing */
+    assert_false(param_split_reversed(params + SECOND));
+    tdl_team_set_step_model(NULL);
+    tdl_set_num_threads(before);
+    free(params);
+    free(grads);
+}
+
+/* The second kernel of a model's step, reversed, against the same kernel
+ * outside any model: the same bits for y and both gradients; and the
+ * forward's second partial (the workspace, thread 1's) sums the first
+ * owner's features instead of the second's. */
+static void test_reversed_kernel_passes(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    enum { B = 17, WORKSPACE = MAX_B * (2 * U + MAX_F) };
+    const tdl_model_info info = two_kernel_info();
+    float *params = calloc(TWO_KERNELS, sizeof(float)), *grads = calloc(TWO_KERNELS, sizeof(float));
+    assert_true(params != NULL && grads != NULL);
+    memcpy(params + SECOND, data->kernel, sizeof(float) * 520 * 211);
+    static float y[2][B * U], partial[2][B * U], workspace[WORKSPACE], dkernel[2][520 * 211], dx[2][B * 520];
+    const tdl_dense_desc d = {.in_features = 520, .units = 211, .activation = TDL_ACTIVATION_RELU};
+    const param_split_step step = {&info, params, grads};
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    tdl_team_set_training_step(true);
+    for (int reversed = 0; reversed < 2; ++reversed) {
+        const float *kernel = reversed ? params + SECOND : data->kernel;
+        float *gradient = reversed ? grads + SECOND : dkernel[0];
+        tdl_team_set_step_model(reversed ? &step : NULL);
+        assert_int_equal(param_split_reversed(kernel), reversed);
+        tdl_dense_train_forward(y[reversed], data->x, kernel, data->bias, &d, B, workspace);
+        memcpy(partial[reversed], workspace, sizeof partial[reversed]);
+        for (int k = 0; k < B * 520; ++k) dx[reversed][k] = 0.25f;
+        tdl_dense_train_backward(dx[reversed], gradient, NULL, data->dy, y[reversed], data->x, kernel, &d, B,
+                                 workspace);
+        if (reversed) memcpy(dkernel[1], gradient, sizeof dkernel[1]);
+    }
+    tdl_team_set_step_model(NULL);
+    tdl_team_set_training_step(false);
+    tdl_set_num_threads(before);
+    assert_memory_equal(y[0], y[1], sizeof y[0]);
+    assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+    assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+    if (on_libxsmm()) {
+        size_t boundary, last;
+        owned_rows(520, 1, 2, false, &boundary, &last);
+        for (int b = 0; b < B; ++b) {
+            for (int u = 0; u < U; ++u) {
+                double low = 0.0, high = 0.0;
+                for (int f = 0; f < 520; ++f) {
+                    const double term = (double)data->x[b * 520 + f] * data->kernel[f * U + u];
+                    if ((size_t)f < boundary) low += term;
+                    else high += term;
+                }
+                assert_close(partial[0][b * U + u], high);
+                assert_close(partial[1][b * U + u], low);
+            }
+        }
+    }
+    free(params);
+    free(grads);
+    free(data);
 }
 
 /* tdl_dense_train_backward writes dkernel and dbias whatever they held and
@@ -350,6 +516,10 @@ int main(void) {
         cmocka_unit_test(test_param_split_of_tensors_with_gaps),
         cmocka_unit_test(test_train_backward_writes_parameter_gradients),
         cmocka_unit_test(test_owned_optimizer_steps_match_public),
+        cmocka_unit_test(test_owned_rows_reversed),
+        cmocka_unit_test(test_param_split_alternates_owners),
+        cmocka_unit_test(test_param_split_reversed_finds_the_second_kernel),
+        cmocka_unit_test(test_reversed_kernel_passes),
     };
     /* libxsmm where it is built in (else this run repeats the next), then BLAS. */
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);

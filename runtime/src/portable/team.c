@@ -31,5 +31,11 @@ void tdl_team_set_training_step(bool inside) { inside_training_step = inside; }
 
 bool tdl_team_in_training_step(void) { return inside_training_step; }
 
+static const void *step_model;
+
+void tdl_team_set_step_model(const void *step) { step_model = step; }
+
+const void *tdl_team_step_model(void) { return step_model; }
+
 /* Nothing to tell: there is no BLAS. */
 void tdl_blas_use_one_thread(void) {}
