@@ -30,6 +30,12 @@ static bool tensors_tile_parameters(const tdl_model_info *info) {
     return next == info->layout.param_floats;
 }
 
+/* owned_rows.h's alternation: the kernel split by rows that `before` others
+ * precede, in parameter order, gives its shares in reverse thread order
+ * when `before` is odd. Both param_split_run and param_split_reversed ask
+ * here, so the optimizer and the dense passes split a kernel alike. */
+static bool reversed_after(int before) { return before % 2 == 1; }
+
 typedef struct split_job {
     const tdl_model_info *info;
     int team_threads, flat_threads;
@@ -46,7 +52,7 @@ static void split_share(void *context, int t, int threads) {
         size_t rows, cols, begin, end;
         int owners;
         if (owned_kernel(p, j->team_threads, &rows, &cols, &owners)) {
-            const bool reversed = split_kernels++ % 2 == 1;
+            const bool reversed = reversed_after(split_kernels++);
             if (t >= owners) continue;
             owned_rows(rows, t, owners, reversed, &begin, &end);
             if (begin == end) continue;
@@ -114,7 +120,7 @@ bool param_split_reversed(const float *tensor) {
         size_t rows, cols;
         int owners;
         if (!owned_kernel(&info->params[i], team_threads, &rows, &cols, &owners)) continue;
-        if (info->params[i].offset == offset) return split_kernels % 2 == 1;
+        if (info->params[i].offset == offset) return reversed_after(split_kernels);
         split_kernels++;
     }
     return false;
