@@ -7,7 +7,9 @@
  *
  *   team_handshake
  *
- * Prints "one core" when fewer than two CPUs are online. */
+ * Prints "one core" when fewer than two CPUs are online, and says so when
+ * the runtime has no team (the portable build runs every share on the
+ * caller). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <unistd.h>
@@ -23,6 +25,10 @@ static void empty_share(void *context, int t, int threads) {
 }
 
 int main(void) {
+    if (!tdl_team_can_split()) {
+        puts("no thread team in this runtime (TDLRT_PORTABLE)");
+        return 0;
+    }
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         puts("one core");
         return 0;
