@@ -78,6 +78,9 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
             tdl_accumulate(dbias, dpre + (size_t)b * (size_t)units, (size_t)units);
         }
     }
+    /* Both products in one call of the team where a training step splits
+     * the kernel's rows. */
+    if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count)) return;
     /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
     if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {
         tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units,

@@ -28,6 +28,13 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
                                float *scratch);
 
+/* Both gradients above in one call of the team, in a model's training step
+ * where two or more threads own the kernel's rows and dx is wanted (dkernel
+ * as dense_xsmm_backprop_kernel, dx as dense_xsmm_backprop_input, the same
+ * bits); false, touching nothing the caller reads, otherwise. */
+bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch);
+
 /* B*(U + F) for dpre^T and dx^T where the layer's shape can take that path
  * (whichever path is chosen now, so that a workspace sized while BLAS was
  * forced serves a later call), SIZE_MAX past size_t, else 0. */

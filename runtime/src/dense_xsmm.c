@@ -25,7 +25,8 @@
  *
  * In a model's training step the kernels that owned_rows.h splits are split
  * by their rows (input features) in every pass: each gradient's tiles go to
- * the thread that owns their features, and the forward sums each thread's
+ * the thread that owns their features (both gradients in one call of the
+ * team, dense_xsmm_backprop_owned), and the forward sums each thread's
  * own features apart and adds the two partial results (the one sum here
  * that is split, so the training forward on two threads rounds differently
  * from one thread's). Otherwise every tile is one kernel call over the whole
@@ -350,20 +351,31 @@ static void kernel_gradient_share(void *context, int t, int threads) {
     tdl_vector_state_clean();
 }
 
-bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
-                                int batch, bool accumulate) {
+/* Fills `job` and the number of threads to run it on; false when libxsmm
+ * cannot take it. */
+static bool kernel_gradient_prepare(kernel_gradient_job *job, float *dkernel, const float *x, const float *dpre,
+                                    const tdl_dense_desc *d, int batch, bool accumulate, int *threads) {
     if (!enabled(d)) return false;
-    kernel_gradient_job job = {.units = d->units, .dkernel = dkernel, .x = x, .dpre = dpre};
+    *job = (kernel_gradient_job){.units = d->units, .dkernel = dkernel, .x = x, .dpre = dpre};
     const int units = d->units, features = d->in_features;
-    if (!tile_kernels_make(&job.tiles, units, features, batch, units, features, units, true, accumulate,
+    if (!tile_kernels_make(&job->tiles, units, features, batch, units, features, units, true, accumulate,
                            TILE_UNITS, TILE_FEATURES)) {
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
-    job.owned = owners > 1 ? d : NULL;
-    job.reversed = owners > 1 && param_split_reversed(dkernel);
-    tdl_team_run(owners > 1 ? owners : threads_for(&job.tiles, flops, MIN_THREAD_FLOPS), kernel_gradient_share, &job);
+    job->owned = owners > 1 ? d : NULL;
+    job->reversed = owners > 1 && param_split_reversed(dkernel);
+    *threads = owners > 1 ? owners : threads_for(&job->tiles, flops, MIN_THREAD_FLOPS);
+    return true;
+}
+
+bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
+                                int batch, bool accumulate) {
+    kernel_gradient_job job;
+    int threads;
+    if (!kernel_gradient_prepare(&job, dkernel, x, dpre, d, batch, accumulate, &threads)) return false;
+    tdl_team_run(threads, kernel_gradient_share, &job);
     return true;
 }
 
@@ -434,28 +446,73 @@ size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch) {
     return (size_t)batch * (units + features);
 }
 
-bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
-                               float *scratch) {
+/* Fills `job` (dpre transposed into the scratch) and the number of
+ * threads to run it on; false, before touching anything, when libxsmm
+ * cannot take it. */
+static bool input_gradient_prepare(input_gradient_job *job, float *dx, const float *kernel, const float *dpre,
+                                   const tdl_dense_desc *d, int batch, float *scratch, int *threads) {
     if (!enabled(d) || !input_gradient_suits(d, batch)) return false;
     const int units = d->units, features = d->in_features;
-    input_gradient_job job = {.batch = batch, .features = features, .units = units, .dx = dx, .kernel = kernel};
+    *job = (input_gradient_job){.batch = batch, .features = features, .units = units, .dx = dx, .kernel = kernel};
     /* Column-major (B x F) = (B x U, ld B) * (U x F, ld U), ld B. */
-    if (!tile_kernels_make(&job.tiles, batch, features, units, batch, units, batch, false, false, TILE_BATCH_ROWS,
-                           TILE_COLUMNS)) {
+    if (!tile_kernels_make(&job->tiles, batch, features, units, batch, units, batch, false, false,
+                           TILE_BATCH_ROWS, TILE_COLUMNS)) {
         return false;
     }
     float *dpre_transposed = scratch;
-    job.dpre_transposed = dpre_transposed;
-    job.dx_transposed = scratch + (size_t)batch * (size_t)units;
+    job->dpre_transposed = dpre_transposed;
+    job->dx_transposed = scratch + (size_t)batch * (size_t)units;
     transpose(dpre_transposed, dpre, (size_t)batch, (size_t)units);
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    int threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
-    if (threads > job.tiles.tiles_n) threads = job.tiles.tiles_n;
+    *threads = tdl_team_threads_for(flops, MIN_THREAD_FLOPS);
+    if (*threads > job->tiles.tiles_n) *threads = job->tiles.tiles_n;
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
-    if (owners > 1) threads = owners;
-    job.owned = owners > 1 ? d : NULL;
-    job.reversed = owners > 1 && param_split_reversed(kernel);
+    if (owners > 1) *threads = owners;
+    job->owned = owners > 1 ? d : NULL;
+    job->reversed = owners > 1 && param_split_reversed(kernel);
+    return true;
+}
+
+bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
+                               float *scratch) {
+    input_gradient_job job;
+    int threads;
+    if (!input_gradient_prepare(&job, dx, kernel, dpre, d, batch, scratch, &threads)) return false;
     tdl_team_run(threads, input_gradient_share, &job);
+    return true;
+}
+
+/* ---- both gradients in one call -------------------------------------------- */
+
+/* In a training step the owners of a kernel's rows compute both of its
+ * gradients over those rows, which do not depend on each other: one call
+ * of the team does both, where two calls would cross between the cores
+ * twice (the job, its context, the end of each share). */
+typedef struct both_gradients_job {
+    kernel_gradient_job kernel;
+    input_gradient_job input;
+} both_gradients_job;
+
+static void both_gradients_share(void *context, int t, int threads) {
+    both_gradients_job *j = context;
+    kernel_gradient_share(&j->kernel, t, threads);
+    input_gradient_share(&j->input, t, threads);
+}
+
+bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch) {
+    if (dx == NULL || !enabled(d) || !tdl_team_in_training_step() || owner_threads(d) < 2 ||
+        !input_gradient_suits(d, batch)) {
+        return false;
+    }
+    both_gradients_job job;
+    int kernel_threads, input_threads;
+    if (!kernel_gradient_prepare(&job.kernel, dkernel, x, dpre, d, batch, accumulate, &kernel_threads) ||
+        !input_gradient_prepare(&job.input, dx, kernel, dpre, d, batch, scratch, &input_threads) ||
+        kernel_threads != input_threads) {
+        return false;
+    }
+    tdl_team_run(kernel_threads, both_gradients_share, &job);
     return true;
 }
 
@@ -482,6 +539,12 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
                                float *scratch) {
     (void)dx, (void)kernel, (void)dpre, (void)d, (void)batch, (void)scratch;
+    return false;
+}
+
+bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch) {
+    (void)dkernel, (void)dx, (void)x, (void)kernel, (void)dpre, (void)d, (void)batch, (void)accumulate, (void)scratch;
     return false;
 }
 

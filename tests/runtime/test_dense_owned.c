@@ -436,6 +436,58 @@ static void test_reversed_kernel_passes(void **state) {
     free(data);
 }
 
+/* Both gradients in one call of the team (dense_xsmm_backprop_owned): on
+ * libxsmm, in a step with two or three owners, the bits of the two calls
+ * apart; it declines, writing nothing, without dx, outside a step, on one
+ * thread, below the input gradient's smallest batch, and on the BLAS path. */
+static void both_apart(float *dkernel, float *dx, const dense_data *data, const tdl_dense_desc *d, int batch,
+                       float *scratch) {
+    assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, data->dy, d, batch, false));
+    assert_true(dense_xsmm_backprop_input(dx, data->kernel, data->dy, d, batch, scratch));
+}
+
+static void test_both_gradients_in_one_call(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    enum { SCRATCH = MAX_B * (U + MAX_F) };
+    static float dkernel[2][MAX_F * U], dx[2][MAX_B * MAX_F], scratch[SCRATCH];
+    const tdl_dense_desc d = {.in_features = MAX_F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
+    const int before = tdl_get_num_threads();
+    tdl_team_set_training_step(true);
+    for (int threads = 2; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t i = 1; i < sizeof batches / sizeof batches[0]; ++i) {
+            const int batch = batches[i];
+            for (int k = 0; k < 2; ++k) {
+                for (int j = 0; j < MAX_F * U; ++j) dkernel[k][j] = NAN; /* written, not added to */
+                for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
+            }
+            const bool one_call =
+                dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, batch, false, scratch);
+            assert_int_equal(one_call, on_libxsmm());
+            if (!one_call) continue;
+            both_apart(dkernel[0], dx[0], data, &d, batch, scratch);
+            assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * MAX_F * U);
+            assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * MAX_F);
+        }
+    }
+    /* Where it declines, it writes nothing. */
+    for (int j = 0; j < MAX_F * U; ++j) dkernel[1][j] = 0.5f;
+    for (int j = 0; j < MAX_B * MAX_F; ++j) dx[1][j] = 0.25f;
+    tdl_set_num_threads(2);
+    assert_false(dense_xsmm_backprop_owned(dkernel[1], NULL, data->x, data->kernel, data->dy, &d, 17, false, scratch));
+    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 8, false, scratch));
+    tdl_set_num_threads(1);
+    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch));
+    tdl_team_set_training_step(false);
+    tdl_set_num_threads(2);
+    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch));
+    tdl_set_num_threads(before);
+    for (int j = 0; j < MAX_F * U; ++j) assert_true(dkernel[1][j] == 0.5f);
+    for (int j = 0; j < MAX_B * MAX_F; ++j) assert_true(dx[1][j] == 0.25f);
+    free(data);
+}
+
 /* tdl_dense_train_backward writes dkernel and dbias whatever they held and
  * adds into dx: the bits of tdl_dense_backward into zeroed gradients, on
  * both paths, one thread and two in a training step. */
@@ -512,6 +564,7 @@ int main(void) {
         cmocka_unit_test(test_train_forward_matches_reference),
         cmocka_unit_test(test_owned_forward_only_for_two_owners),
         cmocka_unit_test(test_owned_gradients_match_reference),
+        cmocka_unit_test(test_both_gradients_in_one_call),
         cmocka_unit_test(test_param_split_covers_every_float_once),
         cmocka_unit_test(test_param_split_of_tensors_with_gaps),
         cmocka_unit_test(test_train_backward_writes_parameter_gradients),
