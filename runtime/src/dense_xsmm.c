@@ -501,10 +501,10 @@ static void both_gradients_share(void *context, int t, int threads) {
 
 bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
                                const tdl_dense_desc *d, int batch, bool accumulate, float *scratch) {
-    if (dx == NULL || !enabled(d) || !tdl_team_in_training_step() || owner_threads(d) < 2 ||
-        !input_gradient_suits(d, batch)) {
+    /* Declined before any kernel is made where the input's gradient would
+     * not take libxsmm's path anyway (the callers then make them again). */
+    if (dx == NULL || !tdl_team_in_training_step() || owner_threads(d) < 2 || !input_gradient_suits(d, batch))
         return false;
-    }
     both_gradients_job job;
     int kernel_threads, input_threads;
     if (!kernel_gradient_prepare(&job.kernel, dkernel, x, dpre, d, batch, accumulate, &kernel_threads) ||

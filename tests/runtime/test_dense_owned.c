@@ -436,16 +436,17 @@ static void test_reversed_kernel_passes(void **state) {
     free(data);
 }
 
-/* Both gradients in one call of the team (dense_xsmm_backprop_owned): on
- * libxsmm, in a step with two or three owners, the bits of the two calls
- * apart; it declines, writing nothing, without dx, outside a step, on one
- * thread, below the input gradient's smallest batch, and on the BLAS path. */
+/* The two gradients of dense_xsmm_backprop_owned, each in its own call. */
 static void both_apart(float *dkernel, float *dx, const dense_data *data, const tdl_dense_desc *d, int batch,
                        float *scratch) {
     assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, data->dy, d, batch, false));
     assert_true(dense_xsmm_backprop_input(dx, data->kernel, data->dy, d, batch, scratch));
 }
 
+/* Both gradients in one call of the team (dense_xsmm_backprop_owned): on
+ * libxsmm, in a step with two or three owners, the bits of the two calls
+ * apart; it declines, writing nothing, without dx, outside a step, on one
+ * thread, below the input gradient's smallest batch, and on the BLAS path. */
 static void test_both_gradients_in_one_call(void **state) {
     (void)state;
     dense_data *data = data_make();
