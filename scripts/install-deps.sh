@@ -9,7 +9,8 @@ packages=(build-essential cmake pkgconf flex bison libopenblas-dev libcmocka-dev
           libcjson-dev zlib1g-dev libxsmm-dev libopenmpi-dev openmpi-bin
           # the portable runtime's ARM tests (tests/portable/arm); the ARM C
           # library's headers are only recommended by the cross compiler, and
-          # this script installs no recommendations
+          # this script installs no recommendations; qemu-user also runs the
+          # runtime's tests on emulated x86-64 CPUs (tests/isa)
           gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user gcc-arm-none-eabi libnewlib-arm-none-eabi
           "$@")
 
