@@ -12,11 +12,11 @@
  * caller). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
-#include <unistd.h>
 
 #include "team.h"
 #include "tdl/runtime.h"
 #include "timing.h"
+#include "two_threads.h"
 
 enum { CALLS = 100000, BATCHES = 9 };
 
@@ -25,14 +25,7 @@ static void empty_share(void *context, int t, int threads) {
 }
 
 int main(void) {
-    if (!tdl_team_can_split()) {
-        puts("no thread team in this runtime (TDLRT_PORTABLE)");
-        return 0;
-    }
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-        puts("one core");
-        return 0;
-    }
+    if (!two_threads_can_run()) return 0;
     tdl_set_num_threads(2);
     /* The first call starts the worker. */
     tdl_team_run(2, empty_share, NULL);
