@@ -42,16 +42,19 @@ void tdl_dense_train_forward(float *y, const float *x, const float *kernel, cons
 }
 
 /* The workspace holds dpre, the gradient of the pre-activation output (B,U),
- * then what the input's gradient on libxsmm needs (dense_xsmm.c: nothing
- * for layers it never takes, or without libxsmm, as in the portable
- * build). SIZE_MAX when that cannot be counted in size_t. */
+ * then what the input's gradient on libxsmm needs, then a second owner's
+ * copies in a training step (dense_xsmm.c: nothing for layers it never
+ * takes, or without libxsmm, as in the portable build). SIZE_MAX when that
+ * cannot be counted in size_t. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
     if (d == NULL || batch <= 0 || d->units <= 0 || d->in_features < 0) {
         return 0;
     }
     if ((size_t)batch > SIZE_MAX / (size_t)d->units) return SIZE_MAX;
-    const size_t dpre = (size_t)batch * (size_t)d->units, transposed = dense_xsmm_input_gradient_scratch(d, batch);
-    return transposed > SIZE_MAX - dpre ? SIZE_MAX : dpre + transposed;
+    const size_t dpre = (size_t)batch * (size_t)d->units, transposed = dense_xsmm_input_gradient_scratch(d, batch),
+                 second_owner = dense_xsmm_owned_backward_scratch(d, batch);
+    if (transposed > SIZE_MAX - dpre || second_owner > SIZE_MAX - dpre - transposed) return SIZE_MAX;
+    return dpre + transposed + second_owner;
 }
 
 /* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=; dkernel (F,U) and
@@ -67,6 +70,9 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     const int units = d->units;
     const int features = d->in_features;
     const size_t count = (size_t)batch * (size_t)units;
+    /* Two owners of the kernel's rows make dpre themselves, in the call of
+     * the team that computes both gradients. */
+    if (dense_xsmm_backward_owned(dx, dkernel, dbias, dy, y, x, kernel, d, batch, accumulate, workspace)) return;
 
     float *dpre = workspace;
     tdl_zero(dpre, count);
@@ -79,7 +85,7 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
         }
     }
     /* Both products in one call of the team where a training step splits
-     * the kernel's rows. */
+     * the kernel's rows among three or more threads. */
     if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count)) return;
     /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
     if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {

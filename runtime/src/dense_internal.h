@@ -29,11 +29,26 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
                                float *scratch);
 
 /* Both gradients above in one call of the team, in a model's training step
- * where two or more threads own the kernel's rows and dx is wanted (dkernel
+ * where two or more threads own the kernel's rows (dense.c tries
+ * dense_xsmm_backward_owned first, which takes two) and dx is wanted (dkernel
  * as dense_xsmm_backprop_kernel, dx as dense_xsmm_backprop_input, the same
  * bits); false, touching nothing the caller reads, otherwise. */
 bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
                                const tdl_dense_desc *d, int batch, bool accumulate, float *scratch);
+
+/* A training step's whole backward after dy where two threads own the
+ * kernel's rows: dpre = dy * f'(y) made by each owner in a copy of its own,
+ * the bias's gradient, then both gradients (dx may be NULL), the bits of
+ * dense.c's steps one after the other; false, touching nothing, otherwise.
+ * workspace: tdl_dense_workspace_size() floats (dpre, the input gradient's
+ * scratch, then dense_xsmm_owned_backward_scratch()). */
+bool dense_xsmm_backward_owned(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
+                               const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
+                               bool accumulate, float *workspace);
+
+/* 2*B*U for the second owner's dpre and dpre^T where the layer's shape can
+ * take dense_xsmm_backward_owned, SIZE_MAX past size_t, else 0. */
+size_t dense_xsmm_owned_backward_scratch(const tdl_dense_desc *d, int batch);
 
 /* B*(U + F) for dpre^T and dx^T where the layer's shape can take that path
  * (whichever path is chosen now, so that a workspace sized while BLAS was

@@ -128,7 +128,7 @@ static void test_owned_forward_only_for_two_owners(void **state) {
 static void test_owned_gradients_match_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
-    enum { WORKSPACE = MAX_B * (2 * U + MAX_F) };
+    enum { WORKSPACE = MAX_B * (4 * U + MAX_F) };
     static float y[MAX_B * U], workspace[WORKSPACE + GUARD], dkernel[3][MAX_F * U], dx[3][MAX_B * MAX_F];
     for (size_t fi = 0; fi < sizeof feature_counts / sizeof feature_counts[0]; ++fi) {
         const int features = feature_counts[fi];
@@ -489,6 +489,84 @@ static void test_both_gradients_in_one_call(void **state) {
     free(data);
 }
 
+/* The backward before dense_xsmm_backward_owned: dpre and the bias's
+ * gradient made by the caller, then both gradients in one call (or the
+ * kernel's alone without dx). */
+static void backward_with_caller_dpre(float *dx, float *dkernel, float *dbias, const float *y, const dense_data *data,
+                                      const tdl_dense_desc *d, int batch, float *dpre, float *scratch) {
+    const size_t count = (size_t)batch * (size_t)d->units;
+    tdl_zero(dpre, count);
+    tdl_activation_backward(dpre, data->dy, y, count, d->activation, d->alpha);
+    tdl_zero(dbias, (size_t)d->units);
+    for (int b = 0; b < batch; ++b) tdl_accumulate(dbias, dpre + (size_t)b * (size_t)d->units, (size_t)d->units);
+    if (dx != NULL)
+        assert_true(dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch));
+    else
+        assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, dpre, d, batch, false));
+}
+
+/* The whole backward on the kernel's two owners (dense_xsmm_backward_owned,
+ * which tdl_dense_train_backward takes first), each owner making dpre in a
+ * copy of its own: the bits of dpre made by the caller, with dx and
+ * without, at batches 17 and 150; it declines, writing nothing, on one
+ * thread and on three (three owners), outside a step, below the input
+ * gradient's smallest batch, and on the BLAS path. */
+static void test_whole_backward_on_two_owners(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    enum { WORKSPACE = MAX_B * (4 * U + MAX_F) };
+    static float y[MAX_B * U], workspace[WORKSPACE], dkernel[2][MAX_F * U], dbias[2][U], dx[2][MAX_B * MAX_F];
+    const tdl_dense_desc d = {.in_features = MAX_F, .units = U, .activation = TDL_ACTIVATION_RELU};
+    assert_true(tdl_dense_workspace_size(&d, MAX_B) <= WORKSPACE);
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    tdl_team_set_training_step(true);
+    for (size_t i = 1; i < sizeof batches / sizeof batches[0]; ++i) {
+        const int batch = batches[i];
+        tdl_dense_forward(y, data->x, data->kernel, data->bias, &d, batch);
+        for (int with_dx = 0; with_dx < 2; ++with_dx) {
+            for (int k = 0; k < 2; ++k) {
+                for (int j = 0; j < MAX_F * U; ++j) dkernel[k][j] = NAN; /* written, not added to */
+                for (int j = 0; j < U; ++j) dbias[k][j] = NAN;
+                for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
+            }
+            const bool owned = dense_xsmm_backward_owned(with_dx ? dx[1] : NULL, dkernel[1], dbias[1], data->dy, y,
+                                                         data->x, data->kernel, &d, batch, false, workspace);
+            assert_int_equal(owned, on_libxsmm());
+            if (!owned) continue;
+            backward_with_caller_dpre(with_dx ? dx[0] : NULL, dkernel[0], dbias[0], y, data, &d, batch, workspace,
+                                      workspace + (size_t)batch * U);
+            assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
+            assert_memory_equal(dbias[0], dbias[1], sizeof dbias[0]);
+            assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * MAX_F);
+            /* Something was computed: relu passed some of dy through. */
+            bool nonzero = false;
+            for (int j = 0; j < U; ++j) nonzero = nonzero || dbias[1][j] != 0.0f;
+            assert_true(nonzero);
+        }
+    }
+    /* Where it declines, it writes nothing. */
+    for (int j = 0; j < MAX_F * U; ++j) dkernel[1][j] = 0.5f;
+    for (int j = 0; j < U; ++j) dbias[1][j] = 0.5f;
+    for (int j = 0; j < MAX_B * MAX_F; ++j) dx[1][j] = 0.25f;
+    assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, 8,
+                                           false, workspace));
+    for (int threads = 1; threads <= 3; threads += 2) {
+        tdl_set_num_threads(threads);
+        assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d,
+                                               17, false, workspace));
+    }
+    tdl_team_set_training_step(false);
+    tdl_set_num_threads(2);
+    assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, 17,
+                                           false, workspace));
+    tdl_set_num_threads(before);
+    for (int j = 0; j < MAX_F * U; ++j) assert_true(dkernel[1][j] == 0.5f);
+    for (int j = 0; j < U; ++j) assert_true(dbias[1][j] == 0.5f);
+    for (int j = 0; j < MAX_B * MAX_F; ++j) assert_true(dx[1][j] == 0.25f);
+    free(data);
+}
+
 /* tdl_dense_train_backward writes dkernel and dbias whatever they held and
  * adds into dx: the bits of tdl_dense_backward into zeroed gradients, on
  * both paths, one thread and two in a training step. */
@@ -496,7 +574,7 @@ static void test_train_backward_writes_parameter_gradients(void **state) {
     (void)state;
     dense_data *data = data_make();
     enum { F = 100, B = 17 };
-    static float y[MAX_B * U], workspace[MAX_B * (2 * U + MAX_F)];
+    static float y[MAX_B * U], workspace[MAX_B * (4 * U + MAX_F)];
     static float dkernel[2][F * U], dbias[2][U], dx[2][B * F];
     const tdl_dense_desc d = {.in_features = F, .units = U, .activation = TDL_ACTIVATION_RELU};
     tdl_dense_forward(y, data->x, data->kernel, data->bias, &d, B);
@@ -566,6 +644,7 @@ int main(void) {
         cmocka_unit_test(test_owned_forward_only_for_two_owners),
         cmocka_unit_test(test_owned_gradients_match_reference),
         cmocka_unit_test(test_both_gradients_in_one_call),
+        cmocka_unit_test(test_whole_backward_on_two_owners),
         cmocka_unit_test(test_param_split_covers_every_float_once),
         cmocka_unit_test(test_param_split_of_tensors_with_gaps),
         cmocka_unit_test(test_train_backward_writes_parameter_gradients),
