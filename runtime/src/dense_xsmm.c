@@ -535,10 +535,9 @@ bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const 
  * its half of the units over the batch for the bias's gradient, then
  * computes both gradients over its rows from its own copy. Made once by
  * the caller instead, dpre and its transpose were written on one core and
- * read on both, every step: the caller first took each of their lines back
- * from the other core, alone. On the 2-vCPU development machine that part
- * of a 512 -> 512 layer's backward at batch 32 took 20-24 us, 11-16 of them
- * the transpose, which takes 3 on lines already in the core's cache. The
+ * read on both, every step, and the other core waited: on the 2-vCPU
+ * development machine that part of a 512 -> 512 layer's backward at batch
+ * 32 ran 20-24 us on the caller alone, 11-16 of them the transpose. The
  * copies hold the same values and each bias sum runs over the batch in
  * order, so every gradient has the bits of the caller's dpre. */
 enum { BACKWARD_OWNERS = 2 };
