@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ typedef struct dense_case {
 } dense_case;
 
 static float *filled(size_t count, unsigned seed) {
-    float *p = malloc(count * sizeof *p);
+    float *p = count <= SIZE_MAX / sizeof *p ? malloc(count * sizeof *p) : NULL;
     if (p == NULL) {
         fprintf(stderr, "dense_split: out of memory\n");
         exit(1);
