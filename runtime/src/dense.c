@@ -57,6 +57,18 @@ size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch) {
     return dpre + transposed + second_owner;
 }
 
+void dense_pre_activation_gradient(float *dpre, const float *dy, const float *y, const tdl_dense_desc *d,
+                                   size_t count) {
+    tdl_zero(dpre, count);
+    tdl_activation_backward(dpre, dy, y, count, d->activation, d->alpha);
+}
+
+void dense_bias_gradient(float *dbias, const float *dpre, size_t batch, size_t units, size_t begin, size_t end,
+                         bool accumulate) {
+    if (!accumulate) tdl_zero(dbias + begin, end - begin);
+    for (size_t b = 0; b < batch; ++b) tdl_accumulate(dbias + begin, dpre + b * units + begin, end - begin);
+}
+
 /* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=; dkernel (F,U) and
  * dbias (U) += when accumulate, else =. workspace:
  * tdl_dense_workspace_size() floats. */
@@ -75,15 +87,8 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     if (dense_xsmm_backward_owned(dx, dkernel, dbias, dy, y, x, kernel, d, batch, accumulate, workspace)) return;
 
     float *dpre = workspace;
-    tdl_zero(dpre, count);
-    tdl_activation_backward(dpre, dy, y, count, d->activation, d->alpha);
-
-    if (dbias != NULL) {
-        if (!accumulate) tdl_zero(dbias, (size_t)units);
-        for (int b = 0; b < batch; ++b) {
-            tdl_accumulate(dbias, dpre + (size_t)b * (size_t)units, (size_t)units);
-        }
-    }
+    dense_pre_activation_gradient(dpre, dy, y, d, count);
+    if (dbias != NULL) dense_bias_gradient(dbias, dpre, (size_t)batch, (size_t)units, 0, (size_t)units, accumulate);
     /* Both products in one call of the team where a training step splits
      * the kernel's rows among three or more threads. */
     if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count)) return;

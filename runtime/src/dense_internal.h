@@ -9,6 +9,14 @@
 
 #include "tdl/runtime.h"
 
+/* dense.c's steps that dense_xsmm_backward_owned's owners run too:
+ * dpre (count) = dy * f'(y); dbias[begin, end) (+)= the sum of dpre's
+ * (B,U) rows over those units, row by row in order (= when !accumulate). */
+void dense_pre_activation_gradient(float *dpre, const float *dy, const float *y, const tdl_dense_desc *d,
+                                   size_t count);
+void dense_bias_gradient(float *dbias, const float *dpre, size_t batch, size_t units, size_t begin, size_t end,
+                         bool accumulate);
+
 /* y (B,U) = activation(x (B,F) * kernel (F,U) + bias), bias may be NULL. */
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch);

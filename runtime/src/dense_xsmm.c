@@ -557,13 +557,11 @@ static void owned_backward_share(void *context, int t, int threads) {
     owned_backward_job *j = context;
     const size_t units = (size_t)j->d->units, count = j->batch * units;
     float *dpre = j->dpre[t];
-    tdl_zero(dpre, count);
-    tdl_activation_backward(dpre, j->dy, j->y, count, j->d->activation, j->d->alpha);
+    dense_pre_activation_gradient(dpre, j->dy, j->y, j->d, count);
     if (j->dbias != NULL) {
         size_t begin, end;
         tdl_team_share(units, t, threads, &begin, &end);
-        if (!j->accumulate) tdl_zero(j->dbias + begin, end - begin);
-        for (size_t b = 0; b < j->batch; ++b) tdl_accumulate(j->dbias + begin, dpre + b * units + begin, end - begin);
+        dense_bias_gradient(j->dbias, dpre, j->batch, units, begin, end, j->accumulate);
     }
     kernel_gradient_share(&j->kernel[t], t, threads);
     if (j->with_input) {
