@@ -15,8 +15,14 @@
 /* Generators stepping side by side: 16 states are 2 AVX-512 registers. */
 enum { DROPOUT_LANES = 16 };
 
-/* Below this many elements per thread the mask is drawn on one thread. */
-#define DROPOUT_MIN_THREAD_ELEMENTS 32768.0
+/* Below this many elements per thread a pass stays on one thread. Both
+ * passes split as the layers around them do, by contiguous halves of the
+ * batch, so each core draws and scales the rows it wrote. mnist_convnet's
+ * dropout at batch 32 (51,200 elements) on two threads, with 32768 as
+ * the bound before: the forward 30 -> 17.6 us, the backward 11.4 -> 6.8
+ * (the dense layer after it, on one thread, reads the other core's half:
+ * 12 -> 16.5 us). */
+#define DROPOUT_MIN_THREAD_ELEMENTS 16384.0
 
 typedef struct dropout_job {
     float *y, *mask;
@@ -87,13 +93,24 @@ TDL_VECTOR_CLONES static void add_masked(float *restrict dx, const float *restri
     for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * mask[i];
 }
 
+typedef struct backward_job {
+    float *dx;
+    const float *dy, *mask;
+} backward_job;
+
+static void backward_range(void *context, size_t begin, size_t end) {
+    const backward_job *j = context;
+    add_masked(j->dx + begin, j->dy + begin, j->mask + begin, end - begin);
+}
+
 /* dy, mask: (n) -> dx: (n) += dy * mask */
 void tdl_dropout_backward(float *dx, const float *dy, const float *mask, size_t n) {
     if (dx == NULL || dy == NULL || mask == NULL) {
         return;
     }
     if (dx != dy && (const float *)dx != mask) {
-        add_masked(dx, dy, mask, n);
+        backward_job job = {dx, dy, mask};
+        tdl_team_split(n, 1.0, DROPOUT_MIN_THREAD_ELEMENTS, backward_range, &job);
         return;
     }
     for (size_t i = 0; i < n; ++i) {

@@ -74,6 +74,33 @@ static void test_dropout_drops_and_scales(void **state) {
     for (size_t i = 0; i < DROPOUT_N; ++i) assert_true(dx[i] == 1.0f + x[i] * mask[i]);
 }
 
+/* Large enough that both tdl_zero and tdl_dropout_backward split over a
+ * team of two (16384 elements a thread at least), with a ragged end. */
+enum { SPLIT_N = 3 * 16384 + 7 };
+
+/* Split over the team, the zeroing still covers exactly its n elements and
+ * the backward gives each element the bits of dx + dy * mask. */
+static void test_zero_and_dropout_backward_on_the_team(void **state) {
+    (void)state;
+    static float buffer[SPLIT_N + 2], dx[SPLIT_N], dy[SPLIT_N], mask[SPLIT_N];
+    const int threads = tdl_get_num_threads();
+    tdl_set_num_threads(2);
+    for (size_t i = 0; i < SPLIT_N + 2; ++i) buffer[i] = 7.0f;
+    tdl_zero(buffer + 1, SPLIT_N);
+    assert_true(buffer[0] == 7.0f && buffer[SPLIT_N + 1] == 7.0f);
+    for (size_t i = 1; i <= SPLIT_N; ++i) assert_true(buffer[i] == 0.0f);
+
+    for (size_t i = 0; i < SPLIT_N; ++i) {
+        dx[i] = uniform(-1.0f, 1.0f);
+        dy[i] = uniform(-1.0f, 1.0f);
+        mask[i] = i % 3 == 0 ? 0.0f : 4.0f / 3.0f;
+        buffer[i] = dx[i] + dy[i] * mask[i];
+    }
+    tdl_dropout_backward(dx, dy, mask, SPLIT_N);
+    assert_memory_equal(dx, buffer, sizeof dx);
+    tdl_set_num_threads(threads);
+}
+
 /* rate 1 drops everything instead of dividing by zero. */
 static void test_dropout_rate_one_drops_all(void **state) {
     (void)state;
@@ -381,6 +408,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dropout_rate_zero_is_identity),
         cmocka_unit_test(test_dropout_drops_and_scales),
+        cmocka_unit_test(test_zero_and_dropout_backward_on_the_team),
         cmocka_unit_test(test_dropout_rate_one_drops_all),
         cmocka_unit_test(test_dropout_follows_the_stream),
         cmocka_unit_test(test_add_forward),
