@@ -75,12 +75,14 @@
  * on one thread, took 16 on a team of two that left it on one thread; split
  * from 0.5 MFLOP (1.5 before), its whole forward went 0.346 -> 0.337 and
  * 0.362 -> 0.340 ms (13 of 16 alternating pairs faster, cores 0.2-0.5 us
- * apart). A training step's forward of a kernel not split by rows
- * (owned_rows.h) keeps the full bound: the optimizer has just rewritten the
- * weights on the cores that own them, and reading another core's half cost
- * the MLP's step at batch 32 on two threads 1.19 ms against 0.82 before the
- * kernels were split by rows. The kernel's gradient keeps the full bound
- * too: a quarter of it changed nothing measurable. */
+ * apart). A training step's forward of a kernel that owned_rows.h splits
+ * among more threads than dense_xsmm_forward_owned takes keeps the full
+ * bound: the optimizer has just rewritten the weights on the cores that own
+ * them, and reading another core's half cost the MLP's step at batch 32 on
+ * two threads 1.19 ms against 0.82 before the kernels were split by rows.
+ * (A kernel too small to split takes the forward's bound: dense_xsmm_forward.)
+ * The kernel's gradient keeps the full bound: a quarter of it changed
+ * nothing measurable. */
 enum { TILE_UNITS = 64, TILE_BATCH = 16, TILE_FEATURES = 64, MIN_UNITS = 8 };
 /* The input's gradient: TILE_BATCH_ROWS batch rows (vector lanes) by
  * TILE_COLUMNS features per call; below MIN_BATCH rows a vector is mostly
@@ -238,9 +240,16 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    const double min_thread_flops = tdl_team_in_training_step() ? MIN_THREAD_FLOPS : MIN_THREAD_FLOPS_FORWARD;
+    /* A training step's kernel too small for owned_rows.h to split (the
+     * optimizer steps it on the caller) is split as outside a step: each
+     * thread reads all of it, which costs little, and computes the rows of
+     * its own examples, which the layers before left on its core.
+     * mnist_convnet's 1600 -> 10 logits at batch 32 on two threads:
+     * 17 -> 8.4 us; LeNet-5's 120 -> 84 at batch 128: 24.4 -> 14.7. */
+    const bool as_outside_step = !tdl_team_in_training_step() || owner_threads(d) == 1;
+    const double min_thread_flops = as_outside_step ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
     const int threads = threads_for(&job.tiles, flops, min_thread_flops);
-    job.by_batch = !tdl_team_in_training_step() && job.tiles.tiles_n >= threads;
+    job.by_batch = as_outside_step && job.tiles.tiles_n >= threads;
     tdl_team_run(threads, forward_share, &job);
     return true;
 }
