@@ -89,8 +89,9 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     float *dpre = workspace;
     dense_pre_activation_gradient(dpre, dy, y, d, count);
     if (dbias != NULL) dense_bias_gradient(dbias, dpre, (size_t)batch, (size_t)units, 0, (size_t)units, accumulate);
-    /* Both products in one call of the team where a training step splits
-     * the kernel's rows among three or more threads. */
+    /* Both products in one call of the team in a training step: where it
+     * splits the kernel's rows among three or more threads, or where the
+     * kernel is too small to split by rows. */
     if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count)) return;
     /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
     if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {

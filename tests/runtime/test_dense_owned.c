@@ -444,42 +444,46 @@ static void both_apart(float *dkernel, float *dx, const dense_data *data, const 
 }
 
 /* Both gradients in one call of the team (dense_xsmm_backprop_owned): on
- * libxsmm, in a step with two or three owners, the bits of the two calls
- * apart; it declines, writing nothing, without dx, outside a step, on one
- * thread, below the input gradient's smallest batch, and on the BLAS path. */
+ * libxsmm, in a step, the bits of the two calls apart, whether two or three
+ * threads own the kernel's rows or one does (a single thread, or a kernel
+ * of 100 x 211 too small to split by rows, whose tiles two threads share);
+ * it declines, writing nothing, without dx, outside a step, below the input
+ * gradient's smallest batch, and on the BLAS path. */
 static void test_both_gradients_in_one_call(void **state) {
     (void)state;
     dense_data *data = data_make();
     enum { SCRATCH = MAX_B * (U + MAX_F) };
     static float dkernel[2][MAX_F * U], dx[2][MAX_B * MAX_F], scratch[SCRATCH];
-    const tdl_dense_desc d = {.in_features = MAX_F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
     const int before = tdl_get_num_threads();
     tdl_team_set_training_step(true);
-    for (int threads = 2; threads <= 3; ++threads) {
+    for (int threads = 1; threads <= 3; ++threads) {
         tdl_set_num_threads(threads);
-        for (size_t i = 1; i < sizeof batches / sizeof batches[0]; ++i) {
-            const int batch = batches[i];
-            for (int k = 0; k < 2; ++k) {
-                for (int j = 0; j < MAX_F * U; ++j) dkernel[k][j] = NAN; /* written, not added to */
-                for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
+        for (size_t f = 0; f < sizeof feature_counts / sizeof feature_counts[0]; ++f) {
+            const int features = feature_counts[f];
+            const tdl_dense_desc d = {.in_features = features, .units = U, .activation = TDL_ACTIVATION_LINEAR};
+            for (size_t i = 1; i < sizeof batches / sizeof batches[0]; ++i) {
+                const int batch = batches[i];
+                for (int k = 0; k < 2; ++k) {
+                    for (int j = 0; j < MAX_F * U; ++j) dkernel[k][j] = NAN; /* written, not added to */
+                    for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
+                }
+                const bool one_call = dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy,
+                                                                &d, batch, false, scratch);
+                assert_int_equal(one_call, on_libxsmm());
+                if (!one_call) continue;
+                both_apart(dkernel[0], dx[0], data, &d, batch, scratch);
+                assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * (size_t)features * U);
+                assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * (size_t)features);
             }
-            const bool one_call =
-                dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, batch, false, scratch);
-            assert_int_equal(one_call, on_libxsmm());
-            if (!one_call) continue;
-            both_apart(dkernel[0], dx[0], data, &d, batch, scratch);
-            assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * MAX_F * U);
-            assert_memory_equal(dx[0], dx[1], sizeof(float) * (size_t)batch * MAX_F);
         }
     }
     /* Where it declines, it writes nothing. */
+    const tdl_dense_desc d = {.in_features = MAX_F, .units = U, .activation = TDL_ACTIVATION_LINEAR};
     for (int j = 0; j < MAX_F * U; ++j) dkernel[1][j] = 0.5f;
     for (int j = 0; j < MAX_B * MAX_F; ++j) dx[1][j] = 0.25f;
     tdl_set_num_threads(2);
     assert_false(dense_xsmm_backprop_owned(dkernel[1], NULL, data->x, data->kernel, data->dy, &d, 17, false, scratch));
     assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 8, false, scratch));
-    tdl_set_num_threads(1);
-    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch));
     tdl_team_set_training_step(false);
     tdl_set_num_threads(2);
     assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch));
