@@ -163,6 +163,14 @@ static int owner_threads(const tdl_dense_desc *d) {
     return owned_row_threads((size_t)d->in_features, (size_t)d->units, tdl_team_threads());
 }
 
+/* A training step's kernel too small for owned_rows.h to split: the
+ * optimizer steps it on the caller, and every pass splits it by the
+ * forward's bound, as outside a step (dense_xsmm_forward,
+ * gradient_min_thread_flops). */
+static bool unowned_in_step(const tdl_dense_desc *d) {
+    return tdl_team_in_training_step() && owner_threads(d) == 1;
+}
+
 static void owned_feature_blocks(const tdl_dense_desc *d, size_t block, int t, int threads, bool reversed,
                                  size_t *first, size_t *last) {
     size_t begin, end;
@@ -246,7 +254,7 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
      * its own examples, which the layers before left on its core.
      * mnist_convnet's 1600 -> 10 logits at batch 32 on two threads:
      * 17 -> 8.4 us; LeNet-5's 120 -> 84 at batch 128: 24.4 -> 14.7. */
-    const bool as_outside_step = !tdl_team_in_training_step() || owner_threads(d) == 1;
+    const bool as_outside_step = !tdl_team_in_training_step() || unowned_in_step(d);
     const double min_thread_flops = as_outside_step ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
     const int threads = threads_for(&job.tiles, flops, min_thread_flops);
     job.by_batch = as_outside_step && job.tiles.tiles_n >= threads;
@@ -368,7 +376,7 @@ static void kernel_gradient_share(void *context, int t, int threads) {
  * 23.2 us; LeNet-5's 120 -> 84 at batch 128 stayed at 42-45 us, as the
  * caller's dpre and transpose are read from the other core. */
 static double gradient_min_thread_flops(const tdl_dense_desc *d) {
-    return tdl_team_in_training_step() && owner_threads(d) == 1 ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
+    return unowned_in_step(d) ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
 }
 
 /* Fills `job` and the number of threads to run it on; false when libxsmm
