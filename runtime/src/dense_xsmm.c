@@ -94,6 +94,15 @@ _Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOC
                "a thread's own rows are whole feature tiles of both gradients");
 #define MIN_THREAD_FLOPS 16.0e6
 #define MIN_THREAD_FLOPS_FORWARD 0.5e6
+/* An inference forward of one batch tile (batch 1 above all) reads the
+ * whole kernel for little arithmetic: it is bound by how fast the kernel
+ * streams in, so each of two threads reading half of it (its unit blocks)
+ * pays off at half the forward's bound. The MLP's forward at batch 1 on two
+ * threads of an AMD EPYC (1 MB of L2 a core; the 784 -> 512 and 512 -> 512
+ * kernels, 1.6 and 1.0 MB, at 0.8 and 0.5 MFLOP, now split): 39 -> 26 us
+ * (`profile_mlp --batch 1 --threads 2 --mode forward`), 42 -> 24-33 us in
+ * bench_models. */
+#define MIN_THREAD_FLOPS_ONE_TILE 0.25e6
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
  * the ragged last row and column of tiles; a NULL member is one that is not
@@ -254,8 +263,11 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
      * its own examples, which the layers before left on its core.
      * mnist_convnet's 1600 -> 10 logits at batch 32 on two threads:
      * 17 -> 8.4 us; LeNet-5's 120 -> 84 at batch 128: 24.4 -> 14.7. */
-    const bool as_outside_step = !tdl_team_in_training_step() || unowned_in_step(d);
-    const double min_thread_flops = as_outside_step ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
+    const bool in_step = tdl_team_in_training_step();
+    const bool as_outside_step = !in_step || unowned_in_step(d);
+    double min_thread_flops = MIN_THREAD_FLOPS;
+    if (as_outside_step) min_thread_flops = MIN_THREAD_FLOPS_FORWARD;
+    if (!in_step && job.tiles.tiles_n == 1) min_thread_flops = MIN_THREAD_FLOPS_ONE_TILE;
     const int threads = threads_for(&job.tiles, flops, min_thread_flops);
     job.by_batch = as_outside_step && job.tiles.tiles_n >= threads;
     tdl_team_run(threads, forward_share, &job);
