@@ -43,14 +43,19 @@
  * XSMM_MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms here)
  * a call stays on fewer threads: waking a sleeping team thread costs tens of
  * microseconds, more when another process holds its core.
- * The forward keeps it too. From a quarter of it, vgg_small's forward at
- * batch 1 (layers of 9.4 and 18.9 MFLOP, each then split) took 0.213 ms on
- * two threads against 0.246 while the two cores were close, but 0.41-0.51
+ * XSMM_MIN_THREAD_FLOPS_FORWARD: the forward's bound, a quarter of it.
+ * With every convolution of vgg_small's forward at batch 1 split from 4
+ * MFLOP a thread (layers of 9.4 and 18.9 MFLOP) it took 0.213 ms on two
+ * threads against 0.246 while the two cores were close, but 0.41-0.51
  * against one thread's 0.33-0.40 on a virtual machine whose two vCPUs were
  * half a microsecond apart (a cache line's round trip): each layer then
- * reads half of its input, and writes half of its output, across them. At
- * 16 MFLOP a thread it stays on one thread and takes 0.33-0.40 ms there
- * (2026-12-02): a second thread is not to make a call slower.
+ * reads half of its input, and writes half of its output, across them
+ * (2026-12-02). Since then the 3x3 layers with 64+ channels run as
+ * Winograd's (conv_winograd.c, which keeps 16 MFLOP), and what this bound
+ * splits at batch 1 is the 32x32x32 -> 32 layer (18.9 MFLOP; 179 -> 94 us
+ * on two threads of an AMD EPYC, cores 57-340 ns apart as the host moved
+ * them), the model's forward 0.569 -> 0.499 ms (medians of 9 alternating
+ * processes, 2026-12-03). The gradients keep the full bound.
  * XSMM_MIN_VECTOR_ROWS: the fewest rows of a kernel's output block (F for
  * forward, C for the gradients): libxsmm vectorises along them, and below 16
  * floats (one AVX-512 register) im2col + OpenBLAS measured faster, e.g. the
@@ -60,6 +65,7 @@
  * handles borders without copies. */
 enum { XSMM_SLOTS = 8, XSMM_MAX_REDUCE = 64, XSMM_MAX_PAD_GROWTH = 4, XSMM_MIN_VECTOR_ROWS = 16 };
 #define XSMM_MIN_THREAD_FLOPS 16.0e6
+#define XSMM_MIN_THREAD_FLOPS_FORWARD 4.0e6
 
 typedef libxsmm_smmfunction_reducebatch_addr xsmm_kernel;
 
@@ -387,7 +393,7 @@ bool conv_xsmm_forward(float *y, const float *x, const float *kernel, const floa
     j.scale = scale;
     j.shift = shift;
     j.work_rows = (size_t)batch * (size_t)d->out_h;
-    tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch), XSMM_MIN_THREAD_FLOPS),
+    tdl_team_run(threads_for(d, batch, j.work_rows, conv_flops(d, batch), XSMM_MIN_THREAD_FLOPS_FORWARD),
                  forward_share, &j);
     return true;
 }
