@@ -100,8 +100,8 @@ _Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOC
  * pays off at half the forward's bound. The MLP's forward at batch 1 on two
  * threads of an AMD EPYC (1 MB of L2 a core; the 784 -> 512 and 512 -> 512
  * kernels, 1.6 and 1.0 MB, at 0.8 and 0.5 MFLOP, now split): 39 -> 26 us
- * (`profile_mlp --batch 1 --threads 2 --mode forward`), 42 -> 24-33 us in
- * bench_models. */
+ * (`profile_mlp --batch 1 --threads 2 --mode forward`), 40-46 -> 23-33 us
+ * in bench_models (alternating processes). */
 #define MIN_THREAD_FLOPS_ONE_TILE 0.25e6
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
