@@ -30,6 +30,7 @@
 #include "team.h"
 #include "vector_state.h"
 #include "tdl/runtime.h"
+#include "transpose_block.h"
 #include "vector.h"
 
 #ifdef TDL_HAVE_LIBXSMM
@@ -453,27 +454,14 @@ static void backprop_input_share(void *context, int t, int threads) {
 
 /* The (rows x columns) matrix `in` (row stride in_stride) transposed into
  * `out` (columns x rows, row stride out_stride), written or, with `add`,
- * added, in blocks of 16 x 16: the 16 rows of `in` a block reads stay in L1
- * while `out` is written a vector at a time. Element by element, a write a
- * whole row apart each time, the gradient's rows took 4.7% of
+ * added, in blocks of 16 x 16 (transpose_block.h). Element by element, a
+ * write a whole row apart each time, the gradient's rows took 4.7% of
  * mnist_convnet's training step, and adding the weight gradient's partial
- * 15 us a call (7 now). */
-TDL_VECTOR_CLONES static void transpose(float *restrict out, size_t out_stride, const float *restrict in,
-                                        size_t in_stride, size_t rows, size_t columns, bool add) {
-    enum { BLOCK = 16 };
-    for (size_t c0 = 0; c0 < columns; c0 += BLOCK) {
-        const size_t c1 = columns - c0 < BLOCK ? columns : c0 + BLOCK;
-        for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
-            const size_t r1 = rows - r0 < BLOCK ? rows : r0 + BLOCK;
-            for (size_t column = c0; column < c1; ++column) {
-                float *restrict to = out + column * out_stride;
-                if (add)
-                    for (size_t row = r0; row < r1; ++row) to[row] += in[row * in_stride + column];
-                else
-                    for (size_t row = r0; row < r1; ++row) to[row] = in[row * in_stride + column];
-            }
-        }
-    }
+ * 15 us a call (7 in blocks; the blocks through AVX-512 registers: see
+ * docs/performance.md, 2026-12-03). */
+static void transpose(float *restrict out, size_t out_stride, const float *restrict in, size_t in_stride, size_t rows,
+                      size_t columns, bool add) {
+    transpose_block_matrix(out, out_stride, in, in_stride, rows, columns, add);
 }
 
 /* kernel: (KH,KW,C,F) -> transposed: (KH,KW,F,C). */

@@ -41,6 +41,7 @@
 #include "owned_rows.h"
 #include "param_split.h"
 #include "team.h"
+#include "transpose_block.h"
 #include "vector_state.h"
 #include "tdl/runtime.h"
 #include "warm.h"
@@ -443,14 +444,11 @@ static void transpose(float *restrict to, const float *restrict from, size_t row
                    (libxsmm_blasint)cols, (libxsmm_blasint)rows);
 }
 
-/* dx (B,F) columns [col0, col1) += dx_transposed (F,B) rows [col0, col1)^T. */
+/* dx (B,F) columns [col0, col1) += dx_transposed (F,B) rows [col0, col1)^T,
+ * in blocks of 16 x 16 (transpose_block.h). */
 static void add_transposed_columns(float *restrict dx, const float *restrict dx_transposed, size_t batch,
                                    size_t features, size_t col0, size_t col1) {
-    for (size_t b0 = 0; b0 < batch; b0 += 16) {
-        const size_t b1 = b0 + 16 < batch ? b0 + 16 : batch;
-        for (size_t b = b0; b < b1; ++b)
-            for (size_t f = col0; f < col1; ++f) dx[b * features + f] += dx_transposed[f * batch + b];
-    }
+    transpose_block_matrix(dx + col0, features, dx_transposed + col0 * batch, batch, col1 - col0, batch, true);
 }
 
 static void input_gradient_share(void *context, int t, int threads) {
