@@ -62,6 +62,7 @@
 #include "conv_lanes.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "transpose_block.h"
 #include "warm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -209,35 +210,6 @@ LANES_INLINE void row_sums(lane_vector even[], lane_vector odd[], const float *r
         }
 }
 
-/* rows[r][c] -> rows[c][r] for a 16x16 block: pairs of floats, then of
- * float pairs, then of 128-bit quarters, twice (64 shuffles in registers,
- * where the stores of single floats took a load and a store per value). */
-LANES_INLINE void lanes_transpose(lane_vector rows[LANE_PIXELS]) {
-    __m512 a[LANE_PIXELS], b[LANE_PIXELS];
-    for (int i = 0; i < LANE_PIXELS; i += 2) {
-        a[i] = _mm512_unpacklo_ps(rows[i], rows[i + 1]);
-        a[i + 1] = _mm512_unpackhi_ps(rows[i], rows[i + 1]);
-    }
-    /* b[4g + k], quarter q: column 4q + k of rows 4g..4g+3. */
-    for (int g = 0; g < LANE_PIXELS; g += 4) {
-        b[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[g]), _mm512_castps_pd(a[g + 2])));
-        b[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[g]), _mm512_castps_pd(a[g + 2])));
-        b[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[g + 1]), _mm512_castps_pd(a[g + 3])));
-        b[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[g + 1]), _mm512_castps_pd(a[g + 3])));
-    }
-    /* Column 4q + k gathers quarter q of b[k], b[4 + k], b[8 + k], b[12 + k]. */
-    for (int k = 0; k < 4; ++k) {
-        const __m512 low_top = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x44);
-        const __m512 high_top = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xee);
-        const __m512 low_bottom = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x44);
-        const __m512 high_bottom = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xee);
-        rows[k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0x88);
-        rows[4 + k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0xdd);
-        rows[8 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0x88);
-        rows[12 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0xdd);
-    }
-}
-
 /* The first `count` rows of a block of lanes as NHWC pixels: pixel p (of n)
  * is lane p of each row, stored at to + p * count. `to` holds floats, or
  * int32 indices whose bits the rows carry (the stores are AVX-512's, which
@@ -246,7 +218,7 @@ LANES_INLINE void store_pixels(void *restrict to_void, const lane_vector *const 
     float *restrict to = to_void;
     lane_vector block[LANE_PIXELS];
     for (int r = 0; r < LANE_PIXELS; ++r) block[r] = r < count ? *rows[r] : (lane_vector){0};
-    lanes_transpose(block);
+    transpose_16x16_registers((__m512 *)block);
     const __mmask16 first = (__mmask16)((1u << count) - 1u);
     for (size_t p = 0; p < n; ++p) _mm512_mask_storeu_ps(to + p * (size_t)count, first, block[p]);
 }

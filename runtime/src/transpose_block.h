@@ -36,35 +36,44 @@ static inline void transpose_block_scalar(float *restrict out, size_t out_stride
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-/* A whole block at (r0, c0) in registers: pairs of floats, then pairs of
- * pairs, then 128-bit quarters twice (conv_lanes_pool.c's lanes_transpose). */
-__attribute__((target("avx512f"))) static inline void transpose_block_avx512(float *restrict out,
-                                                                             size_t out_stride,
-                                                                             const float *restrict in,
-                                                                             size_t in_stride, size_t r0,
-                                                                             size_t c0, bool add) {
-    __m512 v[TRANSPOSE_BLOCK], a[TRANSPOSE_BLOCK], b[TRANSPOSE_BLOCK];
-    for (int i = 0; i < TRANSPOSE_BLOCK; ++i) v[i] = _mm512_loadu_ps(in + (r0 + (size_t)i) * in_stride + c0);
+/* rows[r][c] -> rows[c][r] for a 16 x 16 block held in registers: pairs of
+ * floats, then pairs of float pairs, then 128-bit quarters, twice (64
+ * shuffles). Also conv_lanes_pool.c's way out of its registers. */
+static inline __attribute__((always_inline, target("avx512f"))) void transpose_16x16_registers(__m512 rows[16]) {
+    __m512 a[TRANSPOSE_BLOCK], b[TRANSPOSE_BLOCK];
     for (int i = 0; i < TRANSPOSE_BLOCK; i += 2) {
-        a[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
-        a[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+        a[i] = _mm512_unpacklo_ps(rows[i], rows[i + 1]);
+        a[i + 1] = _mm512_unpackhi_ps(rows[i], rows[i + 1]);
     }
+    /* b[4g + k], quarter q: column 4q + k of rows 4g..4g+3. */
     for (int g = 0; g < TRANSPOSE_BLOCK; g += 4) {
         b[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[g]), _mm512_castps_pd(a[g + 2])));
         b[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[g]), _mm512_castps_pd(a[g + 2])));
         b[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[g + 1]), _mm512_castps_pd(a[g + 3])));
         b[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[g + 1]), _mm512_castps_pd(a[g + 3])));
     }
+    /* Column 4q + k gathers quarter q of b[k], b[4 + k], b[8 + k], b[12 + k]. */
     for (int k = 0; k < 4; ++k) {
         const __m512 low_top = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x44);
         const __m512 high_top = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xee);
         const __m512 low_bottom = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0x44);
         const __m512 high_bottom = _mm512_shuffle_f32x4(b[8 + k], b[12 + k], 0xee);
-        v[k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0x88);
-        v[4 + k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0xdd);
-        v[8 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0x88);
-        v[12 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0xdd);
+        rows[k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0x88);
+        rows[4 + k] = _mm512_shuffle_f32x4(low_top, low_bottom, 0xdd);
+        rows[8 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0x88);
+        rows[12 + k] = _mm512_shuffle_f32x4(high_top, high_bottom, 0xdd);
     }
+}
+
+/* A whole block at (r0, c0): 16 row loads, the transpose, 16 row stores or adds. */
+__attribute__((target("avx512f"))) static inline void transpose_block_avx512(float *restrict out,
+                                                                             size_t out_stride,
+                                                                             const float *restrict in,
+                                                                             size_t in_stride, size_t r0,
+                                                                             size_t c0, bool add) {
+    __m512 v[TRANSPOSE_BLOCK];
+    for (int i = 0; i < TRANSPOSE_BLOCK; ++i) v[i] = _mm512_loadu_ps(in + (r0 + (size_t)i) * in_stride + c0);
+    transpose_16x16_registers(v);
     for (int j = 0; j < TRANSPOSE_BLOCK; ++j) {
         float *to = out + (c0 + (size_t)j) * out_stride + r0;
         _mm512_storeu_ps(to, add ? _mm512_add_ps(_mm512_loadu_ps(to), v[j]) : v[j]);
