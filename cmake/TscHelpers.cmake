@@ -11,6 +11,10 @@ function(add_cmocka_test name)
     TSC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} PkgConfig::CMOCKA)
   add_test(NAME ${name} COMMAND ${name})
+  # tests/isa runs the same executable again on emulated CPUs; a test that
+  # writes files (fixed names under the build tree) must not run beside
+  # another run of itself, so every run of one executable takes its lock.
+  set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${name})
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
