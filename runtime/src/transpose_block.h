@@ -7,11 +7,11 @@
  * stride out_stride) gets out[c][r] = in[r][c], or += with `add`.
  *
  * On a CPU with AVX-512 each whole 16 x 16 block goes through the
- * registers: 16 row loads, 64 shuffles, 16 row stores (or adds). GCC does
- * not turn the element loop into shuffles; there each output row of a
- * block gathers 16 floats a row of `in` apart. The ragged edges, and every
- * block elsewhere, take that loop. Either way each value is moved, or added
- * once, so the bits are the same. */
+ * registers: 16 row loads, 64 shuffles, 16 row stores (or adds). The ragged
+ * edges, and every block on other CPUs, take an element loop, which GCC
+ * does not turn into shuffles (each output row of a block gathers 16 floats
+ * a row of `in` apart). Either way each value is moved, or added once, so
+ * the bits are the same. */
 #ifndef TDL_TRANSPOSE_BLOCK_H
 #define TDL_TRANSPOSE_BLOCK_H
 
