@@ -452,23 +452,11 @@ static void backprop_input_share(void *context, int t, int threads) {
     }
 }
 
-/* The (rows x columns) matrix `in` (row stride in_stride) transposed into
- * `out` (columns x rows, row stride out_stride), written or, with `add`,
- * added, in blocks of 16 x 16 (transpose_block.h). Element by element, a
- * write a whole row apart each time, the gradient's rows took 4.7% of
- * mnist_convnet's training step, and adding the weight gradient's partial
- * 15 us a call (7 in blocks; the blocks through AVX-512 registers: see
- * docs/performance.md, 2026-12-03). */
-static void transpose(float *restrict out, size_t out_stride, const float *restrict in, size_t in_stride, size_t rows,
-                      size_t columns, bool add) {
-    transpose_block_matrix(out, out_stride, in, in_stride, rows, columns, add);
-}
-
 /* kernel: (KH,KW,C,F) -> transposed: (KH,KW,F,C). */
 static void transpose_kernel(float *restrict transposed, const float *restrict kernel, const tdl_conv2d_desc *d) {
     const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
     for (size_t tap = 0; tap < taps(d); ++tap)
-        transpose(transposed + tap * f * c, c, kernel + tap * c * f, f, c, f, false);
+        transpose_block_matrix(transposed + tap * f * c, c, kernel + tap * c * f, f, c, f, false);
 }
 
 bool conv_xsmm_backprop_input(float *dx, const float *kernel, const float *dz, const tdl_conv2d_desc *d,
@@ -509,7 +497,7 @@ static void backprop_filter_share(void *context, int t, int threads) {
         const float *dy_rows = j->dz + (r.image * (size_t)d->out_h + (size_t)r.begin) * ow_n * f;
         const size_t rows = (size_t)(r.end - r.begin);
         for (size_t i = 0; i < rows; ++i)
-            transpose(transposed + i * f * ow_n, ow_n, dy_rows + i * ow_n * f, f, ow_n, f, false);
+            transpose_block_matrix(transposed + i * f * ow_n, ow_n, dy_rows + i * ow_n * f, f, ow_n, f, false);
         for (size_t tap = 0; tap < taps(d); ++tap) {
             const int kh = (int)(tap / (size_t)d->kernel_w), kw = (int)(tap % (size_t)d->kernel_w);
             for (size_t i = 0; i < rows;) {
@@ -548,7 +536,8 @@ static void reduce_share(void *context, int t, int threads) {
         const size_t last = end - tap * c < c ? end - tap * c : c;
         for (int p = 0; p < r->partials; ++p) {
             const float *partial = slot_of(r->filter, p) + r->filter->slot.image + r->filter->slot.transposed;
-            transpose(r->dkernel + begin * f, f, partial + tap * f * c + first, c, f, last - first, true);
+            transpose_block_matrix(r->dkernel + begin * f, f, partial + tap * f * c + first, c, f, last - first,
+                                   true);
         }
         begin = tap * c + last;
     }
