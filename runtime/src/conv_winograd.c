@@ -20,7 +20,13 @@
  * of up to `block_tiles` consecutive tiles (row-major) of one image, sized so
  * that the block's V (16 x tiles x C) and M (16 x tiles x F) stay in L2
  * between the transforms and the GEMMs; each block is one thread's, so an
- * image's result does not depend on the batch or the thread count.
+ * image's result does not depend on the thread count, nor on the batch
+ * among batches of many blocks.
+ *
+ * A call of at most WINO_MAX_TILES tiles (a single image, most of all) is
+ * cut by filters instead (run_few, below): each thread takes whole GEMM
+ * pieces of them. Its results do not depend on the thread count either, but may
+ * differ in the last bits from the same image's in a batch of many blocks.
  *
  * Borders: a tile whose patch leaves the input (padding, or an odd output
  * size) gathers its patch into a zeroed copy first; a tile whose outputs
@@ -80,7 +86,11 @@
  * write all 16 positions at once, and with C x F a power of two (128 x 128:
  * 64 KiB) the 16 lines fell into one set of the L1 cache, which holds 12:
  * U's transform was 28% of vgg_small's forward at batch 1. One line apart,
- * that forward took 0.25 ms on one thread instead of 0.31. */
+ * that forward took 0.25 ms on one thread instead of 0.31.
+ * WINO_FEW_THREADS: the most threads that share the filters of a call of
+ * few tiles (run_few); the scratch keeps a slot for each.
+ * WINO_FEW_ROWS, WINO_FEW_ROWS_WIDE: the filters of its GEMM pieces
+ * (few_rows). */
 enum {
     WINO_POSITIONS = 16,
     WINO_MIN_CHANNELS = 32,
@@ -91,11 +101,17 @@ enum {
     WINO_CHUNK = 16,
     WINO_PLANE_PAD = 16,
     WINO_OWN_U_THREADS = 2,
+    WINO_FEW_THREADS = 2,
+    WINO_FEW_ROWS = 32,
+    WINO_FEW_ROWS_WIDE = 64,
 };
 #define WINO_BLOCK_BYTES (384.0 * 1024.0)
 /* Below this much work per thread a call stays on fewer threads, forward
  * and input gradient alike (conv_xsmm.c). */
 #define WINO_MIN_THREAD_FLOPS 16.0e6
+/* The same for a call of few tiles (run_few), whose threads share out its
+ * filters. */
+#define WINO_FEW_MIN_THREAD_FLOPS 1.0e6
 
 /* Tiles and blocks of one layer. */
 typedef struct wino_geometry {
@@ -152,7 +168,10 @@ static bool sizes_fit(const tdl_conv2d_desc *d) {
     const double slot = WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + f) + 2.0 * WINO_PLANE_PAD + c) + 4.0 * f;
     const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0);
     const double kernels = WINO_OWN_U_THREADS * WINO_POSITIONS * (c * f + WINO_PLANE_PAD);
-    return kernels + WINO_SLOTS * slot < (double)SIZE_MAX / 8.0 &&
+    const double few = WINO_FEW_THREADS * (WINO_POSITIONS * ((double)WINO_MAX_TILES * (c + WINO_FEW_ROWS_WIDE) +
+                                                            WINO_FEW_ROWS_WIDE * c + 3.0 * WINO_PLANE_PAD + c) +
+                                           4.0 * f);
+    return kernels + WINO_SLOTS * slot + few < (double)SIZE_MAX / 8.0 &&
            tiles < INT_MAX && d->in_h < INT_MAX / 2 && d->in_w < INT_MAX / 2 && d->out_h < INT_MAX / 2 &&
            d->out_w < INT_MAX / 2;
 }
@@ -168,22 +187,46 @@ static size_t shared_scratch_floats(const tdl_conv2d_desc *d, int batch) {
     return g.transformed_kernel + (size_t)slots_for(&g, batch) * g.slot;
 }
 
+static size_t few_slot_floats(const tdl_conv2d_desc *d, size_t tiles);
+static size_t few_tiles(const wino_geometry *g, int batch);
+static int few_threads(const tdl_conv2d_desc *d, size_t tiles);
+
+/* The larger of a call of many blocks (`many`) and one of few tiles on
+ * `threads` threads, on `batch` images. */
+static size_t with_few_tiles(const tdl_conv2d_desc *d, int batch, int threads, size_t many) {
+    const wino_geometry g = geometry_of(d);
+    const size_t tiles = few_tiles(&g, batch);
+    const size_t few = tiles > 0 ? (size_t)threads * few_slot_floats(d, tiles) : 0;
+    return many > few ? many : few;
+}
+
 size_t conv_winograd_forward_scratch_size(const tdl_conv2d_desc *d, int batch) {
     if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
     const size_t copies = tdl_team_can_split() ? WINO_OWN_U_THREADS - 1 : 0;
-    return shared_scratch_floats(d, batch) + copies * geometry_of(d).transformed_kernel;
+    const size_t many = shared_scratch_floats(d, batch) + copies * geometry_of(d).transformed_kernel;
+    return with_few_tiles(d, batch, tdl_team_can_split() ? WINO_FEW_THREADS : 1, many);
 }
 
+/* A call inside the team (on one thread) of any batch. */
 size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
     if (!wino_suits(d) || !sizes_fit(d)) return 0;
     const wino_geometry g = geometry_of(d);
-    return g.transformed_kernel + g.slot;
+    return with_few_tiles(d, WINO_MAX_TILES, 1, g.transformed_kernel + g.slot);
 }
 
 /* ---- the transforms -------------------------------------------------------
  * Each works on WINO_CHUNK channels (or filters) at a time through local
  * arrays: all loads of a chunk come before its stores, so the compiler needs
  * no aliasing checks between the 16 rows it reads and the 16 it writes. */
+
+/* Where U's values go: position e's matrix `plane` floats after position
+ * e - 1's, output o of input channel i at i * ld + o - first. All of U (a
+ * call of many blocks): plane u_plane, ld the run's outputs, first 0. One
+ * GEMM piece of it (a call of few tiles, run_few): ld the piece's rows,
+ * first its first output. */
+typedef struct wino_u_layout {
+    size_t plane, ld, first;
+} wino_u_layout;
 
 /* U[e][i][o] for output channels [o0, o0 + n), n <= WINO_CHUNK, of input
  * channel i: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
@@ -193,8 +236,7 @@ size_t conv_winograd_forward_scratch_alone(const tdl_conv2d_desc *d) {
 static inline __attribute__((always_inline)) void transform_kernel_chunk(float *restrict u, const float *restrict kernel,
                                                                          const size_t tap_base[9], size_t in,
                                                                          size_t in_stride, size_t out_stride,
-                                                                         size_t o0, size_t n, size_t inputs,
-                                                                         size_t outputs) {
+                                                                         size_t o0, size_t n, wino_u_layout l) {
     float g[9][WINO_CHUNK], t[4][3][WINO_CHUNK];
     for (size_t tap = 0; tap < 9; ++tap)
         for (size_t i = 0; i < n; ++i) g[tap][i] = kernel[tap_base[tap] + in * in_stride + (o0 + i) * out_stride];
@@ -207,9 +249,9 @@ static inline __attribute__((always_inline)) void transform_kernel_chunk(float *
             t[3][b][i] = g2;
         }
     }
-    const size_t plane = inputs * outputs + WINO_PLANE_PAD; /* wino_geometry's u_plane */
+    const size_t plane = l.plane;
     for (size_t a = 0; a < 4; ++a) {
-        float *row = u + (a * 4) * plane + in * outputs + o0;
+        float *row = u + (a * 4) * plane + in * l.ld + (o0 - l.first);
         for (size_t i = 0; i < n; ++i) {
             const float t0 = t[a][0][i], t1 = t[a][1][i], t2 = t[a][2][i];
             row[i] = t0;
@@ -252,14 +294,15 @@ static inline __attribute__((always_inline)) void transform_patch_chunk(float *r
 
 /* The tile's 2x2 outputs for filters [f0, f0 + n): Y = A^T M A + bias with
  * A^T = [1 1 1 0; 0 1 -1 -1], then relu if asked (other activations run
- * afterwards). m: the tile's row of position 0, positions `plane` floats
- * apart; out[p] where output pixel p (row-major in the tile) starts. */
+ * afterwards). m: where position 0 of the tile's M holds filter f0, positions
+ * `plane` floats apart; out[p] where output pixel p (row-major in the tile)
+ * starts. */
 static inline __attribute__((always_inline)) void transform_output_chunk(float *restrict y, const size_t out[4], const float *restrict m,
                                                      size_t plane, const float *restrict bias, bool relu, size_t f0,
                                                      size_t n) {
     float s[WINO_POSITIONS][WINO_CHUNK], t[2][4][WINO_CHUNK], r[4][WINO_CHUNK], b[WINO_CHUNK];
     for (size_t e = 0; e < WINO_POSITIONS; ++e)
-        for (size_t i = 0; i < n; ++i) s[e][i] = m[e * plane + f0 + i];
+        for (size_t i = 0; i < n; ++i) s[e][i] = m[e * plane + i];
     for (size_t i = 0; i < n; ++i) b[i] = bias != NULL ? bias[f0 + i] : 0.0f;
     for (size_t col = 0; col < 4; ++col) {
         for (size_t i = 0; i < n; ++i) {
@@ -285,26 +328,28 @@ static inline __attribute__((always_inline)) void transform_output_chunk(float *
 /* Whole channel rows through the chunk transforms: full chunks with a trip
  * count the compiler knows (kept in registers; a variable one turns the
  * chunk's copies into memcpy calls), then the ragged tail. */
-TDL_VECTOR_CLONES static void transform_kernel_rows(float *restrict u, const float *restrict kernel, size_t c,
-                                                    size_t channels, size_t filters) {
+TDL_VECTOR_CLONES static void transform_kernel_rows(float *restrict u, wino_u_layout l, const float *restrict kernel,
+                                                    size_t c, size_t channels, size_t filters, size_t f_begin,
+                                                    size_t f_end) {
     size_t tap_base[9];
     for (size_t tap = 0; tap < 9; ++tap) tap_base[tap] = tap * channels * filters;
-    size_t f0 = 0;
-    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK)
-        transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, WINO_CHUNK, channels, filters);
-    if (f0 < filters) transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, filters - f0, channels, filters);
+    size_t f0 = f_begin;
+    for (; f0 + WINO_CHUNK <= f_end; f0 += WINO_CHUNK)
+        transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, WINO_CHUNK, l);
+    if (f0 < f_end) transform_kernel_chunk(u, kernel, tap_base, c, filters, 1, f0, f_end - f0, l);
 }
 
 /* The same for the input's gradient: input channel f of dy, output channels
- * of dx, taps flipped. */
-TDL_VECTOR_CLONES static void transform_flipped_kernel_rows(float *restrict u, const float *restrict kernel, size_t f,
-                                                            size_t channels, size_t filters) {
+ * [c_begin, c_end) of dx, taps flipped. */
+TDL_VECTOR_CLONES static void transform_flipped_kernel_rows(float *restrict u, wino_u_layout l,
+                                                            const float *restrict kernel, size_t f, size_t channels,
+                                                            size_t filters, size_t c_begin, size_t c_end) {
     size_t tap_base[9];
     for (size_t tap = 0; tap < 9; ++tap) tap_base[tap] = (8 - tap) * channels * filters;
-    size_t c0 = 0;
-    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK)
-        transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, WINO_CHUNK, filters, channels);
-    if (c0 < channels) transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, channels - c0, filters, channels);
+    size_t c0 = c_begin;
+    for (; c0 + WINO_CHUNK <= c_end; c0 += WINO_CHUNK)
+        transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, WINO_CHUNK, l);
+    if (c0 < c_end) transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, c_end - c0, l);
 }
 
 TDL_VECTOR_CLONES static void transform_patch(float *restrict v, size_t plane, const float *restrict x,
@@ -314,48 +359,73 @@ TDL_VECTOR_CLONES static void transform_patch(float *restrict v, size_t plane, c
     if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
 }
 
+/* Filters [f_begin, f_end) of a tile; m is where the tile's M holds filter
+ * f_begin. */
 TDL_VECTOR_CLONES static void transform_output(float *restrict y, const size_t out[4], const float *restrict m,
-                                               size_t plane, const float *restrict bias, bool relu, size_t filters) {
-    size_t f0 = 0;
-    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK)
-        transform_output_chunk(y, out, m, plane, bias, relu, f0, WINO_CHUNK);
-    if (f0 < filters) transform_output_chunk(y, out, m, plane, bias, relu, f0, filters - f0);
+                                               size_t plane, const float *restrict bias, bool relu, size_t f_begin,
+                                               size_t f_end) {
+    size_t f0 = f_begin;
+    for (; f0 + WINO_CHUNK <= f_end; f0 += WINO_CHUNK)
+        transform_output_chunk(y, out, m + (f0 - f_begin), plane, bias, relu, f0, WINO_CHUNK);
+    if (f0 < f_end) transform_output_chunk(y, out, m + (f0 - f_begin), plane, bias, relu, f0, f_end - f0);
 }
 
 /* ---- one call ------------------------------------------------------------ */
+
+/* The filters [begin, end) of the run that one thread computes. */
+typedef struct wino_filters {
+    size_t begin, end;
+} wino_filters;
+
+/* The GEMMs of a call: a piece of `piece_rows` filters (all of them in a
+ * call of many blocks) or the filters left after the last whole piece
+ * (rest, NULL when none are), each for a full block and for an image's last
+ * block (ragged). */
+typedef struct wino_gemms {
+    libxsmm_smmfunction piece_full, piece_ragged, rest_full, rest_ragged;
+} wino_gemms;
 
 typedef struct wino_job {
     const tdl_conv2d_desc *d;
     wino_geometry g;
     int batch;
-    libxsmm_smmfunction full, ragged; /* block_tiles columns; the last block of an image */
-    int ragged_tiles;                 /* its columns (0: every block is full) */
+    int ragged_tiles;                 /* columns of an image's last block (0: every block is full) */
     bool input_gradient;              /* y += the input's gradient of the layer `layer` */
     const tdl_conv2d_desc *layer;     /* whose kernel this is (d itself for forward) */
     float *y, *u, *slots;
     float *own_u; /* thread t > 0's own U at (t - 1) * transformed_kernel, or NULL: one U shared */
     const float *x, *kernel, *bias, *scale, *shift;
-    tdl_team_pieces pieces; /* of blocks: each block's outputs are its own */
+    tdl_team_pieces pieces;           /* of blocks: each block's outputs are its own */
+    wino_gemms gemms;
+    size_t piece_rows;
+    wino_filters filters[WINO_SLOTS]; /* thread t's in a call of few tiles; [0] (all) otherwise */
 } wino_job;
 
-/* u for input channels [begin, end) of the convolution run (d). */
-static void transform_kernel_into(const wino_job *j, float *u, size_t begin, size_t end) {
+/* U (laid out as l) for input channels [begin, end) and outputs
+ * [out_begin, out_end) of the convolution run (d). */
+static void transform_kernel_into(const wino_job *j, float *u, wino_u_layout l, size_t begin, size_t end,
+                                  size_t out_begin, size_t out_end) {
     const size_t c = (size_t)j->layer->in_c, f = (size_t)j->layer->out_c;
     for (size_t i = begin; i < end; ++i) {
         if (j->input_gradient)
-            transform_flipped_kernel_rows(u, j->kernel, i, c, f);
+            transform_flipped_kernel_rows(u, l, j->kernel, i, c, f, out_begin, out_end);
         else
-            transform_kernel_rows(u, j->kernel, i, c, f);
+            transform_kernel_rows(u, l, j->kernel, i, c, f, out_begin, out_end);
     }
+}
+
+/* All of U, for the blocks of a call. */
+static wino_u_layout whole_u(const wino_job *j) {
+    return (wino_u_layout){j->g.u_plane, (size_t)j->d->out_c, 0};
 }
 
 /* The shared U, split over the team by input channels. */
 static void kernel_items(void *context, size_t begin, size_t end) {
     const wino_job *j = context;
-    transform_kernel_into(j, j->u, begin, end);
+    transform_kernel_into(j, j->u, whole_u(j), begin, end, 0, (size_t)j->d->out_c);
 }
 
-/* V for tile `tile` (block column `column`) of image x_image. */
+/* V for tile `tile` (V column `column`) of image x_image. */
 static void transform_input_tile(const wino_job *j, float *v, float *patch_copy, const float *x_image, int tile,
                                  int column) {
     const tdl_conv2d_desc *d = j->d;
@@ -388,13 +458,13 @@ TDL_VECTOR_CLONES static void add_row(float *restrict y, const float *restrict f
     for (size_t i = 0; i < n; ++i) y[i] += from[i];
 }
 
-/* Outputs of tile `tile` (block column `column`) into y_image, with the
- * activation and any folded batch_norm; or, for the input's gradient, added
- * to it. */
-static void transform_output_tile(const wino_job *j, const float *m, float *border, float *y_image, int tile,
-                                  int column) {
+/* Outputs of tile `tile` into y_image for filters fs, with the activation
+ * and any folded batch_norm; or, for the input's gradient, added to it.
+ * m_tile: where position 0 of the tile's M holds filter fs->begin. */
+static void transform_output_tile(const wino_job *j, const wino_filters *fs, const float *m_tile, float *border,
+                                  float *y_image, int tile) {
     const tdl_conv2d_desc *d = j->d;
-    const size_t f = (size_t)d->out_c, plane = j->g.m_plane;
+    const size_t f = (size_t)d->out_c, first = fs->begin, n = fs->end - fs->begin;
     const int oh = (tile / j->g.tiles_w) * 2, ow = (tile % j->g.tiles_w) * 2;
     const bool whole = oh + 2 <= d->out_h && ow + 2 <= d->out_w;
     const bool in_place = whole && !j->input_gradient;
@@ -403,19 +473,31 @@ static void transform_output_tile(const wino_job *j, const float *m, float *bord
     float *target = in_place ? y_image : border;
     for (int p = 0; p < 4; ++p)
         out[p] = in_place ? ((size_t)(oh + p / 2) * (size_t)d->out_w + (size_t)(ow + p % 2)) * f : (size_t)p * f;
-    transform_output(target, out, m + (size_t)column * f, plane, j->bias, relu, f);
+    transform_output(target, out, m_tile, j->g.m_plane, j->bias, relu, fs->begin, fs->end);
     for (int p = 0; p < 4; ++p) {
         const int r = oh + p / 2, q = ow + p % 2;
         if (r >= d->out_h || q >= d->out_w) continue;
-        float *pixel = y_image + ((size_t)r * (size_t)d->out_w + (size_t)q) * f;
+        float *pixel = y_image + ((size_t)r * (size_t)d->out_w + (size_t)q) * f + first;
+        const float *computed = border + (size_t)p * f + first;
         if (j->input_gradient) {
-            add_row(pixel, border + (size_t)p * f, f);
+            add_row(pixel, computed, n);
             continue;
         }
-        if (!whole) memcpy(pixel, border + (size_t)p * f, f * sizeof *pixel);
-        if (!relu) conv_activate_in_place(pixel, f, d->activation, d->alpha);
-        if (j->scale != NULL) conv_affine_rows(pixel, j->scale, j->shift, 1, f);
+        if (!whole) memcpy(pixel, computed, n * sizeof *pixel);
+        if (!relu) conv_activate_in_place(pixel, n, d->activation, d->alpha);
+        if (j->scale != NULL) conv_affine_rows(pixel, j->scale + first, j->shift + first, 1, n);
     }
+}
+
+/* The 16 GEMMs M[e] = U[e] * V[e] for the filters [first, end) (at most one
+ * piece, U's and M's rows at `first`). */
+static void multiply_piece(const wino_job *j, bool full_block, size_t first, size_t end, const float *u,
+                           const float *v, float *m) {
+    const bool whole_piece = end - first == j->piece_rows;
+    const libxsmm_smmfunction gemm = whole_piece ? (full_block ? j->gemms.piece_full : j->gemms.piece_ragged)
+                                                 : (full_block ? j->gemms.rest_full : j->gemms.rest_ragged);
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        gemm(u + e * j->g.u_plane, v + e * j->g.v_plane, m + e * j->g.m_plane);
 }
 
 /* Block `block` of the batch: transform its patches, run the 16 GEMMs on
@@ -441,11 +523,12 @@ static void run_block(const wino_job *j, const float *u, size_t block, float *sl
         warm_for_reading(x_image + (size_t)top * (size_t)d->in_w * c,
                          (size_t)(bottom - top) * (size_t)d->in_w * c * sizeof(float));
     for (int t = 0; t < tiles; ++t) transform_input_tile(j, v, patch_copy, x_image, first + t, t);
-    const libxsmm_smmfunction gemm = tiles == j->g.block_tiles ? j->full : j->ragged;
-    for (size_t e = 0; e < WINO_POSITIONS; ++e)
-        gemm(u + e * j->g.u_plane, v + e * j->g.v_plane, m + e * j->g.m_plane);
+    /* U (F x C) and M (F x tiles), both with leading dimension F. */
+    multiply_piece(j, tiles == j->g.block_tiles, 0, f, u, v, m);
     tdl_vector_state_clean();
-    for (int t = 0; t < tiles; ++t) transform_output_tile(j, m, border, y_image, first + t, t);
+    const wino_filters all = {0, f};
+    for (int t = 0; t < tiles; ++t)
+        transform_output_tile(j, &all, m + (size_t)t * f, border, y_image, first + t);
 }
 
 /* Blocks of one piece: a few, so that a slower core's last piece is short. */
@@ -458,35 +541,174 @@ static void block_share(void *context, int t, int threads) {
     float *u = j->u;
     if (j->own_u != NULL) {
         if (t > 0) u = j->own_u + (size_t)(t - 1) * j->g.transformed_kernel;
-        transform_kernel_into(j, u, 0, (size_t)j->d->in_c);
+        transform_kernel_into(j, u, whole_u(j), 0, (size_t)j->d->in_c, 0, (size_t)j->d->out_c);
     }
     size_t block, end;
     while (tdl_team_pieces_next(&j->pieces, t, &block, &end))
         for (; block < end; ++block) run_block(j, u, block, slot);
 }
 
-/* Column-major M(F x n) = U(F x C) * V(C x n), lda F, ldb C, ldc F
- * (the ldb/ldc of a full block, so a ragged block reads the same rows). */
-static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int n) {
-    const libxsmm_blasint m = d->out_c, nn = n, k = d->in_c, lda = d->out_c, ldb = d->in_c, ldc = d->out_c;
+/* Column-major M(rows x n) = U(rows x C) * V(C x n), ldb C: lda and ldc F
+ * for all of U and M (the ldb/ldc of a full block, so a ragged block reads
+ * the same rows), the piece's rows for one piece of them. */
+static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int rows, int n, int ld) {
+    const libxsmm_blasint m = rows, nn = n, k = d->in_c, lda = ld, ldb = d->in_c, ldc = ld;
     const float alpha = 1.0f, beta = 0.0f;
     const int flags = LIBXSMM_GEMM_FLAG_NONE, prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
     return libxsmm_smmdispatch(m, nn, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
 }
 
+/* j's GEMMs for pieces of `rows` filters and blocks of `full` and `ragged`
+ * tiles (0: none), with leading dimension ld; false when libxsmm declines
+ * one. */
+static bool set_gemms(wino_job *j, int rows, int full, int ragged, int ld) {
+    const int rest = j->d->out_c % rows, piece = j->d->out_c >= rows ? rows : 0;
+    j->piece_rows = (size_t)rows;
+    wino_gemms *g = &j->gemms;
+    *g = (wino_gemms){NULL, NULL, NULL, NULL};
+    if (piece > 0) {
+        g->piece_full = dispatch(j->d, piece, full, ld);
+        g->piece_ragged = ragged > 0 ? dispatch(j->d, piece, ragged, ld) : g->piece_full;
+        if (g->piece_full == NULL || g->piece_ragged == NULL) return false;
+    }
+    if (rest > 0) {
+        g->rest_full = dispatch(j->d, rest, full, ld);
+        g->rest_ragged = ragged > 0 ? dispatch(j->d, rest, ragged, ld) : g->rest_full;
+        if (g->rest_full == NULL || g->rest_ragged == NULL) return false;
+    }
+    return true;
+}
+
+/* ---- a call of few tiles --------------------------------------------------
+ * A call of at most WINO_MAX_TILES tiles (a single image, most of all) has
+ * next to nothing to split by blocks, and all of U made and then read once
+ * is a larger share of it than of a batch: at batch 1, vgg_small's 8x8x128 ->
+ * 128 layer writes 1 MB of U for 8 MFLOP of products. So its GEMM pieces
+ * are shared out over the team: each thread transforms every patch into a
+ * V of its own, then, one piece of filters after another, makes that
+ * piece's U (16 x C x rows floats, 512 KB for that layer) in the same
+ * buffer, which stays in its L2, runs the piece's GEMMs and transforms
+ * their results. The pieces do not depend on the thread count, so neither
+ * do the bits (libxsmm's kernel for a piece adds a column's products in the
+ * same order whatever its leading dimensions and columns); but a GEMM of
+ * fewer rows may add them in another order than one of all the filters, so
+ * an image alone can differ in the last bits from the same image in a
+ * batch of many blocks. */
+
+/* Filters of a GEMM piece in a call of few tiles: 32, so that two threads
+ * share a layer of 64; 64 for 128 or more, since GEMMs of 32 rows ran
+ * vgg_small's 8x8x128 -> 128 layer 10-20% slower than GEMMs of 64 or 128
+ * (bench/kernels). */
+static size_t few_rows(const tdl_conv2d_desc *d) {
+    return d->out_c >= 2 * WINO_FEW_ROWS_WIDE ? WINO_FEW_ROWS_WIDE : WINO_FEW_ROWS;
+}
+
+/* Floats of one thread's scratch for a call of `tiles` tiles: V, M of one
+ * piece, U of one piece, a border patch and a border tile. */
+static size_t few_slot_floats(const tdl_conv2d_desc *d, size_t tiles) {
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
+    const size_t rows = few_rows(d);
+    return WINO_POSITIONS * ((tiles * c + WINO_PLANE_PAD) + (tiles * rows + WINO_PLANE_PAD) +
+                             (rows * c + WINO_PLANE_PAD)) +
+           WINO_POSITIONS * c + 4 * f;
+}
+
+/* The most tiles a call on `batch` images takes this way (0: none): whole
+ * images up to WINO_MAX_TILES tiles. Grows with the batch, as the scratch
+ * sized for the largest batch must serve every smaller one. */
+static size_t few_tiles(const wino_geometry *g, int batch) {
+    const size_t per_image = (size_t)g->tiles_h * (size_t)g->tiles_w;
+    if (per_image > WINO_MAX_TILES) return 0;
+    const size_t images = WINO_MAX_TILES / per_image;
+    return ((size_t)batch < images ? (size_t)batch : images) * per_image;
+}
+
+/* GEMM pieces of the run's filters (the last may be short). */
+static size_t gemm_pieces(const tdl_conv2d_desc *d) {
+    const size_t rows = few_rows(d);
+    return (size_t)d->out_c / rows + ((size_t)d->out_c % rows != 0);
+}
+
+/* Threads for a call of `tiles` tiles: enough products for each, at least
+ * one GEMM piece for each. Each transforms every patch, which is what the
+ * bound pays for. */
+static int few_threads(const tdl_conv2d_desc *d, size_t tiles) {
+    const double products = 2.0 * WINO_POSITIONS * (double)tiles * (double)d->in_c * (double)d->out_c;
+    int threads = tdl_team_threads_for(products, WINO_FEW_MIN_THREAD_FLOPS);
+    if ((size_t)threads > gemm_pieces(d)) threads = (int)gemm_pieces(d);
+    return threads < WINO_FEW_THREADS ? threads : WINO_FEW_THREADS;
+}
+
+static void few_share(void *context, int t, int threads) {
+    (void)threads;
+    const wino_job *j = context;
+    const tdl_conv2d_desc *d = j->d;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
+    const int per_image = j->g.tiles_h * j->g.tiles_w;
+    float *v = j->slots + (size_t)t * j->g.slot, *m = v + WINO_POSITIONS * j->g.v_plane;
+    float *u = m + WINO_POSITIONS * j->g.m_plane, *patch_copy = u + WINO_POSITIONS * j->g.u_plane;
+    float *border = patch_copy + WINO_POSITIONS * c;
+    for (int image = 0; image < j->batch; ++image) {
+        const float *x_image = j->x + (size_t)image * (size_t)d->in_h * (size_t)d->in_w * c;
+        for (int tile = 0; tile < per_image; ++tile)
+            transform_input_tile(j, v, patch_copy, x_image, tile, image * per_image + tile);
+    }
+    const wino_filters mine = j->filters[t];
+    const size_t rows = j->piece_rows;
+    for (size_t first = mine.begin; first < mine.end; first += rows) {
+        const wino_filters piece = {first, first + rows < mine.end ? first + rows : mine.end};
+        const wino_u_layout l = {j->g.u_plane, rows, first};
+        transform_kernel_into(j, u, l, 0, (size_t)j->d->in_c, piece.begin, piece.end);
+        multiply_piece(j, true, piece.begin, piece.end, u, v, m);
+        tdl_vector_state_clean();
+        for (int image = 0; image < j->batch; ++image) {
+            float *y_image = j->y + (size_t)image * (size_t)d->out_h * (size_t)d->out_w * f;
+            for (int tile = 0; tile < per_image; ++tile) {
+                const size_t column = (size_t)(image * per_image + tile);
+                transform_output_tile(j, &piece, m + column * rows, border, y_image, tile);
+            }
+        }
+    }
+}
+
+/* Runs job j, a call of `tiles` (at most few_tiles) tiles, on scratch: a
+ * slot of few_slot_floats for each thread. A thread's filters are whole
+ * pieces of 32 or 64, so its outputs are whole cache lines of each pixel. */
+static bool run_few(wino_job *j, float *scratch, size_t tiles) {
+    const tdl_conv2d_desc *d = j->d;
+    j->g.v_plane = tiles * (size_t)d->in_c + WINO_PLANE_PAD;
+    const size_t rows = few_rows(d);
+    j->g.m_plane = tiles * rows + WINO_PLANE_PAD;
+    j->g.u_plane = rows * (size_t)d->in_c + WINO_PLANE_PAD;
+    j->g.slot = few_slot_floats(d, tiles);
+    j->slots = scratch;
+    if (!set_gemms(j, (int)rows, (int)tiles, 0, (int)rows)) return false;
+    const int threads = few_threads(d, tiles);
+    for (int t = 0; t < threads; ++t) {
+        size_t first, end;
+        tdl_team_share(gemm_pieces(d), t, threads, &first, &end);
+        end *= rows;
+        j->filters[t] = (wino_filters){first * rows, end < (size_t)d->out_c ? end : (size_t)d->out_c};
+    }
+    tdl_team_run(threads, few_share, j);
+    return true;
+}
+
+/* ---- a call of many blocks ------------------------------------------------ */
+
 /* Runs job j (d, the tensors and the mode set) on scratch. */
 static bool run(wino_job *j, float *scratch) {
     const tdl_conv2d_desc *d = j->d;
-    /* The work is the whole blocks' (ragged ones counted whole). */
     j->g = geometry_of(d);
+    const size_t tiles = (size_t)j->batch * (size_t)j->g.tiles_h * (size_t)j->g.tiles_w;
+    if (tiles <= few_tiles(&j->g, j->batch)) return run_few(j, scratch, tiles);
+    /* The work is the whole blocks' (ragged ones counted whole). */
     const double flops = 2.0 * WINO_POSITIONS * (double)j->batch * (double)j->g.blocks_per_image *
                          (double)j->g.block_tiles * (double)d->in_c * (double)d->out_c;
     int threads = tdl_team_threads_for(flops, WINO_MIN_THREAD_FLOPS);
     const int per_image = j->g.tiles_h * j->g.tiles_w;
     j->ragged_tiles = per_image % j->g.block_tiles;
-    j->full = dispatch(d, j->g.block_tiles);
-    j->ragged = j->ragged_tiles > 0 ? dispatch(d, j->ragged_tiles) : j->full;
-    if (j->full == NULL || j->ragged == NULL) return false;
+    if (!set_gemms(j, d->out_c, j->g.block_tiles, j->ragged_tiles, d->out_c)) return false;
     j->u = scratch;
     j->slots = scratch + j->g.transformed_kernel;
 
