@@ -673,7 +673,8 @@ static void few_share(void *context, int t, int threads) {
 
 /* Runs job j, a call of `tiles` (at most few_tiles) tiles, on scratch: a
  * slot of few_slot_floats for each thread. A thread's filters are whole
- * pieces of 32 or 64, so its outputs are whole cache lines of each pixel. */
+ * pieces of 32 or 64, so with a multiple of 16 filters its outputs are
+ * whole cache lines of each pixel, which no other thread writes. */
 static bool run_few(wino_job *j, float *scratch, size_t tiles) {
     const tdl_conv2d_desc *d = j->d;
     j->g.v_plane = tiles * (size_t)d->in_c + WINO_PLANE_PAD;
