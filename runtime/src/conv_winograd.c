@@ -397,8 +397,8 @@ typedef struct wino_job {
     const float *x, *kernel, *bias, *scale, *shift;
     tdl_team_pieces pieces;           /* of blocks: each block's outputs are its own */
     wino_gemms gemms;
-    size_t piece_rows;
-    wino_filters filters[WINO_SLOTS]; /* thread t's in a call of few tiles; [0] (all) otherwise */
+    size_t piece_rows;                      /* filters of a whole GEMM piece */
+    wino_filters filters[WINO_FEW_THREADS]; /* thread t's, in a call of few tiles */
 } wino_job;
 
 /* U (laid out as l) for input channels [begin, end) and outputs
