@@ -18,14 +18,13 @@
  * in address order, and the roles alternate; it prints the median read in
  * microseconds and GB/s. Many lines are then in flight at once, so a block
  * crosses far faster than one round trip per line would allow. */
-#define _GNU_SOURCE
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "timing.h"
+#include "two_cores.h"
 
 enum { ROUND_TRIPS = 20000, BATCHES = 9 };
 /* The bandwidth's block: a 32 x 512 activation, what two owners of a dense
@@ -36,16 +35,9 @@ enum { BLOCK_BYTES = 64 * 1024, BLOCK_FLOATS = BLOCK_BYTES / 4, HANDOFFS = 2001 
  * pinger's turn to be answered, even ones the ponger's to be asked. */
 static _Alignas(64) atomic_long turn;
 
-static int pin_to(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 static void *ponger(void *argument) {
     /* Unpinned if this fails: the pinger waits for every answer. */
-    (void)pin_to(*(const int *)argument);
+    (void)two_cores_pin(*(const int *)argument);
     for (long i = 0; i < (long)BATCHES * ROUND_TRIPS; ++i) {
         while (atomic_load_explicit(&turn, memory_order_acquire) != 2 * i + 1) {
         }
@@ -83,7 +75,7 @@ static void take_turns(int side) {
 }
 
 static void *bandwidth_partner(void *argument) {
-    (void)pin_to(*(const int *)argument);
+    (void)two_cores_pin(*(const int *)argument);
     take_turns(1);
     return NULL;
 }
@@ -110,19 +102,17 @@ int main(int argc, char **argv) {
         fputs("usage: core_latency [--bandwidth]\n", stderr);
         return 2;
     }
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    int cpus[2];
+    const int found = two_cores_find(cpus);
+    if (found < 0) {
         perror("core_latency: sched_getaffinity");
         return 1;
     }
-    int cpus[2], found = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu)
-        if (CPU_ISSET(cpu, &allowed)) cpus[found++] = cpu;
     if (found < 2) {
         puts("one core");
         return 0;
     }
-    if (pin_to(cpus[0]) != 0) {
+    if (two_cores_pin(cpus[0]) != 0) {
         fputs("core_latency: cannot pin a thread to a core\n", stderr);
         return 1;
     }

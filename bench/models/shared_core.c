@@ -21,12 +21,12 @@
  * (docs/performance.md, "Two threads on one core"). bench/thread_ratio runs
  * this around each two-thread process, bench/run beside core_latency.
  * Prints "one core" alone when fewer than two cores are available. */
-#define _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 
 #include "timing.h"
+#include "two_cores.h"
 
 /* Each timed run lasts RUN_SECONDS; ROUNDS rounds of one run together and
  * one alone. */
@@ -37,13 +37,6 @@ enum { ROUNDS = 5, CHAINS = 32, INNER = 4096 };
  * development machine this loop ran at 0.71-0.73 of its speed alone on each
  * of one core's two threads and at 0.95-1.11 on two cores (52 runs). */
 #define SHARED_BELOW 0.85
-
-static int pin_to(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 /* Loop iterations a second for RUN_SECONDS: CHAINS independent multiply-adds
  * an iteration, enough to keep every floating-point unit of a core busy. */
@@ -73,7 +66,7 @@ static pthread_barrier_t start, end;
 static double partner_rate;
 
 static void *partner(void *argument) {
-    (void)pin_to(*(const int *)argument);
+    (void)two_cores_pin(*(const int *)argument);
     for (int round = 0; round < ROUNDS; ++round) {
         pthread_barrier_wait(&start);
         partner_rate = loop_rate();
@@ -88,19 +81,17 @@ int main(int argc, char **argv) {
         fputs("usage: shared_core\n", stderr);
         return 2;
     }
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+    int cpus[2];
+    const int found = two_cores_find(cpus);
+    if (found < 0) {
         perror("shared_core: sched_getaffinity");
         return 1;
     }
-    int cpus[2], found = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu)
-        if (CPU_ISSET(cpu, &allowed)) cpus[found++] = cpu;
     if (found < 2) {
         puts("one core");
         return 0;
     }
-    if (pin_to(cpus[0]) != 0) {
+    if (two_cores_pin(cpus[0]) != 0) {
         fputs("shared_core: cannot pin a thread to a core\n", stderr);
         return 1;
     }
