@@ -103,19 +103,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     int cpus[2];
-    const int found = two_cores_find(cpus);
-    if (found < 0) {
-        perror("core_latency: sched_getaffinity");
-        return 1;
-    }
-    if (found < 2) {
-        puts("one core");
-        return 0;
-    }
-    if (two_cores_pin(cpus[0]) != 0) {
-        fputs("core_latency: cannot pin a thread to a core\n", stderr);
-        return 1;
-    }
+    const int started = two_cores_start("core_latency", cpus);
+    if (started != 0) return started < 0 ? 1 : 0;
     if (bandwidth) return print_bandwidth(cpus);
     pthread_t thread;
     if (pthread_create(&thread, NULL, ponger, &cpus[1]) != 0) {

@@ -82,19 +82,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     int cpus[2];
-    const int found = two_cores_find(cpus);
-    if (found < 0) {
-        perror("shared_core: sched_getaffinity");
-        return 1;
-    }
-    if (found < 2) {
-        puts("one core");
-        return 0;
-    }
-    if (two_cores_pin(cpus[0]) != 0) {
-        fputs("shared_core: cannot pin a thread to a core\n", stderr);
-        return 1;
-    }
+    const int started = two_cores_start("shared_core", cpus);
+    if (started != 0) return started < 0 ? 1 : 0;
     if (pthread_barrier_init(&start, NULL, 2) != 0 || pthread_barrier_init(&end, NULL, 2) != 0) {
         fputs("shared_core: cannot make a barrier\n", stderr);
         return 1;

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 
 int two_cores_find(int cpus[2]) {
     cpu_set_t allowed;
@@ -19,4 +20,22 @@ int two_cores_pin(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+int two_cores_start(const char *tool, int cpus[2]) {
+    const int found = two_cores_find(cpus);
+    if (found < 0) {
+        fprintf(stderr, "%s: ", tool);
+        perror("sched_getaffinity");
+        return -1;
+    }
+    if (found < 2) {
+        puts("one core");
+        return 1;
+    }
+    if (two_cores_pin(cpus[0]) != 0) {
+        fprintf(stderr, "%s: cannot pin a thread to a core\n", tool);
+        return -1;
+    }
+    return 0;
 }

@@ -11,4 +11,10 @@ int two_cores_find(int cpus[2]);
 /* Pins the calling thread to `cpu`; 0 on success. */
 int two_cores_pin(int cpu);
 
+/* What every tool here does first: finds the two cores and pins the calling
+ * thread to the first. Returns 0 when it did; 1 when there are fewer than
+ * two cores (it has printed "one core", the tool's whole answer then); -1
+ * on an error, which it has reported on stderr after "tool: ". */
+int two_cores_start(const char *tool, int cpus[2]);
+
 #endif
