@@ -15,7 +15,7 @@
 #define FMA_PEAK_X86 1
 #endif
 
-enum { ITERATIONS = 20000000, ACCUMULATORS = 12, MAX_THREADS = 64 };
+enum { ITERATIONS = 20000000, ACCUMULATORS = 12 };
 
 static double now_seconds(void) {
     struct timespec t;
@@ -92,11 +92,11 @@ static void *run_loop(void *argument) {
 /* GFLOP/s of `loop` on `threads` threads at once (best of 5: another process
  * taking the core for a moment only lowers a sample). */
 static double measure(fma_loop loop, long n, int threads) {
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads > FMA_PEAK_MAX_THREADS) threads = FMA_PEAK_MAX_THREADS;
     double best = 0.0;
     for (int attempt = 0; attempt < 5; ++attempt) {
-        loop_run runs[MAX_THREADS];
-        pthread_t ids[MAX_THREADS];
+        loop_run runs[FMA_PEAK_MAX_THREADS];
+        pthread_t ids[FMA_PEAK_MAX_THREADS];
         const double start = now_seconds();
         for (int t = 1; t < threads; ++t) {
             runs[t] = (loop_run){loop, n, 0.0};

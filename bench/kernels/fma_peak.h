@@ -8,8 +8,11 @@ typedef struct fma_peak {
     double gflops;    /* single precision, all threads together */
 } fma_peak;
 
+/* The most threads the loop runs on at once. */
+enum { FMA_PEAK_MAX_THREADS = 64 };
+
 /* The best peak over the instruction sets this CPU supports, with `threads`
- * threads running the loop at the same time. */
+ * threads (at most FMA_PEAK_MAX_THREADS) running the loop at the same time. */
 fma_peak fma_peak_measure(int threads);
 
 #endif /* BENCH_FMA_PEAK_H */

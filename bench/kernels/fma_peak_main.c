@@ -13,13 +13,11 @@
 
 #include "fma_peak.h"
 
-enum { MAX_THREADS = 64 };
-
 int main(int argc, char **argv) {
     char *end = NULL;
     const long threads = argc == 2 ? strtol(argv[1], &end, 10) : 0;
-    if (argc != 2 || end == argv[1] || *end != '\0' || threads < 1 || threads > MAX_THREADS) {
-        fputs("usage: fma_peak THREADS (1 to 64)\n", stderr);
+    if (argc != 2 || end == argv[1] || *end != '\0' || threads < 1 || threads > FMA_PEAK_MAX_THREADS) {
+        fprintf(stderr, "usage: fma_peak THREADS (1 to %d)\n", FMA_PEAK_MAX_THREADS);
         return 2;
     }
     const fma_peak peak = fma_peak_measure((int)threads);
