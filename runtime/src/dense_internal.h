@@ -20,6 +20,10 @@ void dense_bias_gradient(float *dbias, const float *dpre, size_t batch, size_t u
 /* y (B,U) = activation(x (B,F) * kernel (F,U) + bias), bias may be NULL. */
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch);
+/* dense_xsmm_forward of one example through a layer of fewer than 16
+ * units (dense_narrow.c); false, touching nothing, for any other. */
+bool dense_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
+                          int batch);
 /* dense_xsmm_forward in a training step, each thread of two summing over
  * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
  * unless the kernel has exactly two owners. */

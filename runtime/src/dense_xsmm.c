@@ -251,6 +251,7 @@ static void forward_share(void *context, int t, int threads) {
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch) {
     if (!enabled(d)) return false;
+    if (dense_narrow_forward(y, x, kernel, bias, d, batch)) return true;
     forward_job job = {.d = d, .batch = (size_t)batch, .y = y, .x = x, .kernel = kernel, .bias = bias};
     const int units = d->units, features = d->in_features;
     if (!tile_kernels_make(&job.tiles, units, batch, features, units, features, units, false, false, TILE_UNITS,

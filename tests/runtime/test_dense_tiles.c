@@ -3,7 +3,8 @@
  * reference, on
  * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
  * batches of 1, 3, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8;
- * and logits of 10 and 8 units, the narrowest libxsmm takes), one thread
+ * and logits of 10 and 8 units, the narrowest libxsmm takes; one example
+ * through layers of 8 to 15 units, dense_narrow.c's), one thread
  * and two (batch 3's forward, one batch tile of 0.66 MFLOP, is split by
  * unit blocks; the largest batch is work enough for the team to split the
  * gradients too). On the libxsmm path every tile is one sum written by one thread, so
@@ -109,6 +110,39 @@ static void test_logits_forward_matches_reference(void **state) {
     free(data);
 }
 
+/* One example through every layer narrower than a vector that libxsmm's
+ * path takes (8 to 15 units; dense_narrow.c on that path), with features
+ * from a single one (every row added one float at a time) up, in buffers of
+ * exactly their size, so that AddressSanitizer sees any read past the
+ * kernel or write past y. */
+static void test_single_example_narrow_layers(void **state) {
+    (void)state;
+    static const int feature_counts[] = {1, 2, 3, 7, 9, 61, F};
+    uint32_t seed = 777u;
+    for (int units = 8; units < 16; ++units) {
+        for (size_t i = 0; i < sizeof feature_counts / sizeof feature_counts[0]; ++i) {
+            const int features = feature_counts[i];
+            float *x = malloc(sizeof(float) * (size_t)features);
+            float *kernel = malloc(sizeof(float) * (size_t)features * (size_t)units);
+            float *bias = malloc(sizeof(float) * (size_t)units), *y = malloc(sizeof(float) * (size_t)units);
+            assert_true(x != NULL && kernel != NULL && bias != NULL && y != NULL);
+            fill(x, (size_t)features, &seed);
+            fill(kernel, (size_t)features * (size_t)units, &seed);
+            fill(bias, (size_t)units, &seed);
+            const tdl_activation activation = units % 2 ? TDL_ACTIVATION_RELU : TDL_ACTIVATION_LINEAR;
+            const tdl_dense_desc d = {.in_features = features, .units = units, .activation = activation};
+            tdl_dense_forward(y, x, kernel, bias, &d, 1);
+            for (int u = 0; u < units; ++u) {
+                double s = bias[u];
+                for (int f = 0; f < features; ++f) s += (double)x[f] * kernel[f * units + u];
+                if (activation == TDL_ACTIVATION_RELU && s < 0.0) s = 0.0;
+                assert_close(y[u], s);
+            }
+            free(x), free(kernel), free(bias), free(y);
+        }
+    }
+}
+
 /* With a linear activation dpre = dy, so dkernel = x^T dy and dx = dy
  * kernel^T, each plus what was there: a layer of the data's first `units`
  * (at most U) on one thread and two. */
@@ -186,6 +220,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_reference),
         cmocka_unit_test(test_logits_forward_matches_reference),
+        cmocka_unit_test(test_single_example_narrow_layers),
         cmocka_unit_test(test_gradients_match_reference),
         cmocka_unit_test(test_logits_gradients_match_reference),
     };
