@@ -48,7 +48,6 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "conv_internal.h"
@@ -335,21 +334,18 @@ static inline __attribute__((always_inline)) void transform_output_chunk(float *
  * transform 5.2 -> 2.5% of the samples and the output transform 6.1 ->
  * 4.2%. The operations and their order are the arrays', and so are the
  * bits (ISO C: no contraction into FMAs). */
-typedef float wino_vector __attribute__((vector_size(WINO_CHUNK * sizeof(float))));
-typedef int32_t wino_lanes __attribute__((vector_size(WINO_CHUNK * sizeof(int32_t))));
-
-#define WINO_LOAD(v, p) memcpy(&(v), (p), sizeof(wino_vector))
-#define WINO_STORE(p, v) memcpy((p), &(v), sizeof(wino_vector))
+_Static_assert(WINO_CHUNK == 16, "a chunk is one tdl_vector16");
 
 /* transform_kernel_chunk for a whole chunk of the forward's kernel (filters
  * contiguous: out_stride 1). */
-static inline __attribute__((always_inline)) void transform_kernel_vector(float *restrict u, const float *restrict kernel,
+static inline __attribute__((always_inline)) void transform_kernel_vector(float *restrict u,
+                                                                          const float *restrict kernel,
                                                                           const size_t tap_base[9], size_t in,
                                                                           size_t in_stride, size_t o0,
                                                                           wino_u_layout l) {
-    wino_vector g[9];
-    for (size_t tap = 0; tap < 9; ++tap) WINO_LOAD(g[tap], kernel + tap_base[tap] + in * in_stride + o0);
-    wino_vector t[4][3];
+    tdl_vector16 g[9];
+    for (size_t tap = 0; tap < 9; ++tap) TDL_VECTOR16_LOAD(g[tap], kernel + tap_base[tap] + in * in_stride + o0);
+    tdl_vector16 t[4][3];
     for (size_t b = 0; b < 3; ++b) {
         t[0][b] = g[b];
         t[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
@@ -359,11 +355,11 @@ static inline __attribute__((always_inline)) void transform_kernel_vector(float 
     const size_t plane = l.plane;
     for (size_t a = 0; a < 4; ++a) {
         float *row = u + (a * 4) * plane + in * l.ld + (o0 - l.first);
-        const wino_vector u1 = 0.5f * (t[a][0] + t[a][1] + t[a][2]), u2 = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
-        WINO_STORE(row, t[a][0]);
-        WINO_STORE(row + plane, u1);
-        WINO_STORE(row + 2 * plane, u2);
-        WINO_STORE(row + 3 * plane, t[a][2]);
+        const tdl_vector16 u1 = 0.5f * (t[a][0] + t[a][1] + t[a][2]), u2 = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+        TDL_VECTOR16_STORE(row, t[a][0]);
+        TDL_VECTOR16_STORE(row + plane, u1);
+        TDL_VECTOR16_STORE(row + 2 * plane, u2);
+        TDL_VECTOR16_STORE(row + 3 * plane, t[a][2]);
     }
 }
 
@@ -372,8 +368,8 @@ static inline __attribute__((always_inline)) void transform_patch_vector(float *
                                                                          const float *restrict x,
                                                                          const size_t patch[WINO_POSITIONS],
                                                                          size_t c0) {
-    wino_vector d[WINO_POSITIONS], t[4][4];
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) WINO_LOAD(d[e], x + patch[e] + c0);
+    tdl_vector16 d[WINO_POSITIONS], t[4][4];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(d[e], x + patch[e] + c0);
     for (size_t col = 0; col < 4; ++col) {
         t[0][col] = d[col] - d[8 + col];
         t[1][col] = d[4 + col] + d[8 + col];
@@ -382,12 +378,12 @@ static inline __attribute__((always_inline)) void transform_patch_vector(float *
     }
     for (size_t row = 0; row < 4; ++row) {
         float *out = v + row * 4 * plane + c0;
-        const wino_vector v0 = t[row][0] - t[row][2], v1 = t[row][1] + t[row][2], v2 = t[row][2] - t[row][1],
+        const tdl_vector16 v0 = t[row][0] - t[row][2], v1 = t[row][1] + t[row][2], v2 = t[row][2] - t[row][1],
                           v3 = t[row][1] - t[row][3];
-        WINO_STORE(out, v0);
-        WINO_STORE(out + plane, v1);
-        WINO_STORE(out + 2 * plane, v2);
-        WINO_STORE(out + 3 * plane, v3);
+        TDL_VECTOR16_STORE(out, v0);
+        TDL_VECTOR16_STORE(out + plane, v1);
+        TDL_VECTOR16_STORE(out + 2 * plane, v2);
+        TDL_VECTOR16_STORE(out + 3 * plane, v3);
     }
 }
 
@@ -396,20 +392,20 @@ static inline __attribute__((always_inline)) void transform_output_vector(float 
                                                                           const float *restrict m, size_t plane,
                                                                           const float *restrict bias, bool relu,
                                                                           size_t f0) {
-    wino_vector s[WINO_POSITIONS], t[2][4], b = {0.0f};
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) WINO_LOAD(s[e], m + e * plane);
-    if (bias != NULL) WINO_LOAD(b, bias + f0);
+    tdl_vector16 s[WINO_POSITIONS], t[2][4], b = {0.0f};
+    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(s[e], m + e * plane);
+    if (bias != NULL) TDL_VECTOR16_LOAD(b, bias + f0);
     for (size_t col = 0; col < 4; ++col) {
         t[0][col] = s[col] + s[4 + col] + s[8 + col];
         t[1][col] = s[4 + col] - s[8 + col] - s[12 + col];
     }
-    const wino_vector zero = {0.0f};
+    const tdl_vector16 zero = {0.0f};
     for (size_t row = 0; row < 2; ++row) {
-        wino_vector r[2] = {t[row][0] + t[row][1] + t[row][2] + b, t[row][1] - t[row][2] - t[row][3] + b};
+        tdl_vector16 r[2] = {t[row][0] + t[row][1] + t[row][2] + b, t[row][1] - t[row][2] - t[row][3] + b};
         for (size_t p = 0; p < 2; ++p) {
             /* r > 0 ? r : 0 lane by lane (NaN and -0 become +0, as in the scalar transform). */
-            if (relu) r[p] = (wino_vector)((wino_lanes)r[p] & (r[p] > zero));
-            WINO_STORE(y + out[2 * row + p] + f0, r[p]);
+            if (relu) r[p] = (tdl_vector16)((tdl_lanes16)r[p] & (r[p] > zero));
+            TDL_VECTOR16_STORE(y + out[2 * row + p] + f0, r[p]);
         }
     }
 }

@@ -29,7 +29,7 @@
 
 enum { NARROW_LANES = 16, NARROW_SUMS = 8 };
 
-typedef float narrow_vector __attribute__((vector_size(NARROW_LANES * sizeof(float))));
+_Static_assert(NARROW_LANES == 16, "a partial sum is one tdl_vector16");
 
 /* y (U) = x (F) * kernel (F,U), U < NARROW_LANES. */
 TDL_VECTOR_CLONES static void narrow_product(float *restrict y, const float *restrict x,
@@ -37,22 +37,22 @@ TDL_VECTOR_CLONES static void narrow_product(float *restrict y, const float *res
     /* Rows k whose NARROW_LANES floats from k * units lie inside the kernel. */
     const size_t floats = features * units;
     const size_t loadable = floats >= NARROW_LANES ? (floats - NARROW_LANES) / units + 1 : 0;
-    narrow_vector sums[NARROW_SUMS];
+    tdl_vector16 sums[NARROW_SUMS];
     memset(sums, 0, sizeof sums);
     size_t k = 0;
     for (; k + NARROW_SUMS <= loadable; k += NARROW_SUMS) {
         for (size_t p = 0; p < NARROW_SUMS; ++p) {
-            narrow_vector row;
-            memcpy(&row, kernel + (k + p) * units, sizeof row);
+            tdl_vector16 row;
+            TDL_VECTOR16_LOAD(row, kernel + (k + p) * units);
             sums[p] += x[k + p] * row;
         }
     }
     for (size_t p = 0; k < loadable; ++k, ++p) {
-        narrow_vector row;
-        memcpy(&row, kernel + k * units, sizeof row);
+        tdl_vector16 row;
+        TDL_VECTOR16_LOAD(row, kernel + k * units);
         sums[p] += x[k] * row;
     }
-    const narrow_vector total =
+    const tdl_vector16 total =
         ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]));
     float out[NARROW_LANES];
     memcpy(out, &total, sizeof out);

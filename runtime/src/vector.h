@@ -31,4 +31,18 @@
 #define TDL_VECTOR_ROW
 #endif
 
+/* Sixteen floats as one GCC vector (one AVX-512 register; two AVX or four
+ * SSE registers in the other clones), for loops whose rows the compiler
+ * must keep in registers rather than in arrays on the stack; its lanes'
+ * comparison results (-1 or 0) as TDL_LANES16. memcpy loads and stores
+ * any float address, whatever its alignment. */
+#if defined(__GNUC__)
+#include <stdint.h>
+#include <string.h>
+typedef float tdl_vector16 __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t tdl_lanes16 __attribute__((vector_size(16 * sizeof(int32_t))));
+#define TDL_VECTOR16_LOAD(v, p) memcpy(&(v), (p), sizeof(tdl_vector16))
+#define TDL_VECTOR16_STORE(p, v) memcpy((p), &(v), sizeof(tdl_vector16))
+#endif
+
 #endif /* TDL_VECTOR_H */
