@@ -21,6 +21,11 @@ add_custom_command(OUTPUT ${weights_file} ${reference_outputs}
   DEPENDS e2e_weights_writer
   COMMENT "Training LeNet-5 briefly and saving its weights"
   VERBATIM)
+# One target owns the rule that writes the weights: everything that reads them
+# depends on this target. Were the rule only reached through the DEPENDS of
+# two targets' commands, a parallel Makefile build would run it in both at
+# once, and one would read a file the other is still writing.
+add_custom_target(e2e_weights_reference DEPENDS ${weights_file} ${reference_outputs})
 
 set(compiled_dir ${weights_dir}/compiled)
 add_custom_command(OUTPUT ${compiled_dir}/lenet5.c ${compiled_dir}/lenet5.h
@@ -33,6 +38,7 @@ add_library(e2e_weights_lenet5 STATIC ${compiled_dir}/lenet5.c)
 target_include_directories(e2e_weights_lenet5 PUBLIC ${compiled_dir})
 target_link_libraries(e2e_weights_lenet5 PUBLIC tsc::runtime)
 target_compile_options(e2e_weights_lenet5 PRIVATE ${TSC_GENERATED_C_FLAGS})
+add_dependencies(e2e_weights_lenet5 e2e_weights_reference)
 
 add_cmocka_test(e2e_test_compiled_weights SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/weights/test_compiled_weights.c
   LIBS e2e_weights_lenet5 tsccore LABELS e2e)
@@ -42,7 +48,6 @@ target_compile_definitions(e2e_test_compiled_weights PRIVATE
   GENERATED_HEADER="${compiled_dir}/lenet5.h")
 target_link_options(e2e_test_compiled_weights PRIVATE
   -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=aligned_alloc -Wl,--wrap=posix_memalign)
-add_custom_target(e2e_weights_reference DEPENDS ${weights_file} ${reference_outputs})
 add_dependencies(e2e_test_compiled_weights e2e_weights_reference)
 
 # --- Inference builds of every example model: NAME_arena_size and --summary
