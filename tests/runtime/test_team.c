@@ -290,6 +290,82 @@ static void test_conv_max_pool_fused(void **state) {
     conv_max_pool_fused_case(TDL_PADDING_VALID);
 }
 
+/* The training form with y as scratch computes only the rows and columns
+ * that the windows read, yet its argmax counts pixels of the whole output,
+ * which the backward scatters into: for outputs whose last row or column no
+ * window reads, the same pooled values and indices as the convolution
+ * followed by the pool (bits and indices on the libxsmm path; on the BLAS
+ * path each index must still point at its window's maximum). */
+typedef struct covered_case {
+    const char *name;
+    int h, w, c, filters, pool_h, pool_w, stride_h, stride_w;
+} covered_case;
+
+static void conv_max_pool_covered_case(const covered_case *cc, int threads) {
+    const int batch = 7;
+    tdl_conv2d_desc d;
+    tdl_pool2d_desc pool;
+    assert_int_equal(tdl_conv2d_desc_init(&d, cc->h, cc->w, cc->c, cc->filters, 3, 3, 1, 1, 1, 1, TDL_PADDING_VALID),
+                     TDL_STATUS_OK);
+    d.activation = TDL_ACTIVATION_RELU;
+    assert_int_equal(tdl_pool2d_desc_init(&pool, d.out_h, d.out_w, cc->filters, cc->pool_h, cc->pool_w, cc->stride_h,
+                                          cc->stride_w, TDL_PADDING_VALID),
+                     TDL_STATUS_OK);
+    const size_t f = (size_t)cc->filters, pixels = (size_t)d.out_h * (size_t)d.out_w;
+    const size_t nx = (size_t)batch * (size_t)cc->h * (size_t)cc->w * (size_t)cc->c;
+    const size_t ny = (size_t)batch * pixels * f;
+    const size_t per_image = (size_t)pool.out_h * (size_t)pool.out_w * f, np = (size_t)batch * per_image;
+    float *x = random_floats(nx), *kernel = random_floats((size_t)9 * (size_t)cc->c * f), *bias = random_floats(f);
+    float *y = zeros(ny), *y_scratch = zeros(ny), *want = zeros(np), *got = zeros(np);
+    float *workspace = zeros(tdl_conv2d_workspace_size(&d, batch));
+    int32_t *want_argmax = calloc(np, sizeof *want_argmax), *got_argmax = calloc(np, sizeof *got_argmax);
+    assert_true(want_argmax != NULL && got_argmax != NULL);
+    tdl_set_num_threads(threads);
+    tdl_conv2d_forward(y, x, kernel, bias, &d, batch, workspace);
+    tdl_max_pool2d_forward_argmax(want, want_argmax, y, &pool, batch);
+    tdl_conv2d_max_pool2d_forward_argmax_pooled(got, got_argmax, y_scratch, x, kernel, bias, &d, &pool, batch,
+                                                workspace);
+    if (tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available()) {
+        assert_same_bits(got, want, np, cc->name);
+        assert_memory_equal(got_argmax, want_argmax, np * sizeof *got_argmax);
+    } else {
+        assert_close(got, want, np, cc->name);
+    }
+    for (size_t i = 0; i < np; ++i) {
+        const size_t b = i / per_image, c = i % f;
+        assert_true(got_argmax[i] >= 0 && (size_t)got_argmax[i] < pixels);
+        const float at = y[(b * pixels + (size_t)got_argmax[i]) * f + c];
+        if (!(fabsf(at - got[i]) <= 1e-5f + 1e-5f * fabsf(got[i])))
+            fail_msg("%s: index %zu points at %.9g, not its maximum %.9g", cc->name, i, (double)at, (double)got[i]);
+    }
+    free(x);
+    free(kernel);
+    free(bias);
+    free(y);
+    free(y_scratch);
+    free(want);
+    free(got);
+    free(workspace);
+    free(want_argmax);
+    free(got_argmax);
+}
+
+static void test_conv_max_pool_covered_argmax(void **state) {
+    (void)state;
+    static const covered_case cases[] = {
+        /* mnist_convnet's second layer (Winograd's): 11x11 under 2x2 windows */
+        {"mnist conv2", 13, 13, 32, 64, 2, 2, 2, 2},
+        /* 3x3 windows at stride 2 over 12x12: the window's three rows */
+        {"3x3 windows", 14, 14, 16, 24, 3, 3, 2, 2},
+        /* rows left over, all columns read: indices unchanged */
+        {"rows only", 13, 14, 16, 20, 2, 3, 2, 3},
+    };
+    const int before = tdl_get_num_threads();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k)
+        for (int threads = 1; threads <= 2; ++threads) conv_max_pool_covered_case(&cases[k], threads);
+    tdl_set_num_threads(before);
+}
+
 /* A child of fork() gets a team of its own: kernels there neither hang on the
  * parent's workers (which the child does not have) nor change the results. */
 static void test_team_after_fork(void **state) {
@@ -321,6 +397,7 @@ int main(void) {
         cmocka_unit_test(test_blas_runs_single_threaded),
         cmocka_unit_test(test_repeatable_per_thread_count),
         cmocka_unit_test(test_conv_max_pool_fused),
+        cmocka_unit_test(test_conv_max_pool_covered_argmax),
         cmocka_unit_test(test_team_after_fork),
     };
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
