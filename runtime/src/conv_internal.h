@@ -87,6 +87,13 @@ size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch);
  * the shape alone. */
 void conv_add_row_sums(float *sums, const float *values, const float *relu_outputs, size_t rows, size_t f);
 
+/* The convolution and pool over only the rows and columns of the
+ * convolution's output that an unpadded pool's windows read, when that
+ * leaves some out (conv_pool.c). Both halves of the fused conv + max-pool
+ * step run on it; their argmax still counts the whole output's pixels. */
+bool conv_pool_covered(const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, tdl_conv2d_desc *covered_conv,
+                       tdl_pool2d_desc *covered_pool);
+
 /* Floats of scratch tdl_conv2d_forward of `batch` images uses when it runs
  * on one thread, whichever path takes it; SIZE_MAX for grouped layers,
  * whose kernels do not say. */

@@ -111,10 +111,9 @@ static void chunk_share(void *context, int t, int threads) {
  * read: an odd output under a 2x2 pool (mnist_convnet's 11x11) has a last
  * row and column that none reads. Fills covered_conv / covered_pool with a
  * convolution of only the rows and columns [0, covered) and the pool over
- * it, and says whether that is smaller and runs in the workspace sized for
- * the whole output. */
-static bool pool_covers_less(const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
-                             tdl_conv2d_desc *covered_conv, tdl_pool2d_desc *covered_pool) {
+ * it, and says whether that is smaller. */
+bool conv_pool_covered(const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, tdl_conv2d_desc *covered_conv,
+                       tdl_pool2d_desc *covered_pool) {
     /* Grouped layers remake their groups' descriptors from the input's size. */
     if (conv_groups(conv) > 1 || pool->pad_top != 0 || pool->pad_left != 0) return false;
     const int64_t rows = (int64_t)(pool->out_h - 1) * pool->stride_h + pool->pool_h;
@@ -126,7 +125,15 @@ static bool pool_covers_less(const tdl_conv2d_desc *conv, const tdl_pool2d_desc 
     *covered_pool = *pool;
     covered_pool->in_h = (int)rows;
     covered_pool->in_w = (int)cols;
-    return tdl_conv2d_forward_workspace_size(covered_conv, batch) <= tdl_conv2d_forward_workspace_size(conv, batch) &&
+    return true;
+}
+
+/* conv_pool_covered, when the smaller convolution also runs in the
+ * workspace sized for the whole output. */
+static bool pool_covers_less(const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool, int batch,
+                             tdl_conv2d_desc *covered_conv, tdl_pool2d_desc *covered_pool) {
+    return conv_pool_covered(conv, pool, covered_conv, covered_pool) &&
+           tdl_conv2d_forward_workspace_size(covered_conv, batch) <= tdl_conv2d_forward_workspace_size(conv, batch) &&
            conv_forward_scratch_alone(covered_conv, batch) <= conv_forward_scratch_alone(conv, batch);
 }
 

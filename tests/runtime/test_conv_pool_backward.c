@@ -66,6 +66,9 @@ static const pool_case cases[] = {
     {"leaky overlap", 10, 9, 3, 9, 3, 3, 2, TDL_PADDING_VALID, TDL_PADDING_SAME, TDL_ACTIVATION_LEAKY_RELU, false,
      false},
     {"elu", 8, 8, 4, 8, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_ELU, false, false},
+    /* mnist_convnet's second layer: 11x11 under 2x2 windows, Winograd's
+     * forward; only the covered 10x10 goes through the products */
+    {"mnist conv2", 13, 13, 32, 64, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, false},
     /* 32x32x64 outputs, 256 KB an image: chunks of 4 of the 5 images on one
      * thread, each thread's share in one chunk on two, on three the batch in
      * one chunk with each kernel split over the team */
@@ -160,11 +163,36 @@ static gradients unfused(pool_layer *l) {
     return g;
 }
 
+/* The rows and columns of the convolution's output that tiling windows
+ * read, when they leave some out and the gradient is written window by
+ * window (16 or more channels, relu or the identity): the fused backward
+ * then runs over that part alone, and its dz in the workspace has that
+ * shape. */
+static bool covered_part(const pool_layer *l, int *rows, int *cols) {
+    const tdl_pool2d_desc *p = &l->pool;
+    const bool tiles = p->stride_h == p->pool_h && p->stride_w == p->pool_w && p->pad_top == 0 && p->pad_left == 0;
+    const bool by_window = l->f >= 16 && (l->conv.activation == TDL_ACTIVATION_RELU ||
+                                          l->conv.activation == TDL_ACTIVATION_LINEAR);
+    *rows = p->out_h * p->pool_h;
+    *cols = p->out_w * p->pool_w;
+    return tiles && by_window && (*rows < l->conv.out_h || *cols < l->conv.out_w);
+}
+
 static gradients fused(pool_layer *l) {
     gradients g = gradients_new(l);
     tdl_conv2d_max_pool2d_backward(g.dx, g.dkernel, g.dbias, l->dpooled, l->argmax, l->pooled, l->x, l->kernel,
                                    &l->conv, &l->pool, l->batch, l->workspace);
-    memcpy(g.dz, l->workspace, l->ny * sizeof *g.dz);
+    int rows, cols;
+    if (!covered_part(l, &rows, &cols)) {
+        memcpy(g.dz, l->workspace, l->ny * sizeof *g.dz);
+        return g;
+    }
+    /* The covered part's dz, placed in the whole output (zeros elsewhere). */
+    const size_t out_w = (size_t)l->conv.out_w, out_h = (size_t)l->conv.out_h;
+    for (size_t b = 0; b < (size_t)l->batch; ++b)
+        for (size_t h = 0; h < (size_t)rows; ++h)
+            memcpy(g.dz + ((b * out_h + h) * out_w) * l->f,
+                   l->workspace + ((b * (size_t)rows + h) * (size_t)cols) * l->f, (size_t)cols * l->f * sizeof *g.dz);
     return g;
 }
 
@@ -207,8 +235,19 @@ static void test_fused_backward_matches_the_two_kernels(void **state) {
                 assert_close(got.dx, want.dx, l.nx, "dx", pc->name);
             } else if (exact_dz(pc)) {
                 assert_same_bits(got.dz, want.dz, l.ny, "dz", pc->name);
-                assert_same_bits(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
-                assert_same_bits(got.dx, want.dx, l.nx, "dx", pc->name);
+                /* Over only the covered part, the products drop the last
+                 * terms of their sums, zeros: the same bits on libxsmm,
+                 * whose sums run in that order, not on the BLAS path,
+                 * whose GEMM blocks them by their count. */
+                int rows, cols;
+                if (covered_part(&l, &rows, &cols) &&
+                    !(tdl_xsmm_available() && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO)) {
+                    assert_close(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
+                    assert_close(got.dx, want.dx, l.nx, "dx", pc->name);
+                } else {
+                    assert_same_bits(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
+                    assert_same_bits(got.dx, want.dx, l.nx, "dx", pc->name);
+                }
             } else {
                 assert_close(got.dz, want.dz, l.ny, "dz", pc->name);
                 assert_close(got.dkernel, want.dkernel, l.nk, "dkernel", pc->name);
