@@ -69,6 +69,10 @@ static const pool_case cases[] = {
     /* mnist_convnet's second layer: 11x11 under 2x2 windows, Winograd's
      * forward; only the covered 10x10 goes through the products */
     {"mnist conv2", 13, 13, 32, 64, 3, 2, 2, TDL_PADDING_VALID, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false, false},
+    /* 'same' with 64 channels and filters: Winograd's input gradient, over
+     * the covered 10x10 of an 11x11 output */
+    {"same winograd odd", 11, 11, 64, 64, 3, 2, 2, TDL_PADDING_SAME, TDL_PADDING_VALID, TDL_ACTIVATION_RELU, false,
+     false},
     /* 32x32x64 outputs, 256 KB an image: chunks of 4 of the 5 images on one
      * thread, each thread's share in one chunk on two, on three the batch in
      * one chunk with each kernel split over the team */
