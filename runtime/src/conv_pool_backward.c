@@ -129,7 +129,8 @@ static void scatter_images(void *context, size_t begin, size_t end) {
         float *dz = j->dz + b * j->y_image;
         const size_t first = (j->first_image + b) * j->pooled_pixels * c;
         if (tiled) {
-            tiled_image(dz, j->dpooled + first, j->pooled + first, j->argmax + first, j->pool, j->index_width, relu);
+            tiled_image(dz, j->dpooled + first, j->pooled + first, j->argmax + first, j->pool, j->index_width,
+                        relu);
             continue;
         }
         memset(dz, 0, j->y_image * sizeof *dz);
