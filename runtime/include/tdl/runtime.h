@@ -413,10 +413,13 @@ void tdl_conv2d_max_pool2d_forward_pooled(float *pooled, float *y_scratch, const
                                           const tdl_pool2d_desc *pool, int batch, float *workspace);
 /* The training step's form of it, when tdl_conv2d_max_pool2d_backward is the
  * only backward that follows (it reads pooled and argmax, never y): pooled
- * and argmax bit for bit those of tdl_conv2d_max_pool2d_forward, y_scratch
- * as above. Each thread's chunks of images reuse one chunk of y_scratch, so
- * the unpooled output stays in the core's cache instead of going through
- * memory. argmax NULL is tdl_conv2d_max_pool2d_forward_pooled. */
+ * and argmax those of tdl_conv2d_max_pool2d_forward, bit for bit on the
+ * libxsmm and few-channel paths, within float rounding on the BLAS path;
+ * y_scratch as above (only what the windows read is computed; argmax still
+ * counts pixels of the whole output). Each thread's chunks of images reuse
+ * one chunk of y_scratch, so the unpooled output stays in the core's cache
+ * instead of going through memory. argmax NULL is
+ * tdl_conv2d_max_pool2d_forward_pooled. */
 void tdl_conv2d_max_pool2d_forward_argmax_pooled(float *pooled, int32_t *argmax, float *y_scratch, const float *x,
                                                  const float *kernel, const float *bias,
                                                  const tdl_conv2d_desc *conv, const tdl_pool2d_desc *pool,
@@ -431,7 +434,10 @@ void tdl_conv2d_max_pool2d_forward_argmax_pooled(float *pooled, int32_t *argmax,
  * (over the pooled values), so it may differ in the last bits. On one
  * thread a large batch goes through in chunks of about 1 MB of dz, each
  * chunk's dkernel and dx computed while it is in cache (dkernel then sums
- * chunk by chunk). dbias and, on libxsmm, dx are the same for every thread
+ * chunk by chunk). Where tiling windows leave the output's last rows or
+ * columns unread (their gradient is zero), dkernel and dx are computed over
+ * the read part alone: the same bits on libxsmm, within float rounding on
+ * the BLAS path. dbias and, on libxsmm, dx are the same for every thread
  * count. workspace: tdl_conv2d_workspace_size(conv, batch).
  * dpooled, pooled, argmax: (B,PH,PW,F), x: (B,H,W,C), kernel: (KH,KW,C,F)
  *   -> dx: (B,H,W,C) +=, dkernel: (KH,KW,C,F) +=, dbias: (F) += (each may be NULL) */
