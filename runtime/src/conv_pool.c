@@ -46,7 +46,7 @@ typedef struct chunked_forward {
  * indices count rows of `width` (the whole output's). Window (oh, ow)
  * starts on row oh * stride_h, and its maximum lies on one of the pool_h
  * rows from there: which one is found by comparisons, not by a division.
- * Unpadded pools only (pool_covers_less), so there is no index -1 of a
+ * Unpadded pools only (conv_pool_covered), so there is no index -1 of a
  * window in the padding. */
 static inline void widen_window(int32_t *restrict argmax, size_t channels, int32_t top, int32_t covered,
                                 int32_t extra, int32_t rows) {
