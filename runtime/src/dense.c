@@ -13,6 +13,7 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
         d->units <= 0) {
         return;
     }
+    if (dense_zero_inputs_forward(y, x, kernel, bias, d, batch)) return;
     if (dense_xsmm_forward(y, x, kernel, bias, d, batch)) return;
     const int units = d->units;
     tdl_sgemm(TDL_NO_TRANS, TDL_NO_TRANS, batch, units, d->in_features, 1.0f, x, d->in_features, kernel, units,

@@ -24,6 +24,11 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
  * units (dense_narrow.c); false, touching nothing, for any other. */
 bool dense_narrow_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                           int batch);
+/* tdl_dense_forward of one example (batch 1) through a layer of 16 units
+ * or more, reading only the kernel rows of the inputs that are not zero
+ * (dense_zero_inputs.c); false, touching nothing, for any other call. */
+bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, const float *bias,
+                               const tdl_dense_desc *d, int batch);
 /* dense_xsmm_forward in a training step, each thread of two summing over
  * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
  * unless the kernel has exactly two owners. */
