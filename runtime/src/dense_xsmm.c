@@ -65,7 +65,7 @@
  * from 0.94-1.05 to 0.69-0.80 ms.
  * MIN_THREAD_FLOPS: below this much work per thread (about 0.1 ms) a call
  * stays on fewer threads, as the other kernels do. The forward's bound is
- * 1/32 of it: a forward's team is awake from the layer before, a first
+ * 1/64 of it: a forward's team is awake from the layer before, a first
  * layer's fresh input is slow to read, which its threads then do side by
  * side, and a thread that takes whole batch tiles reads the images the
  * layer before wrote on its own core, where one thread alone would read
@@ -77,7 +77,11 @@
  * on one thread, took 16 on a team of two that left it on one thread; split
  * from 0.5 MFLOP (1.5 before), its whole forward went 0.346 -> 0.337 and
  * 0.362 -> 0.340 ms (13 of 16 alternating pairs faster, cores 0.2-0.5 us
- * apart). A training step's forward of a kernel that owned_rows.h splits
+ * apart). Split from 0.25 MFLOP a thread (0.5 before), LeNet-5's 120 -> 84
+ * at batch 32 (0.65 MFLOP) took 4.0-4.4 us instead of 7.4-8.1 in its
+ * forward on two threads, and in its training step 5.0-5.1 instead of
+ * 7.6-7.7 forward, 10.6-12.8 instead of 14.3-14.4 backward
+ * (`profile_lenet5`, alternating processes). A training step's forward of a kernel that owned_rows.h splits
  * among more threads than dense_xsmm_forward_owned takes keeps the full
  * bound: the optimizer has just rewritten the weights on the cores that own
  * them, and reading another core's half cost the MLP's step at batch 32 on
@@ -95,16 +99,16 @@ enum { TILE_BATCH_ROWS = 64, TILE_COLUMNS = 16, MIN_BATCH = 16 };
 _Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOCK % (int)TILE_COLUMNS == 0,
                "a thread's own rows are whole feature tiles of both gradients");
 #define MIN_THREAD_FLOPS 16.0e6
-#define MIN_THREAD_FLOPS_FORWARD 0.5e6
-/* An inference forward of one batch tile (batch 1 above all) reads the
- * whole kernel for little arithmetic: it is bound by how fast the kernel
- * streams in, so each of two threads reading half of it (its unit blocks)
- * pays off at half the forward's bound. The MLP's forward at batch 1 on two
- * threads of an AMD EPYC (1 MB of L2 a core; the 784 -> 512 and 512 -> 512
- * kernels, 1.6 and 1.0 MB, at 0.8 and 0.5 MFLOP, now split): 39 -> 26 us
- * (`profile_mlp --batch 1 --threads 2 --mode forward`), 40-46 -> 23-33 us
- * in bench_models (alternating processes). */
-#define MIN_THREAD_FLOPS_ONE_TILE 0.25e6
+#define MIN_THREAD_FLOPS_FORWARD 0.25e6
+/* The same bound serves an inference forward of one batch tile (batch 1
+ * above all, where dense_zero_inputs.c declines), which reads the whole
+ * kernel for little arithmetic: it is bound by how fast the kernel streams
+ * in, so each of two threads reading half of it (its unit blocks) pays off
+ * early. The MLP's forward at batch 1 on two threads of an AMD EPYC (1 MB
+ * of L2 a core; the 784 -> 512 and 512 -> 512 kernels, 1.6 and 1.0 MB, at
+ * 0.8 and 0.5 MFLOP, split from 0.25 MFLOP a thread when the other forwards
+ * split from 0.5): 39 -> 26 us (`profile_mlp --batch 1 --threads 2 --mode
+ * forward`), 40-46 -> 23-33 us in bench_models (alternating processes). */
 
 /* Column-major C(m x n) (+)= A(m x k) * op(B) kernels for the full tiles and
  * the ragged last row and column of tiles; a NULL member is one that is not
@@ -298,7 +302,6 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
     const bool as_outside_step = !in_step || unowned_in_step(d);
     double min_thread_flops = MIN_THREAD_FLOPS;
     if (as_outside_step) min_thread_flops = MIN_THREAD_FLOPS_FORWARD;
-    if (!in_step && job.tiles.tiles_n == 1) min_thread_flops = MIN_THREAD_FLOPS_ONE_TILE;
     const int threads = threads_for(&job.tiles, flops, min_thread_flops);
     job.by_batch = as_outside_step && job.tiles.tiles_n >= threads;
     tdl_team_run(threads, forward_share, &job);

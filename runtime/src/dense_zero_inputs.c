@@ -48,7 +48,8 @@ enum { LANES = 16, BLOCK_VECTORS = 8, BLOCK_UNITS = BLOCK_VECTORS * LANES, MAX_F
 _Static_assert(MAX_FEATURES <= UINT16_MAX + 1, "an input's index fits in uint16_t");
 
 /* The work a thread needs before a call is split: dense_xsmm.c's bound for
- * a forward of one batch tile, which is bound by reading the kernel too. */
+ * a forward (MIN_THREAD_FLOPS_FORWARD), which a forward of one batch tile,
+ * bound by reading the kernel too, shares. */
 #define MIN_THREAD_FLOPS 0.25e6
 
 typedef struct zero_skip_job {
