@@ -81,7 +81,8 @@
  * at batch 32 (0.65 MFLOP) took 4.0-4.4 us instead of 7.4-8.1 in its
  * forward on two threads, and in its training step 5.0-5.1 instead of
  * 7.6-7.7 forward, 10.6-12.8 instead of 14.3-14.4 backward
- * (`profile_lenet5`, alternating processes). A training step's forward of a kernel that owned_rows.h splits
+ * (`profile_lenet5`, alternating processes).
+ * A training step's forward of a kernel that owned_rows.h splits
  * among more threads than dense_xsmm_forward_owned takes keeps the full
  * bound: the optimizer has just rewritten the weights on the cores that own
  * them, and reading another core's half cost the MLP's step at batch 32 on
