@@ -566,13 +566,14 @@ static bool input_gradient_plan(input_gradient_job *job, float *dx, const float 
  * (F x B, ld F) += kernel^T (F x U, ld F) * dpre (U x B, ld U), so only the
  * kernel's F * U floats are moved (into the scratch, which holds B * (U + F)
  * >= F * U of them from a batch of MIN_BATCH on) and each tile adds into dx
- * in place. The sums run over the units in the same order as in the
- * transposed form: on zeroed dx, the same bits for the MLP's, LeNet-5's and
- * mnist_convnet's logits layers; 1 ulp apart in 15 of 78,000 values of a
- * 520 -> 8 layer at batch 150 (libxsmm's ragged tiles). The MLP's 512 -> 10 at batch 128, one thread: the
- * input gradient 28 -> 13 us; mnist_convnet's 1600 -> 10, 82 -> 55 us (a
- * standalone program against the whole backward with and without dx).
- * Kernels that two threads own by rows keep the transposed form. */
+ * in place. The sums run over the units in the same order as with the
+ * activations transposed: on zeroed dx, the same bits for the MLP's,
+ * LeNet-5's and mnist_convnet's logits layers; 1 ulp apart in 15 of 78,000
+ * values of a 520 -> 8 layer at batch 150 (libxsmm's ragged tiles). The
+ * MLP's 512 -> 10 at batch 128, one thread: the input gradient 28 -> 13
+ * us; mnist_convnet's 1600 -> 10, 82 -> 55 us (a standalone program
+ * against the whole backward with and without dx). Kernels that two
+ * threads own by rows keep the activations' transposes. */
 static bool narrow_input_gradient_prepare(input_gradient_job *job, float *dx, const float *kernel, const float *dpre,
                                           const tdl_dense_desc *d, int batch, float *scratch, int *threads) {
     const int units = d->units, features = d->in_features;
