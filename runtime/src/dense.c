@@ -31,6 +31,33 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
     tdl_activation_forward(y, y, (size_t)batch * (size_t)units, d->activation, d->alpha);
 }
 
+/* Each of `count` rows (`stride` floats apart) of a layer's output: + bias
+ * (may be NULL), then the activation in place. Relu and the identity run as
+ * one vector pass over the rows; the others go row by row through
+ * tdl_activation_forward. The kernels that write output tiles call this
+ * (dense_xsmm.c, dense_zero_inputs.c): a call of tdl_activation_forward per
+ * row of a tile cost the MLP's 784 -> 512 forward at batch 128 1,024 calls,
+ * 25 us of its 903. The same bits either way. */
+TDL_VECTOR_CLONES static void bias_relu_rows(float *restrict rows, size_t count, size_t stride, size_t units,
+                                             const float *restrict bias, bool relu) {
+    for (size_t r = 0; r < count; ++r) {
+        float *restrict row = rows + r * stride;
+        if (bias != NULL)
+            for (size_t u = 0; u < units; ++u) row[u] += bias[u];
+        if (relu)
+            for (size_t u = 0; u < units; ++u) row[u] = row[u] > 0.0f ? row[u] : 0.0f;
+    }
+}
+
+void dense_bias_activation_rows(float *rows, size_t count, size_t stride, size_t units, const float *bias,
+                                const tdl_dense_desc *d) {
+    const bool relu = d->activation == TDL_ACTIVATION_RELU;
+    bias_relu_rows(rows, count, stride, units, bias, relu);
+    if (relu || d->activation == TDL_ACTIVATION_LINEAR) return;
+    for (size_t r = 0; r < count; ++r)
+        tdl_activation_forward(rows + r * stride, rows + r * stride, units, d->activation, d->alpha);
+}
+
 /* A training step's forward: the kernel read by the threads that own its
  * rows in the step's other passes (dense_xsmm.c), else tdl_dense_forward.
  * workspace: tdl_dense_workspace_size() floats. */

@@ -17,6 +17,11 @@ void dense_pre_activation_gradient(float *dpre, const float *dy, const float *y,
 void dense_bias_gradient(float *dbias, const float *dpre, size_t batch, size_t units, size_t begin, size_t end,
                          bool accumulate);
 
+/* rows (count rows, `stride` floats apart, `units` of each) += bias (may be
+ * NULL), then the layer's activation in place: a tile's epilogue. */
+void dense_bias_activation_rows(float *rows, size_t count, size_t stride, size_t units, const float *bias,
+                                const tdl_dense_desc *d);
+
 /* y (B,U) = activation(x (B,F) * kernel (F,U) + bias), bias may be NULL. */
 bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,
                         int batch);

@@ -200,37 +200,9 @@ static void owned_feature_blocks(const tdl_dense_desc *d, size_t block, int t, i
 
 /* ---- forward ------------------------------------------------------------ */
 
-/* rows (rows x units, `stride` floats apart) += bias (may be NULL), then the
- * activation in place: relu and the identity in one vector pass over the
- * rows, the others row by row through tdl_activation_forward (which a
- * call per row of a tile costs: the MLP's 784 -> 512 forward at batch 128
- * made 1,024 of them, 25 us of its 903). The same bits either way. */
-TDL_VECTOR_CLONES static void bias_relu_rows(float *restrict rows, size_t count, size_t stride, size_t units,
-                                             const float *restrict bias, bool relu) {
-    for (size_t r = 0; r < count; ++r) {
-        float *restrict row = rows + r * stride;
-        if (bias != NULL)
-            for (size_t u = 0; u < units; ++u) row[u] += bias[u];
-        if (relu)
-            for (size_t u = 0; u < units; ++u) row[u] = row[u] > 0.0f ? row[u] : 0.0f;
-    }
-}
-
 /* to (n) += from (n). */
 TDL_VECTOR_CLONES static void add_floats(float *restrict to, const float *restrict from, size_t n) {
     for (size_t i = 0; i < n; ++i) to[i] += from[i];
-}
-
-static void bias_activation_rows(float *rows, size_t count, size_t stride, size_t units, const float *bias,
-                                 const tdl_dense_desc *d) {
-    const bool relu = d->activation == TDL_ACTIVATION_RELU;
-    if (relu || d->activation == TDL_ACTIVATION_LINEAR) {
-        bias_relu_rows(rows, count, stride, units, bias, relu);
-        return;
-    }
-    bias_relu_rows(rows, count, stride, units, bias, false);
-    for (size_t r = 0; r < count; ++r)
-        tdl_activation_forward(rows + r * stride, rows + r * stride, units, d->activation, d->alpha);
 }
 
 typedef struct forward_job {
@@ -280,7 +252,7 @@ static void forward_share(void *context, int t, int threads) {
         float *y = j->y + (size_t)c.column * units + (size_t)c.unit;
         c.kernel(j->kernel + c.unit, j->x + (size_t)c.column * features, y);
         tdl_vector_state_clean();
-        bias_activation_rows(y, (size_t)c.columns, units, (size_t)c.units, j->bias != NULL ? j->bias + c.unit : NULL,
+        dense_bias_activation_rows(y, (size_t)c.columns, units, (size_t)c.units, j->bias != NULL ? j->bias + c.unit : NULL,
                              j->d);
     }
 }
@@ -356,7 +328,7 @@ static void owned_forward_add_share(void *context, int t, int threads) {
     size_t begin, end;
     tdl_team_share(j->batch, t, threads, &begin, &end);
     add_floats(j->y + begin * units, j->partial + begin * units, (end - begin) * units);
-    bias_activation_rows(j->y + begin * units, end - begin, units, units, j->bias, j->d);
+    dense_bias_activation_rows(j->y + begin * units, end - begin, units, units, j->bias, j->d);
 }
 
 bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,

@@ -88,8 +88,7 @@ ZERO_SKIP_INLINE void block_sums(float *restrict out, const float *restrict x, c
         _mm512_mask_storeu_ps(out + v * LANES, v == vectors - 1 ? last_mask : (__mmask16)0xFFFF, acc[v]);
 }
 
-/* Unit block `block`: its sums, then the bias and the activation, as
- * dense_xsmm.c applies them to a tile. */
+/* Unit block `block`: its sums, then the bias and the activation. */
 __attribute__((target("avx512f"))) static void unit_block(const zero_skip_job *j, size_t block) {
     const size_t units = (size_t)j->d->units, first = block * BLOCK_UNITS;
     const size_t width = units - first < BLOCK_UNITS ? units - first : BLOCK_UNITS;
@@ -107,9 +106,7 @@ __attribute__((target("avx512f"))) static void unit_block(const zero_skip_job *j
 #undef ZERO_SKIP_CASE
     default: return;
     }
-    if (j->bias != NULL)
-        for (size_t u = 0; u < width; ++u) out[u] += j->bias[first + u];
-    tdl_activation_forward(out, out, width, j->d->activation, j->d->alpha);
+    dense_bias_activation_rows(out, 1, units, width, j->bias != NULL ? j->bias + first : NULL, j->d);
 }
 
 static void zero_skip_share(void *context, int t, int threads) {
