@@ -34,6 +34,18 @@ bool dense_narrow_forward(float *y, const float *x, const float *kernel, const f
  * (dense_zero_inputs.c); false, touching nothing, for any other call. */
 bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, const float *bias,
                                const tdl_dense_desc *d, int batch);
+/* Whether dense_zero_inputs_gradient_rows should compute this batch's
+ * kernel gradient: a CPU with AVX-512 on the default kernel path, 128 units
+ * or more, at most 8192 examples, and groups of four neighbouring inputs
+ * that are all zero in enough of the examples (a sample of the groups;
+ * dense_zero_inputs_gradient.c). */
+bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch);
+/* dkernel rows [begin, end) (+)= x^T (F,B) * dpre (B,U) over those inputs,
+ * = when !accumulate, each group of four rows from `begin` skipping the
+ * examples where its four inputs are zero. Only where
+ * dense_zero_inputs_gradient_suits said yes; `begin` a multiple of four. */
+void dense_zero_inputs_gradient_rows(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
+                                     int batch, size_t begin, size_t end, bool accumulate);
 /* dense_xsmm_forward in a training step, each thread of two summing over
  * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
  * unless the kernel has exactly two owners. */

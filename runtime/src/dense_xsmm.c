@@ -361,10 +361,41 @@ typedef struct kernel_gradient_job {
     int units;
     float *dkernel;
     const float *x, *dpre;
+    /* dense_zero_inputs_gradient.c's groups of inputs instead of the tiles,
+     * where the input has zeros enough in common. */
+    const tdl_dense_desc *zero_inputs;
+    int batch;
+    bool accumulate;
 } kernel_gradient_job;
+
+/* The rows thread t computes when the groups of zero inputs take the
+ * gradient: its owned rows, else its share of the groups of four. Either
+ * way a range starts at a multiple of four (owned rows at a multiple of
+ * OWNED_ROW_BLOCK), so the groups are the same for every thread count. */
+static void zero_inputs_gradient_share(const kernel_gradient_job *j, int t, int threads) {
+    const size_t features = (size_t)j->zero_inputs->in_features;
+    size_t begin, end;
+    if (j->owned != NULL) {
+        owned_rows(features, t, threads, j->reversed, &begin, &end);
+    } else {
+        enum { GROUP = 4 };
+        _Static_assert(OWNED_ROW_BLOCK % GROUP == 0, "owned rows start at a group");
+        tdl_team_share((features + GROUP - 1) / GROUP, t, threads, &begin, &end);
+        begin *= GROUP;
+        end = end * GROUP < features ? end * GROUP : features;
+    }
+    if (begin < end)
+        dense_zero_inputs_gradient_rows(j->dkernel, j->x, j->dpre, j->zero_inputs, j->batch, begin, end,
+                                        j->accumulate);
+}
 
 static void kernel_gradient_share(void *context, int t, int threads) {
     const kernel_gradient_job *j = context;
+    if (j->zero_inputs != NULL) {
+        zero_inputs_gradient_share(j, t, threads);
+        tdl_vector_state_clean();
+        return;
+    }
     const size_t tiles_n = (size_t)j->tiles.tiles_n;
     size_t first = 0, last = 1, begin, end;
     if (j->owned != NULL) {
@@ -400,7 +431,13 @@ static double gradient_min_thread_flops(const tdl_dense_desc *d) {
 static bool kernel_gradient_prepare(kernel_gradient_job *job, float *dkernel, const float *x, const float *dpre,
                                     const tdl_dense_desc *d, int batch, bool accumulate, int *threads) {
     if (!enabled(d)) return false;
-    *job = (kernel_gradient_job){.units = d->units, .dkernel = dkernel, .x = x, .dpre = dpre};
+    *job = (kernel_gradient_job){.units = d->units,
+                                 .dkernel = dkernel,
+                                 .x = x,
+                                 .dpre = dpre,
+                                 .zero_inputs = dense_zero_inputs_gradient_suits(x, d, batch) ? d : NULL,
+                                 .batch = batch,
+                                 .accumulate = accumulate};
     const int units = d->units, features = d->in_features;
     if (!tile_kernels_make(&job->tiles, units, features, batch, units, features, units, true, accumulate,
                            TILE_UNITS, TILE_FEATURES)) {

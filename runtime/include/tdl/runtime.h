@@ -480,7 +480,11 @@ void tdl_dense_train_forward(float *y, const float *x, const float *kernel, cons
 /* At least B * U floats: the gradient of the pre-activation output (and
  * the forward's second partial sum), then the input gradient's scratch. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
-/* dy: gradient of y (post-activation), y: saved output. dx, dbias may be NULL. */
+/* dy: gradient of y (post-activation), y: saved output. dx, dbias may be
+ * NULL. Where groups of four neighbouring inputs are zero together in
+ * enough examples (128+ units, AVX-512, the automatic kernel path), dkernel
+ * skips those examples: a dy that is infinite or NaN there then does not
+ * make those rows of dkernel NaN (docs/runtime.md). */
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                         const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
                         float *workspace);

@@ -1,0 +1,188 @@
+/* A dense layer's kernel gradient over inputs with zeros in common
+ * (dense_zero_inputs_gradient.c skips, for each group of four neighbouring
+ * inputs, the examples where all four are zero): against a double
+ * reference, written and accumulated, on one thread and two, outside a
+ * training step and inside one (where the kernel's owners split its rows);
+ * where the path runs, every run the same bits. Layers of 128 to 512 units
+ * and 37 to 784 inputs: a group of one input at the end (37 = 9 * 4 + 1),
+ * ragged blocks and vectors (131 = 2 * 64 + 3 units, 200 = 3 * 64 + 8),
+ * the MLP's 784 -> 512 at batch 128, and LeNet-5's 400 -> 120, too narrow
+ * for the path. The inputs are zero outside a window of each example, as
+ * an image's background, with zeros of both signs.
+ *
+ * That the path runs at all is seen through a gradient that is infinite at
+ * one example: rows whose four inputs are zero there skip that example and
+ * stay finite, where a product over every example makes them NaN (0 * inf);
+ * inputs with no zeros in common decline and give NaN, and so do layers of
+ * fewer than 128 units and batches of more than 8192 examples.
+ *
+ * Tolerance: float sums of up to 128 terms of magnitude <= 1 against
+ * double: |got - want| <= 1e-4 * (1 + |want|). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "float_arrays.h"
+#include "team.h"
+#include "tdl/runtime.h"
+
+static const double TOLERANCE = 1e-4;
+
+typedef struct layer_case {
+    int features, units, batch;
+} layer_case;
+
+static const layer_case CASES[] = {{37, 128, 5}, {100, 131, 17}, {300, 200, 33}, {400, 120, 32}, {784, 512, 128}};
+
+/* Each example nonzero only in a window of about 40% of its inputs, at a
+ * place of its own; zeros outside it alternate in sign, and a few inside. */
+static float *windowed_inputs(int batch, int features) {
+    float *x = floats_of((size_t)batch * (size_t)features, -1.0f, 1.0f);
+    const int width = features * 2 / 5 + 1;
+    for (int b = 0; b < batch; ++b) {
+        const int start = (int)(uniform(0.0f, 1.0f) * (float)(features - width));
+        for (int f = 0; f < features; ++f) {
+            float *input = x + (size_t)b * (size_t)features + (size_t)f;
+            if (f < start || f >= start + width) *input = f % 2 != 0 ? -0.0f : 0.0f;
+            else if (f % 7 == 0) *input = 0.0f;
+        }
+    }
+    return x;
+}
+
+/* Whether dense_zero_inputs_gradient.c takes the kernel gradient here. */
+static bool zero_inputs_skipped(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available() &&
+           __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+static double reference(const float *x, const float *dy, int batch, int features, int units, int f, int u,
+                        double start) {
+    double sum = start;
+    for (int b = 0; b < batch; ++b)
+        sum += (double)x[(size_t)b * features + f] * (double)dy[(size_t)b * units + u];
+    return sum;
+}
+
+/* dkernel from a fill of `start` (0 writes, else accumulates) on `threads`,
+ * inside a training step or not. */
+static void kernel_gradient(float *dkernel, float *dbias, const float *x, const float *dy, const float *y,
+                            const float *kernel, const tdl_dense_desc *d, int batch, int threads, bool in_step,
+                            float start) {
+    const size_t count = (size_t)d->in_features * (size_t)d->units;
+    float *workspace = malloc(tdl_dense_workspace_size(d, batch) * sizeof *workspace);
+    assert_non_null(workspace);
+    for (size_t k = 0; k < count; ++k) dkernel[k] = start;
+    const int before = tdl_get_num_threads();
+    tdl_set_num_threads(threads);
+    tdl_team_set_training_step(in_step);
+    if (start == 0.0f)
+        tdl_dense_train_backward(NULL, dkernel, dbias, dy, y, x, kernel, d, batch, workspace);
+    else
+        tdl_dense_backward(NULL, dkernel, dbias, dy, y, x, kernel, d, batch, workspace);
+    tdl_team_set_training_step(false);
+    tdl_set_num_threads(before);
+    free(workspace);
+}
+
+static void test_matches_reference_on_every_split(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; ++c) {
+        const int features = CASES[c].features, units = CASES[c].units, batch = CASES[c].batch;
+        const tdl_dense_desc d = {features, units, TDL_ACTIVATION_LINEAR, 0.0f};
+        const size_t count = (size_t)features * (size_t)units;
+        float *x = windowed_inputs(batch, features), *dy = floats_of((size_t)batch * units, -1.0f, 1.0f);
+        float *y = floats_of((size_t)batch * units, -1.0f, 1.0f), *kernel = floats_of(count, -1.0f, 1.0f);
+        float *dbias = malloc((size_t)units * sizeof *dbias), *runs[6];
+        assert_non_null(dbias);
+        for (int run = 0; run < 6; ++run) {
+            runs[run] = malloc(count * sizeof *runs[run]);
+            assert_non_null(runs[run]);
+            /* Runs 0-2 write, 3-5 accumulate onto 0.5: one thread, two, two in a step. */
+            const float start = run < 3 ? 0.0f : 0.5f;
+            kernel_gradient(runs[run], dbias, x, dy, y, kernel, &d, batch, run % 3 == 0 ? 1 : 2, run % 3 == 2,
+                            start);
+        }
+        for (int f = 0; f < features; ++f)
+            for (int u = 0; u < units; ++u)
+                for (int run = 0; run < 6; ++run) {
+                    const double want = reference(x, dy, batch, features, units, f, u, run < 3 ? 0.0 : 0.5);
+                    const float got = runs[run][(size_t)f * units + u];
+                    if (fabs(got - want) > TOLERANCE * (1.0 + fabs(want)))
+                        fail_msg("%d -> %d at batch %d, run %d, dkernel[%d][%d]: %.8g, want %.8g", features, units,
+                                 batch, run, f, u, (double)got, want);
+                }
+        if (zero_inputs_skipped())
+            for (int run = 1; run < 6; ++run)
+                assert_memory_equal(runs[run < 3 ? 0 : 3], runs[run], count * sizeof(float));
+        for (int run = 0; run < 6; ++run) free(runs[run]);
+        free(x), free(dy), free(y), free(kernel), free(dbias);
+    }
+}
+
+/* dy infinite at example 0, unit 0, where the inputs of the group from
+ * input 4 are zero (x[0] must not be): whether dkernel[4..8)[0] stay
+ * finite, for a layer of `units`. */
+static bool group_skips_infinite_example(float *x, int batch, int features, int units) {
+    const size_t width = (size_t)units;
+    const tdl_dense_desc d = {features, units, TDL_ACTIVATION_LINEAR, 0.0f};
+    float *dy = floats_of((size_t)batch * width, -1.0f, 1.0f), *y = floats_of((size_t)batch * width, -1.0f, 1.0f);
+    float *kernel = floats_of((size_t)features * width, -1.0f, 1.0f);
+    float *dkernel = malloc((size_t)features * width * sizeof *dkernel);
+    assert_non_null(dkernel);
+    for (int f = 4; f < 8; ++f) x[f] = 0.0f;
+    dy[0] = INFINITY;
+    kernel_gradient(dkernel, NULL, x, dy, y, kernel, &d, batch, 1, false, 0.0f);
+    bool finite = true;
+    for (int f = 4; f < 8; ++f) finite &= isfinite(dkernel[(size_t)f * width]) != 0;
+    /* An input that is not zero at example 0 reaches the infinity. */
+    assert_false(isfinite(dkernel[0]));
+    free(dy), free(y), free(kernel), free(dkernel);
+    return finite;
+}
+
+static void test_path_runs_where_zeros_are_shared(void **state) {
+    (void)state;
+    enum { B = 32, F = 64 };
+    float *x = windowed_inputs(B, F);
+    x[0] = 0.5f;
+    assert_int_equal(group_skips_infinite_example(x, B, F, 128), zero_inputs_skipped());
+    /* A layer too narrow for the path. */
+    assert_false(group_skips_infinite_example(x, B, F, 127));
+    free(x);
+    /* No zeros in common: the GEMM reads every example. */
+    float *dense = floats_of((size_t)B * F, -1.0f, 1.0f);
+    for (int k = 0; k < B * F; ++k)
+        if (dense[k] == 0.0f) dense[k] = 0.25f;
+    assert_false(group_skips_infinite_example(dense, B, F, 128));
+    free(dense);
+}
+
+static void test_large_batch_declines(void **state) {
+    (void)state;
+    enum { B = 8193, F = 64 };
+    float *x = windowed_inputs(B, F);
+    x[0] = 0.5f;
+    assert_false(group_skips_infinite_example(x, B, F, 128));
+    free(x);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_reference_on_every_split),
+        cmocka_unit_test(test_path_runs_where_zeros_are_shared),
+        cmocka_unit_test(test_large_batch_declines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
