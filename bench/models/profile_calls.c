@@ -1,8 +1,12 @@
 /* The time of each runtime call in one model's forward pass or training
  * step: the model's generated C with a timer around every call
- * (timed_calls.awk), run for a number of steps on pseudo-random data.
+ * (timed_calls.awk), run for a number of steps on pseudo-random data, or
+ * with --data on the first images of Fashion-MNIST's training set and
+ * their labels (models of 784 inputs): some kernels skip inputs that are
+ * zero, and random data has none.
  *
  *   profile_<model> [--batch N] [--threads N] [--steps N] [--mode forward|train]
+ *                   [--data DIR]
  *
  * Prints, for each call, its layer, its runtime function and the median and
  * mean microseconds per step; then the median step, the median sum of the
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #include "call_timer.h"
+#include "idx.h"
 #include "tdl/runtime.h"
 #include "timing.h"
 #include PROFILE_MODEL_HEADER
@@ -31,11 +36,12 @@ enum { MAX_STEPS = 10000, CLASSES = 10 };
 
 typedef struct options {
     int batch, threads, steps;
-    int forward; /* 0: training steps */
+    int forward;          /* 0: training steps */
+    const char *data_dir; /* NULL: pseudo-random inputs */
 } options;
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){32, 1, 200, 0};
+    *o = (options){32, 1, 200, 0, NULL};
     for (int i = 1; i < argc; ++i) {
         if (i + 1 >= argc) {
             fprintf(stderr, "profile: %s needs a value\n", argv[i]);
@@ -45,6 +51,10 @@ static int parse_options(int argc, char **argv, options *o) {
         char *end = NULL;
         errno = 0;
         long number = 0;
+        if (strcmp(arg, "--data") == 0) {
+            o->data_dir = value;
+            continue;
+        }
         if (strcmp(arg, "--mode") == 0) {
             if (strcmp(value, "forward") != 0 && strcmp(value, "train") != 0) {
                 fprintf(stderr, "profile: --mode is forward or train, not %s\n", value);
@@ -66,6 +76,34 @@ static int parse_options(int argc, char **argv, options *o) {
             return -1;
         }
     }
+    return 0;
+}
+
+/* The first `batch` training images of Fashion-MNIST in dir and their
+ * labels; -1 with a message when they cannot be read or the model does not
+ * take 28 x 28 images. */
+static int fashion_images(float *x, int32_t *labels, int batch, const char *dir) {
+    if (PROFILE_INPUT_FLOATS != 784) {
+        fprintf(stderr, "profile: --data needs a model of 784 inputs, not %d\n", PROFILE_INPUT_FLOATS);
+        return -1;
+    }
+    char images[4096], label_file[4096], err[8448];
+    snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(label_file, sizeof label_file, "%s/train-labels-idx1-ubyte.gz", dir);
+    idx_dataset set;
+    if (idx_dataset_load(&set, images, label_file, err, sizeof err) != 0) {
+        fprintf(stderr, "profile: %s\n", err);
+        return -1;
+    }
+    if (set.count < batch || set.rows * set.cols != 784) {
+        fprintf(stderr, "profile: %s holds %d images of %d x %d, not %d of 28 x 28\n", images, set.count,
+                set.rows, set.cols, batch);
+        idx_dataset_free(&set);
+        return -1;
+    }
+    memcpy(x, set.images, (size_t)batch * 784 * sizeof *x);
+    memcpy(labels, set.labels, (size_t)batch * sizeof *labels);
+    idx_dataset_free(&set);
     return 0;
 }
 
@@ -96,12 +134,16 @@ int main(int argc, char **argv) {
     /* A small learning rate: the steps must stay finite, or the optimizer
      * would not run and the profile would leave it out. */
     MODEL_FN(_set_learning_rate)(m, 1e-4f);
-    uint32_t state = 12345u;
-    for (size_t i = 0; i < inputs; ++i) {
-        state = state * 1664525u + 1013904223u;
-        x[i] = (float)(state >> 8) / 16777216.0f;
+    if (o.data_dir != NULL) {
+        if (fashion_images(x, labels, o.batch, o.data_dir) != 0) return 1;
+    } else {
+        uint32_t state = 12345u;
+        for (size_t i = 0; i < inputs; ++i) {
+            state = state * 1664525u + 1013904223u;
+            x[i] = (float)(state >> 8) / 16777216.0f;
+        }
+        for (int i = 0; i < o.batch; ++i) labels[i] = i % CLASSES;
     }
-    for (int i = 0; i < o.batch; ++i) labels[i] = i % CLASSES;
 
     const int warm_up = o.steps / 4 + 5;
     for (int step = -warm_up; step < o.steps; ++step) {
