@@ -40,6 +40,30 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
  * that are all zero in enough of the examples (a sample of the groups;
  * dense_zero_inputs_gradient.c). */
 bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch);
+/* The fraction of examples in which a group of four neighbouring inputs
+ * has one that is not zero, over a sample of 8 groups spread over the
+ * inputs in 32 examples spread over the batch (1 where there is no group);
+ * what the two paths that skip groups of zero inputs decide by. */
+double dense_input_group_density(const float *x, const tdl_dense_desc *d, int batch);
+/* Whether dense_zero_inputs_batch_sums should compute this batch's
+ * forward sums: a CPU with AVX-512 on the default kernel path, 8 examples
+ * or more, 96 units or more, at most 8192 inputs, and groups of four
+ * inputs all zero in enough of the examples (dense_zero_inputs_batch.c). */
+bool dense_zero_inputs_batch_suits(const float *x, const tdl_dense_desc *d, int batch);
+/* out rows [example_begin, example_end) (B,U), `units` floats apart, = the
+ * sums over inputs [feature_begin, feature_end) of x (B,F) * kernel (F,U),
+ * each group of four inputs from feature_begin skipping the examples where
+ * all four are zero; then, when `epilogue`, + bias (may be NULL) and the
+ * activation. Only where dense_zero_inputs_batch_suits said yes;
+ * feature_begin a multiple of four. */
+void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kernel, const tdl_dense_desc *d,
+                                  size_t example_begin, size_t example_end, size_t feature_begin,
+                                  size_t feature_end, bool epilogue, const float *bias);
+/* tdl_dense_forward of a batch by dense_zero_inputs_batch_sums, the
+ * examples split over the team; false, touching nothing, where that does
+ * not suit the batch. */
+bool dense_zero_inputs_batch_forward(float *y, const float *x, const float *kernel, const float *bias,
+                                     const tdl_dense_desc *d, int batch);
 /* dkernel rows [begin, end) (+)= x^T (F,B) * dpre (B,U) over those inputs,
  * = when !accumulate, each group of four rows from `begin` skipping the
  * examples where its four inputs are zero. Only where

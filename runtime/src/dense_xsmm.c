@@ -295,12 +295,15 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
  * rounding from tdl_dense_forward's; for a given thread count they are
  * always the same (a reversed kernel's thread 0 sums the second half of the
  * features, and the two partials are added the other way round, which
- * gives the same bits). */
+ * gives the same bits). Where the input's groups of four are zero together
+ * often enough, each owner's sum skips them (dense_zero_inputs_batch.c),
+ * still over its own rows only. */
 enum { FORWARD_OWNERS = 2 };
 
 typedef struct owned_forward_job {
     tile_kernels tiles[FORWARD_OWNERS]; /* (U x B) over thread t's features */
     bool reversed;                      /* owned_rows.h */
+    bool zero_inputs;                   /* dense_zero_inputs_batch_sums instead of the tiles */
     const tdl_dense_desc *d;
     size_t batch;
     float *y, *partial;
@@ -314,6 +317,11 @@ static void owned_forward_sum_share(void *context, int t, int threads) {
     owned_rows(features, t, threads, j->reversed, &feature, &feature_end);
     const tile_kernels *k = &j->tiles[t];
     float *into = t == 0 ? j->y : j->partial;
+    if (j->zero_inputs) {
+        /* Owned rows start at a multiple of OWNED_ROW_BLOCK, so at a group of four. */
+        dense_zero_inputs_batch_sums(into, j->x, j->kernel, j->d, 0, j->batch, feature, feature_end, false, NULL);
+        return;
+    }
     for (size_t i = 0; i < (size_t)k->tiles_m * (size_t)k->tiles_n; ++i) {
         const tile c = tile_at(k, i);
         c.kernel(j->kernel + feature * units + (size_t)c.unit, j->x + (size_t)c.column * features + feature,
@@ -334,8 +342,15 @@ static void owned_forward_add_share(void *context, int t, int threads) {
 bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
                               const tdl_dense_desc *d, int batch, float *workspace) {
     if (!enabled(d) || owner_threads(d) != FORWARD_OWNERS) return false;
-    owned_forward_job job = {.reversed = param_split_reversed(kernel), .d = d, .batch = (size_t)batch, .y = y,
-                             .partial = workspace, .x = x, .kernel = kernel, .bias = bias};
+    owned_forward_job job = {.reversed = param_split_reversed(kernel),
+                             .zero_inputs = dense_zero_inputs_batch_suits(x, d, batch),
+                             .d = d,
+                             .batch = (size_t)batch,
+                             .y = y,
+                             .partial = workspace,
+                             .x = x,
+                             .kernel = kernel,
+                             .bias = bias};
     const int units = d->units, features = d->in_features;
     for (int t = 0; t < FORWARD_OWNERS; ++t) {
         size_t feature, feature_end;

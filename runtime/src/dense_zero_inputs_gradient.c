@@ -160,11 +160,9 @@ static size_t list_examples(uint16_t *restrict examples, const float *restrict x
     return count;
 }
 
-bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch) {
-    if (batch < 1 || batch > MAX_BATCH || d->units < MIN_UNITS || d->in_features < GROUP_ROWS ||
-        tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !__builtin_cpu_supports("avx512f"))
-        return false;
+double dense_input_group_density(const float *x, const tdl_dense_desc *d, int batch) {
     const size_t features = (size_t)d->in_features, groups = features / GROUP_ROWS, examples = (size_t)batch;
+    if (groups == 0 || examples == 0) return 1.0;
     const size_t sampled_groups = groups < SAMPLE_GROUPS ? groups : SAMPLE_GROUPS;
     const size_t sampled_examples = examples < SAMPLE_EXAMPLES ? examples : SAMPLE_EXAMPLES;
     size_t nonzero = 0;
@@ -177,7 +175,13 @@ bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, i
             nonzero += any;
         }
     }
-    return (double)nonzero <= MAX_GROUP_DENSITY * (double)sampled_groups * (double)sampled_examples;
+    return (double)nonzero / ((double)sampled_groups * (double)sampled_examples);
+}
+
+bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch) {
+    return batch >= 1 && batch <= MAX_BATCH && d->units >= MIN_UNITS && d->in_features >= GROUP_ROWS &&
+           tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && __builtin_cpu_supports("avx512f") &&
+           dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
 }
 
 void dense_zero_inputs_gradient_rows(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
@@ -200,6 +204,11 @@ void dense_zero_inputs_gradient_rows(float *dkernel, const float *x, const float
 }
 
 #else
+
+double dense_input_group_density(const float *x, const tdl_dense_desc *d, int batch) {
+    (void)x, (void)d, (void)batch;
+    return 1.0;
+}
 
 bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch) {
     (void)x, (void)d, (void)batch;

@@ -466,7 +466,10 @@ typedef struct tdl_dense_desc {
 /* x: (B,F), kernel: (F,U), bias: (U) or NULL -> y: (B,U). At batch 1 (16+
  * units, AVX-512, the automatic kernel path) only the kernel rows of the
  * nonzero inputs are read: an infinite or NaN weight in the row of an input
- * that is exactly zero then does not make its unit NaN (docs/runtime.md). */
+ * that is exactly zero then does not make its unit NaN (docs/runtime.md).
+ * A batch whose inputs are zero in groups of four neighbouring ones (as an
+ * image's background) skips such groups example by example, with the same
+ * difference for the rows of a group that is all zero in an example. */
 void tdl_dense_forward(float *y, const float *x, const float *kernel, const float *bias,
                        const tdl_dense_desc *d, int batch);
 /* tdl_dense_forward inside a model's training step (generated train passes
