@@ -32,6 +32,7 @@
 #include "float_arrays.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "windowed_inputs.h"
 
 static const double TOLERANCE = 1e-4;
 
@@ -40,22 +41,6 @@ typedef struct layer_case {
 } layer_case;
 
 static const layer_case CASES[] = {{37, 128, 5}, {100, 131, 17}, {300, 200, 33}, {400, 120, 32}, {784, 512, 128}};
-
-/* Each example nonzero only in a window of about 40% of its inputs, at a
- * place of its own; zeros outside it alternate in sign, and a few inside. */
-static float *windowed_inputs(int batch, int features) {
-    float *x = floats_of((size_t)batch * (size_t)features, -1.0f, 1.0f);
-    const int width = features * 2 / 5 + 1;
-    for (int b = 0; b < batch; ++b) {
-        const int start = (int)(uniform(0.0f, 1.0f) * (float)(features - width));
-        for (int f = 0; f < features; ++f) {
-            float *input = x + (size_t)b * (size_t)features + (size_t)f;
-            if (f < start || f >= start + width) *input = f % 2 != 0 ? -0.0f : 0.0f;
-            else if (f % 7 == 0) *input = 0.0f;
-        }
-    }
-    return x;
-}
 
 /* Whether dense_zero_inputs_gradient.c takes the kernel gradient here. */
 static bool zero_inputs_skipped(void) {
