@@ -40,9 +40,10 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
  * (may be NULL), then the activation in place. Relu and the identity run as
  * one vector pass over the rows; the others go row by row through
  * tdl_activation_forward. The kernels that write output tiles call this
- * (dense_xsmm.c, dense_zero_inputs.c, dense_zero_inputs_batch.c): a call of tdl_activation_forward per
- * row of a tile cost the MLP's 784 -> 512 forward at batch 128 1,024 calls,
- * 25 us of its 903. The same bits either way. */
+ * (dense_xsmm.c, dense_zero_inputs.c, dense_zero_inputs_batch.c): a call
+ * of tdl_activation_forward per row of a tile cost the MLP's 784 -> 512
+ * forward at batch 128 1,024 calls, 25 us of its 903. The same bits either
+ * way. */
 TDL_VECTOR_CLONES static void bias_relu_rows(float *restrict rows, size_t count, size_t stride, size_t units,
                                              const float *restrict bias, bool relu) {
     for (size_t r = 0; r < count; ++r) {
