@@ -50,18 +50,24 @@ double dense_input_group_density(const float *x, const tdl_dense_desc *d, int ba
  * or more, 96 units or more, at most 8192 inputs, and groups of four
  * inputs all zero in enough of the examples (dense_zero_inputs_batch.c). */
 bool dense_zero_inputs_batch_suits(const float *x, const tdl_dense_desc *d, int batch);
-/* out rows [example_begin, example_end) (B,U), `units` floats apart, = the
- * sums over inputs [feature_begin, feature_end) of x (B,F) * kernel (F,U),
- * each group of four inputs from feature_begin skipping the examples where
- * all four are zero; then, when `epilogue`, + bias (may be NULL) and the
- * activation. Only where dense_zero_inputs_batch_suits said yes;
- * feature_begin a multiple of four. */
+/* What one call of dense_zero_inputs_batch_sums computes: out's rows
+ * [example_begin, example_end), its columns [unit_begin, unit_end), summed
+ * over inputs [feature_begin, feature_end). */
+typedef struct dense_zero_inputs_part {
+    size_t example_begin, example_end;
+    size_t feature_begin, feature_end; /* feature_begin a multiple of four */
+    size_t unit_begin, unit_end;       /* unit_begin a multiple of 64 */
+} dense_zero_inputs_part;
+/* out (B,U), rows `units` floats apart, over `part` = the sums of x (B,F) *
+ * kernel (F,U), each group of four inputs from feature_begin skipping the
+ * examples where all four are zero; then, when `epilogue`, + bias (may be
+ * NULL) and the activation. Only where dense_zero_inputs_batch_suits said
+ * yes. */
 void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kernel, const tdl_dense_desc *d,
-                                  size_t example_begin, size_t example_end, size_t feature_begin,
-                                  size_t feature_end, bool epilogue, const float *bias);
+                                  const dense_zero_inputs_part *part, bool epilogue, const float *bias);
 /* tdl_dense_forward of a batch by dense_zero_inputs_batch_sums, the
- * examples split over the team; false, touching nothing, where that does
- * not suit the batch. */
+ * units or the examples split over the team; false, touching nothing,
+ * where that does not suit the batch. */
 bool dense_zero_inputs_batch_forward(float *y, const float *x, const float *kernel, const float *bias,
                                      const tdl_dense_desc *d, int batch);
 /* dkernel rows [begin, end) (+)= x^T (F,B) * dpre (B,U) over those inputs,

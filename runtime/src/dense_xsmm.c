@@ -319,7 +319,8 @@ static void owned_forward_sum_share(void *context, int t, int threads) {
     float *into = t == 0 ? j->y : j->partial;
     if (j->zero_inputs) {
         /* Owned rows start at a multiple of OWNED_ROW_BLOCK, so at a group of four. */
-        dense_zero_inputs_batch_sums(into, j->x, j->kernel, j->d, 0, j->batch, feature, feature_end, false, NULL);
+        const dense_zero_inputs_part part = {0, j->batch, feature, feature_end, 0, units};
+        dense_zero_inputs_batch_sums(into, j->x, j->kernel, j->d, &part, false, NULL);
         return;
     }
     for (size_t i = 0; i < (size_t)k->tiles_m * (size_t)k->tiles_n; ++i) {

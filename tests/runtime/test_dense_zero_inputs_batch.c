@@ -7,7 +7,9 @@
  * (dense_zero_inputs.c). Layers of 96 to 512 units and 37 to 784 inputs:
  * a group of one input at the end (37 = 9 * 4 + 1), ragged blocks and
  * vectors (131 = 2 * 64 + 3 units, 200 = 3 * 64 + 8), a ragged second
- * chunk of examples (70 = 64 + 6), and the MLP's 784 -> 512 at batch 128.
+ * chunk of examples (70 = 64 + 6), and the MLP's 784 -> 512 at batches 32
+ * and 128. Two threads split 200 units at batch 40 and 512 at batch 32
+ * (fewer than 32 examples a thread), the examples at batches 70 and 128.
  * The inputs are zero outside a window of each example, as an image's
  * background, with zeros of both signs.
  *
@@ -42,7 +44,8 @@ typedef struct layer_case {
     int features, units, batch;
 } layer_case;
 
-static const layer_case CASES[] = {{37, 96, 9}, {100, 131, 17}, {300, 200, 70}, {784, 512, 128}};
+static const layer_case CASES[] = {{37, 96, 9},    {100, 131, 17}, {300, 200, 40},
+                                   {300, 200, 70}, {784, 512, 32}, {784, 512, 128}};
 
 /* Whether dense_zero_inputs_batch.c takes batches here. */
 static bool groups_skipped(void) {
