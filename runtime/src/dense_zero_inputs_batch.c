@@ -78,7 +78,7 @@ enum { MIN_UNITS = 96, MIN_BATCH = 8 };
  * the units rather than the examples. The MLP's 784 -> 512 over
  * Fashion-MNIST images on two threads of an AMD EPYC (Zen 5), units
  * against examples: batch 32 52-53 us against 59-61, batch 64 about even,
- * batch 96 147-155 against 137, batch 128 190-193 against 178-180. */
+ * batch 96 147-155 against 137, batch 128 191-193 against 178-180. */
 #define MIN_THREAD_FLOPS 0.25e6
 enum { SPLIT_UNITS_BELOW = 32 };
 
