@@ -41,6 +41,7 @@
 #include "dense_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
+#include "warm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -228,6 +229,14 @@ static void batch_share(void *context, int t, int threads) {
     const size_t units = (size_t)j->d->units;
     dense_zero_inputs_part part = {0, j->batch, 0, (size_t)j->d->in_features, 0, units};
     if (j->by_units) {
+        /* Every thread reads every example for the masks: each first reads
+         * its share of the input, so that the threads wait for a fresh
+         * window side by side (the MLP's forward at batch 32 on two
+         * threads, bench_models: 2-16 us less in 9 of 10 alternating
+         * pairs, the same in the tenth). */
+        size_t input_begin, input_end;
+        tdl_team_share(j->batch * (size_t)j->d->in_features, t, threads, &input_begin, &input_end);
+        warm_for_reading(j->x + input_begin, (input_end - input_begin) * sizeof(float));
         size_t first, last;
         tdl_team_share((units + BLOCK_UNITS - 1) / BLOCK_UNITS, t, threads, &first, &last);
         part.unit_begin = first * BLOCK_UNITS;
