@@ -34,6 +34,11 @@ bool dense_narrow_forward(float *y, const float *x, const float *kernel, const f
  * (dense_zero_inputs.c); false, touching nothing, for any other call. */
 bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, const float *bias,
                                const tdl_dense_desc *d, int batch);
+/* The neighbouring inputs the paths that skip zero inputs in a batch take
+ * together (dense_zero_inputs_batch.c, dense_zero_inputs_gradient.c): a
+ * group is skipped in an example where all of them are zero, and a range
+ * of kernel rows split among threads starts at a group. */
+enum { DENSE_INPUT_GROUP = 4 };
 /* Whether dense_zero_inputs_gradient_rows should compute this batch's
  * kernel gradient: a CPU with AVX-512 on the default kernel path, 128 units
  * or more, at most 8192 examples, and groups of four neighbouring inputs

@@ -394,7 +394,7 @@ static void zero_inputs_gradient_share(const kernel_gradient_job *j, int t, int 
     if (j->owned != NULL) {
         owned_rows(features, t, threads, j->reversed, &begin, &end);
     } else {
-        enum { GROUP = 4 };
+        enum { GROUP = DENSE_INPUT_GROUP };
         _Static_assert(OWNED_ROW_BLOCK % GROUP == 0, "owned rows start at a group");
         tdl_team_share((features + GROUP - 1) / GROUP, t, threads, &begin, &end);
         begin *= GROUP;

@@ -53,13 +53,14 @@
  * layers decline. */
 enum {
     LANES = 16,
-    GROUP_ROWS = 4,
+    GROUP_ROWS = DENSE_INPUT_GROUP,
     BLOCK_VECTORS = 4,
     BLOCK_UNITS = BLOCK_VECTORS * LANES,
     CHUNK_EXAMPLES = 64,
     MAX_FEATURES = 8192,
     MAX_GROUPS = MAX_FEATURES / GROUP_ROWS
 };
+_Static_assert(GROUP_ROWS == 4, "group_masks folds each four lanes' bits into one");
 
 /* The largest fraction of a group's examples with an input that is not
  * zero at which a batch takes the path, the fewest units and the fewest

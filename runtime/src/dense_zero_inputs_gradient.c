@@ -56,7 +56,7 @@
  * LeNet-5 layer's gradient at batch 32 more than a microsecond. */
 enum {
     LANES = 16,
-    GROUP_ROWS = 4,
+    GROUP_ROWS = DENSE_INPUT_GROUP,
     BLOCK_VECTORS = 4,
     BLOCK_UNITS = BLOCK_VECTORS * LANES,
     MAX_BATCH = 8192,
