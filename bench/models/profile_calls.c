@@ -3,10 +3,13 @@
  * (timed_calls.awk), run for a number of steps on pseudo-random data, or
  * with --data on the first images of Fashion-MNIST's training set and
  * their labels (models of 784 inputs): some kernels skip inputs that are
- * zero, and random data has none.
+ * zero, and random data has none. With --images N, each step takes the
+ * next window of the batch from the first N images (wrapping round), as
+ * bench_models and a training loop do: a window fresh from memory each
+ * step, not the same batch in cache.
  *
  *   profile_<model> [--batch N] [--threads N] [--steps N] [--mode forward|train]
- *                   [--data DIR]
+ *                   [--data DIR [--images N]]
  *
  * Prints, for each call, its layer, its runtime function and the median and
  * mean microseconds per step; then the median step, the median sum of the
@@ -32,16 +35,17 @@
 #define STRING2(x) #x
 #define STRING(x) STRING2(x)
 
-enum { MAX_STEPS = 10000, CLASSES = 10 };
+enum { MAX_STEPS = 10000, MAX_IMAGES = 60000, CLASSES = 10 };
 
 typedef struct options {
     int batch, threads, steps;
     int forward;          /* 0: training steps */
     const char *data_dir; /* NULL: pseudo-random inputs */
+    int images;           /* --images; 0: the batch's own */
 } options;
 
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){32, 1, 200, 0, NULL};
+    *o = (options){32, 1, 200, 0, NULL, 0};
     for (int i = 1; i < argc; ++i) {
         if (i + 1 >= argc) {
             fprintf(stderr, "profile: %s needs a value\n", argv[i]);
@@ -64,11 +68,13 @@ static int parse_options(int argc, char **argv, options *o) {
             continue;
         }
         number = strtol(value, &end, 10);
-        if (errno != 0 || end == value || *end != '\0' || number < 1 || number > MAX_STEPS) {
-            fprintf(stderr, "profile: %s takes a number from 1 to %d, not %s\n", arg, MAX_STEPS, value);
+        const int most = strcmp(arg, "--images") == 0 ? MAX_IMAGES : MAX_STEPS;
+        if (errno != 0 || end == value || *end != '\0' || number < 1 || number > most) {
+            fprintf(stderr, "profile: %s takes a number from 1 to %d, not %s\n", arg, most, value);
             return -1;
         }
-        if (strcmp(arg, "--batch") == 0) o->batch = (int)number;
+        if (strcmp(arg, "--images") == 0) o->images = (int)number;
+        else if (strcmp(arg, "--batch") == 0) o->batch = (int)number;
         else if (strcmp(arg, "--threads") == 0) o->threads = (int)number;
         else if (strcmp(arg, "--steps") == 0) o->steps = (int)number;
         else {
@@ -76,13 +82,18 @@ static int parse_options(int argc, char **argv, options *o) {
             return -1;
         }
     }
+    if (o->images != 0 && (o->data_dir == NULL || o->images < o->batch)) {
+        fprintf(stderr, "profile: --images needs --data and at least the batch's %d images\n", o->batch);
+        return -1;
+    }
+    if (o->images == 0) o->images = o->batch;
     return 0;
 }
 
-/* The first `batch` training images of Fashion-MNIST in dir and their
+/* The first `count` training images of Fashion-MNIST in dir and their
  * labels; -1 with a message when they cannot be read or the model does not
  * take 28 x 28 images. */
-static int fashion_images(float *x, int32_t *labels, int batch, const char *dir) {
+static int fashion_images(float *x, int32_t *labels, int count, const char *dir) {
     if (PROFILE_INPUT_FLOATS != 784) {
         fprintf(stderr, "profile: --data needs a model of 784 inputs, not %d\n", PROFILE_INPUT_FLOATS);
         return -1;
@@ -95,14 +106,14 @@ static int fashion_images(float *x, int32_t *labels, int batch, const char *dir)
         fprintf(stderr, "profile: %s\n", err);
         return -1;
     }
-    if (set.count < batch || set.rows * set.cols != 784) {
+    if (set.count < count || set.rows * set.cols != 784) {
         fprintf(stderr, "profile: %s holds %d images of %d x %d, not %d of 28 x 28\n", images, set.count,
-                set.rows, set.cols, batch);
+                set.rows, set.cols, count);
         idx_dataset_free(&set);
         return -1;
     }
-    memcpy(x, set.images, (size_t)batch * 784 * sizeof *x);
-    memcpy(labels, set.labels, (size_t)batch * sizeof *labels);
+    memcpy(x, set.images, (size_t)count * 784 * sizeof *x);
+    memcpy(labels, set.labels, (size_t)count * sizeof *labels);
     idx_dataset_free(&set);
     return 0;
 }
@@ -118,10 +129,10 @@ int main(int argc, char **argv) {
     if (parse_options(argc, argv, &o) != 0) return 2;
     tdl_set_num_threads(o.threads);
     PROFILE_MODEL *m = MODEL_FN(_create)(o.batch);
-    const size_t inputs = (size_t)o.batch * PROFILE_INPUT_FLOATS;
+    const size_t inputs = (size_t)o.images * PROFILE_INPUT_FLOATS;
     float *x = malloc(inputs * sizeof *x);
     float *probs = malloc((size_t)o.batch * CLASSES * sizeof *probs);
-    int32_t *labels = malloc((size_t)o.batch * sizeof *labels);
+    int32_t *labels = malloc((size_t)o.images * sizeof *labels);
     double *per_call = malloc((size_t)o.steps * CALL_TIMER_MAX * sizeof *per_call);
     double *steps = malloc((size_t)o.steps * sizeof *steps), *calls = malloc((size_t)o.steps * sizeof *calls);
     double *rest = malloc((size_t)o.steps * sizeof *rest);
@@ -135,7 +146,7 @@ int main(int argc, char **argv) {
      * would not run and the profile would leave it out. */
     MODEL_FN(_set_learning_rate)(m, 1e-4f);
     if (o.data_dir != NULL) {
-        if (fashion_images(x, labels, o.batch, o.data_dir) != 0) return 1;
+        if (fashion_images(x, labels, o.images, o.data_dir) != 0) return 1;
     } else {
         uint32_t state = 12345u;
         for (size_t i = 0; i < inputs; ++i) {
@@ -146,12 +157,17 @@ int main(int argc, char **argv) {
     }
 
     const int warm_up = o.steps / 4 + 5;
+    int window = 0; /* the step's first image */
     for (int step = -warm_up; step < o.steps; ++step) {
+        if (window + o.batch > o.images) window = 0;
+        float *step_x = x + (size_t)window * PROFILE_INPUT_FLOATS;
+        int32_t *step_labels = labels + window;
+        window += o.batch;
         call_timer_reset();
         float loss = 0.0f;
         const double started = timing_now_seconds();
-        const tdl_status status = o.forward ? MODEL_FN(_forward)(m, o.batch, (void *)x, (void *)probs)
-                                            : MODEL_FN(_train_step)(m, o.batch, (void *)x, labels, &loss);
+        const tdl_status status = o.forward ? MODEL_FN(_forward)(m, o.batch, (void *)step_x, (void *)probs)
+                                            : MODEL_FN(_train_step)(m, o.batch, (void *)step_x, step_labels, &loss);
         const double ended = timing_now_seconds();
         if (status != TDL_STATUS_OK) {
             fprintf(stderr, "profile: step %d: %s\n", step, tdl_last_error());
