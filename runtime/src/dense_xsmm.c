@@ -34,6 +34,7 @@
  * count. Everything returns false,
  * touching nothing, when libxsmm is not built in, the BLAS path is chosen,
  * the layer is too narrow to vectorise, or no kernel can be generated. */
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -104,6 +105,16 @@ _Static_assert((int)TILE_FEATURES == (int)OWNED_ROW_BLOCK && (int)OWNED_ROW_BLOC
                "a thread's own rows are whole feature tiles of both gradients");
 #define MIN_THREAD_FLOPS 16.0e6
 #define MIN_THREAD_FLOPS_FORWARD 0.25e6
+/* A training step's kernel too small to own by rows, with fewer floats of
+ * activations than this (x, dx and dpre), takes both its gradients on one
+ * thread (gradient_min_thread_flops). LeNet-5's 120 -> 84 at batch 32
+ * (10k floats) on two threads: its backward 18.0-18.8 -> 12.8-13.3 us, the
+ * training step's median 579 -> 571 us (`profile_lenet5 --data`, four
+ * alternating pairs). The same kernel at batch 128, the MLP's 512 -> 10
+ * (33k at batch 32) and mnist_convnet's 1600 -> 10 (102k) keep splitting:
+ * their activations, which the layers around them write and read on both
+ * cores, outweigh a handshake. */
+#define SMALL_ACTIVATIONS 16384.0
 /* The same bound serves an inference forward of one batch tile (batch 1
  * above all, where dense_zero_inputs.c declines), which reads the whole
  * kernel for little arithmetic: it is bound by how fast the kernel streams
@@ -183,9 +194,9 @@ static int owner_threads(const tdl_dense_desc *d) {
 }
 
 /* A training step's kernel too small for owned_rows.h to split: the
- * optimizer steps it on the caller, and every pass splits it by the
- * forward's bound, as outside a step (dense_xsmm_forward,
- * gradient_min_thread_flops). */
+ * optimizer steps it with the model's other unowned tensors, in contiguous
+ * shares (param_split.c), and every pass splits it by the forward's bound,
+ * as outside a step (dense_xsmm_forward, gradient_min_thread_flops). */
 static bool unowned_in_step(const tdl_dense_desc *d) {
     return tdl_team_in_training_step() && owner_threads(d) == 1;
 }
@@ -269,9 +280,9 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
     /* A training step's kernel too small for owned_rows.h to split (the
-     * optimizer steps it on the caller) is split as outside a step: each
-     * thread reads all of it, which costs little, and computes the rows of
-     * its own examples, which the layers before left on its core.
+     * optimizer steps it with the other unowned tensors) is split as outside
+     * a step: each thread reads all of it, which costs little, and computes
+     * the rows of its own examples, which the layers before left on its core.
      * mnist_convnet's 1600 -> 10 logits at batch 32 on two threads:
      * 17 -> 8.4 us; LeNet-5's 120 -> 84 at batch 128: 24.4 -> 14.7. */
     const bool in_step = tdl_team_in_training_step();
@@ -318,6 +329,15 @@ static void owned_forward_sum_share(void *context, int t, int threads) {
     const tile_kernels *k = &j->tiles[t];
     float *into = t == 0 ? j->y : j->partial;
     if (j->zero_inputs) {
+        /* Groups of zero inputs are a first layer's, whose input is a fresh
+         * window of the caller's data: each thread first reads its share of
+         * the examples, so that the two wait for memory side by side
+         * rather than each for its half of every example (the MLP's
+         * training step at batch 32 on two threads, `profile_mlp --images
+         * 60000`: this call 109-119 -> 93-102 us, five alternating pairs). */
+        size_t input_begin, input_end;
+        tdl_team_share(j->batch * features, t, threads, &input_begin, &input_end);
+        warm_for_reading(j->x + input_begin, (input_end - input_begin) * sizeof(float));
         /* Owned rows start at a multiple of OWNED_ROW_BLOCK, so at a group of four. */
         const dense_zero_inputs_part part = {0, j->batch, feature, feature_end, 0, units};
         dense_zero_inputs_batch_sums(into, j->x, j->kernel, j->d, &part, false, NULL);
@@ -438,8 +458,13 @@ static void kernel_gradient_share(void *context, int t, int threads) {
  * mnist_convnet's 1600 -> 10 logits layer at batch 32 went from 35.5 to
  * 23.2 us; LeNet-5's 120 -> 84 at batch 128 stayed at 42-45 us, as the
  * caller's dpre and transpose are read from the other core. */
-static double gradient_min_thread_flops(const tdl_dense_desc *d) {
-    return unowned_in_step(d) ? MIN_THREAD_FLOPS_FORWARD : MIN_THREAD_FLOPS;
+static double gradient_min_thread_flops(const tdl_dense_desc *d, int batch) {
+    if (!unowned_in_step(d)) return MIN_THREAD_FLOPS;
+    /* Such a kernel whose activations (x, dx and dpre) are few as well
+     * stays on the caller: split, each thread would wait on the other
+     * core for half of x and of dpre for a few microseconds of work. */
+    const double activations = (double)batch * (2.0 * d->in_features + d->units);
+    return activations < SMALL_ACTIVATIONS ? HUGE_VAL : MIN_THREAD_FLOPS_FORWARD;
 }
 
 /* Fills `job` and the number of threads to run it on; false when libxsmm
@@ -463,7 +488,7 @@ static bool kernel_gradient_prepare(kernel_gradient_job *job, float *dkernel, co
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     job->owned = owners > 1 ? d : NULL;
     job->reversed = owners > 1 && param_split_reversed(dkernel);
-    *threads = owners > 1 ? owners : threads_for(&job->tiles, flops, gradient_min_thread_flops(d));
+    *threads = owners > 1 ? owners : threads_for(&job->tiles, flops, gradient_min_thread_flops(d, batch));
     return true;
 }
 
@@ -577,7 +602,7 @@ static bool input_gradient_plan(input_gradient_job *job, float *dx, const float 
     job->dpre_transposed = dpre_transposed;
     job->dx_transposed = dx_transposed;
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    *threads = tdl_team_threads_for(flops, gradient_min_thread_flops(d));
+    *threads = tdl_team_threads_for(flops, gradient_min_thread_flops(d, batch));
     if (*threads > job->tiles.tiles_n) *threads = job->tiles.tiles_n;
     const int owners = tdl_team_in_training_step() ? owner_threads(d) : 1;
     if (owners > 1) *threads = owners;
@@ -613,7 +638,7 @@ static bool narrow_input_gradient_prepare(input_gradient_job *job, float *dx, co
         return false;
     }
     const double flops = 2.0 * (double)batch * (double)units * (double)features;
-    *threads = tdl_team_threads_for(flops, gradient_min_thread_flops(d));
+    *threads = tdl_team_threads_for(flops, gradient_min_thread_flops(d, batch));
     if (*threads > job->tiles.tiles_m) *threads = job->tiles.tiles_m;
     transpose(scratch, kernel, (size_t)features, (size_t)units);
     return true;
