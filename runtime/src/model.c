@@ -184,7 +184,7 @@ static void finite_range(void *context, size_t begin, size_t end) {
 
 static bool gradients_finite(const tdl_model *m) {
     finite_job job = {m->grads, false};
-    param_split_run(m->info, TDL_TEAM_MIN_THREAD_FLOATS, finite_range, &job);
+    param_split_run(m->info, PARAM_SPLIT_MIN_FLAT_FLOATS, finite_range, &job);
     return !atomic_load(&job.failed);
 }
 

@@ -17,13 +17,14 @@
 #include <math.h>
 #include <stdbool.h>
 
-/* Below this many parameters per thread a step stays on fewer threads. The
- * parameters, gradients and slots were last written by whichever threads
- * computed the gradients, and a second thread stepping half of them pays
- * for bringing them over: the MLP's 670k parameters (bench_models --model
- * mlp --mode train --threads 2, three alternating runs) took 1.6-2.0 ms a
- * step at batch 32 with a threshold of 256k, 1.1-1.3 ms with 1M (one
- * thread), the same within noise at batch 128. */
+/* Below this many parameters per thread a step on arrays of no model stays
+ * on fewer threads. The parameters, gradients and slots were last written
+ * by whichever threads computed the gradients, and a second thread stepping
+ * half of them pays for bringing them over: the MLP's 670k parameters
+ * (bench_models --model mlp --mode train --threads 2, three alternating
+ * runs, before its kernels were owned by rows) took 1.6-2.0 ms a step at
+ * batch 32 with a threshold of 256k, 1.1-1.3 ms with 1M (one thread), the
+ * same within noise at batch 128. */
 #define MIN_THREAD_PARAMS 1048576.0
 
 /* Runs range over [0, n): in contiguous shares, or, for a model's step, as
@@ -31,7 +32,7 @@
  * keeps each core on the kernel rows it computed the gradients of. */
 static void split_params(const tdl_model_info *model, size_t n, tdl_team_items_fn range, void *job) {
     if (model != NULL)
-        param_split_run(model, MIN_THREAD_PARAMS, range, job);
+        param_split_run(model, PARAM_SPLIT_MIN_FLAT_FLOATS, range, job);
     else
         tdl_team_split(n, 1.0, MIN_THREAD_PARAMS, range, job);
 }

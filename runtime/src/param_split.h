@@ -18,6 +18,17 @@
 void param_split_run(const tdl_model_info *info, double min_flat_floats_per_thread, tdl_team_items_fn range,
                      void *context);
 
+/* min_flat_floats_per_thread for a training step's passes over the whole
+ * parameter vector (the finiteness check of the gradients, the optimizer).
+ * Those tensors' gradients were written, and their values are read again,
+ * on both cores, so a thread for as few as this many floats pays: on the
+ * 2-vCPU development machine (cores 0.5 us apart) mnist_convnet's 35k
+ * unowned parameters at batch 32 took 29.6-30.7 us outside the step's
+ * calls split in two, against 39.6-42.8 on one thread (profile_mnist_convnet,
+ * four alternating pairs); LeNet-5's 13.7k, which stay on one thread, took
+ * 28 us split by 4096 floats against 26. */
+#define PARAM_SPLIT_MIN_FLAT_FLOATS 16384.0
+
 /* A model in its training step: model.c hands it to tdl_team_set_step_model
  * around the step's pass, so that the dense passes find their kernels in it. */
 typedef struct param_split_step {
