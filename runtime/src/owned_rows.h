@@ -15,8 +15,14 @@
  * core's half of each row).
  *
  * The rows are whole blocks of OWNED_ROW_BLOCK (dense_xsmm.c's feature
- * tiles), shared out as tdl_team_share shares items, so dense_xsmm.c and
- * param_split.c compute the same ranges from the shape and one flag.
+ * tiles), and each thread's share ends at the block boundary nearest to an
+ * even split of the rows, so dense_xsmm.c and param_split.c compute the same
+ * ranges from the shape and one flag. Shares of whole blocks alone (7 and 6
+ * of the MLP's 784 rows' 13 blocks, the last of 16 rows) gave 448 rows to
+ * one thread and 336 to the other, LeNet-5's 400 rows 256 and 144; to the
+ * nearest boundary they take 384 and 400, 192 and 208, and each pass over
+ * such a kernel (forward, gradients, optimizer) waits that much less for
+ * its slower thread.
  *
  * The flag: every other kernel that is split, in the order of the model's
  * parameters, gives its shares to the threads in reverse order
@@ -60,13 +66,29 @@ static inline int owned_row_threads(size_t rows, size_t cols, int team_threads) 
     return threads < 1 ? 1 : threads;
 }
 
+/* The block where share `share` of `threads` starts: the boundary nearest
+ * to share / threads of the rows, kept far enough from both ends that every
+ * share has a block (owned_row_threads gives no more threads than blocks). */
+static inline size_t owned_row_boundary(size_t rows, int share, int threads) {
+    const size_t blocks = (rows + OWNED_ROW_BLOCK - 1) / OWNED_ROW_BLOCK;
+    if (share <= 0) return 0;
+    if (share >= threads) return blocks;
+    const double even = (double)rows * (double)share / (double)threads / (double)OWNED_ROW_BLOCK;
+    size_t block = (size_t)(even + 0.5);
+    const size_t lowest = (size_t)share;
+    const size_t highest = blocks > (size_t)(threads - share) ? blocks - (size_t)(threads - share) : lowest;
+    if (block > highest) block = highest;
+    if (block < lowest) block = lowest;
+    return block;
+}
+
 /* Rows [*begin, *end) of `rows` owned by thread t of `threads`: share t,
  * or, when `reversed`, share threads - 1 - t. */
 static inline void owned_rows(size_t rows, int t, int threads, bool reversed, size_t *begin, size_t *end) {
-    const size_t blocks = (rows + OWNED_ROW_BLOCK - 1) / OWNED_ROW_BLOCK;
-    size_t first, last;
-    tdl_team_share(blocks, reversed ? threads - 1 - t : t, threads, &first, &last);
-    *begin = first * OWNED_ROW_BLOCK;
+    const int share = reversed ? threads - 1 - t : t;
+    const size_t first = owned_row_boundary(rows, share, threads);
+    const size_t last = owned_row_boundary(rows, share + 1, threads);
+    *begin = first * OWNED_ROW_BLOCK < rows ? first * OWNED_ROW_BLOCK : rows;
     *end = last * OWNED_ROW_BLOCK < rows ? last * OWNED_ROW_BLOCK : rows;
     if (*begin > *end) *begin = *end;
 }

@@ -259,6 +259,41 @@ static void test_param_split_covers_every_float_once(void **state) {
     assert_int_equal(owned_row_threads(64, 1024, 2), 1); /* one row block */
 }
 
+/* Each share ends at the block boundary nearest to an even split of the
+ * rows, every thread keeps a block, and the shares tile the rows. */
+static void test_owned_rows_nearest_boundary(void **state) {
+    (void)state;
+    size_t begin, end;
+    owned_rows(784, 0, 2, false, &begin, &end); /* 13 blocks, the last of 16 rows */
+    assert_int_equal(begin, 0);
+    assert_int_equal(end, 384);
+    owned_rows(784, 1, 2, false, &begin, &end);
+    assert_int_equal(begin, 384);
+    assert_int_equal(end, 784);
+    owned_rows(400, 0, 2, false, &begin, &end);
+    assert_int_equal(end, 192);
+    owned_rows(400, 1, 2, true, &begin, &end); /* reversed: thread 1 takes the first share */
+    assert_int_equal(begin, 0);
+    assert_int_equal(end, 192);
+    for (size_t rows = 1; rows <= 1000; rows += 7) {
+        const size_t blocks = (rows + OWNED_ROW_BLOCK - 1) / OWNED_ROW_BLOCK;
+        for (int threads = 1; threads <= 4 && (size_t)threads <= blocks; ++threads) {
+            size_t next = 0;
+            for (int t = 0; t < threads; ++t) {
+                owned_rows(rows, t, threads, false, &begin, &end);
+                assert_int_equal(begin, next);
+                assert_true(end > begin);
+                assert_true(begin % OWNED_ROW_BLOCK == 0);
+                /* Within half a block (or the one block a share must keep) of even. */
+                const double even = (double)rows * (t + 1) / threads;
+                if (t + 1 < threads) assert_true(fabs((double)end - even) <= OWNED_ROW_BLOCK);
+                next = end;
+            }
+            assert_int_equal(next, rows);
+        }
+    }
+}
+
 /* Tensors with a gap between them: one flat split of the whole vector. */
 static void test_param_split_of_tensors_with_gaps(void **state) {
     (void)state;
@@ -654,6 +689,7 @@ int main(void) {
         cmocka_unit_test(test_train_backward_writes_parameter_gradients),
         cmocka_unit_test(test_owned_optimizer_steps_match_public),
         cmocka_unit_test(test_owned_rows_reversed),
+        cmocka_unit_test(test_owned_rows_nearest_boundary),
         cmocka_unit_test(test_param_split_alternates_owners),
         cmocka_unit_test(test_param_split_reversed_finds_the_second_kernel),
         cmocka_unit_test(test_reversed_kernel_passes),
