@@ -397,6 +397,17 @@ static void zero_added_gradients(cg_emitter *e) {
         cg_line(e, "    tdl_zero(m->grads + %lld, %lld);\n", (long long)run_begin, (long long)(run_end - run_begin));
 }
 
+/* Where a forward slice's first example starts in a tensor of `type`:
+ * "(size_t)first * <elements per example>", or "0" for a tensor without
+ * the batch (which a sliced forward never has; forward_in_slices). */
+static const char *first_example_offset(cg_emitter *e, const tsc_type *type) {
+    int64_t elements = 0;
+    if (!tsc_type_has_batch(type)) return "0";
+    bool ok = tsc_type_elements(type, 1, 1, &elements);
+    TSC_ASSERT(ok);
+    return cg_fmt(e, "(size_t)first * %lld", (long long)elements);
+}
+
 /* The steps that are not an op's: the total loss and the results. */
 static void print_special_step(cg_emitter *e, const cg_step *step) {
     const checked_model *model = e->program->model;
@@ -414,8 +425,9 @@ static void print_special_step(cg_emitter *e, const cg_step *step) {
         for (int i = 0; i < model->output_count; i++) {
             const checked_output *o = &model->outputs[i];
             const char *v = cg_use(e, cg_buffers_of(p, o->node)->value);
-            cg_line(e, "    if (out[%d]) memcpy(out[%d], %s, %s * sizeof(%s));\n", i, i, v,
-                    cg_type_count(e, &o->node->type), c_scalar(o->node->type.dtype));
+            const char *scalar = c_scalar(o->node->type.dtype);
+            cg_line(e, "    if (out[%d]) memcpy((%s *)out[%d] + %s, %s, %s * sizeof(%s));\n", i, scalar, i,
+                    first_example_offset(e, &o->node->type), v, cg_type_count(e, &o->node->type), scalar);
         }
     } else if (p->mode == CG_MODE_EVAL) {
         for (int i = 0; i < model->loss_count; i++)
@@ -426,19 +438,34 @@ static void print_special_step(cg_emitter *e, const cg_step *step) {
     }
 }
 
-/* The declaration of a buffer as a local pointer. */
+/* The declaration of a buffer as a local pointer.
+ *
+ * The forward (infer pass) computes the examples [first, first + batch) of
+ * the call, which may be a slice of it (forward_in_slices): it reads its
+ * inputs from example `first` on, and its activations lie in the slice's
+ * own part of the activation region, batch * act_per_sample floats from
+ * first * act_per_sample, each buffer at batch times its offset per
+ * example. Buffers whose lifetimes do not overlap share memory, and two
+ * slices run their steps at the same time, so each slice has a part of
+ * its own rather than its rows of every buffer. The other passes see the
+ * whole batch from example 0, each buffer at max_batch times its offset. */
 static void declare_buffer(cg_buf *out, const cg_program *p, int b) {
     const cg_buffer *buf = &p->buffers[b];
     const cg_buffer *root = &p->buffers[cg_buffer_root(p, b)];
     const char *type = buf->is_int ? "int32_t" : "float";
+    const bool slice = p->mode == CG_MODE_INFER;
     if (buf->input_index >= 0) {
-        cg_buf_printf(out, "    const %s *%s = (const %s *)in[%d];\n", type, buf->c_name, type, buf->input_index);
+        cg_buf_printf(out, "    const %s *%s = (const %s *)in[%d]", type, buf->c_name, type, buf->input_index);
+        if (slice && buf->batched) cg_buf_printf(out, " + (size_t)first * %lld", (long long)buf->elements);
+        cg_buf_puts(out, ";\n");
     } else if (buf->alias_of >= 0) {
         cg_buf_printf(out, "    %s%s *%s = %s;\n", root->input_index >= 0 ? "const " : "", type, buf->c_name,
                       p->buffers[buf->alias_of].c_name);
     } else {
-        char *where = buf->batched ? cg_strf("m->activations + (size_t)m->max_batch * %lld", (long long)buf->offset)
-                                   : cg_strf("m->fixed + %lld", (long long)buf->offset);
+        char *where = !buf->batched ? cg_strf("m->fixed + %lld", (long long)buf->offset)
+                      : slice       ? cg_strf("m->activations + (size_t)first * %lld + (size_t)batch * %lld",
+                                              (long long)p->batched_floats, (long long)buf->offset)
+                                    : cg_strf("m->activations + (size_t)m->max_batch * %lld", (long long)buf->offset);
         if (buf->is_int) cg_buf_printf(out, "    int32_t *%s = (int32_t *)(void *)(%s);\n", buf->c_name, where);
         else cg_buf_printf(out, "    float *%s = %s;\n", buf->c_name, where);
         free(where);
@@ -450,11 +477,20 @@ static const char *const pass_names[CG_MODE_COUNT] = {"infer_pass", "eval_pass",
 static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) {
     cg_program *p = me->layout->programs[mode];
     const char *prefix = me->nm.prefix;
-    cg_buf_printf(out, "static tdl_status %s_%s(tdl_model *m, int batch, const void *const *in", prefix, pass_names[mode]);
-    if (mode == CG_MODE_INFER) cg_buf_puts(out, ", void *const *out");
-    if (mode == CG_MODE_EVAL) cg_buf_printf(out, ", %s_metrics *out", prefix);
-    if (mode == CG_MODE_TRAIN) cg_buf_puts(out, ", float *total_loss, int with_backward");
-    cg_buf_puts(out, ") {\n    tdl_status status = TDL_STATUS_OK;\n");
+    if (mode == CG_MODE_INFER) {
+        /* tdl_model_infer_pass: the examples [first, first + batch), with its own workspace. */
+        cg_buf_printf(out,
+                      "static tdl_status %s_%s(tdl_model *m, int first, int batch, const void *const *in, "
+                      "void *const *out, float *workspace) {\n",
+                      prefix, pass_names[mode]);
+    } else {
+        cg_buf_printf(out, "static tdl_status %s_%s(tdl_model *m, int batch, const void *const *in", prefix,
+                      pass_names[mode]);
+        if (mode == CG_MODE_EVAL) cg_buf_printf(out, ", %s_metrics *out", prefix);
+        if (mode == CG_MODE_TRAIN) cg_buf_puts(out, ", float *total_loss, int with_backward");
+        cg_buf_puts(out, ") {\n    float *workspace = m->workspace;\n");
+    }
+    cg_buf_puts(out, "    tdl_status status = TDL_STATUS_OK;\n");
     /* Every buffer a step lists, and what a view of it points into: known
      * from the steps, before any of them is printed. */
     bool *declared = tsc_xcalloc((size_t)p->buffer_count + 1, sizeof *declared);
@@ -463,7 +499,8 @@ static void emit_pass_function(cg_buf *out, const model_emit *me, cg_mode mode) 
     for (int b = 0; b < p->buffer_count; b++)
         if (declared[b]) declare_buffer(out, p, b);
     free(declared);
-    cg_buf_puts(out, "    (void)m;\n    (void)batch;\n    (void)in;\n    (void)status;\n");
+    cg_buf_puts(out, "    (void)m;\n    (void)batch;\n    (void)in;\n    (void)status;\n    (void)workspace;\n");
+    if (mode == CG_MODE_INFER) cg_buf_puts(out, "    (void)first;\n");
     if (mode != CG_MODE_TRAIN) cg_buf_puts(out, "    (void)out;\n");
     cg_emitter e = {.out = out, .program = p, .prefix = prefix, .source_name = me->source_name,
                     .param_offsets = me->layout->param_offsets, .state_offsets = me->layout->state_offsets,
@@ -576,6 +613,28 @@ static void workspace_function(cg_buf *out, const model_emit *me) {
         free(desc);
     }
     cg_buf_puts(out, "    (void)max_batch;\n    return need;\n}\n\n");
+}
+
+static bool forward_in_slices(const cg_program *p);
+
+/* What a slice of `batch` examples of the forward needs (forward_in_slices):
+ * the forward kernels' scratch of the nodes the forward computes, as an
+ * inference build sizes its whole workspace. */
+static void forward_workspace_function(cg_buf *out, const model_emit *me) {
+    const cg_program *forward = me->layout->programs[CG_MODE_INFER];
+    cg_buf_printf(out, "/* Floats of kernel scratch for a forward of this many examples. */\n"
+                       "static size_t %s_forward_workspace_floats(int batch) {\n    size_t need = 0;\n",
+                  me->nm.prefix);
+    for (int i = 0; i < me->model->node_count; i++) {
+        const checked_node *n = me->model->nodes[i];
+        const cg_op_lowering *row = cg_lowering_of(n);
+        if (!forward->live[n->index] || !row->forward_workspace_function) continue;
+        char *desc = cg_desc_name(me->nm.prefix, n);
+        cg_buf_printf(out, "    if (%s(&%s, batch) > need) need = %s(&%s, batch);\n", row->forward_workspace_function,
+                      desc, row->forward_workspace_function, desc);
+        free(desc);
+    }
+    cg_buf_puts(out, "    (void)batch;\n    return need;\n}\n\n");
 }
 
 /* "{0.01f, 0.9f, …}": the optimizer's settings as a runtime config. */
@@ -695,6 +754,23 @@ static void info_table(cg_buf *out, const model_emit *me) {
 
 /* --- Wrappers -------------------------------------------------------------------------------- */
 
+/* Whether the forward may run in slices of the batch at once (runtime's
+ * tdl_model_forward): every tensor it reads or writes, the inputs and
+ * outputs included, has the batch as its first dimension, so that each
+ * example's values depend on that example alone and a slice's rows of them
+ * are its own. (A reduction over the batch, say, has a result without it.) */
+static bool forward_in_slices(const cg_program *p) {
+    if (p->fixed_floats != 0) return false;
+    for (int b = 0; b < p->buffer_count; b++)
+        if (p->buffers[b].first_step >= 0 && !p->buffers[b].batched) return false;
+    for (int i = 0; i < p->operand_count; i++)
+        if (!p->buffers[p->operands[i].buffer].batched) return false;
+    const checked_model *model = p->model;
+    for (int i = 0; i < model->output_count; i++)
+        if (!tsc_type_has_batch(&model->outputs[i].node->type)) return false;
+    return true;
+}
+
 static void evaluate_wrapper(cg_buf *out, const model_emit *me);
 static void train_wrappers(cg_buf *out, const model_emit *me);
 
@@ -732,9 +808,14 @@ static void wrappers(cg_buf *out, const model_emit *me) {
         for (int i = 0; i < no; i++) cg_buf_printf(out, "%s%s", i ? ", " : "", me->nm.outputs[i]);
         cg_buf_printf(out, "};\n    tdl_status status = tdl_model_check_call(%s, batch, ", self);
         function_name_literal(out, &me->nm, "forward");
-        cg_buf_printf(out, ", TDL_MODEL_FORWARD, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
-                           "    return %s_infer_pass(%s, batch, inputs, outputs);\n}\n\n",
-                      p, self);
+        cg_buf_printf(out,
+                      ", TDL_MODEL_FORWARD, inputs);\n    if (status != TDL_STATUS_OK) return status;\n"
+                      "    return tdl_model_forward(%s, batch, inputs, outputs, %s_infer_pass, ",
+                      self, p);
+        if (forward_in_slices(me->layout->programs[CG_MODE_INFER]))
+            cg_buf_printf(out, "%s_forward_workspace_floats);\n}\n\n", p);
+        else
+            cg_buf_puts(out, "NULL);\n}\n\n");
     }
 
     if (me->layout->has_eval) evaluate_wrapper(out, me);
@@ -853,6 +934,8 @@ static void emit_source(cg_buf *out, const model_emit *me) {
     else if (!me->layout->weights) state_table(out, me);
     input_table(out, me);
     workspace_function(out, me);
+    const cg_program *forward = me->layout->programs[CG_MODE_INFER];
+    if (me->model->output_count > 0 && forward && forward_in_slices(forward)) forward_workspace_function(out, me);
     for (int mode = 0; mode < CG_MODE_COUNT; mode++) {
         bool without_forward = mode == CG_MODE_INFER && me->model->output_count == 0;
         if (me->layout->programs[mode] && !without_forward) emit_pass_function(out, me, (cg_mode)mode);

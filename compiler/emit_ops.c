@@ -211,7 +211,7 @@ static void emit_folded_batch_norm(cg_emitter *e, const checked_node *norm, cons
     cg_line(e, "    tdl_batch_norm_scale_shift(%s, %s + %lld, %s, %s, %s, %s, %s.channels, %s.epsilon);\n", affine, affine,
             channels, state_expr(e, norm, 0, "state"), state_expr(e, norm, 1, "state"),
             param_expr(e, norm, "gamma", "params"), param_expr(e, norm, "beta", "params"), norm_desc, norm_desc);
-    cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, m->workspace);\n",
+    cg_line(e, "    tdl_conv2d_affine_forward(%s, %s, %s, %s, %s, %s + %lld, &%s, batch, workspace);\n",
             value_of(e, norm), x, kernel, bias, affine, affine, channels, desc);
 }
 
@@ -230,22 +230,22 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
     if (pool) {   /* conv2d -> max_pool2d as one step (the pool's step prints nothing) */
         const cg_node_buffers *pb = buffers_of(e, pool);
         if (pb->mask < 0 && e->program->readers[n->index] == 1)   /* y is the step's scratch */
-            cg_line(e, "    tdl_conv2d_max_pool2d_forward_pooled(%s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+            cg_line(e, "    tdl_conv2d_max_pool2d_forward_pooled(%s, %s, %s, %s, %s, &%s, &%s, batch, workspace);\n",
                     cg_use(e, pb->value), y, x, kernel, bias, desc, cg_desc(e, pool));
         else if (pb->mask >= 0 && cg_fused_pool_backward(e->program, n) == pool)   /* training: y unread after it */
             cg_line(e,
                     "    tdl_conv2d_max_pool2d_forward_argmax_pooled(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, "
-                    "m->workspace);\n",
+                    "workspace);\n",
                     cg_use(e, pb->value), cg_use(e, pb->mask), y, x, kernel, bias, desc, cg_desc(e, pool));
         else
-            cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+            cg_line(e, "    tdl_conv2d_max_pool2d_forward(%s, %s, %s, %s, %s, %s, &%s, &%s, batch, workspace);\n",
                     cg_use(e, pb->value), pb->mask >= 0 ? cg_use(e, pb->mask) : "NULL", y, x, kernel, bias, desc,
                     cg_desc(e, pool));
     } else if (n->op != TSC_OP_DENSE)   /* tdl_conv2d_, tdl_depthwise_conv2d_, tdl_separable_conv2d_, tdl_conv2d_transpose_forward */
-        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", n->info->name, y, x, kernel,
+        cg_line(e, "    tdl_%s_forward(%s, %s, %s, %s, &%s, batch, workspace);\n", n->info->name, y, x, kernel,
                 bias, desc);
     else if (e->program->mode == CG_MODE_TRAIN)   /* the threads read the kernel rows they own in the step */
-        cg_line(e, "    tdl_dense_train_forward(%s, %s, %s, %s, &%s, batch, m->workspace);\n", y, x, kernel, bias, desc);
+        cg_line(e, "    tdl_dense_train_forward(%s, %s, %s, %s, &%s, batch, workspace);\n", y, x, kernel, bias, desc);
     else
         cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
     if (nb->pre < 0) return;
@@ -266,7 +266,7 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
         const cg_node_buffers *pb = buffers_of(e, pool);
         const char *dpooled = grad_of(e, pool), *argmax = cg_use(e, pb->mask), *pooled = cg_use(e, pb->value);
         const char *dx = grad_into(e, n->inputs[0]);
-        cg_line(e, "    tdl_conv2d_max_pool2d_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, &%s, batch, m->workspace);\n",
+        cg_line(e, "    tdl_conv2d_max_pool2d_backward(%s, %s, %s, %s, %s, %s, %s, %s, &%s, &%s, batch, workspace);\n",
                 dx, dkernel, dbias, dpooled, argmax, pooled, value_of(e, n->inputs[0]), kernel, desc, cg_desc(e, pool));
         return;
     }
@@ -289,7 +289,7 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
     /* A dense layer's parameter gradients are written whole, not added to:
      * the pass does not zero them (emit_c.c). */
     const char *call = n->op == TSC_OP_DENSE ? "dense_train" : n->info->name;
-    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, m->workspace);\n", call, dx, dkernel,
+    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, workspace);\n", call, dx, dkernel,
             dbias, dy, y, x, kernel, desc);
 }
 
@@ -457,7 +457,7 @@ void emit_conv_backprop_forward(cg_emitter *e, const checked_node *n) {
     const char *desc = cg_desc(e, n);
     const char *y = value_of(e, n);
     cg_line(e, "    tdl_zero(%s, %s);\n", y, cg_type_count(e, &n->type));
-    cg_line(e, "    tdl_conv2d_backprop_%s(%s, %s, %s, &%s, batch, m->workspace);\n",
+    cg_line(e, "    tdl_conv2d_backprop_%s(%s, %s, %s, &%s, batch, workspace);\n",
             n->op == TSC_OP_CONV2D_BACKPROP_FILTER ? "filter" : "input", y, value_of(e, n->inputs[0]),
             value_of(e, n->inputs[1]), desc);
 }
@@ -471,7 +471,7 @@ void emit_conv_backprop_backward(cg_emitter *e, const checked_node *n) {
     if (has_grad(e, first)) {
         /* backprop_filter: d input = backprop_input(filter = g); backprop_input: d filter = backprop_filter(input = g) */
         const char *d = grad_into(e, first);
-        cg_line(e, "    tdl_conv2d_backprop_%s(%s, %s, %s, &%s, batch, m->workspace);\n", filter ? "input" : "filter",
+        cg_line(e, "    tdl_conv2d_backprop_%s(%s, %s, %s, &%s, batch, workspace);\n", filter ? "input" : "filter",
                 d, g, value_of(e, out_backprop), desc);
     }
     if (has_grad(e, out_backprop)) {
@@ -479,7 +479,7 @@ void emit_conv_backprop_backward(cg_emitter *e, const checked_node *n) {
         const char *tmp = cg_use(e, nb->temp);
         const char *x = filter ? value_of(e, first) : g;
         const char *w = filter ? g : value_of(e, first);
-        cg_line(e, "    tdl_conv2d_forward(%s, %s, %s, NULL, &%s, batch, m->workspace);\n", tmp, x, w, desc);
+        cg_line(e, "    tdl_conv2d_forward(%s, %s, %s, NULL, &%s, batch, workspace);\n", tmp, x, w, desc);
         const char *d = grad_into(e, out_backprop);
         cg_line(e, "    tdl_accumulate(%s, %s, %s);\n", d, tmp, cg_type_count(e, &out_backprop->type));
     }

@@ -25,13 +25,15 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 5   /* 2: generated models are tables driven by tdl_model_*;
+#define TDL_RUNTIME_ABI 6   /* 2: generated models are tables driven by tdl_model_*;
                                3: tdl_param_info names its initializer; non-trainable state;
                                   more optimizer slots, clipping and schedules in tdl_model_info;
                                4: tdl_state_info names its initializer too;
                                5: train passes call tdl_dense_train_forward and
                                   tdl_dense_train_backward, and zero only the gradients
-                                  that no layer writes whole */
+                                  that no layer writes whole;
+                               6: forward passes take a slice of the batch and a
+                                  workspace, and NAME_forward calls tdl_model_forward */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -1027,6 +1029,14 @@ typedef struct tdl_model tdl_model;
 typedef tdl_status (*tdl_model_train_pass)(tdl_model *m, int batch, const void *const *inputs, float *total_loss,
                                            int with_backward);
 
+/* A model's forward pass over the examples [first, first + batch) of the
+ * call: it reads inputs[i] and writes outputs[i] from example `first` on,
+ * keeps its activations in that slice's own part of the activation region,
+ * and gives its kernels `workspace`, the model's workspace_floats(batch)
+ * floats. */
+typedef tdl_status (*tdl_model_infer_pass)(tdl_model *m, int first, int batch, const void *const *inputs,
+                                           void *const *outputs, float *workspace);
+
 /* Everything a generated model tells the runtime about itself. */
 typedef struct tdl_model_info {
     const char *name;                  /* the model's C name: "tiny" */
@@ -1080,6 +1090,15 @@ tdl_status tdl_model_save(const tdl_model *m, const char *function, const char *
  * ("tiny_forward") starts the message. */
 tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *function, tdl_model_entry entry,
                                 const void *const *inputs);
+/* NAME_forward, after tdl_model_check_call: the forward pass over the whole
+ * batch, or, given slice_workspace_floats (the compiler found that every
+ * tensor of the forward has the batch as its first dimension; the
+ * function gives the workspace a forward of that many examples needs)
+ * and with threads in the team to spare, over slices of the batch at
+ * once, each thread running every layer on its slices' examples with its
+ * own part of the workspace (docs/runtime.md, Threads). */
+tdl_status tdl_model_forward(tdl_model *m, int batch, const void *const *inputs, void *const *outputs,
+                             tdl_model_infer_pass pass, size_t (*slice_workspace_floats)(int batch));
 /* NAME_train_step: the train pass with backward, then one optimizer step
  * and the moving statistics updated from the batch's (tdl_state_info).
  * A loss or gradient that is not finite is TDL_STATUS_NOT_FINITE naming it,

@@ -64,22 +64,32 @@ static size_t tiny_workspace_floats(int max_batch) {
     return need;
 }
 
-static tdl_status tiny_infer_pass(tdl_model *m, int batch, const void *const *in, void *const *out) {
+/* Floats of kernel scratch for a forward of this many examples. */
+static size_t tiny_forward_workspace_floats(int batch) {
+    size_t need = 0;
+    if (tdl_conv2d_forward_workspace_size(&tiny_conv2d_1_desc, batch) > need) need = tdl_conv2d_forward_workspace_size(&tiny_conv2d_1_desc, batch);
+    (void)batch;
+    return need;
+}
+
+static tdl_status tiny_infer_pass(tdl_model *m, int first, int batch, const void *const *in, void *const *out, float *workspace) {
     tdl_status status = TDL_STATUS_OK;
-    const float *v_image = (const float *)in[0];
-    float *v_conv2d_1 = m->activations + (size_t)m->max_batch * 0;
-    float *v_max_pool2d_1 = m->activations + (size_t)m->max_batch * 32;
+    const float *v_image = (const float *)in[0] + (size_t)first * 36;
+    float *v_conv2d_1 = m->activations + (size_t)first * 48 + (size_t)batch * 0;
+    float *v_max_pool2d_1 = m->activations + (size_t)first * 48 + (size_t)batch * 32;
     float *v_flatten_1 = v_max_pool2d_1;
     float *v_dropout_1 = v_flatten_1;
-    float *v_dense_1 = m->activations + (size_t)m->max_batch * 0;
-    float *v_softmax_1 = m->activations + (size_t)m->max_batch * 16;
+    float *v_dense_1 = m->activations + (size_t)first * 48 + (size_t)batch * 0;
+    float *v_softmax_1 = m->activations + (size_t)first * 48 + (size_t)batch * 16;
     (void)m;
     (void)batch;
     (void)in;
     (void)status;
+    (void)workspace;
+    (void)first;
     (void)out;
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
-    tdl_conv2d_max_pool2d_forward_pooled(v_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_forward_pooled(v_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
     /* computed with the convolution above */
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
@@ -88,11 +98,12 @@ static tdl_status tiny_infer_pass(tdl_model *m, int batch, const void *const *in
     tdl_dense_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch);
     /* tiny.tdl:17:20  softmax_1: f32[B,3] -> f32[B,3] */
     tdl_softmax_forward(v_softmax_1, v_dense_1, (size_t)batch * 1, 3, 1);
-    if (out[0]) memcpy(out[0], v_softmax_1, (size_t)batch * 3 * sizeof(float));
+    if (out[0]) memcpy((float *)out[0] + (size_t)first * 3, v_softmax_1, (size_t)batch * 3 * sizeof(float));
     return TDL_STATUS_OK;
 }
 
 static tdl_status tiny_eval_pass(tdl_model *m, int batch, const void *const *in, tiny_metrics *out) {
+    float *workspace = m->workspace;
     tdl_status status = TDL_STATUS_OK;
     const float *v_image = (const float *)in[0];
     const int32_t *v_label = (const int32_t *)in[1];
@@ -107,9 +118,10 @@ static tdl_status tiny_eval_pass(tdl_model *m, int batch, const void *const *in,
     (void)batch;
     (void)in;
     (void)status;
+    (void)workspace;
     (void)out;
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
-    tdl_conv2d_max_pool2d_forward_pooled(v_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_forward_pooled(v_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
     /* computed with the convolution above */
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
@@ -130,6 +142,7 @@ fail:
 }
 
 static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in, float *total_loss, int with_backward) {
+    float *workspace = m->workspace;
     tdl_status status = TDL_STATUS_OK;
     const float *v_image = (const float *)in[0];
     const int32_t *v_label = (const int32_t *)in[1];
@@ -149,15 +162,16 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     (void)batch;
     (void)in;
     (void)status;
+    (void)workspace;
     /* tiny.tdl:9:9  conv2d_1: f32[B,6,6,1] -> f32[B,4,4,2] */
-    tdl_conv2d_max_pool2d_forward_argmax_pooled(v_max_pool2d_1, mask_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_forward_argmax_pooled(v_max_pool2d_1, mask_max_pool2d_1, v_conv2d_1, v_image, m->params + 0, m->params + 18, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, workspace);
     /* tiny.tdl:10:9  max_pool2d_1: f32[B,4,4,2] -> f32[B,2,2,2] */
     /* computed with the convolution above */
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
     /* tiny.tdl:12:9  dropout_1: f32[B,8] -> f32[B,8] */
     tdl_dropout_forward(v_dropout_1, mask_dropout_1, v_flatten_1, (size_t)batch * 8, 0.25f, &m->dropout_rng);
     /* tiny.tdl:13:26  dense_1: f32[B,8] -> f32[B,3] */
-    tdl_dense_train_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch, m->workspace);
+    tdl_dense_train_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch, workspace);
     /* tiny.tdl:15:19  sparse_softmax_cross_entropy_1: f32[B,3] -> f32[] */
     status = tdl_sparse_softmax_xent_forward(v_sparse_softmax_cross_entropy_1, v_dense_1, v_label, (size_t)batch * 1, 3);
     if (status != TDL_STATUS_OK) goto fail;
@@ -170,7 +184,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     if (status != TDL_STATUS_OK) goto fail;
     /* backward dense_1 */
     tdl_zero(g_dropout_1, (size_t)batch * 8);
-    tdl_dense_train_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, m->workspace);
+    tdl_dense_train_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, workspace);
     /* backward dropout_1 */
     tdl_zero(g_max_pool2d_1, (size_t)batch * 8);
     tdl_dropout_backward(g_flatten_1, g_dropout_1, mask_dropout_1, (size_t)batch * 8);
@@ -178,7 +192,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     /* backward max_pool2d_1 */
     /* computed with the convolution below */
     /* backward conv2d_1 */
-    tdl_conv2d_max_pool2d_backward(NULL, m->grads + 0, m->grads + 18, g_max_pool2d_1, mask_max_pool2d_1, v_max_pool2d_1, v_image, m->params + 0, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, m->workspace);
+    tdl_conv2d_max_pool2d_backward(NULL, m->grads + 0, m->grads + 18, g_max_pool2d_1, mask_max_pool2d_1, v_max_pool2d_1, v_image, m->params + 0, &tiny_conv2d_1_desc, &tiny_max_pool2d_1_desc, batch, workspace);
     return TDL_STATUS_OK;
 fail:
     return status;
@@ -243,7 +257,7 @@ tdl_status tiny_forward(tiny *m, int batch, const float image[][6][6][1], float 
     void *outputs[1] = {probs};
     tdl_status status = tdl_model_check_call((tdl_model *)(void *)m, batch, "tiny_forward", TDL_MODEL_FORWARD, inputs);
     if (status != TDL_STATUS_OK) return status;
-    return tiny_infer_pass((tdl_model *)(void *)m, batch, inputs, outputs);
+    return tdl_model_forward((tdl_model *)(void *)m, batch, inputs, outputs, tiny_infer_pass, tiny_forward_workspace_floats);
 }
 
 tdl_status tiny_evaluate(tiny *m, int batch, const float image[][6][6][1], const int32_t label[], tiny_metrics *out) {
