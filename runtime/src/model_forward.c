@@ -12,7 +12,7 @@
  * slices: LeNet-5's forward at batch 32 0.112 -> 0.094 ms, at batch 128
  * 0.411 -> 0.367; the MLP's at batch 32 0.114 -> 0.097; vgg_small's at
  * batch 32 4.36 -> 3.66, at batch 128 17.1 -> 15.3. (mnist_convnet's and
- * the MLP's at batch 128 stayed within 2%.) Handing the examples out in
+ * the MLP's at batch 128 stayed within 3%.) Handing the examples out in
  * smaller pieces, so that a core that runs slower for a while would take
  * fewer of them, measured slower: pieces of 8 examples took LeNet-5 at
  * batch 32 0.098 ms, pieces of 16 the MLP at batch 128 0.379 against 0.370,
