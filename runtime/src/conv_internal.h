@@ -82,6 +82,26 @@ size_t conv_workspace_for_call(const tdl_conv2d_desc *d, int batch);
  * with a call on all its images (0 where there are none). */
 size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch);
 
+/* The images of one piece when a call's batch is handed out in pieces as
+ * threads free up (tdl_team_pieces), at most `chunk` (threads <= batch): about
+ * CONV_PIECES_PER_THREAD pieces a thread, so that a core slower for a while
+ * takes fewer, but at least CONV_PIECE_MIN_IMAGES images each, as smaller
+ * calls repeat a call's fixed costs. Measured on two threads, each call
+ * timed in one process that switched from step to step (docs/performance.md,
+ * twenty-first session): pieces of 4 images made LeNet-5's convolutions'
+ * backward at batch 32 2-6% slower than halves, pieces of 8 by about 1%. */
+enum { CONV_PIECES_PER_THREAD = 4, CONV_PIECE_MIN_IMAGES = 8 };
+static inline int conv_piece_images(int batch, int threads, int chunk) {
+    /* The smallest thread's share: a thread's own region of scratch, which
+     * starts where its share does, holds a piece. */
+    const int share = batch / threads;
+    int images = share / CONV_PIECES_PER_THREAD + (share % CONV_PIECES_PER_THREAD != 0);
+    if (images < CONV_PIECE_MIN_IMAGES) images = CONV_PIECE_MIN_IMAGES;
+    if (images > share) images = share;
+    if (images > chunk) images = chunk;
+    return images < 1 ? 1 : images;
+}
+
 /* sums (f) += the column sums of values (rows, f), each column in row
  * order; with relu_outputs, only where they are > 0. The order depends on
  * the shape alone. */
