@@ -207,15 +207,15 @@ static size_t whole_lines(size_t floats) {
     return (floats + LINE_FLOATS - 1) / LINE_FLOATS * LINE_FLOATS;
 }
 
-/* Chooses the chunk and the regions for j->threads threads, each alone on
- * its share, and places the images' bias sums after them: the largest chunk
- * up to `chunk` whose regions all fit in a workspace sized for the batch.
- * False when even one image does not fit. */
 /* A thread's region: a call's workspace (whole lines) and its partial of dkernel. */
 static size_t region_floats(size_t chunk_workspace, size_t partial) {
     return whole_lines(chunk_workspace + partial);
 }
 
+/* Chooses the chunk and the regions for j->threads threads, each alone on
+ * its share, and places the images' bias sums after them: the largest chunk
+ * up to `chunk` whose regions all fit in a workspace sized for the batch.
+ * False when even one image does not fit. */
 static bool plan_thread_regions(chunks_job *j, int chunk) {
     const size_t image_sums = j->dbias != NULL ? whole_lines((size_t)j->batch * (size_t)j->conv->out_c) : 0;
     const size_t whole = tdl_conv2d_workspace_size(j->conv, j->batch);
