@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "dense_internal.h"
+#include "finite_gradients.h"
+#include "param_split.h"
 #include "team.h"
 #include "tdl/runtime.h"
 #include "vector.h"
@@ -137,6 +139,32 @@ void dense_bias_gradient(float *dbias, const float *dpre, size_t batch, size_t u
     add_rows(dbias + begin, dpre + begin, batch, units, end - begin);
 }
 
+/* In a training step, the kernel's and the bias's gradients written whole
+ * (not added to) are proved finite from their factors where those are far
+ * fewer than the kernel's floats: the step's finiteness check then skips
+ * them (finite_gradients.h). dpre is dy or 0 for relu and dy itself for the
+ * identity, so |dy| bounds it; other activations multiply by f'(y), which
+ * no bound here covers. The MLP's two large kernels at batch 32: 74k
+ * floats read in cache instead of 664k from L3. */
+enum { PROOF_MIN_KERNEL_PER_FACTOR = 2 };
+
+static void prove_gradients_finite(const float *dkernel, const float *dbias, const float *dy, const float *x,
+                                   const tdl_dense_desc *d, int batch, bool accumulate) {
+    if (accumulate || (d->activation != TDL_ACTIVATION_RELU && d->activation != TDL_ACTIVATION_LINEAR)) return;
+    const size_t features = (size_t)d->in_features, units = (size_t)d->units, examples = (size_t)batch;
+    if (features > SIZE_MAX / units || examples > SIZE_MAX / (features + units) / PROOF_MIN_KERNEL_PER_FACTOR)
+        return;
+    const size_t kernel = features * units, x_floats = examples * features, dy_floats = examples * units;
+    if (kernel < PROOF_MIN_KERNEL_PER_FACTOR * (x_floats + dy_floats) || !param_split_takes_proofs()) return;
+    float max_x, max_dy;
+    if (!finite_max_abs(x, x_floats, &max_x) || !finite_max_abs(dy, dy_floats, &max_dy) ||
+        !finite_sums_bounded(max_x, max_dy, examples)) {
+        return;
+    }
+    param_split_prove_finite(dkernel, kernel);
+    if (dbias != NULL) param_split_prove_finite(dbias, units);
+}
+
 /* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=; dkernel (F,U) and
  * dbias (U) += when accumulate, else =. workspace:
  * tdl_dense_workspace_size() floats. */
@@ -150,6 +178,7 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     const int units = d->units;
     const int features = d->in_features;
     const size_t count = (size_t)batch * (size_t)units;
+    prove_gradients_finite(dkernel, dbias, dy, x, d, batch, accumulate);
     /* Two owners of the kernel's rows make dpre themselves, in the call of
      * the team that computes both gradients. */
     if (dense_xsmm_backward_owned(dx, dkernel, dbias, dy, y, x, kernel, d, batch, accumulate, workspace)) return;

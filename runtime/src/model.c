@@ -13,7 +13,6 @@
 #include "param_split.h"
 #include "team.h"
 #include "tdl/runtime.h"
-#include "vector.h"
 
 _Static_assert(sizeof(tdl_model) <= TDL_MODEL_HEADER_BYTES, "the model struct outgrew its place in the arena");
 
@@ -155,35 +154,23 @@ tdl_status tdl_model_check_call(const tdl_model *m, int batch, const char *funct
     return TDL_STATUS_OK;
 }
 
-TDL_VECTOR_CLONES static bool all_finite(const float *restrict x, size_t n) {
-    /* x - x is 0 for every finite x and NaN for NaN and the infinities, and
-     * a NaN survives any sum. Sixteen independent sums let the compiler keep
-     * the loop in vector registers (one float sum would be a serial chain);
-     * a train step runs this over every gradient, so it is worth the clones. */
-    float acc[16] = {0.0f};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] += x[i + k] - x[i + k];
-    for (; i < n; i++) acc[0] += x[i] - x[i];
-    float total = 0.0f;
-    for (int k = 0; k < 16; k++) total += acc[k];
-    return total == 0.0f;
-}
-
-/* all_finite over the gradients, split as the step owns them: each thread
+/* finite_all over the gradients that no kernel proved finite in this step
+ * (proofs, NULL outside one), split as the step owns them: each thread
  * reads the kernel rows whose gradients it wrote. */
 typedef struct finite_job {
     const float *x;
+    const finite_proofs *proofs;
     atomic_bool failed;
 } finite_job;
 
 static void finite_range(void *context, size_t begin, size_t end) {
     finite_job *j = context;
-    if (!all_finite(j->x + begin, end - begin)) atomic_store_explicit(&j->failed, true, memory_order_relaxed);
+    if (!finite_all_unproven(j->proofs, j->x, begin, end))
+        atomic_store_explicit(&j->failed, true, memory_order_relaxed);
 }
 
-static bool gradients_finite(const tdl_model *m) {
-    finite_job job = {m->grads, false};
+static bool gradients_finite(const tdl_model *m, const finite_proofs *proofs) {
+    finite_job job = {m->grads, proofs, false};
     param_split_run(m->info, PARAM_SPLIT_MIN_FLAT_FLOATS, finite_range, &job);
     return !atomic_load(&job.failed);
 }
@@ -211,20 +198,21 @@ static void scale_gradients(tdl_model *m, float scale) {
 }
 
 /* Why a train step must not update: the loss, a batch statistic or the
- * first gradient tensor that is not finite. */
-static tdl_status check_finite(const tdl_model *m, const char *function, float loss) {
+ * first gradient tensor that is not finite. proofs: the gradients the
+ * step's kernels proved finite, or NULL. */
+static tdl_status check_finite(const tdl_model *m, const char *function, float loss, const finite_proofs *proofs) {
     if (!isfinite(loss))
         return tdl_set_error(TDL_STATUS_NOT_FINITE, "%s: the loss is %g; nothing was updated", function,
                              (double)loss);
     const tdl_model_info *info = m->info;
     for (int t = 0; t < info->state_tensors; t++)
-        if (!all_finite(m->batch_state + info->state[t].offset, info->state[t].count))
+        if (!finite_all(m->batch_state + info->state[t].offset, info->state[t].count))
             return tdl_set_error(TDL_STATUS_NOT_FINITE,
                                  "%s: the batch's statistic for '%s' is not finite; nothing was updated", function,
                                  info->state[t].name);
-    if (gradients_finite(m)) return TDL_STATUS_OK;
+    if (gradients_finite(m, proofs)) return TDL_STATUS_OK;
     for (int t = 0; t < info->param_tensors; t++)
-        if (!all_finite(m->grads + info->params[t].offset, info->params[t].count))
+        if (!finite_all(m->grads + info->params[t].offset, info->params[t].count))
             return tdl_set_error(TDL_STATUS_NOT_FINITE,
                                  "%s: the gradient of '%s' is not finite; nothing was updated", function,
                                  info->params[t].name);
@@ -316,13 +304,14 @@ tdl_status tdl_model_compute_gradients(tdl_model *m, const char *function, int b
     if (status != TDL_STATUS_OK) return status;
     tdl_rng saved_rng = m->dropout_rng;
     float total = 0.0f;
-    const param_split_step step = {m->info, m->params, m->grads};
+    finite_proofs proofs = {0};
+    const param_split_step step = {m->info, m->params, m->grads, &proofs};
     tdl_team_set_training_step(true);
     tdl_team_set_step_model(&step);
     status = m->info->train_pass(m, batch, inputs, &total, 1);
     tdl_team_set_step_model(NULL);
     tdl_team_set_training_step(false);
-    if (status == TDL_STATUS_OK) status = check_finite(m, function, total);
+    if (status == TDL_STATUS_OK) status = check_finite(m, function, total, &proofs);
     if (status != TDL_STATUS_OK) {
         m->dropout_rng = saved_rng; /* nothing changed */
         return status;
@@ -341,7 +330,7 @@ tdl_status tdl_model_apply_gradients(tdl_model *m, const char *function, float s
     if (scale != 1.0f) scale_gradients(m, scale);
     /* Gradients summed over processes are checked again here: one process's
      * NaN reaches every process through the sum, and all of them refuse. */
-    status = check_finite(m, function, 0.0f);
+    status = check_finite(m, function, 0.0f, NULL);
     if (status != TDL_STATUS_OK) return status;
     update_parameters(m);
     return TDL_STATUS_OK;

@@ -125,3 +125,17 @@ bool param_split_reversed(const float *tensor) {
     }
     return false;
 }
+
+bool param_split_takes_proofs(void) {
+    const param_split_step *step = tdl_team_step_model();
+    return step != NULL && step->proofs != NULL && step->info != NULL;
+}
+
+void param_split_prove_finite(const float *gradient, size_t count) {
+    const param_split_step *step = tdl_team_step_model();
+    if (step == NULL || step->proofs == NULL || step->info == NULL || gradient == NULL) return;
+    const size_t floats = step->info->layout.param_floats;
+    size_t offset;
+    if (!offset_in(gradient, step->grads, floats, &offset) || count > floats - offset) return;
+    finite_proofs_add(step->proofs, offset, offset + count);
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "finite_gradients.h"
 #include "team.h"
 #include "tdl/runtime.h"
 
@@ -30,11 +31,21 @@ void param_split_run(const tdl_model_info *info, double min_flat_floats_per_thre
 #define PARAM_SPLIT_MIN_FLAT_FLOATS 16384.0
 
 /* A model in its training step: model.c hands it to tdl_team_set_step_model
- * around the step's pass, so that the dense passes find their kernels in it. */
+ * around the step's pass, so that the dense passes find their kernels in it
+ * and record the gradients they prove finite. */
 typedef struct param_split_step {
     const tdl_model_info *info;
     const float *params, *grads; /* each info->layout.param_floats floats */
+    finite_proofs *proofs;       /* NULL: the step takes none */
 } param_split_step;
+
+/* Whether the calling thread runs a training step that takes proofs. */
+bool param_split_takes_proofs(void);
+
+/* Records that the `count` gradients from `gradient`, written whole by the
+ * calling kernel, are finite (finite_gradients.h); nothing for a range
+ * outside the gradients of the model in its step, or outside a step. */
+void param_split_prove_finite(const float *gradient, size_t count);
 
 /* Whether the kernel split by rows whose values or gradient start at
  * `tensor` gives its shares in reverse thread order (owned_rows.h): the

@@ -395,7 +395,7 @@ static void test_param_split_reversed_finds_the_second_kernel(void **state) {
     const int before = tdl_get_num_threads();
     tdl_set_num_threads(2);
     assert_false(param_split_reversed(params + SECOND)); /* no step */
-    const param_split_step step = {&info, params, grads};
+    const param_split_step step = {&info, params, grads, NULL};
     tdl_team_set_step_model(&step);
     assert_false(param_split_reversed(params));
     assert_false(param_split_reversed(grads));
@@ -428,7 +428,7 @@ static void test_reversed_kernel_passes(void **state) {
     memcpy(params + SECOND, data->kernel, sizeof(float) * 520 * 211);
     static float y[2][B * U], partial[2][B * U], workspace[WORKSPACE], dkernel[2][520 * 211], dx[2][B * 520];
     const tdl_dense_desc d = {.in_features = 520, .units = 211, .activation = TDL_ACTIVATION_RELU};
-    const param_split_step step = {&info, params, grads};
+    const param_split_step step = {&info, params, grads, NULL};
     const int before = tdl_get_num_threads();
     tdl_set_num_threads(2);
     tdl_team_set_training_step(true);
