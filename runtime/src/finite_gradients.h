@@ -40,8 +40,9 @@ typedef struct finite_proofs {
     size_t begin[FINITE_PROOFS_MAX], end[FINITE_PROOFS_MAX];
 } finite_proofs;
 
-/* Records [begin, end). A range that overlaps one already recorded records
- * nothing (a call writing a range twice is not a proof of the sum). */
+/* Records [begin, end). A range that overlaps ranges already recorded
+ * records nothing and drops them: a range written twice in one step is
+ * proved by neither write. */
 void finite_proofs_add(finite_proofs *proofs, size_t begin, size_t end);
 
 /* finite_all over grads [begin, end) without the proven ranges (proofs may
