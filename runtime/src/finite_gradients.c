@@ -8,27 +8,14 @@
 
 #include "vector.h"
 
-TDL_VECTOR_CLONES bool finite_all(const float *restrict x, size_t n) {
-    /* x - x is 0 for every finite x and NaN for NaN and the infinities, and
-     * a NaN survives any sum. Sixteen independent sums let the compiler keep
-     * the loop in vector registers (one float sum would be a serial chain);
-     * a train step runs this over every gradient, so it is worth the clones. */
-    float acc[16] = {0.0f};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] += x[i + k] - x[i + k];
-    for (; i < n; i++) acc[0] += x[i] - x[i];
-    float total = 0.0f;
-    for (int k = 0; k < 16; k++) total += acc[k];
-    return total == 0.0f;
-}
-
 TDL_VECTOR_CLONES bool finite_max_abs(const float *restrict x, size_t n, float *max_abs) {
     /* With the sign bit cleared, the bit patterns of floats order as their
      * magnitudes do, and those of the infinities and NaNs lie above every
      * finite one: one maximum over integers answers both questions, and
      * vectorises as a plain reduction (a float maximum does not without
-     * -ffast-math). */
+     * -ffast-math). 25.6 floats/ns from L1 on the development machine, where
+     * sixteen float sums of x - x (NaN for NaN and the infinities) ran at
+     * 23.9, so the plain check is this too. */
     uint32_t top = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t bits;
@@ -39,6 +26,11 @@ TDL_VECTOR_CLONES bool finite_max_abs(const float *restrict x, size_t n, float *
     if (top >= 0x7f800000u) return false;
     memcpy(max_abs, &top, sizeof top);
     return true;
+}
+
+bool finite_all(const float *x, size_t n) {
+    float unused;
+    return finite_max_abs(x, n, &unused);
 }
 
 /* With u = 2^-24 the unit roundoff, a rounded product is at most
