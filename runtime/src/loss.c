@@ -3,6 +3,9 @@
 #include "tdl/runtime.h"
 
 #include <math.h>
+#include <stdbool.h>
+
+#include "softmax_rows.h"
 
 /* ---------------------------------------------------------------------- */
 /* Shared pieces                                                          */
@@ -93,20 +96,76 @@ static tdl_status sparse_xent_forward(float *loss, const float *logits, const in
         return status;
     }
     const size_t width = (size_t)classes;
+    const size_t block = softmax_block_rows(width);
+    double lse[SOFTMAX_ROWS_MAX];
     double total = 0.0;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        total += log_sum_exp(row, width) - (1.0 - s) * row[labels[p]];
-        if (s > 0.0) {
-            double sum = 0.0;
-            for (size_t c = 0; c < width; ++c) {
-                sum += row[c];
+    for (size_t p0 = 0; p0 < positions; p0 += block) {
+        const size_t rows = positions - p0 < block ? positions - p0 : block;
+        softmax_rows_lse(lse, logits + p0 * width, rows, width);
+        for (size_t r = 0; r < rows; ++r) {
+            const float *row = logits + (p0 + r) * width;
+            total += lse[r] - (1.0 - s) * row[labels[p0 + r]];
+            if (s > 0.0) {
+                double sum = 0.0;
+                for (size_t c = 0; c < width; ++c) {
+                    sum += row[c];
+                }
+                total -= s / (double)classes * sum;
             }
-            total -= s / (double)classes * sum;
         }
     }
     *loss = (float)(total / (double)positions);
     return TDL_STATUS_OK;
+}
+
+/* Calls use(context, row, lse, first, p, count) with the softmax p[j] of
+ * classes [first, first + count) of each row of logits (positions x
+ * classes), in row order and each row's pieces in class order: whole rows
+ * a block at a time, or a row too wide for the scratch in pieces. lse is
+ * the row's log-sum-exp when with_lse (else NaN: one log a row saved). */
+typedef void softmax_use(void *context, size_t row, double lse, size_t first, const double *p, size_t count);
+
+static void for_each_softmax_piece(const float *logits, size_t positions, size_t classes, bool with_lse,
+                                   softmax_use *use, void *context) {
+    double p[SOFTMAX_BUFFER], lse[SOFTMAX_ROWS_MAX];
+    if (classes <= SOFTMAX_BUFFER) {
+        const size_t block = softmax_block_rows(classes);
+        for (size_t p0 = 0; p0 < positions; p0 += block) {
+            const size_t rows = positions - p0 < block ? positions - p0 : block;
+            softmax_rows_probabilities(p, with_lse ? lse : NULL, logits + p0 * classes, rows, classes);
+            for (size_t r = 0; r < rows; ++r) {
+                use(context, p0 + r, with_lse ? lse[r] : NAN, 0, p + r * classes, classes);
+            }
+        }
+        return;
+    }
+    for (size_t row = 0; row < positions; ++row) {
+        softmax_rows_lse(lse, logits + row * classes, 1, classes);
+        for (size_t first = 0; first < classes; first += SOFTMAX_BUFFER) {
+            const size_t count = classes - first < SOFTMAX_BUFFER ? classes - first : SOFTMAX_BUFFER;
+            softmax_row_piece(p, logits + row * classes, lse[0], first, count);
+            use(context, row, lse[0], first, p, count);
+        }
+    }
+}
+
+typedef struct sparse_xent_gradient {
+    float *dlogits;
+    const int32_t *labels;
+    size_t classes;
+    double scale, s;
+} sparse_xent_gradient;
+
+static void add_sparse_xent_gradient(void *context, size_t row, double lse, size_t first, const double *p,
+                                     size_t count) {
+    (void)lse;
+    const sparse_xent_gradient *g = context;
+    float *drow = g->dlogits + row * g->classes;
+    for (size_t j = 0; j < count; ++j) {
+        const size_t c = first + j;
+        const double z = smooth(c == (size_t)g->labels[row] ? 1.0 : 0.0, g->s, (double)g->classes);
+        drow[c] += (float)(g->scale * (p[j] - z));
+    }
 }
 
 /* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * (softmax - z) */
@@ -117,17 +176,8 @@ static tdl_status sparse_xent_backward(float *dlogits, float dloss, const float 
     if (status != TDL_STATUS_OK) {
         return status;
     }
-    const size_t width = (size_t)classes;
-    const double scale = (double)dloss / (double)positions;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        float *drow = dlogits + p * width;
-        const double lse = log_sum_exp(row, width);
-        for (size_t c = 0; c < width; ++c) {
-            const double z = smooth(c == (size_t)labels[p] ? 1.0 : 0.0, s, (double)classes);
-            drow[c] += (float)(scale * (exp((double)row[c] - lse) - z));
-        }
-    }
+    sparse_xent_gradient g = {dlogits, labels, (size_t)classes, (double)dloss / (double)positions, s};
+    for_each_softmax_piece(logits, positions, (size_t)classes, false, add_sparse_xent_gradient, &g);
     return TDL_STATUS_OK;
 }
 
@@ -168,16 +218,50 @@ tdl_status tdl_sparse_softmax_xent_smoothed_backward(float *dlogits, float dloss
 static void softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
                                  int classes, double s) {
     const size_t width = (size_t)classes;
+    const size_t block = softmax_block_rows(width);
+    double lse[SOFTMAX_ROWS_MAX];
     double total = 0.0;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *z = labels + p * width;
-        const double lse = log_sum_exp(row, width);
-        for (size_t c = 0; c < width; ++c) {
-            total += smooth(z[c], s, (double)classes) * (lse - row[c]);
+    for (size_t p0 = 0; p0 < positions; p0 += block) {
+        const size_t rows = positions - p0 < block ? positions - p0 : block;
+        softmax_rows_lse(lse, logits + p0 * width, rows, width);
+        for (size_t r = 0; r < rows; ++r) {
+            const float *row = logits + (p0 + r) * width;
+            const float *z = labels + (p0 + r) * width;
+            for (size_t c = 0; c < width; ++c) {
+                total += smooth(z[c], s, (double)classes) * (lse[r] - row[c]);
+            }
         }
     }
     *loss = (float)(total / (double)positions);
+}
+
+typedef struct softmax_xent_gradient {
+    float *dlogits, *dlabels;
+    const float *logits, *labels;
+    size_t classes;
+    double scale, s;
+    double label_sum; /* of the row whose pieces are under way */
+} softmax_xent_gradient;
+
+static void add_softmax_xent_gradient(void *context, size_t row, double lse, size_t first, const double *p,
+                                      size_t count) {
+    softmax_xent_gradient *g = context;
+    const size_t base = row * g->classes;
+    const double classes = (double)g->classes;
+    if (first == 0) {
+        g->label_sum = 0.0;
+        for (size_t c = 0; c < g->classes; ++c) {
+            g->label_sum += smooth(g->labels[base + c], g->s, classes);
+        }
+    }
+    for (size_t j = 0; j < count; ++j) {
+        const size_t i = base + first + j;
+        g->dlogits[i] += (float)(g->scale * (g->label_sum * p[j] - smooth(g->labels[i], g->s, classes)));
+        if (g->dlabels != NULL) {
+            const double log_p = (double)g->logits[i] - lse;
+            g->dlabels[i] += (float)(g->scale * (1.0 - g->s) * -log_p);
+        }
+    }
 }
 
 /* logits, labels: (P,C) -> dlogits += dloss / P * (sum(z) * softmax - z),
@@ -185,24 +269,9 @@ static void softmax_xent_forward(float *loss, const float *logits, const float *
  * The sum(z) factor is the exact derivative; it is 1 for labels that sum to 1. */
 static void softmax_xent_backward(float *dlogits, float *dlabels, float dloss, const float *logits,
                                   const float *labels, size_t positions, int classes, double s) {
-    const size_t width = (size_t)classes;
-    const double scale = (double)dloss / (double)positions;
-    for (size_t p = 0; p < positions; ++p) {
-        const float *row = logits + p * width;
-        const float *z = labels + p * width;
-        const double lse = log_sum_exp(row, width);
-        double label_sum = 0.0;
-        for (size_t c = 0; c < width; ++c) {
-            label_sum += smooth(z[c], s, (double)classes);
-        }
-        for (size_t c = 0; c < width; ++c) {
-            const double log_p = (double)row[c] - lse;
-            dlogits[p * width + c] += (float)(scale * (label_sum * exp(log_p) - smooth(z[c], s, (double)classes)));
-            if (dlabels != NULL) {
-                dlabels[p * width + c] += (float)(scale * (1.0 - s) * -log_p);
-            }
-        }
-    }
+    softmax_xent_gradient g = {dlogits, dlabels, logits, labels, (size_t)classes,
+                               (double)dloss / (double)positions, s, 0.0};
+    for_each_softmax_piece(logits, positions, (size_t)classes, dlabels != NULL, add_softmax_xent_gradient, &g);
 }
 
 void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,
