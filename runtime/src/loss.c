@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "softmax_rows.h"
+#include "team.h"
 
 /* ---------------------------------------------------------------------- */
 /* Shared pieces                                                          */
@@ -86,52 +87,33 @@ static tdl_status null_tensor(const char *op) {
 /* Softmax cross-entropy, sparse labels                                   */
 /* ---------------------------------------------------------------------- */
 
-/* logits: (P,C), labels: (P) -> loss: () = mean_p sum_c z_pc (lse_p - logits_pc),
- * z_p = one_hot(label_p) smoothed: lse - (1 - s) logits[label] - s/C sum_c logits_c. */
-static tdl_status sparse_xent_forward(float *loss, const float *logits, const int32_t *labels, size_t positions,
-                                      int classes, double s) {
-    tdl_status status = check_sparse("sparse_softmax_cross_entropy", loss, logits, labels, positions, classes,
-                                     classes);
-    if (status != TDL_STATUS_OK) {
-        return status;
-    }
-    const size_t width = (size_t)classes;
-    const size_t block = softmax_block_rows(width);
-    double lse[SOFTMAX_ROWS_MAX];
-    double total = 0.0;
-    for (size_t p0 = 0; p0 < positions; p0 += block) {
-        const size_t rows = positions - p0 < block ? positions - p0 : block;
-        softmax_rows_lse(lse, logits + p0 * width, rows, width);
-        for (size_t r = 0; r < rows; ++r) {
-            const float *row = logits + (p0 + r) * width;
-            total += lse[r] - (1.0 - s) * row[labels[p0 + r]];
-            if (s > 0.0) {
-                double sum = 0.0;
-                for (size_t c = 0; c < width; ++c) {
-                    sum += row[c];
-                }
-                total -= s / (double)classes * sum;
-            }
-        }
-    }
-    *loss = (float)(total / (double)positions);
-    return TDL_STATUS_OK;
-}
+/* The rows of a softmax cross-entropy go to the team a block of rows (or a
+ * wide row) at a time, from this many logits a thread: about 10 us of their
+ * work, over the few microseconds of waking a thread. A training step's
+ * logits (128 x 10) stay on the caller; unet_small's per-pixel loss
+ * (32,768 x 3 at batch 32) splits. */
+#define SOFTMAX_MIN_THREAD_LOGITS 8192.0
+
+/* The forward's sum goes in this many slots at most, each a fixed range of
+ * blocks of rows whichever thread sums it, added in slot order: the same
+ * bits on any number of threads. */
+enum { SOFTMAX_SUM_SLOTS = 64 };
 
 /* Calls use(context, row, lse, first, p, count) with the softmax p[j] of
- * classes [first, first + count) of each row of logits (positions x
- * classes), in row order and each row's pieces in class order: whole rows
- * a block at a time, or a row too wide for the scratch in pieces. lse is
- * the row's log-sum-exp when with_lse (else NaN: one log a row saved). */
+ * classes [first, first + count) of each row in [begin, end) of logits
+ * (rows x classes), in row order and each row's pieces in class order:
+ * whole rows a block at a time, or a row too wide for the scratch in
+ * pieces. lse is the row's log-sum-exp when with_lse (else NaN: one log a
+ * row saved). */
 typedef void softmax_use(void *context, size_t row, double lse, size_t first, const double *p, size_t count);
 
-static void for_each_softmax_piece(const float *logits, size_t positions, size_t classes, bool with_lse,
+static void for_each_softmax_piece(const float *logits, size_t begin, size_t end, size_t classes, bool with_lse,
                                    softmax_use *use, void *context) {
     double p[SOFTMAX_BUFFER], lse[SOFTMAX_ROWS_MAX];
     if (classes <= SOFTMAX_BUFFER) {
         const size_t block = softmax_block_rows(classes);
-        for (size_t p0 = 0; p0 < positions; p0 += block) {
-            const size_t rows = positions - p0 < block ? positions - p0 : block;
+        for (size_t p0 = begin; p0 < end; p0 += block) {
+            const size_t rows = end - p0 < block ? end - p0 : block;
             softmax_rows_probabilities(p, with_lse ? lse : NULL, logits + p0 * classes, rows, classes);
             for (size_t r = 0; r < rows; ++r) {
                 use(context, p0 + r, with_lse ? lse[r] : NAN, 0, p + r * classes, classes);
@@ -139,7 +121,7 @@ static void for_each_softmax_piece(const float *logits, size_t positions, size_t
         }
         return;
     }
-    for (size_t row = 0; row < positions; ++row) {
+    for (size_t row = begin; row < end; ++row) {
         softmax_rows_lse(lse, logits + row * classes, 1, classes);
         for (size_t first = 0; first < classes; first += SOFTMAX_BUFFER) {
             const size_t count = classes - first < SOFTMAX_BUFFER ? classes - first : SOFTMAX_BUFFER;
@@ -149,10 +131,77 @@ static void for_each_softmax_piece(const float *logits, size_t positions, size_t
     }
 }
 
+/* The sum of the terms lse - (1 - s) logits[label] - s/C sum_c logits_c of
+ * rows [begin, end), in row order. */
+static double sparse_xent_rows(const float *logits, const int32_t *labels, size_t begin, size_t end, size_t width,
+                               double s) {
+    const size_t block = softmax_block_rows(width);
+    double lse[SOFTMAX_ROWS_MAX];
+    double total = 0.0;
+    for (size_t p0 = begin; p0 < end; p0 += block) {
+        const size_t rows = end - p0 < block ? end - p0 : block;
+        softmax_rows_lse(lse, logits + p0 * width, rows, width);
+        for (size_t r = 0; r < rows; ++r) {
+            const float *row = logits + (p0 + r) * width;
+            total += lse[r] - (1.0 - s) * row[labels[p0 + r]];
+            if (s > 0.0) {
+                double sum = 0.0;
+                for (size_t c = 0; c < width; ++c) {
+                    sum += row[c];
+                }
+                total -= s / (double)width * sum;
+            }
+        }
+    }
+    return total;
+}
+
+typedef struct sparse_xent_sum {
+    const float *logits;
+    const int32_t *labels;
+    size_t positions, width, block, blocks, slots;
+    double s;
+    double partial[SOFTMAX_SUM_SLOTS];
+} sparse_xent_sum;
+
+static void sum_slots(void *context, size_t begin, size_t end) {
+    sparse_xent_sum *j = context;
+    for (size_t slot = begin; slot < end; ++slot) {
+        size_t first_block, end_block;
+        tdl_team_share(j->blocks, (int)slot, (int)j->slots, &first_block, &end_block);
+        const size_t row_end = end_block * j->block < j->positions ? end_block * j->block : j->positions;
+        j->partial[slot] = sparse_xent_rows(j->logits, j->labels, first_block * j->block, row_end, j->width, j->s);
+    }
+}
+
+/* logits: (P,C), labels: (P) -> loss: () = mean_p sum_c z_pc (lse_p - logits_pc),
+ * z_p = one_hot(label_p) smoothed: lse - (1 - s) logits[label] - s/C sum_c logits_c. */
+static tdl_status sparse_xent_forward(float *loss, const float *logits, const int32_t *labels, size_t positions,
+                                      int classes, double s) {
+    tdl_status status = check_sparse("sparse_softmax_cross_entropy", loss, logits, labels, positions, classes,
+                                     classes);
+    if (status != TDL_STATUS_OK) {
+        return status;
+    }
+    sparse_xent_sum j = {.logits = logits, .labels = labels, .positions = positions, .width = (size_t)classes,
+                         .block = softmax_block_rows((size_t)classes), .s = s};
+    j.blocks = positions / j.block + (positions % j.block != 0);
+    j.slots = j.blocks < SOFTMAX_SUM_SLOTS ? j.blocks : SOFTMAX_SUM_SLOTS;
+    const double logits_per_slot = (double)positions * (double)classes / (double)j.slots;
+    tdl_team_split(j.slots, logits_per_slot, SOFTMAX_MIN_THREAD_LOGITS, sum_slots, &j);
+    double total = 0.0;
+    for (size_t slot = 0; slot < j.slots; ++slot) {
+        total += j.partial[slot];
+    }
+    *loss = (float)(total / (double)positions);
+    return TDL_STATUS_OK;
+}
+
 typedef struct sparse_xent_gradient {
     float *dlogits;
+    const float *logits;
     const int32_t *labels;
-    size_t classes;
+    size_t positions, classes, block;
     double scale, s;
 } sparse_xent_gradient;
 
@@ -168,6 +217,14 @@ static void add_sparse_xent_gradient(void *context, size_t row, double lse, size
     }
 }
 
+/* Blocks of rows [begin, end): each row's gradient depends on that row
+ * alone, so any split gives the same bits. */
+static void sparse_xent_gradient_blocks(void *context, size_t begin, size_t end) {
+    sparse_xent_gradient *g = context;
+    const size_t row_end = end * g->block < g->positions ? end * g->block : g->positions;
+    for_each_softmax_piece(g->logits, begin * g->block, row_end, g->classes, false, add_sparse_xent_gradient, g);
+}
+
 /* logits: (P,C), labels: (P) -> dlogits: (P,C) += dloss / P * (softmax - z) */
 static tdl_status sparse_xent_backward(float *dlogits, float dloss, const float *logits, const int32_t *labels,
                                        size_t positions, int classes, double s) {
@@ -176,8 +233,12 @@ static tdl_status sparse_xent_backward(float *dlogits, float dloss, const float 
     if (status != TDL_STATUS_OK) {
         return status;
     }
-    sparse_xent_gradient g = {dlogits, labels, (size_t)classes, (double)dloss / (double)positions, s};
-    for_each_softmax_piece(logits, positions, (size_t)classes, false, add_sparse_xent_gradient, &g);
+    sparse_xent_gradient g = {.dlogits = dlogits, .logits = logits, .labels = labels, .positions = positions,
+                              .classes = (size_t)classes, .block = softmax_block_rows((size_t)classes),
+                              .scale = (double)dloss / (double)positions, .s = s};
+    const size_t blocks = positions / g.block + (positions % g.block != 0);
+    tdl_team_split(blocks, (double)(g.block * g.classes), SOFTMAX_MIN_THREAD_LOGITS, sparse_xent_gradient_blocks,
+                   &g);
     return TDL_STATUS_OK;
 }
 
@@ -240,7 +301,7 @@ typedef struct softmax_xent_gradient {
     const float *logits, *labels;
     size_t classes;
     double scale, s;
-    double label_sum; /* of the row whose pieces are under way */
+    double label_sum; /* of the row whose pieces are under way: one thread walks the rows */
 } softmax_xent_gradient;
 
 static void add_softmax_xent_gradient(void *context, size_t row, double lse, size_t first, const double *p,
@@ -271,7 +332,7 @@ static void softmax_xent_backward(float *dlogits, float *dlabels, float dloss, c
                                   const float *labels, size_t positions, int classes, double s) {
     softmax_xent_gradient g = {dlogits, dlabels, logits, labels, (size_t)classes,
                                (double)dloss / (double)positions, s, 0.0};
-    for_each_softmax_piece(logits, positions, (size_t)classes, dlabels != NULL, add_softmax_xent_gradient, &g);
+    for_each_softmax_piece(logits, 0, positions, (size_t)classes, dlabels != NULL, add_softmax_xent_gradient, &g);
 }
 
 void tdl_softmax_xent_forward(float *loss, const float *logits, const float *labels, size_t positions,

@@ -211,6 +211,36 @@ static void test_sparse_losses_over_blocks(void **state) {
     check_sparse_losses(1, 2, 0.0f);
 }
 
+/* Per-pixel logits (12,000 x 3, 36,000 logits): the team takes the rows in
+ * blocks, and the forward's sum in slots of fixed rows, so two threads give
+ * one thread's bits, and both the reference's values. */
+static void test_sparse_losses_split_over_the_team(void **state) {
+    (void)state;
+    enum { POSITIONS = 12000, CLASSES = 3 };
+    float *logits = floats_of(POSITIONS * CLASSES, -6.0f, 6.0f);
+    int32_t *labels = malloc(POSITIONS * sizeof *labels);
+    assert_non_null(labels);
+    for (size_t p = 0; p < POSITIONS; ++p) labels[p] = (int32_t)(p % CLASSES);
+    float loss[2], *dlogits[2];
+    for (int threads = 1; threads <= 2; ++threads) {
+        tdl_set_num_threads(threads);
+        dlogits[threads - 1] = floats_filled(POSITIONS * CLASSES, 0.5f);
+        assert_int_equal(tdl_sparse_softmax_xent_forward(&loss[threads - 1], logits, labels, POSITIONS, CLASSES),
+                         TDL_STATUS_OK);
+        assert_int_equal(
+            tdl_sparse_softmax_xent_backward(dlogits[threads - 1], 1.0f, logits, labels, POSITIONS, CLASSES),
+            TDL_STATUS_OK);
+        check_sparse_losses(POSITIONS, CLASSES, 0.0f);
+    }
+    tdl_set_num_threads(1);
+    assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+    assert_memory_equal(dlogits[0], dlogits[1], POSITIONS * CLASSES * sizeof(float));
+    free(logits);
+    free(labels);
+    free(dlogits[0]);
+    free(dlogits[1]);
+}
+
 /* The probability-label form: the same rows, the labels a softmax of their
  * own, and the labels' gradient. */
 static void test_probability_losses_over_blocks(void **state) {
@@ -258,6 +288,7 @@ int main(void) {
         cmocka_unit_test(test_lse_and_probabilities_match_libm),
         cmocka_unit_test(test_lse_of_non_finite_rows),
         cmocka_unit_test(test_sparse_losses_over_blocks),
+        cmocka_unit_test(test_sparse_losses_split_over_the_team),
         cmocka_unit_test(test_probability_losses_over_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
