@@ -129,5 +129,6 @@ void softmax_rows_probabilities(double *p, double *lse, const float *logits, siz
 
 void softmax_row_piece(double *p, const float *row, double lse, size_t first, size_t count) {
     double unused = 0.0;
-    exp_pieces(p, &unused, row, &lse, 1, first + count, first, count);
+    /* One row: the row stride (0 here) is never used. */
+    exp_pieces(p, &unused, row, &lse, 1, 0, first, count);
 }
