@@ -12,19 +12,12 @@
 /* Shared pieces                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* row: (classes) -> log(sum(exp(row))), computed around the maximum. */
+/* row: (classes) -> log(sum(exp(row))), computed around the maximum: one
+ * row of softmax_rows_lse, for the focal losses, which go a row at a time. */
 static double log_sum_exp(const float *row, size_t classes) {
-    double max = row[0];
-    for (size_t c = 1; c < classes; ++c) {
-        if (row[c] > max) {
-            max = row[c];
-        }
-    }
-    double sum = 0.0;
-    for (size_t c = 0; c < classes; ++c) {
-        sum += exp((double)row[c] - max);
-    }
-    return max + log(sum);
+    double lse;
+    softmax_rows_lse(&lse, row, 1, classes);
+    return lse;
 }
 
 /* log(1 + exp(x)) without overflow. */
