@@ -33,7 +33,14 @@ cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
 for f in "$tsc" "$runtime"; do
     [ -f "$f" ] || { echo "$0: $f is missing; build tsc and tdlrt in $build_dir first" >&2; exit 2; }
 done
-libs="$(pkg-config --libs openblas libcjson) -lm -lpthread"
+# What the build's static libtdlrt needs at link time, as the build's own
+# tdlrt.pc lists it: libxsmm is there only when the build found it.
+pc="$build_dir/tdlrt.pc"
+[ -f "$pc" ] || { echo "$0: $pc is missing; configure $build_dir with CMake first" >&2; exit 2; }
+requires=$(sed -n 's/^Requires.private: *//p' "$pc")
+private=$(sed -n 's/^Libs.private: *//p' "$pc")
+# shellcheck disable=SC2086 # one word per package
+libs="$(pkg-config --libs $requires) $private"
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1"
 warnings="-std=c11 -Wall -Wextra -Wpedantic -Werror"
 
