@@ -64,6 +64,18 @@ static int64_t pick_range(byte_source *in, int64_t lo, int64_t hi)
     return lo + (int64_t)pick(in, (unsigned)(hi - lo + 1));
 }
 
+/* A size: mostly small, 1..small, so that the checker sees many shapes
+ * quickly; one time in eight from [wide_lo, wide_hi], wide enough for the
+ * runtime's batched and threaded kernels (dense layers of 96 units and
+ * more, kernels large enough to split between threads, convolutions of 16
+ * filters and more) when compile_generated.sh runs the model's C. */
+static int64_t pick_size(byte_source *in, int64_t small, int64_t wide_lo, int64_t wide_hi)
+{
+    if (pick(in, 8) == 0)
+        return pick_range(in, wide_lo, wide_hi);
+    return pick_range(in, 1, small);
+}
+
 /* --- TDL text ---------------------------------------------------------------- */
 
 typedef struct text {
@@ -172,7 +184,7 @@ static layer gen_window(text *t, byte_source *in, const shape *x, bool conv)
         d[1] = pick(in, 2) == 0 ? d[0] : pick_range(in, 1, 3);
     }
     bool same = pick(in, 2) == 0;
-    int64_t filters = conv ? pick_range(in, 1, 8) : 0;
+    int64_t filters = conv ? pick_size(in, 8, 16, 40) : 0;
 
     if (conv)
         append(t, "conv2d(x, filters=%lld", (long long)filters);
@@ -286,7 +298,7 @@ static layer gen_layer(text *t, byte_source *in, const shape *x)
         return r;
     case 4:
     case 5: {
-        int64_t units = pick_range(in, 1, 16);
+        int64_t units = pick_size(in, 16, 64, 160);
         static const char *const activations[] = {"linear", "relu",  "sigmoid", "tanh", "leaky_relu", "softmax",
                                                    "elu",    "softplus", "gelu", "swish", "silu"};
         append(t, "dense(x, units=%lld", (long long)units);
@@ -465,12 +477,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     shape x = {.dims = {BATCH}};
     if (pick(&in, 2) == 0) {
         x.rank = 4;
-        x.dims[1] = pick_range(&in, 1, 12);
-        x.dims[2] = pick_range(&in, 1, 12);
+        x.dims[1] = pick_size(&in, 12, 13, 24);
+        x.dims[2] = pick_size(&in, 12, 13, 24);
         x.dims[3] = pick_range(&in, 1, 4);
     } else {
         x.rank = 2;
-        x.dims[1] = pick_range(&in, 1, 32);
+        x.dims[1] = pick_size(&in, 32, 64, 300);
     }
     shape input = x;
 
