@@ -6,6 +6,7 @@
 #define TDL_DENSE_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "tdl/runtime.h"
 
@@ -41,7 +42,7 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
 enum { DENSE_INPUT_GROUP = 4 };
 /* Whether dense_zero_inputs_gradient_rows should compute this batch's
  * kernel gradient: a CPU with AVX-512 on the default kernel path, 128 units
- * or more, at most 8192 examples, and groups of four neighbouring inputs
+ * or more, and groups of four neighbouring inputs
  * that are all zero in enough of the examples (a sample of the groups;
  * dense_zero_inputs_gradient.c). */
 bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch);
@@ -50,6 +51,13 @@ bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, i
  * inputs in 32 examples spread over the batch (1 where there is no group);
  * what the two paths that skip groups of zero inputs decide by. */
 double dense_input_group_density(const float *x, const tdl_dense_desc *d, int batch);
+/* masks[g] = bit e set where one of group g's inputs (x's `count` features
+ * from the first, in groups of four, the last group maybe narrower) is not
+ * zero in example e of `examples` (at most 64, rows `features` apart); NaN
+ * is not zero. Defined for x86-64 (GCC or clang) alone, and called only
+ * where the CPU has AVX-512. */
+void dense_group_masks(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
+                       size_t examples);
 /* Whether dense_zero_inputs_batch_sums should compute this batch's
  * forward sums: a CPU with AVX-512 on the default kernel path, 8 examples
  * or more, 96 units or more, at most 8192 inputs, and groups of four

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "dense_forward_on.h"
 #include "tdl/runtime.h"
 
 static const double TOLERANCE = 1e-4;
@@ -68,14 +69,6 @@ static bool rows_skipped(void) {
 static void check_unit(const char *what, const tdl_dense_desc *d, int u, float got, double want) {
     if (fabs(got - want) > TOLERANCE * (1.0 + fabs(want)))
         fail_msg("%d -> %d, unit %d %s: %.8g, want %.8g", d->in_features, d->units, u, what, (double)got, want);
-}
-
-static void forward_on(int threads, float *y, const float *x, const float *kernel, const float *bias,
-                       const tdl_dense_desc *d, int batch) {
-    const int before = tdl_get_num_threads();
-    tdl_set_num_threads(threads);
-    tdl_dense_forward(y, x, kernel, bias, d, batch);
-    tdl_set_num_threads(before);
 }
 
 static double reference_unit(const float *x, const float *kernel, const float *bias, const tdl_dense_desc *d,

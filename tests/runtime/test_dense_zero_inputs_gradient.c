@@ -6,15 +6,18 @@
  * where the path runs, every run the same bits. Layers of 128 to 512 units
  * and 37 to 784 inputs: a group of one input at the end (37 = 9 * 4 + 1),
  * ragged blocks and vectors (131 = 2 * 64 + 3 units, 200 = 3 * 64 + 8),
- * the MLP's 784 -> 512 at batch 128, and LeNet-5's 400 -> 120, too narrow
- * for the path. The inputs are zero outside a window of each example, as
+ * the MLP's 784 -> 512 at batch 128, LeNet-5's 400 -> 120, too narrow
+ * for the path, batches of more than one chunk of 128 examples (150, the
+ * second chunk one mask of 22; 8193) and 4100 inputs (two windows of
+ * masks, the second a single group). The inputs are zero outside a window of each example, as
  * an image's background, with zeros of both signs.
  *
  * That the path runs at all is seen through a gradient that is infinite at
  * one example: rows whose four inputs are zero there skip that example and
  * stay finite, where a product over every example makes them NaN (0 * inf);
  * inputs with no zeros in common decline and give NaN, and so do layers of
- * fewer than 128 units and batches of more than 8192 examples.
+ * fewer than 128 units. The same is seen in a later chunk of the batch and
+ * a later window of the inputs.
  *
  * Tolerance: float sums of up to 128 terms of magnitude <= 1 against
  * double: |got - want| <= 1e-4 * (1 + |want|). */
@@ -40,7 +43,8 @@ typedef struct layer_case {
     int features, units, batch;
 } layer_case;
 
-static const layer_case CASES[] = {{37, 128, 5}, {100, 131, 17}, {300, 200, 33}, {400, 120, 32}, {784, 512, 128}};
+static const layer_case CASES[] = {{37, 128, 5},   {100, 131, 17},  {300, 200, 33}, {400, 120, 32},
+                                   {784, 512, 128}, {100, 136, 150}, {4100, 128, 3}};
 
 /* Whether dense_zero_inputs_gradient.c takes the kernel gradient here. */
 static bool zero_inputs_skipped(void) {
@@ -60,15 +64,16 @@ static double reference(const float *x, const float *dy, int batch, int features
     return sum;
 }
 
-/* dkernel from a fill of `start` (0 writes, else accumulates) on `threads`,
- * inside a training step or not. */
+/* dkernel written (start 0) or accumulated onto a fill of `start`, on
+ * `threads`, inside a training step or not. What a write finds is a value
+ * no gradient here comes near, so a row it leaves alone shows. */
 static void kernel_gradient(float *dkernel, float *dbias, const float *x, const float *dy, const float *y,
                             const float *kernel, const tdl_dense_desc *d, int batch, int threads, bool in_step,
                             float start) {
     const size_t count = (size_t)d->in_features * (size_t)d->units;
     float *workspace = malloc(tdl_dense_workspace_size(d, batch) * sizeof *workspace);
     assert_non_null(workspace);
-    for (size_t k = 0; k < count; ++k) dkernel[k] = start;
+    for (size_t k = 0; k < count; ++k) dkernel[k] = start == 0.0f ? 1e30f : start;
     const int before = tdl_get_num_threads();
     tdl_set_num_threads(threads);
     tdl_team_set_training_step(in_step);
@@ -116,25 +121,31 @@ static void test_matches_reference_on_every_split(void **state) {
     }
 }
 
-/* dy infinite at example 0, unit 0, where the inputs of the group from
- * input 4 are zero (x[0] must not be): whether dkernel[4..8)[0] stay
- * finite, for a layer of `units`. */
-static bool group_skips_infinite_example(float *x, int batch, int features, int units) {
+/* dy infinite at `example`, unit 0, where the inputs of the group from
+ * input `group` are zero (that example's first input must not be):
+ * whether dkernel[group..group + 4)[0] stay finite, for a layer of
+ * `units`. */
+static bool group_skips_infinite_at(float *x, int batch, int features, int units, int example, int group) {
     const size_t width = (size_t)units;
     const tdl_dense_desc d = {features, units, TDL_ACTIVATION_LINEAR, 0.0f};
     float *dy = floats_of((size_t)batch * width, -1.0f, 1.0f), *y = floats_of((size_t)batch * width, -1.0f, 1.0f);
     float *kernel = floats_of((size_t)features * width, -1.0f, 1.0f);
     float *dkernel = malloc((size_t)features * width * sizeof *dkernel);
     assert_non_null(dkernel);
-    for (int f = 4; f < 8; ++f) x[f] = 0.0f;
-    dy[0] = INFINITY;
+    float *inputs = x + (size_t)example * (size_t)features;
+    for (int f = group; f < group + 4; ++f) inputs[f] = 0.0f;
+    dy[(size_t)example * width] = INFINITY;
     kernel_gradient(dkernel, NULL, x, dy, y, kernel, &d, batch, 1, false, 0.0f);
     bool finite = true;
-    for (int f = 4; f < 8; ++f) finite &= isfinite(dkernel[(size_t)f * width]) != 0;
-    /* An input that is not zero at example 0 reaches the infinity. */
+    for (int f = group; f < group + 4; ++f) finite &= isfinite(dkernel[(size_t)f * width]) != 0;
+    /* An input that is not zero at that example reaches the infinity. */
     assert_false(isfinite(dkernel[0]));
     free(dy), free(y), free(kernel), free(dkernel);
     return finite;
+}
+
+static bool group_skips_infinite_example(float *x, int batch, int features, int units) {
+    return group_skips_infinite_at(x, batch, features, units, 0, 4);
 }
 
 static void test_path_runs_where_zeros_are_shared(void **state) {
@@ -154,12 +165,18 @@ static void test_path_runs_where_zeros_are_shared(void **state) {
     free(dense);
 }
 
-static void test_large_batch_declines(void **state) {
+/* Example 8192 of 8193, in the 65th chunk; then inputs 4096-4099 of 4100,
+ * the second window's one group, at example 2 of 3. */
+static void test_path_runs_past_the_first_chunk_and_window(void **state) {
     (void)state;
-    enum { B = 8193, F = 64 };
+    enum { B = 8193, F = 64, WIDE = 4100 };
     float *x = windowed_inputs(B, F);
-    x[0] = 0.5f;
-    assert_false(group_skips_infinite_example(x, B, F, 128));
+    x[(size_t)(B - 1) * F] = 0.5f;
+    assert_int_equal(group_skips_infinite_at(x, B, F, 128, B - 1, 4), zero_inputs_skipped());
+    free(x);
+    x = windowed_inputs(3, WIDE);
+    x[2 * WIDE] = 0.5f;
+    assert_int_equal(group_skips_infinite_at(x, 3, WIDE, 128, 2, 4096), zero_inputs_skipped());
     free(x);
 }
 
@@ -167,7 +184,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference_on_every_split),
         cmocka_unit_test(test_path_runs_where_zeros_are_shared),
-        cmocka_unit_test(test_large_batch_declines),
+        cmocka_unit_test(test_path_runs_past_the_first_chunk_and_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
