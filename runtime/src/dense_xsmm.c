@@ -335,18 +335,10 @@ typedef struct forward_job {
     const float *x, *kernel, *bias;
 } forward_job;
 
-/* Outside a training step, each thread takes whole batch tiles (all units
- * of its examples) when there are enough of them: the input a thread reads
- * is then the rows the layer before wrote on the same core, and the kernel,
- * which only a training step rewrites, stays cached on both cores from call
- * to call. MLP forward on two threads, `bench_models`, medians of 7
- * alternating processes: batch 32 0.262 -> 0.248 ms, batch 128 0.558 ->
- * 0.508; LeNet-5 at batch 128 0.924 -> 0.889. Otherwise (a batch of one
- * tile; a training step's kernels, which the optimizer rewrites) the
- * threads take whole unit blocks, as tile_at orders them. */
 /* The tiles of unit block `block` and batch tiles [column_first,
  * column_last) by packed_block_sums, then their bias and activation. */
-static void forward_block_packed(const forward_job *j, size_t block, size_t column_first, size_t column_last) {
+static void forward_block_packed(const void *job, size_t block, size_t column_first, size_t column_last) {
+    const forward_job *j = job;
     const size_t units = (size_t)j->d->units, tiles_n = (size_t)j->tiles.tiles_n;
     packed_block_sums(&j->packed, block, column_first, column_last, j->y, j->x, j->kernel, units,
                       (size_t)j->d->in_features);
@@ -371,10 +363,15 @@ static void tiles_by_block(const void *job, block_run *run, size_t tiles_n, size
     }
 }
 
-static void forward_run_packed(const void *job, size_t block, size_t column_first, size_t column_last) {
-    forward_block_packed(job, block, column_first, column_last);
-}
-
+/* Outside a training step, each thread takes whole batch tiles (all units
+ * of its examples) when there are enough of them: the input a thread reads
+ * is then the rows the layer before wrote on the same core, and the kernel,
+ * which only a training step rewrites, stays cached on both cores from call
+ * to call. MLP forward on two threads, `bench_models`, medians of 7
+ * alternating processes: batch 32 0.262 -> 0.248 ms, batch 128 0.558 ->
+ * 0.508; LeNet-5 at batch 128 0.924 -> 0.889. Otherwise (a batch of one
+ * tile; a training step's kernels, which the optimizer rewrites) the
+ * threads take whole unit blocks, as tile_at orders them. */
 static void forward_share(void *context, int t, int threads) {
     const forward_job *j = context;
     const size_t units = (size_t)j->d->units, features = (size_t)j->d->in_features;
@@ -390,7 +387,8 @@ static void forward_share(void *context, int t, int threads) {
         begin = 0;
         end = (size_t)j->tiles.tiles_m * span;
         if (j->pack) {
-            for (size_t block = 0; block < (size_t)j->tiles.tiles_m; ++block) forward_block_packed(j, block, first, last);
+            for (size_t block = 0; block < (size_t)j->tiles.tiles_m; ++block)
+                forward_block_packed(j, block, first, last);
             return;
         }
     } else {
@@ -401,7 +399,7 @@ static void forward_share(void *context, int t, int threads) {
         warm_for_reading(j->x + begin, (end - begin) * sizeof(float));
         tdl_team_share((size_t)j->tiles.tiles_m * tiles_n, t, threads, &begin, &end);
         if (j->pack) {
-            tiles_by_block(j, forward_run_packed, tiles_n, begin, end);
+            tiles_by_block(j, forward_block_packed, tiles_n, begin, end);
             return;
         }
     }
