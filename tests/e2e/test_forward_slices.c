@@ -2,9 +2,16 @@
  * the batch per thread (runtime/src/model_forward.c): each slice's
  * outputs are bit for bit those of a one-thread forward of just its
  * examples, and the whole batch's agree with a one-thread forward of the
- * whole batch. Models with convolutions and pooling (fx_spatial), a
- * concatenation (fx_concat) and a batch_norm folded into its convolution
- * (fx_batch_norm); an output left NULL stays unwritten. */
+ * whole batch. Models with convolutions and pooling (fx_spatial) and a
+ * concatenation (fx_concat); and a batch_norm folded into its convolution
+ * (fx_batch_norm), whose forward runs as one pass on the two threads (the
+ * folded scale and shift are a buffer of the model's without the batch,
+ * which the compiler does not let slices share): its outputs are then the
+ * one-thread whole batch's, bit for bit where the runtime's kernels run
+ * (the automatic path), and only close to its halves' on the BLAS path,
+ * where OpenBLAS's kernels may round an example's sums differently at
+ * another row of a product (its SkylakeX and Prescott kernels do, on an
+ * Intel Xeon). An output left NULL stays unwritten. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,8 +40,8 @@ typedef struct slice_data {
 static slice_data data;
 
 /* The three models' forwards have one signature; each test runs this
- * with its own. */
-#define CHECK_SLICES(prefix)                                                                                       \
+ * with its own, and whether its forward runs in slices. */
+#define CHECK_SLICES(prefix, sliced)                                                                               \
     do {                                                                                                           \
         prefix *m = prefix##_create(BATCH);                                                                        \
         assert_non_null(m);                                                                                        \
@@ -59,8 +66,13 @@ static slice_data data;
                                           data.logits),                                                            \
                          TDL_STATUS_OK);                                                                           \
         tdl_set_num_threads(before);                                                                               \
-        assert_memory_equal(data.probs, data.half_probs, sizeof data.probs);                                       \
-        assert_memory_equal(data.logits, data.half_logits, sizeof data.logits);                                    \
+        if (sliced) {                                                                                              \
+            assert_memory_equal(data.probs, data.half_probs, sizeof data.probs);                                   \
+            assert_memory_equal(data.logits, data.half_logits, sizeof data.logits);                                \
+        } else if (tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO) {                                               \
+            assert_memory_equal(data.probs, data.one_probs, sizeof data.probs);                                    \
+            assert_memory_equal(data.logits, data.one_logits, sizeof data.logits);                                 \
+        }                                                                                                          \
         for (int b = 0; b < BATCH; ++b)                                                                            \
             for (int k = 0; k < CLASSES; ++k) {                                                                    \
                 assert_float_equal(data.probs[b][k], data.one_probs[b][k], 1e-5);                                  \
@@ -71,17 +83,17 @@ static slice_data data;
 
 static void test_spatial_slices(void **state) {
     (void)state;
-    CHECK_SLICES(fx_spatial);
+    CHECK_SLICES(fx_spatial, true);
 }
 
 static void test_concat_slices(void **state) {
     (void)state;
-    CHECK_SLICES(fx_concat);
+    CHECK_SLICES(fx_concat, true);
 }
 
 static void test_batch_norm_slices(void **state) {
     (void)state;
-    CHECK_SLICES(fx_batch_norm);
+    CHECK_SLICES(fx_batch_norm, false);
 }
 
 int main(void) {
