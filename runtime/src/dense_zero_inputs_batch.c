@@ -169,10 +169,11 @@ __attribute__((target("avx512f"))) void dense_group_masks(uint64_t *restrict mas
  * come from L3 or memory, and a group's loads wait for them before its
  * first multiply-add. The MLP's 784 -> 512 forward at batch 128 on one
  * thread of an Intel Xeon (2 MB of L2), inside its forward pass
- * (`profile_mlp --mode forward`): 807-918 us, 756-783 fetched 2 groups
- * ahead; alone, 741 -> 656-674 us, 4 or 8 groups ahead. (Copying the
- * block's rows together first, as dense_xsmm.c's forward does, was slower
- * here: 605-637 -> 659-781 us in a copy of this loop.) */
+ * (`profile_mlp --mode forward`): 807-918 us, 726-770 fetched four groups
+ * ahead (756-783 two ahead; in a program of its own, 741 -> 656-681 four
+ * or eight ahead). Copying the block's rows together first, as
+ * dense_xsmm.c's forward does, was slower here: 605-637 -> 659-781 us in a
+ * copy of this loop. */
 enum { PREFETCH_GROUPS = 4 };
 
 static inline void prefetch_group_rows(const float *kernel, size_t units, size_t rows_left, int vectors) {
