@@ -62,11 +62,15 @@
 #include <libxsmm.h>
 
 /* WINO_POSITIONS: the 4x4 transformed positions, one GEMM each.
- * WINO_MIN_CHANNELS, WINO_WIDE_CHANNELS: the fewest input channels and
- * filters, and the fewest of the wider of the two. Shorter GEMMs do not pay
- * for the transforms' memory traffic: vgg_small's 32x32x32 -> 32 layer ran
- * at 214 GFLOP/s (direct-convolution FLOPs) on two threads this way against
- * the direct kernel's 353 (bench/kernels, batch 128).
+ * WINO_MIN_CHANNELS: the fewest input channels and filters. Shorter GEMMs
+ * do not pay for the transforms' memory traffic. At 32 -> 32 (vgg_small's
+ * 32x32x32 layer) Winograd wins on an Intel Xeon with AVX-512: forward 147-167
+ * GFLOP/s (direct-convolution FLOPs) on one thread against the direct
+ * kernel's 118-133, 305-330 on two against 242-265, and the input's gradient
+ * 148-166 against 125-136 (bench/kernels, batches 32 and 128, 2026-12-06).
+ * An older measurement on an AMD EPYC, made before the transforms were
+ * vectorised, had the direct kernel ahead there (353 against 214 on two
+ * threads); docs/performance.md keeps both.
  * WINO_SLOTS: the most threads one call uses (as conv_xsmm.c).
  * WINO_BLOCK_BYTES: what a block's V and M may fill of one core's L2.
  * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
@@ -94,7 +98,6 @@
 enum {
     WINO_POSITIONS = 16,
     WINO_MIN_CHANNELS = 32,
-    WINO_WIDE_CHANNELS = 64,
     WINO_SLOTS = 8,
     WINO_MIN_TILES = 8,
     WINO_MAX_TILES = 64,
@@ -125,9 +128,8 @@ typedef struct wino_geometry {
 } wino_geometry;
 
 static bool wino_suits(const tdl_conv2d_desc *d) {
-    const int narrow = d->in_c < d->out_c ? d->in_c : d->out_c, wide = d->in_c < d->out_c ? d->out_c : d->in_c;
     return conv_groups(d) == 1 && d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1 &&
-           d->dilation_h == 1 && d->dilation_w == 1 && narrow >= WINO_MIN_CHANNELS && wide >= WINO_WIDE_CHANNELS;
+           d->dilation_h == 1 && d->dilation_w == 1 && d->in_c >= WINO_MIN_CHANNELS && d->out_c >= WINO_MIN_CHANNELS;
 }
 
 /* Blocks of `tiles` tiles: how many an image has, and a block's planes and slot. */
@@ -849,15 +851,15 @@ static tdl_conv2d_desc input_gradient_desc(const tdl_conv2d_desc *d) {
 }
 
 /* The input's gradient runs here for 'same' layers (padding 1 on every
- * side) with 64+ channels and filters. A 'valid' layer's is a full
- * convolution, padded by 2, whose border tiles are half of mnist_convnet's
- * 7x7 (each gathered into a zeroed patch): its training step on two threads
- * took 10.4 ms this way against 9.4 ms on the direct kernel (bench_models,
- * batch 128); and vgg_small's 32 -> 64 layer's ran at 51% of the two-thread
- * peak against the direct kernel's 57% or more (bench/kernels). */
+ * side). A 'valid' layer's is a full convolution, padded by 2, whose border
+ * tiles are half of mnist_convnet's 7x7 (each gathered into a zeroed patch):
+ * its training step on two threads took 10.4 ms this way against 9.4 ms on
+ * the direct kernel (bench_models, batch 128). vgg_small's 32 -> 64 layer's
+ * once ran at 51% of the two-thread peak against the direct kernel's 57%;
+ * on the Intel Xeon of WINO_MIN_CHANNELS it runs at 72-78% against 53-67%,
+ * and its 32 -> 32 layer's at 73-82% against 60-66% (bench/kernels). */
 static bool input_gradient_suits(const tdl_conv2d_desc *d) {
-    return wino_suits(d) && sizes_fit(d) && d->pad_top == 1 && d->pad_left == 1 &&
-           d->in_c >= WINO_WIDE_CHANNELS && d->out_c >= WINO_WIDE_CHANNELS;
+    return wino_suits(d) && sizes_fit(d) && d->pad_top == 1 && d->pad_left == 1;
 }
 
 size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
