@@ -68,9 +68,10 @@
  * GFLOP/s (direct-convolution FLOPs) on one thread against the direct
  * kernel's 118-133, 305-330 on two against 242-265, and the input's gradient
  * 148-166 against 125-136 (bench/kernels, batches 32 and 128, 2026-12-06).
- * An older measurement on an AMD EPYC, made before the transforms were
- * vectorised, had the direct kernel ahead there (353 against 214 on two
- * threads); docs/performance.md keeps both.
+ * An AMD EPYC (Zen 4) found the same after the transforms were vectorised
+ * (127 against 101 on one thread); an older measurement on another (Zen 5),
+ * made before that, had the direct kernel ahead (353 against 214 on two
+ * threads). docs/performance.md keeps all three.
  * WINO_SLOTS: the most threads one call uses (as conv_xsmm.c).
  * WINO_BLOCK_BYTES: what a block's V and M may fill of one core's L2.
  * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
