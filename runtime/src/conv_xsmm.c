@@ -287,11 +287,6 @@ static inline void next_tap(int *kh, int *kw, int kernel_w) {
     }
 }
 
-/* to (n) += from (n). */
-TDL_VECTOR_CLONES static void add_floats(float *restrict to, const float *restrict from, size_t n) {
-    for (size_t i = 0; i < n; ++i) to[i] += from[i];
-}
-
 /* y: (rows, f) += bias per row. */
 TDL_VECTOR_CLONES static void add_bias_rows(float *restrict y, const float *restrict bias, size_t rows, size_t f) {
     for (size_t r = 0; r < rows; ++r)
@@ -570,7 +565,7 @@ static void reduce_share(void *context, int t, int threads) {
         for (int p = 0; p < r->partials; ++p) {
             const float *partial = slot_of(r->filter, p) + r->filter->slot.image + r->filter->slot.transposed;
             if (filter_gradient_by_filters(d))
-                add_floats(r->dkernel + begin * f, partial + begin * f, (last - first) * f);
+                tdl_accumulate(r->dkernel + begin * f, partial + begin * f, (last - first) * f);
             else
                 transpose_block_matrix(r->dkernel + begin * f, f, partial + tap * f * c + first, c, f, last - first,
                                        true);

@@ -3,6 +3,7 @@
 
 #include "tdl/runtime.h"
 #include "team.h"
+#include "vector.h"
 
 /* A gradient buffer is zeroed right before a kernel that splits its writes
  * over the team adds into it. Zeroed by the caller alone, every line the
@@ -25,8 +26,9 @@ void tdl_zero(float *x, size_t n) {
     if (n > 0) tdl_team_split(n, 1.0, ZERO_MIN_THREAD_FLOATS, zero_range, x);
 }
 
-/* dst: (n), src: (n) -> dst += src */
-void tdl_accumulate(float *dst, const float *src, size_t n) {
+/* dst: (n), src: (n) -> dst += src (vectorised: conv_xsmm.c adds weight
+ * gradient partials with it) */
+TDL_VECTOR_CLONES void tdl_accumulate(float *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
