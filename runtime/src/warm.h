@@ -1,5 +1,6 @@
 /* Internal to libtdlrt: bringing a cold operand into the cache ahead of a
- * kernel that reads it in a pattern the hardware prefetcher cannot follow.
+ * kernel that reads it in a pattern the hardware prefetcher cannot follow,
+ * and claiming lines that another core holds ahead of writing them.
  *
  * A training or inference loop hands each call a fresh window of its data
  * set, which is in no cache. The GEMM kernels read such an input a column at
@@ -33,5 +34,13 @@ static inline void warm_for_reading(const void *data, size_t bytes) {
     volatile unsigned char keep = seen;
     (void)keep;
 }
+
+/* Asks for every cache line of [data, data + bytes) with the intent to
+ * write it, without waiting (x86's PREFETCHW; nothing where the CPU or the
+ * compiler lacks it, warm.c). A core that writes lines which another core
+ * has a copy of waits for each copy to be given up; a store waits for
+ * the stores before it, so a loop of them waits a line at a time, while
+ * the claims go out side by side. */
+void warm_for_writing(void *data, size_t bytes);
 
 #endif /* TDL_WARM_H */

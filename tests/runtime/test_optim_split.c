@@ -1,5 +1,6 @@
 /* The optimizer steps split over the thread team: a parameter block large
- * enough for two threads gives the same bits on one thread and on two, and
+ * enough for two threads gives the same bits on one thread and on two (where
+ * each thread steps its share a chunk at a time), and
  * the same bits as stepping a short slice of it alone (below the split
  * threshold, on one thread). Every rule with every slot: SGD with Nesterov
  * momentum and weight decay, Adam with amsgrad and weight decay (AdamW),
@@ -18,9 +19,10 @@
 #include "tdl/runtime.h"
 
 /* Large enough to give each of two threads more than the step's threshold
- * (optim.c's MIN_THREAD_PARAMS, 1M); SLICE_* picks a short run in the second
- * thread's half. */
-enum { N = (1 << 21) + (1 << 16), SLICE_BEGIN = N - 1000, SLICE = 300, SLOTS = 4, STEPS = 3 };
+ * (optim.c's MIN_THREAD_PARAMS, 1M), and odd, so that each thread's last
+ * chunk of claimed parameters (optim.c's CLAIM_FLOATS) is a short one;
+ * SLICE_* picks a short run in the second thread's half. */
+enum { N = (1 << 21) + (1 << 16) + 77, SLICE_BEGIN = N - 1000, SLICE = 300, SLOTS = 4, STEPS = 3 };
 
 /* Parameters and gradients from a fixed sequence; slots start at zero as
  * the optimizers' do (amsgrad's v_hat and RMSprop's velocity too). */
