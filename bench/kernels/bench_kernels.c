@@ -5,9 +5,10 @@
  * measured in the same run (fma_peak.c). Each figure is the median of several
  * timed runs after a warm-up. Prints Markdown tables; never run by ctest.
  * The FLOPs are a direct convolution's (2*KH*KW*C*F per output pixel): the
- * 3x3 layers with 16+ channels that the libxsmm path runs as Winograd
- * F(2x2, 3x3) (forward and backward-data) do 4/9 of those multiply-adds, so
- * their effective rate may pass 100% of the peak.
+ * 3x3 layers with 32+ channels that the libxsmm path runs as Winograd
+ * F(2x2, 3x3) (forward, backward-data of 'same' layers, backward-weights)
+ * do 4/9 of those multiply-adds, so their effective rate may pass 100% of
+ * the peak.
  *
  *   bench_kernels           every layer, batches 32 and 128
  *   bench_kernels --quick   batch 32 only, fewer runs (a smoke run) */

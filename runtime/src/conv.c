@@ -1,8 +1,8 @@
 /* conv2d: the descriptor, the workspace, and the public entry points, which
- * run each call on libxsmm (conv_winograd.c for the forward of 3x3 stride-1
- * layers, conv_xsmm.c, conv_xsmm_few.c for the gradients of layers with few
- * channels) when it can and on im2col + sgemm (conv_gemm.c) otherwise. NHWC
- * input, HWIO kernel. */
+ * run each call on libxsmm (conv_winograd.c and conv_winograd_filter.c for
+ * 3x3 stride-1 layers, conv_xsmm.c, conv_xsmm_few.c for the gradients of
+ * layers with few channels) when it can and on im2col + sgemm (conv_gemm.c)
+ * otherwise. NHWC input, HWIO kernel. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -290,6 +290,7 @@ void tdl_conv2d_backprop_filter(float *dkernel, const float *x, const float *dy,
         conv_grouped_backprop_filter(dkernel, x, dy, d, batch, scratch);
         return;
     }
+    if (conv_winograd_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
     if (conv_xsmm_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
     if (conv_xsmm_few_backprop_filter(dkernel, x, dy, d, batch, scratch)) return;
     conv_general_backward(NULL, dkernel, x, NULL, dy, d, batch, scratch);

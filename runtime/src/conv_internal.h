@@ -8,9 +8,10 @@
  *   conv_xsmm.c  direct convolution on libxsmm batch-reduce GEMMs, when
  *                libxsmm was found at configure time and can JIT here
  *                (conv_xsmm_few.c: the gradients of layers with few channels);
- *   conv_winograd.c  3x3 stride-1 layers with 32+ channels and filters (64+
- *                of one) forward, and the input's gradient of 'same' ones
- *                with 64+ of both, as Winograd F(2x2, 3x3) on libxsmm GEMMs.
+ *   conv_winograd.c  3x3 stride-1 layers with 32+ channels and filters:
+ *                forward, and the input's gradient of 'same' ones, as
+ *                Winograd F(2x2, 3x3) on libxsmm GEMMs; their kernel's
+ *                gradient in conv_winograd_filter.c.
  * Each path's scratch comes after the pre-activation gradient that
  * tdl_conv2d_backward keeps at the start of the workspace. */
 #ifndef TDL_CONV_INTERNAL_H
@@ -229,6 +230,17 @@ bool conv_winograd_forward(float *y, const float *x, const float *kernel, const 
 bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d);
 bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,
                                   int batch, float *scratch);
+/* Whether a layer is one that Winograd's F(2x2, 3x3) takes (3x3, stride 1,
+ * 32+ channels and filters, sizes that count), wherever it may run. */
+bool conv_winograd_suits(const tdl_conv2d_desc *d);
+
+/* The kernel's gradient of those layers (conv_winograd_filter.c): its
+ * scratch (0 for a layer it does not take, part of
+ * conv_winograd_scratch_size), and the gradient, which adds to dkernel, or
+ * returns false touching nothing (as the passes above). */
+size_t conv_winograd_filter_scratch_size(const tdl_conv2d_desc *d, int batch);
+bool conv_winograd_backprop_filter(float *dkernel, const float *x, const float *dy, const tdl_conv2d_desc *d,
+                                   int batch, float *scratch);
 
 /* Grouped convolutions (groups > 1): forward on the workspace, the gradients
  * on the scratch after the pre-activation gradient. Depthwise ones (conv_depthwise.c) run direct loops over the

@@ -1,5 +1,6 @@
 /* conv2d forward for 3x3, stride-1 layers, and the input's gradient of the
- * 'same' ones (itself such a convolution), as Winograd's F(2x2, 3x3) on
+ * 'same' ones (itself such a convolution; the kernel's gradient is in
+ * conv_winograd_filter.c), as Winograd's F(2x2, 3x3) on
  * libxsmm GEMMs (Lavin and Gray, "Fast Algorithms for Convolutional Neural
  * Networks", 2016).
  *
@@ -61,8 +62,9 @@
 
 #include <libxsmm.h>
 
-/* WINO_POSITIONS: the 4x4 transformed positions, one GEMM each.
- * WINO_MIN_CHANNELS: the fewest input channels and filters. Shorter GEMMs
+#include "conv_winograd_patch.h"
+
+/* WINO_MIN_CHANNELS: the fewest input channels and filters. Shorter GEMMs
  * do not pay for the transforms' memory traffic. At 32 -> 32 (vgg_small's
  * 32x32x32 layer) Winograd wins on an Intel Xeon with AVX-512: forward 147-167
  * GFLOP/s (direct-convolution FLOPs) on one thread against the direct
@@ -75,8 +77,6 @@
  * WINO_SLOTS: the most threads one call uses (as conv_xsmm.c).
  * WINO_BLOCK_BYTES: what a block's V and M may fill of one core's L2.
  * WINO_MIN_TILES, WINO_MAX_TILES: bounds of a block (GEMM columns).
- * WINO_CHUNK: channels moved through a transform at once (one AVX-512
- * register; the locals of a chunk are what the vectoriser works on).
  * WINO_OWN_U_THREADS: the most threads that get a U of their own; the
  * scratch holds a copy for each after the first. Measured against a shared
  * U on two threads (vgg_small's 8x8x128 -> 128 layer, U 1 MB, at batch 32):
@@ -97,12 +97,10 @@
  * WINO_FEW_ROWS, WINO_FEW_ROWS_WIDE: the filters of its GEMM pieces
  * (few_rows). */
 enum {
-    WINO_POSITIONS = 16,
     WINO_MIN_CHANNELS = 32,
     WINO_SLOTS = 8,
     WINO_MIN_TILES = 8,
     WINO_MAX_TILES = 64,
-    WINO_CHUNK = 16,
     WINO_PLANE_PAD = 16,
     WINO_OWN_U_THREADS = 2,
     WINO_FEW_THREADS = 2,
@@ -265,36 +263,6 @@ static inline __attribute__((always_inline)) void transform_kernel_chunk(float *
     }
 }
 
-/* V[e][tile][c] for channels [c0, c0 + n) of one patch: V = B^T d B with
- * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. patch[e] is where
- * the channels of patch pixel e start (inside `x`); v the tile's row of
- * position 0, positions `plane` floats apart. */
-static inline __attribute__((always_inline)) void transform_patch_chunk(float *restrict v, size_t plane, const float *restrict x,
-                                                    const size_t patch[WINO_POSITIONS], size_t c0, size_t n) {
-    float d[WINO_POSITIONS][WINO_CHUNK], t[4][4][WINO_CHUNK];
-    for (size_t e = 0; e < WINO_POSITIONS; ++e)
-        for (size_t i = 0; i < n; ++i) d[e][i] = x[patch[e] + c0 + i];
-    for (size_t col = 0; col < 4; ++col) {
-        for (size_t i = 0; i < n; ++i) {
-            const float d0 = d[col][i], d1 = d[4 + col][i], d2 = d[8 + col][i], d3 = d[12 + col][i];
-            t[0][col][i] = d0 - d2;
-            t[1][col][i] = d1 + d2;
-            t[2][col][i] = d2 - d1;
-            t[3][col][i] = d1 - d3;
-        }
-    }
-    for (size_t row = 0; row < 4; ++row) {
-        float *out = v + row * 4 * plane + c0;
-        for (size_t i = 0; i < n; ++i) {
-            const float t0 = t[row][0][i], t1 = t[row][1][i], t2 = t[row][2][i], t3 = t[row][3][i];
-            out[i] = t0 - t2;
-            out[plane + i] = t1 + t2;
-            out[2 * plane + i] = t2 - t1;
-            out[3 * plane + i] = t1 - t3;
-        }
-    }
-}
-
 /* The tile's 2x2 outputs for filters [f0, f0 + n): Y = A^T M A + bias with
  * A^T = [1 1 1 0; 0 1 -1 -1], then relu if asked (other activations run
  * afterwards). m: where position 0 of the tile's M holds filter f0, positions
@@ -363,30 +331,6 @@ static inline __attribute__((always_inline)) void transform_kernel_vector(float 
         TDL_VECTOR16_STORE(row + plane, u1);
         TDL_VECTOR16_STORE(row + 2 * plane, u2);
         TDL_VECTOR16_STORE(row + 3 * plane, t[a][2]);
-    }
-}
-
-/* transform_patch_chunk for a whole chunk (n = WINO_CHUNK). */
-static inline __attribute__((always_inline)) void transform_patch_vector(float *restrict v, size_t plane,
-                                                                         const float *restrict x,
-                                                                         const size_t patch[WINO_POSITIONS],
-                                                                         size_t c0) {
-    tdl_vector16 d[WINO_POSITIONS], t[4][4];
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(d[e], x + patch[e] + c0);
-    for (size_t col = 0; col < 4; ++col) {
-        t[0][col] = d[col] - d[8 + col];
-        t[1][col] = d[4 + col] + d[8 + col];
-        t[2][col] = d[8 + col] - d[4 + col];
-        t[3][col] = d[4 + col] - d[12 + col];
-    }
-    for (size_t row = 0; row < 4; ++row) {
-        float *out = v + row * 4 * plane + c0;
-        const tdl_vector16 v0 = t[row][0] - t[row][2], v1 = t[row][1] + t[row][2], v2 = t[row][2] - t[row][1],
-                          v3 = t[row][1] - t[row][3];
-        TDL_VECTOR16_STORE(out, v0);
-        TDL_VECTOR16_STORE(out + plane, v1);
-        TDL_VECTOR16_STORE(out + 2 * plane, v2);
-        TDL_VECTOR16_STORE(out + 3 * plane, v3);
     }
 }
 
@@ -518,28 +462,11 @@ static void kernel_items(void *context, size_t begin, size_t end) {
 static void transform_input_tile(const wino_job *j, float *v, float *patch_copy, const float *x_image, int tile,
                                  int column) {
     const tdl_conv2d_desc *d = j->d;
-    const size_t c = (size_t)d->in_c, plane = j->g.v_plane;
+    const size_t c = (size_t)d->in_c;
     const int row0 = (tile / j->g.tiles_w) * 2 - d->pad_top, col0 = (tile % j->g.tiles_w) * 2 - d->pad_left;
     size_t patch[WINO_POSITIONS];
-    const float *source = x_image;
-    const bool inside = row0 >= 0 && col0 >= 0 && row0 + 4 <= d->in_h && col0 + 4 <= d->in_w;
-    if (inside) {
-        for (int e = 0; e < WINO_POSITIONS; ++e)
-            patch[e] = ((size_t)(row0 + e / 4) * (size_t)d->in_w + (size_t)(col0 + e % 4)) * c;
-    } else {
-        /* Gather the patch with zeros outside the input. */
-        for (int e = 0; e < WINO_POSITIONS; ++e) {
-            const int r = row0 + e / 4, q = col0 + e % 4;
-            float *to = patch_copy + (size_t)e * c;
-            if (r < 0 || q < 0 || r >= d->in_h || q >= d->in_w)
-                memset(to, 0, c * sizeof *to);
-            else
-                memcpy(to, x_image + ((size_t)r * (size_t)d->in_w + (size_t)q) * c, c * sizeof *to);
-            patch[e] = (size_t)e * c;
-        }
-        source = patch_copy;
-    }
-    transform_patch(v + (size_t)column * c, plane, source, patch, c);
+    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0, 0, c);
+    transform_patch(v + (size_t)column * c, j->g.v_plane, source, patch, c);
 }
 
 /* y (n) += from (n). */
@@ -866,11 +793,15 @@ static bool input_gradient_suits(const tdl_conv2d_desc *d) {
 size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
     if (!wino_suits(d) || !sizes_fit(d) || batch <= 0) return 0;
     const size_t forward = conv_winograd_forward_scratch_size(d, batch);
-    if (!input_gradient_suits(d)) return forward;
+    const size_t filter = conv_winograd_filter_scratch_size(d, batch);
+    const size_t either = forward > filter ? forward : filter;
+    if (!input_gradient_suits(d)) return either;
     const tdl_conv2d_desc m = input_gradient_desc(d);
-    const size_t backward = conv_winograd_forward_scratch_size(&m, batch);
-    return forward > backward ? forward : backward;
+    const size_t input = conv_winograd_forward_scratch_size(&m, batch);
+    return either > input ? either : input;
 }
+
+bool conv_winograd_suits(const tdl_conv2d_desc *d) { return wino_suits(d) && sizes_fit(d); }
 
 bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) {
     return wino_enabled(d) && input_gradient_suits(d);
@@ -910,6 +841,11 @@ bool conv_winograd_takes_input_gradient(const tdl_conv2d_desc *d) {
 size_t conv_winograd_scratch_size(const tdl_conv2d_desc *d, int batch) {
     (void)d, (void)batch;
     return 0;
+}
+
+bool conv_winograd_suits(const tdl_conv2d_desc *d) {
+    (void)d;
+    return false;
 }
 
 bool conv_winograd_backprop_input(float *dx, const float *kernel, const float *dy, const tdl_conv2d_desc *d,

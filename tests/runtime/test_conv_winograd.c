@@ -1,4 +1,5 @@
-/* The Winograd F(2x2, 3x3) forward and input's gradient (conv_winograd.c)
+/* The Winograd F(2x2, 3x3) forward, input's gradient (conv_winograd.c) and
+ * kernel's gradient (conv_winograd_filter.c)
  * against a direct double-precision reference: 'same' and 'valid', odd output sizes (tiles
  * cut by the border), channel and filter counts that are not multiples of a
  * vector, rows of more tiles than a block and blocks of many rows, each
@@ -368,7 +369,9 @@ static void check_input_gradient_declined(const wino_case *wc) {
     float *kernel = floats_of(k_size(wc), -0.5f, 0.5f), *dy = floats_of(ny, -1.0f, 1.0f);
     float *dx = floats_filled(nx, 7.0f);
     const size_t scratch_floats = conv_winograd_scratch_size(&d, wc->batch);
-    assert_int_equal(scratch_floats, conv_winograd_forward_scratch_size(&d, wc->batch));
+    const size_t forward = conv_winograd_forward_scratch_size(&d, wc->batch);
+    const size_t filter = conv_winograd_filter_scratch_size(&d, wc->batch);
+    assert_int_equal(scratch_floats, forward > filter ? forward : filter);
     float *scratch = floats_filled(scratch_floats, NAN);
     assert_false(conv_winograd_backprop_input(dx, kernel, dy, &d, wc->batch, scratch));
     for (size_t i = 0; i < nx; ++i) assert_true(dx[i] == 7.0f);
@@ -387,6 +390,134 @@ static void test_input_gradient(void **state) {
         else
             check_input_gradient_declined(&cases[i]);
     }
+}
+
+/* dkernel = the sum over images, output pixels and taps of x * dy, in
+ * double. */
+static double *reference_dkernel(const float *x, const float *dy, const tdl_conv2d_desc *d, int batch) {
+    double *dk = calloc((size_t)9 * d->in_c * d->out_c, sizeof *dk);
+    assert_non_null(dk);
+    for (int b = 0; b < batch; ++b)
+        for (int oh = 0; oh < d->out_h; ++oh)
+            for (int ow = 0; ow < d->out_w; ++ow)
+                for (int kh = 0; kh < 3; ++kh)
+                    for (int kw = 0; kw < 3; ++kw) {
+                        const int ih = oh + kh - d->pad_top, iw = ow + kw - d->pad_left;
+                        if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
+                        const float *xp = x + (((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c;
+                        const float *g = dy + (((size_t)b * d->out_h + oh) * d->out_w + ow) * d->out_c;
+                        for (int c = 0; c < d->in_c; ++c)
+                            for (int f = 0; f < d->out_c; ++f)
+                                dk[(((size_t)kh * 3 + kw) * d->in_c + c) * d->out_c + f] += (double)xp[c] * g[f];
+                    }
+    return dk;
+}
+
+/* The kernel's gradient on one thread, in exactly the scratch it asks for
+ * (NaN, so that a read before a write shows): added to what dkernel holds,
+ * against the reference and the direct libxsmm kernel; nothing written
+ * past the scratch; the public entry takes it first. */
+static void check_filter_gradient(const wino_case *wc) {
+    enum { GUARD = 16 };
+    const tdl_conv2d_desc d = desc_of(wc, TDL_ACTIVATION_LINEAR);
+    const size_t nx = x_size(wc), ny = y_size(&d, wc->batch), nk = k_size(wc);
+    float *x = floats_of(nx, -1.0f, 1.0f), *dy = floats_of(ny, -1.0f, 1.0f);
+    float *before = floats_of(nk, -1.0f, 1.0f);
+    const size_t scratch_floats = conv_winograd_filter_scratch_size(&d, wc->batch);
+    assert_true(scratch_floats > 0);
+    assert_true(scratch_floats <= conv_winograd_scratch_size(&d, wc->batch));
+    const size_t workspace_floats = tdl_conv2d_workspace_size(&d, wc->batch);
+    assert_true(ny + scratch_floats <= workspace_floats);
+    float *scratch = floats_filled(scratch_floats + GUARD, NAN);
+    float *dk = malloc(nk * sizeof *dk);
+    assert_non_null(dk);
+    memcpy(dk, before, nk * sizeof *dk);
+    const int saved = tdl_get_num_threads();
+    tdl_set_num_threads(1);
+    assert_true(conv_winograd_backprop_filter(dk, x, dy, &d, wc->batch, scratch));
+    for (size_t i = scratch_floats; i < scratch_floats + GUARD; ++i) assert_true(isnan(scratch[i]));
+
+    double *want = reference_dkernel(x, dy, &d, wc->batch);
+    for (size_t i = 0; i < nk; ++i) assert_near(dk[i], before[i] + want[i], 1e-4, "dkernel", i);
+
+    float *direct = malloc(nk * sizeof *direct);
+    assert_non_null(direct);
+    memcpy(direct, before, nk * sizeof *direct);
+    float *workspace = floats_filled(workspace_floats, NAN);
+    assert_true(conv_xsmm_backprop_filter(direct, x, dy, &d, wc->batch, workspace));
+    for (size_t i = 0; i < nk; ++i) assert_near(dk[i], direct[i], 2e-5, "dkernel against direct", i);
+
+    memcpy(direct, before, nk * sizeof *direct);
+    tdl_conv2d_backprop_filter(direct, x, dy, &d, wc->batch, workspace);
+    assert_memory_equal(direct, dk, nk * sizeof *dk);
+    tdl_set_num_threads(saved);
+
+    free(workspace);
+    free(direct);
+    free(want);
+    free(dk);
+    free(scratch);
+    free(before);
+    free(dy);
+    free(x);
+}
+
+static void test_filter_gradient(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    for (size_t i = 0; i < COUNT(cases); ++i) check_filter_gradient(&cases[i]);
+}
+
+/* Several threads split the channels: 1 to 3 give the same bits, in the
+ * scratch asked for. Where a thread's share would be too small a GEMM (32
+ * channels and 32 filters on two threads), it declines, touching nothing,
+ * and the direct kernel takes the layer. */
+static void test_filter_gradient_threads(void **state) {
+    (void)state;
+    if (!tdl_xsmm_available()) skip();
+    enum { GUARD = 16 };
+    /* 2 * 16 * 384 tiles * 64 * 64 = 50 MFLOP: three threads' worth. */
+    const wino_case wc = {6, 16, 16, 64, 64, TDL_PADDING_SAME};
+    const tdl_conv2d_desc d = desc_of(&wc, TDL_ACTIVATION_LINEAR);
+    const size_t nx = x_size(&wc), ny = y_size(&d, wc.batch), nk = k_size(&wc);
+    float *x = floats_of(nx, -1.0f, 1.0f), *dy = floats_of(ny, -1.0f, 1.0f);
+    const size_t scratch_floats = conv_winograd_filter_scratch_size(&d, wc.batch);
+    float *scratch = floats_filled(scratch_floats + GUARD, NAN);
+    float *first = floats_filled(nk, 0.0f), *again = floats_filled(nk, 0.0f);
+    const int saved = tdl_get_num_threads();
+    tdl_set_num_threads(1);
+    assert_true(conv_winograd_backprop_filter(first, x, dy, &d, wc.batch, scratch));
+    for (int threads = 2; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t i = 0; i < scratch_floats; ++i) scratch[i] = NAN;
+        memset(again, 0, nk * sizeof *again);
+        assert_true(conv_winograd_backprop_filter(again, x, dy, &d, wc.batch, scratch));
+        assert_memory_equal(again, first, nk * sizeof *first);
+        for (size_t i = scratch_floats; i < scratch_floats + GUARD; ++i) assert_true(isnan(scratch[i]));
+    }
+
+    /* 2 * 16 * 1600 tiles * 32 * 32 = 52 MFLOP: two threads of 16 channels. */
+    const wino_case narrow = {64, 10, 10, 32, 32, TDL_PADDING_SAME};
+    const tdl_conv2d_desc n = desc_of(&narrow, TDL_ACTIVATION_LINEAR);
+    float *nxs = floats_of(x_size(&narrow), -1.0f, 1.0f), *ndy = floats_of(y_size(&n, narrow.batch), -1.0f, 1.0f);
+    float *ndk = floats_filled(k_size(&narrow), 7.0f);
+    float *nscratch = floats_filled(conv_winograd_filter_scratch_size(&n, narrow.batch), NAN);
+    tdl_set_num_threads(2);
+    assert_false(conv_winograd_backprop_filter(ndk, nxs, ndy, &n, narrow.batch, nscratch));
+    for (size_t i = 0; i < k_size(&narrow); ++i) assert_true(ndk[i] == 7.0f);
+    tdl_set_num_threads(1);
+    assert_true(conv_winograd_backprop_filter(ndk, nxs, ndy, &n, narrow.batch, nscratch));
+    tdl_set_num_threads(saved);
+
+    free(nscratch);
+    free(ndk);
+    free(ndy);
+    free(nxs);
+    free(again);
+    free(first);
+    free(scratch);
+    free(dy);
+    free(x);
 }
 
 /* What it leaves to the other paths: other kernel sizes, strides,
@@ -410,11 +541,14 @@ static void test_declines(void **state) {
         assert_int_equal(conv_winograd_scratch_size(&declined[i], 1), 0);
         assert_false(conv_winograd_forward(y, x, kernel, NULL, NULL, NULL, &declined[i], 1, scratch));
         assert_false(conv_winograd_backprop_input(y, kernel, x, &declined[i], 1, scratch));
+        assert_int_equal(conv_winograd_filter_scratch_size(&declined[i], 1), 0);
+        assert_false(conv_winograd_backprop_filter(kernel, x, y, &declined[i], 1, scratch));
     }
     const tdl_conv2d_desc suited = desc_3x3(8, 8, 64, 64, TDL_PADDING_SAME, TDL_ACTIVATION_RELU);
     tdl_set_kernel_path(TDL_KERNEL_PATH_BLAS);
     assert_false(conv_winograd_forward(y, x, kernel, NULL, NULL, NULL, &suited, 1, scratch));
     assert_false(conv_winograd_backprop_input(y, kernel, x, &suited, 1, scratch));
+    assert_false(conv_winograd_backprop_filter(kernel, x, y, &suited, 1, scratch));
     tdl_set_kernel_path(TDL_KERNEL_PATH_AUTO);
     for (size_t i = 0; i < 8 * 8 * 64; ++i) assert_true(y[i] == 7.0f);
     free(y);
@@ -430,6 +564,8 @@ int main(void) {
         cmocka_unit_test(test_same_bits_for_threads_and_batches),
         cmocka_unit_test(test_lone_block),
         cmocka_unit_test(test_input_gradient),
+        cmocka_unit_test(test_filter_gradient),
+        cmocka_unit_test(test_filter_gradient_threads),
         cmocka_unit_test(test_declines),
     };
     return cmocka_run_group_tests(tests, choose_automatic_path, restore_path);

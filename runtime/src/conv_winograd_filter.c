@@ -1,0 +1,392 @@
+/* The kernel's gradient of a 3x3 stride-1 layer as Winograd's F(2x2, 3x3),
+ * the layers whose forward conv_winograd.c runs (32+ channels and filters).
+ *
+ * The forward computes each 2x2 tile of outputs as Y = A^T M A, with
+ * M[e] = sum over channels of U[e] * V[e] at each of the 16 positions e,
+ * U = G g G^T the filter's transform and V = B^T d B the input patch's. Each
+ * output belongs to one tile, so the kernel's gradient is the chain rule
+ * through those three products: dM = A dY A^T for each tile's 2x2 of dy,
+ * dU[e] = the sum over tiles of dM[e] V[e]^T (16 GEMMs, F x tiles times
+ * tiles x C), and dg = G^T dU G. The GEMMs' multiply-adds are 16 / 36 of a
+ * direct kernel gradient's, as in the forward.
+ *
+ * The tiles run in blocks of up to `block_tiles` consecutive tiles of the
+ * batch (row-major in each image, images in order), which may span images:
+ * for each block, the input patches' V and dy's dM are transformed into a
+ * slot and the 16 GEMMs add the block's products into dU, which stays in
+ * L2 across the blocks. A block's size depends on the layer alone, so each
+ * sum runs over the same blocks in the same order whatever the thread
+ * count. Several threads split the input channels (whole chunks of 16): each
+ * transforms its channels of every patch, all of dy's tiles (the smaller
+ * transform), and computes its columns of dU and then of dg; the results do
+ * not depend on the thread count. They differ from a direct kernel gradient
+ * in the last bits of its float sums.
+ *
+ * Tiles whose patch leaves the input (padding) gather their channels into a
+ * zeroed copy; a tile's outputs past the output's edge (odd sizes) have a
+ * gradient of zero. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "conv_internal.h"
+#include "team.h"
+#include "tdl/runtime.h"
+#include "vector.h"
+#include "vector_state.h"
+#include "warm.h"
+
+#ifdef TDL_HAVE_LIBXSMM
+
+#include <libxsmm.h>
+
+#include "conv_winograd_patch.h"
+
+/* FILTER_BLOCK_BYTES: what a block's V and dM may fill of a core's L2 (dU
+ * takes 16 x C x F floats besides: 1 MB at 128 x 128).
+ * FILTER_MIN_TILES, FILTER_MAX_TILES: bounds of a block (the GEMMs' k).
+ * FILTER_SLOTS: the most threads one call uses, each with a slot.
+ * FILTER_PAD: floats (one cache line) between one position's matrix and the
+ * next, as conv_winograd.c's WINO_PLANE_PAD and for the same reason.
+ * FILTER_MIN_SHARE: see shares_pay. */
+enum { FILTER_MIN_TILES = 16, FILTER_MAX_TILES = 128, FILTER_SLOTS = 4, FILTER_PAD = 16, FILTER_MIN_SHARE = 1024 };
+#define FILTER_BLOCK_BYTES (512.0 * 1024.0)
+/* Below this much work per thread a call stays on fewer threads (as the
+ * forward's WINO_MIN_THREAD_FLOPS). */
+#define FILTER_MIN_THREAD_FLOPS 16.0e6
+
+/* Tiles, blocks and planes of one layer. */
+typedef struct filter_geometry {
+    int tiles_h, tiles_w;
+    size_t block_tiles;
+    size_t u_plane; /* floats from one position's F x C matrix of dU to the next */
+    size_t v_plane; /* one position's V of a block: C x block_tiles (a thread uses its channels' part) */
+    size_t m_plane; /* one position's dM of a block: F x block_tiles */
+    size_t slot;    /* V, dM and a border patch */
+} filter_geometry;
+
+static filter_geometry geometry_of(const tdl_conv2d_desc *d) {
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c;
+    filter_geometry g;
+    g.tiles_h = d->out_h / 2 + d->out_h % 2;
+    g.tiles_w = d->out_w / 2 + d->out_w % 2;
+    double fit = FILTER_BLOCK_BYTES / ((double)WINO_POSITIONS * (double)(c + f) * sizeof(float));
+    if (fit < FILTER_MIN_TILES) fit = FILTER_MIN_TILES;
+    if (fit > FILTER_MAX_TILES) fit = FILTER_MAX_TILES;
+    g.block_tiles = (size_t)fit;
+    g.u_plane = c * f + FILTER_PAD;
+    g.v_plane = c * g.block_tiles + FILTER_PAD;
+    g.m_plane = f * g.block_tiles + FILTER_PAD;
+    g.slot = WINO_POSITIONS * (g.v_plane + g.m_plane) + WINO_POSITIONS * c;
+    return g;
+}
+
+/* Whether every size below counts in size_t, and tile indices in int. */
+static bool sizes_fit(const tdl_conv2d_desc *d, int batch) {
+    const double c = d->in_c, f = d->out_c;
+    const double slot = WINO_POSITIONS * ((c + f) * FILTER_MAX_TILES + 2.0 * FILTER_PAD + c);
+    const double scratch = WINO_POSITIONS * (c * f + FILTER_PAD) + FILTER_SLOTS * slot;
+    const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0) * (double)batch;
+    return scratch < (double)SIZE_MAX / 8.0 && tiles < INT_MAX;
+}
+
+static bool filter_suits(const tdl_conv2d_desc *d, int batch) {
+    return batch > 0 && conv_winograd_suits(d) && sizes_fit(d, batch);
+}
+
+/* Threads that a call may use: the team's, when it can split, up to one per
+ * chunk of channels and FILTER_SLOTS. */
+static int most_threads(const tdl_conv2d_desc *d) {
+    const int chunks = (d->in_c + WINO_CHUNK - 1) / WINO_CHUNK;
+    const int most = chunks < FILTER_SLOTS ? chunks : FILTER_SLOTS;
+    return tdl_team_can_split() ? most : 1;
+}
+
+size_t conv_winograd_filter_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    if (!filter_suits(d, batch)) return 0;
+    const filter_geometry g = geometry_of(d);
+    return WINO_POSITIONS * g.u_plane + (size_t)most_threads(d) * g.slot;
+}
+
+/* ---- the transforms of the gradient ----------------------------------------- */
+
+/* dM[e][f] for filters [f0, f0 + n), n <= WINO_CHUNK, of one tile: dM = A dY
+ * A^T with A = [1 0; 1 1; 1 -1; 0 -1], dY the tile's 2x2 of dy (`pixel[p]`
+ * where pixel p starts, row-major in the tile; NULL past the output's
+ * edge, where the gradient is zero). m: the tile's column of position 0. */
+static inline __attribute__((always_inline)) void transform_gradient_chunk(float *restrict m, size_t plane,
+                                                                           const float *const pixel[4], size_t f0,
+                                                                           size_t n) {
+    float dy[4][WINO_CHUNK], t[4][2][WINO_CHUNK];
+    for (size_t p = 0; p < 4; ++p)
+        for (size_t i = 0; i < n; ++i) dy[p][i] = pixel[p] != NULL ? pixel[p][f0 + i] : 0.0f;
+    for (size_t q = 0; q < 2; ++q) {
+        for (size_t i = 0; i < n; ++i) {
+            const float top = dy[q][i], bottom = dy[2 + q][i];
+            t[0][q][i] = top;
+            t[1][q][i] = top + bottom;
+            t[2][q][i] = top - bottom;
+            t[3][q][i] = -bottom;
+        }
+    }
+    for (size_t r = 0; r < 4; ++r) {
+        float *out = m + r * 4 * plane + f0;
+        for (size_t i = 0; i < n; ++i) {
+            const float left = t[r][0][i], right = t[r][1][i];
+            out[i] = left;
+            out[plane + i] = left + right;
+            out[2 * plane + i] = left - right;
+            out[3 * plane + i] = -right;
+        }
+    }
+}
+
+/* transform_gradient_chunk for a whole chunk, on GCC's vector type. */
+static inline __attribute__((always_inline)) void transform_gradient_vector(float *restrict m, size_t plane,
+                                                                            const float *const pixel[4], size_t f0) {
+    const tdl_vector16 zero = {0.0f};
+    tdl_vector16 dy[4], t[4][2];
+    for (size_t p = 0; p < 4; ++p) {
+        dy[p] = zero;
+        if (pixel[p] != NULL) TDL_VECTOR16_LOAD(dy[p], pixel[p] + f0);
+    }
+    for (size_t q = 0; q < 2; ++q) {
+        t[0][q] = dy[q];
+        t[1][q] = dy[q] + dy[2 + q];
+        t[2][q] = dy[q] - dy[2 + q];
+        t[3][q] = -dy[2 + q];
+    }
+    for (size_t r = 0; r < 4; ++r) {
+        float *out = m + r * 4 * plane + f0;
+        const tdl_vector16 m0 = t[r][0], m1 = t[r][0] + t[r][1], m2 = t[r][0] - t[r][1], m3 = -t[r][1];
+        TDL_VECTOR16_STORE(out, m0);
+        TDL_VECTOR16_STORE(out + plane, m1);
+        TDL_VECTOR16_STORE(out + 2 * plane, m2);
+        TDL_VECTOR16_STORE(out + 3 * plane, m3);
+    }
+}
+
+/* dkernel's taps for filters [f0, f0 + n), n <= WINO_CHUNK, of one input
+ * channel (+=): dg = G^T dU G with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
+ * 0 0 1]. du: position 0's row of the channel at filter f0, positions
+ * `plane` floats apart; out: tap 0's row of the channel at filter f0, taps
+ * `tap_stride` floats apart. */
+static inline __attribute__((always_inline)) void transform_taps_chunk(float *restrict out, size_t tap_stride,
+                                                                       const float *restrict du, size_t plane,
+                                                                       size_t n) {
+    float s[WINO_POSITIONS][WINO_CHUNK], t[3][4][WINO_CHUNK];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        for (size_t i = 0; i < n; ++i) s[e][i] = du[e * plane + i];
+    for (size_t col = 0; col < 4; ++col) {
+        for (size_t i = 0; i < n; ++i) {
+            const float s0 = s[col][i], s1 = s[4 + col][i], s2 = s[8 + col][i], s3 = s[12 + col][i];
+            t[0][col][i] = s0 + 0.5f * (s1 + s2);
+            t[1][col][i] = 0.5f * (s1 - s2);
+            t[2][col][i] = 0.5f * (s1 + s2) + s3;
+        }
+    }
+    for (size_t row = 0; row < 3; ++row) {
+        float *taps = out + row * 3 * tap_stride;
+        for (size_t i = 0; i < n; ++i) {
+            const float t0 = t[row][0][i], t1 = t[row][1][i], t2 = t[row][2][i], t3 = t[row][3][i];
+            taps[i] += t0 + 0.5f * (t1 + t2);
+            taps[tap_stride + i] += 0.5f * (t1 - t2);
+            taps[2 * tap_stride + i] += 0.5f * (t1 + t2) + t3;
+        }
+    }
+}
+
+/* transform_taps_chunk for a whole chunk, on GCC's vector type. */
+static inline __attribute__((always_inline)) void transform_taps_vector(float *restrict out, size_t tap_stride,
+                                                                        const float *restrict du, size_t plane) {
+    tdl_vector16 s[WINO_POSITIONS], t[3][4];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(s[e], du + e * plane);
+    for (size_t col = 0; col < 4; ++col) {
+        const tdl_vector16 s0 = s[col], s1 = s[4 + col], s2 = s[8 + col], s3 = s[12 + col];
+        t[0][col] = s0 + 0.5f * (s1 + s2);
+        t[1][col] = 0.5f * (s1 - s2);
+        t[2][col] = 0.5f * (s1 + s2) + s3;
+    }
+    for (size_t row = 0; row < 3; ++row) {
+        float *taps = out + row * 3 * tap_stride;
+        const tdl_vector16 g0 = t[row][0] + 0.5f * (t[row][1] + t[row][2]), g1 = 0.5f * (t[row][1] - t[row][2]),
+                           g2 = 0.5f * (t[row][1] + t[row][2]) + t[row][3];
+        tdl_vector16 have;
+        TDL_VECTOR16_LOAD(have, taps);
+        have += g0;
+        TDL_VECTOR16_STORE(taps, have);
+        TDL_VECTOR16_LOAD(have, taps + tap_stride);
+        have += g1;
+        TDL_VECTOR16_STORE(taps + tap_stride, have);
+        TDL_VECTOR16_LOAD(have, taps + 2 * tap_stride);
+        have += g2;
+        TDL_VECTOR16_STORE(taps + 2 * tap_stride, have);
+    }
+}
+
+/* Channels [0, channels) of one patch into V's column v (x: where the
+ * patch's first channel of interest lies for pixel 0, patch[e] from there). */
+TDL_VECTOR_CLONES static void transform_patch_channels(float *restrict v, size_t plane, const float *restrict x,
+                                                       const size_t patch[WINO_POSITIONS], size_t channels) {
+    size_t c0 = 0;
+    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK) transform_patch_vector(v, plane, x, patch, c0);
+    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
+}
+
+TDL_VECTOR_CLONES static void transform_gradient(float *restrict m, size_t plane, const float *const pixel[4],
+                                                 size_t filters) {
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK) transform_gradient_vector(m, plane, pixel, f0);
+    if (f0 < filters) transform_gradient_chunk(m, plane, pixel, f0, filters - f0);
+}
+
+/* Every filter of one channel's taps (+=) from its column of dU. */
+TDL_VECTOR_CLONES static void transform_taps(float *restrict out, size_t tap_stride, const float *restrict du,
+                                             size_t plane, size_t filters) {
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK) transform_taps_vector(out + f0, tap_stride, du + f0, plane);
+    if (f0 < filters) transform_taps_chunk(out + f0, tap_stride, du + f0, plane, filters - f0);
+}
+
+/* ---- one call --------------------------------------------------------------- */
+
+typedef struct filter_job {
+    const tdl_conv2d_desc *d;
+    filter_geometry g;
+    size_t tiles; /* of the batch */
+    float *dkernel, *du, *slots;
+    const float *x, *dy;
+} filter_job;
+
+/* V's column `column` for input channels [c_begin, c_end) of tile `tile`
+ * of image x_image. */
+static void transform_input_tile(const filter_job *j, float *v, float *patch_copy, const float *x_image,
+                                 size_t tile, size_t column, size_t c_begin, size_t c_end) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t c = (size_t)d->in_c, n = c_end - c_begin, plane = n * j->g.block_tiles + FILTER_PAD;
+    const int row0 = (int)(tile / (size_t)j->g.tiles_w) * 2 - d->pad_top;
+    const int col0 = (int)(tile % (size_t)j->g.tiles_w) * 2 - d->pad_left;
+    size_t patch[WINO_POSITIONS];
+    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0, c_begin, n);
+    transform_patch_channels(v + column * n, plane, source, patch, n);
+}
+
+/* dM's column `column` for tile `tile` of image dy_image. */
+static void transform_gradient_tile(const filter_job *j, float *m, const float *dy_image, size_t tile,
+                                    size_t column) {
+    const tdl_conv2d_desc *d = j->d;
+    const size_t f = (size_t)d->out_c;
+    const int oh = (int)(tile / (size_t)j->g.tiles_w) * 2, ow = (int)(tile % (size_t)j->g.tiles_w) * 2;
+    const float *pixel[4];
+    for (int p = 0; p < 4; ++p) {
+        const int r = oh + p / 2, q = ow + p % 2;
+        pixel[p] = r < d->out_h && q < d->out_w ? dy_image + ((size_t)r * (size_t)d->out_w + (size_t)q) * f : NULL;
+    }
+    transform_gradient(m + column * f, j->g.m_plane, pixel, f);
+}
+
+/* Column-major dU(F x n, ld F) += dM(F x k, ld F) * V(n x k, ld n)^T. */
+static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int n, int k) {
+    const libxsmm_blasint m = d->out_c, nn = n, kk = k, lda = d->out_c, ldb = n, ldc = d->out_c;
+    const float alpha = 1.0f, beta = 1.0f;
+    const int flags = LIBXSMM_GEMM_FLAGS('N', 'T'), prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+    return libxsmm_smmdispatch(m, nn, kk, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+}
+
+/* Thread t's channels: whole chunks of WINO_CHUNK, so that no two threads
+ * write one cache line of dU where F is a multiple of 16. */
+static void channels_of(const tdl_conv2d_desc *d, int t, int threads, size_t *begin, size_t *end) {
+    const size_t chunks = ((size_t)d->in_c + WINO_CHUNK - 1) / WINO_CHUNK;
+    tdl_team_share(chunks, t, threads, begin, end);
+    *begin *= WINO_CHUNK;
+    *end = *end * WINO_CHUNK < (size_t)d->in_c ? *end * WINO_CHUNK : (size_t)d->in_c;
+}
+
+static void filter_share(void *context, int t, int threads) {
+    const filter_job *j = context;
+    const tdl_conv2d_desc *d = j->d;
+    size_t c_begin, c_end;
+    channels_of(d, t, threads, &c_begin, &c_end);
+    if (c_begin >= c_end) return;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, n = c_end - c_begin;
+    const size_t per_image = (size_t)j->g.tiles_h * (size_t)j->g.tiles_w, block = j->g.block_tiles;
+    const size_t v_plane = n * block + FILTER_PAD;
+    float *v = j->slots + (size_t)t * j->g.slot, *m = v + WINO_POSITIONS * j->g.v_plane;
+    float *patch_copy = m + WINO_POSITIONS * j->g.m_plane;
+    const size_t x_image = (size_t)d->in_h * (size_t)d->in_w * c;
+    const size_t dy_image = (size_t)d->out_h * (size_t)d->out_w * f;
+    float *du = j->du + c_begin * f;
+    for (size_t e = 0; e < WINO_POSITIONS; ++e) memset(du + e * j->g.u_plane, 0, n * f * sizeof *du);
+    const libxsmm_smmfunction full = dispatch(d, (int)n, (int)block);
+    const size_t last = j->tiles % block;
+    const libxsmm_smmfunction ragged = last != 0 ? dispatch(d, (int)n, (int)last) : full;
+    if (full == NULL || ragged == NULL) return; /* made before the call (conv_winograd_backprop_filter) */
+    for (size_t first = 0; first < j->tiles; first += block) {
+        const size_t tiles = j->tiles - first < block ? j->tiles - first : block;
+        for (size_t column = 0; column < tiles; ++column) {
+            const size_t image = (first + column) / per_image, tile = (first + column) % per_image;
+            transform_input_tile(j, v, patch_copy, j->x + image * x_image, tile, column, c_begin, c_end);
+            transform_gradient_tile(j, m, j->dy + image * dy_image, tile, column);
+        }
+        const libxsmm_smmfunction gemm = tiles == block ? full : ragged;
+        for (size_t e = 0; e < WINO_POSITIONS; ++e) gemm(m + e * j->g.m_plane, v + e * v_plane, du + e * j->g.u_plane);
+        tdl_vector_state_clean();
+    }
+    const size_t tap_stride = c * f;
+    for (size_t ch = c_begin; ch < c_end; ++ch)
+        transform_taps(j->dkernel + ch * f, tap_stride, j->du + ch * f, j->g.u_plane, f);
+}
+
+/* Whether each of `threads` threads has GEMMs large enough to run near
+ * the peak: FILTER_MIN_SHARE of its channels times the filters. A layer of
+ * 32 channels and 32 filters on two threads (16 channels each) ran at 52%
+ * of the two-thread peak against the direct kernel's 70% (bench/kernels,
+ * batch 32, an Intel Xeon), and is left to it; 32 -> 64 there ran at 64%
+ * against 61%. */
+static bool shares_pay(const tdl_conv2d_desc *d, int threads) {
+    size_t begin, end;
+    channels_of(d, threads - 1, threads, &begin, &end);
+    return (end - begin) * (size_t)d->out_c >= FILTER_MIN_SHARE;
+}
+
+bool conv_winograd_backprop_filter(float *dkernel, const float *x, const float *dy, const tdl_conv2d_desc *d,
+                                   int batch, float *scratch) {
+    if (!filter_suits(d, batch) || tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !tdl_xsmm_available())
+        return false;
+    filter_job j = {.d = d, .g = geometry_of(d), .dkernel = dkernel, .x = x, .dy = dy};
+    j.tiles = (size_t)batch * (size_t)j.g.tiles_h * (size_t)j.g.tiles_w;
+    j.du = scratch;
+    j.slots = scratch + WINO_POSITIONS * j.g.u_plane;
+    const double flops = 2.0 * WINO_POSITIONS * (double)j.tiles * (double)d->in_c * (double)d->out_c;
+    int threads = tdl_team_threads_for(flops, FILTER_MIN_THREAD_FLOPS);
+    if (threads > most_threads(d)) threads = most_threads(d);
+    if (threads > 1 && !shares_pay(d, threads)) return false;
+    /* The GEMMs of every share, made here so that no thread finds libxsmm
+     * declining halfway (libxsmm keeps them; each share asks again). */
+    for (int t = 0; t < threads; ++t) {
+        size_t begin, end;
+        channels_of(d, t, threads, &begin, &end);
+        const size_t n = end - begin, last = j.tiles % j.g.block_tiles;
+        if (n > 0 && (dispatch(d, (int)n, (int)j.g.block_tiles) == NULL ||
+                      (last != 0 && dispatch(d, (int)n, (int)last) == NULL)))
+            return false;
+    }
+    tdl_team_run(threads, filter_share, &j);
+    return true;
+}
+
+#else /* !TDL_HAVE_LIBXSMM: the other paths take every layer. */
+
+size_t conv_winograd_filter_scratch_size(const tdl_conv2d_desc *d, int batch) {
+    (void)d, (void)batch;
+    return 0;
+}
+
+bool conv_winograd_backprop_filter(float *dkernel, const float *x, const float *dy, const tdl_conv2d_desc *d,
+                                   int batch, float *scratch) {
+    (void)dkernel, (void)x, (void)dy, (void)d, (void)batch, (void)scratch;
+    return false;
+}
+
+#endif

@@ -1,0 +1,102 @@
+/* Internal to libtdlrt: the input transform of Winograd's F(2x2, 3x3),
+ * which the forward and input gradient (conv_winograd.c) and the kernel's
+ * gradient (conv_winograd_filter.c) share: V = B^T d B for a 4x4 patch,
+ * WINO_CHUNK channels at a time, vectorised along the channels (NHWC keeps a
+ * pixel's channels contiguous), and where a patch's pixels are.
+ *
+ * WINO_POSITIONS: the 4x4 transformed positions, one GEMM each.
+ * WINO_CHUNK: channels moved through a transform at once (one AVX-512
+ * register; the locals of a chunk are what the vectoriser works on). */
+#ifndef TDL_CONV_WINOGRAD_PATCH_H
+#define TDL_CONV_WINOGRAD_PATCH_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "vector.h"
+
+enum { WINO_POSITIONS = 16, WINO_CHUNK = 16 };
+
+/* V[e][tile][c] for channels [c0, c0 + n) of one patch: V = B^T d B with
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. patch[e] is where
+ * the channels of patch pixel e start (inside `x`); v the tile's row of
+ * position 0, positions `plane` floats apart. */
+static inline __attribute__((always_inline)) void transform_patch_chunk(float *restrict v, size_t plane, const float *restrict x,
+                                                    const size_t patch[WINO_POSITIONS], size_t c0, size_t n) {
+    float d[WINO_POSITIONS][WINO_CHUNK], t[4][4][WINO_CHUNK];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e)
+        for (size_t i = 0; i < n; ++i) d[e][i] = x[patch[e] + c0 + i];
+    for (size_t col = 0; col < 4; ++col) {
+        for (size_t i = 0; i < n; ++i) {
+            const float d0 = d[col][i], d1 = d[4 + col][i], d2 = d[8 + col][i], d3 = d[12 + col][i];
+            t[0][col][i] = d0 - d2;
+            t[1][col][i] = d1 + d2;
+            t[2][col][i] = d2 - d1;
+            t[3][col][i] = d1 - d3;
+        }
+    }
+    for (size_t row = 0; row < 4; ++row) {
+        float *out = v + row * 4 * plane + c0;
+        for (size_t i = 0; i < n; ++i) {
+            const float t0 = t[row][0][i], t1 = t[row][1][i], t2 = t[row][2][i], t3 = t[row][3][i];
+            out[i] = t0 - t2;
+            out[plane + i] = t1 + t2;
+            out[2 * plane + i] = t2 - t1;
+            out[3 * plane + i] = t1 - t3;
+        }
+    }
+}
+
+/* transform_patch_chunk for a whole chunk (n = WINO_CHUNK), on GCC's
+ * vector type (conv_winograd.c says why). */
+static inline __attribute__((always_inline)) void transform_patch_vector(float *restrict v, size_t plane,
+                                                                         const float *restrict x,
+                                                                         const size_t patch[WINO_POSITIONS],
+                                                                         size_t c0) {
+    tdl_vector16 d[WINO_POSITIONS], t[4][4];
+    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(d[e], x + patch[e] + c0);
+    for (size_t col = 0; col < 4; ++col) {
+        t[0][col] = d[col] - d[8 + col];
+        t[1][col] = d[4 + col] + d[8 + col];
+        t[2][col] = d[8 + col] - d[4 + col];
+        t[3][col] = d[4 + col] - d[12 + col];
+    }
+    for (size_t row = 0; row < 4; ++row) {
+        float *out = v + row * 4 * plane + c0;
+        const tdl_vector16 v0 = t[row][0] - t[row][2], v1 = t[row][1] + t[row][2], v2 = t[row][2] - t[row][1],
+                          v3 = t[row][1] - t[row][3];
+        TDL_VECTOR16_STORE(out, v0);
+        TDL_VECTOR16_STORE(out + plane, v1);
+        TDL_VECTOR16_STORE(out + 2 * plane, v2);
+        TDL_VECTOR16_STORE(out + 3 * plane, v3);
+    }
+}
+
+/* Where the 16 pixels of the 4x4 patch whose top left is (row0, col0)
+ * (padding counted: negative at a top or left border) keep channels
+ * [c_begin, c_begin + n) of image x_image (HWC, `channels` a pixel):
+ * patch[e] from the returned pointer. A patch inside the input is read in
+ * place; one that leaves it is gathered into patch_copy (16 x n floats),
+ * zeros outside. */
+static inline const float *winograd_patch(size_t patch[WINO_POSITIONS], float *patch_copy, const float *x_image,
+                                          int in_h, int in_w, size_t channels, int row0, int col0, size_t c_begin,
+                                          size_t n) {
+    const float *source = x_image + c_begin;
+    if (row0 >= 0 && col0 >= 0 && row0 + 4 <= in_h && col0 + 4 <= in_w) {
+        for (int e = 0; e < WINO_POSITIONS; ++e)
+            patch[e] = ((size_t)(row0 + e / 4) * (size_t)in_w + (size_t)(col0 + e % 4)) * channels;
+        return source;
+    }
+    for (int e = 0; e < WINO_POSITIONS; ++e) {
+        const int r = row0 + e / 4, q = col0 + e % 4;
+        float *to = patch_copy + (size_t)e * n;
+        if (r < 0 || q < 0 || r >= in_h || q >= in_w)
+            memset(to, 0, n * sizeof *to);
+        else
+            memcpy(to, source + ((size_t)r * (size_t)in_w + (size_t)q) * channels, n * sizeof *to);
+        patch[e] = (size_t)e * n;
+    }
+    return patch_copy;
+}
+
+#endif /* TDL_CONV_WINOGRAD_PATCH_H */
