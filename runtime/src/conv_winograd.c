@@ -465,7 +465,7 @@ static void transform_input_tile(const wino_job *j, float *v, float *patch_copy,
     const size_t c = (size_t)d->in_c;
     const int row0 = (tile / j->g.tiles_w) * 2 - d->pad_top, col0 = (tile % j->g.tiles_w) * 2 - d->pad_left;
     size_t patch[WINO_POSITIONS];
-    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0, 0, c);
+    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0);
     transform_patch(v + (size_t)column * c, j->g.v_plane, source, patch, c);
 }
 

@@ -14,13 +14,16 @@
  * batch (row-major in each image, images in order), which may span images:
  * for each block, the input patches' V and dy's dM are transformed into a
  * slot and the 16 GEMMs add the block's products into dU, which stays in
- * L2 across the blocks. A block's size depends on the layer alone, so each
- * sum runs over the same blocks in the same order whatever the thread
- * count. Several threads split the input channels (whole chunks of 16): each
- * transforms its channels of every patch, all of dy's tiles (the smaller
- * transform), and computes its columns of dU and then of dg; the results do
- * not depend on the thread count. They differ from a direct kernel gradient
- * in the last bits of its float sums.
+ * L2 across the blocks. Several threads take contiguous shares of the
+ * blocks, each into a dU of its own; the dUs are then added in thread order
+ * and transformed, the team splitting the channels. So a thread count
+ * always gives the same bits, and another count may differ in the last
+ * bits (as the direct kernel's per-thread partials do). Splitting the
+ * channels instead kept the bits for every count, but each thread then
+ * transformed all of dy for GEMMs of a fraction of the channels:
+ * mnist_convnet's 13x13x32 -> 64 layer at batch 32 ran at 198 GFLOP/s on
+ * two threads, against 265 on the direct kernel. The gradient differs from
+ * a direct kernel gradient in the last bits of its float sums.
  *
  * Tiles whose patch leaves the input (padding) gather their channels into a
  * zeroed copy; a tile's outputs past the output's edge (odd sizes) have a
@@ -46,11 +49,12 @@
 /* FILTER_BLOCK_BYTES: what a block's V and dM may fill of a core's L2 (dU
  * takes 16 x C x F floats besides: 1 MB at 128 x 128).
  * FILTER_MIN_TILES, FILTER_MAX_TILES: bounds of a block (the GEMMs' k).
- * FILTER_SLOTS: the most threads one call uses, each with a slot.
+ * FILTER_SLOTS: the most threads one call uses, each with a slot and a dU
+ * of its own (two: 2 MB of dU at 128 x 128, which keeps vgg_small's
+ * workspace as it was).
  * FILTER_PAD: floats (one cache line) between one position's matrix and the
- * next, as conv_winograd.c's WINO_PLANE_PAD and for the same reason.
- * FILTER_MIN_SHARE: see shares_pay. */
-enum { FILTER_MIN_TILES = 16, FILTER_MAX_TILES = 128, FILTER_SLOTS = 4, FILTER_PAD = 16, FILTER_MIN_SHARE = 1024 };
+ * next, as conv_winograd.c's WINO_PLANE_PAD and for the same reason. */
+enum { FILTER_MIN_TILES = 16, FILTER_MAX_TILES = 128, FILTER_SLOTS = 2, FILTER_PAD = 16 };
 #define FILTER_BLOCK_BYTES (512.0 * 1024.0)
 /* Below this much work per thread a call stays on fewer threads (as the
  * forward's WINO_MIN_THREAD_FLOPS). */
@@ -61,7 +65,7 @@ typedef struct filter_geometry {
     int tiles_h, tiles_w;
     size_t block_tiles;
     size_t u_plane; /* floats from one position's F x C matrix of dU to the next */
-    size_t v_plane; /* one position's V of a block: C x block_tiles (a thread uses its channels' part) */
+    size_t v_plane; /* one position's V of a block: C x block_tiles */
     size_t m_plane; /* one position's dM of a block: F x block_tiles */
     size_t slot;    /* V, dM and a border patch */
 } filter_geometry;
@@ -86,7 +90,7 @@ static filter_geometry geometry_of(const tdl_conv2d_desc *d) {
 static bool sizes_fit(const tdl_conv2d_desc *d, int batch) {
     const double c = d->in_c, f = d->out_c;
     const double slot = WINO_POSITIONS * ((c + f) * FILTER_MAX_TILES + 2.0 * FILTER_PAD + c);
-    const double scratch = WINO_POSITIONS * (c * f + FILTER_PAD) + FILTER_SLOTS * slot;
+    const double scratch = FILTER_SLOTS * (WINO_POSITIONS * (c * f + FILTER_PAD) + slot);
     const double tiles = ((double)d->out_h / 2.0 + 1.0) * ((double)d->out_w / 2.0 + 1.0) * (double)batch;
     return scratch < (double)SIZE_MAX / 8.0 && tiles < INT_MAX;
 }
@@ -95,18 +99,13 @@ static bool filter_suits(const tdl_conv2d_desc *d, int batch) {
     return batch > 0 && conv_winograd_suits(d) && sizes_fit(d, batch);
 }
 
-/* Threads that a call may use: the team's, when it can split, up to one per
- * chunk of channels and FILTER_SLOTS. */
-static int most_threads(const tdl_conv2d_desc *d) {
-    const int chunks = (d->in_c + WINO_CHUNK - 1) / WINO_CHUNK;
-    const int most = chunks < FILTER_SLOTS ? chunks : FILTER_SLOTS;
-    return tdl_team_can_split() ? most : 1;
-}
+/* Threads that a call may use: FILTER_SLOTS where the team can split. */
+static int most_threads(void) { return tdl_team_can_split() ? FILTER_SLOTS : 1; }
 
 size_t conv_winograd_filter_scratch_size(const tdl_conv2d_desc *d, int batch) {
     if (!filter_suits(d, batch)) return 0;
     const filter_geometry g = geometry_of(d);
-    return WINO_POSITIONS * g.u_plane + (size_t)most_threads(d) * g.slot;
+    return (size_t)most_threads() * (WINO_POSITIONS * g.u_plane + g.slot);
 }
 
 /* ---- the transforms of the gradient ----------------------------------------- */
@@ -225,8 +224,8 @@ static inline __attribute__((always_inline)) void transform_taps_vector(float *r
     }
 }
 
-/* Channels [0, channels) of one patch into V's column v (x: where the
- * patch's first channel of interest lies for pixel 0, patch[e] from there). */
+/* Every channel of one patch into V's column v (patch[e]: where pixel e's
+ * channels start in x). */
 TDL_VECTOR_CLONES static void transform_patch_channels(float *restrict v, size_t plane, const float *restrict x,
                                                        const size_t patch[WINO_POSITIONS], size_t channels) {
     size_t c0 = 0;
@@ -255,21 +254,22 @@ typedef struct filter_job {
     const tdl_conv2d_desc *d;
     filter_geometry g;
     size_t tiles; /* of the batch */
-    float *dkernel, *du, *slots;
+    int threads;
+    libxsmm_smmfunction full, ragged; /* the GEMMs of a full block and of the last */
+    float *dkernel, *du, *slots;      /* du: a dU for each thread */
     const float *x, *dy;
 } filter_job;
 
-/* V's column `column` for input channels [c_begin, c_end) of tile `tile`
- * of image x_image. */
+/* V's column `column` for tile `tile` of image x_image. */
 static void transform_input_tile(const filter_job *j, float *v, float *patch_copy, const float *x_image,
-                                 size_t tile, size_t column, size_t c_begin, size_t c_end) {
+                                 size_t tile, size_t column) {
     const tdl_conv2d_desc *d = j->d;
-    const size_t c = (size_t)d->in_c, n = c_end - c_begin, plane = n * j->g.block_tiles + FILTER_PAD;
+    const size_t c = (size_t)d->in_c;
     const int row0 = (int)(tile / (size_t)j->g.tiles_w) * 2 - d->pad_top;
     const int col0 = (int)(tile % (size_t)j->g.tiles_w) * 2 - d->pad_left;
     size_t patch[WINO_POSITIONS];
-    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0, c_begin, n);
-    transform_patch_channels(v + column * n, plane, source, patch, n);
+    const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0);
+    transform_patch_channels(v + column * c, j->g.v_plane, source, patch, c);
 }
 
 /* dM's column `column` for tile `tile` of image dy_image. */
@@ -286,68 +286,56 @@ static void transform_gradient_tile(const filter_job *j, float *m, const float *
     transform_gradient(m + column * f, j->g.m_plane, pixel, f);
 }
 
-/* Column-major dU(F x n, ld F) += dM(F x k, ld F) * V(n x k, ld n)^T. */
-static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int n, int k) {
-    const libxsmm_blasint m = d->out_c, nn = n, kk = k, lda = d->out_c, ldb = n, ldc = d->out_c;
+/* Column-major dU(F x C, ld F) += dM(F x k, ld F) * V(C x k, ld C)^T. */
+static libxsmm_smmfunction dispatch(const tdl_conv2d_desc *d, int k) {
+    const libxsmm_blasint m = d->out_c, n = d->in_c, kk = k, lda = d->out_c, ldb = d->in_c, ldc = d->out_c;
     const float alpha = 1.0f, beta = 1.0f;
     const int flags = LIBXSMM_GEMM_FLAGS('N', 'T'), prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
-    return libxsmm_smmdispatch(m, nn, kk, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+    return libxsmm_smmdispatch(m, n, kk, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
 }
 
-/* Thread t's channels: whole chunks of WINO_CHUNK, so that no two threads
- * write one cache line of dU where F is a multiple of 16. */
-static void channels_of(const tdl_conv2d_desc *d, int t, int threads, size_t *begin, size_t *end) {
-    const size_t chunks = ((size_t)d->in_c + WINO_CHUNK - 1) / WINO_CHUNK;
-    tdl_team_share(chunks, t, threads, begin, end);
-    *begin *= WINO_CHUNK;
-    *end = *end * WINO_CHUNK < (size_t)d->in_c ? *end * WINO_CHUNK : (size_t)d->in_c;
-}
-
+/* Thread t's blocks, [first, last) of the batch's: fixed by the count of
+ * blocks and threads alone. Each thread sums its blocks' products into a dU
+ * of its own, over every channel and filter. */
 static void filter_share(void *context, int t, int threads) {
     const filter_job *j = context;
     const tdl_conv2d_desc *d = j->d;
-    size_t c_begin, c_end;
-    channels_of(d, t, threads, &c_begin, &c_end);
-    if (c_begin >= c_end) return;
-    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, n = c_end - c_begin;
-    const size_t per_image = (size_t)j->g.tiles_h * (size_t)j->g.tiles_w, block = j->g.block_tiles;
-    const size_t v_plane = n * block + FILTER_PAD;
+    const size_t c = (size_t)d->in_c, f = (size_t)d->out_c, block = j->g.block_tiles;
+    const size_t per_image = (size_t)j->g.tiles_h * (size_t)j->g.tiles_w;
+    size_t first, last;
+    tdl_team_share((j->tiles + block - 1) / block, t, threads, &first, &last);
     float *v = j->slots + (size_t)t * j->g.slot, *m = v + WINO_POSITIONS * j->g.v_plane;
     float *patch_copy = m + WINO_POSITIONS * j->g.m_plane;
+    float *du = j->du + (size_t)t * WINO_POSITIONS * j->g.u_plane;
     const size_t x_image = (size_t)d->in_h * (size_t)d->in_w * c;
     const size_t dy_image = (size_t)d->out_h * (size_t)d->out_w * f;
-    float *du = j->du + c_begin * f;
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) memset(du + e * j->g.u_plane, 0, n * f * sizeof *du);
-    const libxsmm_smmfunction full = dispatch(d, (int)n, (int)block);
-    const size_t last = j->tiles % block;
-    const libxsmm_smmfunction ragged = last != 0 ? dispatch(d, (int)n, (int)last) : full;
-    if (full == NULL || ragged == NULL) return; /* made before the call (conv_winograd_backprop_filter) */
-    for (size_t first = 0; first < j->tiles; first += block) {
-        const size_t tiles = j->tiles - first < block ? j->tiles - first : block;
+    memset(du, 0, WINO_POSITIONS * j->g.u_plane * sizeof *du);
+    for (size_t b = first; b < last; ++b) {
+        const size_t start = b * block, tiles = j->tiles - start < block ? j->tiles - start : block;
         for (size_t column = 0; column < tiles; ++column) {
-            const size_t image = (first + column) / per_image, tile = (first + column) % per_image;
-            transform_input_tile(j, v, patch_copy, j->x + image * x_image, tile, column, c_begin, c_end);
+            const size_t image = (start + column) / per_image, tile = (start + column) % per_image;
+            transform_input_tile(j, v, patch_copy, j->x + image * x_image, tile, column);
             transform_gradient_tile(j, m, j->dy + image * dy_image, tile, column);
         }
-        const libxsmm_smmfunction gemm = tiles == block ? full : ragged;
-        for (size_t e = 0; e < WINO_POSITIONS; ++e) gemm(m + e * j->g.m_plane, v + e * v_plane, du + e * j->g.u_plane);
+        const libxsmm_smmfunction gemm = tiles == block ? j->full : j->ragged;
+        for (size_t e = 0; e < WINO_POSITIONS; ++e)
+            gemm(m + e * j->g.m_plane, v + e * j->g.v_plane, du + e * j->g.u_plane);
         tdl_vector_state_clean();
     }
-    const size_t tap_stride = c * f;
-    for (size_t ch = c_begin; ch < c_end; ++ch)
-        transform_taps(j->dkernel + ch * f, tap_stride, j->du + ch * f, j->g.u_plane, f);
 }
 
-/* Whether each of `threads` threads has GEMMs large enough to run near
- * the peak: FILTER_MIN_SHARE of its channels times the filters. A layer of
- * 32 channels and 32 filters on two threads (16 channels each) ran at 52%
- * of the two-thread peak against the direct kernel's 70% (bench/kernels,
- * batch 32, an Intel Xeon), and is left to it; 32 -> 64 there ran at 64%
- * against 61%. */
-static bool shares_pay(const tdl_conv2d_desc *d, int threads) {
-    size_t begin, end;
-    channels_of(d, threads - 1, threads, &begin, &end);
-    return (end - begin) * (size_t)d->out_c >= FILTER_MIN_SHARE;
+/* Channels [begin, end) of dkernel (+=): the threads' dU added into the
+ * first's in thread order, then transformed into the taps. */
+static void taps_items(void *context, size_t begin, size_t end) {
+    const filter_job *j = context;
+    const size_t c = (size_t)j->d->in_c, f = (size_t)j->d->out_c, partial = WINO_POSITIONS * j->g.u_plane;
+    for (size_t ch = begin; ch < end; ++ch) {
+        float *du = j->du + ch * f;
+        for (int t = 1; t < j->threads; ++t)
+            for (size_t e = 0; e < WINO_POSITIONS; ++e)
+                tdl_accumulate(du + e * j->g.u_plane, du + (size_t)t * partial + e * j->g.u_plane, f);
+        transform_taps(j->dkernel + ch * f, c * f, du, j->g.u_plane, f);
+    }
 }
 
 bool conv_winograd_backprop_filter(float *dkernel, const float *x, const float *dy, const tdl_conv2d_desc *d,
@@ -356,23 +344,20 @@ bool conv_winograd_backprop_filter(float *dkernel, const float *x, const float *
         return false;
     filter_job j = {.d = d, .g = geometry_of(d), .dkernel = dkernel, .x = x, .dy = dy};
     j.tiles = (size_t)batch * (size_t)j.g.tiles_h * (size_t)j.g.tiles_w;
-    j.du = scratch;
-    j.slots = scratch + WINO_POSITIONS * j.g.u_plane;
+    const size_t block = j.g.block_tiles, blocks = (j.tiles + block - 1) / block, last = j.tiles % block;
+    j.full = dispatch(d, (int)block);
+    j.ragged = last != 0 ? dispatch(d, (int)last) : j.full;
+    if (j.full == NULL || j.ragged == NULL) return false;
     const double flops = 2.0 * WINO_POSITIONS * (double)j.tiles * (double)d->in_c * (double)d->out_c;
     int threads = tdl_team_threads_for(flops, FILTER_MIN_THREAD_FLOPS);
-    if (threads > most_threads(d)) threads = most_threads(d);
-    if (threads > 1 && !shares_pay(d, threads)) return false;
-    /* The GEMMs of every share, made here so that no thread finds libxsmm
-     * declining halfway (libxsmm keeps them; each share asks again). */
-    for (int t = 0; t < threads; ++t) {
-        size_t begin, end;
-        channels_of(d, t, threads, &begin, &end);
-        const size_t n = end - begin, last = j.tiles % j.g.block_tiles;
-        if (n > 0 && (dispatch(d, (int)n, (int)j.g.block_tiles) == NULL ||
-                      (last != 0 && dispatch(d, (int)n, (int)last) == NULL)))
-            return false;
-    }
+    if (threads > most_threads()) threads = most_threads();
+    if ((size_t)threads > blocks) threads = (int)blocks;
+    j.threads = threads;
+    j.du = scratch;
+    j.slots = scratch + (size_t)most_threads() * WINO_POSITIONS * j.g.u_plane;
     tdl_team_run(threads, filter_share, &j);
+    const double per_channel = (double)WINO_POSITIONS * (double)d->out_c * (double)threads;
+    tdl_team_split((size_t)d->in_c, per_channel, TDL_TEAM_MIN_THREAD_FLOATS, taps_items, &j);
     return true;
 }
 

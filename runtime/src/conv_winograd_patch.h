@@ -73,28 +73,25 @@ static inline __attribute__((always_inline)) void transform_patch_vector(float *
 }
 
 /* Where the 16 pixels of the 4x4 patch whose top left is (row0, col0)
- * (padding counted: negative at a top or left border) keep channels
- * [c_begin, c_begin + n) of image x_image (HWC, `channels` a pixel):
- * patch[e] from the returned pointer. A patch inside the input is read in
- * place; one that leaves it is gathered into patch_copy (16 x n floats),
- * zeros outside. */
+ * (padding counted: negative at a top or left border) keep their channels
+ * in image x_image (HWC, `channels` a pixel): patch[e] from the returned
+ * pointer. A patch inside the input is read in place; one that leaves it
+ * is gathered into patch_copy (16 x channels floats), zeros outside. */
 static inline const float *winograd_patch(size_t patch[WINO_POSITIONS], float *patch_copy, const float *x_image,
-                                          int in_h, int in_w, size_t channels, int row0, int col0, size_t c_begin,
-                                          size_t n) {
-    const float *source = x_image + c_begin;
+                                          int in_h, int in_w, size_t channels, int row0, int col0) {
     if (row0 >= 0 && col0 >= 0 && row0 + 4 <= in_h && col0 + 4 <= in_w) {
         for (int e = 0; e < WINO_POSITIONS; ++e)
             patch[e] = ((size_t)(row0 + e / 4) * (size_t)in_w + (size_t)(col0 + e % 4)) * channels;
-        return source;
+        return x_image;
     }
     for (int e = 0; e < WINO_POSITIONS; ++e) {
         const int r = row0 + e / 4, q = col0 + e % 4;
-        float *to = patch_copy + (size_t)e * n;
+        float *to = patch_copy + (size_t)e * channels;
         if (r < 0 || q < 0 || r >= in_h || q >= in_w)
-            memset(to, 0, n * sizeof *to);
+            memset(to, 0, channels * sizeof *to);
         else
-            memcpy(to, source + ((size_t)r * (size_t)in_w + (size_t)q) * channels, n * sizeof *to);
-        patch[e] = (size_t)e * n;
+            memcpy(to, x_image + ((size_t)r * (size_t)in_w + (size_t)q) * channels, channels * sizeof *to);
+        patch[e] = (size_t)e * channels;
     }
     return patch_copy;
 }
