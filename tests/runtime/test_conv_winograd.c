@@ -108,6 +108,25 @@ static void assert_near(double got, double want, double tolerance, const char *w
         fail_msg("%s[%zu]: got %.8g, expected %.8g", what, i, got, want);
 }
 
+/* A gradient added to `before`: got[i] against before[i] + want[i] (double). */
+static void assert_added(const float *got, const float *before, const double *want, size_t n, const char *what) {
+    for (size_t i = 0; i < n; ++i) assert_near(got[i], (double)before[i] + want[i], 1e-4, what, i);
+}
+
+/* got against another float computation of the same sums. */
+static void assert_all_near(const float *got, const float *other, size_t n, double tolerance, const char *what) {
+    for (size_t i = 0; i < n; ++i) assert_near(got[i], other[i], tolerance, what, i);
+}
+
+/* A fresh copy of n floats, with `extra` more after them set to 7. */
+static float *copy_of(const float *from, size_t n, size_t extra) {
+    float *to = malloc((n + extra) * sizeof *to);
+    assert_non_null(to);
+    memcpy(to, from, n * sizeof *to);
+    for (size_t i = n; i < n + extra; ++i) to[i] = 7.0f;
+    return to;
+}
+
 /* The tensors of one case. */
 typedef struct operands {
     float *x, *kernel, *bias, *scale, *shift;
@@ -332,22 +351,17 @@ static void check_input_gradient(const wino_case *wc) {
     const size_t workspace_floats = tdl_conv2d_workspace_size(&d, wc->batch);
     assert_true(ny + scratch_floats <= workspace_floats);
     float *scratch = floats_filled(scratch_floats, NAN);
-    float *dx = malloc((nx + 8) * sizeof *dx);
-    assert_non_null(dx);
-    memcpy(dx, before, nx * sizeof *dx);
-    for (size_t i = nx; i < nx + 8; ++i) dx[i] = 7.0f;
+    float *dx = copy_of(before, nx, 8);
     assert_true(conv_winograd_backprop_input(dx, kernel, dy, &d, wc->batch, scratch));
     for (size_t i = nx; i < nx + 8; ++i) assert_true(dx[i] == 7.0f);
 
     double *want = reference_dx(kernel, dy, &d, wc->batch);
-    for (size_t i = 0; i < nx; ++i) assert_near(dx[i], before[i] + want[i], 1e-4, "dx", i);
+    assert_added(dx, before, want, nx, "dx");
 
-    float *direct = malloc(nx * sizeof *direct);
-    assert_non_null(direct);
-    memcpy(direct, before, nx * sizeof *direct);
+    float *direct = copy_of(before, nx, 0);
     float *direct_scratch = floats_filled(workspace_floats, NAN);
     assert_true(conv_xsmm_backprop_input(direct, kernel, dy, &d, wc->batch, direct_scratch));
-    for (size_t i = 0; i < nx; ++i) assert_near(dx[i], direct[i], 2e-5, "dx against direct", i);
+    assert_all_near(dx, direct, nx, 2e-5, "dx against direct");
 
     assert_input_gradient_on_1_to_3_threads(kernel, dy, &d, wc->batch, before, dx, nx);
 
@@ -429,23 +443,19 @@ static void check_filter_gradient(const wino_case *wc) {
     const size_t workspace_floats = tdl_conv2d_workspace_size(&d, wc->batch);
     assert_true(ny + scratch_floats <= workspace_floats);
     float *scratch = floats_filled(scratch_floats + GUARD, NAN);
-    float *dk = malloc(nk * sizeof *dk);
-    assert_non_null(dk);
-    memcpy(dk, before, nk * sizeof *dk);
+    float *dk = copy_of(before, nk, 0);
     const int saved = tdl_get_num_threads();
     tdl_set_num_threads(1);
     assert_true(conv_winograd_backprop_filter(dk, x, dy, &d, wc->batch, scratch));
     for (size_t i = scratch_floats; i < scratch_floats + GUARD; ++i) assert_true(isnan(scratch[i]));
 
     double *want = reference_dkernel(x, dy, &d, wc->batch);
-    for (size_t i = 0; i < nk; ++i) assert_near(dk[i], before[i] + want[i], 1e-4, "dkernel", i);
+    assert_added(dk, before, want, nk, "dkernel");
 
-    float *direct = malloc(nk * sizeof *direct);
-    assert_non_null(direct);
-    memcpy(direct, before, nk * sizeof *direct);
+    float *direct = copy_of(before, nk, 0);
     float *workspace = floats_filled(workspace_floats, NAN);
     assert_true(conv_xsmm_backprop_filter(direct, x, dy, &d, wc->batch, workspace));
-    for (size_t i = 0; i < nk; ++i) assert_near(dk[i], direct[i], 2e-5, "dkernel against direct", i);
+    assert_all_near(dk, direct, nk, 2e-5, "dkernel against direct");
 
     memcpy(direct, before, nk * sizeof *direct);
     tdl_conv2d_backprop_filter(direct, x, dy, &d, wc->batch, workspace);
@@ -495,7 +505,7 @@ static void check_filter_gradient_threads(const wino_case *wc) {
             for (size_t i = scratch_floats; i < scratch_floats + GUARD; ++i) assert_true(isnan(scratch[i]));
         }
         assert_memory_equal(again, first, nk * sizeof *first);
-        for (size_t i = 0; i < nk; ++i) assert_near(first[i], alone[i], 1e-4, "threads against one", i);
+        assert_all_near(first, alone, nk, 1e-4, "threads against one");
     }
     tdl_set_num_threads(saved);
     free(again);
