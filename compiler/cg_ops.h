@@ -98,6 +98,7 @@ size_t conv_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t separable_workspace_floats(const checked_node *n, int max_batch);
 size_t separable_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t dense_workspace_floats(const checked_node *n, int max_batch);
+size_t dense_forward_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_transpose_workspace_floats(const checked_node *n, int max_batch);
 size_t conv_transpose_forward_workspace_floats(const checked_node *n, int max_batch);
 

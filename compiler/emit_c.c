@@ -697,6 +697,25 @@ static void schedule_initializer(cg_buf *out, const model_emit *me, const checke
     free(target);
 }
 
+/* The forward's multiply-adds per example over the parameter floats of the
+ * nodes it computes (0 without any): a dense layer's are 1, a
+ * convolution's its output pixels. */
+static double forward_macs_per_param(const cg_program *forward) {
+    double macs = 0, params = 0;
+    if (forward == NULL) return 0;
+    const checked_model *model = forward->model;
+    for (int i = 0; i < model->node_count; i++) {
+        const checked_node *n = model->nodes[i];
+        if (!forward->live[n->index]) continue;
+        macs += (double)n->macs_per_example;
+        for (int k = 0; k < n->param_count; k++) {
+            int64_t count = 0;
+            if (tsc_type_elements(&n->params[k].type, 1, 0, &count)) params += (double)count;
+        }
+    }
+    return params > 0 ? macs / params : 0;
+}
+
 static void info_table(cg_buf *out, const model_emit *me) {
     const char *p = me->nm.prefix;
     const cg_layout *l = me->layout;
@@ -742,7 +761,10 @@ static void info_table(cg_buf *out, const model_emit *me) {
     float_list(out, clip, 3);
     cg_buf_puts(out, ", /* clipping: clipnorm, global_clipnorm, clipvalue */\n    ");
     schedule_initializer(out, me, o->schedule);
-    cg_buf_puts(out, " /* learning-rate schedule */\n};\n\n");
+    char *macs = cg_float_literal(forward_macs_per_param(me->layout->programs[CG_MODE_INFER]));
+    cg_buf_printf(out, ", /* learning-rate schedule */\n    %s /* forward multiply-adds per example and parameter */\n};\n\n",
+                  macs);
+    free(macs);
     free(beta_1);
     free(beta_2);
     free(lr);

@@ -259,3 +259,9 @@ size_t dense_workspace_floats(const checked_node *n, int max_batch) {
     cg_dense_desc(n, &d);
     return tdl_dense_workspace_size(&d, max_batch);
 }
+
+size_t dense_forward_workspace_floats(const checked_node *n, int max_batch) {
+    tdl_dense_desc d;
+    cg_dense_desc(n, &d);
+    return tdl_dense_forward_workspace_size(&d, max_batch);
+}

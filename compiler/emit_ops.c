@@ -246,8 +246,8 @@ void emit_conv_dense_forward(cg_emitter *e, const checked_node *n) {
                 bias, desc);
     else if (e->program->mode == CG_MODE_TRAIN)   /* the threads read the kernel rows they own in the step */
         cg_line(e, "    tdl_dense_train_forward(%s, %s, %s, %s, &%s, batch, workspace);\n", y, x, kernel, bias, desc);
-    else
-        cg_line(e, "    tdl_dense_forward(%s, %s, %s, %s, &%s, batch);\n", y, x, kernel, bias, desc);
+    else   /* two threads may each read half of a large kernel's rows */
+        cg_line(e, "    tdl_dense_model_forward(%s, %s, %s, %s, &%s, batch, workspace);\n", y, x, kernel, bias, desc);
     if (nb->pre < 0) return;
     if (n->attrs.activation == TSC_ACTIVATION_SOFTMAX)
         cg_line(e, "    tdl_softmax_forward(%s, %s, %s, %lld, 1);\n", cg_use(e, nb->value), y,

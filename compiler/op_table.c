@@ -16,7 +16,10 @@
     .forward_workspace_function = "tdl_conv2d_forward_workspace_size"
 #define BACKPROP_FORWARD_WORKSPACE \
     .forward_workspace_floats = conv_workspace_floats, .forward_workspace_function = "tdl_conv2d_workspace_size"
-#define DENSE_WORKSPACE .workspace_floats = dense_workspace_floats, .workspace_function = "tdl_dense_workspace_size"
+#define DENSE_WORKSPACE \
+    .workspace_floats = dense_workspace_floats, .workspace_function = "tdl_dense_workspace_size", \
+    .forward_workspace_floats = dense_forward_workspace_floats, \
+    .forward_workspace_function = "tdl_dense_forward_workspace_size"
 #define UNARY(fwd, bwd) \
     .forward_operands = lower_unary_forward, .backward_operands = bwd, .emit_forward = emit_##fwd##_forward
 #define LOSS(kernel) \

@@ -79,6 +79,28 @@ void tdl_dense_train_forward(float *y, const float *x, const float *kernel, cons
     tdl_dense_forward(y, x, kernel, bias, d, batch);
 }
 
+/* A model's forward: the kernel split by rows where two threads would own
+ * it (dense_xsmm.c), else tdl_dense_forward. One example goes first to
+ * dense_zero_inputs.c, which reads only the rows of its nonzero inputs. */
+void tdl_dense_model_forward(float *y, const float *x, const float *kernel, const float *bias,
+                             const tdl_dense_desc *d, int batch, float *workspace) {
+    if (y == NULL || x == NULL || kernel == NULL || d == NULL || batch <= 0 || d->in_features <= 0 ||
+        d->units <= 0) {
+        return;
+    }
+    if (dense_zero_inputs_forward(y, x, kernel, bias, d, batch)) return;
+    if (workspace != NULL && dense_xsmm_owned_forward_scratch(d, batch) != 0 &&
+        dense_xsmm_forward_owned(y, x, kernel, bias, d, batch, workspace)) {
+        return;
+    }
+    tdl_dense_forward(y, x, kernel, bias, d, batch);
+}
+
+size_t tdl_dense_forward_workspace_size(const tdl_dense_desc *d, int batch) {
+    if (d == NULL || batch <= 0 || d->units <= 0 || d->in_features <= 0) return 0;
+    return dense_xsmm_owned_forward_scratch(d, batch);
+}
+
 /* The workspace holds dpre, the gradient of the pre-activation output (B,U),
  * then what the input's gradient on libxsmm needs, then a second owner's
  * copies in a training step (dense_xsmm.c: nothing for layers it never

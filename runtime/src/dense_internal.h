@@ -89,11 +89,17 @@ bool dense_zero_inputs_batch_forward(float *y, const float *x, const float *kern
  * dense_zero_inputs_gradient_suits said yes; `begin` a multiple of four. */
 void dense_zero_inputs_gradient_rows(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
                                      int batch, size_t begin, size_t end, bool accumulate);
-/* dense_xsmm_forward in a training step, each thread of two summing over
- * the kernel rows it owns (owned_rows.h); workspace: B*U floats. False
- * unless the kernel has exactly two owners. */
+/* dense_xsmm_forward with each thread of two summing over the kernel rows
+ * it owns (owned_rows.h): in a training step, where those rows stay on its
+ * core, and in a model's forward pass, where each core then reads and
+ * keeps half of the kernel; workspace: B*U floats. False unless the kernel
+ * has exactly two owners. */
 bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, const float *bias,
                               const tdl_dense_desc *d, int batch, float *workspace);
+/* B*U where two threads would own the layer's kernel rows (whatever the
+ * team's size now, so that a workspace sized on one thread serves two),
+ * SIZE_MAX past size_t, else 0 (also without libxsmm). */
+size_t dense_xsmm_owned_forward_scratch(const tdl_dense_desc *d, int batch);
 
 /* dkernel (F,U) += x^T (F,B) * dpre (B,U), or = when !accumulate. */
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,

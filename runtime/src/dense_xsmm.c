@@ -29,7 +29,8 @@
  * team, dense_xsmm_backprop_owned), and the forward sums each thread's
  * own features apart and adds the two partial results (the one sum here
  * that is split, so the training forward on two threads rounds differently
- * from one thread's). Otherwise every tile is one kernel call over the whole
+ * from one thread's). A model's forward splits its large kernels' sums
+ * that way too. Otherwise every tile is one kernel call over the whole
  * sum, written by one thread, so results do not depend on the thread
  * count. Everything returns false,
  * touching nothing, when libxsmm is not built in, the BLAS path is chosen,
@@ -444,13 +445,28 @@ bool dense_xsmm_forward(float *y, const float *x, const float *kernel, const flo
     return true;
 }
 
-/* ---- a training step's forward, over owned rows ---------------------------- */
+/* ---- a forward over owned rows ------------------------------------------- */
 
 /* Each of the two threads that own the kernel's rows (owned_rows.h) sums
  * over its own input features: thread 0 into y, thread 1 into the
  * workspace, each reading only its own rows of the kernel; then each adds
  * its half of the batch's rows together with the bias and activation. Only
- * the (B x U) partial crosses between cores, never the kernel. The sum over
+ * the (B x U) partial crosses between cores, never the kernel.
+ *
+ * A training step's forward finds each thread's rows where its optimizer
+ * step left them. A model's forward (tdl_dense_model_forward) splits the
+ * same way for another reason: each core then reads half of the kernel,
+ * contiguous rows, which stays in its L2 from call to call, where a split
+ * by units or by examples reads the whole kernel or columns of every row.
+ * Columns of a kernel whose rows are a multiple of 512 bytes apart use
+ * only some of the cache's sets, so the MLP's two kernels, halved by
+ * units, did not stay cached (1.3 MB a core in half the sets of 2 MB).
+ * The MLP's forward at batch 32 on two threads of an Intel Xeon, with
+ * slices of the batch (model_forward.c, each thread reading both kernels
+ * whole) against this split: 0.218-0.242 ms against 0.189-0.205
+ * (`bench_models`, three alternating pairs); the 784 -> 512 layer alone
+ * at batch 4, 16 and 64, its kernel cached: 31, 70, 225 us against 13,
+ * 47, 180. The sum over
  * features is split at the owners' boundary, so these sums differ in
  * rounding from tdl_dense_forward's; for a given thread count they are
  * always the same (a reversed kernel's thread 0 sums the second half of the
@@ -539,6 +555,12 @@ bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, con
     tdl_team_run(FORWARD_OWNERS, owned_forward_sum_share, &job);
     tdl_team_run(FORWARD_OWNERS, owned_forward_add_share, &job);
     return true;
+}
+
+size_t dense_xsmm_owned_forward_scratch(const tdl_dense_desc *d, int batch) {
+    if (owned_row_threads((size_t)d->in_features, (size_t)d->units, FORWARD_OWNERS) != FORWARD_OWNERS) return 0;
+    if ((size_t)batch > SIZE_MAX / (size_t)d->units) return SIZE_MAX;
+    return (size_t)batch * (size_t)d->units;
 }
 
 /* ---- the kernel's gradient ------------------------------------------------ */
@@ -995,6 +1017,11 @@ bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, con
                               const tdl_dense_desc *d, int batch, float *workspace) {
     (void)y, (void)x, (void)kernel, (void)bias, (void)d, (void)batch, (void)workspace;
     return false;
+}
+
+size_t dense_xsmm_owned_forward_scratch(const tdl_dense_desc *d, int batch) {
+    (void)d, (void)batch;
+    return 0;
 }
 
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,

@@ -22,7 +22,22 @@
  * A slice of fewer than MIN_SLICE_EXAMPLES examples stays with the layers'
  * own splits: at small batches those split a layer's units, and each slice
  * would otherwise read every kernel whole (batch 1 above all, whose dense
- * layers are bound by reading their kernels). */
+ * layers are bound by reading their kernels).
+ *
+ * Nor does a forward slice where each parameter serves fewer than
+ * SLICE_MIN_MACS_PER_PARAM multiply-adds in a slice (the compiler counts
+ * them per example, tdl_model_info.forward_macs_per_param): a dense
+ * layer's kernel serves one per example, so a dense stack's slices spend
+ * their time reading every kernel whole, where the layers' own split of a
+ * large kernel (dense_xsmm.c, by rows) has each core read and keep its
+ * half. The MLP on two threads of an Intel Xeon (2.7 MB of kernels, 2 MB
+ * of L2 a core), in slices against split by layer, alternating processes:
+ * batch 32 (16 multiply-adds per parameter in a slice) 0.207-0.233 ms
+ * against 0.189-0.193 (`bench_models`, five pairs), batch 64 (32) 368-373
+ * us against 326-335 (`profile_mlp`, three pairs), batch 128 (64)
+ * 0.633-0.693 ms against 0.665-0.700 (five pairs): the bound lies between
+ * 32 and 64. A convolution's kernel serves one per output pixel: LeNet-5's
+ * forward does 6.75 per parameter and example, vgg_small's 134. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +46,7 @@
 #include "tdl/runtime.h"
 
 enum { MIN_SLICE_EXAMPLES = 16, MAX_SLICES = TDL_TEAM_PIECES_MAX_THREADS };
+#define SLICE_MIN_MACS_PER_PARAM 48.0
 
 /* A slice's workspace, rounded up to whole 64-byte lines so that no two
  * threads write the same line. */
@@ -40,13 +56,18 @@ static size_t slice_workspace(size_t (*workspace_floats)(int), int examples) {
 }
 
 /* How many slices the call runs in: as many as the team has threads, each
- * of at least MIN_SLICE_EXAMPLES examples, whose workspaces fit side by
+ * of at least MIN_SLICE_EXAMPLES examples and SLICE_MIN_MACS_PER_PARAM
+ * multiply-adds per parameter, whose workspaces fit side by
  * side in the arena's (which is sized for any pass over max_batch). 1: the
  * whole batch in one pass. */
 static int slice_count(const tdl_model *m, int batch, size_t (*workspace_floats)(int), size_t *stride) {
     int slices = tdl_team_threads();
     if (slices > batch / MIN_SLICE_EXAMPLES) slices = batch / MIN_SLICE_EXAMPLES;
     if (slices > MAX_SLICES) slices = MAX_SLICES;
+    /* The most slices in which each parameter still serves enough work. */
+    const double macs_per_param = (double)m->info->forward_macs_per_param;
+    const double most = macs_per_param * (double)batch / SLICE_MIN_MACS_PER_PARAM;
+    if (macs_per_param > 0 && most < (double)slices) slices = (int)most;
     const size_t arena = m->info->workspace_floats ? m->info->workspace_floats(m->max_batch) : 0;
     for (; slices > 1; --slices) {
         *stride = slice_workspace(workspace_floats, (batch + slices - 1) / slices);

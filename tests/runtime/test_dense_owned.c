@@ -5,7 +5,8 @@
  * passes over a model's whole parameter vector (param_split.c: the
  * finiteness check, the optimizer steps); every other split kernel of a
  * model's step with its shares in reverse thread order
- * (param_split_reversed), in those passes and in the dense ones alike.
+ * (param_split_reversed), in those passes and in the dense ones alike; and
+ * a model's forward, which splits the same kernels' sums the same way.
  *
  * Shapes: 520 features = 8 row blocks of 64 + 8 (owners split 4 + 5 blocks,
  * the ragged one last), 100 features = 64 + 36, 211 units (ragged unit
@@ -117,6 +118,52 @@ static void test_owned_forward_only_for_two_owners(void **state) {
         assert_false(dense_xsmm_forward_owned(y, data->x, data->kernel, NULL, &small, 17, workspace));
     }
     tdl_set_num_threads(before);
+    free(data);
+}
+
+/* A model's forward (tdl_dense_model_forward) in exactly the workspace it
+ * asks for: B*U floats where two threads would own the kernel (520
+ * features; 100 x 211 floats are too few), nothing otherwise. On two
+ * threads, with libxsmm, it sums each owner's features apart, the bits of
+ * the training forward and not those of tdl_dense_forward; otherwise it is
+ * tdl_dense_forward on as many threads, bit for bit; always within the
+ * double reference's tolerance. */
+static void test_model_forward_splits_rows_on_two_threads(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    static float y[MAX_B * U], plain[MAX_B * U], owned[MAX_B * U], workspace[MAX_B * U + GUARD];
+    const int before = tdl_get_num_threads();
+    for (size_t fi = 0; fi < sizeof feature_counts / sizeof feature_counts[0]; ++fi) {
+        const int features = feature_counts[fi];
+        const tdl_dense_desc d = {.in_features = features, .units = U, .activation = TDL_ACTIVATION_RELU};
+        for (size_t i = 1; i < sizeof batches / sizeof batches[0]; ++i) {
+            const int batch = batches[i];
+            const size_t need = tdl_dense_forward_workspace_size(&d, batch);
+            if (features == 100) assert_int_equal(need, 0);
+            else if (tdl_xsmm_available()) assert_int_equal(need, (size_t)batch * U);
+            else assert_true(need == 0 || need == (size_t)batch * U);
+            train_forward(owned, workspace, data, &d, batch, 2);
+            for (int threads = 1; threads <= 3; ++threads) {
+                tdl_set_num_threads(threads);
+                tdl_dense_forward(plain, data->x, data->kernel, data->bias, &d, batch);
+                for (size_t k = 0; k < MAX_B * U + GUARD; ++k) workspace[k] = NAN;
+                tdl_dense_model_forward(y, data->x, data->kernel, data->bias, &d, batch, need ? workspace : NULL);
+                tdl_set_num_threads(before);
+                for (size_t k = need; k < MAX_B * U + GUARD; ++k) assert_true(isnan(workspace[k]));
+                const size_t bytes = sizeof(float) * (size_t)batch * U;
+                const bool split = threads == 2 && need != 0 && on_libxsmm();
+                assert_memory_equal(y, split ? owned : plain, bytes);
+                if (split) assert_memory_not_equal(y, plain, bytes);
+                for (int b = 0; b < batch; ++b) {
+                    for (int u = 0; u < U; ++u) {
+                        double s = data->bias[u];
+                        for (int f = 0; f < features; ++f) s += (double)data->x[b * features + f] * data->kernel[f * U + u];
+                        assert_close(y[b * U + u], s > 0.0 ? s : 0.0);
+                    }
+                }
+            }
+        }
+    }
     free(data);
 }
 
@@ -681,6 +728,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_forward_matches_reference),
         cmocka_unit_test(test_owned_forward_only_for_two_owners),
+        cmocka_unit_test(test_model_forward_splits_rows_on_two_threads),
         cmocka_unit_test(test_owned_gradients_match_reference),
         cmocka_unit_test(test_both_gradients_in_one_call),
         cmocka_unit_test(test_whole_backward_on_two_owners),

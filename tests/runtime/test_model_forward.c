@@ -2,8 +2,10 @@
  * on two threads a batch of 32 or more runs in one slice per thread, which
  * together cover every example once, each slice with a workspace of its
  * own that is large enough, inside the arena's and on whole cache lines;
- * a smaller batch, one thread, no slice workspace function or an arena
- * too small for two slices' workspaces run one pass over the whole batch;
+ * a smaller batch, one thread, no slice workspace function, an arena
+ * too small for two slices' workspaces or a model whose parameters would
+ * serve fewer than 48 multiply-adds each in a slice run one pass over the
+ * whole batch;
  * a slice that fails on the other thread leaves its status and its own
  * message with the caller. Built under ThreadSanitizer in CI (TSC_TSAN);
  * on the portable runtime, whose team has no threads, every call is one
@@ -136,6 +138,22 @@ static void test_one_pass_otherwise(void **state) {
     assert_one_pass(64);
 }
 
+/* Slices of 32 examples: 48 multiply-adds a parameter at 1.5 a parameter
+ * and example, the least that slices take; 44.8 at 1.4. A model that
+ * reads no parameters (0) slices as ever. */
+static void test_slices_only_where_parameters_serve_enough(void **state) {
+    (void)state;
+    const float counts[] = {1.5f, 1.4f, 0.0f};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; ++k) {
+        info.forward_macs_per_param = counts[k];
+        assert_int_equal(forward(2, 64, slice_need, MAX_BATCH), TDL_STATUS_OK);
+        const int passes = team_splits && counts[k] != 1.4f ? 2 : 1;
+        assert_int_equal(atomic_load(&log_of_calls.calls), passes);
+        if (passes == 1) assert_one_pass(64);
+    }
+    info.forward_macs_per_param = 0.0f;
+}
+
 static void test_failure_on_the_other_thread(void **state) {
     (void)state;
     if (!team_splits) { /* one pass, from example 0 */
@@ -154,6 +172,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slices_cover_the_batch),
         cmocka_unit_test(test_one_pass_otherwise),
+        cmocka_unit_test(test_slices_only_where_parameters_serve_enough),
         cmocka_unit_test(test_failure_on_the_other_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

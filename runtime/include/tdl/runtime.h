@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Generated code checks this and refuses to compile against another ABI. */
-#define TDL_RUNTIME_ABI 6   /* 2: generated models are tables driven by tdl_model_*;
+#define TDL_RUNTIME_ABI 7   /* 2: generated models are tables driven by tdl_model_*;
                                3: tdl_param_info names its initializer; non-trainable state;
                                   more optimizer slots, clipping and schedules in tdl_model_info;
                                4: tdl_state_info names its initializer too;
@@ -33,7 +33,10 @@ extern "C" {
                                   tdl_dense_train_backward, and zero only the gradients
                                   that no layer writes whole;
                                6: forward passes take a slice of the batch and a
-                                  workspace, and NAME_forward calls tdl_model_forward */
+                                  workspace, and NAME_forward calls tdl_model_forward;
+                               7: forward and evaluate passes call tdl_dense_model_forward,
+                                  and tdl_model_info counts the forward's multiply-adds
+                                  per parameter */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -482,6 +485,19 @@ void tdl_dense_forward(float *y, const float *x, const float *kernel, const floa
  * workspace: tdl_dense_workspace_size() floats. */
 void tdl_dense_train_forward(float *y, const float *x, const float *kernel, const float *bias,
                              const tdl_dense_desc *d, int batch, float *workspace);
+/* tdl_dense_forward in a model's forward pass (generated forward and
+ * evaluate passes call it): with two threads and a kernel that two of them
+ * would own in a training step, each sums over half of the input features,
+ * as tdl_dense_train_forward does, so each core reads only its half of the
+ * kernel and keeps it cached from call to call. The sums then differ in
+ * rounding from tdl_dense_forward's, the same for a given thread count.
+ * workspace: tdl_dense_forward_workspace_size() floats. */
+void tdl_dense_model_forward(float *y, const float *x, const float *kernel, const float *bias,
+                             const tdl_dense_desc *d, int batch, float *workspace);
+/* B * U floats where tdl_dense_model_forward can split the layer's kernel by
+ * rows (a shape two threads would own, in a runtime with libxsmm and a
+ * thread team), else 0; SIZE_MAX past size_t. */
+size_t tdl_dense_forward_workspace_size(const tdl_dense_desc *d, int batch);
 /* At least B * U floats: the gradient of the pre-activation output (and
  * the forward's second partial sum), then the input gradient's scratch. */
 size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
@@ -1056,6 +1072,10 @@ typedef struct tdl_model_info {
     tdl_rmsprop_config rmsprop;        /* learning_rate is replaced by the model's current one */
     tdl_clip_config clip;
     tdl_lr_schedule schedule;          /* TDL_SCHEDULE_CONSTANT: learning_rate throughout */
+    /* NAME_forward's multiply-adds per example over the parameter floats it
+     * reads (0: it reads none): the work each parameter serves per example,
+     * which tdl_model_forward weighs against every slice reading them all. */
+    float forward_macs_per_param;
 } tdl_model_info;
 
 /* The header of a model's arena. Generated code wraps it as its own type. */

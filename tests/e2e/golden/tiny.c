@@ -68,6 +68,7 @@ static size_t tiny_workspace_floats(int max_batch) {
 static size_t tiny_forward_workspace_floats(int batch) {
     size_t need = 0;
     if (tdl_conv2d_forward_workspace_size(&tiny_conv2d_1_desc, batch) > need) need = tdl_conv2d_forward_workspace_size(&tiny_conv2d_1_desc, batch);
+    if (tdl_dense_forward_workspace_size(&tiny_dense_1_desc, batch) > need) need = tdl_dense_forward_workspace_size(&tiny_dense_1_desc, batch);
     (void)batch;
     return need;
 }
@@ -95,7 +96,7 @@ static tdl_status tiny_infer_pass(tdl_model *m, int first, int batch, const void
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
     /* tiny.tdl:12:9  dropout_1: f32[B,8] -> f32[B,8] */
     /* tiny.tdl:13:26  dense_1: f32[B,8] -> f32[B,3] */
-    tdl_dense_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch);
+    tdl_dense_model_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch, workspace);
     /* tiny.tdl:17:20  softmax_1: f32[B,3] -> f32[B,3] */
     tdl_softmax_forward(v_softmax_1, v_dense_1, (size_t)batch * 1, 3, 1);
     if (out[0]) memcpy((float *)out[0] + (size_t)first * 3, v_softmax_1, (size_t)batch * 3 * sizeof(float));
@@ -127,7 +128,7 @@ static tdl_status tiny_eval_pass(tdl_model *m, int batch, const void *const *in,
     /* tiny.tdl:11:9  flatten_1: f32[B,2,2,2] -> f32[B,8] */
     /* tiny.tdl:12:9  dropout_1: f32[B,8] -> f32[B,8] */
     /* tiny.tdl:13:26  dense_1: f32[B,8] -> f32[B,3] */
-    tdl_dense_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch);
+    tdl_dense_model_forward(v_dense_1, v_dropout_1, m->params + 20, m->params + 44, &tiny_dense_1_desc, batch, workspace);
     /* tiny.tdl:15:19  sparse_softmax_cross_entropy_1: f32[B,3] -> f32[] */
     status = tdl_sparse_softmax_xent_forward(v_sparse_softmax_cross_entropy_1, v_dense_1, v_label, (size_t)batch * 1, 3);
     if (status != TDL_STATUS_OK) goto fail;
@@ -213,7 +214,8 @@ static const tdl_model_info tiny_info = {
     tiny_train_pass,
     {0.01f, 0.0f, 0.0f, 1e-07f, false, 0.0f}, /* rmsprop: learning rate, rho, momentum, epsilon, centered, weight decay */
     {0.0f, 0.0f, 0.0f}, /* clipping: clipnorm, global_clipnorm, clipvalue */
-    {TDL_SCHEDULE_CONSTANT, 0.0f, 0, 0.0f, false, 0.0f, false, 0.0f, 0, 0, NULL, NULL} /* learning-rate schedule */
+    {TDL_SCHEDULE_CONSTANT, 0.0f, 0, 0.0f, false, 0.0f, false, 0.0f, 0, 0, NULL, NULL}, /* learning-rate schedule */
+    6.638298f /* forward multiply-adds per example and parameter */
 };
 
 tiny *tiny_create(int max_batch) {

@@ -7,8 +7,8 @@
 
 #include <tdl/runtime.h>
 
-#if TDL_RUNTIME_ABI != 6
-#error "tiny.h was generated for libtdlrt ABI 6: regenerate it with tsc 0.1.0"
+#if TDL_RUNTIME_ABI != 7
+#error "tiny.h was generated for libtdlrt ABI 7: regenerate it with tsc 0.1.0"
 #endif
 
 #ifdef __cplusplus
