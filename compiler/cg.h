@@ -319,6 +319,11 @@ const char *cg_use(cg_emitter *e, int b);
 /* Like cg_use for a gradient about to be accumulated into: before its first
  * contribution (decided by lowering), also prints the tdl_zero that starts it. */
 const char *cg_accumulate(cg_emitter *e, int b);
+/* cg_accumulate for a kernel that can also write the gradient whole: where
+ * this is the gradient's first contribution and b is all of its memory,
+ * prints no tdl_zero and sets *write (the kernel then writes b); else as
+ * cg_accumulate, with *write false. */
+const char *cg_accumulate_or_write(cg_emitter *e, int b, bool *write);
 /* Strings that live until the step is printed. */
 const char *cg_fmt(cg_emitter *e, const char *fmt, ...) TSC_PRINTF(2, 3);
 /* "(size_t)batch * 784" or "10": the elements of buffer b in this call. */

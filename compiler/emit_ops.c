@@ -29,6 +29,14 @@ static const char *grad_into(cg_emitter *e, const checked_node *n) {
     return has_grad(e, n) && g >= 0 ? cg_accumulate(e, g) : "NULL";
 }
 
+/* grad_into for a kernel that can write the gradient whole (*write) where
+ * its contribution is the first. */
+static const char *grad_into_or_write(cg_emitter *e, const checked_node *n, bool *write) {
+    int g = buffers_of(e, n)->grad;
+    *write = false;
+    return has_grad(e, n) && g >= 0 ? cg_accumulate_or_write(e, g, write) : "NULL";
+}
+
 static const char *grad_of(cg_emitter *e, const checked_node *n) {
     return cg_use(e, buffers_of(e, n)->grad);
 }
@@ -284,13 +292,19 @@ void emit_conv_dense_backward(cg_emitter *e, const checked_node *n) {
         dy = dpre;
         y = pre;
     }
-    const char *dx = grad_into(e, n->inputs[0]);
     const char *x = value_of(e, n->inputs[0]);
-    /* A dense layer's parameter gradients are written whole, not added to:
-     * the pass does not zero them (emit_c.c). */
-    const char *call = n->op == TSC_OP_DENSE ? "dense_train" : n->info->name;
-    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, workspace);\n", call, dx, dkernel,
-            dbias, dy, y, x, kernel, desc);
+    if (n->op == TSC_OP_DENSE) {
+        /* A dense layer's parameter gradients are written whole, not added
+         * to: the pass does not zero them (emit_c.c). Nor dx, where this
+         * layer's is the first contribution to it. */
+        bool write;
+        const char *dx = grad_into_or_write(e, n->inputs[0], &write);
+        cg_line(e, "    tdl_dense_train_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, workspace, %s);\n", dx,
+                dkernel, dbias, dy, y, x, kernel, desc, write ? "TDL_DX_WRITE" : "TDL_DX_ADD");
+        return;
+    }
+    cg_line(e, "    tdl_%s_backward(%s, %s, %s, %s, %s, %s, %s, &%s, batch, workspace);\n", n->info->name,
+            grad_into(e, n->inputs[0]), dkernel, dbias, dy, y, x, kernel, desc);
 }
 
 /* --- Pools ---------------------------------------------------------------------- */

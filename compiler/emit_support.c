@@ -90,6 +90,23 @@ const char *cg_accumulate(cg_emitter *e, int b) {
     return name;
 }
 
+const char *cg_accumulate_or_write(cg_emitter *e, int b, bool *write) {
+    const char *name = cg_use(e, b);
+    const cg_step *s = e->step;
+    const cg_buffer *buf = &e->program->buffers[b];
+    const cg_buffer *root = &e->program->buffers[cg_buffer_root(e->program, b)];
+    *write = false;
+    for (int i = 0; i < s->operand_count; i++) {
+        const cg_operand *op = &e->program->operands[s->first_operand + i];
+        if (op->buffer != b || op->access != CG_ACCUMULATE || !op->zero_first || e->operand_zeroed[i]) continue;
+        if (root->elements != buf->elements || root->batched != buf->batched) return cg_accumulate(e, b);
+        e->operand_zeroed[i] = true;   /* written whole: nothing to zero */
+        *write = true;
+        break;
+    }
+    return name;
+}
+
 const char *cg_count(cg_emitter *e, int b) {
     const cg_buffer *buf = &e->program->buffers[b];
     if (buf->batched) return cg_fmt(e, "(size_t)batch * %lld", (long long)buf->elements);

@@ -80,7 +80,7 @@ static void run_case(void *context) {
     dense_case *c = context;
     if (c->backward)
         tdl_dense_train_backward(c->dx, c->dkernel, c->dbias, c->dy, c->y, c->x, c->kernel, &c->desc, c->batch,
-                                 c->workspace);
+                                 c->workspace, TDL_DX_ADD);
     else
         tdl_dense_train_forward(c->y, c->x, c->kernel, c->bias, &c->desc, c->batch, c->workspace);
 }

@@ -187,12 +187,12 @@ static void prove_gradients_finite(const float *dkernel, const float *dbias, con
     if (dbias != NULL) param_split_prove_finite(dbias, units);
 }
 
-/* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=; dkernel (F,U) and
- * dbias (U) += when accumulate, else =. workspace:
- * tdl_dense_workspace_size() floats. */
+/* dy, y: (B,U), x: (B,F), kernel: (F,U) -> dx (B,F) +=, or = when
+ * write_dx; dkernel (F,U) and dbias (U) += when accumulate, else =.
+ * workspace: tdl_dense_workspace_size() floats. */
 static void dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y, const float *x,
                            const float *kernel, const tdl_dense_desc *d, int batch, float *workspace,
-                           bool accumulate) {
+                           bool accumulate, bool write_dx) {
     if (dkernel == NULL || dy == NULL || y == NULL || x == NULL || kernel == NULL || d == NULL ||
         workspace == NULL || batch <= 0 || d->in_features <= 0 || d->units <= 0) {
         return;
@@ -203,7 +203,8 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     prove_gradients_finite(dkernel, dbias, dy, x, d, batch, accumulate);
     /* Two owners of the kernel's rows make dpre themselves, in the call of
      * the team that computes both gradients. */
-    if (dense_xsmm_backward_owned(dx, dkernel, dbias, dy, y, x, kernel, d, batch, accumulate, workspace)) return;
+    if (dense_xsmm_backward_owned(dx, dkernel, dbias, dy, y, x, kernel, d, batch, accumulate, workspace, write_dx))
+        return;
 
     float *dpre = workspace;
     dense_pre_activation_gradient(dpre, dy, y, d, count);
@@ -211,27 +212,28 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     /* Both products in one call of the team in a training step: where it
      * splits the kernel's rows among three or more threads, or where the
      * kernel is too small to split by rows. */
-    if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count)) return;
+    if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count, write_dx))
+        return;
     /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
     if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {
         tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units,
                   accumulate ? 1.0f : 0.0f, dkernel, units);
     }
-    /* dx (B,F) += dpre (B,U) · kernel^T (U,F) */
-    if (dx != NULL && !dense_xsmm_backprop_input(dx, kernel, dpre, d, batch, workspace + count)) {
-        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units, 1.0f, dx,
-                  features);
+    /* dx (B,F) (+)= dpre (B,U) · kernel^T (U,F) */
+    if (dx != NULL && !dense_xsmm_backprop_input(dx, kernel, dpre, d, batch, workspace + count, write_dx)) {
+        tdl_sgemm(TDL_NO_TRANS, TDL_TRANS, batch, features, units, 1.0f, dpre, units, kernel, units,
+                  write_dx ? 0.0f : 1.0f, dx, features);
     }
 }
 
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                         const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
                         float *workspace) {
-    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, true);
+    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, true, false);
 }
 
 void tdl_dense_train_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                               const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                              float *workspace) {
-    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, false);
+                              float *workspace, tdl_dx_mode dx_mode) {
+    dense_backward(dx, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, false, dx_mode == TDL_DX_WRITE);
 }

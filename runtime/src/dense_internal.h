@@ -105,11 +105,11 @@ size_t dense_xsmm_owned_forward_scratch(const tdl_dense_desc *d, int batch);
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
                                 int batch, bool accumulate);
 
-/* dx (B,F) += dpre (B,U) * kernel^T (U,F); scratch holds
- * dense_xsmm_input_gradient_scratch(d, batch) floats (dense.c's workspace
- * after dpre). */
+/* dx (B,F) += dpre (B,U) * kernel^T (U,F), or = when write_dx; scratch
+ * holds dense_xsmm_input_gradient_scratch(d, batch) floats (dense.c's
+ * workspace after dpre). */
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
-                               float *scratch);
+                               float *scratch, bool write_dx);
 
 /* Both gradients above in one call of the team, in a model's training step
  * where two or more threads own the kernel's rows (dense.c tries
@@ -117,7 +117,7 @@ bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre
  * as dense_xsmm_backprop_kernel, dx as dense_xsmm_backprop_input, the same
  * bits); false, touching nothing the caller reads, otherwise. */
 bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
-                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch);
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch, bool write_dx);
 
 /* A training step's whole backward after dy where two threads own the
  * kernel's rows: dpre = dy * f'(y) made by each owner in a copy of its own,
@@ -127,7 +127,7 @@ bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const 
  * scratch, then dense_xsmm_owned_backward_scratch()). */
 bool dense_xsmm_backward_owned(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                                const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                               bool accumulate, float *workspace);
+                               bool accumulate, float *workspace, bool write_dx);
 
 /* 2*B*U for the second owner's dpre and dpre^T where the layer's shape can
  * take dense_xsmm_backward_owned, SIZE_MAX past size_t, else 0. */

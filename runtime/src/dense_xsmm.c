@@ -724,6 +724,7 @@ typedef struct input_gradient_job {
     const tdl_dense_desc *owned; /* a training step's: feature blocks by owned_rows.h */
     bool reversed;               /* with `owned`: owned_rows.h */
     bool narrow;                 /* the kernel transposed instead (narrow_input_gradient_prepare) */
+    bool write_dx;               /* dx written whole, not added to */
     int batch, features, units;
     float *dx, *dx_transposed;
     const float *kernel, *dpre_transposed;
@@ -744,14 +745,15 @@ static void transpose(float *restrict to, const float *restrict from, size_t row
 }
 
 /* dx (B,F) columns [col0, col1) += dx_transposed (F,B) rows [col0, col1)^T,
- * in blocks of 16 x 16 (transpose_block.h). */
+ * or = when `write`, in blocks of 16 x 16 (transpose_block.h). */
 static void add_transposed_columns(float *restrict dx, const float *restrict dx_transposed, size_t batch,
-                                   size_t features, size_t col0, size_t col1) {
-    transpose_block_matrix(dx + col0, features, dx_transposed + col0 * batch, batch, col1 - col0, batch, true);
+                                   size_t features, size_t col0, size_t col1, bool write) {
+    transpose_block_matrix(dx + col0, features, dx_transposed + col0 * batch, batch, col1 - col0, batch, !write);
 }
 
 /* A narrow layer's input gradient: thread t's blocks of features, each
- * over the whole batch, added into dx in place. */
+ * over the whole batch, added into dx in place (or written, by kernels
+ * made with beta 0). */
 static void narrow_input_gradient_share(const input_gradient_job *j, int t, int threads) {
     const tile_kernels *k = &j->tiles;
     size_t begin, end;
@@ -787,7 +789,8 @@ static void input_gradient_share(void *context, int t, int threads) {
         const size_t col0 = block_n * (size_t)k->tile_n;
         const size_t col1 = col0 + (size_t)k->tile_n < (size_t)j->features ? col0 + (size_t)k->tile_n
                                                                           : (size_t)j->features;
-        add_transposed_columns(j->dx, j->dx_transposed, (size_t)j->batch, (size_t)j->features, col0, col1);
+        add_transposed_columns(j->dx, j->dx_transposed, (size_t)j->batch, (size_t)j->features, col0, col1,
+                               j->write_dx);
     }
 }
 
@@ -806,10 +809,12 @@ size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch) {
  * (B x F) at dx_transposed, and the number of threads to run it on,
  * touching no data; false when libxsmm cannot take it. */
 static bool input_gradient_plan(input_gradient_job *job, float *dx, const float *kernel, const tdl_dense_desc *d,
-                                int batch, const float *dpre_transposed, float *dx_transposed, int *threads) {
+                                int batch, const float *dpre_transposed, float *dx_transposed, bool write_dx,
+                                int *threads) {
     if (!enabled(d) || !input_gradient_suits(d, batch)) return false;
     const int units = d->units, features = d->in_features;
-    *job = (input_gradient_job){.batch = batch, .features = features, .units = units, .dx = dx, .kernel = kernel};
+    *job = (input_gradient_job){
+        .write_dx = write_dx, .batch = batch, .features = features, .units = units, .dx = dx, .kernel = kernel};
     /* Column-major (B x F) = (B x U, ld B) * (U x F, ld U), ld B. */
     if (!tile_kernels_make(&job->tiles, batch, features, units, batch, units, batch, false, false,
                            TILE_BATCH_ROWS, TILE_COLUMNS)) {
@@ -841,15 +846,17 @@ static bool input_gradient_plan(input_gradient_job *job, float *dx, const float 
  * against the whole backward with and without dx). Kernels that two
  * threads own by rows keep the activations' transposes. */
 static bool narrow_input_gradient_prepare(input_gradient_job *job, float *dx, const float *kernel, const float *dpre,
-                                          const tdl_dense_desc *d, int batch, float *scratch, int *threads) {
+                                          const tdl_dense_desc *d, int batch, float *scratch, bool write_dx,
+                                          int *threads) {
     const int units = d->units, features = d->in_features;
     if (!enabled(d) || !input_gradient_suits(d, batch) || units >= NARROW_UNITS ||
         (tdl_team_in_training_step() && owner_threads(d) > 1))
         return false;
-    *job = (input_gradient_job){.narrow = true, .batch = batch, .features = features, .units = units, .dx = dx,
-                                .kernel = kernel, .kernel_transposed = scratch, .dpre = dpre};
-    /* Column-major (F x B) += (F x U, ld F) * (U x B, ld U), ld F. */
-    if (!tile_kernels_make(&job->tiles, features, batch, units, features, units, features, false, true,
+    *job = (input_gradient_job){.narrow = true, .write_dx = write_dx, .batch = batch, .features = features,
+                                .units = units, .dx = dx, .kernel = kernel, .kernel_transposed = scratch,
+                                .dpre = dpre};
+    /* Column-major (F x B) (+)= (F x U, ld F) * (U x B, ld U), ld F. */
+    if (!tile_kernels_make(&job->tiles, features, batch, units, features, units, features, false, !write_dx,
                            TILE_FEATURES, TILE_BATCH)) {
         return false;
     }
@@ -863,11 +870,11 @@ static bool narrow_input_gradient_prepare(input_gradient_job *job, float *dx, co
 /* input_gradient_plan with dpre^T and dx^T in the scratch, and dpre
  * transposed into it; or, for a narrow layer, the kernel transposed. */
 static bool input_gradient_prepare(input_gradient_job *job, float *dx, const float *kernel, const float *dpre,
-                                   const tdl_dense_desc *d, int batch, float *scratch, int *threads) {
-    if (narrow_input_gradient_prepare(job, dx, kernel, dpre, d, batch, scratch, threads)) return true;
+                                   const tdl_dense_desc *d, int batch, float *scratch, bool write_dx, int *threads) {
+    if (narrow_input_gradient_prepare(job, dx, kernel, dpre, d, batch, scratch, write_dx, threads)) return true;
     float *dpre_transposed = scratch;
     if (!input_gradient_plan(job, dx, kernel, d, batch, dpre_transposed, scratch + (size_t)batch * (size_t)d->units,
-                             threads)) {
+                             write_dx, threads)) {
         return false;
     }
     transpose(dpre_transposed, dpre, (size_t)batch, (size_t)d->units);
@@ -875,10 +882,10 @@ static bool input_gradient_prepare(input_gradient_job *job, float *dx, const flo
 }
 
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
-                               float *scratch) {
+                               float *scratch, bool write_dx) {
     input_gradient_job job;
     int threads;
-    if (!input_gradient_prepare(&job, dx, kernel, dpre, d, batch, scratch, &threads)) return false;
+    if (!input_gradient_prepare(&job, dx, kernel, dpre, d, batch, scratch, write_dx, &threads)) return false;
     tdl_team_run(threads, input_gradient_share, &job);
     return true;
 }
@@ -902,14 +909,14 @@ static void both_gradients_share(void *context, int t, int threads) {
 }
 
 bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
-                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch) {
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch, bool write_dx) {
     /* Declined before any kernel is made where the input's gradient would
      * not take libxsmm's path anyway (the callers then make them again). */
     if (dx == NULL || !tdl_team_in_training_step() || !input_gradient_suits(d, batch)) return false;
     both_gradients_job job;
     int kernel_threads, input_threads;
     if (!kernel_gradient_prepare(&job.kernel, dkernel, x, dpre, d, batch, accumulate, &kernel_threads) ||
-        !input_gradient_prepare(&job.input, dx, kernel, dpre, d, batch, scratch, &input_threads) ||
+        !input_gradient_prepare(&job.input, dx, kernel, dpre, d, batch, scratch, write_dx, &input_threads) ||
         kernel_threads != input_threads) {
         return false;
     }
@@ -969,7 +976,7 @@ size_t dense_xsmm_owned_backward_scratch(const tdl_dense_desc *d, int batch) {
 
 bool dense_xsmm_backward_owned(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                                const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                               bool accumulate, float *workspace) {
+                               bool accumulate, float *workspace, bool write_dx) {
     if (!enabled(d) || !tdl_team_in_training_step() || owner_threads(d) != BACKWARD_OWNERS ||
         !input_gradient_suits(d, batch)) {
         return false;
@@ -990,7 +997,7 @@ bool dense_xsmm_backward_owned(float *dx, float *dkernel, float *dbias, const fl
     int kernel_threads, input_threads = BACKWARD_OWNERS;
     if (!kernel_gradient_prepare(&job.kernel[0], dkernel, x, job.dpre[0], d, batch, accumulate, &kernel_threads) ||
         (dx != NULL && !input_gradient_plan(&job.input[0], dx, kernel, d, batch, job.dpre_transposed[0],
-                                            scratch + count, &input_threads)) ||
+                                            scratch + count, write_dx, &input_threads)) ||
         kernel_threads != BACKWARD_OWNERS || input_threads != BACKWARD_OWNERS) {
         return false;
     }
@@ -1031,14 +1038,15 @@ bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpr
 }
 
 bool dense_xsmm_backprop_input(float *dx, const float *kernel, const float *dpre, const tdl_dense_desc *d, int batch,
-                               float *scratch) {
-    (void)dx, (void)kernel, (void)dpre, (void)d, (void)batch, (void)scratch;
+                               float *scratch, bool write_dx) {
+    (void)dx, (void)kernel, (void)dpre, (void)d, (void)batch, (void)scratch, (void)write_dx;
     return false;
 }
 
 bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const float *kernel, const float *dpre,
-                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch) {
+                               const tdl_dense_desc *d, int batch, bool accumulate, float *scratch, bool write_dx) {
     (void)dkernel, (void)dx, (void)x, (void)kernel, (void)dpre, (void)d, (void)batch, (void)accumulate, (void)scratch;
+    (void)write_dx;
     return false;
 }
 
@@ -1049,9 +1057,9 @@ size_t dense_xsmm_input_gradient_scratch(const tdl_dense_desc *d, int batch) {
 
 bool dense_xsmm_backward_owned(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                                const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                               bool accumulate, float *workspace) {
+                               bool accumulate, float *workspace, bool write_dx) {
     (void)dx, (void)dkernel, (void)dbias, (void)dy, (void)y, (void)x, (void)kernel, (void)d, (void)batch;
-    (void)accumulate, (void)workspace;
+    (void)accumulate, (void)workspace, (void)write_dx;
     return false;
 }
 

@@ -488,7 +488,7 @@ static void test_reversed_kernel_passes(void **state) {
         memcpy(partial[reversed], workspace, sizeof partial[reversed]);
         for (int k = 0; k < B * 520; ++k) dx[reversed][k] = 0.25f;
         tdl_dense_train_backward(dx[reversed], gradient, NULL, data->dy, y[reversed], data->x, kernel, &d, B,
-                                 workspace);
+                                 workspace, TDL_DX_ADD);
         if (reversed) memcpy(dkernel[1], gradient, sizeof dkernel[1]);
     }
     tdl_team_set_step_model(NULL);
@@ -522,7 +522,7 @@ static void test_reversed_kernel_passes(void **state) {
 static void both_apart(float *dkernel, float *dx, const dense_data *data, const tdl_dense_desc *d, int batch,
                        float *scratch) {
     assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, data->dy, d, batch, false));
-    assert_true(dense_xsmm_backprop_input(dx, data->kernel, data->dy, d, batch, scratch));
+    assert_true(dense_xsmm_backprop_input(dx, data->kernel, data->dy, d, batch, scratch, false));
 }
 
 /* Both gradients in one call of the team (dense_xsmm_backprop_owned): on
@@ -550,7 +550,7 @@ static void test_both_gradients_in_one_call(void **state) {
                     for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
                 }
                 const bool one_call = dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy,
-                                                                &d, batch, false, scratch);
+                                                                &d, batch, false, scratch, false);
                 assert_int_equal(one_call, on_libxsmm());
                 if (!one_call) continue;
                 both_apart(dkernel[0], dx[0], data, &d, batch, scratch);
@@ -564,11 +564,14 @@ static void test_both_gradients_in_one_call(void **state) {
     for (int j = 0; j < MAX_F * U; ++j) dkernel[1][j] = 0.5f;
     for (int j = 0; j < MAX_B * MAX_F; ++j) dx[1][j] = 0.25f;
     tdl_set_num_threads(2);
-    assert_false(dense_xsmm_backprop_owned(dkernel[1], NULL, data->x, data->kernel, data->dy, &d, 17, false, scratch));
-    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 8, false, scratch));
+    assert_false(
+        dense_xsmm_backprop_owned(dkernel[1], NULL, data->x, data->kernel, data->dy, &d, 17, false, scratch, false));
+    assert_false(
+        dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 8, false, scratch, false));
     tdl_team_set_training_step(false);
     tdl_set_num_threads(2);
-    assert_false(dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch));
+    assert_false(
+        dense_xsmm_backprop_owned(dkernel[1], dx[1], data->x, data->kernel, data->dy, &d, 17, false, scratch, false));
     tdl_set_num_threads(before);
     for (int j = 0; j < MAX_F * U; ++j) assert_true(dkernel[1][j] == 0.5f);
     for (int j = 0; j < MAX_B * MAX_F; ++j) assert_true(dx[1][j] == 0.25f);
@@ -586,7 +589,7 @@ static void backward_with_caller_dpre(float *dx, float *dkernel, float *dbias, c
     tdl_zero(dbias, (size_t)d->units);
     for (int b = 0; b < batch; ++b) tdl_accumulate(dbias, dpre + (size_t)b * (size_t)d->units, (size_t)d->units);
     if (dx != NULL)
-        assert_true(dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch));
+        assert_true(dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch, false));
     else
         assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, dpre, d, batch, false));
 }
@@ -617,7 +620,7 @@ static void test_whole_backward_on_two_owners(void **state) {
                 for (int j = 0; j < batch * MAX_F; ++j) dx[k][j] = 0.25f;
             }
             const bool owned = dense_xsmm_backward_owned(with_dx ? dx[1] : NULL, dkernel[1], dbias[1], data->dy, y,
-                                                         data->x, data->kernel, &d, batch, false, workspace);
+                                                         data->x, data->kernel, &d, batch, false, workspace, false);
             assert_int_equal(owned, on_libxsmm());
             if (!owned) continue;
             backward_with_caller_dpre(with_dx ? dx[0] : NULL, dkernel[0], dbias[0], y, data, &d, batch, workspace,
@@ -636,16 +639,16 @@ static void test_whole_backward_on_two_owners(void **state) {
     for (int j = 0; j < U; ++j) dbias[1][j] = 0.5f;
     for (int j = 0; j < MAX_B * MAX_F; ++j) dx[1][j] = 0.25f;
     assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, 8,
-                                           false, workspace));
+                                           false, workspace, false));
     for (int threads = 1; threads <= 3; threads += 2) {
         tdl_set_num_threads(threads);
         assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d,
-                                               17, false, workspace));
+                                               17, false, workspace, false));
     }
     tdl_team_set_training_step(false);
     tdl_set_num_threads(2);
     assert_false(dense_xsmm_backward_owned(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, 17,
-                                           false, workspace));
+                                           false, workspace, false));
     tdl_set_num_threads(before);
     for (int j = 0; j < MAX_F * U; ++j) assert_true(dkernel[1][j] == 0.5f);
     for (int j = 0; j < U; ++j) assert_true(dbias[1][j] == 0.5f);
@@ -672,7 +675,8 @@ static void test_train_backward_writes_parameter_gradients(void **state) {
         for (int k = 0; k < U; ++k) dbias[0][k] = 0.0f, dbias[1][k] = NAN;
         for (int k = 0; k < B * F; ++k) dx[0][k] = dx[1][k] = 0.25f;
         tdl_dense_backward(dx[0], dkernel[0], dbias[0], data->dy, y, data->x, data->kernel, &d, B, workspace);
-        tdl_dense_train_backward(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, B, workspace);
+        tdl_dense_train_backward(dx[1], dkernel[1], dbias[1], data->dy, y, data->x, data->kernel, &d, B, workspace,
+                                 TDL_DX_ADD);
         tdl_team_set_training_step(false);
         tdl_set_num_threads(before);
         assert_memory_equal(dkernel[0], dkernel[1], sizeof dkernel[0]);
@@ -681,6 +685,54 @@ static void test_train_backward_writes_parameter_gradients(void **state) {
         /* Something was computed: relu passed some of dy through. */
         bool nonzero = false;
         for (int k = 0; k < F * U; ++k) nonzero = nonzero || dkernel[1][k] != 0.0f;
+        assert_true(nonzero);
+    }
+    free(data);
+}
+
+/* With TDL_DX_WRITE, tdl_dense_train_backward writes dx whatever it held
+ * (NaN here): the values of TDL_DX_ADD into zeros, with the same parameter
+ * gradients, on each path that computes dx in a training step: the
+ * kernel's two owners (520 features on two threads), both gradients in
+ * one call (three threads; a kernel too small to own by rows, 100
+ * features), a narrow layer (8 units: the kernel transposed), one thread,
+ * and BLAS (a batch of 8, below libxsmm's 16; every case in CI's
+ * TDL_KERNEL_PATH=blas run). */
+static void test_train_backward_writes_dx(void **state) {
+    (void)state;
+    dense_data *data = data_make();
+    enum { WORKSPACE = MAX_B * (4 * U + MAX_F) };
+    static float y[MAX_B * U], workspace[WORKSPACE];
+    static float dkernel[2][MAX_F * U], dbias[2][U], dx[2][MAX_B * MAX_F];
+    const struct {
+        int features, units, batch, threads;
+    } cases[] = {{MAX_F, U, MAX_B, 2}, {MAX_F, U, 17, 3}, {100, U, 17, 2},
+                 {MAX_F, 8, MAX_B, 2}, {100, U, 8, 2},    {MAX_F, U, 17, 1}};
+    const int before = tdl_get_num_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+        const int features = cases[c].features, batch = cases[c].batch;
+        const tdl_dense_desc d = {.in_features = features, .units = cases[c].units, .activation = TDL_ACTIVATION_RELU};
+        const size_t kernel_floats = (size_t)features * (size_t)d.units, dx_floats = (size_t)batch * (size_t)features;
+        assert_true(tdl_dense_workspace_size(&d, batch) <= WORKSPACE);
+        tdl_dense_forward(y, data->x, data->kernel, data->bias, &d, batch);
+        tdl_set_num_threads(cases[c].threads);
+        tdl_team_set_training_step(true);
+        for (int run = 0; run < 2; ++run) {
+            for (size_t k = 0; k < dx_floats; ++k) dx[run][k] = run ? NAN : 0.0f;
+            for (size_t k = 0; k < kernel_floats; ++k) dkernel[run][k] = NAN;
+            for (int k = 0; k < d.units; ++k) dbias[run][k] = NAN;
+            tdl_dense_train_backward(dx[run], dkernel[run], dbias[run], data->dy, y, data->x, data->kernel, &d, batch,
+                                     workspace, run ? TDL_DX_WRITE : TDL_DX_ADD);
+        }
+        tdl_team_set_training_step(false);
+        tdl_set_num_threads(before);
+        assert_memory_equal(dkernel[0], dkernel[1], sizeof(float) * kernel_floats);
+        assert_memory_equal(dbias[0], dbias[1], sizeof(float) * (size_t)d.units);
+        bool nonzero = false;
+        for (size_t k = 0; k < dx_floats; ++k) {
+            if (dx[1][k] != dx[0][k]) fail_msg("case %zu, dx[%zu]: wrote %g, added %g", c, k, dx[1][k], dx[0][k]);
+            nonzero = nonzero || dx[1][k] != 0.0f;
+        }
         assert_true(nonzero);
     }
     free(data);
@@ -735,6 +787,7 @@ int main(void) {
         cmocka_unit_test(test_param_split_covers_every_float_once),
         cmocka_unit_test(test_param_split_of_tensors_with_gaps),
         cmocka_unit_test(test_train_backward_writes_parameter_gradients),
+        cmocka_unit_test(test_train_backward_writes_dx),
         cmocka_unit_test(test_owned_optimizer_steps_match_public),
         cmocka_unit_test(test_owned_rows_reversed),
         cmocka_unit_test(test_owned_rows_nearest_boundary),

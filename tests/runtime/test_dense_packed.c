@@ -135,7 +135,7 @@ static void kernel_gradient_on(int threads, float *dkernel, float start, const f
     const int before = tdl_get_num_threads();
     tdl_set_num_threads(threads);
     if (start == 0.0f)
-        tdl_dense_train_backward(NULL, dkernel, NULL, dy, y, x, kernel, d, batch, workspace);
+        tdl_dense_train_backward(NULL, dkernel, NULL, dy, y, x, kernel, d, batch, workspace, TDL_DX_ADD);
     else
         tdl_dense_backward(NULL, dkernel, NULL, dy, y, x, kernel, d, batch, workspace);
     tdl_set_num_threads(before);

@@ -78,7 +78,7 @@ static void kernel_gradient(float *dkernel, float *dbias, const float *x, const 
     tdl_set_num_threads(threads);
     tdl_team_set_training_step(in_step);
     if (start == 0.0f)
-        tdl_dense_train_backward(NULL, dkernel, dbias, dy, y, x, kernel, d, batch, workspace);
+        tdl_dense_train_backward(NULL, dkernel, dbias, dy, y, x, kernel, d, batch, workspace, TDL_DX_ADD);
     else
         tdl_dense_backward(NULL, dkernel, dbias, dy, y, x, kernel, d, batch, workspace);
     tdl_team_set_training_step(false);

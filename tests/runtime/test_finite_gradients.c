@@ -196,7 +196,7 @@ static finite_proofs backward_proofs(layer *l, tdl_activation activation, int ba
                            workspace);
     else
         tdl_dense_train_backward(l->dx, l->grads, l->grads + KERNEL, l->dy, l->y, l->x, l->params, &d, batch,
-                                 workspace);
+                                 workspace, TDL_DX_ADD);
     tdl_team_set_step_model(NULL);
     tdl_team_set_training_step(false);
     free(workspace);

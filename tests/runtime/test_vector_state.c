@@ -153,7 +153,7 @@ static void test_dense_layers_leave_the_halves_clear(void **state) {
         tdl_dense_train_forward(y, x, kernel, bias, &d, BATCH, workspace);
         assert_false(upper_halves_in_use());
         clear_upper_halves();
-        tdl_dense_train_backward(dx, dkernel, dbias, dy, y, x, kernel, &d, BATCH, workspace);
+        tdl_dense_train_backward(dx, dkernel, dbias, dy, y, x, kernel, &d, BATCH, workspace, TDL_DX_ADD);
         assert_false(upper_halves_in_use());
         assert_team_clean(threads);
     }

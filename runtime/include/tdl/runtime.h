@@ -36,7 +36,8 @@ extern "C" {
                                   workspace, and NAME_forward calls tdl_model_forward;
                                7: forward and evaluate passes call tdl_dense_model_forward,
                                   and tdl_model_info counts the forward's multiply-adds
-                                  per parameter */
+                                  per parameter; tdl_dense_train_backward writes dx
+                                  where the pass asks (tdl_dx_mode) */
 #define TDL_MAX_RANK 8
 
 /* ===================================================================== */
@@ -509,12 +510,19 @@ size_t tdl_dense_workspace_size(const tdl_dense_desc *d, int batch);
 void tdl_dense_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                         const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
                         float *workspace);
+/* How a training step's backward gives the input's gradient dx: added to
+ * what dx holds (the gradient has other contributions), or written whole
+ * (the first contribution to a gradient that it covers), so that the pass
+ * need not zero dx first. */
+typedef enum tdl_dx_mode { TDL_DX_ADD = 0, TDL_DX_WRITE = 1 } tdl_dx_mode;
 /* tdl_dense_backward for a training step, which runs each layer's backward
  * once (generated train passes call it): dkernel and dbias are written, not
- * added to, so the pass does not zero them first; dx is added to as ever. */
+ * added to, so the pass does not zero them first; dx is added to or
+ * written as dx_mode says (with TDL_DX_WRITE, what dx held is never read:
+ * the same values as adding into zeros, but a -0 stays -0). */
 void tdl_dense_train_backward(float *dx, float *dkernel, float *dbias, const float *dy, const float *y,
                               const float *x, const float *kernel, const tdl_dense_desc *d, int batch,
-                              float *workspace);
+                              float *workspace, tdl_dx_mode dx_mode);
 
 /* ===================================================================== */
 /* Resizing and padding (resize.c, pad.c): upsample2d, zero_padding2d,    */

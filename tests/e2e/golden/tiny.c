@@ -184,8 +184,7 @@ static tdl_status tiny_train_pass(tdl_model *m, int batch, const void *const *in
     status = tdl_sparse_softmax_xent_backward(g_dense_1, 1.0f, v_dense_1, v_label, (size_t)batch * 1, 3);
     if (status != TDL_STATUS_OK) goto fail;
     /* backward dense_1 */
-    tdl_zero(g_dropout_1, (size_t)batch * 8);
-    tdl_dense_train_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, workspace);
+    tdl_dense_train_backward(g_dropout_1, m->grads + 20, m->grads + 44, g_dense_1, v_dense_1, v_dropout_1, m->params + 20, &tiny_dense_1_desc, batch, workspace, TDL_DX_WRITE);
     /* backward dropout_1 */
     tdl_zero(g_max_pool2d_1, (size_t)batch * 8);
     tdl_dropout_backward(g_flatten_1, g_dropout_1, mask_dropout_1, (size_t)batch * 8);
