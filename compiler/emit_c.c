@@ -762,7 +762,9 @@ static void info_table(cg_buf *out, const model_emit *me) {
     cg_buf_puts(out, ", /* clipping: clipnorm, global_clipnorm, clipvalue */\n    ");
     schedule_initializer(out, me, o->schedule);
     char *macs = cg_float_literal(forward_macs_per_param(me->layout->programs[CG_MODE_INFER]));
-    cg_buf_printf(out, ", /* learning-rate schedule */\n    %s /* forward multiply-adds per example and parameter */\n};\n\n",
+    cg_buf_printf(out,
+                  ", /* learning-rate schedule */\n"
+                  "    %s /* forward multiply-adds per example and parameter */\n};\n\n",
                   macs);
     free(macs);
     free(beta_1);

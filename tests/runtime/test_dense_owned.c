@@ -157,7 +157,8 @@ static void test_model_forward_splits_rows_on_two_threads(void **state) {
                 for (int b = 0; b < batch; ++b) {
                     for (int u = 0; u < U; ++u) {
                         double s = data->bias[u];
-                        for (int f = 0; f < features; ++f) s += (double)data->x[b * features + f] * data->kernel[f * U + u];
+                        for (int f = 0; f < features; ++f)
+                            s += (double)data->x[b * features + f] * data->kernel[f * U + u];
                         assert_close(y[b * U + u], s > 0.0 ? s : 0.0);
                     }
                 }
@@ -589,7 +590,8 @@ static void backward_with_caller_dpre(float *dx, float *dkernel, float *dbias, c
     tdl_zero(dbias, (size_t)d->units);
     for (int b = 0; b < batch; ++b) tdl_accumulate(dbias, dpre + (size_t)b * (size_t)d->units, (size_t)d->units);
     if (dx != NULL)
-        assert_true(dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch, false));
+        assert_true(
+            dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch, false));
     else
         assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, dpre, d, batch, false));
 }
