@@ -318,10 +318,11 @@ static void test_lone_block(void **state) {
     operands_free(&o);
 }
 
-/* dx = the sum over output pixels and taps of dy * kernel, in double. */
-static double *reference_dx(const float *kernel, const float *dy, const tdl_conv2d_desc *d, int batch) {
-    double *dx = calloc((size_t)batch * d->in_h * d->in_w * d->in_c, sizeof *dx);
-    assert_non_null(dx);
+/* The chain rule through a 3x3 stride-1 convolution, in double, for every
+ * pairing of an output pixel, a tap and the input pixel under it: dx (when
+ * not NULL) += dy * kernel, dkernel (when not NULL) += x * dy. */
+static void reference_backward(double *dx, double *dkernel, const float *x, const float *kernel, const float *dy,
+                               const tdl_conv2d_desc *d, int batch) {
     for (int b = 0; b < batch; ++b)
         for (int oh = 0; oh < d->out_h; ++oh)
             for (int ow = 0; ow < d->out_w; ++ow)
@@ -329,12 +330,23 @@ static double *reference_dx(const float *kernel, const float *dy, const tdl_conv
                     for (int kw = 0; kw < 3; ++kw) {
                         const int ih = oh + kh - d->pad_top, iw = ow + kw - d->pad_left;
                         if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
+                        const size_t in = (((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c;
+                        const size_t out = (((size_t)b * d->out_h + oh) * d->out_w + ow) * d->out_c;
+                        const size_t tap = ((size_t)kh * 3 + kw) * d->in_c * d->out_c;
                         for (int c = 0; c < d->in_c; ++c)
-                            for (int f = 0; f < d->out_c; ++f)
-                                dx[(((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c + c] +=
-                                    (double)dy[(((size_t)b * d->out_h + oh) * d->out_w + ow) * d->out_c + f] *
-                                    kernel[(((size_t)kh * 3 + kw) * d->in_c + c) * d->out_c + f];
+                            for (int f = 0; f < d->out_c; ++f) {
+                                const size_t k = tap + (size_t)c * d->out_c + f;
+                                if (dx != NULL) dx[in + c] += (double)dy[out + f] * kernel[k];
+                                if (dkernel != NULL) dkernel[k] += (double)x[in + c] * dy[out + f];
+                            }
                     }
+}
+
+/* dx = the sum over output pixels and taps of dy * kernel, in double. */
+static double *reference_dx(const float *kernel, const float *dy, const tdl_conv2d_desc *d, int batch) {
+    double *dx = calloc((size_t)batch * d->in_h * d->in_w * d->in_c, sizeof *dx);
+    assert_non_null(dx);
+    reference_backward(dx, NULL, NULL, kernel, dy, d, batch);
     return dx;
 }
 
@@ -411,19 +423,7 @@ static void test_input_gradient(void **state) {
 static double *reference_dkernel(const float *x, const float *dy, const tdl_conv2d_desc *d, int batch) {
     double *dk = calloc((size_t)9 * d->in_c * d->out_c, sizeof *dk);
     assert_non_null(dk);
-    for (int b = 0; b < batch; ++b)
-        for (int oh = 0; oh < d->out_h; ++oh)
-            for (int ow = 0; ow < d->out_w; ++ow)
-                for (int kh = 0; kh < 3; ++kh)
-                    for (int kw = 0; kw < 3; ++kw) {
-                        const int ih = oh + kh - d->pad_top, iw = ow + kw - d->pad_left;
-                        if (ih < 0 || ih >= d->in_h || iw < 0 || iw >= d->in_w) continue;
-                        const float *xp = x + (((size_t)b * d->in_h + ih) * d->in_w + iw) * d->in_c;
-                        const float *g = dy + (((size_t)b * d->out_h + oh) * d->out_w + ow) * d->out_c;
-                        for (int c = 0; c < d->in_c; ++c)
-                            for (int f = 0; f < d->out_c; ++f)
-                                dk[(((size_t)kh * 3 + kw) * d->in_c + c) * d->out_c + f] += (double)xp[c] * g[f];
-                    }
+    reference_backward(NULL, dk, x, NULL, dy, d, batch);
     return dk;
 }
 
