@@ -79,20 +79,17 @@ void tdl_dense_train_forward(float *y, const float *x, const float *kernel, cons
     tdl_dense_forward(y, x, kernel, bias, d, batch);
 }
 
-/* A model's forward: the kernel split by rows where two threads would own
- * it (dense_xsmm.c), else tdl_dense_forward. One example goes first to
- * dense_zero_inputs.c, which reads only the rows of its nonzero inputs. */
+/* A model's forward: the kernel split by rows where two threads own it
+ * (dense_xsmm.c), else tdl_dense_forward. One example stays with
+ * tdl_dense_forward, whose dense_zero_inputs.c reads only the rows of its
+ * nonzero inputs. */
 void tdl_dense_model_forward(float *y, const float *x, const float *kernel, const float *bias,
                              const tdl_dense_desc *d, int batch, float *workspace) {
     if (y == NULL || x == NULL || kernel == NULL || d == NULL || batch <= 0 || d->in_features <= 0 ||
         d->units <= 0) {
         return;
     }
-    if (dense_zero_inputs_forward(y, x, kernel, bias, d, batch)) return;
-    if (workspace != NULL && dense_xsmm_owned_forward_scratch(d, batch) != 0 &&
-        dense_xsmm_forward_owned(y, x, kernel, bias, d, batch, workspace)) {
-        return;
-    }
+    if (batch > 1 && workspace != NULL && dense_xsmm_forward_owned(y, x, kernel, bias, d, batch, workspace)) return;
     tdl_dense_forward(y, x, kernel, bias, d, batch);
 }
 
