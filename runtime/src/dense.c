@@ -212,7 +212,7 @@ static void dense_backward(float *dx, float *dkernel, float *dbias, const float 
     if (dense_xsmm_backprop_owned(dkernel, dx, x, kernel, dpre, d, batch, accumulate, workspace + count, write_dx))
         return;
     /* dkernel (F,U) (+)= x^T (F,B) · dpre (B,U) */
-    if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate)) {
+    if (!dense_xsmm_backprop_kernel(dkernel, x, dpre, d, batch, accumulate, workspace + count)) {
         tdl_sgemm(TDL_TRANS, TDL_NO_TRANS, features, units, batch, 1.0f, x, features, dpre, units,
                   accumulate ? 1.0f : 0.0f, dkernel, units);
     }

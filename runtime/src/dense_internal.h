@@ -101,9 +101,11 @@ bool dense_xsmm_forward_owned(float *y, const float *x, const float *kernel, con
  * SIZE_MAX past size_t, else 0 (also without libxsmm). */
 size_t dense_xsmm_owned_forward_scratch(const tdl_dense_desc *d, int batch);
 
-/* dkernel (F,U) += x^T (F,B) * dpre (B,U), or = when !accumulate. */
+/* dkernel (F,U) += x^T (F,B) * dpre (B,U), or = when !accumulate;
+ * scratch as dense_xsmm_backprop_input's, which a narrow layer's gradient
+ * uses too (NULL: none). */
 bool dense_xsmm_backprop_kernel(float *dkernel, const float *x, const float *dpre, const tdl_dense_desc *d,
-                                int batch, bool accumulate);
+                                int batch, bool accumulate, float *scratch);
 
 /* dx (B,F) += dpre (B,U) * kernel^T (U,F), or = when write_dx; scratch
  * holds dense_xsmm_input_gradient_scratch(d, batch) floats (dense.c's

@@ -522,7 +522,7 @@ static void test_reversed_kernel_passes(void **state) {
 /* The two gradients of dense_xsmm_backprop_owned, each in its own call. */
 static void both_apart(float *dkernel, float *dx, const dense_data *data, const tdl_dense_desc *d, int batch,
                        float *scratch) {
-    assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, data->dy, d, batch, false));
+    assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, data->dy, d, batch, false, scratch));
     assert_true(dense_xsmm_backprop_input(dx, data->kernel, data->dy, d, batch, scratch, false));
 }
 
@@ -593,7 +593,7 @@ static void backward_with_caller_dpre(float *dx, float *dkernel, float *dbias, c
         assert_true(
             dense_xsmm_backprop_owned(dkernel, dx, data->x, data->kernel, dpre, d, batch, false, scratch, false));
     else
-        assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, dpre, d, batch, false));
+        assert_true(dense_xsmm_backprop_kernel(dkernel, data->x, dpre, d, batch, false, scratch));
 }
 
 /* The whole backward on the kernel's two owners (dense_xsmm_backward_owned,

@@ -3,11 +3,13 @@
  * reference, on
  * sizes that leave ragged tiles in every direction (211 units = 3 * 64 + 19,
  * batches of 1, 3, 17 and 150 against tiles of 16, 520 features = 8 * 64 + 8;
- * and logits of 10 and 8 units, the narrowest libxsmm takes; one example
+ * and logits of 10 and 8 units, the narrowest libxsmm takes, whose kernel
+ * gradient reads x as the left operand from a batch of 16; one example
  * through layers of 8 to 15 units, dense_narrow.c's), one thread
  * and two (batch 3's forward, one batch tile of 0.66 MFLOP, is split by
  * unit blocks; the largest batch is work enough for the team to split the
- * gradients too). On the libxsmm path every tile is one sum written by one thread, so
+ * gradients too); added to, and written as a training step's backward
+ * writes them. On the libxsmm path every tile is one sum written by one thread, so
  * the thread count must not change a bit; OpenBLAS's blocking follows the
  * rows each thread gets, so the BLAS path is only held to the tolerance.
  *
@@ -144,9 +146,11 @@ static void test_single_example_narrow_layers(void **state) {
 }
 
 /* With a linear activation dpre = dy, so dkernel = x^T dy and dx = dy
- * kernel^T, each plus what was there: a layer of the data's first `units`
- * (at most U) on one thread and two. */
-static void check_gradients(const dense_data *data, int units) {
+ * kernel^T: a layer of the data's first `units` (at most U) on one thread
+ * and two. tdl_dense_backward adds each to what was there;
+ * tdl_dense_train_backward with TDL_DX_WRITE (`written`), as a training
+ * step's backward, writes both whatever they held (NaN here). */
+static void check_gradients(const dense_data *data, int units, bool written) {
     const tdl_dense_desc d = {.in_features = F, .units = units, .activation = TDL_ACTIVATION_LINEAR};
     enum { WORKSPACE_MOST = MAX_B * (4 * U + F), GUARD = 16 };
     static float kernel[F * U], dy[MAX_B * U], y[MAX_B * U], workspace[WORKSPACE_MOST + GUARD];
@@ -162,18 +166,24 @@ static void check_gradients(const dense_data *data, int units) {
     assert_true(workspace_floats == with_transposes || workspace_floats == dpre_alone);
     if (tdl_xsmm_available()) assert_int_equal(workspace_floats, with_transposes);
     const size_t kernel_floats = (size_t)F * (size_t)units;
+    const float kernel_before = written ? NAN : 0.5f, dx_before = written ? NAN : 0.25f;
+    const double kernel_base = written ? 0.0 : 0.5, dx_base = written ? 0.0 : 0.25;
     for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) {
         const int batch = batches[i];
         tdl_dense_forward(y, data->x, kernel, NULL, &d, batch);
         for (int threads = 1; threads <= 2; ++threads) {
             const int before = tdl_get_num_threads();
             tdl_set_num_threads(threads);
-            /* Gradients accumulate; the workspace's old values must not matter. */
-            for (size_t k = 0; k < kernel_floats; ++k) dkernel[threads - 1][k] = 0.5f;
-            for (int k = 0; k < MAX_B * F; ++k) dx[threads - 1][k] = 0.25f;
+            /* The workspace's old values must not matter. */
+            for (size_t k = 0; k < kernel_floats; ++k) dkernel[threads - 1][k] = kernel_before;
+            for (int k = 0; k < MAX_B * F; ++k) dx[threads - 1][k] = dx_before;
             for (size_t k = 0; k < workspace_floats + GUARD; ++k) workspace[k] = NAN;
-            tdl_dense_backward(dx[threads - 1], dkernel[threads - 1], NULL, dy, y, data->x, kernel, &d, batch,
-                               workspace);
+            if (written)
+                tdl_dense_train_backward(dx[threads - 1], dkernel[threads - 1], NULL, dy, y, data->x, kernel, &d,
+                                         batch, workspace, TDL_DX_WRITE);
+            else
+                tdl_dense_backward(dx[threads - 1], dkernel[threads - 1], NULL, dy, y, data->x, kernel, &d, batch,
+                                   workspace);
             for (size_t k = workspace_floats; k < workspace_floats + GUARD; ++k) assert_true(isnan(workspace[k]));
             tdl_set_num_threads(before);
         }
@@ -183,7 +193,7 @@ static void check_gradients(const dense_data *data, int units) {
         }
         for (int f = 0; f < F; ++f) {
             for (int u = 0; u < units; ++u) {
-                double s = 0.5;
+                double s = kernel_base;
                 for (int b = 0; b < batch; ++b) s += (double)data->x[b * F + f] * dy[b * units + u];
                 assert_close(dkernel[0][f * units + u], s);
                 assert_close(dkernel[1][f * units + u], s);
@@ -191,7 +201,7 @@ static void check_gradients(const dense_data *data, int units) {
         }
         for (int b = 0; b < batch; ++b) {
             for (int f = 0; f < F; ++f) {
-                double s = 0.25;
+                double s = dx_base;
                 for (int u = 0; u < units; ++u) s += (double)dy[b * units + u] * kernel[f * units + u];
                 assert_close(dx[0][b * F + f], s);
                 assert_close(dx[1][b * F + f], s);
@@ -203,7 +213,8 @@ static void check_gradients(const dense_data *data, int units) {
 static void test_gradients_match_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
-    check_gradients(data, U);
+    check_gradients(data, U, false);
+    check_gradients(data, U, true);
     free(data);
 }
 
@@ -211,8 +222,10 @@ static void test_gradients_match_reference(void **state) {
 static void test_logits_gradients_match_reference(void **state) {
     (void)state;
     dense_data *data = data_make();
-    check_gradients(data, 10);
-    check_gradients(data, 8);
+    for (int written = 0; written < 2; ++written) {
+        check_gradients(data, 10, written);
+        check_gradients(data, 8, written);
+    }
     free(data);
 }
 
