@@ -992,10 +992,10 @@ bool dense_xsmm_backprop_owned(float *dkernel, float *dx, const float *x, const 
         kernel_threads != input_threads) {
         return false;
     }
-    /* A narrow kernel gradient reads dpre^T after the kernel's F * U floats
-     * of the scratch, which only the narrow input gradient leaves alone:
-     * the other one writes dpre^T and dx^T from the scratch's start while
-     * the kernel's tiles run. One call after the other, each makes its own. */
+    /* A narrow kernel gradient reads its dpre^T after the first F * U
+     * floats of the scratch, which only the narrow input gradient leaves
+     * alone: the other one's dpre^T and dx^T run from the scratch's start
+     * over it. One call after the other, each makes its own again. */
     if (job.kernel.narrow && !job.input.narrow) return false;
     tdl_team_run(kernel_threads, both_gradients_share, &job);
     return true;
