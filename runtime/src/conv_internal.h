@@ -89,8 +89,9 @@ size_t conv_backward_regions_size(const tdl_conv2d_desc *conv, int batch);
  * takes fewer, but at least CONV_PIECE_MIN_IMAGES images each, as smaller
  * calls repeat a call's fixed costs. Measured on two threads, each call
  * timed in one process that switched from step to step (docs/performance.md,
- * twenty-first session): pieces of 4 images made LeNet-5's convolutions'
- * backward at batch 32 2-6% slower than halves, pieces of 8 by about 1%. */
+ * "Where a two-thread step waits, measured inside one process"): pieces of 4
+ * images made LeNet-5's convolutions' backward at batch 32 2-6% slower than
+ * halves, pieces of 8 by about 1%. */
 enum { CONV_PIECES_PER_THREAD = 4, CONV_PIECE_MIN_IMAGES = 8 };
 static inline int conv_piece_images(int batch, int threads, int chunk) {
     /* The smallest thread's share: a thread's own region of scratch, which
