@@ -7,7 +7,6 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "team.h"
 
@@ -16,7 +15,8 @@ static inline bool two_threads_can_run(void) {
         puts("no thread team in this runtime (TDLRT_PORTABLE)");
         return false;
     }
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    /* The team runs no more threads than the process may use CPUs. */
+    if (tdl_team_cpus() < 2) {
         puts("one core");
         return false;
     }

@@ -35,7 +35,7 @@ static void usage(FILE *out) {
             "  --epochs N    passes over the training set, 1 to %d (default 15)\n"
             "  --batch N     examples per step, 1 to %d (default 128)\n"
             "  --lr X        Adam learning rate, in (0, 10) (default 0.001)\n"
-            "  --threads N   BLAS threads, 1 to %d (default 2)\n"
+            "  --threads N   threads of the runtime's team, 1 to %d (default 2)\n"
             "  --seed N      seed of weights, shuffling and dropout, 0 to %ld (default 1)\n"
             "  --data DIR    folder with the IDX .gz files (default /usr/share/datasets/fashion-mnist)\n"
             "  --save PATH   where to write the trained weights (default fashion_cnn.safetensors)\n",

@@ -13,6 +13,12 @@ typedef void (*tdl_team_fn)(void *context, int thread, int threads);
  * when the caller is already running inside the team (no nested teams). */
 int tdl_team_threads(void);
 
+/* The CPUs this process may run on (its affinity mask, else the online
+ * CPUs), read once, when first needed, and again in a child of fork(): the
+ * most threads a call of tdl_team_run runs on, and tdl_get_num_threads()
+ * until tdl_set_num_threads is called. */
+int tdl_team_cpus(void);
+
 /* Whether this build can run a kernel on more than one thread at all
  * (false in the portable build, whatever tdl_set_num_threads was told). */
 bool tdl_team_can_split(void);
@@ -20,7 +26,9 @@ bool tdl_team_can_split(void);
 /* Runs body(context, t, threads) once for every t in [0, threads) on the team
  * (thread 0 is the caller) and returns when all are done. The team's threads
  * are created on first use and kept for the life of the process; threads <= 1
- * runs body on the caller alone. */
+ * runs body on the caller alone. With fewer CPUs than threads
+ * (tdl_team_cpus), some threads run several shares one after another, so a
+ * share must never wait for another one. */
 void tdl_team_run(int threads, tdl_team_fn body, void *context);
 
 /* [begin, end) of n items for thread t of `threads`: contiguous and fixed by

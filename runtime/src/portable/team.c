@@ -11,6 +11,8 @@ int tdl_get_num_threads(void) { return 1; }
 
 int tdl_team_threads(void) { return 1; }
 
+int tdl_team_cpus(void) { return 1; }
+
 bool tdl_team_can_split(void) { return false; }
 
 int tdl_team_threads_for(double work, double min_work_per_thread) {

@@ -84,6 +84,7 @@ static void test_forward_equals_loaded_model(void **state) {
     read_reference(expected, WEIGHTS_BATCH * WEIGHTS_CLASSES);
     size_t bytes = lenet5_arena_size(WEIGHTS_BATCH);
     assert_true(bytes > 0 && bytes <= sizeof arena);
+    tdl_set_num_threads(WEIGHTS_THREADS);
 
     allocations = 0;
     window_open = 1;

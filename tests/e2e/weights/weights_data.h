@@ -9,6 +9,11 @@
 
 enum { WEIGHTS_BATCH = 4, WEIGHTS_IMAGE = 28 * 28, WEIGHTS_CLASSES = 10 };
 
+/* Both forwards run on this many threads: the bits of some sums depend on
+ * the count, and the default count on the CPUs each process may use, which
+ * the writer (run at build time) and the test need not share. */
+enum { WEIGHTS_THREADS = 2 };
+
 static inline void weights_fill_images(float *images) {
     e2e_rng rng = {2024};
     e2e_fill_uniform(&rng, images, (size_t)WEIGHTS_BATCH * WEIGHTS_IMAGE, 0.0f, 1.0f);

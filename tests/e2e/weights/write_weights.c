@@ -22,6 +22,7 @@ int main(int argc, char **argv) {
     static float images[WEIGHTS_BATCH * WEIGHTS_IMAGE], probs[WEIGHTS_BATCH * WEIGHTS_CLASSES];
     static int32_t labels[WEIGHTS_BATCH];
     weights_fill_images(images);
+    tdl_set_num_threads(WEIGHTS_THREADS);
     e2e_rng rng = {7};
     e2e_fill_labels(&rng, labels, WEIGHTS_BATCH, WEIGHTS_CLASSES);
     lenet5 *m = lenet5_create(WEIGHTS_BATCH);
