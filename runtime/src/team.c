@@ -254,9 +254,18 @@ void tdl_team_run(int threads, tdl_team_fn body, void *context) {
      * them wait their turn on a running thread, never on a CPU that a
      * spinning thread holds. */
     const int cpus = tdl_team_cpus(), running = threads < cpus ? threads : cpus;
-    /* One CPU, nested, or the team busy with another caller: every share here. */
-    if (running <= 1 || inside_team || pthread_mutex_trylock(&leader) != 0) {
+    /* One share, or nested: every share here. */
+    if (threads == 1 || inside_team) {
         run_shares(body, context, 0, 1, threads);
+        return;
+    }
+    /* One CPU, or the team busy with another caller: every share here too,
+     * and inside them kernels see one thread, as on the team's threads
+     * (tdl_team_threads), so that they compute what they would there. */
+    if (running <= 1 || pthread_mutex_trylock(&leader) != 0) {
+        inside_team = true;
+        run_shares(body, context, 0, 1, threads);
+        inside_team = false;
         return;
     }
     start_workers(running - 1);

@@ -2,8 +2,9 @@
  * by its affinity mask to one CPU runs every share of a job on the caller,
  * and its thread count defaults to 1; confined to two, the five shares of a
  * five-thread job run on exactly two threads, each taking every other
- * share; and a convolution's forward and gradients on three threads have
- * the same bits on one CPU as on all of them. Each case runs in a child of
+ * share; kernels called inside a share see one thread either way; and a
+ * convolution's forward and gradients on three threads have the same bits
+ * on one CPU as on all of them. Each case runs in a child of
  * fork(), which confines itself and then reads its CPUs afresh; the parent
  * never changes its thread count, so the first case sees the default.
  * Built under ThreadSanitizer in CI (TSC_TSAN). */
@@ -59,22 +60,26 @@ static void in_child(int (*child)(void *), void *context) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* Which thread ran each share of a job, and how often each ran. */
+/* Which thread ran each share of a job, how often each ran, and how many
+ * threads a kernel called inside it would split over. */
 typedef struct shares_seen {
     pthread_t thread[MOST_SHARES];
     atomic_int runs[MOST_SHARES];
+    int nested_threads[MOST_SHARES];
 } shares_seen;
 
 static void record_share(void *context, int t, int threads) {
     (void)threads;
     shares_seen *seen = context;
     seen->thread[t] = pthread_self();
+    seen->nested_threads[t] = tdl_team_threads();
     atomic_fetch_add(&seen->runs[t], 1);
 }
 
 /* A job of `threads` shares; 0 when each ran once, share t on the thread
- * of share t % stride, share 0 on the caller and shares 0..stride-1 on
- * different threads. */
+ * of share t % stride, share 0 on the caller, shares 0..stride-1 on
+ * different threads, and, in a job of several shares, each share's kernels
+ * on one thread, whichever thread ran it. */
 static int run_job(int threads, int stride) {
     shares_seen seen;
     memset(&seen, 0, sizeof seen);
@@ -83,6 +88,7 @@ static int run_job(int threads, int stride) {
         if (atomic_load(&seen.runs[t]) != 1) return 10;
         if (!pthread_equal(seen.thread[t], seen.thread[t % stride])) return 11;
         if (t < stride && t > 0 && pthread_equal(seen.thread[t], seen.thread[0])) return 12;
+        if (threads > 1 && seen.nested_threads[t] != 1) return 14;
     }
     return pthread_equal(seen.thread[0], pthread_self()) ? 0 : 13;
 }

@@ -2,8 +2,9 @@
  * exactly once, in pieces of `grain` (the last one shorter), on 1 to 3
  * threads; each thread starts on its own share; and a thread that finishes
  * takes the pieces another has not started (thread 0 here waits until they
- * are all taken, where the process has two CPUs). Refused setups: no threads, more than the most. Built
- * under ThreadSanitizer in CI (TSC_TSAN). */
+ * are all taken, where the process has two CPUs). Refused setups: no
+ * threads, more than the most. Built under ThreadSanitizer in CI
+ * (TSC_TSAN). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <setjmp.h>
