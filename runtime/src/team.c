@@ -24,9 +24,9 @@
  * threads as there are CPUs, each taking every so many shares in turn. More
  * threads than CPUs would wait on each other by the scheduler's time slice:
  * a polling thread holds the CPU that the thread it waits for needs. On the
- * 2-vCPU development machine, LeNet-5's training step at batch 32 took 8.0
+ * 2-vCPU development machine, LeNet-5's training step at batch 32 took 8.2
  * ms instead of 0.70 on two threads confined to one CPU (`taskset -c 0`),
- * and 8.9 ms on four threads over two CPUs against 0.47 on two.
+ * and 8.9 ms on four threads over two CPUs against 0.43 on two.
  *
  * BLAS runs single-threaded: all BLAS calls come from inside the team (or from
  * tdl_sgemm, which splits its own rows over the team), and a multi-threaded
