@@ -26,7 +26,7 @@ typedef struct options {
 /* The ranges of the integer options; a value outside is refused with its range. */
 #define MAX_EPOCHS 1000
 #define MAX_BATCH 4096 /* the arena grows with the batch: 37 MB at 128, 1.15 GB at 4096 */
-#define MAX_THREADS 256
+#define MAX_THREADS 64 /* the runtime's team runs at most 64 shares */
 #define MAX_SEED 2147483647L
 
 static void usage(FILE *out) {

@@ -36,7 +36,7 @@ typedef struct options {
 
 #define MAX_EPOCHS 1000
 #define MAX_BATCH 4096
-#define MAX_THREADS 256
+#define MAX_THREADS 64 /* the runtime's team runs at most 64 shares */
 #define MAX_SEED 2147483647L
 
 static void usage(FILE *out) {

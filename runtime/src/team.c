@@ -137,6 +137,9 @@ __attribute__((constructor)) static void team_load(void) {
 #endif
 
 void tdl_set_num_threads(int threads) {
+    /* At most the shares tdl_team_run runs: a kernel plans its shares with
+     * this count (conv_backward_chunks.c adds one partial per share). */
+    if (threads > TEAM_MAX_THREADS) threads = TEAM_MAX_THREADS;
     atomic_store(&requested_threads, threads < 1 ? 1 : threads);
     tdl_blas_use_one_thread();
 }

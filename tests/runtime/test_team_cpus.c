@@ -98,6 +98,11 @@ static int one_cpu(void *unused) {
     if (!confine_to(1)) return 1;
     if (tdl_team_cpus() != 1) return 2;
     if (tdl_get_num_threads() != 1) return 3;
+    /* Counts outside 1 to 64, the most shares a call runs, are brought in. */
+    tdl_set_num_threads(1000);
+    if (tdl_get_num_threads() != 64) return 5;
+    tdl_set_num_threads(0);
+    if (tdl_get_num_threads() != 1) return 6;
     tdl_set_num_threads(4);
     if (tdl_get_num_threads() != 4) return 4; /* the count asked for: its shares, its bits */
     return run_job(4, 1);

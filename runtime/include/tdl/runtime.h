@@ -70,8 +70,8 @@ tdl_status tdl_set_error(tdl_status status, const char *fmt, ...)
     ;
 
 /* Threads of the runtime's thread team, which every threaded kernel uses
- * (1 = no threading; the default is the number of CPUs the process may run
- * on, its affinity mask). The count fixes how work is shared out, and so
+ * (1 = no threading, at most 64; the default is the number of CPUs the
+ * process may run on, its affinity mask). The count fixes how work is shared out, and so
  * the results' bits; no more threads run at once than the process has CPUs.
  * BLAS runs single-threaded inside the team: loading the library and this
  * call set OpenBLAS to one thread; no kernel changes either count. */
