@@ -159,11 +159,13 @@ bool conv_narrow_forward(float *y, const float *x, const float *kernel, const fl
 bool conv_narrow_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                  int batch, float *scratch);
 /* conv_narrow_backprop_filter's faster loops (conv_lanes_filter.c): stride
- * and dilation 1, C <= 3, F <= 8, KW 3 or 5, AVX-512; `threads` slots of
+ * and dilation 1, C <= 3, F <= 8, KW 3 or 5, AVX-512 or AVX2 with FMA
+ * (conv_lanes_filter_available); `threads` slots of
  * slot_floats each in scratch. Returns false, touching nothing, when the
  * layer or the CPU does not suit or a slot is too small. */
 bool conv_lanes_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                 int batch, float *scratch, size_t slot_floats, int threads);
+bool conv_lanes_filter_available(void);
 
 /* First layers with 1-3 channels and at most 8 filters (conv_lanes.c, part
  * of the general path of the hosted build): forward with output pixels in
@@ -174,6 +176,12 @@ size_t conv_lanes_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 size_t conv_lanes_forward_scratch_alone(const tdl_conv2d_desc *d);
 bool conv_lanes_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
+/* Whether the CPU runs the AVX2 loops (with FMA) of conv_lanes_forward (two
+ * vectors of 8 pixels a block) and conv_lanes_backprop_filter (blocks of 8
+ * pixels), which they take where the CPU has no AVX-512; tests prefer them
+ * elsewhere too, to check them there as well. */
+bool conv_lanes_halves_available(void);
+void conv_lanes_prefer_halves(bool prefer);
 
 /* conv_lanes_forward's layers followed by a 2x2 max pool at stride 2 whose
  * windows tile the output, after relu or no activation (conv_lanes_pool.c):

@@ -22,9 +22,17 @@
  * image is written by one thread, and an image's result does not depend on
  * the batch or the thread count.
  *
+ * On a CPU with AVX2 but not AVX-512 a block is two vectors of
+ * LANE_PIXELS / 2 lanes. GCC has no register for a 16-float vector there and
+ * keeps one in memory, so the 16-lane loop moved every sum through the stack
+ * at every tap: LeNet-5's first layer took 1,628 us at batch 32 on an AMD
+ * EPYC (Zen 3), 51 us an image. Each lane's sum is the same either way, in
+ * the same order, so the two give the same bits.
+ *
  * conv_lanes_pool.c computes the same sums for a layer followed by a 2x2
  * max pool and pools them in the registers; the two share conv_lanes.h and
  * the scratch slots (sized for the larger of their copies). */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "conv_internal.h"
@@ -129,14 +137,54 @@ static inline __attribute__((always_inline)) void block_sums(float sums[][LANE_P
 #endif
 }
 
-/* Output row oh of one image: the sums of every block, stored as NHWC pixels. */
+#if LANES_HALVES
+/* block_sums with each block as two vectors of LANE_HALF pixels (AVX2). */
+static inline __attribute__((always_inline)) void block_sums_halves(float sums[][LANE_PIXELS],
+                                                                   const float *restrict planes,
+                                                                   const float *restrict kernel,
+                                                                   const float *restrict bias,
+                                                                   const tdl_conv2d_desc *d, const lanes_geometry *g,
+                                                                   int oh, size_t ow0, const int f_n) {
+    const size_t c_n = (size_t)d->in_c;
+    lane_half low[LANES_MAX_FILTERS], high[LANES_MAX_FILTERS];
+    for (int f = 0; f < f_n; ++f) low[f] = high[f] = (lane_half){0} + (bias != NULL ? bias[f] : 0.0f);
+    for (int kh = 0; kh < d->kernel_h; ++kh)
+        for (int kw = 0; kw < d->kernel_w; ++kw)
+            for (size_t c = 0; c < c_n; ++c) {
+                const size_t row = (size_t)oh * (size_t)d->stride_h + (size_t)kh;
+                const float *restrict in = planes + c * g->plane + row * g->cols + ow0 + (size_t)kw;
+                const float *restrict tap =
+                    kernel + (((size_t)kh * (size_t)d->kernel_w + (size_t)kw) * c_n + c) * (size_t)f_n;
+                lane_half row_low, row_high;
+                LANE_HALF_LOAD(row_low, in);
+                LANE_HALF_LOAD(row_high, in + LANE_HALF);
+                for (int f = 0; f < f_n; ++f) {
+                    low[f] += tap[f] * row_low;
+                    high[f] += tap[f] * row_high;
+                }
+            }
+    for (int f = 0; f < f_n; ++f) {
+        LANE_HALF_STORE(sums[f], low[f]);
+        LANE_HALF_STORE(sums[f] + LANE_HALF, high[f]);
+    }
+}
+#endif
+
+/* Output row oh of one image: the sums of every block, stored as NHWC pixels;
+ * `halves` (a constant at each call site) picks block_sums_halves. */
 static inline __attribute__((always_inline)) void image_row(float *restrict y_row, const float *restrict planes,
                                                            const float *restrict kernel, const float *restrict bias,
                                                            const tdl_conv2d_desc *d, const lanes_geometry *g,
-                                                           int oh, const int f_n) {
+                                                           int oh, const int f_n, const bool halves) {
     float sums[LANES_MAX_FILTERS][LANE_PIXELS];
+    (void)halves;
     for (size_t ow0 = 0; ow0 < (size_t)d->out_w; ow0 += LANE_PIXELS) {
-        block_sums(sums, planes, kernel, bias, d, g, oh, ow0, f_n);
+#if LANES_HALVES
+        if (halves)
+            block_sums_halves(sums, planes, kernel, bias, d, g, oh, ow0, f_n);
+        else
+#endif
+            block_sums(sums, planes, kernel, bias, d, g, oh, ow0, f_n);
         const size_t n = (size_t)d->out_w - ow0 < LANE_PIXELS ? (size_t)d->out_w - ow0 : LANE_PIXELS;
         for (size_t p = 0; p < n; ++p)
             for (int f = 0; f < f_n; ++f) y_row[(ow0 + p) * (size_t)f_n + (size_t)f] = sums[f][p];
@@ -147,23 +195,63 @@ static inline __attribute__((always_inline)) void image_row(float *restrict y_ro
 static inline __attribute__((always_inline)) void image_rows(float *restrict y, const float *restrict planes,
                                                             const float *restrict kernel, const float *restrict bias,
                                                             const tdl_conv2d_desc *d, const lanes_geometry *g,
-                                                            const int f_n) {
+                                                            const int f_n, const bool halves) {
     for (int oh = 0; oh < d->out_h; ++oh)
-        image_row(y + (size_t)oh * (size_t)d->out_w * (size_t)f_n, planes, kernel, bias, d, g, oh, f_n);
+        image_row(y + (size_t)oh * (size_t)d->out_w * (size_t)f_n, planes, kernel, bias, d, g, oh, f_n, halves);
 }
 
-/* One image, dispatched on F so that each case has its constant. */
+/* One image's rows, with F a constant in each case. */
+#define LANES_IMAGE_CASES(halves)                                                                                  \
+    switch (d->out_c) {                                                                                           \
+    case 1: image_rows(y, planes, kernel, bias, d, g, 1, halves); return;                                          \
+    case 2: image_rows(y, planes, kernel, bias, d, g, 2, halves); return;                                          \
+    case 3: image_rows(y, planes, kernel, bias, d, g, 3, halves); return;                                          \
+    case 4: image_rows(y, planes, kernel, bias, d, g, 4, halves); return;                                          \
+    case 5: image_rows(y, planes, kernel, bias, d, g, 5, halves); return;                                          \
+    case 6: image_rows(y, planes, kernel, bias, d, g, 6, halves); return;                                          \
+    case 7: image_rows(y, planes, kernel, bias, d, g, 7, halves); return;                                          \
+    case 8: image_rows(y, planes, kernel, bias, d, g, 8, halves); return;                                          \
+    default: return;                                                                                              \
+    }
+
+/* One image in vectors of LANE_PIXELS lanes. */
 TDL_VECTOR_CLONES static void image_forward(float *restrict y, const float *restrict planes,
                                             const float *restrict kernel, const float *restrict bias,
                                             const tdl_conv2d_desc *d, const lanes_geometry *g) {
-    switch (d->out_c) {
-#define LANES_CASE(n) \
-    case n: image_rows(y, planes, kernel, bias, d, g, n); return;
-        LANES_CASE(1) LANES_CASE(2) LANES_CASE(3) LANES_CASE(4) LANES_CASE(5) LANES_CASE(6) LANES_CASE(7)
-        LANES_CASE(8)
-#undef LANES_CASE
-    default: return;
-    }
+    LANES_IMAGE_CASES(false)
+}
+
+#if LANES_HALVES
+/* One image in vectors of LANE_HALF lanes, for AVX2. */
+__attribute__((target("avx2"))) static void image_forward_halves(float *restrict y, const float *restrict planes,
+                                                                 const float *restrict kernel,
+                                                                 const float *restrict bias,
+                                                                 const tdl_conv2d_desc *d, const lanes_geometry *g) {
+    LANES_IMAGE_CASES(true)
+}
+#endif
+#undef LANES_IMAGE_CASES
+
+/* Tests set it to run the halves on a CPU with AVX-512 too. */
+static atomic_bool halves_preferred;
+
+bool conv_lanes_halves_available(void) {
+#if LANES_HALVES
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+void conv_lanes_prefer_halves(bool prefer) { atomic_store(&halves_preferred, prefer); }
+
+bool conv_lanes_use_halves(void) {
+    if (!conv_lanes_halves_available()) return false;
+#if LANES_HALVES
+    return atomic_load(&halves_preferred) || !__builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
 }
 
 typedef struct lanes_job {
@@ -172,6 +260,7 @@ typedef struct lanes_job {
     int batch;
     float *y, *slots;
     const float *x, *kernel, *bias, *scale, *shift;
+    bool halves; /* conv_lanes_use_halves() */
 } lanes_job;
 
 /* A contiguous range of images, through this thread's padded copy. */
@@ -186,7 +275,12 @@ static void forward_share(void *context, int t, int threads) {
     for (; b < end; ++b) {
         float *y = j->y + b * y_image;
         pad_planes(planes, j->x + b * x_image, d, &j->g);
-        image_forward(y, planes, j->kernel, j->bias, d, &j->g);
+#if LANES_HALVES
+        if (j->halves)
+            image_forward_halves(y, planes, j->kernel, j->bias, d, &j->g);
+        else
+#endif
+            image_forward(y, planes, j->kernel, j->bias, d, &j->g);
         conv_activate_in_place(y, y_image, d->activation, d->alpha);
         if (j->scale != NULL)
             conv_affine_rows(y, j->scale, j->shift, (size_t)d->out_h * (size_t)d->out_w, (size_t)d->out_c);
@@ -197,7 +291,7 @@ bool conv_lanes_forward(float *y, const float *x, const float *kernel, const flo
                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (batch <= 0 || tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !conv_lanes_suits(d) || scratch == NULL)
         return false;
-    lanes_job j = {d, geometry_of(d), batch, y, scratch, x, kernel, bias, scale, shift};
+    lanes_job j = {d, geometry_of(d), batch, y, scratch, x, kernel, bias, scale, shift, conv_lanes_use_halves()};
     const double flops = 2.0 * (double)conv_output_pixels(d, batch) * (double)conv_patch_size(d) * d->out_c;
     int threads = tdl_team_threads_for(flops, LANES_MIN_THREAD_FLOPS);
     if (threads > conv_lanes_slots(batch)) threads = conv_lanes_slots(batch);

@@ -36,6 +36,23 @@ typedef float lane_vector __attribute__((vector_size(LANE_PIXELS * sizeof(float)
 #define LANE_STORE(p, v) memcpy((p), &(v), sizeof(lane_vector))
 #endif
 
+/* conv_lanes.c's blocks as two vectors of LANE_HALF lanes, for AVX2 (x86-64,
+ * GCC or clang, which take a target attribute). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LANES_HALVES 1
+enum { LANE_HALF = LANE_PIXELS / 2 };
+typedef float lane_half __attribute__((vector_size(LANE_HALF * sizeof(float))));
+#define LANE_HALF_LOAD(v, p) memcpy(&(v), (p), sizeof(lane_half))
+#define LANE_HALF_STORE(p, v) memcpy((p), &(v), sizeof(lane_half))
+#else
+#define LANES_HALVES 0
+#endif
+
+/* Whether this call takes the AVX2 loops of conv_lanes.c and
+ * conv_lanes_filter.c: where AVX2 (with FMA) is the widest the CPU has, or
+ * where a test prefers them (conv_lanes_prefer_halves). */
+bool conv_lanes_use_halves(void);
+
 /* Whether a layer suits the lane kernels: one group, horizontal stride and
  * both dilations 1, few channels and filters, a bounded padded copy. */
 bool conv_lanes_suits(const tdl_conv2d_desc *d);

@@ -23,9 +23,13 @@
  * and the partials are added in thread order, then lane order: results
  * depend on the thread count alone.
  *
- * Built for AVX-512 alone (x86-64, GCC or clang) and run where the CPU has
- * it, as conv_lanes_pool.c; elsewhere every call declines and
- * conv_narrow.c's loops run. */
+ * Built for x86-64 by GCC or clang. With AVX-512 a block is 16 pixels;
+ * where AVX2 (with FMA) is the widest the CPU has, a block is 8 pixels in
+ * the first half of each vector of sums (the other half stays zero), with
+ * fewer filters a pass for its 16 registers, dz put into its planes one
+ * value at a time, and a row's last lanes blended rather than masked. The
+ * two sum their lanes differently, so their results differ in the last
+ * bits. Elsewhere every call declines and conv_narrow.c's loops run. */
 #include <stdint.h>
 #include <string.h>
 
@@ -79,6 +83,7 @@ typedef struct filter_job {
     const float *x, *dz;
     float *slots;
     size_t slot_floats;
+    bool avx2; /* blocks of 8 pixels (conv_lanes_use_halves) */
 } filter_job;
 
 /* Image b's input into the channel planes at (h + pad_top, w + pad_left);
@@ -192,6 +197,77 @@ FILTER_INLINE void row_pass(float *restrict sums, const float *restrict x_plane,
             _mm512_storeu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS, acc[kw][k]);
 }
 
+/* AVX2: the filters of one pass, for KW x group sums, group dz vectors and
+ * an input vector in 16 registers. */
+static int avx2_group(const tdl_conv2d_desc *d) { return d->kernel_w == 3 ? 3 : 2; }
+enum { AVX2_GROUP_MAX = 3, HALF = LANE_PIXELS / 2 };
+
+/* fill_dz_planes for AVX2: one value at a time (F is small; LeNet's 6 x 784
+ * a image). Lanes past the last pixel keep the zeros of the slot. */
+static void fill_dz_planes_each(float *restrict planes, const float *restrict dz_image, const tdl_conv2d_desc *d,
+                                const filter_geometry *g) {
+    const size_t f_n = (size_t)d->out_c, pixels = (size_t)d->out_h * (size_t)d->out_w;
+    for (size_t p = 0; p < pixels; ++p)
+        for (size_t f = 0; f < f_n; ++f) planes[f * g->dz_plane + p] = dz_image[p * f_n + f];
+}
+
+#define FILTER_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* One block of 8 pixels at ow0 of a row: the KW_N x G_N sums; only the
+ * lanes of `keep` change when `tail` (the row's last, partial block). */
+FILTER_AVX2_INLINE void block_avx2(__m256 acc[5][AVX2_GROUP_MAX], const float *restrict x_row,
+                                   const float *restrict dz_row, size_t dz_plane, size_t ow0, const int KW_N,
+                                   const int G_N, const bool tail, __m256 keep) {
+    __m256 dz[AVX2_GROUP_MAX];
+    for (int k = 0; k < G_N; ++k) dz[k] = _mm256_loadu_ps(dz_row + (size_t)k * dz_plane + ow0);
+    for (int kw = 0; kw < KW_N; ++kw) {
+        const __m256 in = _mm256_loadu_ps(x_row + ow0 + (size_t)kw);
+        for (int k = 0; k < G_N; ++k) {
+            const __m256 sum = _mm256_fmadd_ps(in, dz[k], acc[kw][k]);
+            acc[kw][k] = tail ? _mm256_blendv_ps(acc[kw][k], sum, keep) : sum;
+        }
+    }
+}
+
+/* row_pass with blocks of 8 pixels, into the first half of each vector of sums. */
+FILTER_AVX2_INLINE void row_pass_avx2(float *restrict sums, const float *restrict x_plane,
+                                      const float *restrict dz_planes, const tdl_conv2d_desc *d,
+                                      const filter_geometry *g, size_t kh, size_t f0, const int KW_N,
+                                      const int G_N) {
+    __m256 acc[5][AVX2_GROUP_MAX];
+    const size_t f_n = (size_t)d->out_c;
+    for (int kw = 0; kw < KW_N; ++kw)
+        for (int k = 0; k < G_N; ++k)
+            acc[kw][k] = _mm256_loadu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS);
+    const size_t ow_n = (size_t)d->out_w, full = ow_n / HALF * HALF;
+    const __m256 keep = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(ow_n - full)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    for (size_t oh = 0; oh < (size_t)d->out_h; ++oh) {
+        const float *restrict x_row = x_plane + (oh + kh) * g->x_cols;
+        const float *restrict dz_row = dz_planes + f0 * g->dz_plane + oh * g->dz_cols;
+        for (size_t ow0 = 0; ow0 < full; ow0 += HALF)
+            block_avx2(acc, x_row, dz_row, g->dz_plane, ow0, KW_N, G_N, false, keep);
+        if (full < ow_n) block_avx2(acc, x_row, dz_row, g->dz_plane, full, KW_N, G_N, true, keep);
+    }
+    for (int kw = 0; kw < KW_N; ++kw)
+        for (int k = 0; k < G_N; ++k)
+            _mm256_storeu_ps(sums + ((size_t)kw * f_n + f0 + (size_t)k) * LANE_PIXELS, acc[kw][k]);
+}
+
+/* One AVX2 pass, dispatched on the kernel width and the group's size. */
+__attribute__((target("avx2,fma"))) static void pass_avx2(float *sums, const float *x_plane,
+                                                          const float *dz_planes, const tdl_conv2d_desc *d,
+                                                          const filter_geometry *g, size_t kh, size_t f0,
+                                                          int group) {
+#define FILTER_CASE(kw_n, g_n) \
+    case g_n: row_pass_avx2(sums, x_plane, dz_planes, d, g, kh, f0, kw_n, g_n); return;
+    if (d->kernel_w == 3) {
+        switch (group) { FILTER_CASE(3, 1) FILTER_CASE(3, 2) FILTER_CASE(3, 3) default: return; }
+    }
+    switch (group) { FILTER_CASE(5, 1) FILTER_CASE(5, 2) default: return; }
+#undef FILTER_CASE
+}
+
 /* One pass, dispatched on the kernel width and the group's size. */
 __attribute__((target("avx512f"))) static void pass(float *sums, const float *x_plane, const float *dz_planes,
                                                     const tdl_conv2d_desc *d, const filter_geometry *g, size_t kh,
@@ -218,26 +294,37 @@ static void filter_share(void *context, int t, int threads) {
     const size_t dz_image = (size_t)d->out_h * (size_t)d->out_w * (size_t)d->out_c;
     const size_t f_n = (size_t)d->out_c, row_sums = (size_t)d->kernel_w * f_n * LANE_PIXELS;
     dz_transpose transpose;
-    dz_transpose_make(&transpose, d->out_c);
+    if (!j->avx2) dz_transpose_make(&transpose, d->out_c);
+    const size_t group_max = j->avx2 ? (size_t)avx2_group(d) : FILTER_GROUP;
     size_t b, end;
     tdl_team_share((size_t)j->batch, t, threads, &b, &end);
     for (; b < end; ++b) {
         fill_x_planes(x_planes, j->x + b * x_image, d, g);
-        fill_dz_planes(dz_planes, j->dz + b * dz_image, d, g, &transpose);
+        if (j->avx2)
+            fill_dz_planes_each(dz_planes, j->dz + b * dz_image, d, g);
+        else
+            fill_dz_planes(dz_planes, j->dz + b * dz_image, d, g, &transpose);
         for (size_t c = 0; c < (size_t)d->in_c; ++c)
             for (size_t kh = 0; kh < (size_t)d->kernel_h; ++kh)
-                for (size_t f0 = 0; f0 < f_n; f0 += FILTER_GROUP) {
-                    const int group = f_n - f0 < FILTER_GROUP ? (int)(f_n - f0) : FILTER_GROUP;
-                    pass(sums + (c * (size_t)d->kernel_h + kh) * row_sums, x_planes + c * g->x_plane, dz_planes, d,
-                         g, kh, f0, group);
+                for (size_t f0 = 0; f0 < f_n; f0 += group_max) {
+                    const int group = f_n - f0 < group_max ? (int)(f_n - f0) : (int)group_max;
+                    float *row_of_sums = sums + (c * (size_t)d->kernel_h + kh) * row_sums;
+                    if (j->avx2)
+                        pass_avx2(row_of_sums, x_planes + c * g->x_plane, dz_planes, d, g, kh, f0, group);
+                    else
+                        pass(row_of_sums, x_planes + c * g->x_plane, dz_planes, d, g, kh, f0, group);
                 }
     }
 }
 
+bool conv_lanes_filter_available(void) {
+    return __builtin_cpu_supports("avx512f") || conv_lanes_halves_available();
+}
+
 bool conv_lanes_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                 int batch, float *scratch, size_t slot_floats, int threads) {
-    if (!filter_suits(d) || batch <= 0 || threads < 1 || !conv_lanes_pool_available()) return false;
-    filter_job j = {d, geometry_of(d), batch, x, dz, scratch, slot_floats};
+    if (!filter_suits(d) || batch <= 0 || threads < 1 || !conv_lanes_filter_available()) return false;
+    filter_job j = {d, geometry_of(d), batch, x, dz, scratch, slot_floats, conv_lanes_use_halves()};
     if (j.g.slot > slot_floats) return false;
     tdl_team_run(threads, filter_share, &j);
     /* dkernel[kh][kw][c][f] += the partials, in thread order, then lane order. */
@@ -266,5 +353,7 @@ bool conv_lanes_backprop_filter(float *dkernel, const float *x, const float *dz,
     (void)dkernel, (void)x, (void)dz, (void)d, (void)batch, (void)scratch, (void)slot_floats, (void)threads;
     return false;
 }
+
+bool conv_lanes_filter_available(void) { return false; }
 
 #endif

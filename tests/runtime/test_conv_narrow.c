@@ -320,8 +320,9 @@ static const narrow_case lanes_lenet_batch = {29, 28, 28, 1, 6, 5, 5, 1, 1, 1, T
 static const narrow_case *const lanes_filter_cases[] = {&lenet_first, &lanes_rgb_same, &lanes_two_valid,
                                                         &lanes_one_filter, &lanes_lenet_batch};
 
-/* The lane loops themselves: taken where the CPU has AVX-512 (else they
- * decline untouched), against the reference; a slot too small declines. */
+/* The lane loops themselves: taken where the CPU has AVX-512 or AVX2 with
+ * FMA (else they decline untouched), against the reference; a slot too
+ * small declines. */
 static void check_lanes_filter(const narrow_case *nc) {
     const tdl_conv2d_desc d = desc_of(nc, TDL_ACTIVATION_LINEAR);
     float *x = floats_of(x_size(nc), -1.0f, 1.0f);
@@ -337,7 +338,7 @@ static void check_lanes_filter(const narrow_case *nc) {
     const int threads = nc->batch < 3 ? nc->batch : 3;
     const bool ran =
         conv_lanes_backprop_filter(dkernel, x, dz, &d, nc->batch, scratch, scratch_floats / (size_t)threads, threads);
-    assert_true(ran == conv_lanes_pool_available());
+    assert_true(ran == conv_lanes_filter_available());
     assert_true(scratch[scratch_floats] == 3.0f);
     if (ran) {
         double *want = reference_dkernel(x, dz, &d, nc->batch);
@@ -367,8 +368,7 @@ static void test_lanes_filter_matches_reference(void **state) {
 /* An infinity in the last input column of a valid layer reaches only the
  * taps of the last kernel column; the lanes past each row's end, which read
  * it for other taps, are masked out of the sums. */
-static void test_lanes_filter_masks_row_ends(void **state) {
-    (void)state;
+static void check_lanes_filter_masks_row_ends(void) {
     const narrow_case *nc = &lanes_two_valid;
     const tdl_conv2d_desc d = desc_of(nc, TDL_ACTIVATION_LINEAR);
     float *x = floats_of(x_size(nc), -1.0f, 1.0f);
@@ -391,6 +391,51 @@ static void test_lanes_filter_masks_row_ends(void **state) {
     free(dkernel);
     free(dz);
     free(x);
+}
+
+static void test_lanes_filter_masks_row_ends(void **state) {
+    (void)state;
+    check_lanes_filter_masks_row_ends();
+}
+
+/* The lane kernels' AVX2 loops, which CPUs without AVX-512 take, on any CPU
+ * that has AVX2 and FMA: the forward against the reference and bit for bit
+ * against the 16-lane loops (each lane sums the same terms in the same
+ * order), the weight gradient against the reference, with its row ends
+ * masked. */
+static void test_lanes_halves(void **state) {
+    (void)state;
+    if (!conv_lanes_halves_available()) skip();
+    const int threads_before = tdl_get_num_threads();
+    for (size_t k = 0; k < COUNT(lanes_cases); ++k) {
+        const narrow_case *nc = lanes_cases[k];
+        const tdl_conv2d_desc d = desc_of(nc, TDL_ACTIVATION_RELU);
+        float *x = floats_of(x_size(nc), -1.0f, 1.0f);
+        float *kernel = floats_of(k_size(nc), -0.5f, 0.5f), *bias = floats_of((size_t)nc->filters, -0.5f, 0.5f);
+        const size_t ny = y_size(&d, nc->batch), scratch_floats = conv_lanes_forward_scratch_size(&d, nc->batch);
+        float *scratch = floats_filled(scratch_floats, NAN);
+        float *wide = floats_filled(ny, 7.0f), *halves = floats_filled(ny, 7.0f);
+        conv_lanes_prefer_halves(false);
+        assert_true(conv_lanes_forward(wide, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
+        conv_lanes_prefer_halves(true);
+        assert_true(conv_lanes_forward(halves, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
+        assert_memory_equal(halves, wide, ny * sizeof *wide);
+        free(halves);
+        free(wide);
+        free(scratch);
+        free(bias);
+        free(kernel);
+        free(x);
+    }
+    for (int threads = 1; threads <= 3; ++threads) {
+        tdl_set_num_threads(threads);
+        for (size_t k = 0; k < COUNT(lanes_cases); ++k)
+            check_kernel_forward(&lanes_kernel, lanes_cases[k], TDL_ACTIVATION_RELU, true);
+    }
+    tdl_set_num_threads(threads_before);
+    for (size_t k = 0; k < COUNT(lanes_filter_cases); ++k) check_lanes_filter(lanes_filter_cases[k]);
+    check_lanes_filter_masks_row_ends();
+    conv_lanes_prefer_halves(false);
 }
 
 static void test_filter_matches_reference(void **state) {
@@ -529,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_filter_matches_reference),
         cmocka_unit_test(test_lanes_filter_matches_reference),
         cmocka_unit_test(test_lanes_filter_masks_row_ends),
+        cmocka_unit_test(test_lanes_halves),
         cmocka_unit_test(test_declines),
         cmocka_unit_test(test_gradients_against_differences),
         cmocka_unit_test(test_scratch_for_smaller_batches),
