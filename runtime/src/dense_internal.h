@@ -40,6 +40,10 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
  * group is skipped in an example where all of them are zero, and a range
  * of kernel rows split among threads starts at a group. */
 enum { DENSE_INPUT_GROUP = 4 };
+/* The units of one block of dense_zero_inputs_batch.c's sums and of
+ * dense_zero_inputs_gradient.c's copy of dpre; the examples of one mask of
+ * dense_group_masks. */
+enum { DENSE_ZERO_INPUTS_BLOCK_UNITS = 64, DENSE_MASK_EXAMPLES = 64 };
 /* Whether dense_zero_inputs_gradient_rows should compute this batch's
  * kernel gradient: a CPU with AVX-512 on the default kernel path, 128 units
  * or more, and groups of four neighbouring inputs
@@ -55,11 +59,33 @@ double dense_input_group_density(const float *x, const tdl_dense_desc *d, int ba
  * from the first, in groups of four, the last group maybe narrower) is not
  * zero in example e of `examples` (at most 64, rows `features` apart); NaN
  * is not zero. Defined for x86-64 (GCC or clang) alone, and called only
- * where the CPU has AVX-512. */
+ * where the CPU has AVX-512 or dense_zero_inputs_avx2_available(). */
 void dense_group_masks(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
                        size_t examples);
+/* dense_zero_inputs_avx2.c: whether the CPU has AVX2 and FMA; there,
+ * dense_group_masks as eight inputs at a time, and the sums of one group
+ * of `rows` inputs into the blocks (DENSE_ZERO_INPUTS_BLOCK_UNITS floats
+ * an example) of the examples in `mask`, `width` units of the block. */
+bool dense_zero_inputs_avx2_available(void);
+void dense_group_masks_avx2(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
+                            size_t examples);
+void dense_group_scatter_avx2(float *sums, const float *x, size_t features, const float *kernel, size_t units,
+                              uint64_t mask, int rows, size_t width);
+/* dense_zero_inputs.c's sums of one example on AVX2: out (width units, at
+ * most DENSE_ZERO_INPUTS_BLOCK_UNITS) = the sum over the `count` listed
+ * inputs of x[row] * kernel[row][...], kernel at the block's first unit. */
+void dense_unit_block_avx2(float *out, const float *x, const float *kernel, size_t units, const uint16_t *nonzero,
+                           size_t count, size_t width);
+/* dense_zero_inputs_gradient.c's sums of one group of `rows` inputs over
+ * `width` units of a block on AVX2: dkernel's rows (`units` floats apart)
+ * (+)= over the examples of masks[0..masks_count) (DENSE_MASK_EXAMPLES a
+ * mask), in order, x[b][row] * dpre[b], dpre's rows copied in block_rows
+ * (DENSE_ZERO_INPUTS_BLOCK_UNITS floats an example). */
+void dense_group_block_avx2(float *dkernel, const float *x, size_t features, const float *block_rows, size_t units,
+                            const uint64_t *masks, size_t masks_count, int rows, size_t width, bool accumulate);
 /* Whether dense_zero_inputs_batch_sums should compute this batch's
- * forward sums: a CPU with AVX-512 on the default kernel path, 8 examples
+ * forward sums: a CPU with AVX-512, or AVX2 with FMA, on the default
+ * kernel path, 8 examples
  * or more, 96 units or more, at most 8192 inputs, and groups of four
  * inputs all zero in enough of the examples (dense_zero_inputs_batch.c). */
 bool dense_zero_inputs_batch_suits(const float *x, const tdl_dense_desc *d, int batch);

@@ -26,9 +26,10 @@
  * (prefetcht0 for the row 8 nonzero inputs on) did not help: the MLP's
  * forward took 18.8-23.8 us with it, 17.9-21.0 without.
  *
- * Built for AVX-512 alone (x86-64, GCC or clang) and run where the CPU has
- * it and libtdlrt's kernel path is the default one; elsewhere every call
- * declines and dense.c's other paths run. */
+ * Built for x86-64 (GCC or clang) and run where the CPU has AVX-512, or
+ * AVX2 with FMA (blocks of 64 units, dense_zero_inputs_avx2.c: the same
+ * sums, so the same bits), and libtdlrt's kernel path is the default one;
+ * elsewhere every call declines and dense.c's other paths run. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,7 +59,9 @@ typedef struct zero_skip_job {
     const float *x, *kernel, *bias;
     const uint16_t *nonzero; /* the inputs that are not zero, in order */
     size_t count;            /* of them */
-    size_t blocks;           /* of BLOCK_UNITS units; the last may be narrower */
+    size_t block_units;      /* BLOCK_UNITS, or DENSE_ZERO_INPUTS_BLOCK_UNITS on AVX2 */
+    size_t blocks;           /* of block_units units; the last may be narrower */
+    bool avx2;
 } zero_skip_job;
 
 #define ZERO_SKIP_INLINE static inline __attribute__((always_inline, target("avx512f")))
@@ -109,18 +112,34 @@ __attribute__((target("avx512f"))) static void unit_block(const zero_skip_job *j
     dense_bias_activation_rows(out, 1, units, width, j->bias != NULL ? j->bias + first : NULL, j->d);
 }
 
+/* unit_block on AVX2. */
+static void unit_block_avx2(const zero_skip_job *j, size_t block) {
+    const size_t units = (size_t)j->d->units, first = block * j->block_units;
+    const size_t width = units - first < j->block_units ? units - first : j->block_units;
+    float *out = j->y + first;
+    dense_unit_block_avx2(out, j->x, j->kernel + first, units, j->nonzero, j->count, width);
+    dense_bias_activation_rows(out, 1, units, width, j->bias != NULL ? j->bias + first : NULL, j->d);
+}
+
 static void zero_skip_share(void *context, int t, int threads) {
     const zero_skip_job *j = context;
     size_t begin, end;
     tdl_team_share(j->blocks, t, threads, &begin, &end);
-    for (size_t block = begin; block < end; ++block) unit_block(j, block);
+    for (size_t block = begin; block < end; ++block) {
+        if (j->avx2)
+            unit_block_avx2(j, block);
+        else
+            unit_block(j, block);
+    }
 }
 
 bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, const float *bias,
                                const tdl_dense_desc *d, int batch) {
     if (batch != 1 || d->units < LANES || d->in_features > MAX_FEATURES ||
-        tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !__builtin_cpu_supports("avx512f"))
+        tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO)
         return false;
+    const bool avx2 = !__builtin_cpu_supports("avx512f");
+    if (avx2 && !dense_zero_inputs_avx2_available()) return false;
     uint16_t nonzero[MAX_FEATURES];
     const size_t features = (size_t)d->in_features;
     size_t count = 0;
@@ -130,8 +149,9 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
         nonzero[count] = (uint16_t)f;
         count += x[f] != 0.0f;
     }
-    zero_skip_job job = {d, y, x, kernel, bias, nonzero, count,
-                         ((size_t)d->units + BLOCK_UNITS - 1) / BLOCK_UNITS};
+    const size_t block_units = avx2 ? DENSE_ZERO_INPUTS_BLOCK_UNITS : BLOCK_UNITS;
+    zero_skip_job job = {d,     y,           x, kernel, bias, nonzero, count, block_units,
+                         ((size_t)d->units + block_units - 1) / block_units, avx2};
     int threads = tdl_team_threads_for(2.0 * (double)count * (double)d->units, MIN_THREAD_FLOPS);
     if ((size_t)threads > job.blocks) threads = (int)job.blocks;
     tdl_team_run(threads, zero_skip_share, &job);

@@ -31,8 +31,9 @@
  * written, and takes the GEMM; so do layers of fewer than MIN_UNITS units
  * and batches of fewer than MIN_BATCH examples.
  *
- * Built for AVX-512 alone (x86-64, GCC or clang) and run where the CPU has
- * it and libtdlrt's kernel path is the default one; elsewhere every call
+ * Built for x86-64 (GCC or clang) and run where the CPU has AVX-512, or
+ * AVX2 with FMA (the loops of dense_zero_inputs_avx2.c, the same bits), and
+ * libtdlrt's kernel path is the default one; elsewhere every call
  * declines. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,12 +56,13 @@ enum {
     LANES = 16,
     GROUP_ROWS = DENSE_INPUT_GROUP,
     BLOCK_VECTORS = 4,
-    BLOCK_UNITS = BLOCK_VECTORS * LANES,
+    BLOCK_UNITS = DENSE_ZERO_INPUTS_BLOCK_UNITS,
     CHUNK_EXAMPLES = 64,
     MAX_FEATURES = 8192,
     MAX_GROUPS = MAX_FEATURES / GROUP_ROWS
 };
 _Static_assert(GROUP_ROWS == 4, "dense_group_masks folds each four lanes' bits into one");
+_Static_assert(BLOCK_UNITS == BLOCK_VECTORS * LANES, "a block is whole vectors");
 
 /* The largest fraction of a group's examples with an input that is not
  * zero at which a batch takes the path, the fewest units and the fewest
@@ -141,8 +143,8 @@ __attribute__((target("avx512f"))) static void group_scatter_any(float *sums, co
 }
 
 /* Sixteen inputs are compared at a time, with no branch on the data. */
-__attribute__((target("avx512f"))) void dense_group_masks(uint64_t *restrict masks, const float *restrict x,
-                                                          size_t features, size_t count, size_t examples) {
+__attribute__((target("avx512f"))) static void group_masks_avx512(uint64_t *restrict masks, const float *restrict x,
+                                                                  size_t features, size_t count, size_t examples) {
     const size_t groups = (count + GROUP_ROWS - 1) / GROUP_ROWS;
     for (size_t g = 0; g < groups; ++g) masks[g] = 0;
     for (size_t e = 0; e < examples; ++e) {
@@ -161,6 +163,14 @@ __attribute__((target("avx512f"))) void dense_group_masks(uint64_t *restrict mas
                 masks[first + k] |= (uint64_t)((nonzero >> (GROUP_ROWS * k)) & 1u) << e;
         }
     }
+}
+
+void dense_group_masks(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
+                       size_t examples) {
+    if (__builtin_cpu_supports("avx512f"))
+        group_masks_avx512(masks, x, features, count, examples);
+    else
+        dense_group_masks_avx2(masks, x, features, count, examples);
 }
 
 /* A group's kernel rows of one block, asked for PREFETCH_GROUPS groups
@@ -194,6 +204,13 @@ __attribute__((target("avx512f"))) static void copy_sums(float *restrict rows, s
                                   _mm512_load_ps(sums + e * BLOCK_UNITS + (size_t)v * LANES));
 }
 
+/* copy_sums for AVX2: `width` floats an example. */
+static void copy_sums_width(float *restrict rows, size_t units, const float *restrict sums, size_t examples,
+                            size_t width) {
+    for (size_t e = 0; e < examples; ++e)
+        for (size_t i = 0; i < width; ++i) rows[e * units + i] = sums[e * BLOCK_UNITS + i];
+}
+
 void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kernel, const tdl_dense_desc *d,
                                   const dense_zero_inputs_part *part, bool epilogue, const float *bias) {
     uint64_t masks[MAX_GROUPS];
@@ -201,6 +218,7 @@ void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kerne
     const size_t features = (size_t)d->in_features, units = (size_t)d->units;
     const size_t feature_begin = part->feature_begin;
     const size_t count = part->feature_end - feature_begin, groups = (count + GROUP_ROWS - 1) / GROUP_ROWS;
+    const bool avx512 = __builtin_cpu_supports("avx512f");
     for (size_t chunk = part->example_begin; chunk < part->example_end; chunk += CHUNK_EXAMPLES) {
         const size_t left = part->example_end - chunk;
         const size_t examples = left < CHUNK_EXAMPLES ? left : CHUNK_EXAMPLES;
@@ -219,11 +237,19 @@ void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kerne
                 if (masks[g] == 0) continue;
                 const size_t first = g * GROUP_ROWS;
                 const int rows = count - first < GROUP_ROWS ? (int)(count - first) : GROUP_ROWS;
-                group_scatter_any(sums, inputs + first, features, kernel + (feature_begin + first) * units + unit,
-                                  units, masks[g], rows, vectors, last_mask);
+                const float *group_rows = kernel + (feature_begin + first) * units + unit;
+                if (avx512)
+                    group_scatter_any(sums, inputs + first, features, group_rows, units, masks[g], rows, vectors,
+                                      last_mask);
+                else
+                    dense_group_scatter_avx2(sums, inputs + first, features, group_rows, units, masks[g], rows,
+                                             width);
             }
             float *rows = out + chunk * units + unit;
-            copy_sums(rows, units, sums, examples, vectors, last_mask);
+            if (avx512)
+                copy_sums(rows, units, sums, examples, vectors, last_mask);
+            else
+                copy_sums_width(rows, units, sums, examples, width);
             if (epilogue)
                 dense_bias_activation_rows(rows, examples, units, width, bias != NULL ? bias + unit : NULL, d);
         }
@@ -233,7 +259,8 @@ void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kerne
 bool dense_zero_inputs_batch_suits(const float *x, const tdl_dense_desc *d, int batch) {
     return batch >= MIN_BATCH && d->units >= MIN_UNITS && d->in_features >= GROUP_ROWS &&
            d->in_features <= MAX_FEATURES && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
-           __builtin_cpu_supports("avx512f") && dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
+           (__builtin_cpu_supports("avx512f") || dense_zero_inputs_avx2_available()) &&
+           dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
 }
 
 typedef struct batch_job {

@@ -39,8 +39,9 @@
  * zero does not reach those rows (0 * inf would be NaN); it still reaches
  * the bias's gradient and the other rows, and the step's finiteness check.
  *
- * Built for AVX-512 alone (x86-64, GCC or clang) and run where the CPU has
- * it and libtdlrt's kernel path is the default one; elsewhere the check
+ * Built for x86-64 (GCC or clang) and run where the CPU has AVX-512, or
+ * AVX2 with FMA (dense_zero_inputs_avx2.c: the same sums, so the same
+ * bits), and libtdlrt's kernel path is the default one; elsewhere the check
  * declines and the GEMMs run. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,8 +67,8 @@ enum {
     LANES = 16,
     GROUP_ROWS = DENSE_INPUT_GROUP,
     BLOCK_VECTORS = 4,
-    BLOCK_UNITS = BLOCK_VECTORS * LANES,
-    MASK_EXAMPLES = 64,
+    BLOCK_UNITS = DENSE_ZERO_INPUTS_BLOCK_UNITS,
+    MASK_EXAMPLES = DENSE_MASK_EXAMPLES,
     CHUNK_MASKS = 2,
     CHUNK_EXAMPLES = MASK_EXAMPLES * CHUNK_MASKS,
     WINDOW_GROUPS = 1024,
@@ -87,6 +88,7 @@ enum {
  * 256 -> 16 at batch 32 1.38. */
 #define MAX_GROUP_DENSITY 0.7
 enum { MIN_UNITS = 128 };
+_Static_assert(BLOCK_UNITS == BLOCK_VECTORS * LANES, "a block is whole vectors");
 
 #define GROUP_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
@@ -169,6 +171,15 @@ __attribute__((target("avx512f"))) static void copy_block_rows(float *restrict t
                                                   from + e * stride + (size_t)v * LANES));
 }
 
+/* copy_block_rows on AVX2: the lanes past `width` are zeros. */
+static void copy_block_rows_width(float *restrict to, const float *restrict from, size_t examples, size_t stride,
+                                  size_t width) {
+    for (size_t e = 0; e < examples; ++e) {
+        for (size_t i = 0; i < width; ++i) to[e * BLOCK_UNITS + i] = from[e * stride + i];
+        for (size_t i = width; i < BLOCK_UNITS; ++i) to[e * BLOCK_UNITS + i] = 0.0f;
+    }
+}
+
 double dense_input_group_density(const float *x, const tdl_dense_desc *d, int batch) {
     const size_t features = (size_t)d->in_features, groups = features / GROUP_ROWS, examples = (size_t)batch;
     if (groups == 0 || examples == 0) return 1.0;
@@ -189,7 +200,8 @@ double dense_input_group_density(const float *x, const tdl_dense_desc *d, int ba
 
 bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch) {
     return batch >= 1 && d->units >= MIN_UNITS && d->in_features >= GROUP_ROWS &&
-           tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && __builtin_cpu_supports("avx512f") &&
+           tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
+           (__builtin_cpu_supports("avx512f") || dense_zero_inputs_avx2_available()) &&
            dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
 }
 
@@ -205,6 +217,7 @@ static void chunk_window_rows(float *dkernel, const float *x, const float *dpre,
     float block_rows[CHUNK_EXAMPLES * BLOCK_UNITS] __attribute__((aligned(64)));
     const size_t features = (size_t)d->in_features, units = (size_t)d->units;
     const size_t masks_count = (examples + MASK_EXAMPLES - 1) / MASK_EXAMPLES;
+    const bool avx512 = __builtin_cpu_supports("avx512f");
     for (size_t s = 0; s < masks_count; ++s) {
         const size_t first = s * MASK_EXAMPLES, left = examples - first;
         dense_group_masks(masks[s], x + first * features + begin, features, end - begin,
@@ -215,7 +228,10 @@ static void chunk_window_rows(float *dkernel, const float *x, const float *dpre,
         const size_t tail = width % LANES;
         const __mmask16 last_mask = tail == 0 ? (__mmask16)0xFFFF : (__mmask16)((1u << tail) - 1u);
         const int vectors = (int)((width + LANES - 1) / LANES);
-        copy_block_rows(block_rows, dpre + unit, examples, units, width);
+        if (avx512)
+            copy_block_rows(block_rows, dpre + unit, examples, units, width);
+        else
+            copy_block_rows_width(block_rows, dpre + unit, examples, units, width);
         for (size_t first = begin; first < end; first += GROUP_ROWS) {
             const size_t group = (first - begin) / GROUP_ROWS;
             uint64_t group_masks[CHUNK_MASKS] = {0};
@@ -228,8 +244,12 @@ static void chunk_window_rows(float *dkernel, const float *x, const float *dpre,
              * they are, or writes zeros where they start. */
             if (!any && accumulate) continue;
             const int rows = end - first < GROUP_ROWS ? (int)(end - first) : GROUP_ROWS;
-            group_block_any(dkernel + first * units + unit, x + first, features, block_rows, units, group_masks,
-                            masks_count, rows, vectors, last_mask, accumulate);
+            if (avx512)
+                group_block_any(dkernel + first * units + unit, x + first, features, block_rows, units,
+                                group_masks, masks_count, rows, vectors, last_mask, accumulate);
+            else
+                dense_group_block_avx2(dkernel + first * units + unit, x + first, features, block_rows, units,
+                                       group_masks, masks_count, rows, width, accumulate);
         }
     }
 }

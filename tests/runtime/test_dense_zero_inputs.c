@@ -57,10 +57,11 @@ static void zero_about_half(float *x, int features, uint32_t *state) {
     x[features - 1] = -0.0f;
 }
 
-/* Whether dense_zero_inputs.c takes batch 1 here. */
+/* Whether dense_zero_inputs.c takes batch 1 here: with AVX-512, or AVX2 and FMA. */
 static bool rows_skipped(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && __builtin_cpu_supports("avx512f");
+    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
+           (__builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
 #else
     return false;
 #endif

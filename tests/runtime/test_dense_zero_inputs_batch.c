@@ -47,10 +47,12 @@ typedef struct layer_case {
 static const layer_case CASES[] = {{37, 96, 9},    {100, 131, 17}, {300, 200, 40},
                                    {300, 200, 70}, {784, 512, 32}, {784, 512, 128}};
 
-/* Whether dense_zero_inputs_batch.c takes batches here. */
+/* Whether dense_zero_inputs_batch.c takes batches here: its AVX-512 loops,
+ * or its AVX2 ones (dense_zero_inputs_avx2.c). */
 static bool groups_skipped(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && __builtin_cpu_supports("avx512f");
+    return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
+           (__builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
 #else
     return false;
 #endif

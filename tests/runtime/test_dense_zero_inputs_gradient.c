@@ -46,11 +46,12 @@ typedef struct layer_case {
 static const layer_case CASES[] = {{37, 128, 5},   {100, 131, 17},  {300, 200, 33}, {400, 120, 32},
                                    {784, 512, 128}, {100, 136, 150}, {4100, 128, 3}};
 
-/* Whether dense_zero_inputs_gradient.c takes the kernel gradient here. */
+/* Whether dense_zero_inputs_gradient.c takes the kernel gradient here: its
+ * AVX-512 loops, or its AVX2 ones (dense_zero_inputs_avx2.c). */
 static bool zero_inputs_skipped(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO && tdl_xsmm_available() &&
-           __builtin_cpu_supports("avx512f");
+           (__builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
 #else
     return false;
 #endif
