@@ -334,29 +334,6 @@ static inline __attribute__((always_inline)) void transform_kernel_vector(float 
     }
 }
 
-/* transform_output_chunk for a whole chunk (n = WINO_CHUNK). */
-static inline __attribute__((always_inline)) void transform_output_vector(float *restrict y, const size_t out[4],
-                                                                          const float *restrict m, size_t plane,
-                                                                          const float *restrict bias, bool relu,
-                                                                          size_t f0) {
-    tdl_vector16 s[WINO_POSITIONS], t[2][4], b = {0.0f};
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(s[e], m + e * plane);
-    if (bias != NULL) TDL_VECTOR16_LOAD(b, bias + f0);
-    for (size_t col = 0; col < 4; ++col) {
-        t[0][col] = s[col] + s[4 + col] + s[8 + col];
-        t[1][col] = s[4 + col] - s[8 + col] - s[12 + col];
-    }
-    const tdl_vector16 zero = {0.0f};
-    for (size_t row = 0; row < 2; ++row) {
-        tdl_vector16 r[2] = {t[row][0] + t[row][1] + t[row][2] + b, t[row][1] - t[row][2] - t[row][3] + b};
-        for (size_t p = 0; p < 2; ++p) {
-            /* r > 0 ? r : 0 lane by lane (NaN and -0 become +0, as in the scalar transform). */
-            if (relu) r[p] = (tdl_vector16)((tdl_lanes16)r[p] & (r[p] > zero));
-            TDL_VECTOR16_STORE(y + out[2 * row + p] + f0, r[p]);
-        }
-    }
-}
-
 /* Whole channel rows through the chunk transforms: full chunks on vectors,
  * then the ragged tail. transform_kernel_rows takes all its channels in one
  * call. */
@@ -386,22 +363,39 @@ TDL_VECTOR_CLONES static void transform_flipped_kernel_rows(float *restrict u, w
     if (c0 < c_end) transform_kernel_chunk(u, kernel, tap_base, f, 1, filters, c0, c_end - c0, l);
 }
 
-TDL_VECTOR_CLONES static void transform_patch(float *restrict v, size_t plane, const float *restrict x,
-                                              const size_t patch[WINO_POSITIONS], size_t channels) {
-    size_t c0 = 0;
-    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK) transform_patch_vector(v, plane, x, patch, c0);
-    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
-}
-
 /* Filters [f_begin, f_end) of a tile; m is where the tile's M holds filter
  * f_begin. */
-TDL_VECTOR_CLONES static void transform_output(float *restrict y, const size_t out[4], const float *restrict m,
-                                               size_t plane, const float *restrict bias, bool relu, size_t f_begin,
-                                               size_t f_end) {
+TDL_VECTOR_CLONES static void transform_output_wide(float *restrict y, const size_t out[4], const float *restrict m,
+                                                    size_t plane, const float *restrict bias, bool relu,
+                                                    size_t f_begin, size_t f_end) {
     size_t f0 = f_begin;
     for (; f0 + WINO_CHUNK <= f_end; f0 += WINO_CHUNK)
-        transform_output_vector(y, out, m + (f0 - f_begin), plane, bias, relu, f0);
+        transform_output_vector16(y, out, m + (f0 - f_begin), plane, bias, relu, f0);
     if (f0 < f_end) transform_output_chunk(y, out, m + (f0 - f_begin), plane, bias, relu, f0, f_end - f0);
+}
+
+#if WINO_HALVES
+/* The output transform on AVX2: the same sums, half a chunk a vector. */
+__attribute__((target("avx2"))) static void transform_output_halves(float *restrict y, const size_t out[4],
+                                                                    const float *restrict m, size_t plane,
+                                                                    const float *restrict bias, bool relu,
+                                                                    size_t f_begin, size_t f_end) {
+    size_t f0 = f_begin;
+    for (; f0 + WINO_CHUNK / 2 <= f_end; f0 += WINO_CHUNK / 2)
+        transform_output_vector8(y, out, m + (f0 - f_begin), plane, bias, relu, f0);
+    if (f0 < f_end) transform_output_chunk(y, out, m + (f0 - f_begin), plane, bias, relu, f0, f_end - f0);
+}
+#endif
+
+static void transform_output(float *restrict y, const size_t out[4], const float *restrict m, size_t plane,
+                             const float *restrict bias, bool relu, size_t f_begin, size_t f_end) {
+#if WINO_HALVES
+    if (winograd_halves()) {
+        transform_output_halves(y, out, m, plane, bias, relu, f_begin, f_end);
+        return;
+    }
+#endif
+    transform_output_wide(y, out, m, plane, bias, relu, f_begin, f_end);
 }
 
 /* ---- one call ------------------------------------------------------------ */
@@ -466,7 +460,7 @@ static void transform_input_tile(const wino_job *j, float *v, float *patch_copy,
     const int row0 = (tile / j->g.tiles_w) * 2 - d->pad_top, col0 = (tile % j->g.tiles_w) * 2 - d->pad_left;
     size_t patch[WINO_POSITIONS];
     const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0);
-    transform_patch(v + (size_t)column * c, j->g.v_plane, source, patch, c);
+    winograd_transform_patch(v + (size_t)column * c, j->g.v_plane, source, patch, c);
 }
 
 /* y (n) += from (n). */

@@ -141,31 +141,6 @@ static inline __attribute__((always_inline)) void transform_gradient_chunk(float
     }
 }
 
-/* transform_gradient_chunk for a whole chunk, on GCC's vector type. */
-static inline __attribute__((always_inline)) void transform_gradient_vector(float *restrict m, size_t plane,
-                                                                            const float *const pixel[4], size_t f0) {
-    const tdl_vector16 zero = {0.0f};
-    tdl_vector16 dy[4], t[4][2];
-    for (size_t p = 0; p < 4; ++p) {
-        dy[p] = zero;
-        if (pixel[p] != NULL) TDL_VECTOR16_LOAD(dy[p], pixel[p] + f0);
-    }
-    for (size_t q = 0; q < 2; ++q) {
-        t[0][q] = dy[q];
-        t[1][q] = dy[q] + dy[2 + q];
-        t[2][q] = dy[q] - dy[2 + q];
-        t[3][q] = -dy[2 + q];
-    }
-    for (size_t r = 0; r < 4; ++r) {
-        float *out = m + r * 4 * plane + f0;
-        const tdl_vector16 m0 = t[r][0], m1 = t[r][0] + t[r][1], m2 = t[r][0] - t[r][1], m3 = -t[r][1];
-        TDL_VECTOR16_STORE(out, m0);
-        TDL_VECTOR16_STORE(out + plane, m1);
-        TDL_VECTOR16_STORE(out + 2 * plane, m2);
-        TDL_VECTOR16_STORE(out + 3 * plane, m3);
-    }
-}
-
 /* dkernel's taps for filters [f0, f0 + n), n <= WINO_CHUNK, of one input
  * channel (+=): dg = G^T dU G with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
  * 0 0 1]. du: position 0's row of the channel at filter f0, positions
@@ -196,56 +171,73 @@ static inline __attribute__((always_inline)) void transform_taps_chunk(float *re
     }
 }
 
-/* transform_taps_chunk for a whole chunk, on GCC's vector type. */
-static inline __attribute__((always_inline)) void transform_taps_vector(float *restrict out, size_t tap_stride,
-                                                                        const float *restrict du, size_t plane) {
-    tdl_vector16 s[WINO_POSITIONS], t[3][4];
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(s[e], du + e * plane);
-    for (size_t col = 0; col < 4; ++col) {
-        const tdl_vector16 s0 = s[col], s1 = s[4 + col], s2 = s[8 + col], s3 = s[12 + col];
-        t[0][col] = s0 + 0.5f * (s1 + s2);
-        t[1][col] = 0.5f * (s1 - s2);
-        t[2][col] = 0.5f * (s1 + s2) + s3;
-    }
-    for (size_t row = 0; row < 3; ++row) {
-        float *taps = out + row * 3 * tap_stride;
-        const tdl_vector16 g0 = t[row][0] + 0.5f * (t[row][1] + t[row][2]), g1 = 0.5f * (t[row][1] - t[row][2]),
-                           g2 = 0.5f * (t[row][1] + t[row][2]) + t[row][3];
-        tdl_vector16 have;
-        TDL_VECTOR16_LOAD(have, taps);
-        have += g0;
-        TDL_VECTOR16_STORE(taps, have);
-        TDL_VECTOR16_LOAD(have, taps + tap_stride);
-        have += g1;
-        TDL_VECTOR16_STORE(taps + tap_stride, have);
-        TDL_VECTOR16_LOAD(have, taps + 2 * tap_stride);
-        have += g2;
-        TDL_VECTOR16_STORE(taps + 2 * tap_stride, have);
-    }
-}
+/* transform_gradient_vector16 / 8 and transform_taps_vector16 / 8. */
+#define WINO_VECTOR tdl_vector16
+#define WINO_VECTOR_LOAD TDL_VECTOR16_LOAD
+#define WINO_VECTOR_STORE TDL_VECTOR16_STORE
+#define WINO_VECTOR_NAME(name) name##16
+#include "conv_winograd_filter_vector.h"
+#define WINO_VECTOR tdl_vector8
+#define WINO_VECTOR_LOAD TDL_VECTOR8_LOAD
+#define WINO_VECTOR_STORE TDL_VECTOR8_STORE
+#define WINO_VECTOR_NAME(name) name##8
+#include "conv_winograd_filter_vector.h"
 
-/* Every channel of one patch into V's column v (patch[e]: where pixel e's
- * channels start in x). */
-TDL_VECTOR_CLONES static void transform_patch_channels(float *restrict v, size_t plane, const float *restrict x,
-                                                       const size_t patch[WINO_POSITIONS], size_t channels) {
-    size_t c0 = 0;
-    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK) transform_patch_vector(v, plane, x, patch, c0);
-    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
-}
-
-TDL_VECTOR_CLONES static void transform_gradient(float *restrict m, size_t plane, const float *const pixel[4],
-                                                 size_t filters) {
+TDL_VECTOR_CLONES static void transform_gradient_wide(float *restrict m, size_t plane, const float *const pixel[4],
+                                                      size_t filters) {
     size_t f0 = 0;
-    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK) transform_gradient_vector(m, plane, pixel, f0);
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK) transform_gradient_vector16(m, plane, pixel, f0);
     if (f0 < filters) transform_gradient_chunk(m, plane, pixel, f0, filters - f0);
 }
 
 /* Every filter of one channel's taps (+=) from its column of dU. */
-TDL_VECTOR_CLONES static void transform_taps(float *restrict out, size_t tap_stride, const float *restrict du,
-                                             size_t plane, size_t filters) {
+TDL_VECTOR_CLONES static void transform_taps_wide(float *restrict out, size_t tap_stride, const float *restrict du,
+                                                  size_t plane, size_t filters) {
     size_t f0 = 0;
-    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK) transform_taps_vector(out + f0, tap_stride, du + f0, plane);
+    for (; f0 + WINO_CHUNK <= filters; f0 += WINO_CHUNK)
+        transform_taps_vector16(out + f0, tap_stride, du + f0, plane);
     if (f0 < filters) transform_taps_chunk(out + f0, tap_stride, du + f0, plane, filters - f0);
+}
+
+#if WINO_HALVES
+/* The two on AVX2: the same sums, half a chunk a vector. */
+__attribute__((target("avx2"))) static void transform_gradient_halves(float *restrict m, size_t plane,
+                                                                      const float *const pixel[4],
+                                                                      size_t filters) {
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK / 2 <= filters; f0 += WINO_CHUNK / 2) transform_gradient_vector8(m, plane, pixel, f0);
+    if (f0 < filters) transform_gradient_chunk(m, plane, pixel, f0, filters - f0);
+}
+
+__attribute__((target("avx2"))) static void transform_taps_halves(float *restrict out, size_t tap_stride,
+                                                                  const float *restrict du, size_t plane,
+                                                                  size_t filters) {
+    size_t f0 = 0;
+    for (; f0 + WINO_CHUNK / 2 <= filters; f0 += WINO_CHUNK / 2)
+        transform_taps_vector8(out + f0, tap_stride, du + f0, plane);
+    if (f0 < filters) transform_taps_chunk(out + f0, tap_stride, du + f0, plane, filters - f0);
+}
+#endif
+
+static void transform_gradient(float *restrict m, size_t plane, const float *const pixel[4], size_t filters) {
+#if WINO_HALVES
+    if (winograd_halves()) {
+        transform_gradient_halves(m, plane, pixel, filters);
+        return;
+    }
+#endif
+    transform_gradient_wide(m, plane, pixel, filters);
+}
+
+static void transform_taps(float *restrict out, size_t tap_stride, const float *restrict du, size_t plane,
+                           size_t filters) {
+#if WINO_HALVES
+    if (winograd_halves()) {
+        transform_taps_halves(out, tap_stride, du, plane, filters);
+        return;
+    }
+#endif
+    transform_taps_wide(out, tap_stride, du, plane, filters);
 }
 
 /* ---- one call --------------------------------------------------------------- */
@@ -269,7 +261,7 @@ static void transform_input_tile(const filter_job *j, float *v, float *patch_cop
     const int col0 = (int)(tile % (size_t)j->g.tiles_w) * 2 - d->pad_left;
     size_t patch[WINO_POSITIONS];
     const float *source = winograd_patch(patch, patch_copy, x_image, d->in_h, d->in_w, c, row0, col0);
-    transform_patch_channels(v + column * c, j->g.v_plane, source, patch, c);
+    winograd_transform_patch(v + column * c, j->g.v_plane, source, patch, c);
 }
 
 /* dM's column `column` for tile `tile` of image dy_image. */

@@ -10,6 +10,7 @@
 #ifndef TDL_CONV_WINOGRAD_PATCH_H
 #define TDL_CONV_WINOGRAD_PATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -47,29 +48,61 @@ static inline __attribute__((always_inline)) void transform_patch_chunk(float *r
     }
 }
 
-/* transform_patch_chunk for a whole chunk (n = WINO_CHUNK), on GCC's
- * vector type (conv_winograd.c says why). */
-static inline __attribute__((always_inline)) void transform_patch_vector(float *restrict v, size_t plane,
-                                                                         const float *restrict x,
-                                                                         const size_t patch[WINO_POSITIONS],
-                                                                         size_t c0) {
-    tdl_vector16 d[WINO_POSITIONS], t[4][4];
-    for (size_t e = 0; e < WINO_POSITIONS; ++e) TDL_VECTOR16_LOAD(d[e], x + patch[e] + c0);
-    for (size_t col = 0; col < 4; ++col) {
-        t[0][col] = d[col] - d[8 + col];
-        t[1][col] = d[4 + col] + d[8 + col];
-        t[2][col] = d[8 + col] - d[4 + col];
-        t[3][col] = d[4 + col] - d[12 + col];
+/* The vector transforms (conv_winograd_vector.h): transform_patch_vector16
+ * and transform_output_vector16 for a chunk, on GCC's vector type, one
+ * variable per row of the chunk, which the compiler keeps in registers where
+ * the local arrays of the chunk functions go through the stack; and the
+ * same ending in 8 for half a chunk, for AVX2. */
+#define WINO_VECTOR tdl_vector16
+#define WINO_VECTOR_MASK tdl_lanes16
+#define WINO_VECTOR_NAME(name) name##16
+#include "conv_winograd_vector.h"
+#define WINO_VECTOR tdl_vector8
+#define WINO_VECTOR_MASK tdl_lanes8
+#define WINO_VECTOR_NAME(name) name##8
+#include "conv_winograd_vector.h"
+
+/* Whether the transforms take their AVX2 forms (the 8-lane vectors): on a
+ * CPU with AVX2 but not AVX-512 (x86-64, GCC or clang). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WINO_HALVES 1
+static inline bool winograd_halves(void) {
+    return !__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+}
+#else
+#define WINO_HALVES 0
+#endif
+
+/* Every channel of one patch into V's column v (patch[e]: where pixel e's
+ * channels start in x): whole chunks on vectors, then the ragged tail. */
+TDL_VECTOR_CLONES static void transform_patch_wide(float *restrict v, size_t plane, const float *restrict x,
+                                                   const size_t patch[WINO_POSITIONS], size_t channels) {
+    size_t c0 = 0;
+    for (; c0 + WINO_CHUNK <= channels; c0 += WINO_CHUNK) transform_patch_vector16(v, plane, x, patch, c0);
+    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
+}
+
+#if WINO_HALVES
+/* The same on AVX2: the same sums, half a chunk a vector. */
+__attribute__((target("avx2"))) static void transform_patch_halves(float *restrict v, size_t plane,
+                                                                   const float *restrict x,
+                                                                   const size_t patch[WINO_POSITIONS],
+                                                                   size_t channels) {
+    size_t c0 = 0;
+    for (; c0 + WINO_CHUNK / 2 <= channels; c0 += WINO_CHUNK / 2) transform_patch_vector8(v, plane, x, patch, c0);
+    if (c0 < channels) transform_patch_chunk(v, plane, x, patch, c0, channels - c0);
+}
+#endif
+
+static inline void winograd_transform_patch(float *restrict v, size_t plane, const float *restrict x,
+                                            const size_t patch[WINO_POSITIONS], size_t channels) {
+#if WINO_HALVES
+    if (winograd_halves()) {
+        transform_patch_halves(v, plane, x, patch, channels);
+        return;
     }
-    for (size_t row = 0; row < 4; ++row) {
-        float *out = v + row * 4 * plane + c0;
-        const tdl_vector16 v0 = t[row][0] - t[row][2], v1 = t[row][1] + t[row][2], v2 = t[row][2] - t[row][1],
-                          v3 = t[row][1] - t[row][3];
-        TDL_VECTOR16_STORE(out, v0);
-        TDL_VECTOR16_STORE(out + plane, v1);
-        TDL_VECTOR16_STORE(out + 2 * plane, v2);
-        TDL_VECTOR16_STORE(out + 3 * plane, v3);
-    }
+#endif
+    transform_patch_wide(v, plane, x, patch, channels);
 }
 
 /* Where the 16 pixels of the 4x4 patch whose top left is (row0, col0)

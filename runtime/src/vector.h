@@ -43,6 +43,13 @@ typedef float tdl_vector16 __attribute__((vector_size(16 * sizeof(float))));
 typedef int32_t tdl_lanes16 __attribute__((vector_size(16 * sizeof(int32_t))));
 #define TDL_VECTOR16_LOAD(v, p) memcpy(&(v), (p), sizeof(tdl_vector16))
 #define TDL_VECTOR16_STORE(p, v) memcpy((p), &(v), sizeof(tdl_vector16))
+/* Eight floats, one AVX2 register: the same loops for CPUs without
+ * AVX-512, where GCC keeps a tdl_vector16 in memory and moves it through
+ * the stack at every operation. */
+typedef float tdl_vector8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t tdl_lanes8 __attribute__((vector_size(8 * sizeof(int32_t))));
+#define TDL_VECTOR8_LOAD(v, p) memcpy(&(v), (p), sizeof(tdl_vector8))
+#define TDL_VECTOR8_STORE(p, v) memcpy((p), &(v), sizeof(tdl_vector8))
 #endif
 
 #endif /* TDL_VECTOR_H */
