@@ -150,8 +150,8 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
         count += x[f] != 0.0f;
     }
     const size_t block_units = avx2 ? DENSE_ZERO_INPUTS_BLOCK_UNITS : BLOCK_UNITS;
-    zero_skip_job job = {d,     y,           x, kernel, bias, nonzero, count, block_units,
-                         ((size_t)d->units + block_units - 1) / block_units, avx2};
+    const size_t blocks = ((size_t)d->units + block_units - 1) / block_units;
+    zero_skip_job job = {d, y, x, kernel, bias, nonzero, count, block_units, blocks, avx2};
     int threads = tdl_team_threads_for(2.0 * (double)count * (double)d->units, MIN_THREAD_FLOPS);
     if ((size_t)threads > job.blocks) threads = (int)job.blocks;
     tdl_team_run(threads, zero_skip_share, &job);
