@@ -176,12 +176,6 @@ size_t conv_lanes_forward_scratch_size(const tdl_conv2d_desc *d, int batch);
 size_t conv_lanes_forward_scratch_alone(const tdl_conv2d_desc *d);
 bool conv_lanes_forward(float *y, const float *x, const float *kernel, const float *bias, const float *scale,
                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch);
-/* Whether the CPU runs the AVX2 loops (with FMA) of conv_lanes_forward (two
- * vectors of 8 pixels a block) and conv_lanes_backprop_filter (blocks of 8
- * pixels), which they take where the CPU has no AVX-512; tests prefer them
- * elsewhere too, to check them there as well. */
-bool conv_lanes_halves_available(void);
-void conv_lanes_prefer_halves(bool prefer);
 
 /* conv_lanes_forward's layers followed by a 2x2 max pool at stride 2 whose
  * windows tile the output, after relu or no activation (conv_lanes_pool.c):

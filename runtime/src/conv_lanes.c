@@ -32,9 +32,9 @@
  * conv_lanes_pool.c computes the same sums for a layer followed by a 2x2
  * max pool and pools them in the registers; the two share conv_lanes.h and
  * the scratch slots (sized for the larger of their copies). */
-#include <stdatomic.h>
 #include <string.h>
 
+#include "avx2_forms.h"
 #include "conv_internal.h"
 #include "conv_lanes.h"
 #include "team.h"
@@ -232,35 +232,13 @@ __attribute__((target("avx2"))) static void image_forward_halves(float *restrict
 #endif
 #undef LANES_IMAGE_CASES
 
-/* Tests set it to run the halves on a CPU with AVX-512 too. */
-static atomic_bool halves_preferred;
-
-bool conv_lanes_halves_available(void) {
-#if LANES_HALVES
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
-}
-
-void conv_lanes_prefer_halves(bool prefer) { atomic_store(&halves_preferred, prefer); }
-
-bool conv_lanes_use_halves(void) {
-    if (!conv_lanes_halves_available()) return false;
-#if LANES_HALVES
-    return atomic_load(&halves_preferred) || !__builtin_cpu_supports("avx512f");
-#else
-    return false;
-#endif
-}
-
 typedef struct lanes_job {
     const tdl_conv2d_desc *d;
     lanes_geometry g;
     int batch;
     float *y, *slots;
     const float *x, *kernel, *bias, *scale, *shift;
-    bool halves; /* conv_lanes_use_halves() */
+    bool halves; /* tdl_avx2_forms() */
 } lanes_job;
 
 /* A contiguous range of images, through this thread's padded copy. */
@@ -291,7 +269,8 @@ bool conv_lanes_forward(float *y, const float *x, const float *kernel, const flo
                         const float *shift, const tdl_conv2d_desc *d, int batch, float *scratch) {
     if (batch <= 0 || tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO || !conv_lanes_suits(d) || scratch == NULL)
         return false;
-    lanes_job j = {d, geometry_of(d), batch, y, scratch, x, kernel, bias, scale, shift, conv_lanes_use_halves()};
+    const bool halves = LANES_HALVES && tdl_avx2_forms();
+    lanes_job j = {d, geometry_of(d), batch, y, scratch, x, kernel, bias, scale, shift, halves};
     const double flops = 2.0 * (double)conv_output_pixels(d, batch) * (double)conv_patch_size(d) * d->out_c;
     int threads = tdl_team_threads_for(flops, LANES_MIN_THREAD_FLOPS);
     if (threads > conv_lanes_slots(batch)) threads = conv_lanes_slots(batch);

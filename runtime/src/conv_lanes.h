@@ -48,11 +48,6 @@ typedef float lane_half __attribute__((vector_size(LANE_HALF * sizeof(float))));
 #define LANES_HALVES 0
 #endif
 
-/* Whether this call takes the AVX2 loops of conv_lanes.c and
- * conv_lanes_filter.c: where AVX2 (with FMA) is the widest the CPU has, or
- * where a test prefers them (conv_lanes_prefer_halves). */
-bool conv_lanes_use_halves(void);
-
 /* Whether a layer suits the lane kernels: one group, horizontal stride and
  * both dilations 1, few channels and filters, a bounded padded copy. */
 bool conv_lanes_suits(const tdl_conv2d_desc *d);

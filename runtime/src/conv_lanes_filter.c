@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "avx2_forms.h"
 #include "conv_internal.h"
 #include "conv_lanes.h"
 #include "team.h"
@@ -83,7 +84,7 @@ typedef struct filter_job {
     const float *x, *dz;
     float *slots;
     size_t slot_floats;
-    bool avx2; /* blocks of 8 pixels (conv_lanes_use_halves) */
+    bool avx2; /* blocks of 8 pixels (tdl_avx2_forms) */
 } filter_job;
 
 /* Image b's input into the channel planes at (h + pad_top, w + pad_left);
@@ -318,13 +319,13 @@ static void filter_share(void *context, int t, int threads) {
 }
 
 bool conv_lanes_filter_available(void) {
-    return __builtin_cpu_supports("avx512f") || conv_lanes_halves_available();
+    return __builtin_cpu_supports("avx512f") || tdl_avx2_forms_available();
 }
 
 bool conv_lanes_backprop_filter(float *dkernel, const float *x, const float *dz, const tdl_conv2d_desc *d,
                                 int batch, float *scratch, size_t slot_floats, int threads) {
     if (!filter_suits(d) || batch <= 0 || threads < 1 || !conv_lanes_filter_available()) return false;
-    filter_job j = {d, geometry_of(d), batch, x, dz, scratch, slot_floats, conv_lanes_use_halves()};
+    filter_job j = {d, geometry_of(d), batch, x, dz, scratch, slot_floats, tdl_avx2_forms()};
     if (j.g.slot > slot_floats) return false;
     tdl_team_run(threads, filter_share, &j);
     /* dkernel[kh][kw][c][f] += the partials, in thread order, then lane order. */

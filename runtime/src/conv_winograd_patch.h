@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "vector.h"
+#include "avx2_forms.h"
 
 enum { WINO_POSITIONS = 16, WINO_CHUNK = 16 };
 
@@ -66,9 +67,7 @@ static inline __attribute__((always_inline)) void transform_patch_chunk(float *r
  * CPU with AVX2 but not AVX-512 (x86-64, GCC or clang). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WINO_HALVES 1
-static inline bool winograd_halves(void) {
-    return !__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
-}
+static inline bool winograd_halves(void) { return tdl_avx2_forms(); }
 #else
 #define WINO_HALVES 0
 #endif

@@ -59,14 +59,13 @@ double dense_input_group_density(const float *x, const tdl_dense_desc *d, int ba
  * from the first, in groups of four, the last group maybe narrower) is not
  * zero in example e of `examples` (at most 64, rows `features` apart); NaN
  * is not zero. Defined for x86-64 (GCC or clang) alone, and called only
- * where the CPU has AVX-512 or dense_zero_inputs_avx2_available(). */
+ * where the CPU has AVX-512 or tdl_avx2_forms_available(). */
 void dense_group_masks(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
                        size_t examples);
-/* dense_zero_inputs_avx2.c: whether the CPU has AVX2 and FMA; there,
+/* dense_zero_inputs_avx2.c, where tdl_avx2_forms() (avx2_forms.h):
  * dense_group_masks as eight inputs at a time, and the sums of one group
  * of `rows` inputs into the blocks (DENSE_ZERO_INPUTS_BLOCK_UNITS floats
  * an example) of the examples in `mask`, `width` units of the block. */
-bool dense_zero_inputs_avx2_available(void);
 void dense_group_masks_avx2(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
                             size_t examples);
 void dense_group_scatter_avx2(float *sums, const float *x, size_t features, const float *kernel, size_t units,

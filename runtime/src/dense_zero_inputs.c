@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "dense_internal.h"
+#include "avx2_forms.h"
 #include "team.h"
 #include "tdl/runtime.h"
 
@@ -138,8 +139,8 @@ bool dense_zero_inputs_forward(float *y, const float *x, const float *kernel, co
     if (batch != 1 || d->units < LANES || d->in_features > MAX_FEATURES ||
         tdl_get_kernel_path() != TDL_KERNEL_PATH_AUTO)
         return false;
-    const bool avx2 = !__builtin_cpu_supports("avx512f");
-    if (avx2 && !dense_zero_inputs_avx2_available()) return false;
+    const bool avx2 = tdl_avx2_forms();
+    if (!avx2 && !__builtin_cpu_supports("avx512f")) return false;
     uint16_t nonzero[MAX_FEATURES];
     const size_t features = (size_t)d->in_features;
     size_t count = 0;

@@ -3,7 +3,7 @@
  * Intel desktop cores): dense_zero_inputs_batch.c (a batch's forward),
  * dense_zero_inputs.c (one example's) and dense_zero_inputs_gradient.c
  * (the kernel's gradient), each of which calls them only where
- * dense_zero_inputs_avx2_available().
+ * tdl_avx2_forms() (avx2_forms.h).
  *
  * - A batch's forward: the AVX-512 loops hold a group's four kernel rows of
  *   a 64-unit block in 16 of their 32 registers; AVX2 has 16 in all, 8 of
@@ -35,10 +35,6 @@
 #include <immintrin.h>
 
 enum { LANES = 8, GROUP_ROWS = DENSE_INPUT_GROUP, MAX_VECTORS = DENSE_ZERO_INPUTS_BLOCK_UNITS / LANES };
-
-bool dense_zero_inputs_avx2_available(void) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
@@ -225,8 +221,6 @@ __attribute__((target("avx2"))) void dense_group_masks_avx2(uint64_t *restrict m
 }
 
 #else /* not x86-64 with GCC or clang: the callers never get here */
-
-bool dense_zero_inputs_avx2_available(void) { return false; }
 
 void dense_group_scatter_avx2(float *sums, const float *x, size_t features, const float *kernel, size_t units,
                               uint64_t mask, int rows, size_t width) {

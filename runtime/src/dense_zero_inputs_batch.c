@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "dense_internal.h"
+#include "avx2_forms.h"
 #include "team.h"
 #include "tdl/runtime.h"
 #include "warm.h"
@@ -167,10 +168,10 @@ __attribute__((target("avx512f"))) static void group_masks_avx512(uint64_t *rest
 
 void dense_group_masks(uint64_t *restrict masks, const float *restrict x, size_t features, size_t count,
                        size_t examples) {
-    if (__builtin_cpu_supports("avx512f"))
-        group_masks_avx512(masks, x, features, count, examples);
-    else
+    if (tdl_avx2_forms())
         dense_group_masks_avx2(masks, x, features, count, examples);
+    else
+        group_masks_avx512(masks, x, features, count, examples);
 }
 
 /* A group's kernel rows of one block, asked for PREFETCH_GROUPS groups
@@ -218,7 +219,7 @@ void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kerne
     const size_t features = (size_t)d->in_features, units = (size_t)d->units;
     const size_t feature_begin = part->feature_begin;
     const size_t count = part->feature_end - feature_begin, groups = (count + GROUP_ROWS - 1) / GROUP_ROWS;
-    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = !tdl_avx2_forms();
     for (size_t chunk = part->example_begin; chunk < part->example_end; chunk += CHUNK_EXAMPLES) {
         const size_t left = part->example_end - chunk;
         const size_t examples = left < CHUNK_EXAMPLES ? left : CHUNK_EXAMPLES;
@@ -259,7 +260,7 @@ void dense_zero_inputs_batch_sums(float *out, const float *x, const float *kerne
 bool dense_zero_inputs_batch_suits(const float *x, const tdl_dense_desc *d, int batch) {
     return batch >= MIN_BATCH && d->units >= MIN_UNITS && d->in_features >= GROUP_ROWS &&
            d->in_features <= MAX_FEATURES && tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
-           (__builtin_cpu_supports("avx512f") || dense_zero_inputs_avx2_available()) &&
+           (__builtin_cpu_supports("avx512f") || tdl_avx2_forms_available()) &&
            dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
 }
 

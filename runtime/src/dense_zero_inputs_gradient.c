@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "dense_internal.h"
+#include "avx2_forms.h"
 #include "tdl/runtime.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -201,7 +202,7 @@ double dense_input_group_density(const float *x, const tdl_dense_desc *d, int ba
 bool dense_zero_inputs_gradient_suits(const float *x, const tdl_dense_desc *d, int batch) {
     return batch >= 1 && d->units >= MIN_UNITS && d->in_features >= GROUP_ROWS &&
            tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
-           (__builtin_cpu_supports("avx512f") || dense_zero_inputs_avx2_available()) &&
+           (__builtin_cpu_supports("avx512f") || tdl_avx2_forms_available()) &&
            dense_input_group_density(x, d, batch) <= MAX_GROUP_DENSITY;
 }
 
@@ -217,7 +218,7 @@ static void chunk_window_rows(float *dkernel, const float *x, const float *dpre,
     float block_rows[CHUNK_EXAMPLES * BLOCK_UNITS] __attribute__((aligned(64)));
     const size_t features = (size_t)d->in_features, units = (size_t)d->units;
     const size_t masks_count = (examples + MASK_EXAMPLES - 1) / MASK_EXAMPLES;
-    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = !tdl_avx2_forms();
     for (size_t s = 0; s < masks_count; ++s) {
         const size_t first = s * MASK_EXAMPLES, left = examples - first;
         dense_group_masks(masks[s], x + first * features + begin, features, end - begin,

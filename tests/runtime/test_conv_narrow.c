@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "avx2_forms.h"
 #include "conv_internal.h"
 #include "automatic_path.h"
 #include "float_arrays.h"
@@ -405,7 +406,7 @@ static void test_lanes_filter_masks_row_ends(void **state) {
  * masked. */
 static void test_lanes_halves(void **state) {
     (void)state;
-    if (!conv_lanes_halves_available()) skip();
+    if (!tdl_avx2_forms_available()) skip();
     const int threads_before = tdl_get_num_threads();
     for (size_t k = 0; k < COUNT(lanes_cases); ++k) {
         const narrow_case *nc = lanes_cases[k];
@@ -415,9 +416,9 @@ static void test_lanes_halves(void **state) {
         const size_t ny = y_size(&d, nc->batch), scratch_floats = conv_lanes_forward_scratch_size(&d, nc->batch);
         float *scratch = floats_filled(scratch_floats, NAN);
         float *wide = floats_filled(ny, 7.0f), *halves = floats_filled(ny, 7.0f);
-        conv_lanes_prefer_halves(false);
+        tdl_prefer_avx2_forms(false);
         assert_true(conv_lanes_forward(wide, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
-        conv_lanes_prefer_halves(true);
+        tdl_prefer_avx2_forms(true);
         assert_true(conv_lanes_forward(halves, x, kernel, bias, NULL, NULL, &d, nc->batch, scratch));
         assert_memory_equal(halves, wide, ny * sizeof *wide);
         free(halves);
@@ -435,7 +436,7 @@ static void test_lanes_halves(void **state) {
     tdl_set_num_threads(threads_before);
     for (size_t k = 0; k < COUNT(lanes_filter_cases); ++k) check_lanes_filter(lanes_filter_cases[k]);
     check_lanes_filter_masks_row_ends();
-    conv_lanes_prefer_halves(false);
+    tdl_prefer_avx2_forms(false);
 }
 
 static void test_filter_matches_reference(void **state) {

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "avx2_forms.h"
 #include "conv_internal.h"
 #include "automatic_path.h"
 #include "team.h"
@@ -529,6 +530,45 @@ static void test_filter_gradient_threads(void **state) {
 /* What it leaves to the other paths: other kernel sizes, strides,
  * dilations, fewer than 32 channels or filters,
  * groups, the BLAS path. y untouched, no scratch asked for. */
+/* The transforms' AVX2 forms (8 lanes, avx2_forms.h) on any CPU with AVX2:
+ * the forward with relu and a bias, the input's gradient and the kernel's
+ * gradient through the public entry points, bit for bit against the forms
+ * the CPU takes by itself. */
+static void test_avx2_forms_same_bits(void **state) {
+    (void)state;
+    if (!tdl_avx2_forms_available() || !tdl_xsmm_available()) skip();
+    for (size_t c = 0; c < COUNT(cases); ++c) {
+        const wino_case *wc = &cases[c];
+        const tdl_conv2d_desc d = desc_of(wc, TDL_ACTIVATION_RELU);
+        operands o = operands_of(wc, true, false);
+        const size_t nx = x_size(wc), ny = y_size(&d, wc->batch), nk = k_size(wc);
+        float *dy = floats_of(ny, -1.0f, 1.0f);
+        float *workspace = floats_filled(tdl_conv2d_workspace_size(&d, wc->batch), NAN);
+        float *y[2], *dx[2], *dk[2];
+        for (int form = 0; form < 2; ++form) {
+            tdl_prefer_avx2_forms(form == 1);
+            y[form] = floats_filled(ny, 0.0f);
+            dx[form] = floats_filled(nx, 0.25f);
+            dk[form] = floats_filled(nk, 0.5f);
+            tdl_conv2d_forward(y[form], o.x, o.kernel, o.bias, &d, wc->batch, workspace);
+            tdl_conv2d_backprop_input(dx[form], o.kernel, dy, &d, wc->batch, workspace);
+            tdl_conv2d_backprop_filter(dk[form], o.x, dy, &d, wc->batch, workspace);
+        }
+        tdl_prefer_avx2_forms(false);
+        assert_memory_equal(y[0], y[1], ny * sizeof(float));
+        assert_memory_equal(dx[0], dx[1], nx * sizeof(float));
+        assert_memory_equal(dk[0], dk[1], nk * sizeof(float));
+        for (int form = 0; form < 2; ++form) {
+            free(y[form]);
+            free(dx[form]);
+            free(dk[form]);
+        }
+        free(workspace);
+        free(dy);
+        operands_free(&o);
+    }
+}
+
 static void test_declines(void **state) {
     (void)state;
     tdl_conv2d_desc declined[7];
@@ -572,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_input_gradient),
         cmocka_unit_test(test_filter_gradient),
         cmocka_unit_test(test_filter_gradient_threads),
+        cmocka_unit_test(test_avx2_forms_same_bits),
         cmocka_unit_test(test_declines),
     };
     return cmocka_run_group_tests(tests, choose_automatic_path, restore_path);

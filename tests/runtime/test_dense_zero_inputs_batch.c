@@ -35,6 +35,7 @@
 
 #include "float_arrays.h"
 #include "team.h"
+#include "avx2_forms.h"
 #include "tdl/runtime.h"
 #include "windowed_inputs.h"
 
@@ -126,6 +127,36 @@ static void test_matches_reference_on_every_split(void **state) {
 }
 
 /* The relu's outputs: the reference's sums, clamped at zero. */
+/* The AVX2 loops (dense_zero_inputs_avx2.c) on any CPU with AVX2: the
+ * same bits as the loops the CPU takes by itself, for a batch on one
+ * thread and two (in a step too) and for one example. */
+static void test_avx2_loops_same_bits(void **state) {
+    (void)state;
+    if (!groups_skipped() || !tdl_avx2_forms_available()) skip();
+    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; ++c) {
+        const int features = CASES[c].features, units = CASES[c].units, batch = CASES[c].batch;
+        const tdl_dense_desc d = {features, units, TDL_ACTIVATION_RELU, 0.0f};
+        const size_t count = (size_t)batch * (size_t)units;
+        float *x = windowed_inputs(batch, features), *bias = floats_of((size_t)units, -1.0f, 1.0f);
+        float *kernel = floats_of((size_t)features * units, -1.0f, 1.0f);
+        float *own = floats_filled(count, NAN), *avx2 = floats_filled(count, NAN);
+        for (int run = 0; run < 4; ++run) {
+            /* One thread, two, two in a step, and one example. */
+            const int examples = run == 3 ? 1 : batch, threads = run == 1 || run == 2 ? 2 : 1;
+            forward(own, x, kernel, bias, &d, examples, threads, run == 2);
+            tdl_prefer_avx2_forms(true);
+            forward(avx2, x, kernel, bias, &d, examples, threads, run == 2);
+            tdl_prefer_avx2_forms(false);
+            assert_memory_equal(own, avx2, (size_t)examples * (size_t)units * sizeof(float));
+        }
+        free(avx2);
+        free(own);
+        free(kernel);
+        free(bias);
+        free(x);
+    }
+}
+
 static void test_relu(void **state) {
     (void)state;
     enum { B = 40, F = 300, U = 131 };
@@ -220,6 +251,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference_on_every_split),
         cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_avx2_loops_same_bits),
         cmocka_unit_test(test_path_runs_where_zeros_are_shared),
         cmocka_unit_test(test_nan_input_reaches_its_example),
         cmocka_unit_test(test_all_zero_inputs),

@@ -34,6 +34,7 @@
 
 #include "float_arrays.h"
 #include "team.h"
+#include "avx2_forms.h"
 #include "tdl/runtime.h"
 #include "windowed_inputs.h"
 
@@ -85,6 +86,42 @@ static void kernel_gradient(float *dkernel, float *dbias, const float *x, const 
     tdl_team_set_training_step(false);
     tdl_set_num_threads(before);
     free(workspace);
+}
+
+/* The AVX2 loops (dense_zero_inputs_avx2.c) on any CPU with AVX2: the
+ * same bits as the loops the CPU takes by itself, written and accumulated,
+ * on one thread and two in a step. */
+static void test_avx2_loops_same_bits(void **state) {
+    (void)state;
+    if (!zero_inputs_skipped() || !tdl_avx2_forms_available()) skip();
+    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; ++c) {
+        const int features = CASES[c].features, units = CASES[c].units, batch = CASES[c].batch;
+        const tdl_dense_desc d = {features, units, TDL_ACTIVATION_LINEAR, 0.0f};
+        const size_t count = (size_t)features * (size_t)units;
+        float *x = windowed_inputs(batch, features), *dy = floats_of((size_t)batch * units, -1.0f, 1.0f);
+        float *y = floats_of((size_t)batch * units, -1.0f, 1.0f), *kernel = floats_of(count, -1.0f, 1.0f);
+        float *dbias = malloc((size_t)units * sizeof *dbias), *own = malloc(count * sizeof *own);
+        float *avx2 = malloc(count * sizeof *avx2);
+        assert_non_null(dbias);
+        assert_non_null(own);
+        assert_non_null(avx2);
+        for (int run = 0; run < 3; ++run) {
+            const float start = run == 1 ? 0.5f : 0.0f;
+            const int threads = run == 2 ? 2 : 1;
+            kernel_gradient(own, dbias, x, dy, y, kernel, &d, batch, threads, run == 2, start);
+            tdl_prefer_avx2_forms(true);
+            kernel_gradient(avx2, dbias, x, dy, y, kernel, &d, batch, threads, run == 2, start);
+            tdl_prefer_avx2_forms(false);
+            assert_memory_equal(own, avx2, count * sizeof(float));
+        }
+        free(avx2);
+        free(own);
+        free(dbias);
+        free(kernel);
+        free(y);
+        free(dy);
+        free(x);
+    }
 }
 
 static void test_matches_reference_on_every_split(void **state) {
@@ -184,6 +221,7 @@ static void test_path_runs_past_the_first_chunk_and_window(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference_on_every_split),
+        cmocka_unit_test(test_avx2_loops_same_bits),
         cmocka_unit_test(test_path_runs_where_zeros_are_shared),
         cmocka_unit_test(test_path_runs_past_the_first_chunk_and_window),
     };
