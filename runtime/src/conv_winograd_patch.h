@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "vector.h"
 #include "avx2_forms.h"
+#include "vector.h"
 
 enum { WINO_POSITIONS = 16, WINO_CHUNK = 16 };
 
@@ -64,7 +64,8 @@ static inline __attribute__((always_inline)) void transform_patch_chunk(float *r
 #include "conv_winograd_vector.h"
 
 /* Whether the transforms take their AVX2 forms (the 8-lane vectors): on a
- * CPU with AVX2 but not AVX-512 (x86-64, GCC or clang). */
+ * CPU with AVX2 but not AVX-512, or where a test prefers them
+ * (avx2_forms.h); x86-64 with GCC or clang. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WINO_HALVES 1
 static inline bool winograd_halves(void) { return tdl_avx2_forms(); }

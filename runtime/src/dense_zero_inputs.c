@@ -34,8 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dense_internal.h"
 #include "avx2_forms.h"
+#include "dense_internal.h"
 #include "team.h"
 #include "tdl/runtime.h"
 

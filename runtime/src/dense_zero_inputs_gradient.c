@@ -47,8 +47,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dense_internal.h"
 #include "avx2_forms.h"
+#include "dense_internal.h"
 #include "tdl/runtime.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
