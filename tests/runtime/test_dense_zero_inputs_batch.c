@@ -4,7 +4,9 @@
  * reference on one thread and two, outside a training step and inside one
  * (where two threads own the kernel's rows); where the path runs, the same
  * bits on every split and, example by example, the bits of batch 1
- * (dense_zero_inputs.c). Layers of 96 to 512 units and 37 to 784 inputs:
+ * (dense_zero_inputs.c); with the AVX2 loops preferred on any CPU with
+ * AVX2, the same bits again. Layers of 96 to 512 units and 37 to 784
+ * inputs:
  * a group of one input at the end (37 = 9 * 4 + 1), ragged blocks and
  * vectors (131 = 2 * 64 + 3 units, 200 = 3 * 64 + 8), a ragged second
  * chunk of examples (70 = 64 + 6), and the MLP's 784 -> 512 at batches 32
@@ -53,7 +55,7 @@ static const layer_case CASES[] = {{37, 96, 9},    {100, 131, 17}, {300, 200, 40
 static bool groups_skipped(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     return tdl_get_kernel_path() == TDL_KERNEL_PATH_AUTO &&
-           (__builtin_cpu_supports("avx512f") || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+           (__builtin_cpu_supports("avx512f") || tdl_avx2_forms_available());
 #else
     return false;
 #endif
@@ -121,42 +123,26 @@ static void test_matches_reference_on_every_split(void **state) {
             }
             free(alone);
         }
+        if (groups_skipped() && tdl_avx2_forms_available()) {
+            /* The AVX2 loops (dense_zero_inputs_avx2.c), preferred on any CPU
+             * with AVX2: every run's bits again, and the first example's alone. */
+            float *avx2 = floats_filled(count, NAN);
+            tdl_prefer_avx2_forms(true);
+            for (int run = 0; run < 4; ++run) {
+                forward(avx2, x, kernel, bias, &d, batch, run == 0 || run == 3 ? 1 : 2, run >= 2);
+                assert_memory_equal(runs[run], avx2, count * sizeof(float));
+            }
+            forward(avx2, x, kernel, bias, &d, 1, 1, false);
+            assert_memory_equal(runs[0], avx2, (size_t)units * sizeof(float));
+            tdl_prefer_avx2_forms(false);
+            free(avx2);
+        }
         for (int run = 0; run < 4; ++run) free(runs[run]);
         free(x), free(bias), free(kernel);
     }
 }
 
 /* The relu's outputs: the reference's sums, clamped at zero. */
-/* The AVX2 loops (dense_zero_inputs_avx2.c) on any CPU with AVX2: the
- * same bits as the loops the CPU takes by itself, for a batch on one
- * thread and two (in a step too) and for one example. */
-static void test_avx2_loops_same_bits(void **state) {
-    (void)state;
-    if (!groups_skipped() || !tdl_avx2_forms_available()) skip();
-    for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; ++c) {
-        const int features = CASES[c].features, units = CASES[c].units, batch = CASES[c].batch;
-        const tdl_dense_desc d = {features, units, TDL_ACTIVATION_RELU, 0.0f};
-        const size_t count = (size_t)batch * (size_t)units;
-        float *x = windowed_inputs(batch, features), *bias = floats_of((size_t)units, -1.0f, 1.0f);
-        float *kernel = floats_of((size_t)features * units, -1.0f, 1.0f);
-        float *own = floats_filled(count, NAN), *avx2 = floats_filled(count, NAN);
-        for (int run = 0; run < 4; ++run) {
-            /* One thread, two, two in a step, and one example. */
-            const int examples = run == 3 ? 1 : batch, threads = run == 1 || run == 2 ? 2 : 1;
-            forward(own, x, kernel, bias, &d, examples, threads, run == 2);
-            tdl_prefer_avx2_forms(true);
-            forward(avx2, x, kernel, bias, &d, examples, threads, run == 2);
-            tdl_prefer_avx2_forms(false);
-            assert_memory_equal(own, avx2, (size_t)examples * (size_t)units * sizeof(float));
-        }
-        free(avx2);
-        free(own);
-        free(kernel);
-        free(bias);
-        free(x);
-    }
-}
-
 static void test_relu(void **state) {
     (void)state;
     enum { B = 40, F = 300, U = 131 };
@@ -251,7 +237,6 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference_on_every_split),
         cmocka_unit_test(test_relu),
-        cmocka_unit_test(test_avx2_loops_same_bits),
         cmocka_unit_test(test_path_runs_where_zeros_are_shared),
         cmocka_unit_test(test_nan_input_reaches_its_example),
         cmocka_unit_test(test_all_zero_inputs),
